@@ -1,0 +1,32 @@
+//! Receipts: what happened to each transaction of a block.
+
+use serde::Serialize;
+use unet_types::{amount::base_units, Amount, Digest};
+
+/// Outcome of one transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum TxStatus {
+    /// Applied.
+    Ok,
+    /// Included and charged its fee (its nonce is consumed) but its payload had no effect.
+    Failed { code: String, reason: String },
+}
+
+/// Receipt of one transaction in a block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    #[serde(serialize_with = "ser_hex")]
+    pub tx_hash: Digest,
+    pub index: u32,
+    #[serde(flatten)]
+    pub status: TxStatus,
+    #[serde(with = "base_units")]
+    pub fee_burned: Amount,
+    #[serde(with = "base_units")]
+    pub fee_to_proposer: Amount,
+}
+
+fn ser_hex<S: serde::Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&unet_types::tx::hash_hex(d))
+}

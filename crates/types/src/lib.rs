@@ -1,0 +1,36 @@
+//! Core UtilityNet types and their canonical binary encoding.
+//!
+//! Everything that crosses a process boundary or is hashed into a commitment lives here:
+//! [`amount`] (UNC base units), [`tx`] (signed transactions), [`block`] (blocks and their
+//! header commitments), [`genesis`] (the chain's birth certificate) and [`keys`] (how state
+//! entries are addressed in the authenticated store). Encodings use `commonware-codec` and are
+//! canonical: every accepted byte string re-encodes to itself, and decoders are bounded so a
+//! peer cannot make us allocate more than a configured limit.
+
+pub mod amount;
+pub mod block;
+pub mod genesis;
+pub mod hexser;
+pub mod keys;
+pub mod tx;
+
+pub use amount::{Amount, UNC};
+pub use block::{Block, BlockCfg, Context};
+pub use commonware_cryptography::{
+    ed25519::{PrivateKey, PublicKey, Signature},
+    sha256::Digest,
+};
+pub use genesis::{Genesis, Params};
+pub use tx::{Payload, SignedTx, Transaction, TxError};
+
+/// An account address: the account's ed25519 public key.
+pub type Address = PublicKey;
+
+/// Namespace for every signature a user makes over a transaction.
+pub const TX_NAMESPACE: &[u8] = b"UNET_TX";
+
+/// Namespace for consensus messages (votes, certificates, seeds).
+pub const CONSENSUS_NAMESPACE: &[u8] = b"UNET_CONSENSUS";
+
+/// Namespace for the p2p handshake.
+pub const P2P_NAMESPACE: &[u8] = b"UNET_P2P";

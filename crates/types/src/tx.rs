@@ -1,0 +1,358 @@
+//! Transactions: what an account asks the chain to do, signed by the account's key.
+//!
+//! Wire format (canonical, `commonware-codec`):
+//!
+//! ```text
+//! Transaction := chain_id u64 | sender [32] | nonce u64 | fee u128 | payload
+//! Payload     := tag u8 | fields...            (0 = Transfer { to [32], amount u128 })
+//! SignedTx    := Transaction | signature [64]  (ed25519 over TX_NAMESPACE || Transaction)
+//! ```
+//!
+//! The transaction hash is SHA-256 of the encoded `SignedTx`.
+
+use crate::{Address, Amount, Digest, PrivateKey, Signature, TX_NAMESPACE};
+use bytes::BufMut;
+use commonware_codec::{Encode, EncodeSize, Error as CodecError, Read, ReadExt, Write};
+use commonware_cryptography::{Hasher, Sha256, Signer, Verifier};
+
+/// Largest encoded transaction accepted anywhere (mempool, blocks).
+pub const MAX_TX_BYTES: usize = 4096;
+
+/// What a transaction does.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Payload {
+    /// Move `amount` base units from the sender to `to`.
+    Transfer { to: Address, amount: Amount },
+}
+
+impl Payload {
+    /// Short name of the payload kind, used in receipts, events and the API.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Payload::Transfer { .. } => "transfer",
+        }
+    }
+}
+
+impl Write for Payload {
+    fn write(&self, buf: &mut impl BufMut) {
+        match self {
+            Payload::Transfer { to, amount } => {
+                0u8.write(buf);
+                to.write(buf);
+                amount.write(buf);
+            }
+        }
+    }
+}
+
+impl EncodeSize for Payload {
+    fn encode_size(&self) -> usize {
+        match self {
+            Payload::Transfer { to, amount } => 1 + to.encode_size() + amount.encode_size(),
+        }
+    }
+}
+
+impl Read for Payload {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
+        match u8::read(buf)? {
+            0 => Ok(Payload::Transfer {
+                to: Address::read(buf)?,
+                amount: u128::read(buf)?,
+            }),
+            tag => Err(CodecError::InvalidEnum(tag)),
+        }
+    }
+}
+
+/// An unsigned transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    /// Chain the transaction is valid on (from genesis); stops cross-chain replay.
+    pub chain_id: u64,
+    /// Account that pays the fee and whose nonce is consumed.
+    pub sender: Address,
+    /// Must equal the sender's next nonce; stops replay on the same chain.
+    pub nonce: u64,
+    /// Fee offered, in base units; at least the genesis `min_fee`.
+    pub fee: Amount,
+    /// What to do.
+    pub payload: Payload,
+}
+
+impl Write for Transaction {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.chain_id.write(buf);
+        self.sender.write(buf);
+        self.nonce.write(buf);
+        self.fee.write(buf);
+        self.payload.write(buf);
+    }
+}
+
+impl EncodeSize for Transaction {
+    fn encode_size(&self) -> usize {
+        self.chain_id.encode_size()
+            + self.sender.encode_size()
+            + self.nonce.encode_size()
+            + self.fee.encode_size()
+            + self.payload.encode_size()
+    }
+}
+
+impl Read for Transaction {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            chain_id: u64::read(buf)?,
+            sender: Address::read(buf)?,
+            nonce: u64::read(buf)?,
+            fee: u128::read(buf)?,
+            payload: Payload::read(buf)?,
+        })
+    }
+}
+
+impl Transaction {
+    /// Signs the transaction with the sender's key.
+    ///
+    /// The caller must pass the key whose public key is `self.sender`; a mismatch produces a
+    /// transaction every node rejects with [`TxError::BadSignature`].
+    pub fn sign(self, key: &PrivateKey) -> SignedTx {
+        let signature = key.sign(TX_NAMESPACE, &self.encode());
+        SignedTx::new(self, signature)
+    }
+}
+
+/// A transaction with the sender's signature; its hash is cached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedTx {
+    pub tx: Transaction,
+    pub signature: Signature,
+    hash: Digest,
+}
+
+impl SignedTx {
+    /// Wraps a transaction and signature (not checked here: see [`SignedTx::check_signature`]).
+    pub fn new(tx: Transaction, signature: Signature) -> Self {
+        let mut hasher = Sha256::default();
+        hasher.update(&tx.encode());
+        hasher.update(&signature);
+        let (_, hash) = hasher.finalize();
+        Self {
+            tx,
+            signature,
+            hash,
+        }
+    }
+
+    /// SHA-256 of the encoded signed transaction.
+    pub fn hash(&self) -> Digest {
+        self.hash
+    }
+
+    /// Verifies the ed25519 signature of the sender.
+    pub fn check_signature(&self) -> Result<(), TxError> {
+        if self
+            .tx
+            .sender
+            .verify(TX_NAMESPACE, &self.tx.encode(), &self.signature)
+        {
+            Ok(())
+        } else {
+            Err(TxError::BadSignature)
+        }
+    }
+
+    /// Checks that need no state: chain id, fee floor, size, self-consistency, signature.
+    pub fn check_stateless(&self, chain_id: u64, min_fee: Amount) -> Result<(), TxError> {
+        if self.tx.chain_id != chain_id {
+            return Err(TxError::WrongChain {
+                expected: chain_id,
+                got: self.tx.chain_id,
+            });
+        }
+        if self.encode_size() > MAX_TX_BYTES {
+            return Err(TxError::TooLarge(self.encode_size()));
+        }
+        if self.tx.fee < min_fee {
+            return Err(TxError::FeeTooLow {
+                min: min_fee,
+                got: self.tx.fee,
+            });
+        }
+        match &self.tx.payload {
+            Payload::Transfer { amount, .. } if *amount == 0 => return Err(TxError::ZeroAmount),
+            Payload::Transfer { .. } => {}
+        }
+        self.check_signature()
+    }
+
+    /// Decodes a signed transaction from untrusted bytes (bounded by [`MAX_TX_BYTES`]).
+    pub fn decode_untrusted(bytes: &[u8]) -> Result<Self, TxError> {
+        use commonware_codec::DecodeExt;
+        if bytes.len() > MAX_TX_BYTES {
+            return Err(TxError::TooLarge(bytes.len()));
+        }
+        Self::decode(bytes.to_vec()).map_err(|e| TxError::Malformed(e.to_string()))
+    }
+}
+
+impl Write for SignedTx {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.tx.write(buf);
+        self.signature.write(buf);
+    }
+}
+
+impl EncodeSize for SignedTx {
+    fn encode_size(&self) -> usize {
+        self.tx.encode_size() + self.signature.encode_size()
+    }
+}
+
+impl Read for SignedTx {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
+        let tx = Transaction::read(buf)?;
+        let signature = Signature::read(buf)?;
+        Ok(Self::new(tx, signature))
+    }
+}
+
+/// Why a transaction was refused. Each variant names the check that failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    #[error("malformed transaction: {0}")]
+    Malformed(String),
+    #[error("transaction too large: {0} bytes (max {MAX_TX_BYTES})")]
+    TooLarge(usize),
+    #[error("wrong chain id: expected {expected}, got {got}")]
+    WrongChain { expected: u64, got: u64 },
+    #[error("bad signature: not signed by the sender's key")]
+    BadSignature,
+    #[error("fee too low: minimum {min}, got {got}")]
+    FeeTooLow { min: Amount, got: Amount },
+    #[error("transfer of zero")]
+    ZeroAmount,
+    #[error("nonce too low: account nonce is {expected}, got {got} (already used: replay?)")]
+    NonceTooLow { expected: u64, got: u64 },
+    #[error("nonce gap: account nonce is {expected}, got {got}")]
+    NonceGap { expected: u64, got: u64 },
+    #[error("insufficient balance for fee: balance {balance}, fee {fee}")]
+    CannotPayFee { balance: Amount, fee: Amount },
+    #[error("insufficient balance: balance {balance}, needed {needed}")]
+    InsufficientBalance { balance: Amount, needed: Amount },
+    #[error("mempool full")]
+    MempoolFull,
+    #[error("already known")]
+    Duplicate,
+}
+
+impl TxError {
+    /// Stable machine-readable code for the failed check (used by the API and receipts).
+    pub fn code(&self) -> &'static str {
+        match self {
+            TxError::Malformed(_) => "malformed",
+            TxError::TooLarge(_) => "too_large",
+            TxError::WrongChain { .. } => "wrong_chain",
+            TxError::BadSignature => "bad_signature",
+            TxError::FeeTooLow { .. } => "fee_too_low",
+            TxError::ZeroAmount => "zero_amount",
+            TxError::NonceTooLow { .. } => "nonce_too_low",
+            TxError::NonceGap { .. } => "nonce_gap",
+            TxError::CannotPayFee { .. } => "cannot_pay_fee",
+            TxError::InsufficientBalance { .. } => "insufficient_balance",
+            TxError::MempoolFull => "mempool_full",
+            TxError::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// Hash of a transaction as a hex string (how the API names transactions).
+pub fn hash_hex(hash: &Digest) -> String {
+    hex::encode(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::UNC;
+    use commonware_codec::DecodeExt;
+
+    fn transfer(nonce: u64) -> (PrivateKey, SignedTx) {
+        let key = PrivateKey::from_seed(1);
+        let to = PrivateKey::from_seed(2).public_key();
+        let tx = Transaction {
+            chain_id: 7,
+            sender: key.public_key(),
+            nonce,
+            fee: 1000,
+            payload: Payload::Transfer { to, amount: UNC },
+        };
+        (key.clone(), tx.sign(&key))
+    }
+
+    #[test]
+    fn round_trip_and_hash_is_stable() {
+        let (_, stx) = transfer(3);
+        let bytes = stx.encode();
+        let back = SignedTx::decode(bytes.clone()).unwrap();
+        assert_eq!(back, stx);
+        assert_eq!(back.hash(), stx.hash());
+        assert_eq!(back.encode(), bytes);
+        assert!(stx.check_stateless(7, 1000).is_ok());
+    }
+
+    #[test]
+    fn stateless_checks_name_the_failure() {
+        let (_, stx) = transfer(0);
+        assert_eq!(
+            stx.check_stateless(8, 0),
+            Err(TxError::WrongChain {
+                expected: 8,
+                got: 7
+            })
+        );
+        assert_eq!(
+            stx.check_stateless(7, 1001),
+            Err(TxError::FeeTooLow {
+                min: 1001,
+                got: 1000
+            })
+        );
+        // Signed by the wrong key.
+        let other = PrivateKey::from_seed(9);
+        let forged = stx.tx.clone().sign(&other);
+        assert_eq!(forged.check_stateless(7, 0), Err(TxError::BadSignature));
+        // Tampered after signing.
+        let mut tampered = stx.clone();
+        tampered.tx.nonce += 1;
+        let tampered = SignedTx::new(tampered.tx, tampered.signature);
+        assert_eq!(tampered.check_stateless(7, 0), Err(TxError::BadSignature));
+    }
+
+    #[test]
+    fn decoder_rejects_garbage_without_panicking() {
+        let (_, stx) = transfer(1);
+        let bytes = stx.encode().to_vec();
+        for len in 0..bytes.len() {
+            assert!(SignedTx::decode_untrusted(&bytes[..len]).is_err());
+        }
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(SignedTx::decode_untrusted(&extra).is_err());
+        let mut bad_tag = bytes.clone();
+        bad_tag[8 + 32 + 8 + 16] = 9; // payload tag
+        assert!(matches!(
+            SignedTx::decode_untrusted(&bad_tag),
+            Err(TxError::Malformed(_))
+        ));
+        assert!(matches!(
+            SignedTx::decode_untrusted(&vec![0u8; MAX_TX_BYTES + 1]),
+            Err(TxError::TooLarge(_))
+        ));
+    }
+}
