@@ -79,6 +79,9 @@ pub fn touched_keys(txs: &[SignedTx], proposer: &Address) -> BTreeSet<Digest> {
 struct Working<'a> {
     pre: &'a PreState,
     accounts: BTreeMap<Digest, Account>,
+    /// Keys written (only these become writes: rewriting an unchanged entry would still
+    /// change the authenticated store's root).
+    dirty: BTreeSet<Digest>,
 }
 
 impl Working<'_> {
@@ -99,7 +102,9 @@ impl Working<'_> {
     }
 
     fn set(&mut self, address: &Address, account: Account) {
-        self.accounts.insert(account_key(address), account);
+        let key = account_key(address);
+        self.accounts.insert(key, account);
+        self.dirty.insert(key);
     }
 }
 
@@ -135,6 +140,7 @@ pub fn execute(
     let mut work = Working {
         pre,
         accounts: BTreeMap::new(),
+        dirty: BTreeSet::new(),
     };
     let mut out = Outcome::default();
 
@@ -212,8 +218,8 @@ pub fn execute(
         out.included.push(index);
     }
 
-    for (key, account) in work.accounts {
-        out.writes.insert(key, account.encode().to_vec());
+    for key in &work.dirty {
+        out.writes.insert(*key, work.accounts[key].encode().to_vec());
     }
     out.writes.insert(supply_key(), supply.encode().to_vec());
     out.supply = supply;

@@ -281,3 +281,17 @@ fn corrupt_or_missing_pre_state_is_an_error_not_a_panic() {
         Err(BlockError::MissingKey(_))
     ));
 }
+
+#[test]
+fn excluded_transactions_leave_no_writes() {
+    // A proposer that drops every candidate must produce exactly the writes of an empty block,
+    // or its state root would differ from what verifiers compute for the block it publishes.
+    let (alice, bob, prop) = (key(1), key(2), key(3));
+    let mut l = Ledger::new(&[(&alice, 100 * UNC)]);
+    let stale = transfer(&alice, 7, &bob.public_key(), UNC, 10);
+    let proposed = l.run(&prop.public_key(), &[stale], Mode::Propose).unwrap();
+    let empty = l.run(&prop.public_key(), &[], Mode::Verify).unwrap();
+    assert!(proposed.included.is_empty());
+    assert_eq!(proposed.writes, empty.writes);
+    assert_eq!(empty.writes.len(), 1, "only the supply entry");
+}

@@ -1,0 +1,426 @@
+//! The consensus application: builds blocks from the mempool, verifies peers' blocks by
+//! executing them, and applies finalized blocks to the store.
+//!
+//! Wrapped by marshal's `Deferred` adapter, which checks each block's embedded consensus
+//! context and height/parent links, disseminates blocks and delivers finalized ones in order.
+
+use crate::{
+    chain::ExecError,
+    shared::{FinalizedBlock, Shared, RECENT_BLOCKS},
+};
+use commonware_actor::Feedback;
+use commonware_consensus::{
+    marshal::{ancestry::Ancestry, Update},
+    simplex::{
+        scheme::bls12381_threshold::vrf::{Seed, Seedable},
+        types::Activity,
+    },
+    types::{Round, View},
+    Application as ConsensusApplication, Reporter,
+};
+use commonware_cryptography::{Digested, Digestible};
+use commonware_runtime::{Clock, Metrics, Spawner, Storage};
+use commonware_utils::{Acknowledgement, SystemTimeExt};
+use futures::{channel::mpsc, StreamExt};
+use rand::Rng;
+use std::{
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
+use tracing::{debug, info, warn};
+use unet_state::Mode;
+use unet_store::StoreContext;
+use unet_types::{Block, Digest, Params};
+
+use crate::shared::Scheme;
+
+/// Largest timestamp a block may carry (2200-01-01), so clock arithmetic cannot overflow.
+const MAX_BLOCK_TIMESTAMP_MS: u64 = 7_258_118_400_000;
+/// How far ahead of a verifier's clock a block timestamp may be before the verifier waits.
+const MAX_FUTURE_SKEW_MS: u64 = 1_000;
+/// How long a proposer waits for its parent round's seed to be reported.
+const SEED_WAIT: Duration = Duration::from_secs(2);
+
+/// The block-building and block-verifying half of the node.
+pub struct Application<E: StoreContext> {
+    shared: Arc<Shared<E>>,
+    params: Params,
+}
+
+impl<E: StoreContext> Clone for Application<E> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            params: self.params.clone(),
+        }
+    }
+}
+
+impl<E: StoreContext> Application<E> {
+    pub fn new(shared: Arc<Shared<E>>, params: Params) -> Self {
+        Self { shared, params }
+    }
+
+    /// Makes sure the state after `first` (and so every ancestor back to a known state) has
+    /// been executed, pulling older ancestors from `ancestry` as needed. Returns false if the
+    /// chain of blocks is invalid or conflicts with the finalized chain.
+    async fn ensure_executed(
+        &self,
+        first: Digested<Block>,
+        ancestry: &mut (impl Ancestry<Block> + Unpin),
+    ) -> bool {
+        let mut pending: Vec<Arc<Block>> = Vec::new();
+        let mut next = Some(first);
+        loop {
+            let Some(block) = next.take() else {
+                return false;
+            };
+            let digest = block.digest();
+            {
+                let chain = self.shared.chain.lock().await;
+                if chain.knows(&digest) {
+                    break;
+                }
+                if block.inner().height.get() <= chain.applied_height() {
+                    // Below the finalized tip but not on it: a conflicting fork.
+                    return false;
+                }
+            }
+            pending.push(block.inner_shared());
+            next = ancestry.next().await;
+        }
+        // Execute oldest first.
+        let mut chain = self.shared.chain.lock().await;
+        for block in pending.into_iter().rev() {
+            if let Err(e) = chain.verify_block_with(&block, |_| false).await {
+                warn!(height = block.height.get(), error = %e, "ancestor failed to execute");
+                return false;
+            }
+        }
+        true
+    }
+
+    fn verify_seed(&self, block: &Block) -> bool {
+        let parent_view = block.context.parent.0;
+        match (&block.seed, parent_view == View::zero()) {
+            (None, true) => true,
+            (Some(sig), false) => {
+                let seed = Seed::<commonware_cryptography::bls12381::primitives::variant::MinSig>::new(
+                    Round::new(block.context.round.epoch(), parent_view),
+                    *sig,
+                );
+                seed.verify(&self.shared.verifier)
+            }
+            _ => false,
+        }
+    }
+}
+
+impl<E> ConsensusApplication<E> for Application<E>
+where
+    E: StoreContext + Rng + Spawner + Metrics + Clock + Storage,
+{
+    type SigningScheme = Scheme;
+    type Context = unet_types::Context;
+    type Block = Block;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        (runtime, context): (E, Self::Context),
+        mut ancestry: impl Ancestry<Self::Block>,
+        _input: Self::Input,
+    ) -> Option<Digested<Self::Block>> {
+        let parent = ancestry.next().await?;
+        let parent_digest = parent.digest();
+        let parent_ts = parent.inner().timestamp;
+        let parent_height = parent.inner().height;
+        if !self.ensure_executed(parent, &mut ancestry).await {
+            warn!("cannot propose: parent state unavailable");
+            return None;
+        }
+
+        // Pace blocks: at least block_time_ms after the parent.
+        let min_ts = parent_ts.checked_add(self.params.block_time_ms)?;
+        let mut now = runtime.current().epoch_millis();
+        if now < min_ts {
+            runtime
+                .sleep_until(SystemTime::UNIX_EPOCH + Duration::from_millis(min_ts))
+                .await;
+            now = runtime.current().epoch_millis();
+        }
+        let timestamp = now.max(min_ts);
+        if timestamp > MAX_BLOCK_TIMESTAMP_MS {
+            return None;
+        }
+
+        // The beacon of this block is the parent round's VRF seed.
+        let parent_view = context.parent.0;
+        let seed = if parent_view == View::zero() {
+            None
+        } else {
+            let deadline = runtime.current() + SEED_WAIT;
+            loop {
+                if let Some(s) = self.shared.seeds.lock().expect("seeds").get(&parent_view.get()) {
+                    break Some(*s);
+                }
+                if runtime.current() >= deadline {
+                    warn!(view = parent_view.get(), "no seed for parent round; skipping proposal");
+                    return None;
+                }
+                runtime.sleep(Duration::from_millis(5)).await;
+            }
+        };
+
+        let candidates = self
+            .shared
+            .mempool
+            .lock()
+            .expect("mempool lock")
+            .select(self.params.max_block_txs as usize);
+        let height = parent_height.next();
+        let mut chain = self.shared.chain.lock().await;
+        let probe = Block::new(
+            context.clone(),
+            parent_digest,
+            height,
+            timestamp,
+            seed,
+            Digest::from([0u8; 32]),
+            Vec::new(),
+        );
+        let env = chain.env(&probe, &self.params);
+        let (outcome, state) = match chain
+            .execute_on(&parent_digest, &env, &candidates, Mode::Propose)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                warn!(error = %e, "proposal execution failed");
+                return None;
+            }
+        };
+        let txs: Vec<_> = outcome.included.iter().map(|&i| candidates[i].clone()).collect();
+        let block = Block::new(context, parent_digest, height, timestamp, seed, state.root(), txs);
+        let digest = block.digest();
+        debug!(height = height.get(), txs = block.txs.len(), "proposed block");
+        chain.remember(digest, height.get(), state, outcome);
+        drop(chain);
+        note_head(&self.shared, height.get(), digest);
+        Some(Digested::precomputed(Arc::new(block), digest))
+    }
+
+    async fn verify(
+        &mut self,
+        (runtime, _context): (E, Self::Context),
+        mut ancestry: impl Ancestry<Self::Block>,
+    ) -> bool {
+        let Some(block) = ancestry.next().await else {
+            return false;
+        };
+        let Some(parent) = ancestry.next().await else {
+            return false;
+        };
+        let b = block.inner_shared();
+        let p = parent.inner();
+        if b.timestamp < p.timestamp.saturating_add(self.params.block_time_ms)
+            || b.timestamp > MAX_BLOCK_TIMESTAMP_MS
+        {
+            debug!(height = b.height.get(), "bad timestamp");
+            return false;
+        }
+        if !self.verify_seed(&b) {
+            warn!(height = b.height.get(), "bad seed");
+            return false;
+        }
+        // Never reject on the local clock (validity must be deterministic): wait instead.
+        let deadline = SystemTime::UNIX_EPOCH
+            + Duration::from_millis(b.timestamp.saturating_sub(MAX_FUTURE_SKEW_MS));
+        runtime.sleep_until(deadline).await;
+
+        if !self.ensure_executed(parent, &mut ancestry).await {
+            return false;
+        }
+        let mut chain = self.shared.chain.lock().await;
+        let result = {
+            // Signatures already checked on mempool admission are not checked again.
+            let known: std::collections::HashSet<Digest> = {
+                let m = self.shared.mempool.lock().expect("mempool lock");
+                b.txs.iter().map(|t| t.hash()).filter(|h| m.contains(h)).collect()
+            };
+            chain.verify_block_with(&b, |h| known.contains(h)).await
+        };
+        match result {
+            Ok(()) => {
+                drop(chain);
+                note_head(&self.shared, b.height.get(), b.digest());
+                true
+            }
+            Err(ExecError::Invalid(reason)) => {
+                warn!(height = b.height.get(), reason, "rejected block");
+                false
+            }
+            Err(e) => {
+                warn!(height = b.height.get(), error = %e, "could not verify block");
+                false
+            }
+        }
+    }
+}
+
+fn note_head<E: StoreContext>(shared: &Shared<E>, height: u64, digest: Digest) {
+    let mut s = shared.status.lock().expect("status lock");
+    if height > s.head_height {
+        s.head_height = height;
+        s.head_digest = Some(digest);
+    }
+}
+
+/// Collects round seeds from consensus activity (the proposer of the next block needs them).
+pub struct SeedCollector<E: StoreContext> {
+    pub shared: Arc<Shared<E>>,
+}
+
+impl<E: StoreContext> Clone for SeedCollector<E> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<E: StoreContext> Reporter for SeedCollector<E> {
+    type Activity = Activity<Scheme, Digest>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        let seed = match &activity {
+            Activity::Notarization(n) | Activity::Certification(n) => Some(n.seed()),
+            Activity::Finalization(f) => {
+                let s = f.seed();
+                // Older rounds can no longer be built on.
+                let keep_from = s.round.view().get().saturating_sub(64);
+                let mut seeds = self.shared.seeds.lock().expect("seeds");
+                *seeds = seeds.split_off(&keep_from);
+                Some(s)
+            }
+            _ => None,
+        };
+        if let Some(seed) = seed {
+            self.shared
+                .seeds
+                .lock()
+                .expect("seeds")
+                .insert(seed.round.view().get(), seed.signature);
+        }
+        Feedback::Ok
+    }
+}
+
+/// Receives finalized blocks from marshal (in height order) and hands them to the
+/// finalizer task, which applies them and then acknowledges.
+#[derive(Clone)]
+pub struct FinalizedSink {
+    tx: mpsc::UnboundedSender<Update<Block>>,
+}
+
+impl Reporter for FinalizedSink {
+    type Activity = Update<Block>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        match self.tx.unbounded_send(activity) {
+            Ok(()) => Feedback::Ok,
+            Err(_) => Feedback::Closed,
+        }
+    }
+}
+
+/// Starts the finalizer: applies each finalized block to the store, prunes the mempool,
+/// publishes the block, then acknowledges it to marshal.
+pub fn start_finalizer<E>(
+    context: E,
+    shared: Arc<Shared<E>>,
+    marshal: crate::engine::MarshalMailbox,
+) -> FinalizedSink
+where
+    E: StoreContext + Spawner,
+{
+    let (tx, mut rx) = mpsc::unbounded::<Update<Block>>();
+    context.spawn(move |_| async move {
+        while let Some(update) = rx.next().await {
+            let Update::Block(block, ack) = update else {
+                continue;
+            };
+            let block = block.inner_shared();
+            match finalize_one(&shared, &marshal, &block).await {
+                Ok(()) => ack.acknowledge(),
+                Err(e) => {
+                    // A finalized block that does not execute means local state is corrupt:
+                    // stop applying (never acknowledge) rather than diverge.
+                    tracing::error!(height = block.height.get(), error = %e, "cannot apply finalized block; halting finalizer");
+                    return;
+                }
+            }
+        }
+    });
+    FinalizedSink { tx }
+}
+
+async fn finalize_one<E: StoreContext>(
+    shared: &Shared<E>,
+    marshal: &crate::engine::MarshalMailbox,
+    block: &Arc<Block>,
+) -> Result<(), ExecError> {
+    let mut chain = shared.chain.lock().await;
+    crate::engine::resolve_applied_digest(&mut chain, marshal, shared.genesis_digest).await;
+    let Some(receipts) = chain.finalize(block).await? else {
+        return Ok(());
+    };
+    let height = block.height.get();
+    // Prune the mempool of everything this block made stale.
+    let mut senders = std::collections::BTreeSet::new();
+    for tx in &block.txs {
+        senders.insert(tx.tx.sender.clone());
+    }
+    let mut nonces = Vec::with_capacity(senders.len());
+    for s in senders {
+        nonces.push((s.clone(), chain.account(&s).await?.nonce));
+    }
+    let root = chain.root();
+    drop(chain);
+    {
+        let mut m = shared.mempool.lock().expect("mempool lock");
+        for (s, n) in nonces {
+            m.prune_sender(&s, n);
+        }
+    }
+    {
+        let mut s = shared.status.lock().expect("status lock");
+        s.finalized_height = height;
+        s.finalized_digest = Some(block.digest());
+        s.finalized_root = Some(root);
+        s.finalized_timestamp = block.timestamp;
+        s.finalized_txs += block.txs.len() as u64;
+        if height > s.head_height {
+            s.head_height = height;
+            s.head_digest = Some(block.digest());
+        }
+    }
+    let fb = FinalizedBlock {
+        block: block.clone(),
+        receipts: Arc::new(receipts),
+    };
+    {
+        let mut recent = shared.recent.lock().expect("recent lock");
+        recent.insert(height, fb.clone());
+        while recent.len() > RECENT_BLOCKS {
+            recent.pop_first();
+        }
+    }
+    let _ = shared.finalized_tx.send(fb);
+    if height % 100 == 0 {
+        info!(height, txs = block.txs.len(), "finalized");
+    } else {
+        debug!(height, txs = block.txs.len(), "finalized");
+    }
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! The executed chain: the authenticated state store plus the speculative states of
+//! notarized-but-unfinalized blocks.
+//!
+//! Every block a node proposes or verifies is executed on its parent's state into a qmdb
+//! batch; the batch's root must equal the block's `state_root`. Batches stay cached by block
+//! digest until their block is finalized (applied to the store) or falls off the canonical
+//! chain (dropped). Finalized blocks arrive in height order from marshal and are applied
+//! exactly once: a block at or below the store's applied height is skipped, which makes the
+//! redelivery after a restart harmless.
+
+use commonware_cryptography::Digestible;
+use std::collections::HashMap;
+use unet_state::{
+    check_stateless_batch, execute, genesis_writes, touched_keys, BlockEnv, Mode, Outcome,
+    PreState, Receipt,
+};
+use unet_store::{Batch, Merkleized, StateDb, StoreContext};
+use unet_types::{
+    keys::{account_key, supply_key, Account, Supply},
+    Address, Block, Digest, Genesis, SignedTx,
+};
+
+/// Why a block could not be executed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("invalid block: {0}")]
+    Invalid(String),
+    #[error("parent state unknown")]
+    UnknownParent,
+    #[error("storage: {0}")]
+    Store(#[from] unet_store::Error),
+}
+
+/// A block executed on top of its parent, not yet finalized.
+#[derive(Clone)]
+pub struct Executed<E: StoreContext> {
+    pub height: u64,
+    pub state: Merkleized<E>,
+    pub receipts: Vec<Receipt>,
+    pub supply: Supply,
+}
+
+/// Receipts and where a finalized transaction landed.
+#[derive(Clone, Debug)]
+pub struct TxLocation {
+    pub height: u64,
+    pub block: Digest,
+    pub receipt: Receipt,
+}
+
+/// The executed chain of one node.
+pub struct Chain<E: StoreContext> {
+    pub genesis: Genesis,
+    db: StateDb<E>,
+    /// Digest of the block the store reflects (the last finalized block applied).
+    applied_digest: Digest,
+    /// Speculative states by block digest.
+    executed: HashMap<Digest, Executed<E>>,
+    /// Recent finalized transactions (bounded; older lookups fall back to block scans).
+    pub tx_index: HashMap<Digest, TxLocation>,
+    tx_order: std::collections::VecDeque<(u64, Digest)>,
+    /// Finalized supply counters.
+    pub supply: Supply,
+}
+
+/// Most finalized transactions kept in the in-memory index.
+const TX_INDEX_LIMIT: usize = 1_000_000;
+
+impl<E: StoreContext> Chain<E> {
+    /// Opens the store; on a fresh store writes the genesis state. Returns the chain and the
+    /// genesis state root.
+    pub async fn open(
+        context: E,
+        partition: &str,
+        genesis: Genesis,
+    ) -> Result<(Self, Digest), ExecError> {
+        let mut db = StateDb::open(context, partition).await?;
+        let fresh = db.get(&supply_key()).await?.is_none();
+        let genesis_root = if fresh {
+            let mut batch = db.new_batch();
+            for (k, v) in genesis_writes(&genesis) {
+                batch.put(k, v)?;
+            }
+            let m = batch.merkleize(0).await?;
+            db.apply(&m).await?;
+            m.root()
+        } else {
+            Digest::from([0u8; 32]) // filled by the caller from the stored genesis block
+        };
+        let supply = read_supply(db.get(&supply_key()).await?)?;
+        Ok((
+            Self {
+                genesis,
+                db,
+                applied_digest: Digest::from([0u8; 32]),
+                executed: HashMap::new(),
+                tx_index: HashMap::new(),
+                tx_order: Default::default(),
+                supply,
+            },
+            genesis_root,
+        ))
+    }
+
+    /// Tells the chain which block its store reflects (the genesis block on a fresh store, the
+    /// last finalized block otherwise).
+    pub fn set_applied(&mut self, digest: Digest) {
+        self.applied_digest = digest;
+    }
+
+    /// Height of the last applied (finalized) block.
+    pub fn applied_height(&self) -> u64 {
+        self.db.applied_height()
+    }
+
+    /// Digest of the last applied block.
+    pub fn applied_digest(&self) -> Digest {
+        self.applied_digest
+    }
+
+    /// Root of the finalized state.
+    pub fn root(&self) -> Digest {
+        self.db.root()
+    }
+
+    /// Finalized account.
+    pub async fn account(&self, address: &Address) -> Result<Account, ExecError> {
+        read_account(self.db.get(&account_key(address)).await?)
+    }
+
+    /// Proof of a finalized state entry.
+    pub async fn prove(&self, key: &Digest) -> Result<unet_store::StateProof, ExecError> {
+        Ok(self.db.prove(key).await?)
+    }
+
+    /// Whether a block's post-state is known (executed speculatively or applied).
+    pub fn knows(&self, digest: &Digest) -> bool {
+        *digest == self.applied_digest || self.executed.contains_key(digest)
+    }
+
+    /// The speculative execution of a block, if any.
+    pub fn executed(&self, digest: &Digest) -> Option<&Executed<E>> {
+        self.executed.get(digest)
+    }
+
+    fn batch_on(&self, parent: &Digest) -> Result<Batch<E>, ExecError> {
+        if *parent == self.applied_digest {
+            return Ok(self.db.new_batch());
+        }
+        match self.executed.get(parent) {
+            Some(e) => Ok(e.state.child()),
+            None => Err(ExecError::UnknownParent),
+        }
+    }
+
+    /// Executes `txs` on the state after `parent` and returns the outcome and the merkleized
+    /// speculative state (not cached: see [`Chain::remember`]).
+    pub async fn execute_on(
+        &self,
+        parent: &Digest,
+        env: &BlockEnv<'_>,
+        txs: &[SignedTx],
+        mode: Mode,
+    ) -> Result<(Outcome, Merkleized<E>), ExecError> {
+        let mut batch = self.batch_on(parent)?;
+        let mut pre = PreState::new();
+        for key in touched_keys(txs, &env.proposer) {
+            pre.insert(key, batch.get(&key).await?);
+        }
+        let outcome =
+            execute(env, &pre, txs, mode).map_err(|e| ExecError::Invalid(e.to_string()))?;
+        for (k, v) in &outcome.writes {
+            batch.put(*k, v.clone())?;
+        }
+        let state = batch.merkleize(env.height).await?;
+        tracing::debug!(
+            height = env.height,
+            parent = %hex::encode(parent),
+            ?mode,
+            txs = txs.len(),
+            included = outcome.included.len(),
+            writes = outcome.writes.len(),
+            root = %hex::encode(state.root()),
+            from_applied = (*parent == self.applied_digest),
+            "executed"
+        );
+        Ok((outcome, state))
+    }
+
+    /// Fully verifies a peer's block on top of its (known) parent and caches its state.
+    ///
+    /// `known_valid` names transactions whose signatures were already checked (on mempool
+    /// admission), so they are not checked again.
+    pub async fn verify_block_with(
+        &mut self,
+        block: &Block,
+        known_valid: impl Fn(&Digest) -> bool,
+    ) -> Result<(), ExecError> {
+        let digest = block.digest();
+        if self.executed.contains_key(&digest) {
+            return Ok(());
+        }
+        let params = self.genesis.params.clone();
+        if block.txs.len() > params.max_block_txs as usize {
+            return Err(ExecError::Invalid("too many transactions".into()));
+        }
+        check_stateless_batch(&block.txs, self.genesis.chain_id, params.min_fee, known_valid)
+        .map_err(|(i, e)| ExecError::Invalid(format!("transaction {i}: {e}")))?;
+        let env = self.env(block, &params);
+        let (outcome, state) = self
+            .execute_on(&block.parent, &env, &block.txs, Mode::Verify)
+            .await?;
+        if state.root() != block.state_root {
+            return Err(ExecError::Invalid(format!(
+                "state root mismatch: block says {}, execution gives {}",
+                hex::encode(block.state_root),
+                hex::encode(state.root())
+            )));
+        }
+        self.remember(digest, block.height.get(), state, outcome);
+        Ok(())
+    }
+
+    /// Caches a speculative state under its block's digest.
+    pub fn remember(&mut self, digest: Digest, height: u64, state: Merkleized<E>, o: Outcome) {
+        self.executed.insert(
+            digest,
+            Executed {
+                height,
+                state,
+                receipts: o.receipts,
+                supply: o.supply,
+            },
+        );
+    }
+
+    /// The execution environment of a block.
+    pub fn env<'a>(&self, block: &Block, params: &'a unet_types::Params) -> BlockEnv<'a> {
+        BlockEnv {
+            chain_id: self.genesis.chain_id,
+            params,
+            proposer: block.proposer().clone(),
+            height: block.height.get(),
+            timestamp_ms: block.timestamp,
+            beacon: block.beacon(),
+        }
+    }
+
+    /// Applies a finalized block (executing it first if it was never verified here, as for
+    /// blocks fetched during catch-up). Returns its receipts, or `None` if it was already
+    /// applied.
+    pub async fn finalize(&mut self, block: &Block) -> Result<Option<Vec<Receipt>>, ExecError> {
+        let height = block.height.get();
+        if height <= self.db.applied_height() && height != 0 {
+            return Ok(None);
+        }
+        if height == 0 {
+            return Ok(None);
+        }
+        let digest = block.digest();
+        if block.parent != self.applied_digest {
+            return Err(ExecError::Invalid(format!(
+                "finalized block {height} does not extend the applied tip"
+            )));
+        }
+        if !self.executed.contains_key(&digest) {
+            self.verify_block_with(block, |_| false).await?;
+        }
+        let executed = self.executed.remove(&digest).expect("just verified");
+        self.db.apply(&executed.state).await?;
+        self.applied_digest = digest;
+        self.supply = executed.supply;
+        // Everything at or below the finalized height is now either applied or orphaned.
+        self.executed.retain(|_, e| e.height > height);
+        for r in &executed.receipts {
+            self.tx_index.insert(
+                r.tx_hash,
+                TxLocation {
+                    height,
+                    block: digest,
+                    receipt: r.clone(),
+                },
+            );
+            self.tx_order.push_back((height, r.tx_hash));
+        }
+        while self.tx_order.len() > TX_INDEX_LIMIT {
+            if let Some((_, h)) = self.tx_order.pop_front() {
+                self.tx_index.remove(&h);
+            }
+        }
+        Ok(Some(executed.receipts))
+    }
+
+    /// Number of cached speculative states (for metrics and tests).
+    pub fn pending_states(&self) -> usize {
+        self.executed.len()
+    }
+}
+
+/// Decodes an account entry (absent = empty account).
+pub fn read_account(bytes: Option<Vec<u8>>) -> Result<Account, ExecError> {
+    use commonware_codec::DecodeExt;
+    match bytes {
+        None => Ok(Account::default()),
+        Some(b) => Account::decode(b).map_err(|_| ExecError::Invalid("corrupt account".into())),
+    }
+}
+
+fn read_supply(bytes: Option<Vec<u8>>) -> Result<Supply, ExecError> {
+    use commonware_codec::DecodeExt;
+    match bytes {
+        None => Ok(Supply::default()),
+        Some(b) => Supply::decode(b).map_err(|_| ExecError::Invalid("corrupt supply".into())),
+    }
+}

@@ -1,0 +1,16 @@
+//! The UtilityNet node.
+//!
+//! - [`engine`] wires one validator: commonware simplex BFT (threshold BLS with a VRF seed per
+//!   round), marshal (ordered finalized blocks and backfill), buffered block broadcast and the
+//!   archives that keep blocks and finalization certificates.
+//! - [`application`] builds blocks from the [`mempool`], verifies peers' blocks by executing
+//!   them, and applies finalized blocks ([`chain`]).
+//! - [`gossip`] admits transactions and spreads them to peers.
+//! - [`shared`] is what the actors and the API share.
+
+pub mod application;
+pub mod chain;
+pub mod engine;
+pub mod gossip;
+pub mod mempool;
+pub mod shared;

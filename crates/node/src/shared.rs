@@ -1,0 +1,99 @@
+//! State shared by the consensus application, the finalizer, the mempool gossip and the API.
+
+use crate::{chain::Chain, mempool::Mempool};
+use commonware_cryptography::bls12381::primitives::variant::MinSig;
+use commonware_consensus::simplex::scheme::bls12381_threshold::vrf;
+use futures::lock::Mutex as AsyncMutex;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
+use unet_state::Receipt;
+use unet_store::StoreContext;
+use unet_types::{block::SeedSignature, Block, Digest, PublicKey};
+
+/// The consensus signing scheme: threshold BLS12-381 (MinSig) with a VRF seed per round.
+pub type Scheme = vrf::Scheme<PublicKey, MinSig>;
+
+/// What the API and tests can observe of a node's progress.
+#[derive(Clone, Debug, Default)]
+pub struct Status {
+    pub finalized_height: u64,
+    pub finalized_digest: Option<Digest>,
+    pub finalized_root: Option<Digest>,
+    pub finalized_timestamp: u64,
+    /// Highest block this node has proposed or verified (not yet final).
+    pub head_height: u64,
+    pub head_digest: Option<Digest>,
+    pub finalized_txs: u64,
+}
+
+/// A finalized block with its receipts (what subscribers receive).
+#[derive(Clone, Debug)]
+pub struct FinalizedBlock {
+    pub block: Arc<Block>,
+    pub receipts: Arc<Vec<Receipt>>,
+}
+
+/// Everything the node's actors share.
+pub struct Shared<E: StoreContext> {
+    pub chain: AsyncMutex<Chain<E>>,
+    pub mempool: Mutex<Mempool>,
+    /// Seed (VRF) signatures of notarized rounds, by view, pruned as views finalize.
+    pub seeds: Mutex<BTreeMap<u64, SeedSignature>>,
+    pub status: Mutex<Status>,
+    /// Recent finalized blocks, by height (bounded).
+    pub recent: Mutex<BTreeMap<u64, FinalizedBlock>>,
+    pub finalized_tx: tokio::sync::broadcast::Sender<FinalizedBlock>,
+    /// Verifies seeds embedded in blocks.
+    pub verifier: Scheme,
+    pub genesis_digest: Digest,
+    /// Marshal's mailbox, for finalized blocks outside the in-memory window.
+    pub marshal: std::sync::OnceLock<crate::engine::MarshalMailbox>,
+}
+
+/// How many recent finalized blocks the node keeps in memory for the API.
+pub const RECENT_BLOCKS: usize = 4096;
+
+impl<E: StoreContext> Shared<E> {
+    pub fn new(chain: Chain<E>, mempool: Mempool, verifier: Scheme, genesis: &Block) -> Self {
+        use commonware_cryptography::Digestible;
+        let (finalized_tx, _) = tokio::sync::broadcast::channel(1024);
+        let status = Status {
+            finalized_height: chain.applied_height(),
+            finalized_root: Some(chain.root()),
+            ..Default::default()
+        };
+        Self {
+            chain: AsyncMutex::new(chain),
+            mempool: Mutex::new(mempool),
+            seeds: Mutex::new(BTreeMap::new()),
+            status: Mutex::new(status),
+            recent: Mutex::new(BTreeMap::new()),
+            finalized_tx,
+            verifier,
+            genesis_digest: genesis.digest(),
+            marshal: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// A finalized block by height: from memory if recent, else from marshal's archive.
+    pub async fn block_at(&self, height: u64) -> Option<Arc<Block>> {
+        if let Some(b) = self.recent.lock().expect("recent lock").get(&height) {
+            return Some(b.block.clone());
+        }
+        if height > self.status().finalized_height {
+            return None;
+        }
+        let marshal = self.marshal.get()?;
+        marshal
+            .get_block(commonware_consensus::types::Height::new(height))
+            .await
+            .map(|b| b.inner_shared())
+    }
+
+    /// A snapshot of the node's status.
+    pub fn status(&self) -> Status {
+        self.status.lock().expect("status lock").clone()
+    }
+}
