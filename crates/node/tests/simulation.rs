@@ -179,3 +179,49 @@ fn partitioned_validator_heals() {
         }
     });
 }
+
+#[test]
+fn equivocating_validator_cannot_stop_or_split_honest_nodes() {
+    use commonware_consensus::simplex::mocks::conflicter::{Config, Conflicter};
+    use commonware_cryptography::sha256::Sha256;
+    use commonware_runtime::{Quota, Supervisor};
+    runner(5).start(|context| async move {
+        let net = network(&context, 4, good_link()).await;
+        // Validator 0 is byzantine: for every notarize vote it sees, it signs a conflicting
+        // notarize (and finalize) for a random payload in the same round, and sends both.
+        let byz = net.fixture.participants[0].clone();
+        let control = net.oracle.control(byz);
+        let quota = Quota::per_second(commonware_utils::NZU32!(10_000));
+        let votes = control.register(0, quota).await.unwrap();
+        Conflicter::<_, _, Sha256>::new(
+            context.child("byzantine"),
+            Config {
+                scheme: net.fixture.schemes[0].clone(),
+            },
+        )
+        .start(votes);
+
+        let mut vs = Vec::new();
+        for i in 1..4 {
+            vs.push(start(&context, &net, i).await);
+        }
+        let faucet = faucet();
+        let bob = PrivateKey::from_seed(9).public_key();
+        let txs = (0..10).map(|n| transfer(&faucet, n, &bob, UNC)).collect();
+        for r in submit(&vs[0], txs).await {
+            r.unwrap();
+        }
+        let refs: Vec<_> = vs.iter().collect();
+        wait_height(&context, &refs, 40).await;
+        for h in 1..=40 {
+            let d = digest_at(&vs[0], h).await;
+            assert!(d.is_some());
+            for v in &vs[1..] {
+                assert_eq!(digest_at(v, h).await, d, "honest nodes diverged at {h}");
+            }
+        }
+        for v in &vs {
+            assert_eq!(balance(v, &bob).await, 10 * UNC);
+        }
+    });
+}
