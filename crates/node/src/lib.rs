@@ -12,5 +12,6 @@ pub mod application;
 pub mod chain;
 pub mod engine;
 pub mod gossip;
+pub mod home;
 pub mod mempool;
 pub mod shared;

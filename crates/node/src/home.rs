@@ -1,0 +1,273 @@
+//! A node's home directory: configuration, genesis, keys; and generating a whole testnet.
+//!
+//! ```text
+//! HOME/config.toml         name, listen addresses, data directory, log filter
+//! HOME/genesis.toml        the network's genesis document (same on every node)
+//! HOME/keys/identity.key   ed25519 identity (consensus participant + p2p), hex, mode 0600
+//! HOME/keys/share.key      threshold BLS share of this validator, hex, mode 0600
+//! HOME/data/               storage (state, blocks, certificates, consensus journal)
+//! ```
+
+use crate::shared::Scheme;
+use anyhow::{anyhow, bail, Context as _, Result};
+use commonware_codec::{Decode, DecodeExt, Encode};
+use commonware_cryptography::{
+    bls12381::{
+        dkg::feldman_desmedt::deal,
+        primitives::{
+            group::Share,
+            sharing::{Mode, ModeVersion, Sharing},
+            variant::MinSig,
+        },
+    },
+    ed25519, Signer,
+};
+use commonware_math::algebra::Random as _;
+use commonware_utils::{ordered::Set, N3f1, NZU32};
+use serde::{Deserialize, Serialize};
+use std::{
+    fs,
+    io::Write as _,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+use unet_types::{
+    genesis::{Allocation, Validator, GENESIS_ALLOCATION_CAP},
+    Genesis, Params, PrivateKey, PublicKey,
+};
+
+/// Most validators a genesis polynomial may describe (decoding bound).
+pub const MAX_VALIDATORS: u32 = 1024;
+
+/// `config.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NodeConfig {
+    pub name: String,
+    pub p2p_listen: SocketAddr,
+    pub rpc_listen: SocketAddr,
+    /// Storage directory, relative to the home directory unless absolute.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// `tracing` filter (e.g. `info`, `unet_node=debug`).
+    #[serde(default = "default_log")]
+    pub log: String,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+fn default_log() -> String {
+    "info".into()
+}
+
+/// Everything loaded from a home directory.
+pub struct Home {
+    pub dir: PathBuf,
+    pub config: NodeConfig,
+    pub genesis: Genesis,
+    pub identity: ed25519::PrivateKey,
+    pub scheme: Scheme,
+}
+
+impl Home {
+    pub fn load(dir: &Path) -> Result<Self> {
+        let config: NodeConfig = toml::from_str(
+            &fs::read_to_string(dir.join("config.toml"))
+                .with_context(|| format!("reading {}", dir.join("config.toml").display()))?,
+        )
+        .context("parsing config.toml")?;
+        let genesis = Genesis::from_toml(
+            &fs::read_to_string(dir.join("genesis.toml")).context("reading genesis.toml")?,
+        )?;
+        let identity: ed25519::PrivateKey = read_key(&dir.join("keys/identity.key"))?;
+        let share: Share = read_key(&dir.join("keys/share.key"))?;
+        let polynomial = decode_polynomial(&genesis.consensus_polynomial)?;
+        let participants = participants(&genesis);
+        if !participants.iter().any(|p| *p == identity.public_key()) {
+            bail!("this node's identity is not a genesis validator");
+        }
+        if polynomial.total().get() as usize != participants.len() {
+            bail!("genesis polynomial does not match the validator count");
+        }
+        let scheme = Scheme::signer(
+            unet_types::CONSENSUS_NAMESPACE,
+            participants,
+            polynomial,
+            share,
+        )
+        .ok_or_else(|| anyhow!("key share does not belong to this validator"))?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            config,
+            genesis,
+            identity,
+            scheme,
+        })
+    }
+
+    /// Absolute storage directory.
+    pub fn data_dir(&self) -> PathBuf {
+        if self.config.data_dir.is_absolute() {
+            self.config.data_dir.clone()
+        } else {
+            self.dir.join(&self.config.data_dir)
+        }
+    }
+}
+
+/// The ordered validator set of a genesis (ordering defines share indices).
+pub fn participants(genesis: &Genesis) -> Set<PublicKey> {
+    Set::from_iter_dedup(genesis.validators.iter().map(|v| v.public_key.clone()))
+}
+
+/// Decodes the genesis threshold polynomial.
+pub fn decode_polynomial(hex_str: &str) -> Result<Sharing<MinSig>> {
+    let bytes = hex::decode(hex_str.trim()).context("consensus_polynomial is not hex")?;
+    Sharing::<MinSig>::decode_cfg(bytes, &(NZU32!(MAX_VALIDATORS), ModeVersion::v0()))
+        .map_err(|e| anyhow!("invalid consensus_polynomial: {e}"))
+}
+
+/// Writes a secret as hex to a new file readable only by its owner (0600).
+pub fn write_secret(path: &Path, value: &impl Encode) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    writeln!(f, "{}", hex::encode(value.encode()))?;
+    Ok(())
+}
+
+/// Reads a hex-encoded key file, refusing files others can read.
+pub fn read_key<T: DecodeExt<()>>(path: &Path) -> Result<T> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            bail!(
+                "{} is accessible by other users (mode {:o}); run chmod 600 on it",
+                path.display(),
+                mode & 0o777
+            );
+        }
+    }
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
+    T::decode(bytes).map_err(|e| anyhow!("{} is not a valid key: {e}", path.display()))
+}
+
+/// What `unet testnet` generates.
+#[derive(Clone, Debug)]
+pub struct TestnetSpec {
+    pub validators: usize,
+    pub chain_id: u64,
+    pub chain_name: String,
+    pub host: String,
+    pub base_p2p_port: u16,
+    pub base_rpc_port: u16,
+    pub params: Params,
+    pub genesis_time_ms: u64,
+}
+
+impl Default for TestnetSpec {
+    fn default() -> Self {
+        Self {
+            validators: 4,
+            chain_id: 7701,
+            chain_name: "unet-devnet".into(),
+            host: "127.0.0.1".into(),
+            base_p2p_port: 30300,
+            base_rpc_port: 8545,
+            params: Params::default(),
+            genesis_time_ms: 0,
+        }
+    }
+}
+
+/// Writes `out/node{i}/` for every validator plus `out/faucet.key` (the account holding the
+/// whole genesis allocation on a devnet). Threshold shares come from a trusted dealer run
+/// here, which is fine for a local network; a public network runs a DKG instead.
+pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> {
+    if spec.validators == 0 || spec.validators > MAX_VALIDATORS as usize {
+        bail!("validators must be between 1 and {MAX_VALIDATORS}");
+    }
+    let mut rng = commonware_utils::sys_rng();
+    let keys: Vec<ed25519::PrivateKey> = (0..spec.validators)
+        .map(|_| ed25519::PrivateKey::random(&mut rng))
+        .collect();
+    let set = Set::from_iter_dedup(keys.iter().map(|k| k.public_key()));
+    let (output, shares) = deal::<MinSig, _, N3f1>(&mut rng, Mode::NonZeroCounter, set.clone())
+        .map_err(|e| anyhow!("dealing key shares: {e:?}"))?;
+    let faucet = PrivateKey::random(&mut rng);
+    let validators: Vec<Validator> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| Validator {
+            name: format!("node{i}"),
+            public_key: k.public_key(),
+            p2p_address: format!("{}:{}", spec.host, spec.base_p2p_port + i as u16),
+        })
+        .collect();
+    let genesis = Genesis {
+        chain_id: spec.chain_id,
+        chain_name: spec.chain_name.clone(),
+        genesis_time_ms: spec.genesis_time_ms,
+        params: spec.params.clone(),
+        consensus_polynomial: hex::encode(output.public().encode()),
+        validators,
+        allocations: vec![Allocation {
+            address: faucet.public_key(),
+            amount: GENESIS_ALLOCATION_CAP,
+            label: "devnet faucet (stands in for the 3% genesis allocation)".into(),
+        }],
+    };
+    genesis.validate()?;
+    fs::create_dir_all(out)?;
+    write_secret(&out.join("faucet.key"), &faucet)?;
+    fs::write(out.join("genesis.toml"), genesis.to_toml())?;
+    let mut homes = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        let home = out.join(format!("node{i}"));
+        fs::create_dir_all(home.join("keys"))?;
+        let config = NodeConfig {
+            name: format!("node{i}"),
+            p2p_listen: format!("{}:{}", spec.host, spec.base_p2p_port + i as u16).parse()?,
+            rpc_listen: format!("{}:{}", spec.host, spec.base_rpc_port + i as u16).parse()?,
+            data_dir: default_data_dir(),
+            log: default_log(),
+        };
+        fs::write(home.join("config.toml"), toml::to_string_pretty(&config)?)?;
+        fs::write(home.join("genesis.toml"), genesis.to_toml())?;
+        write_secret(&home.join("keys/identity.key"), key)?;
+        let share = shares
+            .get_value(&key.public_key())
+            .ok_or_else(|| anyhow!("no share dealt to validator {i}"))?;
+        write_secret(&home.join("keys/share.key"), share)?;
+        homes.push(home);
+    }
+    Ok(homes)
+}
+
+/// Decodes a hex-encoded codec value with a config (helper for callers outside this module).
+pub fn decode_hex_cfg<T: Decode>(s: &str, cfg: &T::Cfg) -> Result<T> {
+    let bytes = hex::decode(s.trim())?;
+    T::decode_cfg(bytes, cfg).map_err(|e| anyhow!("{e}"))
+}
