@@ -14,4 +14,6 @@ pub mod engine;
 pub mod gossip;
 pub mod home;
 pub mod mempool;
+pub mod rpc;
+pub mod run;
 pub mod shared;

@@ -48,6 +48,8 @@ pub struct Shared<E: StoreContext> {
     /// Verifies seeds embedded in blocks.
     pub verifier: Scheme,
     pub genesis_digest: Digest,
+    /// Number of other validators in the peer set.
+    pub peers: usize,
     /// Marshal's mailbox, for finalized blocks outside the in-memory window.
     pub marshal: std::sync::OnceLock<crate::engine::MarshalMailbox>,
 }
@@ -64,7 +66,9 @@ impl<E: StoreContext> Shared<E> {
             finalized_root: Some(chain.root()),
             ..Default::default()
         };
+        let peers = chain.genesis.validators.len().saturating_sub(1);
         Self {
+            peers,
             chain: AsyncMutex::new(chain),
             mempool: Mutex::new(mempool),
             seeds: Mutex::new(BTreeMap::new()),

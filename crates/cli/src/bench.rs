@@ -1,0 +1,267 @@
+//! `unet bench`: finalized transfers per second and submission-to-finality latency on a local
+//! network of real `unet node` processes over loopback TCP.
+//!
+//! Two phases on one network: (1) latency at a light, steady load; (2) throughput with the
+//! whole batch submitted at once, spread over all validators' APIs.
+
+use crate::procs::{wait_ready, NodeProcess};
+use anyhow::{anyhow, Context as _, Result};
+use clap::Args;
+use commonware_cryptography::Signer;
+use futures::StreamExt;
+use serde_json::Value;
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+use unet_client::Client;
+use unet_node::home::{generate_testnet, read_key, TestnetSpec};
+use unet_types::{Params, Payload, PrivateKey, SignedTx, Transaction, UNC};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+    /// Transfers in the throughput phase.
+    #[arg(long, default_value_t = 20_000)]
+    pub txs: usize,
+    /// Transfers in the latency phase (sent at --latency-rate per second).
+    #[arg(long, default_value_t = 200)]
+    pub latency_txs: usize,
+    #[arg(long, default_value_t = 40)]
+    pub latency_rate: u64,
+    /// Distinct sending accounts.
+    #[arg(long, default_value_t = 200)]
+    pub senders: usize,
+    #[arg(long, default_value_t = 100)]
+    pub block_time_ms: u64,
+    #[arg(long, default_value_t = 40300)]
+    pub base_p2p_port: u16,
+    #[arg(long, default_value_t = 48545)]
+    pub base_rpc_port: u16,
+    /// Keep the network directory afterwards (default: removed).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+pub fn bench(args: BenchArgs) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("unet-bench-{}", std::process::id()));
+    let spec = TestnetSpec {
+        validators: args.validators,
+        base_p2p_port: args.base_p2p_port,
+        base_rpc_port: args.base_rpc_port,
+        params: Params {
+            block_time_ms: args.block_time_ms,
+            ..Params::default()
+        },
+        ..TestnetSpec::default()
+    };
+    let homes = generate_testnet(&spec, &dir)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let result = rt.block_on(run(&args, &dir, homes));
+    if !args.keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        println!("network kept in {}", dir.display());
+    }
+    result
+}
+
+struct Tracker {
+    submitted: HashMap<String, Instant>,
+    finalized: HashMap<String, Instant>,
+}
+
+async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Result<()> {
+    let mut nodes = Vec::new();
+    for h in &homes {
+        nodes.push(NodeProcess::start(h)?);
+    }
+    wait_ready(&mut nodes, Duration::from_secs(60)).await?;
+    let clients: Vec<Client> = nodes.iter().map(|n| n.client()).collect();
+    let status = clients[0].status().await?;
+    let chain_id = status.chain_id;
+    let fee = status.params.min_fee;
+    println!("network up: {} validators, block_time_ms={}", nodes.len(), args.block_time_ms);
+
+    // Follow finality on node 0.
+    let tracker = Arc::new(Mutex::new(Tracker {
+        submitted: HashMap::new(),
+        finalized: HashMap::new(),
+    }));
+    let mut blocks = clients[0].subscribe_blocks().await?;
+    let t2 = tracker.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(b)) = blocks.next().await {
+            let now = Instant::now();
+            let mut t = t2.lock().expect("tracker");
+            if let Some(Value::Array(hashes)) = b.get("transactions") {
+                for h in hashes {
+                    if let Some(h) = h.as_str() {
+                        t.finalized.insert(h.to_string(), now);
+                    }
+                }
+            }
+        }
+    });
+
+    // Fund the senders from the faucet.
+    let faucet: PrivateKey = read_key(&dir.join("faucet.key"))?;
+    let senders: Vec<PrivateKey> = (0..args.senders)
+        .map(|i| PrivateKey::from_seed(0xbe9c_0000 + i as u64))
+        .collect();
+    let per_sender = (args.txs + args.latency_txs) / args.senders + 2;
+    let funding: Vec<SignedTx> = senders
+        .iter()
+        .enumerate()
+        .map(|(i, s)| sign(&faucet, chain_id, i as u64, fee, &s.public_key(), (per_sender as u128) * (fee + 1) + UNC))
+        .collect();
+    let funded = submit_all(&clients, &funding, &tracker, 0).await?;
+    wait_all(&tracker, &funded, Duration::from_secs(120)).await?;
+    println!("funded {} senders", senders.len());
+
+    // Pre-sign every transfer.
+    let recipient = PrivateKey::from_seed(0xdead).public_key();
+    let mut nonces = vec![0u64; senders.len()];
+    let mut next = |k: usize| {
+        let i = k % senders.len();
+        let n = nonces[i];
+        nonces[i] += 1;
+        sign(&senders[i], chain_id, n, fee, &recipient, 1)
+    };
+    let latency_txs: Vec<SignedTx> = (0..args.latency_txs).map(&mut next).collect();
+    let throughput_txs: Vec<SignedTx> = (0..args.txs).map(|k| next(k + args.latency_txs)).collect();
+
+    // Phase 1: latency under light load.
+    let interval = Duration::from_micros(1_000_000 / args.latency_rate.max(1));
+    let mut hashes = Vec::new();
+    for (k, tx) in latency_txs.iter().enumerate() {
+        let client = &clients[k % clients.len()];
+        let hash = client.send_transaction(tx).await?;
+        tracker.lock().expect("tracker").submitted.insert(hash.clone(), Instant::now());
+        hashes.push(hash);
+        tokio::time::sleep(interval).await;
+    }
+    wait_all(&tracker, &hashes, Duration::from_secs(120)).await?;
+    let (p50, p99, _) = latencies(&tracker, &hashes);
+    println!(
+        "latency (submission -> finalized, {} transfers at {}/s): p50 {:.0} ms, p99 {:.0} ms",
+        hashes.len(),
+        args.latency_rate,
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+
+    // Phase 2: throughput.
+    let start = Instant::now();
+    let hashes = submit_all(&clients, &throughput_txs, &tracker, 16).await?;
+    let submitted_in = start.elapsed();
+    wait_all(&tracker, &hashes, Duration::from_secs(600)).await?;
+    let (p50, p99, last) = latencies(&tracker, &hashes);
+    let elapsed = last.duration_since(start);
+    println!(
+        "throughput: {} transfers finalized in {:.2} s = {:.0} transfers/s (submission took {:.2} s); latency under load p50 {:.0} ms, p99 {:.0} ms",
+        hashes.len(),
+        elapsed.as_secs_f64(),
+        hashes.len() as f64 / elapsed.as_secs_f64(),
+        submitted_in.as_secs_f64(),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+    let s = clients[0].status().await?;
+    println!("final height {}, all nodes agree: {}", s.finalized_height, agree(&clients, s.finalized_height).await?);
+    Ok(())
+}
+
+fn sign(from: &PrivateKey, chain_id: u64, nonce: u64, fee: u128, to: &unet_types::PublicKey, amount: u128) -> SignedTx {
+    Transaction {
+        chain_id,
+        sender: from.public_key(),
+        nonce,
+        fee,
+        payload: Payload::Transfer {
+            to: to.clone(),
+            amount,
+        },
+    }
+    .sign(from)
+}
+
+/// Submits in batches of 200, spread over every node, `parallel` requests at a time.
+async fn submit_all(
+    clients: &[Client],
+    txs: &[SignedTx],
+    tracker: &Arc<Mutex<Tracker>>,
+    parallel: usize,
+) -> Result<Vec<String>> {
+    let chunks: Vec<(usize, Vec<SignedTx>)> = txs
+        .chunks(200)
+        .enumerate()
+        .map(|(i, c)| (i, c.to_vec()))
+        .collect();
+    let results = futures::stream::iter(chunks)
+        .map(|(i, chunk)| {
+            let client = clients[i % clients.len()].clone();
+            let tracker = tracker.clone();
+            async move {
+                let now = Instant::now();
+                let replies = client.send_transactions(&chunk).await?;
+                let mut hashes = Vec::new();
+                for (tx, r) in chunk.iter().zip(replies) {
+                    let hash = hex::encode(tx.hash());
+                    r.map_err(|e| anyhow!("transaction refused: {e}"))?;
+                    tracker.lock().expect("tracker").submitted.insert(hash.clone(), now);
+                    hashes.push(hash);
+                }
+                Ok::<_, anyhow::Error>(hashes)
+            }
+        })
+        .buffered(parallel.max(1))
+        .collect::<Vec<_>>()
+        .await;
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+async fn wait_all(tracker: &Arc<Mutex<Tracker>>, hashes: &[String], timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let missing = {
+            let t = tracker.lock().expect("tracker");
+            hashes.iter().filter(|h| !t.finalized.contains_key(*h)).count()
+        };
+        if missing == 0 {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(anyhow!("{missing} of {} transactions not finalized in time", hashes.len()));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn latencies(tracker: &Arc<Mutex<Tracker>>, hashes: &[String]) -> (Duration, Duration, Instant) {
+    let t = tracker.lock().expect("tracker");
+    let mut lat: Vec<Duration> = hashes
+        .iter()
+        .filter_map(|h| Some(t.finalized.get(h)?.saturating_duration_since(*t.submitted.get(h)?)))
+        .collect();
+    lat.sort();
+    let pick = |q: f64| lat.get(((lat.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
+    let last = hashes.iter().filter_map(|h| t.finalized.get(h)).max().copied().unwrap_or_else(Instant::now);
+    (pick(0.5), pick(0.99), last)
+}
+
+async fn agree(clients: &[Client], height: u64) -> Result<bool> {
+    let mut hashes = Vec::new();
+    for c in clients {
+        let b = c.block(height).await.context("reading block")?;
+        hashes.push(b["hash"].as_str().unwrap_or("").to_string());
+    }
+    Ok(hashes.windows(2).all(|w| w[0] == w[1]))
+}

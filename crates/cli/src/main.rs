@@ -1,0 +1,63 @@
+//! `unet`: the UtilityNet command line.
+
+mod bench;
+mod devnet;
+mod procs;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "unet", version, about = "UtilityNet: AI chips prove themselves, earn UNC, and are rented out")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a validator node from a home directory (config.toml, genesis.toml, keys/).
+    Node {
+        #[arg(long)]
+        home: PathBuf,
+    },
+    /// Write the homes of an N-validator network (keys, shares, genesis, configs).
+    Testnet(devnet::TestnetArgs),
+    /// Start a complete local network on this machine in one command.
+    Devnet(devnet::DevnetArgs),
+    /// Measure finalized transfers per second and submission-to-finality latency on a local
+    /// multi-validator network over loopback TCP.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Node { home } => {
+            let home = unet_node::home::Home::load(&home)?;
+            init_tracing(&home.config.log);
+            unet_node::run::run(home)
+        }
+        Command::Testnet(args) => devnet::testnet(args),
+        Command::Devnet(args) => {
+            init_tracing("info");
+            devnet::devnet(args)
+        }
+        Command::Bench(args) => {
+            init_tracing("warn");
+            bench::bench(args)
+        }
+    }
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,82 @@
+//! JSON views of chain objects as the API returns them.
+
+use crate::{chain::TxLocation, shared::FinalizedBlock};
+use commonware_cryptography::Digestible;
+use serde_json::{json, Value};
+use unet_state::Receipt;
+use unet_types::{
+    amount::format_unc, hexser::to_hex, keys::Account, Block, Payload, PublicKey, SignedTx,
+};
+
+pub fn hex32(d: &impl AsRef<[u8]>) -> String {
+    hex::encode(d.as_ref())
+}
+
+pub fn tx(stx: &SignedTx) -> Value {
+    let mut v = json!({
+        "hash": hex32(&stx.hash()),
+        "chain_id": stx.tx.chain_id,
+        "sender": to_hex(&stx.tx.sender),
+        "nonce": stx.tx.nonce,
+        "fee": stx.tx.fee.to_string(),
+        "kind": stx.tx.payload.kind(),
+    });
+    match &stx.tx.payload {
+        Payload::Transfer { to, amount } => {
+            v["to"] = json!(to_hex(to));
+            v["amount"] = json!(amount.to_string());
+        }
+    }
+    v
+}
+
+pub fn receipt(r: &Receipt) -> Value {
+    serde_json::to_value(r).unwrap_or(Value::Null)
+}
+
+pub fn block(b: &Block, receipts: Option<&[Receipt]>, full: bool) -> Value {
+    let mut v = json!({
+        "height": b.height.get(),
+        "hash": hex32(&b.digest()),
+        "parent": hex32(&b.parent),
+        "timestamp_ms": b.timestamp,
+        "proposer": to_hex(b.proposer()),
+        "view": b.context.round.view().get(),
+        "epoch": b.context.round.epoch().get(),
+        "state_root": hex32(&b.state_root),
+        "tx_root": hex32(&b.tx_root),
+        "beacon": hex32(&b.beacon()),
+        "tx_count": b.txs.len(),
+    });
+    if full {
+        v["transactions"] = Value::Array(b.txs.iter().map(tx).collect());
+        if let Some(rs) = receipts {
+            v["receipts"] = Value::Array(rs.iter().map(receipt).collect());
+        }
+    } else {
+        v["transactions"] = Value::Array(b.txs.iter().map(|t| json!(hex32(&t.hash()))).collect());
+    }
+    v
+}
+
+pub fn finalized(fb: &FinalizedBlock, full: bool) -> Value {
+    block(&fb.block, Some(&fb.receipts), full)
+}
+
+pub fn account(address: &PublicKey, a: &Account) -> Value {
+    json!({
+        "address": to_hex(address),
+        "balance": a.balance.to_string(),
+        "balance_unc": format_unc(a.balance),
+        "nonce": a.nonce,
+    })
+}
+
+pub fn location(l: &TxLocation) -> Value {
+    json!({
+        "status": "finalized",
+        "height": l.height,
+        "block": hex32(&l.block),
+        "receipt": receipt(&l.receipt),
+    })
+}

@@ -1,0 +1,232 @@
+//! The node's API: JSON-RPC 2.0 over HTTP (`POST /`) and WebSocket (`/ws`), plus `/health`
+//! and Prometheus text metrics at `/metrics`.
+//!
+//! Every method is prefixed `unet_`; see docs/api.md. Bad input never panics: malformed JSON,
+//! wrong parameter types, unknown methods and invalid transactions each get a JSON-RPC error
+//! with a specific code, and bodies over [`MAX_BODY_BYTES`] are refused before parsing.
+
+mod json;
+mod methods;
+mod ws;
+
+use crate::{gossip::TxGossip, shared::Shared};
+use axum::{
+    extract::{DefaultBodyLimit, State},
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Router,
+};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::{json, Value};
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+};
+use unet_store::StoreContext;
+use unet_types::Digest;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+/// Requests per second accepted by one node's API (across all clients).
+pub const DEFAULT_RATE_LIMIT: u32 = 5_000;
+/// Most requests in one JSON-RPC batch.
+pub const MAX_BATCH: usize = 100;
+
+/// JSON-RPC error codes.
+pub mod code {
+    pub const PARSE_ERROR: i64 = -32700;
+    pub const INVALID_REQUEST: i64 = -32600;
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    pub const INVALID_PARAMS: i64 = -32602;
+    pub const INTERNAL: i64 = -32603;
+    /// The transaction failed a check; `data.check` names it.
+    pub const INVALID_TX: i64 = -32010;
+    /// No such block / transaction.
+    pub const NOT_FOUND: i64 = -32004;
+    pub const RATE_LIMITED: i64 = -32005;
+}
+
+/// A JSON-RPC error.
+#[derive(Debug)]
+pub struct RpcError {
+    pub code: i64,
+    pub message: String,
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    pub fn params(message: impl Into<String>) -> Self {
+        Self::new(code::INVALID_PARAMS, message)
+    }
+
+    fn to_json(&self) -> Value {
+        let mut e = json!({"code": self.code, "message": self.message});
+        if let Some(d) = &self.data {
+            e["data"] = d.clone();
+        }
+        e
+    }
+}
+
+/// Metrics text source (the runtime's registry).
+pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
+
+/// What the API handlers share.
+pub struct ApiState<E: StoreContext> {
+    pub shared: Arc<Shared<E>>,
+    pub gossip: TxGossip,
+    pub metrics: MetricsFn,
+    pub limiter: DefaultDirectRateLimiter,
+    /// Recently refused transactions and why (bounded), for `unet_getTransaction`.
+    pub rejected: Mutex<(HashMap<Digest, Value>, VecDeque<Digest>)>,
+    pub started: std::time::Instant,
+}
+
+impl<E: StoreContext> ApiState<E> {
+    pub fn new(shared: Arc<Shared<E>>, gossip: TxGossip, metrics: MetricsFn, rate: u32) -> Self {
+        let rate = NonZeroU32::new(rate.max(1)).expect("non-zero");
+        Self {
+            shared,
+            gossip,
+            metrics,
+            limiter: RateLimiter::direct(Quota::per_second(rate)),
+            rejected: Mutex::new((HashMap::new(), VecDeque::new())),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    pub(crate) fn remember_rejected(&self, hash: Digest, why: Value) {
+        let mut r = self.rejected.lock().expect("rejected lock");
+        if r.0.insert(hash, why).is_none() {
+            r.1.push_back(hash);
+        }
+        while r.1.len() > 10_000 {
+            if let Some(old) = r.1.pop_front() {
+                r.0.remove(&old);
+            }
+        }
+    }
+}
+
+/// Builds the API router.
+pub fn router<E: StoreContext>(state: Arc<ApiState<E>>) -> Router {
+    Router::new()
+        .route("/", post(http_rpc::<E>))
+        .route("/ws", get(ws::upgrade::<E>))
+        .route("/health", get(health::<E>))
+        .route("/metrics", get(metrics::<E>))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Serves the API until the listener fails.
+pub async fn serve<E: StoreContext>(addr: SocketAddr, state: Arc<ApiState<E>>) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, router(state)).await
+}
+
+async fn http_rpc<E: StoreContext>(State(state): State<Arc<ApiState<E>>>, body: axum::body::Bytes) -> Response {
+    let reply = handle_body(&state, &body).await;
+    match reply {
+        Some(v) => ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// Handles one HTTP/WS JSON-RPC body (single or batch). `None` for notifications only.
+pub(crate) async fn handle_body<E: StoreContext>(state: &ApiState<E>, body: &[u8]) -> Option<Value> {
+    let parsed: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => return Some(error_reply(Value::Null, RpcError::new(code::PARSE_ERROR, format!("parse error: {e}")))),
+    };
+    match parsed {
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Some(error_reply(Value::Null, RpcError::new(code::INVALID_REQUEST, "empty batch")));
+            }
+            if items.len() > MAX_BATCH {
+                return Some(error_reply(Value::Null, RpcError::new(code::INVALID_REQUEST, format!("batch larger than {MAX_BATCH}"))));
+            }
+            let mut out = Vec::new();
+            for item in items {
+                if let Some(r) = handle_one(state, item).await {
+                    out.push(r);
+                }
+            }
+            if out.is_empty() {
+                None
+            } else {
+                Some(Value::Array(out))
+            }
+        }
+        other => handle_one(state, other).await,
+    }
+}
+
+async fn handle_one<E: StoreContext>(state: &ApiState<E>, req: Value) -> Option<Value> {
+    let Value::Object(obj) = req else {
+        return Some(error_reply(Value::Null, RpcError::new(code::INVALID_REQUEST, "request must be an object")));
+    };
+    let id = obj.get("id").cloned();
+    let reply_id = id.clone().unwrap_or(Value::Null);
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Some(error_reply(reply_id, RpcError::new(code::INVALID_REQUEST, "jsonrpc must be \"2.0\"")));
+    }
+    let Some(method) = obj.get("method").and_then(Value::as_str) else {
+        return Some(error_reply(reply_id, RpcError::new(code::INVALID_REQUEST, "method must be a string")));
+    };
+    if state.limiter.check().is_err() {
+        return Some(error_reply(reply_id, RpcError::new(code::RATE_LIMITED, "rate limit exceeded, retry later")));
+    }
+    let params = obj.get("params").cloned().unwrap_or(Value::Null);
+    let result = methods::dispatch(state, method, params).await;
+    // Notifications (no id) get no reply.
+    id.as_ref()?;
+    Some(match result {
+        Ok(v) => json!({"jsonrpc": "2.0", "id": reply_id, "result": v}),
+        Err(e) => error_reply(reply_id, e),
+    })
+}
+
+fn error_reply(id: Value, e: RpcError) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": e.to_json()})
+}
+
+async fn health<E: StoreContext>(State(state): State<Arc<ApiState<E>>>) -> Response {
+    let s = state.shared.status();
+    let body = json!({
+        "status": "ok",
+        "finalized_height": s.finalized_height,
+        "uptime_s": state.started.elapsed().as_secs(),
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+async fn metrics<E: StoreContext>(State(state): State<Arc<ApiState<E>>>) -> Response {
+    let s = state.shared.status();
+    let mempool = state.shared.mempool.lock().expect("mempool lock").len();
+    let uptime = state.started.elapsed().as_secs_f64().max(1e-9);
+    let mut text = String::new();
+    let mut gauge = |name: &str, help: &str, v: f64| {
+        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
+    };
+    gauge("unet_head_height", "Highest block proposed or verified", s.head_height as f64);
+    gauge("unet_finalized_height", "Highest finalized block", s.finalized_height as f64);
+    gauge("unet_mempool_size", "Pending transactions", mempool as f64);
+    gauge("unet_peers", "Other validators in the peer set", state.shared.peers as f64);
+    gauge("unet_finalized_txs_total", "Transactions finalized since start", s.finalized_txs as f64);
+    gauge("unet_tx_per_second", "Average finalized transactions per second since start", s.finalized_txs as f64 / uptime);
+    text.push_str(&(state.metrics)());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

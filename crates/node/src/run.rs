@@ -1,0 +1,161 @@
+//! Runs one validator as a process: tokio runtime, authenticated TCP p2p (`lookup`: every
+//! validator's address comes from genesis), storage under the home's data directory, and the
+//! API.
+
+use crate::{
+    engine::{self, Engine, Timeouts},
+    home::Home,
+    mempool::MempoolLimits,
+    rpc::{self, ApiState},
+};
+use anyhow::{anyhow, Context as _, Result};
+use commonware_consensus::marshal;
+use commonware_cryptography::{ChaCha20Poly1305, Signer};
+use commonware_p2p::{authenticated::lookup, Address, AddressableManager};
+use commonware_runtime::{tokio as cw_tokio, Metrics, Quota, Runner as _, Spawner, Supervisor};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use commonware_utils::{ordered::Map, NZUsize, NZU32};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+use tracing::info;
+
+/// Largest p2p message (a full block of transactions plus framing).
+pub const MAX_MESSAGE_SIZE: u32 = 16 * 1024 * 1024;
+
+/// Channel numbers on the p2p network.
+pub mod channel {
+    pub const VOTES: u64 = 0;
+    pub const CERTIFICATES: u64 = 1;
+    pub const RESOLVER: u64 = 2;
+    pub const BLOCKS: u64 = 3;
+    pub const BACKFILL: u64 = 4;
+    pub const TXS: u64 = 5;
+}
+
+/// Runs the node in `home` until the process is stopped.
+pub fn run(home: Home) -> Result<()> {
+    let data = home.data_dir();
+    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    let cfg = cw_tokio::Config::new()
+        .with_storage_directory(data)
+        .with_catch_panics(false);
+    let runner = cw_tokio::Runner::new(cfg);
+    runner.start(|context| async move { node(context, home).await })
+}
+
+async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
+    let genesis = home.genesis.clone();
+    let me = home.identity.public_key();
+    let peers: Vec<(unet_types::PublicKey, SocketAddr)> = genesis
+        .validators
+        .iter()
+        .map(|v| {
+            let addr = resolve(&v.p2p_address)?;
+            Ok((v.public_key.clone(), addr))
+        })
+        .collect::<Result<_>>()?;
+    let handshake = Cups::<_, ChaCha20Poly1305>::new(
+        Sake {
+            signer: home.identity.clone(),
+            synchrony_bound: Duration::from_secs(5),
+            max_handshake_age: Duration::from_secs(10),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    );
+    let p2p_cfg = lookup::Config::local(
+        handshake,
+        unet_types::P2P_NAMESPACE,
+        home.config.p2p_listen,
+        NZUsize!(genesis.validators.len().max(1)),
+        MAX_MESSAGE_SIZE,
+        NZUsize!(4096),
+    );
+    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
+    let directory: Map<_, Address> = peers
+        .iter()
+        .map(|(pk, addr)| (pk.clone(), Address::from(*addr)))
+        .collect::<Vec<_>>()
+        .try_into()
+        .map_err(|_| anyhow!("duplicate validator in genesis"))?;
+    oracle.track(0, directory);
+
+    let consensus_quota = Quota::per_second(NZU32!(10_000));
+    let votes = network.register(channel::VOTES, consensus_quota);
+    let certificates = network.register(channel::CERTIFICATES, consensus_quota);
+    let resolver = network.register(channel::RESOLVER, consensus_quota);
+    let blocks = network.register(channel::BLOCKS, Quota::per_second(NZU32!(1_000)));
+    let backfill = network.register(channel::BACKFILL, Quota::per_second(NZU32!(1_000)));
+    let txs = network.register(channel::TXS, Quota::per_second(NZU32!(1_000)));
+    let network_handle = network.start();
+
+    let backfill = marshal::resolver::p2p::init(
+        context.child("backfill"),
+        marshal::resolver::p2p::Config {
+            public_key: me.clone(),
+            peer_provider: oracle.clone(),
+            blocker: oracle.clone(),
+            mailbox_size: NZUsize!(4096),
+            fetch_timeout: commonware_utils::NZDuration!(Duration::from_secs(2)),
+            fetch_retry_delay: Duration::from_millis(100),
+            priority_requests: false,
+            priority_responses: false,
+        },
+        backfill,
+    );
+    let engine = Engine::new(
+        context.child("engine"),
+        engine::Config {
+            blocker: oracle.clone(),
+            provider: oracle.clone(),
+            partition_prefix: "unet".into(),
+            me: me.clone(),
+            scheme: home.scheme.clone(),
+            genesis: genesis.clone(),
+            timeouts: Timeouts::default(),
+            mempool: MempoolLimits::default(),
+            freezer_table_initial_size: 1 << 16,
+        },
+    )
+    .await;
+    let (shared, gossip, handles) = engine.start(votes, certificates, resolver, blocks, backfill, txs);
+    let status = shared.status();
+    info!(
+        name = home.config.name,
+        chain_id = genesis.chain_id,
+        p2p = %home.config.p2p_listen,
+        rpc = %home.config.rpc_listen,
+        finalized_height = status.finalized_height,
+        "node started"
+    );
+
+    let metrics_ctx = context.child("metrics");
+    let api = Arc::new(ApiState::new(
+        shared,
+        gossip,
+        Arc::new(move || metrics_ctx.encode()),
+        rpc::DEFAULT_RATE_LIMIT,
+    ));
+    let rpc_addr = home.config.rpc_listen;
+    let rpc_handle = context.child("rpc").spawn(move |_| async move {
+        if let Err(e) = rpc::serve(rpc_addr, api).await {
+            tracing::error!(error = %e, "API server stopped");
+        }
+    });
+
+    let mut all = handles;
+    all.push(network_handle);
+    all.push(rpc_handle);
+    let (res, _, _) = futures::future::select_all(all).await;
+    Err(anyhow!("a node component stopped: {res:?}"))
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .with_context(|| format!("resolving {addr}"))?
+        .next()
+        .ok_or_else(|| anyhow!("{addr} resolves to nothing"))
+}
