@@ -16,7 +16,7 @@ use unet_state::{
 };
 use unet_store::{Batch, Merkleized, StateDb, StoreContext};
 use unet_types::{
-    keys::{account_key, supply_key, Account, Supply},
+    keys::{account_key, registry_key, supply_key, Account, Supply},
     Address, Block, Digest, Genesis, SignedTx,
 };
 
@@ -78,7 +78,9 @@ impl<E: StoreContext> Chain<E> {
         let fresh = db.get(&supply_key()).await?.is_none();
         let genesis_root = if fresh {
             let mut batch = db.new_batch();
-            for (k, v) in genesis_writes(&genesis) {
+            let writes =
+                genesis_writes(&genesis).map_err(|e| ExecError::Invalid(e.to_string()))?;
+            for (k, v) in writes {
                 batch.put(k, v)?;
             }
             let m = batch.merkleize(0).await?;
@@ -163,14 +165,22 @@ impl<E: StoreContext> Chain<E> {
         mode: Mode,
     ) -> Result<(Outcome, Merkleized<E>), ExecError> {
         let mut batch = self.batch_on(parent)?;
+        let registry = match batch.get(&registry_key()).await? {
+            Some(bytes) => unet_state::registry::decode_registry(&bytes)
+                .ok_or_else(|| ExecError::Invalid("corrupt registry entry".into()))?,
+            None => Default::default(),
+        };
         let mut pre = PreState::new();
-        for key in touched_keys(txs, &env.proposer) {
+        for key in touched_keys(env, txs, &registry) {
             pre.insert(key, batch.get(&key).await?);
         }
         let outcome =
             execute(env, &pre, txs, mode).map_err(|e| ExecError::Invalid(e.to_string()))?;
         for (k, v) in &outcome.writes {
-            batch.put(*k, v.clone())?;
+            match v {
+                Some(v) => batch.put(*k, v.clone())?,
+                None => batch.delete(*k),
+            }
         }
         let state = batch.merkleize(env.height).await?;
         tracing::debug!(
@@ -241,6 +251,7 @@ impl<E: StoreContext> Chain<E> {
             params,
             proposer: block.proposer().clone(),
             height: block.height.get(),
+            parent: block.parent,
             timestamp_ms: block.timestamp,
             beacon: block.beacon(),
         }

@@ -32,9 +32,60 @@ use std::{
     path::{Path, PathBuf},
 };
 use unet_types::{
-    genesis::{Allocation, Validator, GENESIS_ALLOCATION_CAP},
+    chip::Model,
+    genesis::{Allocation, GenesisRoot, PociGenesis, Validator, GENESIS_ALLOCATION_CAP},
     Genesis, Params, PrivateKey, PublicKey,
 };
+
+/// Seed of the devnet vendor CA that certifies software secure elements. It is public, which
+/// is why its root is devnet-only: a production genesis must never trust it.
+pub const DEVNET_CA_SEED: &[u8] = b"utilitynet devnet vendor ca v1";
+
+/// The model table a devnet starts with: rated compute is the vendor's dense INT8 TOPS.
+pub fn default_models() -> Vec<Model> {
+    [
+        ("BM1684", 17_600),
+        ("BM1684X", 32_000),
+        ("H100", 1_979_000),
+        ("H200", 1_979_000),
+        ("B200", 4_500_000),
+    ]
+    .into_iter()
+    .map(|(name, compute_milli_tops)| Model {
+        name: name.into(),
+        compute_milli_tops,
+    })
+    .collect()
+}
+
+/// POCI genesis for a devnet: the model table, the devnet CA (devnet-only) and NVIDIA's root,
+/// and one governance key.
+pub fn devnet_poci(governor: &PublicKey) -> Result<PociGenesis> {
+    let ca = unet_poci::secure_element::DevnetVendorCa::from_seed(DEVNET_CA_SEED)
+        .map_err(|e| anyhow!("devnet CA: {e}"))?;
+    let nvidia = unet_poci::pem_chain_to_der(unet_poci::nvidia::NVIDIA_DEVICE_IDENTITY_CA_PEM)
+        .map_err(|e| anyhow!("NVIDIA root: {e}"))?;
+    Ok(PociGenesis {
+        allow_devnet_roots: true,
+        models: default_models(),
+        roots: vec![
+            GenesisRoot {
+                kind: "vendor-x509".into(),
+                der_hex: hex::encode(ca.root_der()),
+                devnet_only: true,
+                label: "UtilityNet Devnet vendor CA (software secure elements)".into(),
+            },
+            GenesisRoot {
+                kind: "nvidia-spdm".into(),
+                der_hex: hex::encode(&nvidia[0]),
+                devnet_only: false,
+                label: "NVIDIA Device Identity CA".into(),
+            },
+        ],
+        governance: vec![unet_types::hexser::to_hex(governor)],
+        governance_threshold: 1,
+    })
+}
 
 /// Most validators a genesis polynomial may describe (decoding bound).
 pub const MAX_VALIDATORS: u32 = 1024;
@@ -51,6 +102,13 @@ pub struct NodeConfig {
     /// `tracing` filter (e.g. `info`, `unet_node=debug`).
     #[serde(default = "default_log")]
     pub log: String,
+    /// API requests per second this node serves (each call in a batch counts).
+    #[serde(default = "default_rate")]
+    pub rpc_rate_limit: u32,
+}
+
+fn default_rate() -> u32 {
+    crate::rpc::DEFAULT_RATE_LIMIT
 }
 
 fn default_data_dir() -> PathBuf {
@@ -217,6 +275,7 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
     let (output, shares) = deal::<MinSig, _, N3f1>(&mut rng, Mode::NonZeroCounter, set.clone())
         .map_err(|e| anyhow!("dealing key shares: {e:?}"))?;
     let faucet = PrivateKey::random(&mut rng);
+    let governor = PrivateKey::random(&mut rng);
     let validators: Vec<Validator> = keys
         .iter()
         .enumerate()
@@ -238,10 +297,12 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
             amount: GENESIS_ALLOCATION_CAP,
             label: "devnet faucet (stands in for the 3% genesis allocation)".into(),
         }],
+        poci: devnet_poci(&governor.public_key())?,
     };
     genesis.validate()?;
     fs::create_dir_all(out)?;
     write_secret(&out.join("faucet.key"), &faucet)?;
+    write_secret(&out.join("governance.key"), &governor)?;
     fs::write(out.join("genesis.toml"), genesis.to_toml())?;
     let mut homes = Vec::new();
     for (i, key) in keys.iter().enumerate() {
@@ -253,6 +314,7 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
             rpc_listen: format!("{}:{}", spec.host, spec.base_rpc_port + i as u16).parse()?,
             data_dir: default_data_dir(),
             log: default_log(),
+            rpc_rate_limit: default_rate(),
         };
         fs::write(home.join("config.toml"), toml::to_string_pretty(&config)?)?;
         fs::write(home.join("genesis.toml"), genesis.to_toml())?;

@@ -136,7 +136,7 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
         shared,
         gossip,
         Arc::new(move || metrics_ctx.encode()),
-        rpc::DEFAULT_RATE_LIMIT,
+        home.config.rpc_rate_limit,
     ));
     let rpc_addr = home.config.rpc_listen;
     let rpc_handle = context.child("rpc").spawn(move |_| async move {

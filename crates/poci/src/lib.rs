@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 mod chain;
+mod claim;
 mod crypto;
 pub mod error;
 pub mod evidence;
@@ -28,6 +29,7 @@ pub mod types;
 mod verifier;
 pub mod x509;
 
+pub use claim::{claimed_identity, ClaimedIdentity};
 pub use chain::{verify_certificate_chain, ChainInfo, MAX_CERT_LEN, MAX_CHAIN_LEN};
 pub use crypto::BACKEND as VERIFY_BACKEND;
 pub use error::VerifyError;

@@ -1,15 +1,20 @@
-//! Block execution: the ledger rules.
+//! Block execution: the ledger rules and the dispatch of every payload.
 
-use crate::{Receipt, TxStatus};
-use commonware_codec::{DecodeExt, Encode};
+use crate::{
+    registry::{self, PociError},
+    working::{PreState, Working},
+    Receipt, TxStatus,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use unet_types::{
-    keys::{account_key, supply_key, Account, Supply},
+    chip::{BlockHashEntry, Registry},
+    keys::{
+        account_key, block_hash_key, chip_index_key, chip_key, owner_chips_key, registry_key,
+        revoked_cert_key, revoked_chip_key, supply_key, Supply,
+    },
+    chip::GovAction,
     Address, Digest, Params, Payload, SignedTx, TxError,
 };
-
-/// Values of the keys a block touches, as they were before the block (`None` = absent).
-pub type PreState = BTreeMap<Digest, Option<Vec<u8>>>;
 
 /// What execution may know about the block besides its transactions.
 #[derive(Clone, Debug)]
@@ -19,8 +24,10 @@ pub struct BlockEnv<'a> {
     /// Receives the non-burned part of every fee.
     pub proposer: Address,
     pub height: u64,
+    /// Digest of the parent block (recorded as an anchor for registration nonces).
+    pub parent: Digest,
     pub timestamp_ms: u64,
-    /// The block's random beacon (unused by the ledger; later modules draw challenges from it).
+    /// The block's random beacon (challenges are drawn from it).
     pub beacon: Digest,
 }
 
@@ -38,6 +45,8 @@ pub enum Mode {
 pub enum BlockError {
     #[error("transaction {index} invalid: {error}")]
     Tx { index: usize, error: TxError },
+    #[error("too many chip registrations (max {0} per block)")]
+    TooManyRegistrations(u32),
     #[error("pre-state entry {0} is missing (caller did not load a touched key)")]
     MissingKey(String),
     #[error("stored entry {0} is corrupt")]
@@ -47,8 +56,8 @@ pub enum BlockError {
 /// Result of executing a block.
 #[derive(Clone, Debug, Default)]
 pub struct Outcome {
-    /// New values of every changed key.
-    pub writes: BTreeMap<Digest, Vec<u8>>,
+    /// New values of every changed key (`None` = deleted).
+    pub writes: BTreeMap<Digest, Option<Vec<u8>>>,
     /// One receipt per included transaction, in order.
     pub receipts: Vec<Receipt>,
     /// Indices (into the input) of the transactions included; all of them in `Verify` mode.
@@ -59,66 +68,63 @@ pub struct Outcome {
     pub supply: Supply,
 }
 
-/// Every key execution may read or write for these transactions.
-pub fn touched_keys(txs: &[SignedTx], proposer: &Address) -> BTreeSet<Digest> {
+/// Every key execution may read or write for these transactions, given the registry as it is
+/// before the block (it says where new chips go in the chip index).
+pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], registry: &Registry) -> BTreeSet<Digest> {
+    let window = env.params.registration_window.max(1);
     let mut keys = BTreeSet::new();
     keys.insert(supply_key());
-    keys.insert(account_key(proposer));
+    keys.insert(registry_key());
+    keys.insert(account_key(&env.proposer));
+    keys.insert(block_hash_key(env.height.saturating_sub(1) % window));
+    let mut registrations = 0u64;
     for stx in txs {
-        keys.insert(account_key(&stx.tx.sender));
+        let sender = &stx.tx.sender;
+        keys.insert(account_key(sender));
         match &stx.tx.payload {
             Payload::Transfer { to, .. } => {
                 keys.insert(account_key(to));
             }
+            Payload::RegisterChip {
+                anchor_height,
+                evidence,
+            } => {
+                registry::registration_keys(&mut keys, sender, *anchor_height, window, evidence);
+                keys.insert(chip_index_key(registry.chip_count + registrations));
+                registrations += 1;
+            }
+            Payload::TransferChip { chip_id, to } => {
+                keys.insert(chip_key(chip_id));
+                keys.insert(owner_chips_key(sender));
+                keys.insert(owner_chips_key(to));
+            }
+            Payload::DeregisterChip { chip_id } => {
+                keys.insert(chip_key(chip_id));
+                keys.insert(owner_chips_key(sender));
+            }
+            Payload::Govern { action, .. } => match action {
+                GovAction::RevokeChip { chip_id } => {
+                    keys.insert(chip_key(chip_id));
+                    keys.insert(revoked_chip_key(chip_id));
+                }
+                GovAction::RevokeCertificate { fingerprint } => {
+                    keys.insert(revoked_cert_key(fingerprint));
+                }
+                _ => {}
+            },
         }
     }
     keys
 }
 
-/// Working set over the pre-state.
-struct Working<'a> {
-    pre: &'a PreState,
-    accounts: BTreeMap<Digest, Account>,
-    /// Keys written (only these become writes: rewriting an unchanged entry would still
-    /// change the authenticated store's root).
-    dirty: BTreeSet<Digest>,
-}
-
-impl Working<'_> {
-    fn account(&mut self, address: &Address) -> Result<Account, BlockError> {
-        let key = account_key(address);
-        if let Some(a) = self.accounts.get(&key) {
-            return Ok(*a);
-        }
-        let account = match self.pre.get(&key) {
-            None => return Err(BlockError::MissingKey(hex(&key))),
-            Some(None) => Account::default(),
-            Some(Some(bytes)) => {
-                Account::decode(bytes.clone()).map_err(|_| BlockError::Corrupt(hex(&key)))?
-            }
-        };
-        self.accounts.insert(key, account);
-        Ok(account)
-    }
-
-    fn set(&mut self, address: &Address, account: Account) {
-        let key = account_key(address);
-        self.accounts.insert(key, account);
-        self.dirty.insert(key);
-    }
-}
-
-fn hex(d: &Digest) -> String {
-    unet_types::tx::hash_hex(d)
-}
-
-/// Applies `txs` to the pre-state under the ledger rules.
+/// Applies `txs` to the pre-state.
 ///
-/// Per transaction: the nonce must equal the sender's nonce and the sender must be able to pay
-/// the fee (else the transaction is excluded when proposing, or the block is invalid when
-/// verifying); the fee is charged and the nonce consumed; `fee * fee_burn_bps / 10_000` is
-/// burned and the rest credited to the proposer; then the payload runs, and if it cannot (a
-/// transfer above the balance) the receipt says `Failed` and nothing else changes.
+/// First the block records its parent's hash in the anchor ring. Then, per transaction: the
+/// nonce must equal the sender's nonce and the sender must be able to pay the fee (else the
+/// transaction is excluded when proposing, or the block is invalid when verifying); the fee
+/// is charged and the nonce consumed; `fee * fee_burn_bps / 10_000` is burned and the rest
+/// credited to the proposer; then the payload runs, and if it cannot, the receipt says
+/// `failed` (with the check that failed) and nothing else changes.
 ///
 /// Stateless checks (signature, chain id, fee floor) are the caller's job: see
 /// [`crate::check_stateless_batch`].
@@ -128,25 +134,30 @@ pub fn execute(
     txs: &[SignedTx],
     mode: Mode,
 ) -> Result<Outcome, BlockError> {
-    let supply_bytes = pre
-        .get(&supply_key())
-        .ok_or_else(|| BlockError::MissingKey("supply".into()))?;
-    let mut supply = match supply_bytes {
-        Some(bytes) => {
-            Supply::decode(bytes.clone()).map_err(|_| BlockError::Corrupt("supply".into()))?
-        }
-        None => return Err(BlockError::Corrupt("supply entry absent".into())),
-    };
-    let mut work = Working {
-        pre,
-        accounts: BTreeMap::new(),
-        dirty: BTreeSet::new(),
-    };
+    let mut w = Working::new(pre);
+    let mut supply: Supply = w
+        .get(&supply_key())?
+        .ok_or_else(|| BlockError::Corrupt("supply entry absent".into()))?;
+    let mut registry = registry::load(&w)?;
+    let registry_before = registry.clone();
+    let mut trust = None;
+    let window = env.params.registration_window.max(1);
+    if env.height > 0 {
+        w.put(
+            block_hash_key((env.height - 1) % window),
+            &BlockHashEntry {
+                height: env.height - 1,
+                hash: env.parent,
+            },
+        );
+    }
     let mut out = Outcome::default();
+    let mut registrations = 0u32;
 
     for (index, stx) in txs.iter().enumerate() {
         let tx = &stx.tx;
-        let mut sender = work.account(&tx.sender)?;
+        let mut sender = w.account(&tx.sender)?;
+        let is_registration = matches!(tx.payload, Payload::RegisterChip { .. });
         let admission = if tx.nonce < sender.nonce {
             Err(TxError::NonceTooLow {
                 expected: sender.nonce,
@@ -174,38 +185,78 @@ pub fn execute(
                 Mode::Verify => return Err(BlockError::Tx { index, error }),
             }
         }
+        if is_registration {
+            if registrations >= env.params.max_registrations_per_block {
+                match mode {
+                    Mode::Propose => {
+                        out.excluded.push((index, TxError::MempoolFull));
+                        continue;
+                    }
+                    Mode::Verify => {
+                        return Err(BlockError::TooManyRegistrations(
+                            env.params.max_registrations_per_block,
+                        ))
+                    }
+                }
+            }
+            registrations += 1;
+        }
 
         // Charge the fee and consume the nonce.
         sender.balance -= tx.fee;
         sender.nonce += 1;
-        work.set(&tx.sender, sender);
+        w.set_account(&tx.sender, sender);
         let fee_burned = tx.fee * u128::from(env.params.fee_burn_bps) / 10_000;
         let fee_to_proposer = tx.fee - fee_burned;
         supply.burned += fee_burned;
-        let mut proposer = work.account(&env.proposer)?;
+        let mut proposer = w.account(&env.proposer)?;
         proposer.balance += fee_to_proposer;
-        work.set(&env.proposer, proposer);
+        w.set_account(&env.proposer, proposer);
 
         let status = match &tx.payload {
             Payload::Transfer { to, amount } => {
-                let mut sender = work.account(&tx.sender)?;
+                let mut sender = w.account(&tx.sender)?;
                 if sender.balance < *amount {
-                    let e = TxError::InsufficientBalance {
+                    failed_tx(TxError::InsufficientBalance {
                         balance: sender.balance,
                         needed: *amount,
-                    };
-                    TxStatus::Failed {
-                        code: e.code().into(),
-                        reason: e.to_string(),
-                    }
+                    })
                 } else {
                     sender.balance -= amount;
-                    work.set(&tx.sender, sender);
-                    let mut recipient = work.account(to)?;
+                    w.set_account(&tx.sender, sender);
+                    let mut recipient = w.account(to)?;
                     recipient.balance += amount;
-                    work.set(to, recipient);
+                    w.set_account(to, recipient);
                     TxStatus::Ok
                 }
+            }
+            Payload::RegisterChip {
+                anchor_height,
+                evidence,
+            } => {
+                let trust = trust.get_or_insert_with(|| registry::trust_store(&registry));
+                poci_status(registry::register(
+                    &mut w,
+                    env,
+                    &mut registry,
+                    trust,
+                    &tx.sender,
+                    *anchor_height,
+                    evidence,
+                )?
+                .map(|_| ()))
+            }
+            Payload::TransferChip { chip_id, to } => {
+                poci_status(registry::transfer(&mut w, &tx.sender, chip_id, to)?)
+            }
+            Payload::DeregisterChip { chip_id } => {
+                poci_status(registry::deregister(&mut w, &tx.sender, chip_id)?)
+            }
+            Payload::Govern { action, approvals } => {
+                let r = registry::govern(&mut w, env, &mut registry, action, approvals)?;
+                // Roots may have changed: rebuild the trust store when next needed.
+                trust = None;
+                poci_status(r)
             }
         };
         out.receipts.push(Receipt {
@@ -218,10 +269,28 @@ pub fn execute(
         out.included.push(index);
     }
 
-    for key in &work.dirty {
-        out.writes.insert(*key, work.accounts[key].encode().to_vec());
+    if registry != registry_before {
+        w.put(registry_key(), &registry);
     }
-    out.writes.insert(supply_key(), supply.encode().to_vec());
+    w.put(supply_key(), &supply);
+    out.writes = w.into_writes();
     out.supply = supply;
     Ok(out)
+}
+
+fn failed_tx(e: TxError) -> TxStatus {
+    TxStatus::Failed {
+        code: e.code().into(),
+        reason: e.to_string(),
+    }
+}
+
+fn poci_status(r: Result<(), PociError>) -> TxStatus {
+    match r {
+        Ok(()) => TxStatus::Ok,
+        Err(e) => TxStatus::Failed {
+            code: e.code(),
+            reason: e.to_string(),
+        },
+    }
 }

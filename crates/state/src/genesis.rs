@@ -3,13 +3,15 @@
 use commonware_codec::Encode;
 use std::collections::BTreeMap;
 use unet_types::{
-    keys::{account_key, supply_key, Account, Supply},
+    genesis::GenesisError,
+    keys::{account_key, registry_key, supply_key, Account, Supply},
     Digest, Genesis,
 };
 
-/// Every entry the genesis document creates: one account per allocation and the supply
-/// counters (`genesis` = sum of allocations).
-pub fn genesis_writes(genesis: &Genesis) -> BTreeMap<Digest, Vec<u8>> {
+/// Every entry the genesis document creates: one account per allocation, the supply
+/// counters (`genesis` = sum of allocations), and the POCI registry (models, vendor roots,
+/// governance).
+pub fn genesis_writes(genesis: &Genesis) -> Result<BTreeMap<Digest, Vec<u8>>, GenesisError> {
     let mut writes = BTreeMap::new();
     for a in &genesis.allocations {
         let account = Account {
@@ -23,5 +25,6 @@ pub fn genesis_writes(genesis: &Genesis) -> BTreeMap<Digest, Vec<u8>> {
         ..Default::default()
     };
     writes.insert(supply_key(), supply.encode().to_vec());
-    writes
+    writes.insert(registry_key(), genesis.registry()?.encode().to_vec());
+    Ok(writes)
 }

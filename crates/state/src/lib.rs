@@ -10,9 +10,12 @@
 mod exec;
 mod genesis;
 mod receipt;
+pub mod registry;
 mod stateless;
+mod working;
 
-pub use exec::{execute, touched_keys, BlockEnv, BlockError, Mode, Outcome, PreState};
+pub use exec::{execute, touched_keys, BlockEnv, BlockError, Mode, Outcome};
+pub use working::PreState;
 pub use genesis::genesis_writes;
 pub use receipt::{Receipt, TxStatus};
 pub use stateless::check_stateless_batch;

@@ -25,6 +25,20 @@ pub struct Params {
     pub max_block_txs: u32,
     /// Minimum time between a block and its parent, in milliseconds (block pacing).
     pub block_time_ms: u64,
+    /// How many blocks a registration anchor (the block hash in its nonce) stays valid.
+    #[serde(default = "default_registration_window")]
+    pub registration_window: u64,
+    /// Most chip registrations per block (each costs a few ms of signature checks).
+    #[serde(default = "default_max_registrations")]
+    pub max_registrations_per_block: u32,
+}
+
+fn default_registration_window() -> u64 {
+    256
+}
+
+fn default_max_registrations() -> u32 {
+    64
 }
 
 impl Default for Params {
@@ -34,6 +48,8 @@ impl Default for Params {
             fee_burn_bps: 5000,
             max_block_txs: 10_000,
             block_time_ms: 100,
+            registration_window: default_registration_window(),
+            max_registrations_per_block: default_max_registrations(),
         }
     }
 }
@@ -62,6 +78,39 @@ pub struct Allocation {
     pub label: String,
 }
 
+/// A vendor root pinned at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenesisRoot {
+    /// `vendor-x509` or `nvidia-spdm`.
+    pub kind: String,
+    /// The root certificate, DER as hex.
+    pub der_hex: String,
+    /// Trusted only on chains that allow devnet roots.
+    #[serde(default)]
+    pub devnet_only: bool,
+    /// Free text (e.g. "NVIDIA Device Identity CA").
+    #[serde(default)]
+    pub label: String,
+}
+
+/// POCI settings at genesis: chip models, vendor roots, governance.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PociGenesis {
+    /// Whether devnet-only vendor roots (the software secure element's CA) are trusted. A
+    /// production genesis sets false.
+    #[serde(default)]
+    pub allow_devnet_roots: bool,
+    #[serde(default)]
+    pub models: Vec<crate::chip::Model>,
+    #[serde(default)]
+    pub roots: Vec<GenesisRoot>,
+    /// Governance members (hex keys); `governance_threshold` of them approve an action.
+    #[serde(default)]
+    pub governance: Vec<String>,
+    #[serde(default)]
+    pub governance_threshold: u8,
+}
+
 /// The genesis document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {
@@ -75,6 +124,8 @@ pub struct Genesis {
     pub consensus_polynomial: String,
     pub validators: Vec<Validator>,
     pub allocations: Vec<Allocation>,
+    #[serde(default)]
+    pub poci: PociGenesis,
 }
 
 /// Why a genesis document is unusable.
@@ -110,8 +161,56 @@ impl Genesis {
         self.allocations.iter().map(|a| a.amount).sum()
     }
 
+    /// The POCI registry this genesis starts with.
+    pub fn registry(&self) -> Result<crate::chip::Registry, GenesisError> {
+        use crate::chip::{kind, Registry, Root};
+        let invalid = |m: String| GenesisError::Invalid(m);
+        let mut registry = Registry {
+            allow_devnet_roots: self.poci.allow_devnet_roots,
+            threshold: self.poci.governance_threshold,
+            ..Default::default()
+        };
+        for m in &self.poci.models {
+            if m.name.is_empty() || m.name.len() > crate::chip::MAX_NAME {
+                return Err(invalid(format!("model name {:?} empty or too long", m.name)));
+            }
+            if registry.model(&m.name).is_some() {
+                return Err(invalid(format!("model {} listed twice", m.name)));
+            }
+            registry.set_model(m.clone());
+        }
+        for r in &self.poci.roots {
+            let kind = match r.kind.as_str() {
+                "vendor-x509" => kind::VENDOR_X509,
+                "nvidia-spdm" => kind::NVIDIA_SPDM,
+                other => return Err(invalid(format!("unknown root kind {other:?}"))),
+            };
+            let der = hex::decode(r.der_hex.trim())
+                .map_err(|e| invalid(format!("root {:?}: {e}", r.label)))?;
+            if der.len() > crate::chip::MAX_ROOT_DER {
+                return Err(invalid(format!("root {:?} too large", r.label)));
+            }
+            registry.roots.push(Root {
+                kind,
+                der,
+                devnet_only: r.devnet_only,
+            });
+        }
+        for g in &self.poci.governance {
+            let key: Address = hexser::from_hex(g).map_err(|e| invalid(format!("governor {g}: {e}")))?;
+            registry.governance.push(key);
+        }
+        if !registry.governance.is_empty()
+            && (registry.threshold == 0 || registry.threshold as usize > registry.governance.len())
+        {
+            return Err(invalid("governance_threshold must be between 1 and the number of governors".into()));
+        }
+        Ok(registry)
+    }
+
     /// Checks internal consistency.
     pub fn validate(&self) -> Result<(), GenesisError> {
+        self.registry()?;
         let invalid = |m: String| Err(GenesisError::Invalid(m));
         if self.validators.is_empty() {
             return invalid("no validators".into());

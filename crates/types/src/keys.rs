@@ -108,3 +108,38 @@ const _: fn() = || {
     assert_encode_size::<Account>();
     assert_encode_size::<Supply>();
 };
+
+/// Key of a chip record.
+pub fn chip_key(chip_id: &[u8; 32]) -> Digest {
+    Sha256::hash(&[b"unet/chip", chip_id])
+}
+
+/// Key of the POCI registry (models, roots, governance).
+pub fn registry_key() -> Digest {
+    Sha256::hash(&[b"unet/registry"])
+}
+
+/// Marker: this chip was revoked by governance (it can never register again).
+pub fn revoked_chip_key(chip_id: &[u8; 32]) -> Digest {
+    Sha256::hash(&[b"unet/revoked/chip", chip_id])
+}
+
+/// Marker: this certificate (SHA-256 of its DER) was revoked by governance.
+pub fn revoked_cert_key(fingerprint: &[u8; 32]) -> Digest {
+    Sha256::hash(&[b"unet/revoked/cert", fingerprint])
+}
+
+/// Ring slot of recent block hashes (anchors for registration nonces).
+pub fn block_hash_key(slot: u64) -> Digest {
+    Sha256::hash(&[b"unet/blockhash", &slot.to_be_bytes()])
+}
+
+/// Chips owned by an account (list of chip ids).
+pub fn owner_chips_key(owner: &Address) -> Digest {
+    Sha256::hash(&[b"unet/owner", owner.as_ref()])
+}
+
+/// The chip id at position `index` of the registry (for paging through every chip).
+pub fn chip_index_key(index: u64) -> Digest {
+    Sha256::hash(&[b"unet/chipindex", &index.to_be_bytes()])
+}

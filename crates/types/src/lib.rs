@@ -9,6 +9,7 @@
 
 pub mod amount;
 pub mod block;
+pub mod chip;
 pub mod genesis;
 pub mod hexser;
 pub mod keys;

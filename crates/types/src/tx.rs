@@ -4,25 +4,45 @@
 //!
 //! ```text
 //! Transaction := chain_id u64 | sender [32] | nonce u64 | fee u128 | payload
-//! Payload     := tag u8 | fields...            (0 = Transfer { to [32], amount u128 })
+//! Payload     := tag u8 | fields...
+//!   0 Transfer       { to [32], amount u128 }
+//!   1 RegisterChip   { anchor_height u64, evidence bytes (<= 24 KiB) }
+//!   2 TransferChip   { chip_id [32], to [32] }
+//!   3 DeregisterChip { chip_id [32] }
+//!   4 Govern         { action GovAction, approvals vec<(governor [32], signature [64])> }
 //! SignedTx    := Transaction | signature [64]  (ed25519 over TX_NAMESPACE || Transaction)
 //! ```
 //!
 //! The transaction hash is SHA-256 of the encoded `SignedTx`.
 
-use crate::{Address, Amount, Digest, PrivateKey, Signature, TX_NAMESPACE};
+use crate::{
+    chip::{Approval, ChipId, GovAction, MAX_EVIDENCE, MAX_GOVERNORS},
+    Address, Amount, Digest, PrivateKey, Signature, TX_NAMESPACE,
+};
 use bytes::BufMut;
-use commonware_codec::{Encode, EncodeSize, Error as CodecError, Read, ReadExt, Write};
+use commonware_codec::{Encode, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256, Signer, Verifier};
 
 /// Largest encoded transaction accepted anywhere (mempool, blocks).
-pub const MAX_TX_BYTES: usize = 4096;
+pub const MAX_TX_BYTES: usize = 32 * 1024;
 
 /// What a transaction does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Payload {
     /// Move `amount` base units from the sender to `to`.
     Transfer { to: Address, amount: Amount },
+    /// Register a chip to the sender with attestation evidence whose nonce is
+    /// `registration_nonce(chain_id, hash of block anchor_height, sender)`.
+    RegisterChip { anchor_height: u64, evidence: Vec<u8> },
+    /// Give one of the sender's chips to another owner.
+    TransferChip { chip_id: ChipId, to: Address },
+    /// Remove one of the sender's chips from the registry.
+    DeregisterChip { chip_id: ChipId },
+    /// A governance action approved by a threshold of governors.
+    Govern {
+        action: GovAction,
+        approvals: Vec<Approval>,
+    },
 }
 
 impl Payload {
@@ -30,6 +50,10 @@ impl Payload {
     pub fn kind(&self) -> &'static str {
         match self {
             Payload::Transfer { .. } => "transfer",
+            Payload::RegisterChip { .. } => "register_chip",
+            Payload::TransferChip { .. } => "transfer_chip",
+            Payload::DeregisterChip { .. } => "deregister_chip",
+            Payload::Govern { .. } => "govern",
         }
     }
 }
@@ -42,6 +66,28 @@ impl Write for Payload {
                 to.write(buf);
                 amount.write(buf);
             }
+            Payload::RegisterChip {
+                anchor_height,
+                evidence,
+            } => {
+                1u8.write(buf);
+                anchor_height.write(buf);
+                evidence.write(buf);
+            }
+            Payload::TransferChip { chip_id, to } => {
+                2u8.write(buf);
+                chip_id.write(buf);
+                to.write(buf);
+            }
+            Payload::DeregisterChip { chip_id } => {
+                3u8.write(buf);
+                chip_id.write(buf);
+            }
+            Payload::Govern { action, approvals } => {
+                4u8.write(buf);
+                action.write(buf);
+                approvals.write(buf);
+            }
         }
     }
 }
@@ -50,6 +96,15 @@ impl EncodeSize for Payload {
     fn encode_size(&self) -> usize {
         match self {
             Payload::Transfer { to, amount } => 1 + to.encode_size() + amount.encode_size(),
+            Payload::RegisterChip {
+                anchor_height,
+                evidence,
+            } => 1 + anchor_height.encode_size() + evidence.encode_size(),
+            Payload::TransferChip { chip_id, to } => 1 + chip_id.encode_size() + to.encode_size(),
+            Payload::DeregisterChip { chip_id } => 1 + chip_id.encode_size(),
+            Payload::Govern { action, approvals } => {
+                1 + action.encode_size() + approvals.encode_size()
+            }
         }
     }
 }
@@ -61,6 +116,24 @@ impl Read for Payload {
             0 => Ok(Payload::Transfer {
                 to: Address::read(buf)?,
                 amount: u128::read(buf)?,
+            }),
+            1 => Ok(Payload::RegisterChip {
+                anchor_height: u64::read(buf)?,
+                evidence: Vec::<u8>::read_cfg(buf, &(RangeCfg::from(..=MAX_EVIDENCE), ()))?,
+            }),
+            2 => Ok(Payload::TransferChip {
+                chip_id: <[u8; 32]>::read(buf)?,
+                to: Address::read(buf)?,
+            }),
+            3 => Ok(Payload::DeregisterChip {
+                chip_id: <[u8; 32]>::read(buf)?,
+            }),
+            4 => Ok(Payload::Govern {
+                action: GovAction::read(buf)?,
+                approvals: Vec::<Approval>::read_cfg(
+                    buf,
+                    &(RangeCfg::from(..=MAX_GOVERNORS), ()),
+                )?,
             }),
             tag => Err(CodecError::InvalidEnum(tag)),
         }
@@ -183,9 +256,8 @@ impl SignedTx {
                 got: self.tx.fee,
             });
         }
-        match &self.tx.payload {
-            Payload::Transfer { amount, .. } if *amount == 0 => return Err(TxError::ZeroAmount),
-            Payload::Transfer { .. } => {}
+        if let Payload::Transfer { amount: 0, .. } = &self.tx.payload {
+            return Err(TxError::ZeroAmount);
         }
         self.check_signature()
     }

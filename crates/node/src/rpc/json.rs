@@ -26,6 +26,27 @@ pub fn tx(stx: &SignedTx) -> Value {
             v["to"] = json!(to_hex(to));
             v["amount"] = json!(amount.to_string());
         }
+        Payload::RegisterChip {
+            anchor_height,
+            evidence,
+        } => {
+            v["anchor_height"] = json!(anchor_height);
+            v["evidence_bytes"] = json!(evidence.len());
+            if let Ok(c) = unet_poci::claimed_identity(evidence) {
+                v["chip_id"] = json!(hex::encode(c.chip_id));
+            }
+        }
+        Payload::TransferChip { chip_id, to } => {
+            v["chip_id"] = json!(hex::encode(chip_id));
+            v["to"] = json!(to_hex(to));
+        }
+        Payload::DeregisterChip { chip_id } => {
+            v["chip_id"] = json!(hex::encode(chip_id));
+        }
+        Payload::Govern { action, approvals } => {
+            v["action"] = json!(action.name());
+            v["approvals"] = json!(approvals.len());
+        }
     }
     v
 }

@@ -31,9 +31,9 @@ use unet_types::Digest;
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
 /// Requests per second accepted by one node's API (across all clients).
-pub const DEFAULT_RATE_LIMIT: u32 = 5_000;
+pub const DEFAULT_RATE_LIMIT: u32 = 20_000;
 /// Most requests in one JSON-RPC batch.
-pub const MAX_BATCH: usize = 100;
+pub const MAX_BATCH: usize = 1000;
 
 /// JSON-RPC error codes.
 pub mod code {
@@ -136,7 +136,20 @@ pub async fn serve<E: StoreContext>(addr: SocketAddr, state: Arc<ApiState<E>>) -
     axum::serve(listener, router(state)).await
 }
 
-async fn http_rpc<E: StoreContext>(State(state): State<Arc<ApiState<E>>>, body: axum::body::Bytes) -> Response {
+async fn http_rpc<E: StoreContext>(
+    State(state): State<Arc<ApiState<E>>>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    // A body over the limit (or unreadable) still gets a JSON-RPC error, with the HTTP status.
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let message = format!("request body refused: {}", rejection.body_text());
+            let reply = error_reply(Value::Null, RpcError::new(code::INVALID_REQUEST, message));
+            let headers = [(header::CONTENT_TYPE, "application/json")];
+            return (rejection.status(), headers, reply.to_string()).into_response();
+        }
+    };
     let reply = handle_body(&state, &body).await;
     match reply {
         Some(v) => ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response(),

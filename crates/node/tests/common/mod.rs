@@ -46,6 +46,7 @@ pub fn genesis(participants: &[PublicKey]) -> Genesis {
             fee_burn_bps: 5_000,
             max_block_txs: 2_000,
             block_time_ms: 50,
+            ..Params::default()
         },
         consensus_polynomial: String::new(),
         validators: participants
@@ -62,6 +63,7 @@ pub fn genesis(participants: &[PublicKey]) -> Genesis {
             amount: FAUCET_BALANCE,
             label: "faucet".into(),
         }],
+        poci: Default::default(),
     }
 }
 

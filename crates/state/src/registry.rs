@@ -1,0 +1,384 @@
+//! POCI transitions: chip registration, transfer, deregistration, and governance.
+//!
+//! Every function checks everything first and writes only when all checks pass, so a failed
+//! payload leaves no trace but its fee.
+
+use crate::{working::Working, BlockEnv, BlockError};
+use commonware_codec::{DecodeExt, Encode};
+use commonware_cryptography::Verifier as _;
+use std::collections::BTreeSet;
+use unet_poci::{EvidenceKind, EvidenceVerifier, PociVerifier, TrustStore, VerifyError};
+use unet_types::{
+    chip::{
+        registration_nonce, Approval, BlockHashEntry, Chip, ChipId, ChipList, ChipStatus,
+        GovAction, Registry, GOV_NAMESPACE, MAX_NAME, MAX_ROOTS,
+    },
+    keys::{
+        block_hash_key, chip_index_key, chip_key, owner_chips_key, registry_key, revoked_cert_key,
+        revoked_chip_key,
+    },
+    Address, Digest,
+};
+
+pub use unet_types::chip::MAX_CHIPS_PER_OWNER;
+
+/// Why a POCI payload had no effect (its receipt says `failed` with this code and reason).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PociError {
+    #[error("anchor block {anchor} is outside the last {window} blocks")]
+    StaleAnchor { anchor: u64, window: u64 },
+    #[error("evidence rejected: {0}")]
+    Evidence(VerifyError),
+    #[error("chip {0} is already registered")]
+    AlreadyRegistered(String),
+    #[error("chip {0} was revoked by governance")]
+    ChipRevoked(String),
+    #[error("certificate {0} in the chip's chain was revoked by governance")]
+    CertificateRevoked(String),
+    #[error("model {0:?} is not in the model table")]
+    UnknownModel(String),
+    #[error("no registered chip {0}")]
+    UnknownChip(String),
+    #[error("chip {0} belongs to another owner")]
+    NotOwner(String),
+    #[error("owner already has {MAX_CHIPS_PER_OWNER} chips")]
+    TooManyChips,
+    #[error("governance approval by {0} who is not a governor")]
+    NotGovernor(String),
+    #[error("governance approval by {0} does not verify")]
+    BadApproval(String),
+    #[error("governor {0} approved twice")]
+    DuplicateApproval(String),
+    #[error("{got} approvals, {needed} needed")]
+    InsufficientApprovals { got: usize, needed: usize },
+    #[error("invalid governance action: {0}")]
+    InvalidAction(String),
+}
+
+impl PociError {
+    /// Stable code of the failed check (receipts and API).
+    pub fn code(&self) -> String {
+        match self {
+            Self::StaleAnchor { .. } => "stale_anchor".into(),
+            Self::Evidence(e) => format!("evidence_{}", snake(&format!("{e:?}"))),
+            Self::AlreadyRegistered(_) => "already_registered".into(),
+            Self::ChipRevoked(_) => "chip_revoked".into(),
+            Self::CertificateRevoked(_) => "certificate_revoked".into(),
+            Self::UnknownModel(_) => "unknown_model".into(),
+            Self::UnknownChip(_) => "unknown_chip".into(),
+            Self::NotOwner(_) => "not_owner".into(),
+            Self::TooManyChips => "too_many_chips".into(),
+            Self::NotGovernor(_) => "not_governor".into(),
+            Self::BadApproval(_) => "bad_approval".into(),
+            Self::DuplicateApproval(_) => "duplicate_approval".into(),
+            Self::InsufficientApprovals { .. } => "insufficient_approvals".into(),
+            Self::InvalidAction(_) => "invalid_action".into(),
+        }
+    }
+}
+
+/// `NonceMismatch { .. }` -> `nonce_mismatch`.
+fn snake(debug: &str) -> String {
+    let name: String = debug
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn hex(id: &[u8]) -> String {
+    ::hex::encode(id)
+}
+
+/// Keys a registration may touch, known before verification from what the evidence claims.
+pub(crate) fn registration_keys(
+    keys: &mut BTreeSet<Digest>,
+    sender: &Address,
+    anchor_height: u64,
+    window: u64,
+    evidence: &[u8],
+) {
+    keys.insert(block_hash_key(anchor_height % window.max(1)));
+    keys.insert(owner_chips_key(sender));
+    if let Ok(claim) = unet_poci::claimed_identity(evidence) {
+        keys.insert(chip_key(&claim.chip_id));
+        keys.insert(revoked_chip_key(&claim.chip_id));
+        for fp in &claim.chain_fingerprints {
+            keys.insert(revoked_cert_key(fp));
+        }
+    }
+}
+
+/// The trust store the registry describes.
+pub fn trust_store(registry: &Registry) -> TrustStore {
+    let mut trust = TrustStore::new();
+    trust.allow_devnet_roots = registry.allow_devnet_roots;
+    for r in &registry.roots {
+        if let Ok(kind) = EvidenceKind::from_tag(r.kind) {
+            // Roots were validated when added; a root that no longer parses is skipped.
+            let _ = trust.add_root(kind, &r.der, r.devnet_only);
+        }
+    }
+    trust
+}
+
+/// Registers a chip to `owner`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn register(
+    w: &mut Working<'_>,
+    env: &BlockEnv<'_>,
+    registry: &mut Registry,
+    trust: &TrustStore,
+    owner: &Address,
+    anchor_height: u64,
+    evidence: &[u8],
+) -> Result<Result<ChipId, PociError>, BlockError> {
+    let window = env.params.registration_window.max(1);
+    if anchor_height >= env.height || env.height - anchor_height > window {
+        return Ok(Err(PociError::StaleAnchor {
+            anchor: anchor_height,
+            window,
+        }));
+    }
+    let anchor: Option<BlockHashEntry> = w.get(&block_hash_key(anchor_height % window))?;
+    let Some(anchor) = anchor.filter(|a| a.height == anchor_height) else {
+        return Ok(Err(PociError::StaleAnchor {
+            anchor: anchor_height,
+            window,
+        }));
+    };
+    let nonce = registration_nonce(env.chain_id, &anchor.hash, owner);
+    let identity = match PociVerifier.verify_registration(
+        evidence,
+        &nonce,
+        env.timestamp_ms / 1000,
+        trust,
+    ) {
+        Ok(i) => i,
+        Err(e) => return Ok(Err(PociError::Evidence(e))),
+    };
+    let id = identity.chip_id;
+    if w.raw(&revoked_chip_key(&id))?.is_some() {
+        return Ok(Err(PociError::ChipRevoked(hex(&id))));
+    }
+    for fp in &identity.chain_fingerprints {
+        if w.raw(&revoked_cert_key(fp))?.is_some() {
+            return Ok(Err(PociError::CertificateRevoked(hex(fp))));
+        }
+    }
+    if w.raw(&chip_key(&id))?.is_some() {
+        return Ok(Err(PociError::AlreadyRegistered(hex(&id))));
+    }
+    let model = [&identity.model_detail, &identity.model]
+        .into_iter()
+        .find(|m| registry.model(m).is_some())
+        .cloned();
+    let Some(model) = model else {
+        return Ok(Err(PociError::UnknownModel(identity.model.clone())));
+    };
+    let ChipList(mut owned) = w.get(&owner_chips_key(owner))?.unwrap_or_default();
+    if owned.len() >= MAX_CHIPS_PER_OWNER {
+        return Ok(Err(PociError::TooManyChips));
+    }
+    let chip = Chip {
+        owner: owner.clone(),
+        model,
+        kind: identity.kind.tag(),
+        device_key: identity.device_public_key.sec1.clone(),
+        serial: identity.serial.chars().take(unet_types::chip::MAX_SERIAL).collect(),
+        registered_height: env.height,
+        status: ChipStatus::Online,
+        root: identity.root_fingerprint,
+        chain: identity.chain_fingerprints.clone(),
+        index: registry.chip_count,
+    };
+    w.put(chip_key(&id), &chip);
+    w.put(chip_index_key(registry.chip_count), &id);
+    owned.push(id);
+    w.put(owner_chips_key(owner), &ChipList(owned));
+    registry.chip_count += 1;
+    Ok(Ok(id))
+}
+
+fn owned_chip(
+    w: &Working<'_>,
+    owner: &Address,
+    chip_id: &ChipId,
+) -> Result<Result<Chip, PociError>, BlockError> {
+    let Some(chip): Option<Chip> = w.get(&chip_key(chip_id))? else {
+        return Ok(Err(PociError::UnknownChip(hex(chip_id))));
+    };
+    if chip.owner != *owner {
+        return Ok(Err(PociError::NotOwner(hex(chip_id))));
+    }
+    Ok(Ok(chip))
+}
+
+fn remove_owned(w: &mut Working<'_>, owner: &Address, chip_id: &ChipId) -> Result<(), BlockError> {
+    let ChipList(mut owned) = w.get(&owner_chips_key(owner))?.unwrap_or_default();
+    owned.retain(|c| c != chip_id);
+    if owned.is_empty() {
+        w.delete(owner_chips_key(owner));
+    } else {
+        w.put(owner_chips_key(owner), &ChipList(owned));
+    }
+    Ok(())
+}
+
+/// Moves a chip to a new owner (by its current owner).
+pub(crate) fn transfer(
+    w: &mut Working<'_>,
+    owner: &Address,
+    chip_id: &ChipId,
+    to: &Address,
+) -> Result<Result<(), PociError>, BlockError> {
+    let mut chip = match owned_chip(w, owner, chip_id)? {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(e)),
+    };
+    if owner == to {
+        return Ok(Ok(()));
+    }
+    let ChipList(mut theirs) = w.get(&owner_chips_key(to))?.unwrap_or_default();
+    if theirs.len() >= MAX_CHIPS_PER_OWNER {
+        return Ok(Err(PociError::TooManyChips));
+    }
+    remove_owned(w, owner, chip_id)?;
+    theirs.push(*chip_id);
+    w.put(owner_chips_key(to), &ChipList(theirs));
+    chip.owner = to.clone();
+    w.put(chip_key(chip_id), &chip);
+    Ok(Ok(()))
+}
+
+/// Removes a chip from the registry (by its owner). Its index slot stays, pointing nowhere.
+pub(crate) fn deregister(
+    w: &mut Working<'_>,
+    owner: &Address,
+    chip_id: &ChipId,
+) -> Result<Result<(), PociError>, BlockError> {
+    if let Err(e) = owned_chip(w, owner, chip_id)? {
+        return Ok(Err(e));
+    }
+    remove_owned(w, owner, chip_id)?;
+    w.delete(chip_key(chip_id));
+    Ok(Ok(()))
+}
+
+/// Applies a governance action approved by a threshold of governors.
+pub(crate) fn govern(
+    w: &mut Working<'_>,
+    env: &BlockEnv<'_>,
+    registry: &mut Registry,
+    action: &GovAction,
+    approvals: &[Approval],
+) -> Result<Result<(), PociError>, BlockError> {
+    let message = action.approval_message(env.chain_id, registry.gov_nonce);
+    let mut seen = BTreeSet::new();
+    for a in approvals {
+        if !registry.governance.contains(&a.governor) {
+            return Ok(Err(PociError::NotGovernor(hex(a.governor.as_ref()))));
+        }
+        if !seen.insert(a.governor.clone()) {
+            return Ok(Err(PociError::DuplicateApproval(hex(a.governor.as_ref()))));
+        }
+        if !a.governor.verify(GOV_NAMESPACE, &message, &a.signature) {
+            return Ok(Err(PociError::BadApproval(hex(a.governor.as_ref()))));
+        }
+    }
+    let needed = registry.threshold.max(1) as usize;
+    if registry.governance.is_empty() || seen.len() < needed {
+        return Ok(Err(PociError::InsufficientApprovals {
+            got: seen.len(),
+            needed,
+        }));
+    }
+    let invalid = |m: &str| Ok(Err(PociError::InvalidAction(m.to_string())));
+    match action {
+        GovAction::SetModel(m) => {
+            if m.name.is_empty() || m.name.len() > MAX_NAME || m.compute_milli_tops == 0 {
+                return invalid("model needs a name and a non-zero rating");
+            }
+            if registry.model(&m.name).is_none()
+                && registry.models.len() >= unet_types::chip::MAX_MODELS
+            {
+                return invalid("model table full");
+            }
+            registry.set_model(m.clone());
+        }
+        GovAction::RemoveModel { name } => {
+            if !registry.remove_model(name) {
+                return invalid("no such model");
+            }
+        }
+        GovAction::AddRoot(root) => {
+            let Ok(kind) = EvidenceKind::from_tag(root.kind) else {
+                return invalid("unknown evidence kind");
+            };
+            if registry.roots.len() >= MAX_ROOTS {
+                return invalid("too many roots");
+            }
+            if registry.roots.iter().any(|r| r.der == root.der) {
+                return invalid("root already pinned");
+            }
+            if TrustStore::new().add_root(kind, &root.der, root.devnet_only).is_err() {
+                return invalid("not a self-signed P-256/P-384 root certificate");
+            }
+            registry.roots.push(root.clone());
+        }
+        GovAction::RemoveRoot { fingerprint } => {
+            let before = registry.roots.len();
+            registry.roots.retain(|r| r.fingerprint() != *fingerprint);
+            if registry.roots.len() == before {
+                return invalid("no such root");
+            }
+        }
+        GovAction::RevokeChip { chip_id } => {
+            w.put(revoked_chip_key(chip_id), &1u8);
+            if let Some(mut chip) = w.get::<Chip>(&chip_key(chip_id))? {
+                chip.status = ChipStatus::Revoked;
+                w.put(chip_key(chip_id), &chip);
+            }
+        }
+        GovAction::RevokeCertificate { fingerprint } => {
+            w.put(revoked_cert_key(fingerprint), &1u8);
+        }
+    }
+    registry.gov_nonce += 1;
+    Ok(Ok(()))
+}
+
+/// A chip's status, counting revocations of any certificate in its chain.
+pub fn effective_status(chip: &Chip, cert_revoked: impl Fn(&[u8; 32]) -> bool) -> ChipStatus {
+    if chip.status == ChipStatus::Revoked || chip.chain.iter().any(cert_revoked) {
+        ChipStatus::Revoked
+    } else {
+        chip.status
+    }
+}
+
+/// Reads the registry entry.
+pub(crate) fn load(w: &Working<'_>) -> Result<Registry, BlockError> {
+    Ok(w.get(&registry_key())?.unwrap_or_default())
+}
+
+/// Decodes a registry entry (for callers outside execution).
+pub fn decode_registry(bytes: &[u8]) -> Option<Registry> {
+    Registry::decode(bytes.to_vec()).ok()
+}
+
+/// Encoded registry (genesis).
+pub fn encode_registry(r: &Registry) -> Vec<u8> {
+    r.encode().to_vec()
+}
