@@ -24,8 +24,8 @@ pub type ChipId = [u8; 32];
 
 /// Evidence kind tags (match `unet_poci::EvidenceKind::tag`).
 pub mod kind {
-    pub const VENDOR_X509: u8 = 0;
-    pub const NVIDIA_SPDM: u8 = 1;
+    pub const VENDOR_X509: u8 = 1;
+    pub const NVIDIA_SPDM: u8 = 2;
 
     /// Human name of a kind tag.
     pub fn name(tag: u8) -> &'static str {
