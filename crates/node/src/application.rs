@@ -67,7 +67,7 @@ impl<E: StoreContext> Application<E> {
     async fn ensure_executed(
         &self,
         first: Digested<Block>,
-        ancestry: &mut (impl Ancestry<Block> + Unpin),
+        ancestry: &mut impl Ancestry<Block>,
     ) -> bool {
         let mut pending: Vec<Arc<Block>> = Vec::new();
         let mut next = Some(first);
@@ -105,10 +105,11 @@ impl<E: StoreContext> Application<E> {
         match (&block.seed, parent_view == View::zero()) {
             (None, true) => true,
             (Some(sig), false) => {
-                let seed = Seed::<commonware_cryptography::bls12381::primitives::variant::MinSig>::new(
-                    Round::new(block.context.round.epoch(), parent_view),
-                    *sig,
-                );
+                let seed =
+                    Seed::<commonware_cryptography::bls12381::primitives::variant::MinSig>::new(
+                        Round::new(block.context.round.epoch(), parent_view),
+                        *sig,
+                    );
                 seed.verify(&self.shared.verifier)
             }
             _ => false,
@@ -161,11 +162,20 @@ where
         } else {
             let deadline = runtime.current() + SEED_WAIT;
             loop {
-                if let Some(s) = self.shared.seeds.lock().expect("seeds").get(&parent_view.get()) {
+                if let Some(s) = self
+                    .shared
+                    .seeds
+                    .lock()
+                    .expect("seeds")
+                    .get(&parent_view.get())
+                {
                     break Some(*s);
                 }
                 if runtime.current() >= deadline {
-                    warn!(view = parent_view.get(), "no seed for parent round; skipping proposal");
+                    warn!(
+                        view = parent_view.get(),
+                        "no seed for parent round; skipping proposal"
+                    );
                     return None;
                 }
                 runtime.sleep(Duration::from_millis(5)).await;
@@ -200,10 +210,26 @@ where
                 return None;
             }
         };
-        let txs: Vec<_> = outcome.included.iter().map(|&i| candidates[i].clone()).collect();
-        let block = Block::new(context, parent_digest, height, timestamp, seed, state.root(), txs);
+        let txs: Vec<_> = outcome
+            .included
+            .iter()
+            .map(|&i| candidates[i].clone())
+            .collect();
+        let block = Block::new(
+            context,
+            parent_digest,
+            height,
+            timestamp,
+            seed,
+            state.root(),
+            txs,
+        );
         let digest = block.digest();
-        debug!(height = height.get(), txs = block.txs.len(), "proposed block");
+        debug!(
+            height = height.get(),
+            txs = block.txs.len(),
+            "proposed block"
+        );
         chain.remember(digest, height.get(), state, outcome);
         drop(chain);
         note_head(&self.shared, height.get(), digest);
@@ -246,7 +272,11 @@ where
             // Signatures already checked on mempool admission are not checked again.
             let known: std::collections::HashSet<Digest> = {
                 let m = self.shared.mempool.lock().expect("mempool lock");
-                b.txs.iter().map(|t| t.hash()).filter(|h| m.contains(h)).collect()
+                b.txs
+                    .iter()
+                    .map(|t| t.hash())
+                    .filter(|h| m.contains(h))
+                    .collect()
             };
             chain.verify_block_with(&b, |h| known.contains(h)).await
         };
@@ -417,7 +447,7 @@ async fn finalize_one<E: StoreContext>(
         }
     }
     let _ = shared.finalized_tx.send(fb);
-    if height % 100 == 0 {
+    if height.is_multiple_of(100) {
         info!(height, txs = block.txs.len(), "finalized");
     } else {
         debug!(height, txs = block.txs.len(), "finalized");

@@ -78,8 +78,7 @@ impl<E: StoreContext> Chain<E> {
         let fresh = db.get(&supply_key()).await?.is_none();
         let genesis_root = if fresh {
             let mut batch = db.new_batch();
-            let writes =
-                genesis_writes(&genesis).map_err(|e| ExecError::Invalid(e.to_string()))?;
+            let writes = genesis_writes(&genesis).map_err(|e| ExecError::Invalid(e.to_string()))?;
             for (k, v) in writes {
                 batch.put(k, v)?;
             }
@@ -128,6 +127,29 @@ impl<E: StoreContext> Chain<E> {
     /// Finalized account.
     pub async fn account(&self, address: &Address) -> Result<Account, ExecError> {
         read_account(self.db.get(&account_key(address)).await?)
+    }
+
+    /// A finalized state entry.
+    pub async fn get(&self, key: &Digest) -> Result<Option<Vec<u8>>, ExecError> {
+        Ok(self.db.get(key).await?)
+    }
+
+    /// A finalized state entry, decoded (`None` if absent).
+    pub async fn get_decoded<T: commonware_codec::DecodeExt<()>>(
+        &self,
+        key: &Digest,
+    ) -> Result<Option<T>, ExecError> {
+        match self.db.get(key).await? {
+            None => Ok(None),
+            Some(b) => T::decode(b)
+                .map(Some)
+                .map_err(|_| ExecError::Invalid(format!("corrupt entry {}", hex::encode(key)))),
+        }
+    }
+
+    /// The finalized POCI registry.
+    pub async fn registry(&self) -> Result<unet_types::chip::Registry, ExecError> {
+        Ok(self.get_decoded(&registry_key()).await?.unwrap_or_default())
     }
 
     /// Proof of a finalized state entry.
@@ -214,7 +236,12 @@ impl<E: StoreContext> Chain<E> {
         if block.txs.len() > params.max_block_txs as usize {
             return Err(ExecError::Invalid("too many transactions".into()));
         }
-        check_stateless_batch(&block.txs, self.genesis.chain_id, params.min_fee, known_valid)
+        check_stateless_batch(
+            &block.txs,
+            self.genesis.chain_id,
+            params.min_fee,
+            known_valid,
+        )
         .map_err(|(i, e)| ExecError::Invalid(format!("transaction {i}: {e}")))?;
         let env = self.env(block, &params);
         let (outcome, state) = self

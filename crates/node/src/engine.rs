@@ -24,8 +24,7 @@ use commonware_consensus::{
     Reporters,
 };
 use commonware_cryptography::{
-    certificate::{ConstantProvider, Verifier as _},
-    ed25519, sha256::Sha256, Digested, Digestible,
+    certificate::ConstantProvider, ed25519, sha256::Sha256, Digested, Digestible,
 };
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
@@ -37,11 +36,7 @@ use commonware_runtime::{
 use commonware_storage::archive::immutable;
 use commonware_utils::{NZUsize, NZU64};
 use rand::{CryptoRng, Rng};
-use std::{
-    num::NonZero,
-    sync::Arc,
-    time::Duration,
-};
+use std::{num::NonZero, sync::Arc, time::Duration};
 use unet_store::StoreContext;
 use unet_types::{block::BlockCfg, Block, Digest, Genesis};
 
@@ -49,6 +44,26 @@ use unet_types::{block::BlockCfg, Block, Digest, Genesis};
 pub type MarshalMailbox = Mailbox<Scheme, Standard<Block>>;
 type Marshaled<E> = Deferred<E, Scheme, Application<E>, Block, FixedEpocher>;
 type Elector = Random<Sha256>;
+type Marshal<E> = MarshalActor<
+    E,
+    Standard<Block>,
+    ConstantProvider<Scheme, Epoch>,
+    immutable::Archive<E, Digest, simplex::types::Finalization<Scheme, Digest>>,
+    immutable::Archive<E, Digest, Arc<Block>>,
+    FixedEpocher,
+    Sequential,
+>;
+type ConsensusEngine<E, B> = Consensus<
+    E,
+    Scheme,
+    Elector,
+    B,
+    Digest,
+    Marshaled<E>,
+    Marshaled<E>,
+    Reporters<Marshaled<E>, SeedCollector<E>>,
+    Sequential,
+>;
 
 /// The simplex epoch (validator-set changes come with the epoch issue; until then one epoch).
 pub const EPOCH: Epoch = Epoch::zero();
@@ -113,28 +128,10 @@ where
     pub shared: Arc<Shared<E>>,
     buffer: buffered::Engine<E, ed25519::PublicKey, Block, P, Sequential>,
     buffer_mailbox: buffered::Mailbox<ed25519::PublicKey, Block>,
-    marshal: MarshalActor<
-        E,
-        Standard<Block>,
-        ConstantProvider<Scheme, Epoch>,
-        immutable::Archive<E, Digest, simplex::types::Finalization<Scheme, Digest>>,
-        immutable::Archive<E, Digest, Arc<Block>>,
-        FixedEpocher,
-        Sequential,
-    >,
+    marshal: Marshal<E>,
     marshal_mailbox: MarshalMailbox,
     marshaled: Marshaled<E>,
-    consensus: Consensus<
-        E,
-        Scheme,
-        Elector,
-        B,
-        Digest,
-        Marshaled<E>,
-        Marshaled<E>,
-        Reporters<Marshaled<E>, SeedCollector<E>>,
-        Sequential,
-    >,
+    consensus: ConsensusEngine<E, B>,
     provider: P,
     me: ed25519::PublicKey,
 }
@@ -158,17 +155,24 @@ async fn open_chain<E: StoreContext>(
     genesis: &Genesis,
 ) -> (Chain<E>, Block) {
     // The genesis state lives in its own tiny store so its root is known on every restart.
-    let (genesis_chain, genesis_root) =
-        Chain::open(context.child("genesis_state"), &format!("{prefix}-genesis"), genesis.clone())
-            .await
-            .expect("genesis state");
+    let (genesis_chain, genesis_root) = Chain::open(
+        context.child("genesis_state"),
+        &format!("{prefix}-genesis"),
+        genesis.clone(),
+    )
+    .await
+    .expect("genesis state");
     // Fresh or reopened, that store only ever holds the genesis state.
     let _ = genesis_root;
     let genesis_root = genesis_chain.root();
     drop(genesis_chain);
-    let (mut chain, _) = Chain::open(context.child("state"), &format!("{prefix}-state"), genesis.clone())
-        .await
-        .expect("state store");
+    let (mut chain, _) = Chain::open(
+        context.child("state"),
+        &format!("{prefix}-state"),
+        genesis.clone(),
+    )
+    .await
+    .expect("state store");
     let block = genesis_block(genesis, genesis_root);
     if chain.applied_height() == 0 {
         chain.set_applied(block.digest());
@@ -207,10 +211,8 @@ where
         let prefix = cfg.partition_prefix.clone();
         let genesis = cfg.genesis.clone();
         let (chain, genesis_block) = open_chain(&context, &prefix, &genesis).await;
-        let verifier = Scheme::certificate_verifier(
-            unet_types::CONSENSUS_NAMESPACE,
-            *cfg.scheme.identity(),
-        );
+        let verifier =
+            Scheme::certificate_verifier(unet_types::CONSENSUS_NAMESPACE, *cfg.scheme.identity());
         let shared = Arc::new(Shared::new(
             chain,
             Mempool::new(cfg.mempool),
@@ -233,13 +235,26 @@ where
         let page_cache = CacheRef::new(PAGE_CACHE_PAGE_SIZE, PAGE_CACHE_CAPACITY);
         let finalizations = immutable::Archive::init(
             context.child("finalizations_by_height"),
-            archive_config(&prefix, "finalizations", cfg.freezer_table_initial_size, &page_cache, Scheme::certificate_codec_config_unbounded()),
+            archive_config(
+                &prefix,
+                "finalizations",
+                cfg.freezer_table_initial_size,
+                &page_cache,
+                // Certificates of this scheme decode with a unit configuration.
+                (),
+            ),
         )
         .await
         .expect("finalizations archive");
         let blocks = immutable::Archive::init(
             context.child("finalized_blocks"),
-            archive_config(&prefix, "blocks", cfg.freezer_table_initial_size, &page_cache, block_cfg(&genesis)),
+            archive_config(
+                &prefix,
+                "blocks",
+                cfg.freezer_table_initial_size,
+                &page_cache,
+                block_cfg(&genesis),
+            ),
         )
         .await
         .expect("blocks archive");
@@ -337,18 +352,41 @@ where
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         self,
-        votes: (impl Sender<PublicKey = ed25519::PublicKey>, impl Receiver<PublicKey = ed25519::PublicKey>),
-        certificates: (impl Sender<PublicKey = ed25519::PublicKey>, impl Receiver<PublicKey = ed25519::PublicKey>),
-        resolver: (impl Sender<PublicKey = ed25519::PublicKey>, impl Receiver<PublicKey = ed25519::PublicKey>),
-        blocks: (impl Sender<PublicKey = ed25519::PublicKey>, impl Receiver<PublicKey = ed25519::PublicKey>),
+        votes: (
+            impl Sender<PublicKey = ed25519::PublicKey>,
+            impl Receiver<PublicKey = ed25519::PublicKey>,
+        ),
+        certificates: (
+            impl Sender<PublicKey = ed25519::PublicKey>,
+            impl Receiver<PublicKey = ed25519::PublicKey>,
+        ),
+        resolver: (
+            impl Sender<PublicKey = ed25519::PublicKey>,
+            impl Receiver<PublicKey = ed25519::PublicKey>,
+        ),
+        blocks: (
+            impl Sender<PublicKey = ed25519::PublicKey>,
+            impl Receiver<PublicKey = ed25519::PublicKey>,
+        ),
         backfill: (
             handler::Receiver<Digest>,
-            impl TargetedResolver<Key = handler::Key<Digest>, Subscriber = handler::Annotation, PublicKey = ed25519::PublicKey>,
+            impl TargetedResolver<
+                Key = handler::Key<Digest>,
+                Subscriber = handler::Annotation,
+                PublicKey = ed25519::PublicKey,
+            >,
         ),
-        txs: (impl Sender<PublicKey = ed25519::PublicKey>, impl Receiver<PublicKey = ed25519::PublicKey>),
+        txs: (
+            impl Sender<PublicKey = ed25519::PublicKey>,
+            impl Receiver<PublicKey = ed25519::PublicKey>,
+        ),
     ) -> (Arc<Shared<E>>, gossip::TxGossip, Vec<Handle<()>>) {
         let shared = self.shared.clone();
-        let sink = start_finalizer(self.context.child("finalizer"), shared.clone(), self.marshal_mailbox.clone());
+        let sink = start_finalizer(
+            self.context.child("finalizer"),
+            shared.clone(),
+            self.marshal_mailbox.clone(),
+        );
         let buffer = self.buffer.start(blocks);
         let marshal = self.marshal.start(sink, self.buffer_mailbox, backfill);
         let consensus = self.consensus.start(votes, certificates, resolver);

@@ -101,11 +101,8 @@ where
     context.child("out").spawn(move |context| async move {
         let mut batch: Vec<SignedTx> = Vec::new();
         loop {
-            let next = futures::future::select(
-                rx.next(),
-                Box::pin(context.sleep(FLUSH_EVERY)),
-            )
-            .await;
+            let next =
+                futures::future::select(rx.next(), Box::pin(context.sleep(FLUSH_EVERY))).await;
             match next {
                 futures::future::Either::Left((Some(stx), _)) => {
                     batch.push(stx);
@@ -138,7 +135,11 @@ where
                 }
             };
             let n = txs.len();
-            let admitted = admit(&shared, txs).await.iter().filter(|r| r.is_ok()).count();
+            let admitted = admit(&shared, txs)
+                .await
+                .iter()
+                .filter(|r| r.is_ok())
+                .count();
             debug!(n, admitted, "tx gossip");
         }
     });

@@ -228,7 +228,8 @@ pub fn read_key<T: DecodeExt<()>>(path: &Path) -> Result<T> {
         }
     }
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let bytes = hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
+    let bytes =
+        hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
     T::decode(bytes).map_err(|e| anyhow!("{} is not a valid key: {e}", path.display()))
 }
 

@@ -120,7 +120,8 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
         },
     )
     .await;
-    let (shared, gossip, handles) = engine.start(votes, certificates, resolver, blocks, backfill, txs);
+    let (shared, gossip, handles) =
+        engine.start(votes, certificates, resolver, blocks, backfill, txs);
     let status = shared.status();
     info!(
         name = home.config.name,

@@ -1,8 +1,8 @@
 //! State shared by the consensus application, the finalizer, the mempool gossip and the API.
 
 use crate::{chain::Chain, mempool::Mempool};
-use commonware_cryptography::bls12381::primitives::variant::MinSig;
 use commonware_consensus::simplex::scheme::bls12381_threshold::vrf;
+use commonware_cryptography::bls12381::primitives::variant::MinSig;
 use futures::lock::Mutex as AsyncMutex;
 use std::{
     collections::BTreeMap,

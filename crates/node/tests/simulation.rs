@@ -30,7 +30,8 @@ fn four_validators_finalize_100_blocks_with_transfers() {
             vs.push(start(&context, &net, i).await);
         }
         let faucet = faucet();
-        let recipients: Vec<PrivateKey> = (0..10).map(|i| PrivateKey::from_seed(1000 + i)).collect();
+        let recipients: Vec<PrivateKey> =
+            (0..10).map(|i| PrivateKey::from_seed(1000 + i)).collect();
         let mut nonce = 0;
         let mut sent = vec![0u128; recipients.len()];
         // Ten rounds of ten transfers, spread over the validators.
@@ -63,7 +64,10 @@ fn four_validators_finalize_100_blocks_with_transfers() {
                 assert_eq!(balance(v, &r.public_key()).await, sent[j]);
             }
             let chain = v.shared.chain.lock().await;
-            assert_eq!(chain.account(&faucet.public_key()).await.unwrap().nonce, 100);
+            assert_eq!(
+                chain.account(&faucet.public_key()).await.unwrap().nonce,
+                100
+            );
             // Supply invariant: genesis + minted - burned == sum of balances + escrow.
             let supply = chain.supply;
             let mut sum = chain.account(&faucet.public_key()).await.unwrap().balance;
@@ -73,7 +77,10 @@ fn four_validators_finalize_100_blocks_with_transfers() {
             for p in &net.fixture.participants {
                 sum += chain.account(p).await.unwrap().balance;
             }
-            assert_eq!(supply.genesis + supply.minted - supply.burned, sum + supply.escrowed);
+            assert_eq!(
+                supply.genesis + supply.minted - supply.burned,
+                sum + supply.escrowed
+            );
             assert_eq!(supply.burned, 100 * 5_000, "half of each 10_000 fee burned");
         }
     });
@@ -127,7 +134,10 @@ fn crashed_validator_restarts_and_catches_up() {
         // Restart it from its own storage: it resumes and catches up from peers.
         tracing::info!(before, "restarting validator 3");
         let restarted = start(&context, &net, 3).await;
-        tracing::info!(height = restarted.shared.status().finalized_height, "validator 3 restarted");
+        tracing::info!(
+            height = restarted.shared.status().finalized_height,
+            "validator 3 restarted"
+        );
         // It resumes from its own storage, not from genesis.
         assert!(restarted.shared.status().finalized_height >= before);
         let target = vs[0].shared.status().finalized_height + 10;
@@ -157,8 +167,14 @@ fn partitioned_validator_heals() {
         // Cut validator 0 off from everyone.
         let p = &net.fixture.participants;
         for other in &p[1..] {
-            net.oracle.remove_link(p[0].clone(), other.clone()).await.unwrap();
-            net.oracle.remove_link(other.clone(), p[0].clone()).await.unwrap();
+            net.oracle
+                .remove_link(p[0].clone(), other.clone())
+                .await
+                .unwrap();
+            net.oracle
+                .remove_link(other.clone(), p[0].clone())
+                .await
+                .unwrap();
         }
         let stuck = vs[0].shared.status().finalized_height;
         let refs: Vec<_> = vs[1..].iter().collect();
@@ -168,14 +184,24 @@ fn partitioned_validator_heals() {
 
         // Heal: it catches up and agrees.
         for other in &p[1..] {
-            net.oracle.add_link(p[0].clone(), other.clone(), good_link()).await.unwrap();
-            net.oracle.add_link(other.clone(), p[0].clone(), good_link()).await.unwrap();
+            net.oracle
+                .add_link(p[0].clone(), other.clone(), good_link())
+                .await
+                .unwrap();
+            net.oracle
+                .add_link(other.clone(), p[0].clone(), good_link())
+                .await
+                .unwrap();
         }
         let target = vs[1].shared.status().finalized_height + 10;
         let refs: Vec<_> = vs.iter().collect();
         wait_height(&context, &refs, target).await;
         for h in (1..=target).step_by(7) {
-            assert_eq!(digest_at(&vs[0], h).await, digest_at(&vs[1], h).await, "height {h}");
+            assert_eq!(
+                digest_at(&vs[0], h).await,
+                digest_at(&vs[1], h).await,
+                "height {h}"
+            );
         }
     });
 }

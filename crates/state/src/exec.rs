@@ -7,12 +7,12 @@ use crate::{
 };
 use std::collections::{BTreeMap, BTreeSet};
 use unet_types::{
+    chip::GovAction,
     chip::{BlockHashEntry, Registry},
     keys::{
         account_key, block_hash_key, chip_index_key, chip_key, owner_chips_key, registry_key,
         revoked_cert_key, revoked_chip_key, supply_key, Supply,
     },
-    chip::GovAction,
     Address, Digest, Params, Payload, SignedTx, TxError,
 };
 
@@ -235,16 +235,18 @@ pub fn execute(
                 evidence,
             } => {
                 let trust = trust.get_or_insert_with(|| registry::trust_store(&registry));
-                poci_status(registry::register(
-                    &mut w,
-                    env,
-                    &mut registry,
-                    trust,
-                    &tx.sender,
-                    *anchor_height,
-                    evidence,
-                )?
-                .map(|_| ()))
+                poci_status(
+                    registry::register(
+                        &mut w,
+                        env,
+                        &mut registry,
+                        trust,
+                        &tx.sender,
+                        *anchor_height,
+                        evidence,
+                    )?
+                    .map(|_| ()),
+                )
             }
             Payload::TransferChip { chip_id, to } => {
                 poci_status(registry::transfer(&mut w, &tx.sender, chip_id, to)?)

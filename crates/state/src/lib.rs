@@ -15,7 +15,7 @@ mod stateless;
 mod working;
 
 pub use exec::{execute, touched_keys, BlockEnv, BlockError, Mode, Outcome};
-pub use working::PreState;
 pub use genesis::genesis_writes;
 pub use receipt::{Receipt, TxStatus};
 pub use stateless::check_stateless_batch;
+pub use working::PreState;

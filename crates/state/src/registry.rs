@@ -159,15 +159,11 @@ pub(crate) fn register(
         }));
     };
     let nonce = registration_nonce(env.chain_id, &anchor.hash, owner);
-    let identity = match PociVerifier.verify_registration(
-        evidence,
-        &nonce,
-        env.timestamp_ms / 1000,
-        trust,
-    ) {
-        Ok(i) => i,
-        Err(e) => return Ok(Err(PociError::Evidence(e))),
-    };
+    let identity =
+        match PociVerifier.verify_registration(evidence, &nonce, env.timestamp_ms / 1000, trust) {
+            Ok(i) => i,
+            Err(e) => return Ok(Err(PociError::Evidence(e))),
+        };
     let id = identity.chip_id;
     if w.raw(&revoked_chip_key(&id))?.is_some() {
         return Ok(Err(PociError::ChipRevoked(hex(&id))));
@@ -196,7 +192,11 @@ pub(crate) fn register(
         model,
         kind: identity.kind.tag(),
         device_key: identity.device_public_key.sec1.clone(),
-        serial: identity.serial.chars().take(unet_types::chip::MAX_SERIAL).collect(),
+        serial: identity
+            .serial
+            .chars()
+            .take(unet_types::chip::MAX_SERIAL)
+            .collect(),
         registered_height: env.height,
         status: ChipStatus::Online,
         root: identity.root_fingerprint,
@@ -332,7 +332,10 @@ pub(crate) fn govern(
             if registry.roots.iter().any(|r| r.der == root.der) {
                 return invalid("root already pinned");
             }
-            if TrustStore::new().add_root(kind, &root.der, root.devnet_only).is_err() {
+            if TrustStore::new()
+                .add_root(kind, &root.der, root.devnet_only)
+                .is_err()
+            {
                 return invalid("not a self-signed P-256/P-384 root certificate");
             }
             registry.roots.push(root.clone());

@@ -24,16 +24,31 @@ pub fn check_stateless_batch(
     for (i, stx) in txs.iter().enumerate() {
         if stx.tx.chain_id != chain_id {
             let got = stx.tx.chain_id;
-            return Err((i, TxError::WrongChain { expected: chain_id, got }));
+            return Err((
+                i,
+                TxError::WrongChain {
+                    expected: chain_id,
+                    got,
+                },
+            ));
         }
         let size = stx.encode_size();
         if size > MAX_TX_BYTES {
             return Err((i, TxError::TooLarge(size)));
         }
         if stx.tx.fee < min_fee {
-            return Err((i, TxError::FeeTooLow { min: min_fee, got: stx.tx.fee }));
+            return Err((
+                i,
+                TxError::FeeTooLow {
+                    min: min_fee,
+                    got: stx.tx.fee,
+                },
+            ));
         }
-        if matches!(stx.tx.payload, unet_types::Payload::Transfer { amount: 0, .. }) {
+        if matches!(
+            stx.tx.payload,
+            unet_types::Payload::Transfer { amount: 0, .. }
+        ) {
             return Err((i, TxError::ZeroAmount));
         }
         if !known_valid(&stx.hash()) {

@@ -107,8 +107,8 @@ impl Ledger {
         let s = self.supply();
         let sum: u128 = self
             .entries
-            .iter()
-            .filter_map(|(_, v)| Account::decode(v.clone()).ok())
+            .values()
+            .filter_map(|v| Account::decode(v.clone()).ok())
             .map(|a| a.balance)
             .sum();
         assert_eq!(s.genesis + s.minted - s.burned, sum + s.escrowed);
@@ -174,11 +174,7 @@ fn replay_and_gaps_invalidate_a_block_but_are_dropped_when_proposing() {
     // Proposing drops both and keeps the good one; the same tx twice in one block is a replay.
     let t1 = transfer(&alice, 1, &bob.public_key(), UNC, 10);
     let out = l
-        .run(
-            &prop.public_key(),
-            &[t0, t1.clone(), t1, t5],
-            Mode::Propose,
-        )
+        .run(&prop.public_key(), &[t0, t1.clone(), t1, t5], Mode::Propose)
         .unwrap();
     assert_eq!(out.included, vec![1]);
     assert_eq!(out.excluded.len(), 3);
@@ -240,16 +236,28 @@ fn invariant_holds_over_many_random_blocks() {
     for block in 0..200 {
         let mut txs = Vec::new();
         for _ in 0..10 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let from = (x >> 33) as usize % 8;
             let to = (x >> 40) as usize % 8;
             let amount = (x >> 20) as u128 % 300_000 + 1;
-            txs.push(transfer(&keys[from], nonces[from], &keys[to].public_key(), amount, 10 + (x % 50) as u128));
+            txs.push(transfer(
+                &keys[from],
+                nonces[from],
+                &keys[to].public_key(),
+                amount,
+                10 + (x % 50) as u128,
+            ));
             nonces[from] += 1;
         }
         let proposer = keys[block % 8].public_key();
         let out = l.run(&proposer, &txs, Mode::Propose).unwrap();
-        assert_eq!(out.included.len(), 10, "all nonces were sequential and fees payable");
+        assert_eq!(
+            out.included.len(),
+            10,
+            "all nonces were sequential and fees payable"
+        );
         l.assert_invariant();
     }
     assert!(l.supply().burned > 0);
@@ -299,8 +307,14 @@ fn excluded_transactions_leave_no_writes() {
     let stale = transfer(&alice, 7, &bob.public_key(), UNC, 10);
     let mut alternative = l.clone();
     let proposed = l.run(&prop.public_key(), &[stale], Mode::Propose).unwrap();
-    let empty = alternative.run(&prop.public_key(), &[], Mode::Verify).unwrap();
+    let empty = alternative
+        .run(&prop.public_key(), &[], Mode::Verify)
+        .unwrap();
     assert!(proposed.included.is_empty());
     assert_eq!(proposed.writes, empty.writes);
-    assert_eq!(empty.writes.len(), 2, "only the supply entry and the anchor ring slot");
+    assert_eq!(
+        empty.writes.len(),
+        2,
+        "only the supply entry and the anchor ring slot"
+    );
 }

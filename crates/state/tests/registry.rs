@@ -10,8 +10,8 @@ use unet_state::{
 };
 use unet_types::{
     chip::{
-        registration_nonce, Approval, Chip, ChipList, ChipStatus, GovAction, Model, Registry,
-        Root, GOV_NAMESPACE,
+        registration_nonce, Approval, Chip, ChipList, ChipStatus, GovAction, Model, Registry, Root,
+        GOV_NAMESPACE,
     },
     keys::{
         account_key, chip_key, owner_chips_key, registry_key, revoked_cert_key, supply_key,
@@ -88,7 +88,8 @@ impl Chain {
                 None => self.entries.remove(&k),
             };
         }
-        self.hashes.push(Sha256::hash(&[&self.height.to_be_bytes()]));
+        self.hashes
+            .push(Sha256::hash(&[&self.height.to_be_bytes()]));
         out.receipts.into_iter().map(|r| r.status).collect()
     }
 
@@ -222,12 +223,24 @@ fn honest_registration_transfer_and_deregistration() {
     assert_eq!(c.registry().chip_count, 1);
 
     // Transfer by the owner; a non-owner cannot move it back.
-    let tx = c.tx(&alice, Payload::TransferChip { chip_id: id, to: bob.public_key() });
+    let tx = c.tx(
+        &alice,
+        Payload::TransferChip {
+            chip_id: id,
+            to: bob.public_key(),
+        },
+    );
     assert_eq!(c.block(&[tx]), vec![TxStatus::Ok]);
     assert_eq!(c.chip(&id).unwrap().owner, bob.public_key());
     assert!(c.owned(&alice).is_empty());
     assert_eq!(c.owned(&bob), vec![id]);
-    let tx = c.tx(&alice, Payload::TransferChip { chip_id: id, to: alice.public_key() });
+    let tx = c.tx(
+        &alice,
+        Payload::TransferChip {
+            chip_id: id,
+            to: alice.public_key(),
+        },
+    );
     assert_eq!(failed(&c.block(&[tx])[0]), "not_owner");
 
     // Deregistration by the owner.
@@ -263,22 +276,85 @@ fn attack_matrix_each_rejected_with_its_own_error() {
     })
     .encode()
     .unwrap();
-    cases.push(("evidence_evidence_signature_invalid", c.tx(&alice, Payload::RegisterChip { anchor_height: h, evidence: forged })));
+    cases.push((
+        "evidence_evidence_signature_invalid",
+        c.tx(
+            &alice,
+            Payload::RegisterChip {
+                anchor_height: h,
+                evidence: forged,
+            },
+        ),
+    ));
     // Unknown vendor root: a CA the chain does not pin.
     let rogue = DevnetVendorCa::from_seed(b"rogue vendor").unwrap();
     let rogue_chip = make_chip(&rogue, 3, "BM1684X");
-    cases.push(("evidence_unknown_root", c.tx(&alice, Payload::RegisterChip { anchor_height: h, evidence: evidence(&rogue_chip, nonce_for(&alice)) })));
+    cases.push((
+        "evidence_unknown_root",
+        c.tx(
+            &alice,
+            Payload::RegisterChip {
+                anchor_height: h,
+                evidence: evidence(&rogue_chip, nonce_for(&alice)),
+            },
+        ),
+    ));
     // Wrong nonce: evidence made for another challenge.
-    cases.push(("evidence_nonce_mismatch", c.tx(&alice, Payload::RegisterChip { anchor_height: h, evidence: evidence(&chip, [9; 32]) })));
+    cases.push((
+        "evidence_nonce_mismatch",
+        c.tx(
+            &alice,
+            Payload::RegisterChip {
+                anchor_height: h,
+                evidence: evidence(&chip, [9; 32]),
+            },
+        ),
+    ));
     // Mempool theft: Mallory submits Alice's evidence as her own.
-    cases.push(("evidence_nonce_mismatch", c.tx(&mallory, Payload::RegisterChip { anchor_height: h, evidence: evidence(&chip, nonce_for(&alice)) })));
+    cases.push((
+        "evidence_nonce_mismatch",
+        c.tx(
+            &mallory,
+            Payload::RegisterChip {
+                anchor_height: h,
+                evidence: evidence(&chip, nonce_for(&alice)),
+            },
+        ),
+    ));
     // Model not in the table.
     let odd = make_chip(&ca, 4, "XYZ9000");
-    cases.push(("unknown_model", c.tx(&alice, Payload::RegisterChip { anchor_height: h, evidence: evidence(&odd, nonce_for(&alice)) })));
+    cases.push((
+        "unknown_model",
+        c.tx(
+            &alice,
+            Payload::RegisterChip {
+                anchor_height: h,
+                evidence: evidence(&odd, nonce_for(&alice)),
+            },
+        ),
+    ));
     // Anchor from the future.
-    cases.push(("stale_anchor", c.tx(&alice, Payload::RegisterChip { anchor_height: h + 5, evidence: evidence(&chip, nonce_for(&alice)) })));
+    cases.push((
+        "stale_anchor",
+        c.tx(
+            &alice,
+            Payload::RegisterChip {
+                anchor_height: h + 5,
+                evidence: evidence(&chip, nonce_for(&alice)),
+            },
+        ),
+    ));
     // Garbage evidence.
-    cases.push(("evidence_malformed_evidence", c.tx(&alice, Payload::RegisterChip { anchor_height: h, evidence: vec![1, 2, 3] })));
+    cases.push((
+        "evidence_malformed_evidence",
+        c.tx(
+            &alice,
+            Payload::RegisterChip {
+                anchor_height: h,
+                evidence: vec![1, 2, 3],
+            },
+        ),
+    ));
 
     let (expected, txs): (Vec<&str>, Vec<SignedTx>) = cases.into_iter().unzip();
     let got: Vec<String> = c.block(&txs).iter().map(failed).collect();
@@ -286,7 +362,9 @@ fn attack_matrix_each_rejected_with_its_own_error() {
     assert_eq!(c.registry().chip_count, 0, "nothing registered");
     // Failed registrations still paid their fee and consumed their nonce.
     assert_eq!(
-        Account::decode(c.entries[&account_key(&alice.public_key())].clone()).unwrap().nonce,
+        Account::decode(c.entries[&account_key(&alice.public_key())].clone())
+            .unwrap()
+            .nonce,
         6
     );
 }
@@ -323,7 +401,10 @@ fn same_chip_twice_even_under_two_owners_in_one_block() {
     let tb = c.tx(&bob, pb);
     let got: Vec<String> = c.block(&[ta, tb]).iter().map(failed).collect();
     assert_eq!(got, vec!["ok", "already_registered"]);
-    assert_eq!(c.chip(&chip.se.chip_id()).unwrap().owner, alice.public_key());
+    assert_eq!(
+        c.chip(&chip.se.chip_id()).unwrap().owner,
+        alice.public_key()
+    );
     // And again later.
     let p = register_payload(&c, &chip, &alice);
     let tx = c.tx(&alice, p);
@@ -359,18 +440,36 @@ fn revoked_chip_and_revoked_intermediate() {
     cases.push(("bad_approval", forged));
     cases.push(("insufficient_approvals", approve(&revoke, gn + 1, &[]))); // wrong nonce, no one
     for (want, approvals) in cases {
-        let tx = c.tx(&g1, Payload::Govern { action: revoke.clone(), approvals });
+        let tx = c.tx(
+            &g1,
+            Payload::Govern {
+                action: revoke.clone(),
+                approvals,
+            },
+        );
         assert_eq!(failed(&c.block(&[tx])[0]), want);
     }
     assert_eq!(c.chip(&id).unwrap().status, ChipStatus::Online);
 
     // Properly approved: the chip is marked revoked at once.
     let approvals = approve(&revoke, gn, &[&g2, &g3]);
-    let tx = c.tx(&g1, Payload::Govern { action: revoke.clone(), approvals: approvals.clone() });
+    let tx = c.tx(
+        &g1,
+        Payload::Govern {
+            action: revoke.clone(),
+            approvals: approvals.clone(),
+        },
+    );
     assert_eq!(c.block(&[tx]), vec![TxStatus::Ok]);
     assert_eq!(c.chip(&id).unwrap().status, ChipStatus::Revoked);
     // The same approvals cannot be replayed (the governance nonce moved on).
-    let tx = c.tx(&g1, Payload::Govern { action: revoke, approvals });
+    let tx = c.tx(
+        &g1,
+        Payload::Govern {
+            action: revoke,
+            approvals,
+        },
+    );
     assert_eq!(failed(&c.block(&[tx])[0]), "bad_approval");
 
     // A revoked chip can never register again, even after deregistration.
@@ -386,7 +485,10 @@ fn revoked_chip_and_revoked_intermediate() {
     let p = register_payload(&c, &chip2, &alice);
     let tx = c.tx(&alice, p);
     assert_eq!(c.block(&[tx]), vec![TxStatus::Ok]);
-    let inter: [u8; 32] = Sha256::hash(&[ca.intermediate_der()]).as_ref().try_into().unwrap();
+    let inter: [u8; 32] = Sha256::hash(&[ca.intermediate_der()])
+        .as_ref()
+        .try_into()
+        .unwrap();
     let action = GovAction::RevokeCertificate { fingerprint: inter };
     let approvals = approve(&action, c.registry().gov_nonce, &[&g1, &g3]);
     let tx = c.tx(&g1, Payload::Govern { action, approvals });
@@ -412,7 +514,10 @@ fn devnet_ca_is_refused_by_a_production_genesis() {
     let chip = make_chip(&ca, 1, "BM1684X");
     let p = register_payload(&c, &chip, &alice);
     let tx = c.tx(&alice, p);
-    assert_eq!(failed(&c.block(&[tx])[0]), "evidence_devnet_root_not_allowed");
+    assert_eq!(
+        failed(&c.block(&[tx])[0]),
+        "evidence_devnet_root_not_allowed"
+    );
 }
 
 #[test]
@@ -431,20 +536,43 @@ fn governance_manages_models_and_roots() {
     let approvals = approve(&action, c.registry().gov_nonce, &[&g]);
     let tx = c.tx(&g, Payload::Govern { action, approvals });
     assert_eq!(c.block(&[tx]), vec![TxStatus::Ok]);
-    assert_eq!(c.registry().model("XYZ9000").unwrap().compute_milli_tops, 5_000);
+    assert_eq!(
+        c.registry().model("XYZ9000").unwrap().compute_milli_tops,
+        5_000
+    );
     let p = register_payload(&c, &odd, &alice);
     let tx = c.tx(&alice, p);
     assert_eq!(c.block(&[tx]), vec![TxStatus::Ok]);
 
     // A new vendor root; a non-root certificate is refused.
     let other = DevnetVendorCa::from_seed(b"second vendor").unwrap();
-    let bad = GovAction::AddRoot(Root { kind: unet_types::chip::kind::VENDOR_X509, der: other.intermediate_der().to_vec(), devnet_only: true });
+    let bad = GovAction::AddRoot(Root {
+        kind: unet_types::chip::kind::VENDOR_X509,
+        der: other.intermediate_der().to_vec(),
+        devnet_only: true,
+    });
     let approvals = approve(&bad, c.registry().gov_nonce, &[&g]);
-    let tx = c.tx(&g, Payload::Govern { action: bad, approvals });
+    let tx = c.tx(
+        &g,
+        Payload::Govern {
+            action: bad,
+            approvals,
+        },
+    );
     assert_eq!(failed(&c.block(&[tx])[0]), "invalid_action");
-    let good = GovAction::AddRoot(Root { kind: unet_types::chip::kind::VENDOR_X509, der: other.root_der().to_vec(), devnet_only: true });
+    let good = GovAction::AddRoot(Root {
+        kind: unet_types::chip::kind::VENDOR_X509,
+        der: other.root_der().to_vec(),
+        devnet_only: true,
+    });
     let approvals = approve(&good, c.registry().gov_nonce, &[&g]);
-    let tx = c.tx(&g, Payload::Govern { action: good, approvals });
+    let tx = c.tx(
+        &g,
+        Payload::Govern {
+            action: good,
+            approvals,
+        },
+    );
     assert_eq!(c.block(&[tx]), vec![TxStatus::Ok]);
     let chip = make_chip(&other, 5, "BM1684X");
     let p = register_payload(&c, &chip, &alice);

@@ -36,17 +36,23 @@ pub fn parse_unc(s: &str) -> Result<Amount, String> {
         return Err(format!("invalid amount {s:?}: digits and one '.' only"));
     }
     if frac.len() > DECIMALS as usize {
-        return Err(format!("invalid amount {s:?}: more than {DECIMALS} decimals"));
+        return Err(format!(
+            "invalid amount {s:?}: more than {DECIMALS} decimals"
+        ));
     }
     let whole: u128 = if whole.is_empty() {
         0
     } else {
-        whole.parse().map_err(|_| format!("amount {s:?} too large"))?
+        whole
+            .parse()
+            .map_err(|_| format!("amount {s:?} too large"))?
     };
     let frac_units: u128 = if frac.is_empty() {
         0
     } else {
-        format!("{frac:0<18}").parse().map_err(|_| format!("invalid amount {s:?}"))?
+        format!("{frac:0<18}")
+            .parse()
+            .map_err(|_| format!("invalid amount {s:?}"))?
     };
     whole
         .checked_mul(UNC)
@@ -64,7 +70,8 @@ pub mod base_units {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
         let s = String::deserialize(d)?;
-        s.parse().map_err(|_| D::Error::custom(format!("invalid base-unit amount {s:?}")))
+        s.parse()
+            .map_err(|_| D::Error::custom(format!("invalid base-unit amount {s:?}")))
     }
 }
 
@@ -80,7 +87,15 @@ mod tests {
         assert_eq!(parse_unc("1.5").unwrap(), UNC + UNC / 2);
         assert_eq!(parse_unc("0.000000000000000001").unwrap(), 1);
         assert_eq!(parse_unc("10000000000").unwrap(), MAX_SUPPLY);
-        for bad in ["", ".", "1.2.3", "-1", "1e5", "0.0000000000000000001", "abc"] {
+        for bad in [
+            "",
+            ".",
+            "1.2.3",
+            "-1",
+            "1e5",
+            "0.0000000000000000001",
+            "abc",
+        ] {
             assert!(parse_unc(bad).is_err(), "{bad}");
         }
         assert!(parse_unc("999999999999999999999999999999999999999").is_err());

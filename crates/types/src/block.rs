@@ -72,7 +72,15 @@ impl Block {
         txs: Vec<SignedTx>,
     ) -> Self {
         let tx_root = tx_root(&txs);
-        let digest = header_digest(&context, &parent, height, timestamp, &seed, &state_root, &tx_root);
+        let digest = header_digest(
+            &context,
+            &parent,
+            height,
+            timestamp,
+            &seed,
+            &state_root,
+            &tx_root,
+        );
         Self {
             context,
             parent,
@@ -94,7 +102,15 @@ impl Block {
             leader: crate::PrivateKey::from_seed(0).public_key(),
             parent: (View::zero(), Digest::EMPTY),
         };
-        Self::new(context, genesis_hash, Height::zero(), timestamp, None, state_root, Vec::new())
+        Self::new(
+            context,
+            genesis_hash,
+            Height::zero(),
+            timestamp,
+            None,
+            state_root,
+            Vec::new(),
+        )
     }
 
     /// The proposer of this block (the consensus leader of its round).
@@ -181,7 +197,10 @@ impl Read for Block {
         let txs = Vec::<SignedTx>::read_cfg(buf, &(RangeCfg::from(..=cfg.max_txs), ()))?;
         let block = Self::new(context, parent, height, timestamp, seed, state_root, txs);
         if block.tx_root != claimed_tx_root {
-            return Err(CodecError::Invalid("Block", "tx_root does not match transactions"));
+            return Err(CodecError::Invalid(
+                "Block",
+                "tx_root does not match transactions",
+            ));
         }
         Ok(block)
     }
@@ -244,7 +263,15 @@ mod tests {
             leader: key.public_key(),
             parent: (View::zero(), genesis.digest()),
         };
-        Block::new(context, genesis.digest(), Height::new(1), 10, None, Sha256::hash(&[b"r"]), txs)
+        Block::new(
+            context,
+            genesis.digest(),
+            Height::new(1),
+            10,
+            None,
+            Sha256::hash(&[b"r"]),
+            txs,
+        )
     }
 
     #[test]
@@ -263,7 +290,10 @@ mod tests {
         let b = sample(3);
         assert_ne!(a.tx_root, b.tx_root);
         assert_ne!(a.digest(), b.digest());
-        assert_ne!(a.beacon(), Block::genesis(Digest::EMPTY, Digest::EMPTY, 0).beacon());
+        assert_ne!(
+            a.beacon(),
+            Block::genesis(Digest::EMPTY, Digest::EMPTY, 0).beacon()
+        );
     }
 
     #[test]

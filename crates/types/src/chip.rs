@@ -14,9 +14,7 @@
 
 use crate::{Address, Digest, Signature};
 use bytes::BufMut;
-use commonware_codec::{
-    Encode, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write,
-};
+use commonware_codec::{Encode, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256};
 
 /// A chip's identity: SHA-256 of its DeviceID public key.
@@ -168,14 +166,22 @@ impl Registry {
 pub enum GovAction {
     /// Add a model or change its rating.
     SetModel(Model),
-    RemoveModel { name: String },
+    RemoveModel {
+        name: String,
+    },
     AddRoot(Root),
-    RemoveRoot { fingerprint: [u8; 32] },
+    RemoveRoot {
+        fingerprint: [u8; 32],
+    },
     /// Revoke one chip (it stops earning at once and can never register again).
-    RevokeChip { chip_id: ChipId },
+    RevokeChip {
+        chip_id: ChipId,
+    },
     /// Revoke a certificate (e.g. a vendor intermediate): every chip whose chain contains it
     /// counts as revoked from this block on.
-    RevokeCertificate { fingerprint: [u8; 32] },
+    RevokeCertificate {
+        fingerprint: [u8; 32],
+    },
 }
 
 impl GovAction {
@@ -422,7 +428,9 @@ impl EncodeSize for GovAction {
             Self::SetModel(m) => m.encode_size(),
             Self::RemoveModel { name } => str_size(name),
             Self::AddRoot(r) => r.encode_size(),
-            Self::RemoveRoot { .. } | Self::RevokeChip { .. } | Self::RevokeCertificate { .. } => 32,
+            Self::RemoveRoot { .. } | Self::RevokeChip { .. } | Self::RevokeCertificate { .. } => {
+                32
+            }
         }
     }
 }

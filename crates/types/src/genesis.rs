@@ -172,7 +172,10 @@ impl Genesis {
         };
         for m in &self.poci.models {
             if m.name.is_empty() || m.name.len() > crate::chip::MAX_NAME {
-                return Err(invalid(format!("model name {:?} empty or too long", m.name)));
+                return Err(invalid(format!(
+                    "model name {:?} empty or too long",
+                    m.name
+                )));
             }
             if registry.model(&m.name).is_some() {
                 return Err(invalid(format!("model {} listed twice", m.name)));
@@ -197,13 +200,16 @@ impl Genesis {
             });
         }
         for g in &self.poci.governance {
-            let key: Address = hexser::from_hex(g).map_err(|e| invalid(format!("governor {g}: {e}")))?;
+            let key: Address =
+                hexser::from_hex(g).map_err(|e| invalid(format!("governor {g}: {e}")))?;
             registry.governance.push(key);
         }
         if !registry.governance.is_empty()
             && (registry.threshold == 0 || registry.threshold as usize > registry.governance.len())
         {
-            return Err(invalid("governance_threshold must be between 1 and the number of governors".into()));
+            return Err(invalid(
+                "governance_threshold must be between 1 and the number of governors".into(),
+            ));
         }
         Ok(registry)
     }
@@ -215,7 +221,11 @@ impl Genesis {
         if self.validators.is_empty() {
             return invalid("no validators".into());
         }
-        let keys: BTreeSet<_> = self.validators.iter().map(|v| v.public_key.clone()).collect();
+        let keys: BTreeSet<_> = self
+            .validators
+            .iter()
+            .map(|v| v.public_key.clone())
+            .collect();
         if keys.len() != self.validators.len() {
             return invalid("duplicate validator key".into());
         }
@@ -229,7 +239,10 @@ impl Genesis {
         let mut seen = BTreeSet::new();
         for a in &self.allocations {
             if !seen.insert(a.address.clone()) {
-                return invalid(format!("duplicate allocation to {}", hexser::to_hex(&a.address)));
+                return invalid(format!(
+                    "duplicate allocation to {}",
+                    hexser::to_hex(&a.address)
+                ));
             }
             total = match total.checked_add(a.amount) {
                 Some(t) => t,

@@ -33,7 +33,10 @@ pub enum Payload {
     Transfer { to: Address, amount: Amount },
     /// Register a chip to the sender with attestation evidence whose nonce is
     /// `registration_nonce(chain_id, hash of block anchor_height, sender)`.
-    RegisterChip { anchor_height: u64, evidence: Vec<u8> },
+    RegisterChip {
+        anchor_height: u64,
+        evidence: Vec<u8>,
+    },
     /// Give one of the sender's chips to another owner.
     TransferChip { chip_id: ChipId, to: Address },
     /// Remove one of the sender's chips from the registry.
@@ -130,10 +133,7 @@ impl Read for Payload {
             }),
             4 => Ok(Payload::Govern {
                 action: GovAction::read(buf)?,
-                approvals: Vec::<Approval>::read_cfg(
-                    buf,
-                    &(RangeCfg::from(..=MAX_GOVERNORS), ()),
-                )?,
+                approvals: Vec::<Approval>::read_cfg(buf, &(RangeCfg::from(..=MAX_GOVERNORS), ()))?,
             }),
             tag => Err(CodecError::InvalidEnum(tag)),
         }

@@ -10,7 +10,10 @@ use unet_types::{Block, BlockCfg, Context, Payload, PrivateKey, SignedTx, Transa
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         self.0 >> 11
     }
     fn bytes(&mut self, n: usize) -> Vec<u8> {
@@ -39,7 +42,15 @@ fn block() -> Block {
         leader: PrivateKey::from_seed(1).public_key(),
         parent: (View::new(2), Sha256::hash(&[b"p"])),
     };
-    Block::new(context, Sha256::hash(&[b"p"]), Height::new(2), 1234, None, Sha256::hash(&[b"s"]), (0..3).map(tx).collect())
+    Block::new(
+        context,
+        Sha256::hash(&[b"p"]),
+        Height::new(2),
+        1234,
+        None,
+        Sha256::hash(&[b"s"]),
+        (0..3).map(tx).collect(),
+    )
 }
 
 fn check_tx(bytes: &[u8]) {
@@ -78,7 +89,10 @@ fn every_single_byte_mutation_of_a_valid_tx_is_handled() {
             check_tx(&m);
             // A mutated signed region must never pass the signature check.
             if let Ok(t) = SignedTx::decode_untrusted(&m) {
-                assert!(t.check_signature().is_err(), "mutation at {pos} kept a valid signature");
+                assert!(
+                    t.check_signature().is_err(),
+                    "mutation at {pos} kept a valid signature"
+                );
             }
         }
     }
@@ -94,7 +108,11 @@ fn every_single_byte_mutation_of_a_valid_block_is_handled() {
         check_block(&m);
         if let Ok(b) = Block::decode_cfg(m.clone(), &BlockCfg { max_txs: 16 }) {
             use commonware_cryptography::Digestible;
-            assert_ne!(b.digest(), original.digest(), "mutation at {pos} kept the digest");
+            assert_ne!(
+                b.digest(),
+                original.digest(),
+                "mutation at {pos} kept the digest"
+            );
         }
     }
 }

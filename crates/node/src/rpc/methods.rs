@@ -19,6 +19,10 @@ pub const METHODS: &[&str] = &[
     "unet_getTransaction",
     "unet_supply",
     "unet_getProof",
+    "unet_getChip",
+    "unet_listChips",
+    "unet_listModels",
+    "unet_registrationNonce",
 ];
 
 pub(super) async fn dispatch<E: StoreContext>(
@@ -34,6 +38,10 @@ pub(super) async fn dispatch<E: StoreContext>(
         "unet_getTransaction" => get_transaction(state, &params).await,
         "unet_supply" => supply(state).await,
         "unet_getProof" => get_proof(state, &params).await,
+        "unet_getChip" => super::chips::get_chip(state, &params).await,
+        "unet_listChips" => super::chips::list_chips(state, &params).await,
+        "unet_listModels" => super::chips::list_models(state).await,
+        "unet_registrationNonce" => super::chips::registration_nonce_for(state, &params).await,
         other => Err(RpcError::new(
             code::METHOD_NOT_FOUND,
             format!("unknown method {other:?}; methods: {}", METHODS.join(", ")),
@@ -50,10 +58,12 @@ fn param<'a>(params: &'a Value, name: &str, index: usize) -> Option<&'a Value> {
     }
 }
 
-fn str_param<'a>(params: &'a Value, name: &str, index: usize) -> Result<&'a str> {
+pub(super) fn str_param<'a>(params: &'a Value, name: &str, index: usize) -> Result<&'a str> {
     match param(params, name, index) {
         Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(RpcError::params(format!("{name} must be a string, got {other}"))),
+        Some(other) => Err(RpcError::params(format!(
+            "{name} must be a string, got {other}"
+        ))),
         None => Err(RpcError::params(format!("missing parameter {name}"))),
     }
 }
@@ -90,11 +100,15 @@ async fn status<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {
 }
 
 async fn get_block<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Result<Value> {
-    let full = param(params, "full", 1).and_then(Value::as_bool).unwrap_or(true);
+    let full = param(params, "full", 1)
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
     let which = param(params, "block", 0)
         .or_else(|| param(params, "height", 0))
         .or_else(|| param(params, "hash", 0))
-        .ok_or_else(|| RpcError::params("missing parameter block (height number, hash hex, or \"latest\")"))?;
+        .ok_or_else(|| {
+            RpcError::params("missing parameter block (height number, hash hex, or \"latest\")")
+        })?;
     let height = match which {
         Value::Number(n) => n
             .as_u64()
@@ -107,18 +121,36 @@ async fn get_block<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Resu
             let hash = parse_hash(s)?;
             return block_by_hash(state, &hash, full).await;
         }
-        other => return Err(RpcError::params(format!("block must be a height or hash, got {other}"))),
+        other => {
+            return Err(RpcError::params(format!(
+                "block must be a height or hash, got {other}"
+            )))
+        }
     };
-    if let Some(fb) = state.shared.recent.lock().expect("recent").get(&height).cloned() {
+    if let Some(fb) = state
+        .shared
+        .recent
+        .lock()
+        .expect("recent")
+        .get(&height)
+        .cloned()
+    {
         return Ok(view::finalized(&fb, full));
     }
     match state.shared.block_at(height).await {
         Some(b) => Ok(view::block(&b, None, full)),
-        None => Err(RpcError::new(code::NOT_FOUND, format!("no finalized block at height {height}"))),
+        None => Err(RpcError::new(
+            code::NOT_FOUND,
+            format!("no finalized block at height {height}"),
+        )),
     }
 }
 
-async fn block_by_hash<E: StoreContext>(state: &ApiState<E>, hash: &Digest, full: bool) -> Result<Value> {
+async fn block_by_hash<E: StoreContext>(
+    state: &ApiState<E>,
+    hash: &Digest,
+    full: bool,
+) -> Result<Value> {
     let found = state
         .shared
         .recent
@@ -135,7 +167,10 @@ async fn block_by_hash<E: StoreContext>(state: &ApiState<E>, hash: &Digest, full
             return Ok(view::block(b.inner(), None, full));
         }
     }
-    Err(RpcError::new(code::NOT_FOUND, format!("no finalized block with hash {}", view::hex32(hash))))
+    Err(RpcError::new(
+        code::NOT_FOUND,
+        format!("no finalized block with hash {}", view::hex32(hash)),
+    ))
 }
 
 async fn get_account<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Result<Value> {
@@ -166,7 +201,10 @@ async fn send_transaction<E: StoreContext>(state: &ApiState<E>, params: &Value) 
             Ok(json!({"hash": view::hex32(&hash)}))
         }
         Some(Err(e)) => {
-            state.remember_rejected(hash, json!({"status": "rejected", "check": e.code(), "reason": e.to_string()}));
+            state.remember_rejected(
+                hash,
+                json!({"status": "rejected", "check": e.code(), "reason": e.to_string()}),
+            );
             Err(tx_error(e))
         }
         None => Err(RpcError::new(code::INTERNAL, "admission returned nothing")),
@@ -191,15 +229,26 @@ async fn get_transaction<E: StoreContext>(state: &ApiState<E>, params: &Value) -
             return Ok(v);
         }
     }
-    if let Some(t) = state.shared.mempool.lock().expect("mempool lock").get(&hash) {
-        return Ok(json!({"hash": view::hex32(&hash), "status": "pending", "transaction": view::tx(t)}));
+    if let Some(t) = state
+        .shared
+        .mempool
+        .lock()
+        .expect("mempool lock")
+        .get(&hash)
+    {
+        return Ok(
+            json!({"hash": view::hex32(&hash), "status": "pending", "transaction": view::tx(t)}),
+        );
     }
     if let Some(r) = state.rejected.lock().expect("rejected").0.get(&hash) {
         let mut v = r.clone();
         v["hash"] = json!(view::hex32(&hash));
         return Ok(v);
     }
-    Err(RpcError::new(code::NOT_FOUND, format!("unknown transaction {}", view::hex32(&hash))))
+    Err(RpcError::new(
+        code::NOT_FOUND,
+        format!("unknown transaction {}", view::hex32(&hash)),
+    ))
 }
 
 async fn supply<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {

@@ -5,6 +5,7 @@
 //! wrong parameter types, unknown methods and invalid transactions each get a JSON-RPC error
 //! with a specific code, and bodies over [`MAX_BODY_BYTES`] are refused before parsing.
 
+mod chips;
 mod json;
 mod methods;
 mod ws;
@@ -131,7 +132,10 @@ pub fn router<E: StoreContext>(state: Arc<ApiState<E>>) -> Router {
 }
 
 /// Serves the API until the listener fails.
-pub async fn serve<E: StoreContext>(addr: SocketAddr, state: Arc<ApiState<E>>) -> std::io::Result<()> {
+pub async fn serve<E: StoreContext>(
+    addr: SocketAddr,
+    state: Arc<ApiState<E>>,
+) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, router(state)).await
 }
@@ -158,18 +162,35 @@ async fn http_rpc<E: StoreContext>(
 }
 
 /// Handles one HTTP/WS JSON-RPC body (single or batch). `None` for notifications only.
-pub(crate) async fn handle_body<E: StoreContext>(state: &ApiState<E>, body: &[u8]) -> Option<Value> {
+pub(crate) async fn handle_body<E: StoreContext>(
+    state: &ApiState<E>,
+    body: &[u8],
+) -> Option<Value> {
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return Some(error_reply(Value::Null, RpcError::new(code::PARSE_ERROR, format!("parse error: {e}")))),
+        Err(e) => {
+            return Some(error_reply(
+                Value::Null,
+                RpcError::new(code::PARSE_ERROR, format!("parse error: {e}")),
+            ))
+        }
     };
     match parsed {
         Value::Array(items) => {
             if items.is_empty() {
-                return Some(error_reply(Value::Null, RpcError::new(code::INVALID_REQUEST, "empty batch")));
+                return Some(error_reply(
+                    Value::Null,
+                    RpcError::new(code::INVALID_REQUEST, "empty batch"),
+                ));
             }
             if items.len() > MAX_BATCH {
-                return Some(error_reply(Value::Null, RpcError::new(code::INVALID_REQUEST, format!("batch larger than {MAX_BATCH}"))));
+                return Some(error_reply(
+                    Value::Null,
+                    RpcError::new(
+                        code::INVALID_REQUEST,
+                        format!("batch larger than {MAX_BATCH}"),
+                    ),
+                ));
             }
             let mut out = Vec::new();
             for item in items {
@@ -189,18 +210,30 @@ pub(crate) async fn handle_body<E: StoreContext>(state: &ApiState<E>, body: &[u8
 
 async fn handle_one<E: StoreContext>(state: &ApiState<E>, req: Value) -> Option<Value> {
     let Value::Object(obj) = req else {
-        return Some(error_reply(Value::Null, RpcError::new(code::INVALID_REQUEST, "request must be an object")));
+        return Some(error_reply(
+            Value::Null,
+            RpcError::new(code::INVALID_REQUEST, "request must be an object"),
+        ));
     };
     let id = obj.get("id").cloned();
     let reply_id = id.clone().unwrap_or(Value::Null);
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Some(error_reply(reply_id, RpcError::new(code::INVALID_REQUEST, "jsonrpc must be \"2.0\"")));
+        return Some(error_reply(
+            reply_id,
+            RpcError::new(code::INVALID_REQUEST, "jsonrpc must be \"2.0\""),
+        ));
     }
     let Some(method) = obj.get("method").and_then(Value::as_str) else {
-        return Some(error_reply(reply_id, RpcError::new(code::INVALID_REQUEST, "method must be a string")));
+        return Some(error_reply(
+            reply_id,
+            RpcError::new(code::INVALID_REQUEST, "method must be a string"),
+        ));
     };
     if state.limiter.check().is_err() {
-        return Some(error_reply(reply_id, RpcError::new(code::RATE_LIMITED, "rate limit exceeded, retry later")));
+        return Some(error_reply(
+            reply_id,
+            RpcError::new(code::RATE_LIMITED, "rate limit exceeded, retry later"),
+        ));
     }
     let params = obj.get("params").cloned().unwrap_or(Value::Null);
     let result = methods::dispatch(state, method, params).await;
@@ -223,7 +256,11 @@ async fn health<E: StoreContext>(State(state): State<Arc<ApiState<E>>>) -> Respo
         "finalized_height": s.finalized_height,
         "uptime_s": state.started.elapsed().as_secs(),
     });
-    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn metrics<E: StoreContext>(State(state): State<Arc<ApiState<E>>>) -> Response {
@@ -232,14 +269,36 @@ async fn metrics<E: StoreContext>(State(state): State<Arc<ApiState<E>>>) -> Resp
     let uptime = state.started.elapsed().as_secs_f64().max(1e-9);
     let mut text = String::new();
     let mut gauge = |name: &str, help: &str, v: f64| {
-        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
+        text.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
+        ));
     };
-    gauge("unet_head_height", "Highest block proposed or verified", s.head_height as f64);
-    gauge("unet_finalized_height", "Highest finalized block", s.finalized_height as f64);
+    gauge(
+        "unet_head_height",
+        "Highest block proposed or verified",
+        s.head_height as f64,
+    );
+    gauge(
+        "unet_finalized_height",
+        "Highest finalized block",
+        s.finalized_height as f64,
+    );
     gauge("unet_mempool_size", "Pending transactions", mempool as f64);
-    gauge("unet_peers", "Other validators in the peer set", state.shared.peers as f64);
-    gauge("unet_finalized_txs_total", "Transactions finalized since start", s.finalized_txs as f64);
-    gauge("unet_tx_per_second", "Average finalized transactions per second since start", s.finalized_txs as f64 / uptime);
+    gauge(
+        "unet_peers",
+        "Other validators in the peer set",
+        state.shared.peers as f64,
+    );
+    gauge(
+        "unet_finalized_txs_total",
+        "Transactions finalized since start",
+        s.finalized_txs as f64,
+    );
+    gauge(
+        "unet_tx_per_second",
+        "Average finalized transactions per second since start",
+        s.finalized_txs as f64 / uptime,
+    );
     text.push_str(&(state.metrics)());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

@@ -27,7 +27,10 @@ enum Sub {
     Events(Option<String>),
 }
 
-async fn session<E: StoreContext>(state: Arc<ApiState<E>>, mut socket: axum::extract::ws::WebSocket) {
+async fn session<E: StoreContext>(
+    state: Arc<ApiState<E>>,
+    mut socket: axum::extract::ws::WebSocket,
+) {
     let mut finalized = state.shared.finalized_tx.subscribe();
     let mut subs: Vec<(u64, Sub)> = Vec::new();
     let mut next_id = 1u64;
@@ -102,9 +105,15 @@ fn subscription_request(text: &str) -> Option<(Value, Result<Sub, String>)> {
     let sub = match topic {
         Some("newBlocks") => Ok(Sub::Blocks),
         Some("events") => Ok(Sub::Events(
-            params.get(1).and_then(|o| o.get("kind")).and_then(Value::as_str).map(str::to_string),
+            params
+                .get(1)
+                .and_then(|o| o.get("kind"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
         )),
-        Some(other) => Err(format!("unknown subscription {other:?}; topics: newBlocks, events")),
+        Some(other) => Err(format!(
+            "unknown subscription {other:?}; topics: newBlocks, events"
+        )),
         None => Err("params must be [topic, options?]".to_string()),
     };
     Some((id, sub))
@@ -113,13 +122,20 @@ fn subscription_request(text: &str) -> Option<(Value, Result<Sub, String>)> {
 fn is_unsubscribe(text: &str) -> bool {
     serde_json::from_str::<Value>(text)
         .ok()
-        .and_then(|v| v.get("method").and_then(Value::as_str).map(|m| m == "unet_unsubscribe"))
+        .and_then(|v| {
+            v.get("method")
+                .and_then(Value::as_str)
+                .map(|m| m == "unet_unsubscribe")
+        })
         .unwrap_or(false)
 }
 
 fn unsubscribe_ids(text: &str) -> (Value, Option<u64>) {
     let v: Value = serde_json::from_str(text).unwrap_or(Value::Null);
     let id = v.get("id").cloned().unwrap_or(Value::Null);
-    let sid = v.get("params").and_then(|p| p.get(0)).and_then(Value::as_u64);
+    let sid = v
+        .get("params")
+        .and_then(|p| p.get(0))
+        .and_then(Value::as_u64);
     (id, sid)
 }

@@ -3,10 +3,7 @@
 
 #![allow(dead_code)]
 
-use commonware_consensus::{
-    marshal,
-    simplex::scheme::bls12381_threshold::vrf,
-};
+use commonware_consensus::{marshal, simplex::scheme::bls12381_threshold::vrf};
 use commonware_cryptography::{
     bls12381::primitives::variant::MinSig, certificate::mocks::Fixture, ed25519, Signer,
 };
@@ -116,7 +113,10 @@ pub async fn network(context: &Ctx, n: u32, link: Link) -> Net {
     for a in &participants {
         for b in &participants {
             if a != b {
-                oracle.add_link(a.clone(), b.clone(), link.clone()).await.unwrap();
+                oracle
+                    .add_link(a.clone(), b.clone(), link.clone())
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -149,51 +149,52 @@ pub async fn start(context: &Ctx, net: &Net, i: usize) -> Running {
     let genesis = net.genesis.clone();
     let manager = net.oracle.manager();
     let (tx, rx) = oneshot::channel();
-    let task = context
-        .child("validator")
-        .with_attribute("index", i)
-        .spawn(move |context| async move {
-            let mut channels = channels.into_iter();
-            let votes = channels.next().unwrap();
-            let certs = channels.next().unwrap();
-            let resolver = channels.next().unwrap();
-            let blocks = channels.next().unwrap();
-            let backfill = channels.next().unwrap();
-            let txs = channels.next().unwrap();
-            let backfill = marshal::resolver::p2p::init(
-                context.child("backfill"),
-                marshal::resolver::p2p::Config {
-                    public_key: pk.clone(),
-                    peer_provider: manager.clone(),
-                    blocker: control.clone(),
-                    mailbox_size: NZUsize!(1024),
-                    fetch_timeout: commonware_utils::NZDuration!(Duration::from_secs(2)),
-                    fetch_retry_delay: Duration::from_millis(100),
-                    priority_requests: false,
-                    priority_responses: false,
-                },
-                backfill,
-            );
-            let engine = Engine::new(
-                context.child("engine"),
-                engine::Config {
-                    blocker: control.clone(),
-                    provider: manager,
-                    partition_prefix: format!("v{i}"),
-                    me: pk,
-                    scheme,
-                    genesis,
-                    timeouts: Timeouts::default(),
-                    mempool: MempoolLimits::default(),
-                    freezer_table_initial_size: 1 << 12,
-                },
-            )
-            .await;
-            let (shared, gossip, _handles) =
-                engine.start(votes, certs, resolver, blocks, backfill, txs);
-            let _ = tx.send((shared, gossip));
-            futures::future::pending::<()>().await;
-        });
+    let task =
+        context
+            .child("validator")
+            .with_attribute("index", i)
+            .spawn(move |context| async move {
+                let mut channels = channels.into_iter();
+                let votes = channels.next().unwrap();
+                let certs = channels.next().unwrap();
+                let resolver = channels.next().unwrap();
+                let blocks = channels.next().unwrap();
+                let backfill = channels.next().unwrap();
+                let txs = channels.next().unwrap();
+                let backfill = marshal::resolver::p2p::init(
+                    context.child("backfill"),
+                    marshal::resolver::p2p::Config {
+                        public_key: pk.clone(),
+                        peer_provider: manager.clone(),
+                        blocker: control.clone(),
+                        mailbox_size: NZUsize!(1024),
+                        fetch_timeout: commonware_utils::NZDuration!(Duration::from_secs(2)),
+                        fetch_retry_delay: Duration::from_millis(100),
+                        priority_requests: false,
+                        priority_responses: false,
+                    },
+                    backfill,
+                );
+                let engine = Engine::new(
+                    context.child("engine"),
+                    engine::Config {
+                        blocker: control.clone(),
+                        provider: manager,
+                        partition_prefix: format!("v{i}"),
+                        me: pk,
+                        scheme,
+                        genesis,
+                        timeouts: Timeouts::default(),
+                        mempool: MempoolLimits::default(),
+                        freezer_table_initial_size: 1 << 12,
+                    },
+                )
+                .await;
+                let (shared, gossip, _handles) =
+                    engine.start(votes, certs, resolver, blocks, backfill, txs);
+                let _ = tx.send((shared, gossip));
+                futures::future::pending::<()>().await;
+            });
     let (shared, gossip) = rx.await.expect("validator started");
     Running {
         shared,
@@ -203,7 +204,10 @@ pub async fn start(context: &Ctx, net: &Net, i: usize) -> Running {
 }
 
 /// Submits transactions through validator `v` (admission + gossip), as the API does.
-pub async fn submit(v: &Running, txs: Vec<SignedTx>) -> Vec<Result<unet_types::Digest, unet_types::TxError>> {
+pub async fn submit(
+    v: &Running,
+    txs: Vec<SignedTx>,
+) -> Vec<Result<unet_types::Digest, unet_types::TxError>> {
     let results = gossip::admit(&v.shared, txs.clone()).await;
     for (t, r) in txs.into_iter().zip(&results) {
         if r.is_ok() {
@@ -216,7 +220,10 @@ pub async fn submit(v: &Running, txs: Vec<SignedTx>) -> Vec<Result<unet_types::D
 /// Waits (in simulated time) until every given validator finalized at least `height`.
 pub async fn wait_height(context: &Ctx, vs: &[&Running], height: u64) {
     loop {
-        if vs.iter().all(|v| v.shared.status().finalized_height >= height) {
+        if vs
+            .iter()
+            .all(|v| v.shared.status().finalized_height >= height)
+        {
             return;
         }
         context.sleep(Duration::from_millis(50)).await;
@@ -231,5 +238,12 @@ pub async fn digest_at(v: &Running, height: u64) -> Option<unet_types::Digest> {
 
 /// Finalized balance of an account at a validator.
 pub async fn balance(v: &Running, who: &PublicKey) -> u128 {
-    v.shared.chain.lock().await.account(who).await.unwrap().balance
+    v.shared
+        .chain
+        .lock()
+        .await
+        .account(who)
+        .await
+        .unwrap()
+        .balance
 }

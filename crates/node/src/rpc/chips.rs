@@ -1,0 +1,221 @@
+//! POCI methods: chips, models, registration anchors.
+
+use super::{code, json::hex32, ApiState, RpcError};
+use crate::chain::Chain;
+use serde_json::{json, Value};
+use unet_state::registry::effective_status;
+use unet_store::StoreContext;
+use unet_types::{
+    chip::{kind, registration_nonce, Chip, ChipId, ChipList, Registry},
+    hexser::{from_hex, to_hex},
+    keys::{chip_index_key, chip_key, owner_chips_key, revoked_cert_key},
+    PublicKey,
+};
+
+type Result<T> = std::result::Result<T, RpcError>;
+
+/// Most chips one `unet_listChips` call returns.
+pub const MAX_PAGE: u64 = 200;
+
+fn internal(e: impl std::fmt::Display) -> RpcError {
+    RpcError::new(code::INTERNAL, e.to_string())
+}
+
+fn parse_chip_id(s: &str) -> Result<ChipId> {
+    let bytes = hex::decode(s.trim().trim_start_matches("0x"))
+        .map_err(|e| RpcError::params(format!("chip_id: {e}")))?;
+    bytes
+        .try_into()
+        .map_err(|_| RpcError::params("chip_id must be 32 bytes"))
+}
+
+async fn chip_view<E: StoreContext>(
+    chain: &Chain<E>,
+    registry: &Registry,
+    id: &ChipId,
+    chip: &Chip,
+) -> Result<Value> {
+    let mut revoked = Vec::new();
+    for fp in &chip.chain {
+        if chain
+            .get(&revoked_cert_key(fp))
+            .await
+            .map_err(internal)?
+            .is_some()
+        {
+            revoked.push(*fp);
+        }
+    }
+    let status = effective_status(chip, |fp| revoked.contains(fp));
+    let rating = registry.model(&chip.model).map(|m| m.compute_milli_tops);
+    Ok(json!({
+        "chip_id": hex::encode(id),
+        "owner": to_hex(&chip.owner),
+        "model": chip.model,
+        "compute_milli_tops": rating,
+        "kind": kind::name(chip.kind),
+        "serial": chip.serial,
+        "status": status.as_str(),
+        "registered_height": chip.registered_height,
+        "device_key": hex::encode(&chip.device_key),
+        "root": hex::encode(chip.root),
+        "index": chip.index,
+    }))
+}
+
+pub(super) async fn get_chip<E: StoreContext>(
+    state: &ApiState<E>,
+    params: &Value,
+) -> Result<Value> {
+    let id = parse_chip_id(super::methods::str_param(params, "chip_id", 0)?)?;
+    let chain = state.shared.chain.lock().await;
+    let registry = chain.registry().await.map_err(internal)?;
+    let chip: Option<Chip> = chain.get_decoded(&chip_key(&id)).await.map_err(internal)?;
+    match chip {
+        Some(c) => chip_view(&chain, &registry, &id, &c).await,
+        None => Err(RpcError::new(
+            code::NOT_FOUND,
+            format!("no registered chip {}", hex::encode(id)),
+        )),
+    }
+}
+
+pub(super) async fn list_chips<E: StoreContext>(
+    state: &ApiState<E>,
+    params: &Value,
+) -> Result<Value> {
+    let get = |name: &str| match params {
+        Value::Object(m) => m.get(name).cloned(),
+        _ => None,
+    };
+    let owner = match get("owner") {
+        Some(Value::String(s)) => {
+            Some(from_hex::<PublicKey>(&s).map_err(|e| RpcError::params(format!("owner: {e}")))?)
+        }
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(RpcError::params("owner must be a hex address")),
+    };
+    let model = match get("model") {
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Null) | None => None,
+        Some(_) => return Err(RpcError::params("model must be a string")),
+    };
+    let status = match get("status") {
+        Some(Value::String(s)) if ["online", "unresponsive", "revoked"].contains(&s.as_str()) => {
+            Some(s)
+        }
+        Some(Value::Null) | None => None,
+        Some(_) => {
+            return Err(RpcError::params(
+                "status must be online, unresponsive or revoked",
+            ))
+        }
+    };
+    let start = match get("start") {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| RpcError::params("start must be a non-negative integer"))?,
+        Some(Value::Null) | None => 0,
+        Some(_) => return Err(RpcError::params("start must be a number")),
+    };
+    let limit = match get("limit") {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| RpcError::params("limit must be a positive integer"))?,
+        Some(Value::Null) | None => 50,
+        Some(_) => return Err(RpcError::params("limit must be a number")),
+    }
+    .clamp(1, MAX_PAGE);
+
+    let chain = state.shared.chain.lock().await;
+    let registry = chain.registry().await.map_err(internal)?;
+    // Candidate ids: the owner's list, or the global index from `start`.
+    let (ids, next): (Vec<ChipId>, Option<u64>) = match &owner {
+        Some(o) => {
+            let list: ChipList = chain
+                .get_decoded(&owner_chips_key(o))
+                .await
+                .map_err(internal)?
+                .unwrap_or_default();
+            let skip = start.min(list.0.len() as u64) as usize;
+            (list.0[skip..].to_vec(), None)
+        }
+        None => {
+            let end = registry.chip_count;
+            let mut ids = Vec::new();
+            let mut i = start;
+            // Scan at most 4 pages of the index per call to bound work.
+            while i < end && (ids.len() as u64) < limit * 4 && i < start + MAX_PAGE * 4 {
+                if let Some(id) = chain
+                    .get_decoded::<ChipId>(&chip_index_key(i))
+                    .await
+                    .map_err(internal)?
+                {
+                    ids.push(id);
+                }
+                i += 1;
+            }
+            (ids, (i < end).then_some(i))
+        }
+    };
+    let mut chips = Vec::new();
+    for id in ids {
+        if chips.len() as u64 >= limit {
+            break;
+        }
+        let Some(chip) = chain
+            .get_decoded::<Chip>(&chip_key(&id))
+            .await
+            .map_err(internal)?
+        else {
+            continue; // deregistered
+        };
+        if model.as_ref().is_some_and(|m| *m != chip.model) {
+            continue;
+        }
+        let view = chip_view(&chain, &registry, &id, &chip).await?;
+        if status.as_ref().is_some_and(|s| view["status"] != *s) {
+            continue;
+        }
+        chips.push(view);
+    }
+    Ok(json!({"chips": chips, "next": next, "total_registered": registry.chip_count}))
+}
+
+pub(super) async fn list_models<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {
+    let chain = state.shared.chain.lock().await;
+    let registry = chain.registry().await.map_err(internal)?;
+    Ok(json!({
+        "models": registry.models,
+        "roots": registry.roots.iter().map(|r| json!({
+            "kind": kind::name(r.kind),
+            "fingerprint": hex::encode(r.fingerprint()),
+            "devnet_only": r.devnet_only,
+        })).collect::<Vec<_>>(),
+        "allow_devnet_roots": registry.allow_devnet_roots,
+        "governance": registry.governance.iter().map(to_hex).collect::<Vec<_>>(),
+        "governance_threshold": registry.threshold,
+        "governance_nonce": registry.gov_nonce,
+        "chips_registered": registry.chip_count,
+    }))
+}
+
+/// The anchor a new registration should use (the latest finalized block) and the nonce the
+/// chip must sign for `owner`.
+pub(super) async fn registration_nonce_for<E: StoreContext>(
+    state: &ApiState<E>,
+    params: &Value,
+) -> Result<Value> {
+    let owner: PublicKey = from_hex(super::methods::str_param(params, "owner", 0)?)
+        .map_err(|e| RpcError::params(format!("owner: {e}")))?;
+    let chain = state.shared.chain.lock().await;
+    let height = chain.applied_height();
+    let anchor = chain.applied_digest();
+    let nonce = registration_nonce(chain.genesis.chain_id, &anchor, &owner);
+    Ok(json!({
+        "anchor_height": height,
+        "anchor_hash": hex32(&anchor),
+        "nonce": hex::encode(nonce),
+        "valid_for_blocks": chain.genesis.params.registration_window,
+    }))
+}
