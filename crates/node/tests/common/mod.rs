@@ -33,6 +33,11 @@ pub fn faucet() -> PrivateKey {
     PrivateKey::from_seed(424242)
 }
 
+/// The devnet governance key.
+pub fn governor() -> PrivateKey {
+    PrivateKey::from_seed(515151)
+}
+
 pub fn genesis(participants: &[PublicKey]) -> Genesis {
     Genesis {
         chain_id: CHAIN_ID,
@@ -60,7 +65,7 @@ pub fn genesis(participants: &[PublicKey]) -> Genesis {
             amount: FAUCET_BALANCE,
             label: "faucet".into(),
         }],
-        poci: Default::default(),
+        poci: unet_node::home::devnet_poci(&governor().public_key()).expect("devnet poci"),
     }
 }
 
