@@ -59,7 +59,9 @@ pub fn bench(args: BenchArgs) -> Result<()> {
         ..TestnetSpec::default()
     };
     let homes = generate_testnet(&spec, &dir)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let result = rt.block_on(run(&args, &dir, homes));
     if !args.keep {
         let _ = std::fs::remove_dir_all(&dir);
@@ -84,7 +86,11 @@ async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Re
     let status = clients[0].status().await?;
     let chain_id = status.chain_id;
     let fee = status.params.min_fee;
-    println!("network up: {} validators, block_time_ms={}", nodes.len(), args.block_time_ms);
+    println!(
+        "network up: {} validators, block_time_ms={}",
+        nodes.len(),
+        args.block_time_ms
+    );
 
     // Follow finality on node 0.
     let tracker = Arc::new(Mutex::new(Tracker {
@@ -116,7 +122,16 @@ async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Re
     let funding: Vec<SignedTx> = senders
         .iter()
         .enumerate()
-        .map(|(i, s)| sign(&faucet, chain_id, i as u64, fee, &s.public_key(), (per_sender as u128) * (fee + 1) + UNC))
+        .map(|(i, s)| {
+            sign(
+                &faucet,
+                chain_id,
+                i as u64,
+                fee,
+                &s.public_key(),
+                (per_sender as u128) * (fee + 1) + UNC,
+            )
+        })
         .collect();
     let funded = submit_all(&clients, &funding, &tracker, 0).await?;
     wait_all(&tracker, &funded, Duration::from_secs(120)).await?;
@@ -140,7 +155,11 @@ async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Re
     for (k, tx) in latency_txs.iter().enumerate() {
         let client = &clients[k % clients.len()];
         let hash = client.send_transaction(tx).await?;
-        tracker.lock().expect("tracker").submitted.insert(hash.clone(), Instant::now());
+        tracker
+            .lock()
+            .expect("tracker")
+            .submitted
+            .insert(hash.clone(), Instant::now());
         hashes.push(hash);
         tokio::time::sleep(interval).await;
     }
@@ -171,11 +190,22 @@ async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Re
         p99.as_secs_f64() * 1e3
     );
     let s = clients[0].status().await?;
-    println!("final height {}, all nodes agree: {}", s.finalized_height, agree(&clients, s.finalized_height).await?);
+    println!(
+        "final height {}, all nodes agree: {}",
+        s.finalized_height,
+        agree(&clients, s.finalized_height).await?
+    );
     Ok(())
 }
 
-fn sign(from: &PrivateKey, chain_id: u64, nonce: u64, fee: u128, to: &unet_types::PublicKey, amount: u128) -> SignedTx {
+fn sign(
+    from: &PrivateKey,
+    chain_id: u64,
+    nonce: u64,
+    fee: u128,
+    to: &unet_types::PublicKey,
+    amount: u128,
+) -> SignedTx {
     Transaction {
         chain_id,
         sender: from.public_key(),
@@ -212,7 +242,11 @@ async fn submit_all(
                 for (tx, r) in chunk.iter().zip(replies) {
                     let hash = hex::encode(tx.hash());
                     r.map_err(|e| anyhow!("transaction refused: {e}"))?;
-                    tracker.lock().expect("tracker").submitted.insert(hash.clone(), now);
+                    tracker
+                        .lock()
+                        .expect("tracker")
+                        .submitted
+                        .insert(hash.clone(), now);
                     hashes.push(hash);
                 }
                 Ok::<_, anyhow::Error>(hashes)
@@ -228,18 +262,28 @@ async fn submit_all(
     Ok(all)
 }
 
-async fn wait_all(tracker: &Arc<Mutex<Tracker>>, hashes: &[String], timeout: Duration) -> Result<()> {
+async fn wait_all(
+    tracker: &Arc<Mutex<Tracker>>,
+    hashes: &[String],
+    timeout: Duration,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
     loop {
         let missing = {
             let t = tracker.lock().expect("tracker");
-            hashes.iter().filter(|h| !t.finalized.contains_key(*h)).count()
+            hashes
+                .iter()
+                .filter(|h| !t.finalized.contains_key(*h))
+                .count()
         };
         if missing == 0 {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(anyhow!("{missing} of {} transactions not finalized in time", hashes.len()));
+            return Err(anyhow!(
+                "{missing} of {} transactions not finalized in time",
+                hashes.len()
+            ));
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -249,11 +293,26 @@ fn latencies(tracker: &Arc<Mutex<Tracker>>, hashes: &[String]) -> (Duration, Dur
     let t = tracker.lock().expect("tracker");
     let mut lat: Vec<Duration> = hashes
         .iter()
-        .filter_map(|h| Some(t.finalized.get(h)?.saturating_duration_since(*t.submitted.get(h)?)))
+        .filter_map(|h| {
+            Some(
+                t.finalized
+                    .get(h)?
+                    .saturating_duration_since(*t.submitted.get(h)?),
+            )
+        })
         .collect();
     lat.sort();
-    let pick = |q: f64| lat.get(((lat.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
-    let last = hashes.iter().filter_map(|h| t.finalized.get(h)).max().copied().unwrap_or_else(Instant::now);
+    let pick = |q: f64| {
+        lat.get(((lat.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    let last = hashes
+        .iter()
+        .filter_map(|h| t.finalized.get(h))
+        .max()
+        .copied()
+        .unwrap_or_else(Instant::now);
     (pick(0.5), pick(0.99), last)
 }
 

@@ -48,10 +48,17 @@ impl TestnetArgs {
 
 pub fn testnet(args: TestnetArgs) -> Result<()> {
     if args.out.join("node0").exists() {
-        bail!("{} already holds a network; choose another --out", args.out.display());
+        bail!(
+            "{} already holds a network; choose another --out",
+            args.out.display()
+        );
     }
     let homes = generate_testnet(&args.spec(), &args.out)?;
-    println!("wrote {} validator homes under {}", homes.len(), args.out.display());
+    println!(
+        "wrote {} validator homes under {}",
+        homes.len(),
+        args.out.display()
+    );
     for h in homes {
         println!("  unet node --home {}", h.display());
     }
@@ -87,7 +94,11 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
         while args.dir.join(format!("node{}", v.len())).exists() {
             v.push(args.dir.join(format!("node{}", v.len())));
         }
-        println!("reusing the network in {} ({} validators; --fresh starts over)", args.dir.display(), v.len());
+        println!(
+            "reusing the network in {} ({} validators; --fresh starts over)",
+            args.dir.display(),
+            v.len()
+        );
         v
     } else {
         let t = TestnetArgs {
@@ -101,7 +112,9 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
         };
         generate_testnet(&t.spec(), &args.dir)?
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let mut nodes = Vec::new();
         for h in &homes {

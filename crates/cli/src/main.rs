@@ -1,15 +1,21 @@
 //! `unet`: the UtilityNet command line.
 
+mod attest;
 mod bench;
 mod devnet;
 mod procs;
+mod wallet;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "unet", version, about = "UtilityNet: AI chips prove themselves, earn UNC, and are rented out")]
+#[command(
+    name = "unet",
+    version,
+    about = "UtilityNet: AI chips prove themselves, earn UNC, and are rented out"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,6 +35,11 @@ enum Command {
     /// Measure finalized transfers per second and submission-to-finality latency on a local
     /// multi-validator network over loopback TCP.
     Bench(bench::BenchArgs),
+    /// Verify chip attestation evidence offline (NVIDIA SPDM reports, vendor X.509) and print a
+    /// JSON verdict; exit 0 valid, 1 invalid, 2 usage/IO error.
+    Attest(attest::AttestArgs),
+    #[command(flatten)]
+    Wallet(wallet::Command),
 }
 
 fn main() -> Result<()> {
@@ -48,6 +59,8 @@ fn main() -> Result<()> {
             init_tracing("warn");
             bench::bench(args)
         }
+        Command::Wallet(command) => wallet::run(command),
+        Command::Attest(args) => attest::run(args),
     }
 }
 

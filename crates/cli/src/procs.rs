@@ -77,7 +77,11 @@ pub async fn wait_ready(nodes: &mut [NodeProcess], timeout: Duration) -> Result<
                 break;
             }
             if n.exited() {
-                anyhow::bail!("node {} exited; see {}", n.home.display(), n.home.join("node.log").display());
+                anyhow::bail!(
+                    "node {} exited; see {}",
+                    n.home.display(),
+                    n.home.join("node.log").display()
+                );
             }
             if Instant::now() > deadline {
                 anyhow::bail!("node {} did not start in time", n.home.display());

@@ -70,7 +70,11 @@ where
 }
 
 async fn finalized(i: usize) -> u64 {
-    client(i).status().await.map(|s| s.finalized_height).unwrap_or(0)
+    client(i)
+        .status()
+        .await
+        .map(|s| s.finalized_height)
+        .unwrap_or(0)
 }
 
 fn transfer(from: &PrivateKey, chain_id: u64, nonce: u64, fee: u128, to: &PrivateKey) -> SignedTx {
@@ -101,11 +105,19 @@ async fn four_processes_survive_kill_9_and_agree() {
         .status()
         .unwrap();
     assert!(status.success());
-    let mut nodes: Vec<Node> = (0..4).map(|i| Node::start(&out.join(format!("node{i}")))).collect();
+    let mut nodes: Vec<Node> = (0..4)
+        .map(|i| Node::start(&out.join(format!("node{i}"))))
+        .collect();
     for i in 0..4 {
-        wait_until("node API", Duration::from_secs(60), || async move { client(i).status().await.is_ok() }).await;
+        wait_until("node API", Duration::from_secs(60), || async move {
+            client(i).status().await.is_ok()
+        })
+        .await;
     }
-    wait_until("first blocks", Duration::from_secs(60), || async { finalized(0).await >= 3 }).await;
+    wait_until("first blocks", Duration::from_secs(60), || async {
+        finalized(0).await >= 3
+    })
+    .await;
 
     let s = client(0).status().await.unwrap();
     let faucet: PrivateKey = unet_node::home::read_key(&out.join("faucet.key")).unwrap();
@@ -116,28 +128,54 @@ async fn four_processes_survive_kill_9_and_agree() {
     let mut last_hash = String::new();
     for n in 0..10u64 {
         let tx = transfer(&faucet, s.chain_id, n, fee, &bob);
-        last_hash = client((n % 4) as usize).send_transaction(&tx).await.unwrap();
+        last_hash = client((n % 4) as usize)
+            .send_transaction(&tx)
+            .await
+            .unwrap();
     }
-    let done = client(0).wait_finalized(&last_hash, Duration::from_secs(60)).await.unwrap();
+    let done = client(0)
+        .wait_finalized(&last_hash, Duration::from_secs(60))
+        .await
+        .unwrap();
     assert_eq!(done["status"], "finalized");
-    assert_eq!(client(2).account(&bob.public_key()).await.unwrap().balance, 10 * UNC);
+    assert_eq!(
+        client(2).account(&bob.public_key()).await.unwrap().balance,
+        10 * UNC
+    );
 
     // SIGKILL node 3, keep going without it.
     nodes[3].kill9();
     let at_kill = finalized(0).await;
     for n in 10..20u64 {
         let tx = transfer(&faucet, s.chain_id, n, fee, &bob);
-        last_hash = client((n % 3) as usize).send_transaction(&tx).await.unwrap();
+        last_hash = client((n % 3) as usize)
+            .send_transaction(&tx)
+            .await
+            .unwrap();
     }
-    client(0).wait_finalized(&last_hash, Duration::from_secs(60)).await.unwrap();
-    wait_until("progress without node 3", Duration::from_secs(60), || async { finalized(0).await >= at_kill + 20 }).await;
+    client(0)
+        .wait_finalized(&last_hash, Duration::from_secs(60))
+        .await
+        .unwrap();
+    wait_until(
+        "progress without node 3",
+        Duration::from_secs(60),
+        || async { finalized(0).await >= at_kill + 20 },
+    )
+    .await;
 
     // Restart it from its own disk: it resumes and catches up from peers.
     let home = nodes[3].home.clone();
     nodes[3] = Node::start(&home);
-    wait_until("node 3 API", Duration::from_secs(60), || async { client(3).status().await.is_ok() }).await;
+    wait_until("node 3 API", Duration::from_secs(60), || async {
+        client(3).status().await.is_ok()
+    })
+    .await;
     let target = finalized(0).await + 5;
-    wait_until("node 3 catch-up", Duration::from_secs(120), || async { finalized(3).await >= target }).await;
+    wait_until("node 3 catch-up", Duration::from_secs(120), || async {
+        finalized(3).await >= target
+    })
+    .await;
 
     // Same finalized block at a common height (and at the height of the kill) on all four.
     for h in [at_kill, target] {
@@ -146,9 +184,15 @@ async fn four_processes_survive_kill_9_and_agree() {
             let b = client(i).block(h).await.unwrap();
             hashes.push(b["hash"].as_str().unwrap().to_string());
         }
-        assert!(hashes.windows(2).all(|w| w[0] == w[1]), "height {h}: {hashes:?}");
+        assert!(
+            hashes.windows(2).all(|w| w[0] == w[1]),
+            "height {h}: {hashes:?}"
+        );
     }
-    assert_eq!(client(3).account(&bob.public_key()).await.unwrap().balance, 20 * UNC);
+    assert_eq!(
+        client(3).account(&bob.public_key()).await.unwrap().balance,
+        20 * UNC
+    );
     let faucet_acct = client(3).account(&faucet.public_key()).await.unwrap();
     assert_eq!(faucet_acct.nonce, 20);
 }

@@ -90,7 +90,9 @@ impl ProofView {
         let key: Digest = hexser::from_hex(&self.key).map_err(ClientError::Decode)?;
         let address: Address = hexser::from_hex(&self.address).map_err(ClientError::Decode)?;
         if unet_types::keys::account_key(&address) != key {
-            return Err(ClientError::Decode("proof key is not this address's key".into()));
+            return Err(ClientError::Decode(
+                "proof key is not this address's key".into(),
+            ));
         }
         let bytes = hex::decode(&self.proof).map_err(|e| ClientError::Decode(e.to_string()))?;
         let proof = unet_store::StateProof::from_bytes(&bytes)
@@ -172,7 +174,9 @@ impl Client {
             .await
             .map_err(|e| ClientError::Decode(e.to_string()))?;
         let Value::Array(items) = v else {
-            return Err(unwrap_reply(v).err().unwrap_or(ClientError::Decode("batch reply".into())));
+            return Err(unwrap_reply(v)
+                .err()
+                .unwrap_or(ClientError::Decode("batch reply".into())));
         };
         let mut out: Vec<Option<Result<Value>>> = (0..calls.len()).map(|_| None).collect();
         for item in items {
@@ -236,7 +240,9 @@ impl Client {
                 Err(e) => return Err(e),
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(ClientError::Timeout(format!("transaction {hash} not finalized")));
+                return Err(ClientError::Timeout(format!(
+                    "transaction {hash} not finalized"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
