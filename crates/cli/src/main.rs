@@ -2,6 +2,7 @@
 
 mod attest;
 mod bench;
+mod chip;
 mod devnet;
 mod procs;
 mod wallet;
@@ -38,6 +39,11 @@ enum Command {
     /// Verify chip attestation evidence offline (NVIDIA SPDM reports, vendor X.509) and print a
     /// JSON verdict; exit 0 valid, 1 invalid, 2 usage/IO error.
     Attest(attest::AttestArgs),
+    /// Manufacture emulated chips, register chips, and query or move registered chips.
+    Chip {
+        #[command(subcommand)]
+        command: chip::ChipCommand,
+    },
     #[command(flatten)]
     Wallet(wallet::Command),
 }
@@ -61,6 +67,7 @@ fn main() -> Result<()> {
         }
         Command::Wallet(command) => wallet::run(command),
         Command::Attest(args) => attest::run(args),
+        Command::Chip { command } => chip::run(command),
     }
 }
 

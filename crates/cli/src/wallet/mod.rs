@@ -9,6 +9,7 @@
 mod chain;
 mod keys;
 pub mod keystore;
+pub mod submit;
 mod transfer;
 
 use anyhow::{anyhow, Result};
@@ -168,6 +169,17 @@ impl Common {
         }
     }
 
+    /// Unlocks a keystore key (asking `passphrase` only if the key is encrypted).
+    pub fn unlock(&self, name: &str, passphrase: &Passphrase) -> Result<unet_types::PrivateKey> {
+        let file = self.keystore()?.get(name)?;
+        let pass = if file.encrypted {
+            passphrase.read()?
+        } else {
+            None
+        };
+        file.unlock(pass.as_deref().map(Vec::as_slice))
+    }
+
     /// An address given as hex, or the address of a key in the keystore.
     pub fn resolve(&self, account: &str) -> Result<Address> {
         if keystore::looks_like_address(account) {
@@ -209,6 +221,11 @@ pub fn node_error(common: &Common, e: ClientError) -> anyhow::Error {
         ),
         other => anyhow::Error::new(other),
     }
+}
+
+/// One line describing a receipt (`ok`, or `failed: reason`).
+pub fn describe_receipt(r: &Value) -> String {
+    chain::describe_result(r)
 }
 
 /// "1.5 UNC (1500000000000000000)" from a base-unit amount.

@@ -13,17 +13,10 @@ use clap::Args;
 use commonware_codec::Encode;
 use commonware_cryptography::Signer;
 use serde_json::{json, Value};
-use std::time::Duration;
-use unet_client::ClientError;
 use unet_types::{
     amount::{format_unc, parse_unc},
     hexser, Payload, Transaction,
 };
-
-/// JSON-RPC code of a refused transaction (`rpc::code::INVALID_TX` in the node).
-const INVALID_TX: i64 = -32010;
-/// How many nonces past the finalized one are tried before giving up.
-const MAX_NONCE_TRIES: u32 = 64;
 
 #[derive(Args)]
 pub struct TransferArgs {
@@ -67,15 +60,7 @@ pub async fn run(args: TransferArgs) -> Result<()> {
         Some(f) => Some(parse_unc(f).map_err(|e| anyhow!("--fee: {e}"))?),
         None => None,
     };
-    let key = {
-        let file = common.keystore()?.get(&args.from)?;
-        let pass = if file.encrypted {
-            args.passphrase.read()?
-        } else {
-            None
-        };
-        file.unlock(pass.as_deref().map(Vec::as_slice))?
-    };
+    let key = common.unlock(&args.from, &args.passphrase)?;
     let sender = key.public_key();
     let to = common.resolve(&args.to)?;
     let client = common.client();
@@ -104,7 +89,7 @@ pub async fn run(args: TransferArgs) -> Result<()> {
             unc(needed)
         );
     }
-    let mut nonce = args.nonce.unwrap_or(account.nonce);
+    let nonce = args.nonce.unwrap_or(account.nonce);
     let sign = |nonce: u64| {
         Transaction {
             chain_id: status.chain_id,
@@ -132,43 +117,15 @@ pub async fn run(args: TransferArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let mut tries = 0;
-    let hash = loop {
-        let stx = sign(nonce);
-        let err = match client.send_transaction(&stx).await {
-            Ok(hash) => break hash,
-            Err(e) => e,
-        };
-        let check = match &err {
-            ClientError::Rpc {
-                code: INVALID_TX,
-                data,
-                ..
-            } => data
-                .as_ref()
-                .and_then(|d| d["check"].as_str())
-                .unwrap_or_default()
-                .to_string(),
-            _ => String::new(),
-        };
-        tries += 1;
-        if args.nonce.is_some() || tries >= MAX_NONCE_TRIES {
-            return Err(refused(common, err, &check));
-        }
-        match check.as_str() {
-            // Another transaction of this sender already holds this nonce in the mempool.
-            "duplicate" => nonce += 1,
-            // A block consumed this nonce since we read the account.
-            "nonce_too_low" => {
-                let now = client
-                    .account(&sender)
-                    .await
-                    .map_err(|e| node_error(common, e))?;
-                nonce = (nonce + 1).max(now.nonce);
-            }
-            _ => return Err(refused(common, err, &check)),
-        }
-    };
+    let (hash, nonce) = super::submit::send_with_nonce_retry(
+        common,
+        &client,
+        &sender,
+        nonce,
+        args.nonce.is_some(),
+        sign,
+    )
+    .await?;
     let mut out = json!({
         "hash": hash,
         "from": hexser::to_hex(&sender),
@@ -187,24 +144,7 @@ pub async fn run(args: TransferArgs) -> Result<()> {
         });
         return Ok(());
     }
-    let v = client
-        .wait_finalized(&hash, Duration::from_secs(args.timeout))
-        .await
-        .map_err(|e| match e {
-            ClientError::Timeout(_) => anyhow!(
-                "transaction {hash} was not finalized within {}s; it may still be pending \
-                 (`unet tx {hash}`)",
-                args.timeout
-            ),
-            e => node_error(common, e),
-        })?;
-    if v["status"] == "rejected" {
-        bail!(
-            "transaction {hash} was rejected ({}): {}",
-            super::text(&v["check"]),
-            super::text(&v["reason"])
-        );
-    }
+    let v = super::submit::wait_final(common, &client, &hash, args.timeout).await?;
     out["status"] = v["status"].clone();
     out["height"] = v["height"].clone();
     out["block"] = v["block"].clone();
@@ -218,21 +158,6 @@ pub async fn run(args: TransferArgs) -> Result<()> {
             "transaction {hash} was finalized but failed: {}",
             describe_result(&v["receipt"])
         ))))
-    }
-}
-
-fn refused(common: &Common, err: ClientError, check: &str) -> anyhow::Error {
-    let hint = match check {
-        "nonce_gap" => " (too many pending transactions from this account, or --nonce is ahead)",
-        "nonce_too_low" => " (that nonce was already used)",
-        "duplicate" => " (a pending transaction already uses that nonce with this fee or more)",
-        _ => "",
-    };
-    let e = node_error(common, err);
-    if hint.is_empty() {
-        e
-    } else {
-        e.context(format!("transaction refused{hint}"))
     }
 }
 

@@ -1,0 +1,510 @@
+//! `unet chip`: manufacture emulated chips, register them, and query or move registered chips.
+//!
+//! `provision` stands in for a chip factory: it makes a software secure element (a 128-bit
+//! device secret sealing a P-256/P-384 device key) and certifies its key with the devnet
+//! vendor CA that a devnet genesis pins. The chip file it writes keeps the device secret next
+//! to the sealed key, which is what lets the emulator sign; a real chip keeps the secret in
+//! eFuse. Only devnets trust this CA.
+
+use crate::wallet::{node_error, submit, text, Common, Passphrase, Reported};
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::Subcommand;
+use commonware_cryptography::Signer;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use unet_node::home::DEVNET_CA_SEED;
+use unet_poci::{
+    secure_element::{DevnetVendorCa, SealedKey, SoftSecureElement},
+    Curve, Evidence, VendorX509Evidence,
+};
+use unet_types::{amount::parse_unc, hexser, Payload, Transaction};
+
+#[derive(Subcommand)]
+pub enum ChipCommand {
+    /// Manufacture an emulated chip (software secure element certified by the devnet CA).
+    Provision {
+        /// Chip file to write (mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+        /// Model name (must be in the chain's model table to register, see `unet chip models`).
+        #[arg(long, default_value = "BM1684X")]
+        model: String,
+        /// Serial number [default: derived from the chip's key].
+        #[arg(long)]
+        serial: Option<String>,
+        /// Curve of the device key: p256 or p384.
+        #[arg(long, default_value = "p256")]
+        curve: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Register a chip to a key: evidence bound to the latest finalized block and the owner.
+    Register {
+        /// Owner key (name in the keystore); pays the fee.
+        #[arg(long)]
+        from: String,
+        /// Chip file from `unet chip provision`.
+        #[arg(long)]
+        chip: PathBuf,
+        /// Fee in UNC [default: the chain's minimum].
+        #[arg(long)]
+        fee: Option<String>,
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        #[command(flatten)]
+        passphrase: Passphrase,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show a registered chip.
+    Show {
+        chip_id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List registered chips, optionally by owner, model or status.
+    List {
+        /// Owner address or key name.
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        model: Option<String>,
+        /// online, unresponsive or revoked.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Give a chip to another owner.
+    Transfer {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        chip_id: String,
+        /// New owner: address or key name.
+        #[arg(long)]
+        to: String,
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        #[command(flatten)]
+        passphrase: Passphrase,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove a chip from the registry.
+    Deregister {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        chip_id: String,
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        #[command(flatten)]
+        passphrase: Passphrase,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The model table, pinned vendor roots and governance.
+    Models {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// An emulated chip on disk.
+#[derive(Serialize, Deserialize)]
+pub struct ChipFile {
+    pub model: String,
+    pub serial: String,
+    pub chip_id: String,
+    /// The 128-bit device secret (the emulator's eFuse).
+    pub device_secret: String,
+    /// The device key sealed under the secret.
+    pub sealed_key: String,
+    /// Device certificate, then the vendor intermediate (DER, hex).
+    pub chain: Vec<String>,
+}
+
+impl ChipFile {
+    /// Opens the secure element.
+    pub fn open(&self) -> Result<(SoftSecureElement, Vec<Vec<u8>>)> {
+        let secret: [u8; 16] = hex::decode(&self.device_secret)?
+            .try_into()
+            .map_err(|_| anyhow!("device_secret must be 16 bytes"))?;
+        let sealed = SealedKey::from_bytes(&hex::decode(&self.sealed_key)?)
+            .map_err(|e| anyhow!("sealed_key: {e}"))?;
+        let se = SoftSecureElement::open(secret, sealed).map_err(|e| anyhow!("{e}"))?;
+        let chain = self
+            .chain
+            .iter()
+            .map(hex::decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((se, chain))
+    }
+
+    /// Manufactures a chip with the devnet CA.
+    pub fn provision(model: &str, serial: Option<&str>, curve: Curve) -> Result<Self> {
+        let ca = DevnetVendorCa::from_seed(DEVNET_CA_SEED).map_err(|e| anyhow!("{e}"))?;
+        let mut secret = [0u8; 16];
+        let mut key_seed = [0u8; 32];
+        rand::fill(&mut secret);
+        rand::fill(&mut key_seed);
+        let se =
+            SoftSecureElement::provision(secret, &key_seed, curve).map_err(|e| anyhow!("{e}"))?;
+        let id = se.chip_id();
+        let serial = serial
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("EMU-{}", hex::encode(&id[..6]).to_uppercase()));
+        let cert = ca
+            .issue_device_cert(&se.public_key(), model, &serial)
+            .map_err(|e| anyhow!("{e}"))?;
+        let chain = ca.chain_for(cert);
+        Ok(Self {
+            model: model.into(),
+            serial,
+            chip_id: hex::encode(id),
+            device_secret: hex::encode(secret),
+            sealed_key: hex::encode(se.sealed_key().to_bytes()),
+            chain: chain.iter().map(hex::encode).collect(),
+        })
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a chip file", path.display()))
+    }
+
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        use std::io::Write as _;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts
+            .open(path)
+            .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+        writeln!(f, "{}", serde_json::to_string_pretty(self)?)?;
+        Ok(())
+    }
+}
+
+pub fn run(command: ChipCommand) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let json_mode = match &command {
+        ChipCommand::Provision { common, .. }
+        | ChipCommand::Register { common, .. }
+        | ChipCommand::Show { common, .. }
+        | ChipCommand::List { common, .. }
+        | ChipCommand::Transfer { common, .. }
+        | ChipCommand::Deregister { common, .. }
+        | ChipCommand::Models { common } => common.json,
+    };
+    let result = rt.block_on(dispatch(command));
+    drop(rt);
+    let Err(e) = result else { return Ok(()) };
+    if json_mode && e.downcast_ref::<Reported>().is_none() {
+        println!("{}", json!({"error": {"message": format!("{e:#}")}}));
+    }
+    eprintln!("error: {e:#}");
+    std::process::exit(1);
+}
+
+async fn dispatch(command: ChipCommand) -> Result<()> {
+    match command {
+        ChipCommand::Provision {
+            out,
+            model,
+            serial,
+            curve,
+            common,
+        } => {
+            let curve = match curve.as_str() {
+                "p256" | "P-256" => Curve::P256,
+                "p384" | "P-384" => Curve::P384,
+                other => bail!("--curve must be p256 or p384, not {other:?}"),
+            };
+            let chip = ChipFile::provision(&model, serial.as_deref(), curve)?;
+            chip.save(&out)?;
+            let v = json!({"chip_id": chip.chip_id, "model": chip.model, "serial": chip.serial, "file": out});
+            common.print(&v, || {
+                format!(
+                    "manufactured chip {} ({} {}) -> {}",
+                    chip.chip_id,
+                    chip.model,
+                    chip.serial,
+                    out.display()
+                )
+            });
+            Ok(())
+        }
+        ChipCommand::Register {
+            from,
+            chip,
+            fee,
+            timeout,
+            passphrase,
+            common,
+        } => {
+            let file = ChipFile::load(&chip)?;
+            let (se, chain) = file.open()?;
+            let key = common.unlock(&from, &passphrase)?;
+            let owner = key.public_key();
+            let client = common.client();
+            let status = client.status().await.map_err(|e| node_error(&common, e))?;
+            let fee = match fee {
+                Some(f) => parse_unc(&f).map_err(|e| anyhow!("--fee: {e}"))?,
+                None => status.params.min_fee,
+            };
+            let anchor = client
+                .call("unet_registrationNonce", json!([hexser::to_hex(&owner)]))
+                .await
+                .map_err(|e| node_error(&common, e))?;
+            let nonce: [u8; 32] = hex::decode(text(&anchor["nonce"]))?
+                .try_into()
+                .map_err(|_| anyhow!("node returned a bad nonce"))?;
+            let anchor_height = anchor["anchor_height"]
+                .as_u64()
+                .ok_or_else(|| anyhow!("node returned no anchor height"))?;
+            let evidence = Evidence::VendorX509(VendorX509Evidence {
+                nonce,
+                chain,
+                signature: se.sign_registration(&nonce).map_err(|e| anyhow!("{e}"))?,
+            })
+            .encode()
+            .map_err(|e| anyhow!("{e}"))?;
+            let account = client
+                .account(&owner)
+                .await
+                .map_err(|e| node_error(&common, e))?;
+            let sign = |n: u64| {
+                Transaction {
+                    chain_id: status.chain_id,
+                    sender: owner.clone(),
+                    nonce: n,
+                    fee,
+                    payload: Payload::RegisterChip {
+                        anchor_height,
+                        evidence: evidence.clone(),
+                    },
+                }
+                .sign(&key)
+            };
+            let (hash, _) =
+                submit::send_with_nonce_retry(&common, &client, &owner, account.nonce, false, sign)
+                    .await?;
+            finish(&common, &client, &hash, timeout, Some(&file.chip_id)).await
+        }
+        ChipCommand::Show { chip_id, common } => {
+            let v = common
+                .client()
+                .call("unet_getChip", json!([chip_id]))
+                .await
+                .map_err(|e| node_error(&common, e))?;
+            common.print(&v, || describe_chip(&v));
+            Ok(())
+        }
+        ChipCommand::List {
+            owner,
+            model,
+            status,
+            start,
+            limit,
+            common,
+        } => {
+            let owner = owner
+                .map(|o| common.resolve(&o))
+                .transpose()?
+                .map(|a| hexser::to_hex(&a));
+            let params = json!({"owner": owner, "model": model, "status": status, "start": start, "limit": limit});
+            let v = common
+                .client()
+                .call("unet_listChips", params)
+                .await
+                .map_err(|e| node_error(&common, e))?;
+            common.print(&v, || {
+                let chips = v["chips"].as_array().cloned().unwrap_or_default();
+                let mut out = format!(
+                    "{} chip(s) shown, {} registered in total\n",
+                    chips.len(),
+                    text(&v["total_registered"])
+                );
+                for c in &chips {
+                    out.push_str(&format!(
+                        "{}  {:<8} {:<12} {:<13} owner {}\n",
+                        text(&c["chip_id"]),
+                        text(&c["model"]),
+                        text(&c["status"]),
+                        text(&c["kind"]),
+                        text(&c["owner"])
+                    ));
+                }
+                if !v["next"].is_null() {
+                    out.push_str(&format!("more: --start {}\n", text(&v["next"])));
+                }
+                out
+            });
+            Ok(())
+        }
+        ChipCommand::Transfer {
+            from,
+            chip_id,
+            to,
+            timeout,
+            passphrase,
+            common,
+        } => {
+            let to = common.resolve(&to)?;
+            let id = parse_id(&chip_id)?;
+            send_simple(
+                &common,
+                &from,
+                &passphrase,
+                timeout,
+                Payload::TransferChip { chip_id: id, to },
+                &chip_id,
+            )
+            .await
+        }
+        ChipCommand::Deregister {
+            from,
+            chip_id,
+            timeout,
+            passphrase,
+            common,
+        } => {
+            let id = parse_id(&chip_id)?;
+            send_simple(
+                &common,
+                &from,
+                &passphrase,
+                timeout,
+                Payload::DeregisterChip { chip_id: id },
+                &chip_id,
+            )
+            .await
+        }
+        ChipCommand::Models { common } => {
+            let v = common
+                .client()
+                .call("unet_listModels", json!([]))
+                .await
+                .map_err(|e| node_error(&common, e))?;
+            common.print(&v, || {
+                let mut out = String::from("model        rated compute (TOPS)\n");
+                for m in v["models"].as_array().cloned().unwrap_or_default() {
+                    let milli = m["compute_milli_tops"].as_u64().unwrap_or(0);
+                    out.push_str(&format!(
+                        "{:<12} {}.{:03}\n",
+                        text(&m["name"]),
+                        milli / 1000,
+                        milli % 1000
+                    ));
+                }
+                out.push_str(&format!(
+                    "chips registered: {}\n",
+                    text(&v["chips_registered"])
+                ));
+                out
+            });
+            Ok(())
+        }
+    }
+}
+
+fn parse_id(s: &str) -> Result<[u8; 32]> {
+    hex::decode(s.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| anyhow!("chip id must be 64 hex digits"))
+}
+
+async fn send_simple(
+    common: &Common,
+    from: &str,
+    passphrase: &Passphrase,
+    timeout: u64,
+    payload: Payload,
+    chip_id: &str,
+) -> Result<()> {
+    let key = common.unlock(from, passphrase)?;
+    let sender = key.public_key();
+    let client = common.client();
+    let status = client.status().await.map_err(|e| node_error(common, e))?;
+    let account = client
+        .account(&sender)
+        .await
+        .map_err(|e| node_error(common, e))?;
+    let sign = |n: u64| {
+        Transaction {
+            chain_id: status.chain_id,
+            sender: sender.clone(),
+            nonce: n,
+            fee: status.params.min_fee,
+            payload: payload.clone(),
+        }
+        .sign(&key)
+    };
+    let (hash, _) =
+        submit::send_with_nonce_retry(common, &client, &sender, account.nonce, false, sign).await?;
+    finish(common, &client, &hash, timeout, Some(chip_id)).await
+}
+
+/// Waits for finality, prints the receipt (and the chip as it now is), fails on a failed receipt.
+async fn finish(
+    common: &Common,
+    client: &unet_client::Client,
+    hash: &str,
+    timeout: u64,
+    chip_id: Option<&str>,
+) -> Result<()> {
+    let v = submit::wait_final(common, client, hash, timeout).await?;
+    let mut out = json!({"hash": hash, "height": v["height"], "receipt": v["receipt"]});
+    let ok = v["receipt"]["status"] == "ok";
+    if let (true, Some(id)) = (ok, chip_id) {
+        out["chip"] = client
+            .call("unet_getChip", json!([id]))
+            .await
+            .unwrap_or(Value::Null);
+    }
+    common.print(&out, || {
+        let mut s = format!(
+            "transaction {hash} finalized at height {}: {}",
+            text(&v["height"]),
+            crate::wallet::describe_receipt(&v["receipt"])
+        );
+        if !out["chip"].is_null() {
+            s.push('\n');
+            s.push_str(&describe_chip(&out["chip"]));
+        }
+        s
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(anyhow!(Reported(format!(
+            "transaction {hash} failed: {}",
+            crate::wallet::describe_receipt(&v["receipt"])
+        ))))
+    }
+}
+
+fn describe_chip(c: &Value) -> String {
+    let milli = c["compute_milli_tops"].as_u64().unwrap_or(0);
+    format!(
+        "chip      {}\nmodel     {} ({}.{:03} TOPS)\nstatus    {}\nowner     {}\nkind      {}\nserial    {}\nsince     height {}",
+        text(&c["chip_id"]), text(&c["model"]), milli / 1000, milli % 1000, text(&c["status"]),
+        text(&c["owner"]), text(&c["kind"]), text(&c["serial"]), text(&c["registered_height"]),
+    )
+}

@@ -1,0 +1,109 @@
+//! Submitting a signed transaction with the next free nonce, and waiting for its result.
+//!
+//! Nonce: the node's mempool holds at most one transaction per (sender, nonce) and refuses
+//! another at the same fee or lower with `data.check = "duplicate"`; on that answer the next
+//! nonce is tried, so transactions sent while earlier ones are pending queue up behind them.
+//! If a block finalizes meanwhile (`nonce_too_low`), the account is read again.
+
+use super::{node_error, Common};
+use anyhow::{anyhow, bail, Result};
+use serde_json::Value;
+use std::time::Duration;
+use unet_client::{Client, ClientError};
+use unet_types::{Address, SignedTx};
+
+/// JSON-RPC code of a refused transaction (`rpc::code::INVALID_TX` in the node).
+pub const INVALID_TX: i64 = -32010;
+/// How many nonces past the finalized one are tried before giving up.
+const MAX_NONCE_TRIES: u32 = 64;
+
+/// Sends `sign(nonce)` starting at `nonce`; unless `pinned`, moves to the next nonce when the
+/// node says a pending transaction holds it. Returns the hash and the nonce used.
+pub async fn send_with_nonce_retry(
+    common: &Common,
+    client: &Client,
+    sender: &Address,
+    mut nonce: u64,
+    pinned: bool,
+    sign: impl Fn(u64) -> SignedTx,
+) -> Result<(String, u64)> {
+    let mut tries = 0;
+    loop {
+        let stx = sign(nonce);
+        let err = match client.send_transaction(&stx).await {
+            Ok(hash) => return Ok((hash, nonce)),
+            Err(e) => e,
+        };
+        let check = match &err {
+            ClientError::Rpc {
+                code: INVALID_TX,
+                data,
+                ..
+            } => data
+                .as_ref()
+                .and_then(|d| d["check"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+            _ => String::new(),
+        };
+        tries += 1;
+        if pinned || tries >= MAX_NONCE_TRIES {
+            return Err(refused(common, err, &check));
+        }
+        match check.as_str() {
+            // Another transaction of this sender already holds this nonce in the mempool.
+            "duplicate" => nonce += 1,
+            // A block consumed this nonce since we read the account.
+            "nonce_too_low" => {
+                let now = client
+                    .account(sender)
+                    .await
+                    .map_err(|e| node_error(common, e))?;
+                nonce = (nonce + 1).max(now.nonce);
+            }
+            _ => return Err(refused(common, err, &check)),
+        }
+    }
+}
+
+/// Waits until `hash` is finalized; errors if it was rejected or does not finalize in time.
+pub async fn wait_final(
+    common: &Common,
+    client: &Client,
+    hash: &str,
+    timeout: u64,
+) -> Result<Value> {
+    let v = client
+        .wait_finalized(hash, Duration::from_secs(timeout))
+        .await
+        .map_err(|e| match e {
+            ClientError::Timeout(_) => anyhow!(
+                "transaction {hash} was not finalized within {timeout}s; it may still be pending \
+                 (`unet tx {hash}`)"
+            ),
+            e => node_error(common, e),
+        })?;
+    if v["status"] == "rejected" {
+        bail!(
+            "transaction {hash} was rejected ({}): {}",
+            super::text(&v["check"]),
+            super::text(&v["reason"])
+        );
+    }
+    Ok(v)
+}
+
+pub fn refused(common: &Common, err: ClientError, check: &str) -> anyhow::Error {
+    let hint = match check {
+        "nonce_gap" => " (too many pending transactions from this account, or --nonce is ahead)",
+        "nonce_too_low" => " (that nonce was already used)",
+        "duplicate" => " (a pending transaction already uses that nonce with this fee or more)",
+        _ => "",
+    };
+    let e = node_error(common, err);
+    if hint.is_empty() {
+        e
+    } else {
+        e.context(format!("transaction refused{hint}"))
+    }
+}

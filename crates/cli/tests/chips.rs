@@ -1,0 +1,244 @@
+//! Chips through the CLI against a real 4-validator devnet: manufacture an emulated chip,
+//! register it (evidence bound to the chain's anchor and the owner), see it from every node,
+//! list by owner and model, transfer it, and watch a replayed registration fail.
+
+mod support;
+
+use serde_json::Value;
+use support::{unet, unet_json, Network};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chip_lifecycle_through_the_cli() {
+    let net = Network::start(31020, 9120, &[]).await;
+    let ks_dir = net.path().join("keys");
+    let ks = ks_dir.as_path();
+    let faucet_file = net.faucet_file();
+    unet_json(
+        &net,
+        ks,
+        &[
+            "keys",
+            "import",
+            "miner",
+            "--secret-file",
+            faucet_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let bob = unet_json(&net, ks, &["keys", "new", "bob"], &[]);
+    let bob_addr = bob["address"].as_str().unwrap().to_string();
+
+    // 1. The chain's model table comes from genesis.
+    let models = unet_json(&net, ks, &["chip", "models"], &[]);
+    let names: Vec<&str> = models["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["B200", "BM1684", "BM1684X", "H100", "H200"]);
+    assert_eq!(models["allow_devnet_roots"], true);
+
+    // 2. Manufacture two chips; a chip of a model outside the table cannot register.
+    let chip_a = net.path().join("chip-a.json");
+    let chip_b = net.path().join("chip-b.json");
+    let chip_x = net.path().join("chip-x.json");
+    let a = unet_json(
+        &net,
+        ks,
+        &[
+            "chip",
+            "provision",
+            "--out",
+            chip_a.to_str().unwrap(),
+            "--model",
+            "BM1684X",
+            "--serial",
+            "A-1",
+        ],
+        &[],
+    );
+    let b = unet_json(
+        &net,
+        ks,
+        &[
+            "chip",
+            "provision",
+            "--out",
+            chip_b.to_str().unwrap(),
+            "--model",
+            "BM1684",
+            "--curve",
+            "p384",
+        ],
+        &[],
+    );
+    unet_json(
+        &net,
+        ks,
+        &[
+            "chip",
+            "provision",
+            "--out",
+            chip_x.to_str().unwrap(),
+            "--model",
+            "NOPE1",
+        ],
+        &[],
+    );
+    let id_a = a["chip_id"].as_str().unwrap().to_string();
+    let id_b = b["chip_id"].as_str().unwrap().to_string();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&chip_a).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    // 3. Register both to the miner key.
+    let r = unet_json(
+        &net,
+        ks,
+        &[
+            "chip",
+            "register",
+            "--from",
+            "miner",
+            "--chip",
+            chip_a.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(r["receipt"]["status"], "ok");
+    assert_eq!(r["chip"]["chip_id"], id_a.as_str());
+    assert_eq!(r["chip"]["model"], "BM1684X");
+    assert_eq!(r["chip"]["compute_milli_tops"], 32_000);
+    assert_eq!(r["chip"]["serial"], "A-1");
+    assert_eq!(r["chip"]["status"], "online");
+    assert_eq!(r["chip"]["kind"], "vendor-x509");
+    let r = unet_json(
+        &net,
+        ks,
+        &[
+            "chip",
+            "register",
+            "--from",
+            "miner",
+            "--chip",
+            chip_b.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(r["receipt"]["status"], "ok");
+    let r = unet(
+        &net,
+        ks,
+        &[
+            "chip",
+            "register",
+            "--from",
+            "miner",
+            "--chip",
+            chip_x.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 1);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["receipt"]["code"], "unknown_model");
+
+    // 4. Registering the same chip again fails on chain.
+    let r = unet(
+        &net,
+        ks,
+        &[
+            "chip",
+            "register",
+            "--from",
+            "miner",
+            "--chip",
+            chip_a.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 1);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["receipt"]["code"], "already_registered");
+
+    // 5. Every node sees the chip; listing by owner and by model.
+    for i in 0..4 {
+        let v = net
+            .client_of(i)
+            .call("unet_getChip", serde_json::json!([id_a]))
+            .await
+            .unwrap();
+        assert_eq!(v["owner"], r_owner(&net, ks));
+    }
+    let list = unet_json(&net, ks, &["chip", "list", "--owner", "miner"], &[]);
+    let ids: Vec<&str> = list["chips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["chip_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![id_a.as_str(), id_b.as_str()]);
+    let list = unet_json(&net, ks, &["chip", "list", "--model", "BM1684"], &[]);
+    assert_eq!(list["chips"].as_array().unwrap().len(), 1);
+    assert_eq!(list["chips"][0]["chip_id"], id_b.as_str());
+    assert_eq!(list["total_registered"], 2);
+
+    // 6. Transfer chip A to bob; the old owner can no longer move it.
+    let r = unet_json(
+        &net,
+        ks,
+        &[
+            "chip",
+            "transfer",
+            "--from",
+            "miner",
+            "--chip-id",
+            &id_a,
+            "--to",
+            "bob",
+        ],
+        &[],
+    );
+    assert_eq!(r["chip"]["owner"], bob_addr.as_str());
+    let list = unet_json(&net, ks, &["chip", "list", "--owner", "bob"], &[]);
+    assert_eq!(list["chips"].as_array().unwrap().len(), 1);
+    let r = unet(
+        &net,
+        ks,
+        &[
+            "chip",
+            "transfer",
+            "--from",
+            "miner",
+            "--chip-id",
+            &id_a,
+            "--to",
+            "miner",
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 1);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["receipt"]["code"], "not_owner");
+
+    // 7. Unknown chip ids are a clean not-found error.
+    let r = unet(&net, ks, &["chip", "show", &"00".repeat(32), "--json"], &[]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("no registered chip"), "{}", r.stderr);
+}
+
+fn r_owner(net: &Network, ks: &std::path::Path) -> String {
+    unet_json(net, ks, &["keys", "show", "miner"], &[])["address"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
