@@ -29,8 +29,8 @@ pub mod types;
 mod verifier;
 pub mod x509;
 
-pub use claim::{claimed_identity, ClaimedIdentity};
 pub use chain::{verify_certificate_chain, ChainInfo, MAX_CERT_LEN, MAX_CHAIN_LEN};
+pub use claim::{claimed_identity, ClaimedIdentity};
 pub use crypto::BACKEND as VERIFY_BACKEND;
 pub use error::VerifyError;
 pub use evidence::{pem_chain_to_der, Evidence, NvidiaEvidence, VendorX509Evidence};
