@@ -216,13 +216,30 @@ impl Client {
             .ok_or_else(|| ClientError::Decode("no hash in reply".into()))
     }
 
-    /// Submits many transactions in one batch request.
-    pub async fn send_transactions(&self, txs: &[SignedTx]) -> Result<Vec<Result<Value>>> {
-        let calls: Vec<(&str, Value)> = txs
-            .iter()
-            .map(|t| ("unet_sendTransaction", json!([hex::encode(t.encode())])))
-            .collect();
-        self.batch(&calls).await
+    /// Submits many transactions in one `unet_sendTransactions` call (signatures are
+    /// batch-verified by the node). One result per transaction: its hash, or the refusal.
+    pub async fn send_transactions(&self, txs: &[SignedTx]) -> Result<Vec<Result<String>>> {
+        let raw: Vec<String> = txs.iter().map(|t| hex::encode(t.encode())).collect();
+        let v = self.call("unet_sendTransactions", json!([raw])).await?;
+        let Value::Array(items) = v else {
+            return Err(ClientError::Decode(
+                "unet_sendTransactions: not an array".into(),
+            ));
+        };
+        Ok(items
+            .into_iter()
+            .map(
+                |item| match (item.get("error"), item.get("hash").and_then(Value::as_str)) {
+                    (None, Some(h)) => Ok(h.to_string()),
+                    (Some(e), _) => Err(ClientError::Rpc {
+                        code: -32010,
+                        message: e["message"].as_str().unwrap_or("refused").to_string(),
+                        data: Some(json!({"check": e["check"]})),
+                    }),
+                    _ => Err(ClientError::Decode(format!("unexpected entry {item}"))),
+                },
+            )
+            .collect())
     }
 
     pub async fn transaction(&self, hash: &str) -> Result<Value> {

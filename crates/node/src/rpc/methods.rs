@@ -16,6 +16,7 @@ pub const METHODS: &[&str] = &[
     "unet_getBlock",
     "unet_getAccount",
     "unet_sendTransaction",
+    "unet_sendTransactions",
     "unet_getTransaction",
     "unet_supply",
     "unet_getProof",
@@ -35,6 +36,7 @@ pub(super) async fn dispatch<E: StoreContext>(
         "unet_getBlock" => get_block(state, &params).await,
         "unet_getAccount" => get_account(state, &params).await,
         "unet_sendTransaction" => send_transaction(state, &params).await,
+        "unet_sendTransactions" => send_transactions(state, &params).await,
         "unet_getTransaction" => get_transaction(state, &params).await,
         "unet_supply" => supply(state).await,
         "unet_getProof" => get_proof(state, &params).await,
@@ -209,6 +211,70 @@ async fn send_transaction<E: StoreContext>(state: &ApiState<E>, params: &Value) 
         }
         None => Err(RpcError::new(code::INTERNAL, "admission returned nothing")),
     }
+}
+
+/// Most transactions in one `unet_sendTransactions` call.
+pub const MAX_SEND_BATCH: usize = 1000;
+
+/// Admits many transactions at once (their signatures are batch-verified). Returns one entry
+/// per transaction, in order: `{"hash"}` or `{"error": {"check", "message"}}`.
+async fn send_transactions<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Result<Value> {
+    let list = match param(params, "txs", 0) {
+        Some(Value::Array(a)) => a,
+        Some(other) => {
+            return Err(RpcError::params(format!(
+                "txs must be an array of hex strings, got {other}"
+            )))
+        }
+        None => return Err(RpcError::params("missing parameter txs")),
+    };
+    if list.len() > MAX_SEND_BATCH {
+        return Err(RpcError::params(format!(
+            "at most {MAX_SEND_BATCH} transactions per call"
+        )));
+    }
+    let mut out: Vec<Option<Value>> = vec![None; list.len()];
+    let mut decoded = Vec::new();
+    let mut positions = Vec::new();
+    for (i, item) in list.iter().enumerate() {
+        let parsed = item
+            .as_str()
+            .ok_or_else(|| unet_types::TxError::Malformed("not a hex string".into()))
+            .and_then(|raw| {
+                hex::decode(raw.strip_prefix("0x").unwrap_or(raw))
+                    .map_err(|e| unet_types::TxError::Malformed(format!("not hex: {e}")))
+            })
+            .and_then(|bytes| SignedTx::decode_untrusted(&bytes));
+        match parsed {
+            Ok(stx) => {
+                positions.push(i);
+                decoded.push(stx);
+            }
+            Err(e) => {
+                out[i] = Some(json!({"error": {"check": e.code(), "message": e.to_string()}}))
+            }
+        }
+    }
+    let results = gossip::admit(&state.shared, decoded.clone()).await;
+    for ((i, stx), r) in positions.into_iter().zip(decoded).zip(results) {
+        let hash = stx.hash();
+        out[i] = Some(match r {
+            Ok(_) => {
+                state.gossip.publish(stx);
+                json!({"hash": view::hex32(&hash)})
+            }
+            Err(e) => {
+                state.remember_rejected(
+                    hash,
+                    json!({"status": "rejected", "check": e.code(), "reason": e.to_string()}),
+                );
+                json!({"hash": view::hex32(&hash), "error": {"check": e.code(), "message": e.to_string()}})
+            }
+        });
+    }
+    Ok(Value::Array(
+        out.into_iter().map(|v| v.unwrap_or(Value::Null)).collect(),
+    ))
 }
 
 fn tx_error(e: unet_types::TxError) -> RpcError {
