@@ -301,9 +301,15 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
                 }
                 .sign(&key)
             };
-            let (hash, _) =
-                submit::send_with_nonce_retry(&common, &client, &owner, account.nonce, false, sign)
-                    .await?;
+            let (hash, _) = submit::send_with_nonce_retry(
+                &common,
+                &client,
+                &owner,
+                account.pending_nonce.unwrap_or(account.nonce),
+                false,
+                sign,
+            )
+            .await?;
             finish(&common, &client, &hash, timeout, Some(&file.chip_id)).await
         }
         ChipCommand::Show { chip_id, common } => {
@@ -456,8 +462,15 @@ async fn send_simple(
         }
         .sign(&key)
     };
-    let (hash, _) =
-        submit::send_with_nonce_retry(common, &client, &sender, account.nonce, false, sign).await?;
+    let (hash, _) = submit::send_with_nonce_retry(
+        common,
+        &client,
+        &sender,
+        account.pending_nonce.unwrap_or(account.nonce),
+        false,
+        sign,
+    )
+    .await?;
     finish(common, &client, &hash, timeout, Some(chip_id)).await
 }
 

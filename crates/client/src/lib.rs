@@ -68,6 +68,9 @@ pub struct AccountView {
     pub balance: u128,
     pub balance_unc: String,
     pub nonce: u64,
+    /// The nonce the account's next transaction should use (after its pending ones).
+    #[serde(default)]
+    pub pending_nonce: Option<u64>,
     pub height: u64,
 }
 

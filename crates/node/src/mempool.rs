@@ -132,6 +132,21 @@ impl Mempool {
         }
     }
 
+    /// The nonce after the sender's pending transactions that follow `account_nonce` without a
+    /// gap (what the sender's next transaction should use).
+    pub fn next_nonce(&self, sender: &Address, account_nonce: u64) -> u64 {
+        let mut next = account_nonce;
+        if let Some(queue) = self.by_sender.get(sender) {
+            for n in queue.range(account_nonce..).map(|(n, _)| *n) {
+                if n != next {
+                    break;
+                }
+                next += 1;
+            }
+        }
+        next
+    }
+
     /// Pending transaction by hash.
     pub fn get(&self, hash: &Digest) -> Option<&SignedTx> {
         let (sender, nonce) = self.by_hash.get(hash)?;
@@ -199,6 +214,10 @@ mod tests {
         m.insert(tx(2, 0, 10), 0).unwrap();
         let picked: Vec<_> = m.select(3).iter().map(|t| t.tx.nonce).collect();
         assert_eq!(picked, vec![0, 0, 1]);
+        let one = PrivateKey::from_seed(1).public_key();
+        assert_eq!(m.next_nonce(&one, 0), 3);
+        assert_eq!(m.next_nonce(&one, 1), 3);
+        assert_eq!(m.next_nonce(&one, 5), 5);
         m.prune_sender(&PrivateKey::from_seed(1).public_key(), 2);
         assert_eq!(m.len(), 2);
         m.prune_sender(&PrivateKey::from_seed(2).public_key(), 1);

@@ -1,6 +1,7 @@
 //! `unet transfer`: sign a transfer with a keystore key, submit it, wait for finality.
 //!
-//! Nonce: the sender's finalized nonce from `unet_getAccount`. The node's mempool holds at
+//! Nonce: the account's `pending_nonce` from `unet_getAccount` (after its pending transactions
+//! on that node). The node's mempool holds at
 //! most one transaction per (sender, nonce) and refuses another one at the same fee or lower
 //! with `data.check = "duplicate"`; on that answer the next nonce is tried, so transfers sent
 //! while earlier ones are still pending queue up behind them. If a block finalizes meanwhile
@@ -89,7 +90,9 @@ pub async fn run(args: TransferArgs) -> Result<()> {
             unc(needed)
         );
     }
-    let nonce = args.nonce.unwrap_or(account.nonce);
+    let nonce = args
+        .nonce
+        .unwrap_or(account.pending_nonce.unwrap_or(account.nonce));
     let sign = |nonce: u64| {
         Transaction {
             chain_id: status.chain_id,

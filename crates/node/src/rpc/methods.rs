@@ -184,6 +184,14 @@ async fn get_account<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Re
         .map_err(|e| RpcError::new(code::INTERNAL, e.to_string()))?;
     let mut v = view::account(&address, &account);
     v["height"] = json!(chain.applied_height());
+    drop(chain);
+    let pending = state
+        .shared
+        .mempool
+        .lock()
+        .expect("mempool lock")
+        .next_nonce(&address, account.nonce);
+    v["pending_nonce"] = json!(pending);
     Ok(v)
 }
 
