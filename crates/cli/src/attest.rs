@@ -393,23 +393,7 @@ fn failure(kind: EvidenceKind, e: &VerifyError) -> Result<String> {
 /// The snake_case name of the failing check, from the variant name:
 /// `CertificateExpired { .. }` -> `certificate_expired`.
 pub fn check_name(e: &VerifyError) -> String {
-    let debug = format!("{e:?}");
-    let mut out = String::new();
-    for (i, c) in debug
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .enumerate()
-    {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    e.code()
 }
 
 fn pin_root(trust: &mut TrustStore, kind: EvidenceKind, path: &Path) -> Result<()> {

@@ -136,6 +136,27 @@ where
     me: ed25519::PublicKey,
 }
 
+/// Marshal's backfill resolver (fetches missing blocks and certificates from peers).
+pub fn backfill_config<
+    P: Provider<PublicKey = ed25519::PublicKey>,
+    B: Blocker<PublicKey = ed25519::PublicKey>,
+>(
+    me: ed25519::PublicKey,
+    peers: P,
+    blocker: B,
+) -> marshal::resolver::p2p::Config<ed25519::PublicKey, P, B> {
+    marshal::resolver::p2p::Config {
+        public_key: me,
+        peer_provider: peers,
+        blocker,
+        mailbox_size: NZUsize!(4096),
+        fetch_timeout: commonware_utils::NZDuration!(Duration::from_secs(2)),
+        fetch_retry_delay: Duration::from_millis(100),
+        priority_requests: false,
+        priority_responses: false,
+    }
+}
+
 /// Codec limits for blocks under this genesis.
 pub fn block_cfg(genesis: &Genesis) -> BlockCfg {
     BlockCfg {

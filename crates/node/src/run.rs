@@ -93,16 +93,7 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
 
     let backfill = marshal::resolver::p2p::init(
         context.child("backfill"),
-        marshal::resolver::p2p::Config {
-            public_key: me.clone(),
-            peer_provider: oracle.clone(),
-            blocker: oracle.clone(),
-            mailbox_size: NZUsize!(4096),
-            fetch_timeout: commonware_utils::NZDuration!(Duration::from_secs(2)),
-            fetch_retry_delay: Duration::from_millis(100),
-            priority_requests: false,
-            priority_responses: false,
-        },
+        engine::backfill_config(me.clone(), oracle.clone(), oracle.clone()),
         backfill,
     );
     let engine = Engine::new(

@@ -156,3 +156,27 @@ pub enum VerifyError {
     #[error("evidence belongs to another chip")]
     ChipMismatch,
 }
+
+impl VerifyError {
+    /// Stable snake-case name of the failed check (`NonceMismatch` -> `nonce_mismatch`), used
+    /// in receipts, JSON verdicts and the API.
+    pub fn code(&self) -> String {
+        let debug = format!("{self:?}");
+        let mut out = String::new();
+        for (i, c) in debug
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .enumerate()
+        {
+            if c.is_ascii_uppercase() {
+                if i > 0 {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+}

@@ -60,7 +60,7 @@ impl PociError {
     pub fn code(&self) -> String {
         match self {
             Self::StaleAnchor { .. } => "stale_anchor".into(),
-            Self::Evidence(e) => format!("evidence_{}", snake(&format!("{e:?}"))),
+            Self::Evidence(e) => format!("evidence_{}", e.code()),
             Self::AlreadyRegistered(_) => "already_registered".into(),
             Self::ChipRevoked(_) => "chip_revoked".into(),
             Self::CertificateRevoked(_) => "certificate_revoked".into(),
@@ -75,26 +75,6 @@ impl PociError {
             Self::InvalidAction(_) => "invalid_action".into(),
         }
     }
-}
-
-/// `NonceMismatch { .. }` -> `nonce_mismatch`.
-fn snake(debug: &str) -> String {
-    let name: String = debug
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric())
-        .collect();
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn hex(id: &[u8]) -> String {

@@ -168,16 +168,7 @@ pub async fn start(context: &Ctx, net: &Net, i: usize) -> Running {
                 let txs = channels.next().unwrap();
                 let backfill = marshal::resolver::p2p::init(
                     context.child("backfill"),
-                    marshal::resolver::p2p::Config {
-                        public_key: pk.clone(),
-                        peer_provider: manager.clone(),
-                        blocker: control.clone(),
-                        mailbox_size: NZUsize!(1024),
-                        fetch_timeout: commonware_utils::NZDuration!(Duration::from_secs(2)),
-                        fetch_retry_delay: Duration::from_millis(100),
-                        priority_requests: false,
-                        priority_responses: false,
-                    },
+                    engine::backfill_config(pk.clone(), manager.clone(), control.clone()),
                     backfill,
                 );
                 let engine = Engine::new(
