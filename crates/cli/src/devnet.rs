@@ -126,6 +126,7 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
         for (i, n) in nodes.iter().enumerate() {
             println!("  node{i}: API {}  (WebSocket {}/ws, logs {})", n.rpc, n.rpc.replace("http", "ws"), n.home.join("node.log").display());
         }
+        println!("  explorer: {}/ (open in a browser)", nodes[0].rpc);
         println!("  genesis: {}", args.dir.join("genesis.toml").display());
         println!("  faucet key (holds the genesis allocation): {}", args.dir.join("faucet.key").display());
         println!();

@@ -4,6 +4,7 @@ mod attest;
 mod bench;
 mod chip;
 mod devnet;
+mod gov;
 mod procs;
 mod wallet;
 
@@ -39,6 +40,11 @@ enum Command {
     /// Verify chip attestation evidence offline (NVIDIA SPDM reports, vendor X.509) and print a
     /// JSON verdict; exit 0 valid, 1 invalid, 2 usage/IO error.
     Attest(attest::AttestArgs),
+    /// Governance: approve and submit actions (models, vendor roots, revocations).
+    Gov {
+        #[command(subcommand)]
+        command: gov::GovCommand,
+    },
     /// Manufacture emulated chips, register chips, and query or move registered chips.
     Chip {
         #[command(subcommand)]
@@ -68,6 +74,7 @@ fn main() -> Result<()> {
         Command::Wallet(command) => wallet::run(command),
         Command::Attest(args) => attest::run(args),
         Command::Chip { command } => chip::run(command),
+        Command::Gov { command } => gov::run(command),
     }
 }
 

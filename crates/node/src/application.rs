@@ -77,7 +77,7 @@ impl<E: StoreContext> Application<E> {
             };
             let digest = block.digest();
             {
-                let chain = self.shared.chain.lock().await;
+                let chain = self.shared.chain().await;
                 if chain.knows(&digest) {
                     break;
                 }
@@ -90,7 +90,7 @@ impl<E: StoreContext> Application<E> {
             next = ancestry.next().await;
         }
         // Execute oldest first.
-        let mut chain = self.shared.chain.lock().await;
+        let mut chain = self.shared.chain().await;
         for block in pending.into_iter().rev() {
             if let Err(e) = chain.verify_block_with(&block, |_| false).await {
                 warn!(height = block.height.get(), error = %e, "ancestor failed to execute");
@@ -189,7 +189,7 @@ where
             .expect("mempool lock")
             .select(self.params.max_block_txs as usize);
         let height = parent_height.next();
-        let mut chain = self.shared.chain.lock().await;
+        let mut chain = self.shared.chain().await;
         let probe = Block::new(
             context.clone(),
             parent_digest,
@@ -267,7 +267,7 @@ where
         if !self.ensure_executed(parent, &mut ancestry).await {
             return false;
         }
-        let mut chain = self.shared.chain.lock().await;
+        let mut chain = self.shared.chain().await;
         let result = {
             // Signatures already checked on mempool admission are not checked again.
             let known: std::collections::HashSet<Digest> = {
@@ -366,11 +366,7 @@ impl Reporter for FinalizedSink {
 
 /// Starts the finalizer: applies each finalized block to the store, prunes the mempool,
 /// publishes the block, then acknowledges it to marshal.
-pub fn start_finalizer<E>(
-    context: E,
-    shared: Arc<Shared<E>>,
-    marshal: crate::engine::MarshalMailbox,
-) -> FinalizedSink
+pub fn start_finalizer<E>(context: E, shared: Arc<Shared<E>>) -> FinalizedSink
 where
     E: StoreContext + Spawner,
 {
@@ -381,7 +377,7 @@ where
                 continue;
             };
             let block = block.inner_shared();
-            match finalize_one(&shared, &marshal, &block).await {
+            match finalize_one(&shared, &block).await {
                 Ok(()) => ack.acknowledge(),
                 Err(e) => {
                     // A finalized block that does not execute means local state is corrupt:
@@ -397,11 +393,9 @@ where
 
 async fn finalize_one<E: StoreContext>(
     shared: &Shared<E>,
-    marshal: &crate::engine::MarshalMailbox,
     block: &Arc<Block>,
 ) -> Result<(), ExecError> {
-    let mut chain = shared.chain.lock().await;
-    crate::engine::resolve_applied_digest(&mut chain, marshal, shared.genesis_digest).await;
+    let mut chain = shared.chain().await;
     let Some(receipts) = chain.finalize(block).await? else {
         return Ok(());
     };

@@ -129,7 +129,6 @@ where
     buffer: buffered::Engine<E, ed25519::PublicKey, Block, P, Sequential>,
     buffer_mailbox: buffered::Mailbox<ed25519::PublicKey, Block>,
     marshal: Marshal<E>,
-    marshal_mailbox: MarshalMailbox,
     marshaled: Marshaled<E>,
     consensus: ConsensusEngine<E, B>,
     provider: P,
@@ -361,7 +360,6 @@ where
             buffer,
             buffer_mailbox,
             marshal,
-            marshal_mailbox,
             marshaled,
             consensus,
             provider: cfg.provider,
@@ -403,15 +401,16 @@ where
         ),
     ) -> (Arc<Shared<E>>, gossip::TxGossip, Vec<Handle<()>>) {
         let shared = self.shared.clone();
-        let sink = start_finalizer(
-            self.context.child("finalizer"),
-            shared.clone(),
-            self.marshal_mailbox.clone(),
-        );
+        let sink = start_finalizer(self.context.child("finalizer"), shared.clone());
         let buffer = self.buffer.start(blocks);
         let marshal = self.marshal.start(sink, self.buffer_mailbox, backfill);
         let consensus = self.consensus.start(votes, certificates, resolver);
         let gossip = gossip::start(self.context.child("tx_gossip"), shared.clone(), txs);
+        // Learn the digest of the block the store reflects as soon as marshal answers.
+        let eager = shared.clone();
+        self.context.child("resume").spawn(move |_| async move {
+            drop(eager.chain().await);
+        });
         let _ = (&self.marshaled, &self.provider, &self.me);
         (shared, gossip, vec![buffer, marshal, consensus])
     }

@@ -41,7 +41,7 @@ pub async fn admit<E: StoreContext>(
     txs: Vec<SignedTx>,
 ) -> Vec<Result<Digest, TxError>> {
     let genesis = {
-        let chain = shared.chain.lock().await;
+        let chain = shared.chain().await;
         (chain.genesis.chain_id, chain.genesis.params.min_fee)
     };
     // Stateless checks: batch-verify, and on failure check one by one to name each failure.
@@ -56,7 +56,7 @@ pub async fn admit<E: StoreContext>(
     // Finalized nonces of the senders.
     let mut nonces = Vec::with_capacity(txs.len());
     {
-        let chain = shared.chain.lock().await;
+        let chain = shared.chain().await;
         for (t, r) in txs.iter().zip(&results) {
             if r.is_ok() {
                 match chain.account(&t.tx.sender).await {

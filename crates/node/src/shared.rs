@@ -81,6 +81,27 @@ impl<E: StoreContext> Shared<E> {
         }
     }
 
+    /// The executed chain, locked. After a restart the store knows its height but not the
+    /// digest of the block it reflects; the first caller asks marshal for it, so nothing that
+    /// builds on the finalized tip (proposals, verification, the API) ever sees it unknown.
+    pub async fn chain(&self) -> futures::lock::MutexGuard<'_, Chain<E>> {
+        let mut chain = self.chain.lock().await;
+        if chain.applied_digest() == Digest::from([0u8; 32]) {
+            if let Some(marshal) = self.marshal.get() {
+                crate::engine::resolve_applied_digest(&mut chain, marshal, self.genesis_digest)
+                    .await;
+                let digest = chain.applied_digest();
+                if digest != Digest::from([0u8; 32]) {
+                    let mut s = self.status.lock().expect("status lock");
+                    if s.finalized_digest.is_none() {
+                        s.finalized_digest = Some(digest);
+                    }
+                }
+            }
+        }
+        chain
+    }
+
     /// A finalized block by height: from memory if recent, else from marshal's archive.
     pub async fn block_at(&self, height: u64) -> Option<Arc<Block>> {
         if let Some(b) = self.recent.lock().expect("recent lock").get(&height) {

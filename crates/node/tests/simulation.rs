@@ -251,3 +251,52 @@ fn equivocating_validator_cannot_stop_or_split_honest_nodes() {
         }
     });
 }
+
+#[test]
+fn whole_network_restarts_from_disk_and_keeps_finalizing() {
+    runner(6).start(|context| async move {
+        let net = network(&context, 4, good_link()).await;
+        let mut vs = Vec::new();
+        for i in 0..4 {
+            vs.push(start(&context, &net, i).await);
+        }
+        let faucet = faucet();
+        let bob = PrivateKey::from_seed(8).public_key();
+        let txs = (0..5).map(|n| transfer(&faucet, n, &bob, UNC)).collect();
+        for r in submit(&vs[0], txs).await {
+            r.unwrap();
+        }
+        let refs: Vec<_> = vs.iter().collect();
+        wait_height(&context, &refs, 20).await;
+        let before: Vec<u64> = vs
+            .iter()
+            .map(|v| v.shared.status().finalized_height)
+            .collect();
+        let d20 = digest_at(&vs[0], 20).await;
+
+        // Every validator crashes at once.
+        for v in vs.drain(..) {
+            v.task.abort();
+        }
+        context.sleep(Duration::from_millis(500)).await;
+
+        // All restart from their own storage; the chain resumes on top of the finalized tip.
+        for i in 0..4 {
+            vs.push(start(&context, &net, i).await);
+        }
+        for (v, b) in vs.iter().zip(&before) {
+            assert!(v.shared.status().finalized_height >= *b);
+        }
+        let refs: Vec<_> = vs.iter().collect();
+        let resume = before.iter().max().unwrap() + 20;
+        wait_height(&context, &refs, resume).await;
+        for v in &vs {
+            assert_eq!(digest_at(v, 20).await, d20);
+            assert_eq!(balance(v, &bob).await, 5 * UNC);
+        }
+        let d = digest_at(&vs[0], resume).await;
+        for v in &vs[1..] {
+            assert_eq!(digest_at(v, resume).await, d);
+        }
+    });
+}

@@ -68,7 +68,7 @@ pub(super) async fn get_chip<E: StoreContext>(
     params: &Value,
 ) -> Result<Value> {
     let id = parse_chip_id(super::methods::str_param(params, "chip_id", 0)?)?;
-    let chain = state.shared.chain.lock().await;
+    let chain = state.shared.chain().await;
     let registry = chain.registry().await.map_err(internal)?;
     let chip: Option<Chip> = chain.get_decoded(&chip_key(&id)).await.map_err(internal)?;
     match chip {
@@ -127,7 +127,7 @@ pub(super) async fn list_chips<E: StoreContext>(
     }
     .clamp(1, MAX_PAGE);
 
-    let chain = state.shared.chain.lock().await;
+    let chain = state.shared.chain().await;
     let registry = chain.registry().await.map_err(internal)?;
     // Candidate ids: the owner's list, or the global index from `start`.
     let (ids, next): (Vec<ChipId>, Option<u64>) = match &owner {
@@ -183,7 +183,7 @@ pub(super) async fn list_chips<E: StoreContext>(
 }
 
 pub(super) async fn list_models<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {
-    let chain = state.shared.chain.lock().await;
+    let chain = state.shared.chain().await;
     let registry = chain.registry().await.map_err(internal)?;
     Ok(json!({
         "models": registry.models,
@@ -208,7 +208,7 @@ pub(super) async fn registration_nonce_for<E: StoreContext>(
 ) -> Result<Value> {
     let owner: PublicKey = from_hex(super::methods::str_param(params, "owner", 0)?)
         .map_err(|e| RpcError::params(format!("owner: {e}")))?;
-    let chain = state.shared.chain.lock().await;
+    let chain = state.shared.chain().await;
     let height = chain.applied_height();
     let anchor = chain.applied_digest();
     let nonce = registration_nonce(chain.genesis.chain_id, &anchor, &owner);

@@ -80,7 +80,7 @@ fn parse_hash(s: &str) -> Result<Digest> {
 
 async fn status<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {
     let s = state.shared.status();
-    let chain = state.shared.chain.lock().await;
+    let chain = state.shared.chain().await;
     let genesis = &chain.genesis;
     Ok(json!({
         "chain_id": genesis.chain_id,
@@ -177,7 +177,7 @@ async fn block_by_hash<E: StoreContext>(
 
 async fn get_account<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Result<Value> {
     let address = parse_address(str_param(params, "address", 0)?)?;
-    let chain = state.shared.chain.lock().await;
+    let chain = state.shared.chain().await;
     let account = chain
         .account(&address)
         .await
@@ -296,7 +296,7 @@ fn tx_error(e: unet_types::TxError) -> RpcError {
 async fn get_transaction<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Result<Value> {
     let hash = parse_hash(str_param(params, "hash", 0)?)?;
     {
-        let chain = state.shared.chain.lock().await;
+        let chain = state.shared.chain().await;
         if let Some(l) = chain.tx_index.get(&hash) {
             let mut v = view::location(l);
             v["hash"] = json!(view::hex32(&hash));
@@ -326,7 +326,7 @@ async fn get_transaction<E: StoreContext>(state: &ApiState<E>, params: &Value) -
 }
 
 async fn supply<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {
-    let chain = state.shared.chain.lock().await;
+    let chain = state.shared.chain().await;
     let s = chain.supply;
     Ok(json!({
         "height": chain.applied_height(),
@@ -343,7 +343,7 @@ async fn supply<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {
 async fn get_proof<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Result<Value> {
     let address = parse_address(str_param(params, "address", 0)?)?;
     let key = account_key(&address);
-    let chain = state.shared.chain.lock().await;
+    let chain = state.shared.chain().await;
     let proof = chain
         .prove(&key)
         .await

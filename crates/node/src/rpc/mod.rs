@@ -129,6 +129,8 @@ pub fn router<E: StoreContext>(state: Arc<ApiState<E>>) -> Router {
         .route("/metrics", get(metrics::<E>))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+        // The block explorer: `GET /` (page) and `GET /explorer/{*path}` (assets).
+        .merge(unet_explorer::router())
 }
 
 /// Serves the API until the listener fails.
