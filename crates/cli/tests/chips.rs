@@ -230,7 +230,101 @@ async fn chip_lifecycle_through_the_cli() {
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["receipt"]["code"], "not_owner");
 
-    // 7. Unknown chip ids are a clean not-found error.
+    // 7. Governance (threshold 1 on a devnet): revoke chip B; it is marked revoked at once and
+    //    an approval cannot be used twice.
+    let gov_file = net.path().join("net/governance.key");
+    unet_json(
+        &net,
+        ks,
+        &[
+            "keys",
+            "import",
+            "gov",
+            "--secret-file",
+            gov_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let approval = net.path().join("approval.json");
+    let a = unet_json(
+        &net,
+        ks,
+        &[
+            "gov",
+            "approve",
+            "--from",
+            "gov",
+            "--revoke-chip",
+            &id_b,
+            "--out",
+            approval.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(a["gov_nonce"], 0);
+    let r = unet_json(
+        &net,
+        ks,
+        &[
+            "gov",
+            "submit",
+            "--from",
+            "miner",
+            "--revoke-chip",
+            &id_b,
+            "--approval",
+            approval.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(r["receipt"]["status"], "ok");
+    let chip = unet_json(&net, ks, &["chip", "show", &id_b], &[]);
+    assert_eq!(chip["status"], "revoked");
+    let revoked = unet_json(&net, ks, &["chip", "list", "--status", "revoked"], &[]);
+    assert_eq!(revoked["chips"].as_array().unwrap().len(), 1);
+    let r = unet(
+        &net,
+        ks,
+        &[
+            "gov",
+            "submit",
+            "--from",
+            "miner",
+            "--revoke-chip",
+            &id_b,
+            "--approval",
+            approval.to_str().unwrap(),
+            "--json",
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 1);
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["receipt"]["code"], "bad_approval");
+    // An approval for another action is refused before anything is sent.
+    let r = unet(
+        &net,
+        ks,
+        &[
+            "gov",
+            "submit",
+            "--from",
+            "miner",
+            "--revoke-chip",
+            &id_a,
+            "--approval",
+            approval.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("approves a different action"),
+        "{}",
+        r.stderr
+    );
+
+    // 8. Unknown chip ids are a clean not-found error.
     let r = unet(&net, ks, &["chip", "show", &"00".repeat(32), "--json"], &[]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("no registered chip"), "{}", r.stderr);
