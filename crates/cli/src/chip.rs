@@ -199,9 +199,6 @@ impl ChipFile {
 }
 
 pub fn run(command: ChipCommand) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let json_mode = match &command {
         ChipCommand::Provision { common, .. }
         | ChipCommand::Register { common, .. }
@@ -211,14 +208,7 @@ pub fn run(command: ChipCommand) -> Result<()> {
         | ChipCommand::Deregister { common, .. }
         | ChipCommand::Models { common } => common.json,
     };
-    let result = rt.block_on(dispatch(command));
-    drop(rt);
-    let Err(e) = result else { return Ok(()) };
-    if json_mode && e.downcast_ref::<Reported>().is_none() {
-        println!("{}", json!({"error": {"message": format!("{e:#}")}}));
-    }
-    eprintln!("error: {e:#}");
-    std::process::exit(1);
+    crate::wallet::run_command(json_mode, dispatch(command))
 }
 
 async fn dispatch(command: ChipCommand) -> Result<()> {

@@ -174,17 +174,7 @@ pub fn run(command: GovCommand) -> Result<()> {
     let json_mode = match &command {
         GovCommand::Approve { common, .. } | GovCommand::Submit { common, .. } => common.json,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let result = rt.block_on(dispatch(command));
-    drop(rt);
-    let Err(e) = result else { return Ok(()) };
-    if json_mode && e.downcast_ref::<Reported>().is_none() {
-        println!("{}", json!({"error": {"message": format!("{e:#}")}}));
-    }
-    eprintln!("error: {e:#}");
-    std::process::exit(1);
+    crate::wallet::run_command(json_mode, dispatch(command))
 }
 
 async fn dispatch(command: GovCommand) -> Result<()> {

@@ -117,10 +117,19 @@ pub fn run(command: Command) -> Result<()> {
         | Command::Proof { common, .. } => common.json,
         Command::Transfer(t) => t.common.json,
     };
+    run_command(json_mode, dispatch(command))
+}
+
+/// Runs a command's future on a small runtime. Failures print `error: ...` on stderr (and in
+/// `--json` mode an `{"error": ..}` object on stdout) and exit with status 1.
+pub fn run_command(
+    json_mode: bool,
+    command: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let result = rt.block_on(dispatch(command));
+    let result = rt.block_on(command);
     drop(rt);
     let Err(e) = result else { return Ok(()) };
     if json_mode && e.downcast_ref::<Reported>().is_none() {
