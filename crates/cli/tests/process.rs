@@ -129,3 +129,65 @@ async fn four_processes_survive_kill_9_and_agree() {
         20
     );
 }
+
+#[test]
+fn corrupt_home_files_give_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("net");
+    let ok = std::process::Command::new(env!("CARGO_BIN_EXE_unet"))
+        .args([
+            "testnet",
+            "--validators",
+            "1",
+            "--base-p2p-port",
+            "32190",
+            "--base-rpc-port",
+            "9390",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let home = out.join("node0");
+    let run = |what: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_unet"))
+            .args(["node", "--home"])
+            .arg(&home)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!o.status.success(), "{what}: node started anyway");
+        assert!(!stderr.contains("panicked"), "{what}: panicked: {stderr}");
+        stderr
+    };
+    // A key file others can read is refused.
+    let key = home.join("keys/identity.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(run("world-readable key").contains("chmod 600"));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // A key file that is not a key.
+    let original = std::fs::read(&key).unwrap();
+    std::fs::write(&key, "not hex\n").unwrap();
+    assert!(run("garbage key").contains("identity.key is not hex"));
+    std::fs::write(&key, &original).unwrap();
+    // A genesis that does not parse, and one that breaks its own rules.
+    let genesis = home.join("genesis.toml");
+    let text = std::fs::read_to_string(&genesis).unwrap();
+    std::fs::write(&genesis, "chain_id = [").unwrap();
+    assert!(run("garbage genesis").contains("cannot parse genesis"));
+    std::fs::write(
+        &genesis,
+        text.replace("fee_burn_bps = 5000", "fee_burn_bps = 20000"),
+    )
+    .unwrap();
+    assert!(run("invalid genesis").contains("fee_burn_bps above 10000"));
+    std::fs::write(&genesis, &text).unwrap();
+    // A config that does not parse.
+    std::fs::write(home.join("config.toml"), "p2p_listen = 7").unwrap();
+    assert!(run("garbage config").contains("parsing config.toml"));
+}

@@ -67,16 +67,11 @@ pub struct Chain<E: StoreContext> {
 const TX_INDEX_LIMIT: usize = 1_000_000;
 
 impl<E: StoreContext> Chain<E> {
-    /// Opens the store; on a fresh store writes the genesis state. Returns the chain and the
-    /// genesis state root.
-    pub async fn open(
-        context: E,
-        partition: &str,
-        genesis: Genesis,
-    ) -> Result<(Self, Digest), ExecError> {
+    /// Opens the store; on a fresh store writes the genesis state.
+    pub async fn open(context: E, partition: &str, genesis: Genesis) -> Result<Self, ExecError> {
         let mut db = StateDb::open(context, partition).await?;
         let fresh = db.get(&supply_key()).await?.is_none();
-        let genesis_root = if fresh {
+        if fresh {
             let mut batch = db.new_batch();
             let writes = genesis_writes(&genesis).map_err(|e| ExecError::Invalid(e.to_string()))?;
             for (k, v) in writes {
@@ -84,23 +79,17 @@ impl<E: StoreContext> Chain<E> {
             }
             let m = batch.merkleize(0).await?;
             db.apply(&m).await?;
-            m.root()
-        } else {
-            Digest::from([0u8; 32]) // filled by the caller from the stored genesis block
-        };
+        }
         let supply = read_supply(db.get(&supply_key()).await?)?;
-        Ok((
-            Self {
-                genesis,
-                db,
-                applied_digest: Digest::from([0u8; 32]),
-                executed: HashMap::new(),
-                tx_index: HashMap::new(),
-                tx_order: Default::default(),
-                supply,
-            },
-            genesis_root,
-        ))
+        Ok(Self {
+            genesis,
+            db,
+            applied_digest: Digest::from([0u8; 32]),
+            executed: HashMap::new(),
+            tx_index: HashMap::new(),
+            tx_order: Default::default(),
+            supply,
+        })
     }
 
     /// Tells the chain which block its store reflects (the genesis block on a fresh store, the

@@ -173,31 +173,30 @@ async fn open_chain<E: StoreContext>(
     context: &E,
     prefix: &str,
     genesis: &Genesis,
-) -> (Chain<E>, Block) {
-    // The genesis state lives in its own tiny store so its root is known on every restart.
-    let (genesis_chain, genesis_root) = Chain::open(
+) -> anyhow::Result<(Chain<E>, Block)> {
+    // The genesis state lives in its own tiny store so its root is known on every restart:
+    // fresh or reopened, that store only ever holds the genesis state.
+    let genesis_chain = Chain::open(
         context.child("genesis_state"),
         &format!("{prefix}-genesis"),
         genesis.clone(),
     )
     .await
-    .expect("genesis state");
-    // Fresh or reopened, that store only ever holds the genesis state.
-    let _ = genesis_root;
+    .map_err(|e| anyhow::anyhow!("opening the genesis state: {e}"))?;
     let genesis_root = genesis_chain.root();
     drop(genesis_chain);
-    let (mut chain, _) = Chain::open(
+    let mut chain = Chain::open(
         context.child("state"),
         &format!("{prefix}-state"),
         genesis.clone(),
     )
     .await
-    .expect("state store");
+    .map_err(|e| anyhow::anyhow!("opening the state store: {e}"))?;
     let block = genesis_block(genesis, genesis_root);
     if chain.applied_height() == 0 {
         chain.set_applied(block.digest());
     }
-    (chain, block)
+    Ok((chain, block))
 }
 
 /// After a restart the store knows its height but not the digest of that block: ask marshal.
@@ -226,11 +225,13 @@ where
     B: Blocker<PublicKey = ed25519::PublicKey>,
     P: Provider<PublicKey = ed25519::PublicKey>,
 {
-    pub async fn new(context: E, cfg: Config<B, P>) -> Self {
+    /// Opens storage and builds every actor. Fails with a clear error if storage cannot be
+    /// opened (e.g. corrupt files).
+    pub async fn new(context: E, cfg: Config<B, P>) -> anyhow::Result<Self> {
         let mailbox_size = NZUsize!(1024);
         let prefix = cfg.partition_prefix.clone();
         let genesis = cfg.genesis.clone();
-        let (chain, genesis_block) = open_chain(&context, &prefix, &genesis).await;
+        let (chain, genesis_block) = open_chain(&context, &prefix, &genesis).await?;
         let verifier =
             Scheme::certificate_verifier(unet_types::CONSENSUS_NAMESPACE, *cfg.scheme.identity());
         let shared = Arc::new(Shared::new(
@@ -265,7 +266,7 @@ where
             ),
         )
         .await
-        .expect("finalizations archive");
+        .map_err(|e| anyhow::anyhow!("opening the finalizations archive: {e}"))?;
         let blocks = immutable::Archive::init(
             context.child("finalized_blocks"),
             archive_config(
@@ -277,7 +278,7 @@ where
             ),
         )
         .await
-        .expect("blocks archive");
+        .map_err(|e| anyhow::anyhow!("opening the blocks archive: {e}"))?;
 
         let epocher = FixedEpocher::new(NZU64!(EPOCH_LENGTH));
         let (marshal, marshal_mailbox, _floor) = MarshalActor::init(
@@ -354,7 +355,7 @@ where
                 forward: simplex::ForwardPolicy::Disabled,
             },
         );
-        Self {
+        Ok(Self {
             context,
             shared,
             buffer,
@@ -364,7 +365,7 @@ where
             consensus,
             provider: cfg.provider,
             me: cfg.me,
-        }
+        })
     }
 
     /// Starts every actor on the given channels.

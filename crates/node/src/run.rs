@@ -110,7 +110,7 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
             freezer_table_initial_size: 1 << 16,
         },
     )
-    .await;
+    .await?;
     let (shared, gossip, handles) =
         engine.start(votes, certificates, resolver, blocks, backfill, txs);
     let status = shared.status();

@@ -185,7 +185,8 @@ pub async fn start(context: &Ctx, net: &Net, i: usize) -> Running {
                         freezer_table_initial_size: 1 << 12,
                     },
                 )
-                .await;
+                .await
+                .expect("engine");
                 let (shared, gossip, _handles) =
                     engine.start(votes, certs, resolver, blocks, backfill, txs);
                 let _ = tx.send((shared, gossip));
