@@ -17,3 +17,4 @@ pub mod mempool;
 pub mod rpc;
 pub mod run;
 pub mod shared;
+pub mod txstore;
