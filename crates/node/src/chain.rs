@@ -8,7 +8,6 @@
 //! exactly once: a block at or below the store's applied height is skipped, which makes the
 //! redelivery after a restart harmless.
 
-use crate::txstore::TxStore;
 use commonware_cryptography::Digestible;
 use std::collections::HashMap;
 use unet_state::{
@@ -57,11 +56,15 @@ pub struct Chain<E: StoreContext> {
     applied_digest: Digest,
     /// Speculative states by block digest.
     executed: HashMap<Digest, Executed<E>>,
-    /// Where finalized transactions landed (persisted; absent on the genesis-only store).
-    txs: Option<TxStore<E>>,
+    /// Recent finalized transactions (bounded; older lookups fall back to block scans).
+    pub tx_index: HashMap<Digest, TxLocation>,
+    tx_order: std::collections::VecDeque<(u64, Digest)>,
     /// Finalized supply counters.
     pub supply: Supply,
 }
+
+/// Most finalized transactions kept in the in-memory index.
+const TX_INDEX_LIMIT: usize = 1_000_000;
 
 impl<E: StoreContext> Chain<E> {
     /// Opens the store; on a fresh store writes the genesis state.
@@ -83,25 +86,10 @@ impl<E: StoreContext> Chain<E> {
             db,
             applied_digest: Digest::from([0u8; 32]),
             executed: HashMap::new(),
-            txs: None,
+            tx_index: HashMap::new(),
+            tx_order: Default::default(),
             supply,
         })
-    }
-
-    /// Attaches the persisted transaction index.
-    pub fn attach_tx_store(&mut self, txs: TxStore<E>) {
-        self.txs = Some(txs);
-    }
-
-    /// Where a finalized transaction landed, if it did.
-    pub async fn transaction(&self, hash: &Digest) -> Result<Option<TxLocation>, ExecError> {
-        match &self.txs {
-            Some(t) => t
-                .get(hash)
-                .await
-                .map_err(|e| ExecError::Invalid(e.to_string())),
-            None => Ok(None),
-        }
     }
 
     /// Tells the chain which block its store reflects (the genesis block on a fresh store, the
@@ -311,10 +299,21 @@ impl<E: StoreContext> Chain<E> {
         self.supply = executed.supply;
         // Everything at or below the finalized height is now either applied or orphaned.
         self.executed.retain(|_, e| e.height > height);
-        if let Some(txs) = &mut self.txs {
-            txs.put_block(height, digest, &executed.receipts)
-                .await
-                .map_err(|e| ExecError::Invalid(e.to_string()))?;
+        for r in &executed.receipts {
+            self.tx_index.insert(
+                r.tx_hash,
+                TxLocation {
+                    height,
+                    block: digest,
+                    receipt: r.clone(),
+                },
+            );
+            self.tx_order.push_back((height, r.tx_hash));
+        }
+        while self.tx_order.len() > TX_INDEX_LIMIT {
+            if let Some((_, h)) = self.tx_order.pop_front() {
+                self.tx_index.remove(&h);
+            }
         }
         Ok(Some(executed.receipts))
     }

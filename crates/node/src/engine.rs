@@ -254,23 +254,6 @@ where
             },
         );
         let page_cache = CacheRef::new(PAGE_CACHE_PAGE_SIZE, PAGE_CACHE_CAPACITY);
-        let tx_archive = immutable::Archive::init(
-            context.child("transactions"),
-            archive_config(
-                &prefix,
-                "transactions",
-                cfg.freezer_table_initial_size,
-                &page_cache,
-                (),
-            ),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("opening the transaction archive: {e}"))?;
-        shared
-            .chain
-            .lock()
-            .await
-            .attach_tx_store(crate::txstore::TxStore::new(tx_archive));
         let finalizations = immutable::Archive::init(
             context.child("finalizations_by_height"),
             archive_config(

@@ -17,4 +17,3 @@ pub mod mempool;
 pub mod rpc;
 pub mod run;
 pub mod shared;
-pub mod txstore;

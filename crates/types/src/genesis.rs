@@ -232,8 +232,8 @@ impl Genesis {
         if self.params.fee_burn_bps > 10_000 {
             return invalid("fee_burn_bps above 10000".into());
         }
-        if self.params.max_block_txs == 0 || self.params.max_block_txs > 65_535 {
-            return invalid("max_block_txs must be between 1 and 65535".into());
+        if self.params.max_block_txs == 0 {
+            return invalid("max_block_txs is zero".into());
         }
         let mut total: Amount = 0;
         let mut seen = BTreeSet::new();

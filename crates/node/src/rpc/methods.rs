@@ -297,11 +297,7 @@ async fn get_transaction<E: StoreContext>(state: &ApiState<E>, params: &Value) -
     let hash = parse_hash(str_param(params, "hash", 0)?)?;
     {
         let chain = state.shared.chain().await;
-        let found = chain
-            .transaction(&hash)
-            .await
-            .map_err(|e| RpcError::new(code::INTERNAL, e.to_string()))?;
-        if let Some(l) = &found {
+        if let Some(l) = chain.tx_index.get(&hash) {
             let mut v = view::location(l);
             v["hash"] = json!(view::hex32(&hash));
             return Ok(v);
