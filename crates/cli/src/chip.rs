@@ -18,7 +18,7 @@ use unet_poci::{
     secure_element::{DevnetVendorCa, SealedKey, SoftSecureElement},
     Curve, Evidence, VendorX509Evidence,
 };
-use unet_types::{amount::parse_unc, hexser, Payload, Transaction};
+use unet_types::{amount::parse_unc, hexser, Payload};
 
 #[derive(Subcommand)]
 pub enum ChipCommand {
@@ -252,11 +252,9 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
             let key = common.unlock(&from, &passphrase)?;
             let owner = key.public_key();
             let client = common.client();
-            let status = client.status().await.map_err(|e| node_error(&common, e))?;
-            let fee = match fee {
-                Some(f) => parse_unc(&f).map_err(|e| anyhow!("--fee: {e}"))?,
-                None => status.params.min_fee,
-            };
+            let fee = fee
+                .map(|f| parse_unc(&f).map_err(|e| anyhow!("--fee: {e}")))
+                .transpose()?;
             let anchor = client
                 .call("unet_registrationNonce", json!([hexser::to_hex(&owner)]))
                 .await
@@ -274,32 +272,11 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
             })
             .encode()
             .map_err(|e| anyhow!("{e}"))?;
-            let account = client
-                .account(&owner)
-                .await
-                .map_err(|e| node_error(&common, e))?;
-            let sign = |n: u64| {
-                Transaction {
-                    chain_id: status.chain_id,
-                    sender: owner.clone(),
-                    nonce: n,
-                    fee,
-                    payload: Payload::RegisterChip {
-                        anchor_height,
-                        evidence: evidence.clone(),
-                    },
-                }
-                .sign(&key)
+            let payload = Payload::RegisterChip {
+                anchor_height,
+                evidence,
             };
-            let (hash, _) = submit::send_with_nonce_retry(
-                &common,
-                &client,
-                &owner,
-                account.pending_nonce.unwrap_or(account.nonce),
-                false,
-                sign,
-            )
-            .await?;
+            let hash = submit::send_payload(&common, &client, &key, fee, payload).await?;
             finish(&common, &client, &hash, timeout, Some(&file.chip_id)).await
         }
         ChipCommand::Show { chip_id, common } => {
@@ -435,32 +412,8 @@ async fn send_simple(
     chip_id: &str,
 ) -> Result<()> {
     let key = common.unlock(from, passphrase)?;
-    let sender = key.public_key();
     let client = common.client();
-    let status = client.status().await.map_err(|e| node_error(common, e))?;
-    let account = client
-        .account(&sender)
-        .await
-        .map_err(|e| node_error(common, e))?;
-    let sign = |n: u64| {
-        Transaction {
-            chain_id: status.chain_id,
-            sender: sender.clone(),
-            nonce: n,
-            fee: status.params.min_fee,
-            payload: payload.clone(),
-        }
-        .sign(&key)
-    };
-    let (hash, _) = submit::send_with_nonce_retry(
-        common,
-        &client,
-        &sender,
-        account.pending_nonce.unwrap_or(account.nonce),
-        false,
-        sign,
-    )
-    .await?;
+    let hash = submit::send_payload(common, &client, &key, None, payload).await?;
     finish(common, &client, &hash, timeout, Some(chip_id)).await
 }
 

@@ -14,7 +14,7 @@ use serde_json::json;
 use std::path::PathBuf;
 use unet_types::{
     chip::{kind, Approval, GovAction, Model, Root, GOV_NAMESPACE},
-    hexser, Payload, Signature, Transaction,
+    hexser, Payload, Signature,
 };
 
 /// The action, as flags (exactly one).
@@ -251,30 +251,12 @@ async fn dispatch(command: GovCommand) -> Result<()> {
                 });
             }
             let key = common.unlock(&from, &passphrase)?;
-            let sender = key.public_key();
             let client = common.client();
-            let status = client.status().await.map_err(|e| node_error(&common, e))?;
-            let account = client
-                .account(&sender)
-                .await
-                .map_err(|e| node_error(&common, e))?;
-            let sign = |n: u64| {
-                Transaction {
-                    chain_id: status.chain_id,
-                    sender: sender.clone(),
-                    nonce: n,
-                    fee: status.params.min_fee,
-                    payload: Payload::Govern {
-                        action: action.clone(),
-                        approvals: list.clone(),
-                    },
-                }
-                .sign(&key)
+            let payload = Payload::Govern {
+                action: action.clone(),
+                approvals: list,
             };
-            let start = account.pending_nonce.unwrap_or(account.nonce);
-            let (hash, _) =
-                submit::send_with_nonce_retry(&common, &client, &sender, start, false, sign)
-                    .await?;
+            let hash = submit::send_payload(&common, &client, &key, None, payload).await?;
             let v = submit::wait_final(&common, &client, &hash, timeout).await?;
             let ok = v["receipt"]["status"] == "ok";
             let out = json!({"hash": hash, "action": action.name(), "height": v["height"], "receipt": v["receipt"]});

@@ -107,3 +107,35 @@ pub fn refused(common: &Common, err: ClientError, check: &str) -> anyhow::Error 
         e.context(format!("transaction refused{hint}"))
     }
 }
+
+/// Signs `payload` from `key` with the account's next free nonce (fee: `fee`, or the chain's
+/// minimum) and submits it. Returns the transaction hash.
+pub async fn send_payload(
+    common: &Common,
+    client: &Client,
+    key: &unet_types::PrivateKey,
+    fee: Option<u128>,
+    payload: unet_types::Payload,
+) -> Result<String> {
+    use commonware_cryptography::Signer;
+    let sender = key.public_key();
+    let status = client.status().await.map_err(|e| node_error(common, e))?;
+    let account = client
+        .account(&sender)
+        .await
+        .map_err(|e| node_error(common, e))?;
+    let fee = fee.unwrap_or(status.params.min_fee);
+    let sign = |n: u64| {
+        unet_types::Transaction {
+            chain_id: status.chain_id,
+            sender: sender.clone(),
+            nonce: n,
+            fee,
+            payload: payload.clone(),
+        }
+        .sign(key)
+    };
+    let start = account.pending_nonce.unwrap_or(account.nonce);
+    let (hash, _) = send_with_nonce_retry(common, client, &sender, start, false, sign).await?;
+    Ok(hash)
+}
