@@ -299,6 +299,7 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
             label: "devnet faucet (stands in for the 3% genesis allocation)".into(),
         }],
         poci: devnet_poci(&governor.public_key())?,
+        treasury: Some(unet_types::hexser::to_hex(&governor.public_key())),
     };
     genesis.validate()?;
     fs::create_dir_all(out)?;

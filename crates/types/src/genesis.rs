@@ -31,6 +31,51 @@ pub struct Params {
     /// Most chip registrations per block (each costs a few ms of signature checks).
     #[serde(default = "default_max_registrations")]
     pub max_registrations_per_block: u32,
+    /// Blocks per epoch (validator committees, reward periods and challenge targets are per
+    /// epoch).
+    #[serde(default = "default_epoch_length")]
+    pub epoch_length: u64,
+    /// Most validators in one epoch's committee.
+    #[serde(default = "default_committee_size")]
+    pub committee_size: u32,
+    /// How many times each chip is challenged per epoch, on average.
+    #[serde(default = "default_challenges_per_epoch")]
+    pub challenges_per_epoch: u32,
+    /// Blocks a challenged chip has to land its response (the response may be in any block
+    /// `h + 1 ..= h + response_window` after the challenge at `h`).
+    #[serde(default = "default_response_window")]
+    pub response_window: u64,
+    /// Misses within one epoch at which a chip forfeits that whole epoch's reward.
+    #[serde(default = "default_max_misses")]
+    pub max_misses_per_epoch: u32,
+    /// Blocks between emission halvings (two years of blocks at `block_time_ms`).
+    #[serde(default = "default_halving_blocks")]
+    pub halving_blocks: u64,
+}
+
+fn default_epoch_length() -> u64 {
+    600
+}
+
+fn default_committee_size() -> u32 {
+    16
+}
+
+fn default_challenges_per_epoch() -> u32 {
+    2
+}
+
+fn default_response_window() -> u64 {
+    20
+}
+
+fn default_max_misses() -> u32 {
+    2
+}
+
+/// Two years of 100 ms blocks.
+fn default_halving_blocks() -> u64 {
+    2 * 365 * 24 * 3600 * 10
 }
 
 fn default_registration_window() -> u64 {
@@ -50,6 +95,12 @@ impl Default for Params {
             block_time_ms: 100,
             registration_window: default_registration_window(),
             max_registrations_per_block: default_max_registrations(),
+            epoch_length: default_epoch_length(),
+            committee_size: default_committee_size(),
+            challenges_per_epoch: default_challenges_per_epoch(),
+            response_window: default_response_window(),
+            max_misses_per_epoch: default_max_misses(),
+            halving_blocks: default_halving_blocks(),
         }
     }
 }
@@ -126,6 +177,10 @@ pub struct Genesis {
     pub allocations: Vec<Allocation>,
     #[serde(default)]
     pub poci: PociGenesis,
+    /// Account (hex) that receives reward rounding dust and the rewards of epochs in which no
+    /// chip was online. Without one, those amounts are never minted.
+    #[serde(default)]
+    pub treasury: Option<String>,
 }
 
 /// Why a genesis document is unusable.
@@ -154,6 +209,16 @@ impl Genesis {
     pub fn hash(&self) -> Digest {
         let json = serde_json::to_vec(self).expect("genesis serializes");
         Sha256::hash(&[b"UNET_GENESIS", &json])
+    }
+
+    /// The treasury account, if the genesis names one.
+    pub fn treasury_address(&self) -> Result<Option<Address>, GenesisError> {
+        match &self.treasury {
+            None => Ok(None),
+            Some(h) => hexser::from_hex(h)
+                .map(Some)
+                .map_err(|e| GenesisError::Invalid(format!("treasury {h}: {e}"))),
+        }
     }
 
     /// Sum of all allocations.
@@ -235,6 +300,26 @@ impl Genesis {
         if self.params.max_block_txs == 0 {
             return invalid("max_block_txs is zero".into());
         }
+        let p = &self.params;
+        if p.epoch_length < 2 * p.response_window.max(1) {
+            return invalid("epoch_length must be at least twice response_window".into());
+        }
+        if p.response_window == 0 {
+            return invalid("response_window is zero".into());
+        }
+        if p.committee_size == 0 || p.committee_size as usize > crate::epoch::MAX_COMMITTEE {
+            return invalid(format!(
+                "committee_size must be 1..={}",
+                crate::epoch::MAX_COMMITTEE
+            ));
+        }
+        if p.halving_blocks < p.epoch_length {
+            return invalid("halving_blocks shorter than one epoch".into());
+        }
+        if self.validators.len() > crate::epoch::MAX_COMMITTEE {
+            return invalid("too many genesis validators".into());
+        }
+        self.treasury_address()?;
         let mut total: Amount = 0;
         let mut seen = BTreeSet::new();
         for a in &self.allocations {

@@ -66,6 +66,7 @@ pub fn genesis(participants: &[PublicKey]) -> Genesis {
             label: "faucet".into(),
         }],
         poci: unet_node::home::devnet_poci(&governor().public_key()).expect("devnet poci"),
+        treasury: Some(unet_types::hexser::to_hex(&governor().public_key())),
     }
 }
 
