@@ -111,7 +111,11 @@ pub fn execute(
     let net_before: NetworkCompute = w.get(&network_compute_key())?.unwrap_or_default();
     let epoch_state_before: EpochState = w.get(&epoch_state_key())?.unwrap_or_default();
     let mut epoch_state = epoch_state_before;
-    let mut sys = Sys::new(env.height, env.params.epoch_length.max(1), net_before.clone());
+    let mut sys = Sys::new(
+        env.height,
+        env.params.epoch_length.max(1),
+        net_before.clone(),
+    );
     let treasury = env.treasury.as_ref();
     rewards::roll_epoch(
         &mut w,
@@ -220,8 +224,7 @@ pub fn execute(
                 if let Ok(id) = &r {
                     let mut chip = chip_at(&w, id)?;
                     chip.live.settled = sys.epoch;
-                    chip.status = ChipStatus::Unresponsive;
-                    liveness::set_online(&mut w, &mut sys, &registry, id, &mut chip, "registered")?;
+                    liveness::count_online(&mut w, &mut sys, &registry, &mut chip)?;
                     w.put(chip_key(id), &chip);
                 }
                 poci_status(r.map(|_| ()))
@@ -300,7 +303,14 @@ pub fn execute(
     }
 
     liveness::issue_challenges(&mut w, &mut sys, env, chip_count)?;
-    rewards::step(&mut w, &mut sys, env, &mut epoch_state, &mut supply, treasury)?;
+    rewards::step(
+        &mut w,
+        &mut sys,
+        env,
+        &mut epoch_state,
+        &mut supply,
+        treasury,
+    )?;
     epoch_state.weight += sys.net.online_compute;
     if epoch_state != epoch_state_before {
         w.put(epoch_state_key(), &epoch_state);
@@ -319,8 +329,9 @@ pub fn execute(
 }
 
 fn chip_at(w: &Working<'_>, id: &[u8; 32]) -> Result<Chip, BlockError> {
-    w.get(&chip_key(id))?
-        .ok_or_else(|| BlockError::Corrupt(format!("chip {} just written is absent", hex::encode(id))))
+    w.get(&chip_key(id))?.ok_or_else(|| {
+        BlockError::Corrupt(format!("chip {} just written is absent", hex::encode(id)))
+    })
 }
 
 fn liveness_status(r: Result<(), LivenessError>) -> TxStatus {

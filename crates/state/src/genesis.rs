@@ -8,8 +8,8 @@ use unet_types::{
         Committee, CommitteeMember, ValidatorInfo,
     },
     genesis::GenesisError,
-    rewards::{epoch_state_key, EpochState},
     keys::{account_key, registry_key, supply_key, Account, Supply},
+    rewards::{epoch_state_key, EpochState},
     Digest, Genesis,
 };
 
@@ -58,7 +58,10 @@ pub fn genesis_writes(genesis: &Genesis) -> Result<BTreeMap<Digest, Vec<u8>>, Ge
     }
     accounts.sort();
     members.sort_by(|a, b| a.node_key.cmp(&b.node_key));
-    writes.insert(validator_list_key(), AddressList(accounts).encode().to_vec());
+    writes.insert(
+        validator_list_key(),
+        AddressList(accounts).encode().to_vec(),
+    );
     for epoch in 0..=2 {
         let committee = Committee {
             epoch,

@@ -21,8 +21,8 @@ mod working;
 
 pub use events::Event;
 pub use exec::{execute, BlockEnv, BlockError, Mode, Outcome};
-pub use plan::{load_touched, touched_keys};
 pub use genesis::genesis_writes;
+pub use plan::{load_touched, touched_keys};
 pub use receipt::{Receipt, TxStatus};
 pub use stateless::check_stateless_batch;
 pub use working::PreState;

@@ -129,6 +129,23 @@ pub(crate) fn move_owner_compute(
     adjust_owner(w, to, compute, true)
 }
 
+/// Counts a chip as Online from this block on (a new registration: no status change event).
+pub(crate) fn count_online(
+    w: &mut Working<'_>,
+    sys: &mut Sys,
+    registry: &Registry,
+    chip: &mut Chip,
+) -> Result<(), BlockError> {
+    let compute = registry
+        .model(&chip.model)
+        .map_or(0, |m| m.compute_milli_tops);
+    chip.status = ChipStatus::Online;
+    chip.live.compute = compute;
+    chip.live.online_since = sys.height;
+    sys.net.adjust(&chip.model, compute, true);
+    adjust_owner(w, &chip.owner, compute, true)
+}
+
 /// Makes a chip Online from this block on (registration or a recovering answer).
 pub(crate) fn set_online(
     w: &mut Working<'_>,
@@ -142,12 +159,7 @@ pub(crate) fn set_online(
         return Ok(());
     }
     let from = chip.status;
-    let compute = registry.model(&chip.model).map_or(0, |m| m.compute_milli_tops);
-    chip.status = ChipStatus::Online;
-    chip.live.compute = compute;
-    chip.live.online_since = sys.height;
-    sys.net.adjust(&chip.model, compute, true);
-    adjust_owner(w, &chip.owner, compute, true)?;
+    count_online(w, sys, registry, chip)?;
     sys.events.push(Event::ChipStatus {
         chip_id: *chip_id,
         from,
@@ -391,11 +403,7 @@ pub(crate) fn answer(
                 deadline: r.challenge_height + window,
             }));
         }
-        let Some(pending) = chip
-            .live
-            .pending
-            .filter(|p| p.height == r.challenge_height)
-        else {
+        let Some(pending) = chip.live.pending.filter(|p| p.height == r.challenge_height) else {
             return Ok(Err(LivenessError::NotChallenged {
                 index,
                 chip: chip_hex(),

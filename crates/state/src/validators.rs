@@ -5,8 +5,8 @@
 //!    ties by node key (ascending).
 //! 2. Take the first `committee_size` with compute above zero.
 //! 3. If that gives fewer than `min(MIN_COMMITTEE, committee_size, |committee(X+1)|)`
-//!    members, fill up with members of committee `X + 1` (highest weight first) so a young
-//!    network never shrinks below a fault-tolerant size.
+//!    members, fill up with members of committee `X + 1` in node-key order, with weight 1, so
+//!    a young network never shrinks below a fault-tolerant size.
 //! 4. A member's weight is its compute (at least 1); leader election caps it (see
 //!    docs/protocol.md).
 
@@ -14,8 +14,8 @@ use crate::{events::Event, working::Working, BlockEnv, BlockError};
 use std::net::SocketAddr;
 use unet_types::{
     epoch::{
-        committee_key, validator_key, AddressList, validator_list_key, validator_node_key, Committee,
-        CommitteeMember, ValidatorInfo, MAX_ADDRESS, MAX_VALIDATORS, MIN_COMMITTEE,
+        committee_key, validator_key, validator_list_key, validator_node_key, AddressList,
+        Committee, CommitteeMember, ValidatorInfo, MAX_ADDRESS, MAX_VALIDATORS, MIN_COMMITTEE,
     },
     liveness::owner_compute_key,
     Address,
@@ -47,8 +47,7 @@ impl ValidatorError {
 
 /// Sorted list of registered validator accounts.
 pub(crate) fn list(w: &Working<'_>) -> Result<Vec<Address>, BlockError> {
-    Ok(w
-        .get::<AddressList>(&validator_list_key())?
+    Ok(w.get::<AddressList>(&validator_list_key())?
         .map(|l| l.0)
         .unwrap_or_default())
 }
@@ -78,10 +77,7 @@ pub(crate) fn register(
         if let Err(i) = accounts.binary_search(account) {
             accounts.insert(i, account.clone());
         }
-        w.put(
-            validator_list_key(),
-            &AddressList(accounts),
-        );
+        w.put(validator_list_key(), &AddressList(accounts));
     }
     if let Some(old) = &previous {
         if old.node_key != *node_key {
@@ -111,10 +107,7 @@ pub(crate) fn deregister(
     };
     let mut accounts = list(w)?;
     accounts.retain(|a| a != account);
-    w.put(
-        validator_list_key(),
-        &AddressList(accounts),
-    );
+    w.put(validator_list_key(), &AddressList(accounts));
     w.delete(validator_key(account));
     w.delete(validator_node_key(&info.node_key));
     Ok(Ok(()))
@@ -157,9 +150,9 @@ pub(crate) fn choose_committee(
         .collect();
     let floor = MIN_COMMITTEE.min(size).min(previous.members.len());
     if members.len() < floor {
-        let mut fill = previous.members.clone();
-        fill.sort_by(|a, b| b.weight.cmp(&a.weight).then(a.node_key.cmp(&b.node_key)));
-        for m in fill {
+        // Members are stored sorted by node key: fill in that order (stable, and independent
+        // of weights that no longer hold).
+        for m in previous.members.clone() {
             if members.len() >= floor {
                 break;
             }

@@ -3,7 +3,9 @@
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use std::collections::BTreeMap;
-use unet_state::{execute, load_touched, touched_keys, BlockEnv, BlockError, Mode, PreState, TxStatus};
+use unet_state::{
+    execute, load_touched, touched_keys, BlockEnv, BlockError, Mode, PreState, TxStatus,
+};
 use unet_types::{
     keys::{account_key, supply_key, Account, Supply},
     Address, Params, Payload, PrivateKey, SignedTx, Transaction, TxError, UNC,

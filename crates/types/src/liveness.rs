@@ -107,9 +107,7 @@ impl Write for LivenessResponse {
 
 impl EncodeSize for LivenessResponse {
     fn encode_size(&self) -> usize {
-        self.chip_id.encode_size()
-            + self.challenge_height.encode_size()
-            + self.proof.encode_size()
+        self.chip_id.encode_size() + self.challenge_height.encode_size() + self.proof.encode_size()
     }
 }
 
@@ -325,7 +323,10 @@ impl NetworkCompute {
     /// Counts a chip of `model` with `compute` coming online (`sign = 1`) or going offline.
     pub fn adjust(&mut self, model: &str, compute: u64, online: bool) {
         let c = u128::from(compute);
-        let i = match self.models.binary_search_by(|m| m.model.as_str().cmp(model)) {
+        let i = match self
+            .models
+            .binary_search_by(|m| m.model.as_str().cmp(model))
+        {
             Ok(i) => i,
             Err(i) => {
                 self.models.insert(

@@ -220,7 +220,10 @@ mod tests {
                 };
                 let e = epoch_emission(first, per_era);
                 // Every epoch of an era emits the same amount.
-                assert_eq!(e, epoch_emission(first.saturating_add(per_era - 1), per_era));
+                assert_eq!(
+                    e,
+                    epoch_emission(first.saturating_add(per_era - 1), per_era)
+                );
                 total += e * u128::from(per_era);
                 assert!(total <= MINED_CAP, "era {era}: {total} > {MINED_CAP}");
                 if e == 0 {

@@ -53,9 +53,7 @@ pub enum Payload {
     },
     /// Answers to pending challenges, each signed by the challenged chip's hardware key. Any
     /// account may carry them (usually the miner running the chips); all must be valid.
-    Liveness {
-        responses: Vec<LivenessResponse>,
-    },
+    Liveness { responses: Vec<LivenessResponse> },
     /// Offer the sender's online attested compute as validator weight, run by the node with
     /// identity `node_key` reachable at `p2p_address`.
     RegisterValidator {
@@ -185,8 +183,9 @@ impl Read for Payload {
                 node_key: Address::read(buf)?,
                 p2p_address: {
                     let b = Vec::<u8>::read_cfg(buf, &(RangeCfg::new(1..=MAX_ADDRESS), ()))?;
-                    String::from_utf8(b)
-                        .map_err(|_| CodecError::Invalid("RegisterValidator", "address not utf-8"))?
+                    String::from_utf8(b).map_err(|_| {
+                        CodecError::Invalid("RegisterValidator", "address not utf-8")
+                    })?
                 },
             }),
             7 => Ok(Payload::DeregisterValidator),
