@@ -89,7 +89,7 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
 
     // Committee choice at an epoch's first block.
     let mut validators: BTreeSet<Address> = BTreeSet::new();
-    if env.height > 0 && env.height % l == 0 {
+    if env.height > 0 && env.height.is_multiple_of(l) {
         keys.insert(validator_list_key());
         keys.insert(committee_key(env.height / l + 1));
         if let Some(AddressList(list)) = decoded(pre, &validator_list_key()) {

@@ -42,7 +42,7 @@ pub fn cursor_ranges(
     let mut ranges = Vec::new();
     let l = params.epoch_length.max(1);
     let mut settling = state.settling;
-    if height > 0 && height % l == 0 {
+    if height > 0 && height.is_multiple_of(l) {
         if let Some(s) = settling {
             if s.cursor < s.end {
                 ranges.push((s.epoch, s.cursor, s.end));
@@ -75,7 +75,7 @@ pub(crate) fn roll_epoch(
     chip_count: u64,
 ) -> Result<(), BlockError> {
     let l = env.params.epoch_length.max(1);
-    if env.height == 0 || env.height % l != 0 {
+    if env.height == 0 || !env.height.is_multiple_of(l) {
         return Ok(());
     }
     if let Some(mut s) = state.settling.take() {

@@ -120,7 +120,7 @@ pub(crate) fn choose_committee(
     events: &mut Vec<Event>,
 ) -> Result<(), BlockError> {
     let l = env.params.epoch_length.max(1);
-    if env.height == 0 || env.height % l != 0 {
+    if env.height == 0 || !env.height.is_multiple_of(l) {
         return Ok(());
     }
     let epoch = env.height / l + 2;

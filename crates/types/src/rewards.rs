@@ -213,11 +213,8 @@ mod tests {
             let per_era = epochs_per_era(halving_blocks, epoch_length);
             let mut total: u128 = 0;
             let mut era = 0u64;
-            loop {
-                // Eras beyond u64 epochs never happen.
-                let Some(first) = era.checked_mul(per_era) else {
-                    break;
-                };
+            // Eras beyond u64 epochs never happen.
+            while let Some(first) = era.checked_mul(per_era) {
                 let e = epoch_emission(first, per_era);
                 // Every epoch of an era emits the same amount.
                 assert_eq!(
