@@ -6,6 +6,7 @@
 //! with a specific code, and bodies over [`MAX_BODY_BYTES`] are refused before parsing.
 
 mod chips;
+mod rewards;
 mod json;
 mod methods;
 mod ws;
