@@ -75,13 +75,16 @@ async fn send(
     let hash = submit::send_payload(common, &client, &key, None, payload).await?;
     let v = submit::wait_final(common, &client, &hash, timeout).await?;
     let ok = v["receipt"]["status"] == "ok";
-    common.print(&json!({"hash": hash, "height": v["height"], "receipt": v["receipt"]}), || {
-        format!(
-            "transaction {hash} finalized at height {}: {}",
-            text(&v["height"]),
-            crate::wallet::describe_receipt(&v["receipt"])
-        )
-    });
+    common.print(
+        &json!({"hash": hash, "height": v["height"], "receipt": v["receipt"]}),
+        || {
+            format!(
+                "transaction {hash} finalized at height {}: {}",
+                text(&v["height"]),
+                crate::wallet::describe_receipt(&v["receipt"])
+            )
+        },
+    );
     if ok {
         Ok(())
     } else {
@@ -115,7 +118,16 @@ async fn dispatch(command: ValidatorCommand) -> Result<()> {
             timeout,
             passphrase,
             common,
-        } => send(&common, &from, &passphrase, timeout, Payload::DeregisterValidator).await,
+        } => {
+            send(
+                &common,
+                &from,
+                &passphrase,
+                timeout,
+                Payload::DeregisterValidator,
+            )
+            .await
+        }
         ValidatorCommand::List { common } => {
             let v = call(&common, "unet_listValidators", json!({})).await?;
             common.print(&v, || {

@@ -17,11 +17,15 @@ pub enum Event {
         to: ChipStatus,
         reason: String,
     },
-    /// A chip was challenged; it must answer within the response window.
+    /// A chip was challenged; it must answer within the response window (blocks
+    /// `height + 1 ..= deadline`) by signing `response_digest(chain_id, height, beacon,
+    /// chip_id)`.
     Challenge {
         #[serde(serialize_with = "ser_id")]
         chip_id: [u8; 32],
         height: u64,
+        #[serde(serialize_with = "ser_digest")]
+        beacon: unet_types::Digest,
         deadline: u64,
     },
     /// A chip's owner was paid its share of an epoch's emission.
@@ -63,4 +67,8 @@ impl Event {
 
 fn ser_id<S: serde::Serializer>(id: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode(id))
+}
+
+fn ser_digest<S: serde::Serializer>(d: &unet_types::Digest, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(d))
 }

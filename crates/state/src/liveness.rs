@@ -327,6 +327,7 @@ pub(crate) fn issue_challenges(
         sys.events.push(Event::Challenge {
             chip_id: id,
             height: env.height,
+            beacon: env.beacon,
             deadline,
         });
     }

@@ -61,7 +61,7 @@ async fn chip_view<E: StoreContext>(
         "root": hex::encode(chip.root),
         "index": chip.index,
         "liveness": {
-            "pending_challenge": chip.live.pending.map(|p| p.height),
+            "pending_challenge": chip.live.pending.map(|p| json!({"height": p.height, "beacon": hex::encode(p.beacon)})),
             "last_challenge": chip.live.last_challenge,
             "last_response": chip.live.last_response,
             "online_since": (status == unet_types::chip::ChipStatus::Online).then_some(chip.live.online_since),

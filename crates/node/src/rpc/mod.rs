@@ -6,9 +6,9 @@
 //! with a specific code, and bodies over [`MAX_BODY_BYTES`] are refused before parsing.
 
 mod chips;
-mod rewards;
 mod json;
 mod methods;
+mod rewards;
 mod ws;
 
 use crate::{gossip::TxGossip, shared::Shared};

@@ -69,7 +69,10 @@ pub(super) async fn get_rewards<E: StoreContext>(
             .await
             .map_err(internal)?
             .ok_or_else(|| {
-                RpcError::new(code::NOT_FOUND, format!("no registered chip {}", hex::encode(id)))
+                RpcError::new(
+                    code::NOT_FOUND,
+                    format!("no registered chip {}", hex::encode(id)),
+                )
             })?;
         return Ok(json!({
             "chip_id": hex::encode(id),
@@ -88,8 +91,7 @@ pub(super) async fn get_rewards<E: StoreContext>(
             "give {\"owner\": ADDRESS, \"epoch\"?: N} or {\"chip_id\": ID}",
         ));
     };
-    let owner: PublicKey =
-        from_hex(owner).map_err(|e| RpcError::params(format!("owner: {e}")))?;
+    let owner: PublicKey = from_hex(owner).map_err(|e| RpcError::params(format!("owner: {e}")))?;
     let epoch = match epoch_param(params)? {
         Some(e) => e,
         None => current.saturating_sub(1),
@@ -176,8 +178,10 @@ pub(super) async fn list_validators<E: StoreContext>(state: &ApiState<E>) -> Res
         .unwrap_or_default();
     let mut out = Vec::with_capacity(accounts.len());
     for a in accounts {
-        let Some(info): Option<ValidatorInfo> =
-            chain.get_decoded(&validator_key(&a)).await.map_err(internal)?
+        let Some(info): Option<ValidatorInfo> = chain
+            .get_decoded(&validator_key(&a))
+            .await
+            .map_err(internal)?
         else {
             continue;
         };
