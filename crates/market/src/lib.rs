@@ -60,3 +60,159 @@ pub const MAX_TAGS: usize = 8;
 pub const MAX_TAG: usize = 32;
 /// Most open leases an account may hold, as renter or as provider (each list bound).
 pub const MAX_OPEN_LEASES: usize = 4096;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_codec::{DecodeExt, Encode, EncodeSize};
+    use commonware_cryptography::{ed25519::PrivateKey, Signer};
+
+    fn terms() -> OfferTerms {
+        OfferTerms {
+            chips: vec![[1; 32], [2; 32]],
+            price_per_block: 1_000,
+            min_blocks: 5,
+            max_blocks: 100,
+            endpoint: "https://p.example".into(),
+            capabilities: Capabilities {
+                model: "H100".into(),
+                memory_mib: 81_920,
+                tags: vec!["onnx".into(), "fp8".into()],
+            },
+        }
+    }
+
+    fn lease() -> Lease {
+        Lease {
+            id: 3,
+            offer: 1,
+            renter: PrivateKey::from_seed(1).public_key(),
+            provider: PrivateKey::from_seed(2).public_key(),
+            chips: vec![[1; 32]],
+            price_per_block: 1_000,
+            endpoint: "https://p.example".into(),
+            start: 10,
+            min_end: 15,
+            end: 110,
+            paid_until: 10,
+            next_settle: 30,
+            deposit: 30_000,
+            total_paid: 0,
+            status: LeaseStatus::Open,
+        }
+    }
+
+    #[test]
+    fn encodings_round_trip_and_reject_every_truncation() {
+        let offer = Offer {
+            id: 7,
+            provider: PrivateKey::from_seed(2).public_key(),
+            terms: terms(),
+            created: 4,
+            updated: 9,
+        };
+        let bytes = offer.encode().to_vec();
+        assert_eq!(Offer::decode(bytes.clone()).unwrap(), offer);
+        for len in 0..bytes.len() {
+            assert!(Offer::decode(bytes[..len].to_vec()).is_err());
+        }
+        let mut closed = lease();
+        closed.close(20, CloseReason::Provider);
+        for l in [lease(), closed] {
+            let b = l.encode().to_vec();
+            assert_eq!(b.len(), l.encode_size());
+            assert_eq!(Lease::decode(b.clone()).unwrap(), l);
+            for len in 0..b.len() {
+                assert!(Lease::decode(b[..len].to_vec()).is_err());
+            }
+        }
+        let role = ChipMarket {
+            offer: Some(1),
+            lease: None,
+        };
+        assert_eq!(ChipMarket::decode(role.encode()).unwrap(), role);
+    }
+
+    #[test]
+    fn decoding_is_bounded() {
+        let mut t = terms();
+        t.capabilities.tags = vec!["x".into(); MAX_TAGS + 1];
+        assert!(OfferTerms::decode(t.encode()).is_err());
+        let mut t = terms();
+        t.endpoint = "h".repeat(MAX_ENDPOINT + 1);
+        assert!(OfferTerms::decode(t.encode()).is_err());
+        let mut t = terms();
+        t.chips = vec![[0; 32]; MAX_LEASE_CHIPS + 1];
+        assert!(OfferTerms::decode(t.encode()).is_err());
+        t.chips.clear();
+        assert!(OfferTerms::decode(t.encode()).is_err());
+    }
+
+    #[test]
+    fn terms_are_validated() {
+        assert_eq!(terms().validate(), Ok(()));
+        let mut t = terms();
+        t.price_per_block = 0;
+        assert_eq!(t.validate(), Err(MarketError::ZeroPrice));
+        let mut t = terms();
+        t.min_blocks = 0;
+        assert_eq!(t.validate().unwrap_err().code(), "market_bad_duration");
+        let mut t = terms();
+        t.chips.push([1; 32]);
+        assert_eq!(t.validate().unwrap_err().code(), "market_duplicate_chip");
+        let mut t = terms();
+        t.endpoint = "https://a b".into();
+        assert_eq!(t.validate().unwrap_err().code(), "market_bad_endpoint");
+    }
+
+    #[test]
+    fn settlement_pays_served_blocks_and_closes_when_the_next_period_is_not_covered() {
+        assert_eq!(lease::required_deposit(1_000, 10, 5, 110, 20), 20_000);
+        assert_eq!(lease::required_deposit(1_000, 10, 50, 110, 20), 50_000);
+        assert_eq!(lease::required_deposit(1_000, 10, 1, 13, 20), 3_000);
+        let mut l = lease();
+        assert_eq!(l.owed_at(17), 7_000);
+        assert_eq!(l.settle(17), 7_000);
+        assert_eq!((l.paid_until, l.deposit, l.total_paid), (17, 23_000, 7_000));
+        // At 30: 13 more blocks paid, 10,000 left < 20 blocks -> closed, 10,000 refunded.
+        let (s, next) = l.scheduled(30, 20);
+        assert_eq!(next, None);
+        assert_eq!(
+            s,
+            Settlement {
+                paid: 13_000,
+                refunded: 10_000
+            }
+        );
+        assert_eq!(
+            l.status,
+            LeaseStatus::Closed {
+                height: 30,
+                reason: CloseReason::DepositExhausted
+            }
+        );
+        assert_eq!(l.owed_at(50), 0);
+        // A renter closing before min_end pays up to min_end; a provider close does not.
+        let mut r = lease();
+        assert_eq!(
+            r.close(12, CloseReason::Renter),
+            Settlement {
+                paid: 5_000,
+                refunded: 25_000
+            }
+        );
+        let mut p = lease();
+        assert_eq!(
+            p.close(12, CloseReason::Provider),
+            Settlement {
+                paid: 2_000,
+                refunded: 28_000
+            }
+        );
+        // Reaching the end closes it as expired.
+        let mut e = lease();
+        e.deposit = 200_000;
+        let (s, next) = e.scheduled(110, 20);
+        assert_eq!((s.paid, s.refunded, next), (100_000, 100_000, None));
+    }
+}
