@@ -387,7 +387,7 @@ async fn run_bench(args: &MinerBenchArgs, dir: &Path, homes: Vec<PathBuf>) -> Re
         if Instant::now() > deadline {
             bail!("only {n} of {} chips registered in time", args.chips);
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let reg = start.elapsed();
     let after_reg = sample(pid).unwrap_or_default();
@@ -411,8 +411,9 @@ async fn run_bench(args: &MinerBenchArgs, dir: &Path, homes: Vec<PathBuf>) -> Re
         if miner.exited() {
             bail!("miner exited; see {}", miner.log.display());
         }
-        let online = count(Some("online")).await?;
-        let unresponsive = count(Some("unresponsive")).await?;
+        let list = list_chips(&client, &owner_hex).await?;
+        let online = list.iter().filter(|c| c["status"] == "online").count();
+        let unresponsive = list.iter().filter(|c| c["status"] == "unresponsive").count();
         min_online = min_online.min(online);
         max_unresponsive = max_unresponsive.max(unresponsive);
         if let Some(s) = sample(pid) {
@@ -499,13 +500,14 @@ async fn list_chips(client: &Client, owner_hex: &str) -> Result<Vec<Value>> {
                 json!({"owner": owner_hex, "start": start, "limit": 200}),
             )
             .await?;
+        // An owner's list pages by offset (`next` is only given for the global index).
         let chips = v["chips"].as_array().cloned().unwrap_or_default();
         let n = chips.len() as u64;
         out.extend(chips);
-        match v["next"].as_u64() {
-            Some(next) if n > 0 => start = next,
-            _ => break,
+        if n < 200 {
+            break;
         }
+        start += n;
     }
     Ok(out)
 }

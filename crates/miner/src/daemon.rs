@@ -314,30 +314,30 @@ impl Miner {
         loop {
             tokio::select! {
                 msg = tokio::time::timeout(self.cfg.idle_timeout, ws.next()) => {
-                    let msg = match msg {
+                    let first = match msg {
                         Err(_) => bail!("no notification for {:?}", self.cfg.idle_timeout),
-                        Ok(None) => bail!("socket closed"),
-                        Ok(Some(Err(e))) => bail!("socket error: {e}"),
-                        Ok(Some(Ok(m))) => m,
+                        Ok(m) => m,
                     };
-                    let text = match msg {
-                        Message::Text(t) => t.to_string(),
-                        Message::Ping(p) => { ws.send(Message::Pong(p)).await.ok(); continue; }
-                        Message::Close(_) => bail!("node closed the socket"),
-                        _ => continue,
-                    };
-                    let Ok(v) = serde_json::from_str::<Value>(&text) else {
-                        warn!("ignoring a notification that is not JSON");
-                        continue;
-                    };
-                    let sid = v["params"]["subscription"].as_u64();
-                    let result = &v["params"]["result"];
-                    match sid {
-                        Some(s) if s == sids.challenge => self.on_challenges(result),
-                        Some(s) if s == sids.chip_status => self.on_chip_status(result),
-                        Some(s) if s == sids.reward => self.on_rewards(result),
-                        Some(s) if s == sids.blocks => self.on_block(&client, result).await?,
-                        _ => debug!("ignoring message {text:.200}"),
+                    // Take every notification already received, then do the per-block work
+                    // once for all of them: a miner that fell behind catches up in one step
+                    // instead of answering block by block.
+                    let mut blocks = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(msg) = next.take() {
+                        match msg {
+                            None => bail!("socket closed"),
+                            Some(Err(e)) => bail!("socket error: {e}"),
+                            Some(Ok(Message::Text(t))) => self.on_text(&t, &sids, &mut blocks),
+                            Some(Ok(Message::Ping(p))) => {
+                                ws.send(Message::Pong(p)).await.ok();
+                            }
+                            Some(Ok(Message::Close(_))) => bail!("node closed the socket"),
+                            Some(Ok(_)) => {}
+                        }
+                        next = futures::FutureExt::now_or_never(ws.next());
+                    }
+                    if !blocks.is_empty() {
+                        self.on_blocks(&client, blocks).await?;
                     }
                 }
                 _ = reconcile.tick() => {
@@ -347,13 +347,54 @@ impl Miner {
         }
     }
 
+    /// One notification; block notifications are collected into `blocks`.
+    fn on_text(&mut self, text: &str, sids: &Sids, blocks: &mut Vec<(u64, Vec<String>)>) {
+        let Ok(v) = serde_json::from_str::<Value>(text) else {
+            warn!("ignoring a notification that is not JSON");
+            return;
+        };
+        let sid = v["params"]["subscription"].as_u64();
+        let result = &v["params"]["result"];
+        match sid {
+            Some(s) if s == sids.challenge => self.on_challenges(result),
+            Some(s) if s == sids.chip_status => self.on_chip_status(result),
+            Some(s) if s == sids.reward => self.on_rewards(result),
+            Some(s) if s == sids.blocks => {
+                let Some(height) = result["height"].as_u64() else {
+                    warn!("block notification without a height");
+                    return;
+                };
+                let hashes = result["transactions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect();
+                blocks.push((height, hashes));
+            }
+            _ => debug!("ignoring message {text:.200}"),
+        }
+    }
+
     /// Re-reads everything after a (re)connection.
     async fn catch_up(&mut self, client: &Client) -> Result<()> {
         self.refresh_nonce(client).await?;
         self.check_balance(client).await;
         self.reconcile(client, true).await?;
         let finalized = client.status().await?.finalized_height;
-        self.resolve_inflight_all(client, finalized).await?;
+        // Everything in flight from before is settled now (re-sent if the node lost it).
+        let all: Vec<Inflight> = self
+            .state
+            .inflight
+            .iter()
+            .map(|t| Inflight {
+                last_sent: 0,
+                ..t.clone()
+            })
+            .collect();
+        self.resolve(client, all, finalized.max(self.cfg.resend_after_blocks))
+            .await?;
         self.answer_pending(client, finalized).await?;
         self.register_some(client, finalized).await?;
         if finalized > self.state.last_height {
@@ -626,61 +667,50 @@ impl Miner {
         self.update_gauges();
     }
 
-    /// A finalized block: the heart of the loop.
-    async fn on_block(&mut self, client: &Client, block: &Value) -> Result<()> {
-        let Some(height) = block["height"].as_u64() else {
-            warn!("block notification without a height");
-            return Ok(());
-        };
-        if height <= self.state.last_height {
+    /// Finalized blocks (usually one): the heart of the loop.
+    async fn on_blocks(&mut self, client: &Client, blocks: Vec<(u64, Vec<String>)>) -> Result<()> {
+        let mut expected = self.state.last_height + 1;
+        let mut gap = false;
+        let mut hashes = HashSet::new();
+        let mut height = self.state.last_height;
+        for (h, txs) in blocks {
+            if h < expected {
+                continue;
+            }
+            gap |= h > expected;
+            expected = h + 1;
+            height = h;
+            hashes.extend(txs);
+        }
+        if height == self.state.last_height {
             return Ok(());
         }
-        if height > self.state.last_height + 1 {
+        if gap {
             // The socket skipped blocks (the node drops notifications to slow readers):
             // their events are lost, so read the chips again.
             warn!(
-                from = self.state.last_height + 1,
-                to = height - 1,
+                up_to = height,
                 "missed block notifications; re-reading chips"
             );
             self.refresh_nonce(client).await?;
             self.reconcile(client, false).await?;
-            self.resolve_inflight_all(client, height).await?;
         }
-        let hashes: HashSet<&str> = block["transactions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let mine: Vec<Inflight> = self
+        // Our transactions in these blocks, and those not final for a while.
+        let after = self.cfg.resend_after_blocks;
+        let check: Vec<Inflight> = self
             .state
             .inflight
             .iter()
-            .filter(|t| hashes.contains(t.hash.as_str()))
+            .filter(|t| gap || hashes.contains(&t.hash) || t.last_sent + after <= height)
             .cloned()
             .collect();
-        for tx in mine {
-            match client.transaction(&tx.hash).await {
-                Ok(v) if v["status"] == "finalized" => {
-                    self.finish_tx(client, &tx, &v["receipt"]).await?
-                }
-                // The node's index may lag its own notification by a moment; the periodic
-                // check below settles it.
-                Ok(_) | Err(ClientError::Rpc { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.resolve(client, check, height).await?;
         self.expire(height);
-        self.recheck_stale(client, height).await?;
         self.answer_pending(client, height).await?;
         self.register_some(client, height).await?;
         self.state.last_height = height;
         self.metrics.finalized_height.set(height as i64);
-        self.dirty = true;
-        if self.dirty {
-            self.save()?;
-        }
+        self.save()?;
         if self.last_status_line.elapsed() >= Duration::from_secs(10) {
             self.last_status_line = Instant::now();
             self.status_line(height);
@@ -830,52 +860,47 @@ impl Miner {
         }
     }
 
-    /// Every transaction in flight: final (receipt), pending, or to be re-sent.
-    async fn resolve_inflight_all(&mut self, client: &Client, height: u64) -> Result<()> {
-        let all: Vec<Inflight> = self.state.inflight.clone();
-        self.resolve(client, all, height).await
-    }
-
-    /// Transactions sent `resend_after_blocks` ago or more and not final.
-    async fn recheck_stale(&mut self, client: &Client, height: u64) -> Result<()> {
-        let after = self.cfg.resend_after_blocks;
-        let stale: Vec<Inflight> = self
-            .state
-            .inflight
-            .iter()
-            .filter(|t| t.last_sent + after <= height)
-            .cloned()
-            .collect();
-        if stale.is_empty() {
+    /// Settles transactions in flight: final (receipt), still pending, or lost (re-sent, or
+    /// judged from the chain when their nonce was consumed). One batched call.
+    async fn resolve(&mut self, client: &Client, txs: Vec<Inflight>, height: u64) -> Result<()> {
+        if txs.is_empty() {
+            return Ok(());
+        }
+        let mut replies = Vec::with_capacity(txs.len());
+        for chunk in txs.chunks(CHIP_BATCH) {
+            let calls: Vec<(&str, Value)> = chunk
+                .iter()
+                .map(|t| ("unet_getTransaction", json!([t.hash])))
+                .collect();
+            replies.extend(client.batch(&calls).await?);
+        }
+        let mut unknown = Vec::new();
+        for (tx, reply) in txs.into_iter().zip(replies) {
+            match reply {
+                Ok(v) if v["status"] == "finalized" => {
+                    self.finish_tx(client, &tx, &v["receipt"]).await?
+                }
+                Ok(v) if v["status"] == "pending" => self.touch(&tx.hash, height),
+                Ok(_) | Err(ClientError::Rpc { .. }) => {
+                    if tx.last_sent + self.cfg.resend_after_blocks <= height {
+                        unknown.push(tx);
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if unknown.is_empty() {
             return Ok(());
         }
         self.refresh_nonce(client).await?;
-        self.resolve(client, stale, height).await
-    }
-
-    async fn resolve(&mut self, client: &Client, txs: Vec<Inflight>, height: u64) -> Result<()> {
-        for tx in txs {
-            let status = match client.transaction(&tx.hash).await {
-                Ok(v) => Some(v),
-                Err(ClientError::Rpc {
-                    code: NOT_FOUND, ..
-                }) => None,
-                Err(e) => return Err(e.into()),
-            };
-            match status.as_ref().map(|v| v["status"].as_str().unwrap_or("")) {
-                Some("finalized") => {
-                    let receipt = status.as_ref().map(|v| v["receipt"].clone());
-                    self.finish_tx(client, &tx, &receipt.unwrap_or(Value::Null))
-                        .await?;
-                }
-                Some("pending") => self.touch(&tx.hash, height),
-                _ if tx.nonce < self.account_nonce => {
-                    // Its nonce was consumed, but this node does not know the transaction
-                    // (it restarted, or the block came while we were away): the chain state
-                    // of its chips tells whether it applied.
-                    self.settle_unknown(client, &tx).await?;
-                }
-                _ => self.resend(client, &tx, height).await?,
+        for tx in unknown {
+            if tx.nonce < self.account_nonce {
+                // Its nonce was consumed, but this node does not know the transaction (it
+                // restarted, or the block came while we were away): the chain state of its
+                // chips tells whether it applied.
+                self.settle_unknown(client, &tx).await?;
+            } else {
+                self.resend(client, &tx, height).await?;
             }
         }
         Ok(())
@@ -1028,9 +1053,22 @@ impl Miner {
                 Err(e) => warn!(error = %e, "chip could not answer"),
             }
         }
+        // A transaction is all-or-nothing: one late answer would sink the others with it.
+        // Answers close to their deadline go in transactions of their own kind.
+        let deadline: BTreeMap<ChipId, u64> =
+            todo.iter().map(|(id, c)| (*id, c.deadline)).collect();
+        let urgent =
+            |r: &LivenessResponse| deadline.get(&r.chip_id).copied().unwrap_or(0) <= height + 2;
+        let (near, far): (Vec<LivenessResponse>, Vec<LivenessResponse>) =
+            responses.into_iter().partition(urgent);
+        let batches: Vec<&[LivenessResponse]> = near
+            .chunks(MAX_RESPONSES_PER_TX)
+            .chain(far.chunks(MAX_RESPONSES_PER_TX))
+            .collect();
+        let count = near.len() + far.len();
         let mut txs = Vec::new();
         let mut taken = self.state.inflight_nonces();
-        for batch in responses.chunks(MAX_RESPONSES_PER_TX) {
+        for batch in batches {
             let nonce = self.next_nonce(&taken);
             taken.insert(nonce);
             let stx = self.sign_tx(
@@ -1058,7 +1096,7 @@ impl Miner {
             self.state.inflight.push(rec.clone());
             txs.push((stx, rec));
         }
-        debug!(answers = responses.len(), txs = txs.len(), "answering");
+        debug!(answers = count, txs = txs.len(), "answering");
         self.send_recorded(client, txs).await
     }
 
@@ -1125,7 +1163,11 @@ impl Miner {
                 _ => None,
             })
             .collect();
-        let room = (chain.max_registrations * 2).saturating_sub(in_flight.len() as u64);
+        // All of ours may land in one block: more than the per-block limit would leave some out,
+        // and every later nonce (answers!) would wait behind them.
+        let room = chain
+            .max_registrations
+            .saturating_sub(in_flight.len() as u64);
         let chips: Vec<ChipId> = self
             .to_register
             .iter()
