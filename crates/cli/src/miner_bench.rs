@@ -102,9 +102,9 @@ pub async fn fund(
     }
     let status = client.status().await?;
     let account = client.account(&faucet.public_key()).await?;
-    let mut nonce = account.pending_nonce.unwrap_or(account.nonce);
+    let first = account.pending_nonce.unwrap_or(account.nonce);
     let mut last = String::new();
-    for to in owners {
+    for (nonce, to) in (first..).zip(owners) {
         let tx = Transaction {
             chain_id: status.chain_id,
             sender: faucet.public_key(),
@@ -117,7 +117,6 @@ pub async fn fund(
         }
         .sign(faucet);
         last = client.send_transaction(&tx).await?;
-        nonce += 1;
     }
     let v = client
         .wait_finalized(&last, Duration::from_secs(120))
@@ -413,7 +412,10 @@ async fn run_bench(args: &MinerBenchArgs, dir: &Path, homes: Vec<PathBuf>) -> Re
         }
         let list = list_chips(&client, &owner_hex).await?;
         let online = list.iter().filter(|c| c["status"] == "online").count();
-        let unresponsive = list.iter().filter(|c| c["status"] == "unresponsive").count();
+        let unresponsive = list
+            .iter()
+            .filter(|c| c["status"] == "unresponsive")
+            .count();
         min_online = min_online.min(online);
         max_unresponsive = max_unresponsive.max(unresponsive);
         if let Some(s) = sample(pid) {
@@ -456,7 +458,7 @@ async fn run_bench(args: &MinerBenchArgs, dir: &Path, homes: Vec<PathBuf>) -> Re
         args.chips
     );
     println!(
-        "  chips that answered a challenge during the run: {answered_chips}; misses recorded on chain (current epochs): {misses}; challenges answered by the miner in total: {metrics_answered}"
+        "  chips that answered a challenge during the run: {answered_chips}; misses recorded on chain: {misses}; challenges answered by the miner in total: {metrics_answered}"
     );
     println!(
         "  rewards paid to the miner's chips: {} UNC",
