@@ -154,6 +154,13 @@ fn run_daemon(a: RunArgs) -> Result<()> {
         bail!("--home is required (create one with `unet miner init --home DIR`)");
     };
     let home = MinerHome::new(home);
+    if !home.key_path().exists() {
+        bail!(
+            "{} has no owner key; create the home with `unet miner init --home {}`",
+            home.dir.display(),
+            home.dir.display()
+        );
+    }
     let backend = open_backend(&a.backend, &home)?;
     let mut cfg = MinerConfig::new(home, a.rpc.clone());
     cfg.metrics = a.metrics;

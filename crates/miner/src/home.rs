@@ -82,6 +82,7 @@ impl MinerHome {
         {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))?;
+            fs::set_permissions(self.chips_dir(), fs::Permissions::from_mode(0o700))?;
         }
         if self.key_path().exists() {
             return Ok((self.owner_key()?.public_key(), false));
