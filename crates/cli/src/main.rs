@@ -5,9 +5,11 @@ mod bench;
 mod chip;
 mod devnet;
 mod gov;
+mod market;
 mod miner;
 mod miner_bench;
 mod procs;
+mod sim;
 mod validator;
 mod wallet;
 
@@ -53,6 +55,9 @@ enum Command {
         #[command(subcommand)]
         command: chip::ChipCommand,
     },
+    /// Run POCI at scale (N chips, several epochs) through the real state transition, without
+    /// a network, and print per-epoch validator work, liveness bytes per block and peak memory.
+    Simulate(sim::SimArgs),
     /// Validator registration (weight = online attested compute) and committees.
     Validator {
         #[command(subcommand)]
@@ -79,6 +84,11 @@ enum Command {
     Compute {
         #[command(flatten)]
         common: wallet::Common,
+    },
+    /// The compute rental market: offers, leases, escrowed payment.
+    Market {
+        #[command(subcommand)]
+        command: market::MarketCommand,
     },
     #[command(flatten)]
     Wallet(wallet::Command),
@@ -117,6 +127,8 @@ fn main() -> Result<()> {
             common,
         } => validator::rewards(owner, chip, epoch, common),
         Command::Compute { common } => validator::compute(common),
+        Command::Simulate(args) => sim::run(args),
+        Command::Market { command } => market::run(command),
     }
 }
 
