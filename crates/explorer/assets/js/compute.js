@@ -1,39 +1,35 @@
 // Network compute: the total rated compute of online chips, sampled over time.
 //
-// The chain has no history of it yet, so this browser samples it on new blocks (at most every
-// SAMPLE_EVERY_MS) and keeps the samples in localStorage per chain (genesis hash).
-// `fetchNetworkCompute` is the only function that knows where the number comes from: when the
-// node serves `unet_networkCompute`, replace its body with that one call.
+// `unet_networkCompute` gives the current figures (kept exact by the chain on every status
+// change): online chips and rated compute, in total and per model, the epoch and its emission,
+// and the epoch being settled. The chain keeps no history of them, so this browser samples
+// them on new blocks (at most every SAMPLE_EVERY_MS) and keeps the samples in localStorage per
+// chain (genesis hash).
 
 import { call } from "./rpc.js";
 
 const SAMPLE_EVERY_MS = 2000;
 const MAX_SAMPLES = 720;
-const PAGE = 200;
-const MAX_PAGES = 50;
+
+/** The last `unet_networkCompute` reply (null until the first sample). */
+export let network = null;
 
 /**
- * The current network compute: `{milliTops, chips, complete}` where `milliTops` sums the
- * rated compute (`compute_milli_tops`) of online chips, `chips` counts them, and `complete`
- * is false when the registry was too large to scan in MAX_PAGES pages.
+ * The current network compute: `{milliTops, chips, epoch, models: [{model, chips, milliTops}]}`
+ * from one `unet_networkCompute` call; the whole reply is kept in `network`.
  */
 export async function fetchNetworkCompute() {
-  let start = 0;
-  let milliTops = 0;
-  let chips = 0;
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const r = await call("unet_listChips", { status: "online", start, limit: PAGE });
-    for (const c of r.chips || []) {
-      milliTops += Number(c.compute_milli_tops) || 0;
-      chips += 1;
-    }
-    if (r.next === null || r.next === undefined) return { milliTops, chips, complete: true };
-    start = r.next;
-  }
-  return { milliTops, chips, complete: false };
+  const r = await call("unet_networkCompute");
+  network = r;
+  return {
+    milliTops: Number(r.online_compute_milli_tops) || 0,
+    chips: Number(r.online_chips) || 0,
+    epoch: r.epoch,
+    models: (r.models || []).map((m) => ({ model: m.model, chips: Number(m.online_chips) || 0, milliTops: Number(m.online_compute) || 0 })),
+  };
 }
 
-/** Samples of network compute over time: `{t, height, milliTops, chips, complete}`. */
+/** Samples of network compute over time: `{t, height, milliTops, chips, epoch, models}`. */
 export const series = {
   samples: [],
   key: null,

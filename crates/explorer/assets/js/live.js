@@ -1,7 +1,9 @@
 // The live view of the chain: node status and supply, and the latest finalized blocks.
 // Blocks arrive over the WebSocket subscription (unet_subscribe ["newBlocks"]); when the socket
 // is down (or silent while the chain moves) the feed polls unet_status and fetches the missing
-// blocks over HTTP, and keeps trying to reconnect the socket in the background.
+// blocks over HTTP, and keeps trying to reconnect the socket in the background. A second
+// subscription (unet_subscribe ["events", {kind: "epoch_settled"}]) reports each epoch whose
+// rewards have all been paid.
 
 import { batch, wsUrl } from "./rpc.js";
 
@@ -27,7 +29,12 @@ export const chain = {
   error: null,
   /** When this page last saw a new finalized block (ms, local clock). */
   lastBlockAt: 0,
+  /** `epoch_settled` events seen since the page opened, newest first:
+   *  {epoch, emission, paid, to_treasury, height}. */
+  settled: [],
 };
+
+const KEEP_SETTLED = 50;
 
 const listeners = new Set();
 let pendingBlocks = [];
@@ -39,7 +46,12 @@ let backfillInFlight = false;
 let socket = null;
 let reconnectDelay = 1000;
 
-/** Calls `fn({blocks: newBlocks[], status: bool})` after changes; returns an unsubscribe function. */
+let pendingSettled = [];
+let blocksSub = null;
+let eventsSub = null;
+
+/** Calls `fn({blocks: newBlocks[], status: bool, settled: newEpochSettledEvents[]})` after
+ *  changes; returns an unsubscribe function. */
 export function onUpdate(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
@@ -49,8 +61,9 @@ function scheduleEmit() {
   if (emitTimer) return;
   emitTimer = setTimeout(() => {
     emitTimer = null;
-    const update = { blocks: pendingBlocks, status: pendingStatus };
+    const update = { blocks: pendingBlocks, status: pendingStatus, settled: pendingSettled };
     pendingBlocks = [];
+    pendingSettled = [];
     pendingStatus = false;
     for (const fn of [...listeners]) {
       try {
@@ -67,6 +80,19 @@ export function finalizedHeight() {
   const fromStatus = chain.status ? chain.status.finalized_height : 0;
   const fromBlocks = chain.blocks.length ? chain.blocks[0].height : 0;
   return Math.max(fromStatus || 0, fromBlocks || 0);
+}
+
+/** The chain's epoch of a block at `height` (rewards, challenges and committees turn over every
+ *  `params.epoch_length` blocks), or null before the first status reply. */
+export function epochOf(height) {
+  const L = chain.status && chain.status.params ? Number(chain.status.params.epoch_length) : 0;
+  return L > 0 && typeof height === "number" ? Math.floor(height / L) : null;
+}
+
+/** A block's epoch: the chain's epoch of its height; `b.epoch` (the consensus round's epoch)
+ *  when the epoch length is not known yet. */
+export function blockEpoch(b) {
+  return epochOf(b.height) ?? b.epoch;
 }
 
 function noteTxs(b) {
@@ -86,6 +112,16 @@ function addBlock(b) {
   if (chain.blocks.includes(b)) {
     chain.lastBlockAt = Date.now();
     pendingBlocks.push(b);
+    scheduleEmit();
+  }
+}
+
+function addEvents(events) {
+  for (const e of Array.isArray(events) ? events : []) {
+    if (!e || e.kind !== "epoch_settled" || typeof e.epoch !== "number") continue;
+    if (chain.settled.some((x) => x.epoch === e.epoch)) continue;
+    chain.settled = [e].concat(chain.settled).sort((a, b) => b.epoch - a.epoch).slice(0, KEEP_SETTLED);
+    pendingSettled.push(e);
     scheduleEmit();
   }
 }
@@ -168,7 +204,10 @@ function connect() {
   }
   socket = ws;
   ws.addEventListener("open", () => {
+    blocksSub = null;
+    eventsSub = null;
     ws.send(JSON.stringify({ jsonrpc: "2.0", id: "explorer-blocks", method: "unet_subscribe", params: ["newBlocks"] }));
+    ws.send(JSON.stringify({ jsonrpc: "2.0", id: "explorer-events", method: "unet_subscribe", params: ["events", { kind: "epoch_settled" }] }));
   });
   ws.addEventListener("message", (ev) => {
     let msg;
@@ -177,8 +216,14 @@ function connect() {
     } catch (_) {
       return;
     }
+    if (msg && msg.id === "explorer-events") {
+      // Optional: without it the rewards views still read settlements over HTTP.
+      if ("result" in msg) eventsSub = msg.result;
+      return;
+    }
     if (msg && msg.id === "explorer-blocks") {
       if ("result" in msg) {
+        blocksSub = msg.result;
         lastWsMessage = Date.now();
         reconnectDelay = 1000;
         setMode("live");
@@ -190,7 +235,9 @@ function connect() {
     if (msg && msg.method === "unet_subscription" && msg.params) {
       lastWsMessage = Date.now();
       setMode("live");
-      addBlock(msg.params.result);
+      const sub = msg.params.subscription;
+      if (sub !== undefined && sub === eventsSub) addEvents(msg.params.result);
+      else if (blocksSub === null || sub === blocksSub) addBlock(msg.params.result);
     }
   });
   ws.addEventListener("close", () => {
