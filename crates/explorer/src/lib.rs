@@ -74,6 +74,9 @@ static ASSETS: &[Asset] = &[
     asset!("js/views/chips.js", JS),
     asset!("js/views/models.js", JS),
     asset!("js/views/search.js", JS),
+    asset!("js/views/rewards.js", JS),
+    asset!("js/views/validators.js", JS),
+    asset!("js/views/market.js", JS),
 ];
 
 /// The explorer's routes: `GET /` (the page) and `GET /explorer/{*path}` (its assets). Merge it

@@ -11,6 +11,9 @@ import { renderAccount } from "./views/account.js";
 import { renderChip, renderChips } from "./views/chips.js";
 import { renderModels } from "./views/models.js";
 import { renderSearch, resolve } from "./views/search.js";
+import { renderRewards } from "./views/rewards.js";
+import { renderValidators } from "./views/validators.js";
+import { renderLease, renderLeases, renderOffers } from "./views/market.js";
 
 const view = document.getElementById("view");
 const STALL_S = 15;
@@ -26,6 +29,11 @@ const ROUTES = {
   chips: { nav: "chips", render: renderChips },
   chip: { nav: "chips", render: renderChip },
   models: { nav: "models", render: renderModels },
+  rewards: { nav: "rewards", render: renderRewards },
+  validators: { nav: "validators", render: renderValidators },
+  offers: { nav: "market", render: renderOffers },
+  leases: { nav: "market", render: renderLeases },
+  lease: { nav: "market", render: renderLease },
   network: { nav: "network", render: renderNetwork },
   search: { nav: null, render: renderSearch },
 };

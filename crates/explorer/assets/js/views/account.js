@@ -1,7 +1,11 @@
 // One account: balance, nonce, and the chips it owns.
 
 import { batch } from "../rpc.js";
+import { leasesTable } from "./market.js";
+
+const REWARD_EPOCHS = 6;
 import {
+  badge,
   baseUnits,
   card,
   errorPanel,
@@ -51,10 +55,22 @@ export async function renderAccount(root, arg, _query, alive) {
     if (busy) return;
     busy = true;
     try {
-      const [acct, chips] = await batch([
+      const [acct, chips, rented, provided, lastReward] = await batch([
         ["unet_getAccount", [address]],
         ["unet_listChips", { owner: address, limit: 200 }],
+        ["unet_listLeases", { renter: address }],
+        ["unet_listLeases", { provider: address }],
+        ["unet_getRewards", { owner: address }],
       ]);
+      // The owner's rewards in the last REWARD_EPOCHS finished epochs.
+      let rewards = [];
+      if (lastReward.ok) {
+        const cur = lastReward.value.current_epoch;
+        const epochs = [];
+        for (let e = cur - 2; e >= 0 && epochs.length < REWARD_EPOCHS - 1; e--) epochs.push(e);
+        const more = await batch(epochs.map((e) => ["unet_getRewards", { owner: address, epoch: e }]));
+        rewards = [lastReward].concat(more).filter((r) => r.ok && r.value.epoch < cur).map((r) => r.value);
+      }
       if (!alive()) return;
       if (!acct.ok) {
         mount(root, errorPanel("Cannot load account", acct.error));
@@ -64,7 +80,10 @@ export async function renderAccount(root, arg, _query, alive) {
       const list = chips.ok ? chips.value.chips || [] : [];
       const online = list.filter((c) => c.status === "online");
       const milli = online.reduce((s, c) => s + (Number(c.compute_milli_tops) || 0), 0);
-      const key = JSON.stringify([a.balance, a.nonce, list, chips.ok]);
+      const leases = [...(rented.ok ? rented.value.leases || [] : []), ...(provided.ok ? provided.value.leases || [] : [])]
+        .filter((l, i, all) => all.findIndex((x) => x.id === l.id) === i)
+        .sort((x, y) => y.id - x.id);
+      const key = JSON.stringify([a.balance, a.nonce, list, chips.ok, leases, rewards.map((r) => [r.epoch, r.amount, r.epoch_settled])]);
       if (key === shown) return;
       shown = key;
       const fresh = a.nonce === 0 && a.balance === "0" && !list.length;
@@ -86,6 +105,30 @@ export async function renderAccount(root, arg, _query, alive) {
         card(
           `Chips (${num(list.length)})`,
           chips.ok ? chipsTable(list, { owner: false }) : errorPanel("Cannot list chips", chips.error)
+        ),
+        h(
+          "div",
+          { class: "grid-2" },
+          card(
+            "Rewards",
+            lastReward.ok
+              ? table(
+                  [
+                    { label: "Epoch", cell: (r) => h("a", { href: "#/rewards?before=" + (r.epoch + 1), class: "num" }, num(r.epoch)) },
+                    { label: "Earned", cell: (r) => h("span", { class: "num", title: unc(r.amount, 18), data: { ownerReward: r.amount } }, unc(r.amount, 6)), class: "right" },
+                    { label: "", cell: (r) => (r.epoch_settled ? badge("settled", "good") : badge("being paid", "warn")), class: "right" },
+                  ],
+                  rewards,
+                  "No epoch has ended yet."
+                )
+              : errorPanel("Cannot load rewards", lastReward.error)
+          ),
+          card(
+            `Leases (${num(leases.length)})`,
+            rented.ok && provided.ok
+              ? [leasesTable(leases), h("p", { class: "note" }, "As renter or provider.")]
+              : errorPanel("Cannot list leases", (rented.ok ? provided : rented).error)
+          )
         ),
         card(
           "History",

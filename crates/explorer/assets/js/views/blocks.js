@@ -1,7 +1,7 @@
 // Blocks: the paged list and one block.
 
 import { batch, call, isNotFound } from "../rpc.js";
-import { finalizedHeight } from "../live.js";
+import { blockEpoch, finalizedHeight } from "../live.js";
 import {
   ago,
   badge,
@@ -29,6 +29,7 @@ function blocksTable(blocks) {
       { label: "Height", cell: (b) => h("a", { href: "#/block/" + b.height, class: "num strong" }, num(b.height)) },
       { label: "Hash", cell: (b) => hashLink("block", b.hash, { head: 12, tail: 6 }), class: "hide-xs" },
       { label: "Proposer", cell: (b) => hashLink("account", b.proposer, { head: 8, tail: 4 }), class: "hide-sm" },
+      { label: "Epoch", cell: (b) => h("span", { class: "num", data: { blockEpoch: blockEpoch(b) } }, num(blockEpoch(b))), class: "right hide-xs" },
       { label: "Txs", cell: (b) => num(b.tx_count), class: "right num" },
       { label: "Time", cell: (b) => h("span", { title: dateTime(b.timestamp_ms) }, ago(b.timestamp_ms)), class: "right muted nowrap" },
       { label: "", cell: () => badge("final", "good"), class: "right" },
@@ -83,6 +84,9 @@ function txSummary(t) {
   if (t.kind === "transfer") return [hashLink("account", t.to, { head: 6, tail: 4 }), " ", h("span", { class: "num" }, unc(t.amount))];
   if (t.chip_id) return [h("span", { class: "muted" }, "chip "), hashLink("chip", t.chip_id, { head: 6, tail: 4 })];
   if (t.action) return h("span", { class: "muted" }, t.action);
+  if (t.lease_id != null) return h("a", { href: "#/lease/" + t.lease_id }, "lease #" + num(t.lease_id));
+  if (t.offer_id != null) return h("a", { href: "#/offers?from=" + t.offer_id }, "offer #" + num(t.offer_id));
+  if (t.terms) return h("span", { class: "muted" }, `${t.terms.model} × ${num((t.terms.chips || []).length)}`);
   return h("span", { class: "muted" }, "—");
 }
 
@@ -142,7 +146,14 @@ export async function renderBlock(root, arg, _query, alive) {
         ["Parent", b.height > 0 ? fullHash(b.parent, "block") : h("span", { class: "muted" }, "genesis")],
         ["Time", `${dateTime(b.timestamp_ms)} (${ago(b.timestamp_ms)})`],
         ["Proposer", fullHash(b.proposer, "account")],
-        ["View / epoch", `${num(b.view)} / ${num(b.epoch)}`],
+        [
+          "Epoch",
+          [
+            h("a", { href: "#/rewards?before=" + (blockEpoch(b) + 1), data: { blockEpoch: blockEpoch(b) } }, num(blockEpoch(b))),
+            blockEpoch(b) !== b.epoch ? h("span", { class: "muted" }, ` (consensus round epoch ${num(b.epoch)})`) : null,
+          ],
+        ],
+        ["View", num(b.view)],
         ["Transactions", num(b.tx_count)],
         ["State root", fullHash(b.state_root)],
         ["Tx root", fullHash(b.tx_root)],

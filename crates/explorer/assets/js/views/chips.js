@@ -2,11 +2,14 @@
 
 import { batch, call, isNotFound } from "../rpc.js";
 import { chipsTable } from "./account.js";
+import { leaseLink } from "./market.js";
 import {
+  badge,
   card,
   errorPanel,
   fullHash,
   h,
+  hashLink,
   hex32,
   kv,
   loading,
@@ -15,7 +18,9 @@ import {
   pageTitle,
   short,
   statusBadge,
+  table,
   tops,
+  unc,
 } from "../util.js";
 
 const STATUSES = ["online", "unresponsive", "revoked"];
@@ -93,25 +98,87 @@ export async function renderChip(root, arg, _query, alive) {
     busy = true;
     try {
       const c = await call("unet_getChip", [id]);
+      const [rewards, leases] = await batch([
+        ["unet_getRewards", { chip_id: id }],
+        ["unet_listLeases", { provider: c.owner }],
+      ]);
       if (!alive()) return;
-      const key = JSON.stringify(c);
+      const lease = leases.ok ? (leases.value.leases || []).find((l) => l.status === "open" && (l.chips || []).includes(id)) || null : null;
+      const key = JSON.stringify([c, rewards, lease]);
       if (key === shown) return;
       shown = key;
+      const live = c.liveness || {};
+      const blockAt = (x) => (x ? h("a", { href: "#/block/" + x, class: "num" }, "block " + num(x)) : h("span", { class: "muted" }, "none yet"));
+      const recent = rewards.ok ? rewards.value.recent_rewards || [] : [];
       mount(
         root,
         pageTitle("Chip", h("span", { class: "mono" }, short(id, 10, 8)), statusBadge(c.status, { data: { chipStatus: c.status } })),
-        card(
-          "Overview",
-          kv([
-            ["Chip id", fullHash(c.chip_id)],
-            ["Status", statusBadge(c.status)],
-            ["Owner", fullHash(c.owner, "account")],
-            ["Model", h("a", { href: "#/chips?model=" + encodeURIComponent(c.model), class: "strong" }, c.model)],
-            ["Rated compute", h("span", { class: "num", data: { chipCompute: c.compute_milli_tops ?? "" } }, c.compute_milli_tops == null ? "model not in the table" : tops(c.compute_milli_tops))],
-            ["Serial", c.serial || h("span", { class: "muted" }, "—")],
-            ["Registered", h("a", { href: "#/block/" + c.registered_height }, "block " + num(c.registered_height))],
-            ["Registry index", num(c.index)],
-          ])
+        h(
+          "div",
+          { class: "grid-2" },
+          card(
+            "Overview",
+            kv([
+              ["Chip id", fullHash(c.chip_id)],
+              ["Status", statusBadge(c.status)],
+              ["Owner", fullHash(c.owner, "account")],
+              ["Model", h("a", { href: "#/chips?model=" + encodeURIComponent(c.model), class: "strong" }, c.model)],
+              ["Rated compute", h("span", { class: "num", data: { chipCompute: c.compute_milli_tops ?? "" } }, c.compute_milli_tops == null ? "model not in the table" : tops(c.compute_milli_tops))],
+              ["Serial", c.serial || h("span", { class: "muted" }, "—")],
+              ["Registered", h("a", { href: "#/block/" + c.registered_height }, "block " + num(c.registered_height))],
+              ["Registry index", num(c.index)],
+            ])
+          ),
+          card(
+            "Liveness",
+            kv([
+              ["Online since", live.online_since == null ? h("span", { class: "muted" }, "not online") : blockAt(live.online_since)],
+              ["Last challenge", blockAt(live.last_challenge)],
+              ["Last response", h("span", { data: { chipLastResponse: live.last_response ?? 0 } }, blockAt(live.last_response))],
+              [
+                "Pending challenge",
+                live.pending_challenge
+                  ? [badge("waiting", "warn"), " issued at ", blockAt(live.pending_challenge.height)]
+                  : h("span", { class: "muted" }, "none"),
+              ],
+              ["Misses", `${num(live.misses)} in epoch ${num(live.misses_epoch)}`],
+              ["Meaning", h("span", { class: "muted" }, "Block beacons challenge chips at random; the chip signs the challenge with its hardware key within the response window, or turns Unresponsive. Too many misses in an epoch forfeit its reward.")],
+            ])
+          )
+        ),
+        h(
+          "div",
+          { class: "grid-2" },
+          card(
+            "Rewards",
+            rewards.ok
+              ? [
+                  kv([
+                    ["Lifetime", h("span", { class: "num strong", data: { chipRewards: rewards.value.total_rewards } }, unc(rewards.value.total_rewards, 6))],
+                    ["Settled through", rewards.value.settled_through_epoch == null ? h("span", { class: "muted" }, "no epoch yet") : "epoch " + num(rewards.value.settled_through_epoch)],
+                  ]),
+                  table(
+                    [
+                      { label: "Epoch", cell: (r) => h("a", { href: "#/rewards?before=" + (r.epoch + 1), class: "num" }, num(r.epoch)) },
+                      { label: "Reward", cell: (r) => h("span", { title: unc(r.amount, 18) }, unc(r.amount, 6)), class: "right num" },
+                    ],
+                    recent,
+                    "No reward paid yet: a chip earns for the blocks it is online, paid early in the next epoch."
+                  ),
+                ]
+              : errorPanel("Cannot load rewards", rewards.error)
+          ),
+          card(
+            "Rental",
+            lease
+              ? kv([
+                  ["Lease", leaseLink(lease.id)],
+                  ["Renter", hashLink("account", lease.renter, { head: 10, tail: 6 })],
+                  ["Price", unc(lease.price_per_block, 18) + " per block"],
+                  ["Until", "block " + num(lease.end)],
+                ])
+              : h("p", { class: "muted", data: { chipLease: "" } }, "Not leased. Owners offer chips on the market; leased chips keep earning rewards.")
+          )
         ),
         card(
           "Attestation (POCI)",
@@ -124,13 +191,12 @@ export async function renderChip(root, arg, _query, alive) {
               h(
                 "span",
                 { class: "muted" },
-                "Online: proven genuine at registration (a certificate chain to a pinned vendor root, evidence bound to the owner and a recent block). ",
-                "Revoked: a certificate in its chain was revoked by governance. Periodic liveness proofs are not yet on chain."
+                "Proven genuine at registration: a certificate chain to a pinned vendor root, evidence bound to the owner and a recent block. ",
+                "Revoked: governance revoked the chip or a certificate in its chain."
               ),
             ],
           ])
-        ),
-        card("Rewards and rentals", h("p", { class: "muted" }, "Not yet on chain: rewards by rated compute and the compute market will show here."))
+        )
       );
     } catch (e) {
       if (!alive() || !first) return;

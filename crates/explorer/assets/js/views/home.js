@@ -1,16 +1,21 @@
 // Overview (latest blocks, recent transactions, network compute) and the network page.
 
-import { chain } from "../live.js";
+import { blockEpoch, chain } from "../live.js";
 import { latest, onSample, series } from "../compute.js";
 import { drawSeries } from "../chart.js";
+import { batch } from "../rpc.js";
+import { epochProgress, settlements, settlingText } from "./rewards.js";
+import { committeeTable } from "./validators.js";
 import {
   ago,
   badge,
   card,
   dateTime,
+  errorPanel,
   h,
   hashLink,
   kv,
+  loading,
   mount,
   num,
   pageTitle,
@@ -31,25 +36,42 @@ export function computeCard() {
     role: "img",
     data: { points: 0 },
   });
+  const models = h("div", { class: "model-split", id: "compute-models" });
   const note = h(
     "p",
     { class: "note" },
-    "Sum of the rated compute of online chips (unet_listChips), sampled by this browser as blocks finalize. ",
-    "The chain does not serve a compute history yet."
+    "Rated compute of online chips (unet_networkCompute), sampled by this browser as blocks finalize; ",
+    "the chain keeps the current figure exact, not its history."
   );
   const el = card(
     "Network compute",
-    [h("div", { class: "headline" }, value, sub), canvas, note],
+    [h("div", { class: "headline" }, value, sub), canvas, models, note],
     h("a", { href: "#/models", class: "card-link" }, "By model →")
   );
   const redraw = () => {
     const s = latest();
     value.textContent = s ? tops(s.milliTops) : "—";
     sub.textContent = s
-      ? `${num(s.chips)} chip${s.chips === 1 ? "" : "s"} online${s.complete ? "" : " (first pages only)"} · ${series.samples.length} sample${series.samples.length === 1 ? "" : "s"}`
+      ? `${num(s.chips)} chip${s.chips === 1 ? "" : "s"} online · epoch ${num(s.epoch)} · ${series.samples.length} sample${series.samples.length === 1 ? "" : "s"}`
       : series.error
         ? "cannot sample: " + series.error.message
         : "sampling…";
+    const per = s && Array.isArray(s.models) ? s.models.filter((m) => m.chips > 0) : [];
+    mount(
+      models,
+      per.map((m) => {
+        const pct = s.milliTops > 0 ? (100 * m.milliTops) / s.milliTops : 0;
+        const fill = h("span", { class: "bar-fill" });
+        fill.style.width = pct.toFixed(2) + "%";
+        return h(
+          "div",
+          { class: "model-row", data: { model: m.model, modelChips: m.chips } },
+          h("a", { href: "#/chips?status=online&model=" + encodeURIComponent(m.model), class: "strong" }, m.model),
+          h("span", { class: "muted num" }, `${num(m.chips)} online · ${tops(m.milliTops)}`),
+          h("span", { class: "bar" }, h("span", { class: "bar-track" }, fill), h("span", { class: "bar-label num" }, pct.toFixed(pct >= 10 || pct === 0 ? 0 : 1) + "%"))
+        );
+      })
+    );
     drawSeries(
       canvas,
       series.samples.map((p) => ({ x: p.t, y: p.milliTops / 1000, chips: p.chips, height: p.height })),
@@ -69,6 +91,7 @@ function blockRows() {
       { label: "Height", cell: (b) => h("a", { href: "#/block/" + b.height, class: "num strong" }, num(b.height)) },
       { label: "Hash", cell: (b) => hashLink("block", b.hash, { head: 10, tail: 4 }), class: "hide-xs" },
       { label: "Proposer", cell: (b) => hashLink("account", b.proposer, { head: 6, tail: 4 }), class: "hide-sm" },
+      { label: "Epoch", cell: (b) => num(blockEpoch(b)), class: "right num hide-xs" },
       { label: "Txs", cell: (b) => num(b.tx_count), class: "right num" },
       { label: "Age", cell: (b) => h("span", { title: dateTime(b.timestamp_ms) }, ago(b.timestamp_ms)), class: "right muted nowrap" },
       { label: "", cell: () => badge("final", "good", { title: "finalized: certified by a threshold of validators; never reverts" }), class: "right" },
@@ -91,22 +114,78 @@ function txRows() {
   );
 }
 
-export function notOnChainCard() {
-  const item = (title, text) => h("div", { class: "soon" }, h("h3", null, title, " ", badge("not yet on chain", "neutral")), h("p", null, text));
-  return card("Coming to the chain", [
-    h(
-      "div",
-      { class: "soon-grid" },
-      item("Rewards", "UNC minted to chip owners by rated compute. Supply shows minted = 0 until issuance ships."),
-      item("Compute market", "Renting registered chips to buyers, with escrow. Escrowed supply stays 0 until then."),
-      item("Validator compute weight", "Validators are weighted equally today; compute-weighted consensus is not live.")
-    ),
-  ]);
+/** Epoch, rewards, validators and market at a glance; refreshed on new blocks. */
+function chainCards() {
+  const epochBody = h("div", null, loading());
+  const valBody = h("div", null, loading());
+  const marketBody = h("div", null, loading());
+  const el = h(
+    "div",
+    { class: "grid-3" },
+    card("Epoch and rewards", epochBody, h("a", { href: "#/rewards", class: "card-link" }, "All epochs →")),
+    card("Validators", valBody, h("a", { href: "#/validators", class: "card-link" }, "Committees →")),
+    card("Market", marketBody, h("a", { href: "#/offers", class: "card-link" }, "Offers →"))
+  );
+  let busy = false;
+  let shown = null;
+  const refresh = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      const [net, committee, offers, leases] = await batch([["unet_networkCompute"], ["unet_getCommittee", {}], ["unet_listOffers", { limit: 200 }], ["unet_getLease", { id: 0 }]]);
+      const lastEpoch = net.ok ? net.value.epoch - 1 : -1;
+      const [last] = lastEpoch >= 0 ? await settlements([lastEpoch]) : [null];
+      const key = JSON.stringify([net, committee, offers, leases.ok, last]);
+      if (key === shown) return;
+      shown = key;
+      if (net.ok) {
+        const n = net.value;
+        mount(
+          epochBody,
+          kv([
+            ["Epoch", [h("span", { class: "num strong" }, num(n.epoch)), " ", epochProgress(n, n.height)]],
+            ["Emission", unc(n.epoch_emission, 2)],
+            ["Being paid", settlingText(n.settling)],
+            [
+              "Last settled",
+              last
+                ? h("span", { data: { lastSettled: last.epoch } }, `epoch ${num(last.epoch)}: ${unc(last.paid, 2)} to chips, ${unc(last.to_treasury, 2)} to treasury`)
+                : h("span", { class: "muted" }, lastEpoch >= 0 ? `epoch ${num(lastEpoch)} is being paid` : "no epoch has ended yet"),
+            ],
+          ])
+        );
+      } else mount(epochBody, errorPanel("Cannot load epoch", net.error));
+      if (committee.ok) {
+        const c = committee.value;
+        mount(valBody, [committeeTable(c, { compact: true }), h("p", { class: "note" }, `Epoch ${num(c.epoch)}: ${num((c.members || []).length)} members weighted by attested compute.`)]);
+      } else mount(valBody, errorPanel("Cannot load committee", committee.error));
+      if (offers.ok) {
+        const list = offers.value.offers || [];
+        const free = list.reduce((a, o) => a + (o.free_chips || []).length, 0);
+        const cheapest = list.filter((o) => (o.free_chips || []).length).map((o) => BigInt(o.price_per_block)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))[0];
+        mount(
+          marketBody,
+          kv([
+            ["Offers", h("a", { href: "#/offers", class: "num strong" }, num(list.length) + (offers.value.next != null ? "+" : ""))],
+            ["Chips free to rent", num(free)],
+            ["Cheapest free chip", cheapest === undefined ? h("span", { class: "muted" }, "—") : unc(cheapest.toString(), 18) + " / block"],
+            ["Leases", h("a", { href: "#/leases" }, leases.ok ? "see leases" : "none opened yet")],
+          ])
+        );
+      } else mount(marketBody, errorPanel("Cannot list offers", offers.error));
+    } catch (e) {
+      mount(epochBody, errorPanel("Cannot load the chain's state", e));
+    } finally {
+      busy = false;
+    }
+  };
+  return { el, refresh };
 }
 
 export async function renderHome(root) {
   document.title = "UtilityNet Explorer";
   const compute = computeCard();
+  const cards = chainCards();
   const blocksBody = h("div", null, blockRows());
   const txBody = h("div", null, txRows());
   mount(
@@ -118,14 +197,20 @@ export async function renderHome(root) {
       card("Latest blocks", blocksBody, h("a", { href: "#/blocks", class: "card-link" }, "All blocks →")),
       card("Recent transactions", txBody)
     ),
-    notOnChainCard()
+    cards.el
   );
   compute.redraw();
+  cards.refresh();
   const off = onSample(compute.redraw);
+  let last = Date.now();
   return {
-    update() {
+    update(u) {
       mount(blocksBody, blockRows());
       mount(txBody, txRows());
+      if ((u.settled && u.settled.length) || (u.blocks.length && Date.now() - last >= 3000)) {
+        last = Date.now();
+        cards.refresh();
+      }
     },
     dispose: off,
   };
@@ -195,7 +280,6 @@ function networkBody() {
         ])
       )
     ),
-    notOnChainCard(),
   ];
 }
 

@@ -1,5 +1,6 @@
-// Search: a block height goes to the block; 64 hex digits are looked up, in one batch, as a
-// transaction, a block hash, a chip id and an account address (in that order of preference).
+// Search: a block height goes to the block, "lease 3" to the lease; 64 hex digits are looked
+// up, in one batch, as a transaction, a block hash, a chip id and an account address (in that
+// order of preference).
 
 import { batch } from "../rpc.js";
 import { card, errorPanel, h, hex32, loading, mount, num, pageTitle, short, unc } from "../util.js";
@@ -15,11 +16,16 @@ export async function resolve(raw) {
     const height = Number(q.replace("#", ""));
     return { matches: [{ kind: "block", href: "#/block/" + height, label: "Block #" + num(height), detail: "by height" }] };
   }
+  const leaseQ = /^lease\s*[:#]?\s*(\d{1,15})$/i.exec(q);
+  if (leaseQ) {
+    const n = Number(leaseQ[1]);
+    return { matches: [{ kind: "lease", href: "#/lease/" + n, label: "Lease #" + num(n), detail: "by id" }] };
+  }
   const id = hex32(q);
   if (!id) {
     const note = /^[0-9a-f]+$/.test(lower)
       ? `${lower.length} hex digits: hashes, addresses and chip ids have 64.`
-      : "Search takes a block height, or 64 hex digits: a block or transaction hash, an account address or a chip id.";
+      : "Search takes a block height, a lease (\"lease 3\"), or 64 hex digits: a block or transaction hash, an account address or a chip id.";
     return { matches: [], note };
   }
   const [tx, block, chip, acct, owned] = await batch([

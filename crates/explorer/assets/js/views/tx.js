@@ -9,6 +9,7 @@ import {
   errorPanel,
   fullHash,
   h,
+  hashLink,
   hex32,
   kv,
   loading,
@@ -55,6 +56,21 @@ function bodyRows(t) {
     rows.push(["Evidence", num(t.evidence_bytes) + " bytes (POCI, verified by every validator)"]);
   }
   if (t.kind === "govern") rows.push(["Action", String(t.action)], ["Approvals", num(t.approvals)]);
+  if (t.offer_id != null) rows.push(["Offer", h("a", { href: "#/offers?from=" + t.offer_id }, "#" + num(t.offer_id))]);
+  if (t.lease_id != null) rows.push(["Lease", h("a", { href: "#/lease/" + t.lease_id }, "#" + num(t.lease_id))]);
+  if (t.terms) {
+    const o = t.terms;
+    rows.push(
+      ["Model", `${o.model}${o.memory_mib ? `, ${num(o.memory_mib)} MiB` : ""}`],
+      ["Chips offered", h("ul", { class: "plain-list" }, (o.chips || []).map((c) => h("li", null, hashLink("chip", c, { head: 16, tail: 8 }))))],
+      ["Price", unc(o.price_per_block, 18) + " per chip per block"],
+      ["Blocks", `${num(o.min_blocks)} to ${num(o.max_blocks)}`],
+      ["Endpoint", h("span", { class: "mono break" }, o.endpoint)]
+    );
+  }
+  if (Array.isArray(t.chips) && !t.terms) rows.push(["Chips", h("ul", { class: "plain-list" }, t.chips.map((c) => h("li", null, hashLink("chip", c, { head: 16, tail: 8 }))))]);
+  if (t.deposit != null) rows.push(["Deposit", unc(t.deposit, 18)]);
+  if (t.kind === "top_up" && t.amount != null) rows.push(["Top-up", unc(t.amount, 18)]);
   rows.push(["Fee offered", unc(t.fee, 18)], ["Nonce", num(t.nonce)], ["Chain id", num(t.chain_id)]);
   return rows;
 }
