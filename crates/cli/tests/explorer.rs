@@ -1,10 +1,15 @@
 //! The block explorer end to end, in headless Chromium driven over WebDriver (chromedriver +
-//! fantoccini), against a real 4-validator network of `unet node` processes on loopback:
+//! fantoccini), against a real 4-validator network of `unet node` processes on loopback with
+//! short epochs and an emulated `unet miner` (two chips answering their liveness challenges):
 //! the page loads without errors, the finalized height advances over the live WebSocket feed,
 //! a transfer made with the CLI shows on its transaction page (found through the search box),
 //! a chip registered with the CLI shows online on its chip page and on its owner's page, the
-//! network compute chart has data, and the layout holds at phone width. Screenshots (desktop
-//! and 390 px wide) are saved under `$CARGO_TARGET_DIR/explorer-artifacts/`.
+//! miner's chips show Online with their liveness, the network compute chart has data with a
+//! per-model split, the rewards view shows a settled epoch, the validators page lists the
+//! committee with weights, an offer made with `unet market offer` shows on the offers page and
+//! a lease opened with `unet market rent` on its lease page, and the layout holds at phone
+//! width. Screenshots (desktop and 390 px wide) are saved under
+//! `$CARGO_TARGET_DIR/explorer-artifacts/`.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (scripts/ci-deps installs them). Without
 //! them the test fails with that instruction, unless `UNET_SKIP_BROWSER_TESTS=1` is set.
@@ -25,7 +30,10 @@ const P2P_PORT: u16 = 31030;
 const RPC_PORT: u16 = 9130;
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
-const WAIT: Duration = Duration::from_secs(45);
+const WAIT: Duration = Duration::from_secs(90);
+/// Short epochs, so that rewards settle and committees turn over within the test.
+const EPOCH: u64 = 40;
+const EMULATED_CHIPS: usize = 2;
 
 /// Where screenshots go: `<target dir>/explorer-artifacts`.
 fn artifacts() -> PathBuf {
@@ -33,6 +41,46 @@ fn artifacts() -> PathBuf {
     let dir = tmp.parent().unwrap_or(tmp).join("explorer-artifacts");
     std::fs::create_dir_all(&dir).expect("artifacts dir");
     dir
+}
+
+/// A child process (the miner), killed on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `unet miner init` with emulated chips, then `unet miner run` against the network; returns
+/// the owner address and the process.
+fn start_miner(net: &Network, home: &Path) -> (String, Killed) {
+    let out = Command::new(env!("CARGO_BIN_EXE_unet"))
+        .args(["miner", "init", "--json", "--emulated-chips"])
+        .arg(EMULATED_CHIPS.to_string())
+        .arg("--home")
+        .arg(home)
+        .output()
+        .expect("unet miner init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let init: Value = serde_json::from_slice(&out.stdout).expect("miner init JSON");
+    let owner = init["owner"].as_str().expect("owner").to_string();
+    let log = std::fs::File::create(home.join("miner.log")).expect("miner log");
+    let child = Command::new(env!("CARGO_BIN_EXE_unet"))
+        .args(["miner", "run", "--no-progress", "--home"])
+        .arg(home)
+        .args(["--rpc", &net.rpc])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn unet miner");
+    (owner, Killed(child))
 }
 
 /// A chromedriver process, killed on drop.
@@ -228,7 +276,20 @@ async fn explorer_in_a_real_browser() {
              (apt-get install chromium chromium-driver), or set UNET_SKIP_BROWSER_TESTS=1"
         );
     }
-    let net = Network::start(P2P_PORT, RPC_PORT, &[]).await;
+    let epoch = EPOCH.to_string();
+    let net = Network::start(
+        P2P_PORT,
+        RPC_PORT,
+        &[
+            "--epoch-length",
+            &epoch,
+            "--response-window",
+            "10",
+            "--challenges-per-epoch",
+            "2",
+        ],
+    )
+    .await;
     let base = net.rpc.clone();
     let ks_dir = net.path().join("keys");
     let ks = ks_dir.as_path();
@@ -276,6 +337,52 @@ async fn explorer_in_a_real_browser() {
         .expect("JSON-RPC on POST /");
     assert_eq!(status["validators"], 4);
 
+    // An emulated miner with two chips, funded from the faucet through the CLI; it registers
+    // its chips and answers their challenges while the browser looks.
+    let faucet_file = net.faucet_file();
+    let faucet = unet_json(
+        &net,
+        ks,
+        &[
+            "keys",
+            "import",
+            "faucet",
+            "--secret-file",
+            faucet_file.to_str().expect("utf-8 path"),
+        ],
+        &[],
+    );
+    let faucet_addr = faucet["address"].as_str().expect("address").to_string();
+    let miner_home = net.path().join("miner");
+    let (miner_owner, _miner) = start_miner(&net, &miner_home);
+    let funded = unet_json(
+        &net,
+        ks,
+        &[
+            "transfer",
+            "--from",
+            "faucet",
+            "--to",
+            &miner_owner,
+            "--amount",
+            "1000",
+        ],
+        &[],
+    );
+    assert_eq!(funded["status"], "finalized");
+    unet_json(
+        &net,
+        ks,
+        &[
+            "keys",
+            "import",
+            "miner",
+            "--secret-file",
+            miner_home.join("owner.key").to_str().expect("utf-8 path"),
+        ],
+        &[],
+    );
+
     // 2. The page loads and follows the chain live over the WebSocket.
     let driver = start_driver().await;
     let profile = tempfile::tempdir().expect("profile dir");
@@ -315,20 +422,6 @@ async fn explorer_in_a_real_browser() {
     assert_eq!(chain, "unet-devnet · 7701");
 
     // 3. A transfer made with the CLI, found with the search box, shows on its page.
-    let faucet_file = net.faucet_file();
-    let faucet = unet_json(
-        &net,
-        ks,
-        &[
-            "keys",
-            "import",
-            "faucet",
-            "--secret-file",
-            faucet_file.to_str().expect("utf-8 path"),
-        ],
-        &[],
-    );
-    let faucet_addr = faucet["address"].as_str().expect("address").to_string();
     let bob = unet_json(&net, ks, &["keys", "new", "bob"], &[]);
     let bob_addr = bob["address"].as_str().expect("address").to_string();
     let sent = unet_json(
@@ -369,9 +462,24 @@ async fn explorer_in_a_real_browser() {
     assert!(text.contains(&faucet_addr), "sender missing: {text}");
     assert!(text.contains(&bob_addr), "recipient missing: {text}");
     screenshot(&c, "explorer-desktop-tx.png").await;
+    // Its block shows the block's epoch.
+    let height = sent["height"].as_u64().expect("height");
+    c.goto(&format!("{base}/#/block/{height}"))
+        .await
+        .expect("block page");
+    wait_for(
+        &c,
+        "the block's epoch",
+        &format!(
+            "document.querySelector('[data-block-epoch]')?.dataset.blockEpoch === '{}'",
+            height / EPOCH
+        ),
+    )
+    .await;
 
-    // 4. A chip registered with the CLI shows online on its page (found by search) and on its
-    //    owner's page.
+    // 4. A chip registered with the CLI shows on its page (found by search), with its rated
+    //    compute, and on its owner's page. It has no agent answering its challenges, so it may
+    //    turn Unresponsive at any time: its status is whatever the chain says.
     let chip_file = net.path().join("chip.json");
     let chip = unet_json(
         &net,
@@ -412,8 +520,8 @@ async fn explorer_in_a_real_browser() {
     .await;
     wait_for(
         &c,
-        "the chip to show online",
-        "document.querySelector('[data-chip-status]')?.textContent === 'online'",
+        "the chip's status",
+        "['online', 'unresponsive'].includes(document.querySelector('[data-chip-status]')?.textContent)",
     )
     .await;
     let compute = eval(
@@ -432,7 +540,52 @@ async fn explorer_in_a_real_browser() {
     )
     .await;
 
-    // 5. The network compute chart has data, and counts the chip; the models page too.
+    // 5. The miner's chips: Online on their page, with a challenge answered.
+    let client = net.client();
+    let miner_chips = {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let r = client
+                .call(
+                    "unet_listChips",
+                    json!({"owner": miner_owner, "status": "online"}),
+                )
+                .await
+                .expect("unet_listChips");
+            let chips = r["chips"].as_array().cloned().unwrap_or_default();
+            if chips.len() == EMULATED_CHIPS {
+                break chips;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the miner's chips are not Online: {r}; see {}",
+                miner_home.join("miner.log").display()
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    let miner_chip = miner_chips[0]["chip_id"]
+        .as_str()
+        .expect("chip id")
+        .to_string();
+    let miner_model = miner_chips[0]["model"].as_str().expect("model").to_string();
+    c.goto(&format!("{base}/#/chip/{miner_chip}"))
+        .await
+        .expect("miner chip page");
+    wait_for(
+        &c,
+        "the miner's chip to show Online",
+        "document.querySelector('[data-chip-status]')?.textContent === 'online'",
+    )
+    .await;
+    wait_for(
+        &c,
+        "the miner's chip to answer a challenge",
+        "Number(document.querySelector('[data-chip-last-response]')?.dataset.chipLastResponse) > 0",
+    )
+    .await;
+
+    // 6. The network compute chart has data, split by model; the models page counts every chip.
     c.goto(&format!("{base}/#/")).await.expect("home");
     wait_for(
         &c,
@@ -442,30 +595,224 @@ async fn explorer_in_a_real_browser() {
     .await;
     wait_for(
         &c,
-        "the chip in network compute",
-        "document.getElementById('compute-now')?.textContent === '1,979 TOPS'",
+        "the miner's model in the compute split",
+        &format!(
+            "Number(document.querySelector('#compute-models [data-model=\"{miner_model}\"]')?.dataset.modelChips) >= 1"
+        ),
     )
     .await;
+    let now = eval(&c, "document.getElementById('compute-now')?.textContent").await;
+    let now = now.as_str().unwrap_or("");
+    assert!(
+        now.ends_with(" TOPS") && now != "0 TOPS",
+        "compute now: {now}"
+    );
     wait_for(
         &c,
         "the transfer in recent transactions",
         &format!("document.querySelector('[data-route=home] a[href=\"#/tx/{tx_hash}\"]')"),
     )
     .await;
-    c.set_window_size(1280, 1400).await.expect("window size");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_no_horizontal_overflow(&c, "home (desktop)").await;
-    let desktop = screenshot(&c, "explorer-desktop.png").await;
     c.goto(&format!("{base}/#/models")).await.expect("models");
     wait_for(
         &c,
         "the models breakdown",
-        "document.querySelector('[data-models-chips]')?.dataset.modelsChips === '1'",
+        &format!(
+            "document.querySelector('[data-models-chips]')?.dataset.modelsChips === '{}'",
+            1 + EMULATED_CHIPS
+        ),
     )
     .await;
 
-    // 6. Phone width: 390 px, no horizontal scrolling, same data.
-    c.set_window_size(390, 1400).await.expect("window size");
+    // 7. Rewards: an epoch in which the miner's chips were online is settled, with UNC paid;
+    //    the chip page and the owner's page show what they earned.
+    c.goto(&format!("{base}/#/rewards")).await.expect("rewards");
+    wait_for(
+        &c,
+        "a settled epoch that paid chips",
+        "[...document.querySelectorAll('[data-route=rewards] [data-epoch-paid]')].some((e) => e.dataset.epochPaid !== '0')",
+    )
+    .await;
+    screenshot(&c, "explorer-desktop-rewards.png").await;
+    c.goto(&format!("{base}/#/account/{miner_owner}"))
+        .await
+        .expect("owner page");
+    wait_for(
+        &c,
+        "the owner's rewards",
+        "[...document.querySelectorAll('[data-owner-reward]')].some((e) => e.dataset.ownerReward !== '0')",
+    )
+    .await;
+    c.goto(&format!("{base}/#/chip/{miner_chip}"))
+        .await
+        .expect("miner chip page");
+    wait_for(
+        &c,
+        "the chip's lifetime rewards",
+        "(document.querySelector('[data-chip-rewards]')?.dataset.chipRewards || '0') !== '0'",
+    )
+    .await;
+
+    // 8. Validators: the committee with its weights, and the registered validators.
+    c.goto(&format!("{base}/#/validators"))
+        .await
+        .expect("validators");
+    wait_for(
+        &c,
+        "the committee",
+        "Number(document.querySelector('[data-committee-members]')?.dataset.committeeMembers)",
+    )
+    .await;
+    // Read the epoch and the weights together: the page follows the chain into new epochs.
+    let shown = eval(
+        &c,
+        "(() => { const el = document.querySelector('[data-committee-members]'); \
+           return {epoch: Number(el.dataset.committeeEpoch), \
+                   weights: [...el.querySelectorAll('[data-member-weight]')].map((e) => e.dataset.memberWeight)}; })()",
+    )
+    .await;
+    let committee = client
+        .call("unet_getCommittee", json!({"epoch": shown["epoch"]}))
+        .await
+        .expect("unet_getCommittee");
+    let weights = shown["weights"].clone();
+    let mut expected: Vec<Value> = committee["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| m["weight"].clone())
+        .collect();
+    assert!(expected.len() >= 4, "{committee}");
+    let mut got = weights.as_array().cloned().unwrap_or_default();
+    let key = |v: &Value| v.as_str().and_then(|s| s.parse::<u128>().ok()).unwrap_or(0);
+    expected.sort_by_key(key);
+    got.sort_by_key(key);
+    assert_eq!(got, expected, "committee weights on the page");
+    wait_for(
+        &c,
+        "the registered validators",
+        "document.querySelectorAll('[data-validator-compute]').length >= 4",
+    )
+    .await;
+    screenshot(&c, "explorer-desktop-validators.png").await;
+
+    // 9. Market: an offer made with the CLI shows on the offers page; a lease opened with the
+    //    CLI shows on its page, on the chip's page and on the renter's page.
+    let offered = unet_json(
+        &net,
+        ks,
+        &[
+            "market",
+            "offer",
+            "--from",
+            "miner",
+            "--chip",
+            &miner_chip,
+            "--price",
+            "0.0001",
+            "--endpoint",
+            "http://127.0.0.1:8600",
+            "--model",
+            &miner_model,
+            "--memory-mib",
+            "16384",
+            "--tag",
+            "onnx",
+        ],
+        &[],
+    );
+    assert_eq!(offered["receipt"]["status"], "ok", "{offered}");
+    let offers = client
+        .call("unet_listOffers", json!({}))
+        .await
+        .expect("unet_listOffers");
+    let offer_id = offers["offers"][0]["id"].as_u64().expect("an offer");
+    c.goto(&format!("{base}/#/offers")).await.expect("offers");
+    wait_for(
+        &c,
+        "the offer on the offers page",
+        &format!(
+            "document.querySelector('[data-route=offers] [data-offer-id=\"{offer_id}\"]') && \
+             document.querySelector('[data-route=offers] [data-offer-model]')?.textContent === '{miner_model}'"
+        ),
+    )
+    .await;
+    screenshot(&c, "explorer-desktop-offers.png").await;
+    let rented = unet_json(
+        &net,
+        ks,
+        &[
+            "market",
+            "rent",
+            "--from",
+            "bob",
+            "--offer",
+            &offer_id.to_string(),
+            "--chip",
+            &miner_chip,
+            "--deposit",
+            "1",
+        ],
+        &[],
+    );
+    assert_eq!(rented["receipt"]["status"], "ok", "{rented}");
+    let leases = client
+        .call("unet_listLeases", json!({"renter": bob_addr}))
+        .await
+        .expect("unet_listLeases");
+    let lease_id = leases["leases"][0]["id"].as_u64().expect("a lease");
+    search(&c, &format!("lease {lease_id}")).await;
+    wait_for(
+        &c,
+        "the lease page",
+        "document.querySelector('[data-lease-status]')?.dataset.leaseStatus === 'open'",
+    )
+    .await;
+    let text = eval(&c, "document.getElementById('view').innerText").await;
+    let text = text.as_str().unwrap_or("");
+    assert!(text.contains(&bob_addr), "renter missing: {text}");
+    assert!(text.contains(&miner_owner), "provider missing: {text}");
+    c.goto(&format!("{base}/#/leases")).await.expect("leases");
+    wait_for(
+        &c,
+        "the lease on the leases page",
+        &format!("document.querySelector('[data-route=leases] [data-lease-id=\"{lease_id}\"]')"),
+    )
+    .await;
+    c.goto(&format!("{base}/#/chip/{miner_chip}"))
+        .await
+        .expect("chip page");
+    wait_for(
+        &c,
+        "the lease on the chip's page",
+        &format!("document.querySelector('[data-route=chip] [data-lease-id=\"{lease_id}\"]')"),
+    )
+    .await;
+    c.goto(&format!("{base}/#/account/{bob_addr}"))
+        .await
+        .expect("renter page");
+    wait_for(
+        &c,
+        "the lease on the renter's page",
+        &format!("document.querySelector('[data-route=account] [data-lease-id=\"{lease_id}\"]')"),
+    )
+    .await;
+
+    // 10. The overview with everything on it, at desktop width.
+    c.goto(&format!("{base}/#/")).await.expect("home");
+    wait_for(
+        &c,
+        "the last settled epoch on the overview",
+        "document.querySelector('[data-last-settled]')",
+    )
+    .await;
+    c.set_window_size(1280, 1800).await.expect("window size");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_no_horizontal_overflow(&c, "home (desktop)").await;
+    let desktop = screenshot(&c, "explorer-desktop.png").await;
+
+    // 11. Phone width: 390 px, no horizontal scrolling, same data.
+    c.set_window_size(390, 1600).await.expect("window size");
     c.goto(&format!("{base}/#/")).await.expect("home");
     let width = wait_for(
         &c,
@@ -480,32 +827,61 @@ async fn explorer_in_a_real_browser() {
         "Number(document.getElementById('compute-chart')?.dataset.points) >= 1",
     )
     .await;
+    wait_for(
+        &c,
+        "the overview cards at phone width",
+        "document.querySelector('[data-last-settled]')",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_no_horizontal_overflow(&c, "home (390px)").await;
     let mobile = screenshot(&c, "explorer-390px.png").await;
-    c.goto(&format!("{base}/#/tx/{tx_hash}"))
-        .await
-        .expect("tx page");
-    wait_for(
-        &c,
-        "the transaction at phone width",
-        "document.querySelector('[data-tx-status]')?.dataset.txStatus === 'finalized'",
-    )
-    .await;
-    assert_no_horizontal_overflow(&c, "transaction (390px)").await;
-    screenshot(&c, "explorer-390px-tx.png").await;
-    c.goto(&format!("{base}/#/chip/{chip_id}"))
-        .await
-        .expect("chip page");
-    wait_for(
-        &c,
-        "the chip at phone width",
-        "document.querySelector('[data-chip-status]')?.textContent === 'online'",
-    )
-    .await;
-    assert_no_horizontal_overflow(&c, "chip (390px)").await;
+    let phone_pages: [(&str, String, &str); 7] = [
+        (
+            "transaction",
+            format!("#/tx/{tx_hash}"),
+            "document.querySelector('[data-tx-status]')?.dataset.txStatus === 'finalized'",
+        ),
+        (
+            "chip",
+            format!("#/chip/{miner_chip}"),
+            "document.querySelector('[data-chip-status]')",
+        ),
+        (
+            "rewards",
+            "#/rewards".to_string(),
+            "document.querySelector('[data-settled-epochs]')",
+        ),
+        (
+            "validators",
+            "#/validators".to_string(),
+            "document.querySelector('[data-committee-members]')",
+        ),
+        (
+            "offers",
+            "#/offers".to_string(),
+            "document.querySelector('[data-offer-id]')",
+        ),
+        (
+            "lease",
+            format!("#/lease/{lease_id}"),
+            "document.querySelector('[data-lease-status]')",
+        ),
+        (
+            "account",
+            format!("#/account/{miner_owner}"),
+            "document.querySelector('[data-owner-reward]')",
+        ),
+    ];
+    for (name, hash, ready) in &phone_pages {
+        c.goto(&format!("{base}/{hash}")).await.expect("page");
+        wait_for(&c, &format!("the {name} page at phone width"), ready).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_no_horizontal_overflow(&c, &format!("{name} (390px)")).await;
+        screenshot(&c, &format!("explorer-390px-{name}.png")).await;
+    }
 
-    // 7. Bad routes and searches are handled on the page, not thrown.
+    // 12. Bad routes and searches are handled on the page, not thrown.
     c.goto(&format!("{base}/#/block/999999999"))
         .await
         .expect("missing block");
@@ -524,6 +900,15 @@ async fn explorer_in_a_real_browser() {
         "document.querySelector('[data-error]')",
     )
     .await;
+    c.goto(&format!("{base}/#/lease/999999"))
+        .await
+        .expect("missing lease");
+    wait_for(
+        &c,
+        "the lease not-found panel",
+        "document.querySelector('[data-error]')",
+    )
+    .await;
     search(&c, "zz<script>").await;
     wait_for(
         &c,
@@ -532,7 +917,7 @@ async fn explorer_in_a_real_browser() {
     )
     .await;
 
-    // 8. No errors anywhere: the page's own hook and the browser's console log.
+    // 13. No errors anywhere: the page's own hook and the browser's console log.
     let errors = eval(&c, "window.__unetErrors").await;
     assert_eq!(errors, json!([]), "page errors");
     let severe = severe_browser_log(&c, &driver).await;
