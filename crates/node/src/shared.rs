@@ -39,8 +39,8 @@ pub struct FinalizedBlock {
 pub struct Shared<E: StoreContext> {
     pub chain: AsyncMutex<Chain<E>>,
     pub mempool: Mutex<Mempool>,
-    /// Seed (VRF) signatures of notarized rounds, by view, pruned as views finalize.
-    pub seeds: Mutex<BTreeMap<u64, SeedSignature>>,
+    /// Seed (VRF) signatures of notarized rounds, by (epoch, view), pruned as rounds finalize.
+    pub seeds: Mutex<BTreeMap<(u64, u64), SeedSignature>>,
     pub status: Mutex<Status>,
     /// Recent finalized blocks, by height (bounded).
     pub recent: Mutex<BTreeMap<u64, FinalizedBlock>>,

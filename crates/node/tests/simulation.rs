@@ -74,7 +74,7 @@ fn four_validators_finalize_100_blocks_with_transfers() {
             for r in &recipients {
                 sum += chain.account(&r.public_key()).await.unwrap().balance;
             }
-            for p in &net.fixture.participants {
+            for p in &net.participants {
                 sum += chain.account(p).await.unwrap().balance;
             }
             assert_eq!(
@@ -165,7 +165,7 @@ fn partitioned_validator_heals() {
         wait_height(&context, &refs, 10).await;
 
         // Cut validator 0 off from everyone.
-        let p = &net.fixture.participants;
+        let p = &net.participants;
         for other in &p[1..] {
             net.oracle
                 .remove_link(p[0].clone(), other.clone())
@@ -215,14 +215,19 @@ fn equivocating_validator_cannot_stop_or_split_honest_nodes() {
         let net = network(&context, 4, good_link()).await;
         // Validator 0 is byzantine: for every notarize vote it sees, it signs a conflicting
         // notarize (and finalize) for a random payload in the same round, and sends both.
-        let byz = net.fixture.participants[0].clone();
+        let byz = net.participants[0].clone();
         let control = net.oracle.control(byz);
         let quota = Quota::per_second(commonware_utils::NZU32!(10_000));
-        let votes = control.register(0, quota).await.unwrap();
+        let (sender, receiver) = control.register(0, quota).await.unwrap();
+        // Consensus messages travel on per-epoch subchannels: equivocate in epoch 0.
+        let (mux, mut handle) =
+            commonware_p2p::utils::mux::Muxer::new(context.child("byz_mux"), sender, receiver);
+        mux.start();
+        let votes = handle.register(0).await.unwrap();
         Conflicter::<_, _, Sha256>::new(
             context.child("byzantine"),
             Config {
-                scheme: net.fixture.schemes[0].clone(),
+                scheme: net.epoch_zero_scheme(0),
             },
         )
         .start(votes);
