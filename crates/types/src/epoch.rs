@@ -194,10 +194,7 @@ impl Read for Committee {
         let members =
             Vec::<CommitteeMember>::read_cfg(buf, &(RangeCfg::new(1..=MAX_COMMITTEE), ()))?;
         if members.windows(2).any(|w| w[0].node_key >= w[1].node_key) {
-            return Err(CodecError::Invalid(
-                "Committee",
-                "members not sorted/unique",
-            ));
+            return Err(CodecError::Invalid("Committee", "members not sorted/unique"));
         }
         Ok(Self { epoch, members })
     }
