@@ -315,6 +315,7 @@ impl<E: StoreContext + Clock + Send + Sync + 'static> Registrar<E> {
     pub async fn install(&self, epoch: Epoch, info: SchemeInfo<MinSig, PublicKey>) {
         let weights = self.weights(epoch.get(), participants_of(&info)).await;
         self.book.register(epoch.get(), &weights);
+        self.shared.set_role(epoch.get(), role(&info));
         self.provider.register(epoch, scheme_of(info));
     }
 }

@@ -50,6 +50,9 @@ pub struct Shared<E: StoreContext> {
     pub genesis_digest: Digest,
     /// Number of other validators in the peer set.
     pub peers: usize,
+    /// This node's role in each epoch's consensus as registered ("signer", "member" without a
+    /// share, "verifier" outside the committee), recent epochs only.
+    pub roles: Mutex<BTreeMap<u64, &'static str>>,
     /// Marshal's mailbox, for finalized blocks outside the in-memory window.
     pub marshal: std::sync::OnceLock<crate::engine::MarshalMailbox>,
 }
@@ -77,6 +80,7 @@ impl<E: StoreContext> Shared<E> {
             finalized_tx,
             verifier,
             genesis_digest: genesis.digest(),
+            roles: Mutex::new(BTreeMap::new()),
             marshal: std::sync::OnceLock::new(),
         }
     }
@@ -115,6 +119,20 @@ impl<E: StoreContext> Shared<E> {
             .get_block(commonware_consensus::types::Height::new(height))
             .await
             .map(|b| b.inner_shared())
+    }
+
+    /// This node's registered role in `epoch`'s consensus, if known.
+    pub fn role(&self, epoch: u64) -> Option<&'static str> {
+        self.roles.lock().expect("roles lock").get(&epoch).copied()
+    }
+
+    /// Records this node's role in `epoch` (keeps the last 16 epochs).
+    pub fn set_role(&self, epoch: u64, role: &'static str) {
+        let mut roles = self.roles.lock().expect("roles lock");
+        roles.insert(epoch, role);
+        while roles.len() > 16 {
+            roles.pop_first();
+        }
     }
 
     /// A snapshot of the node's status.

@@ -96,8 +96,9 @@ fn determinism_same_seed_same_chain() {
                 vs.push(start(&context, &net, i).await);
             }
             let refs: Vec<_> = vs.iter().collect();
-            wait_height(&context, &refs, 20).await;
-            digest_at(&vs[0], 20).await.unwrap()
+            // Past the first epoch boundary (reshare ceremony and the second engine included).
+            wait_height(&context, &refs, EPOCH_LENGTH + 5).await;
+            digest_at(&vs[0], EPOCH_LENGTH + 5).await.unwrap()
         })
     };
     assert_eq!(run(7), run(7));

@@ -115,6 +115,11 @@ pub struct Net {
 }
 
 impl Net {
+    /// The p2p address node `i` listens on (genesis validators and later ones alike).
+    pub fn p2p_address(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", 30000 + i)
+    }
+
     /// The epoch-zero signing scheme of genesis validator `i` (for byzantine test actors).
     pub fn epoch_zero_scheme(&self, i: usize) -> Scheme {
         let share = self
