@@ -6,6 +6,7 @@ mod chip;
 mod devnet;
 mod gov;
 mod procs;
+mod validator;
 mod wallet;
 
 use anyhow::Result;
@@ -50,6 +51,30 @@ enum Command {
         #[command(subcommand)]
         command: chip::ChipCommand,
     },
+    /// Validator registration (weight = online attested compute) and committees.
+    Validator {
+        #[command(subcommand)]
+        command: validator::ValidatorCommand,
+    },
+    /// Rewards earned by an owner (per epoch) or a chip.
+    Rewards {
+        /// Owner address or key name.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Chip id.
+        #[arg(long)]
+        chip: Option<String>,
+        /// Epoch [default: the last finished one].
+        #[arg(long)]
+        epoch: Option<u64>,
+        #[command(flatten)]
+        common: wallet::Common,
+    },
+    /// Online chips and rated compute, in total and per model.
+    Compute {
+        #[command(flatten)]
+        common: wallet::Common,
+    },
     #[command(flatten)]
     Wallet(wallet::Command),
 }
@@ -75,6 +100,14 @@ fn main() -> Result<()> {
         Command::Attest(args) => attest::run(args),
         Command::Chip { command } => chip::run(command),
         Command::Gov { command } => gov::run(command),
+        Command::Validator { command } => validator::run(command),
+        Command::Rewards {
+            owner,
+            chip,
+            epoch,
+            common,
+        } => validator::rewards(owner, chip, epoch, common),
+        Command::Compute { common } => validator::compute(common),
     }
 }
 

@@ -439,6 +439,7 @@ async fn finalize_one<E: StoreContext>(
         return Ok(());
     };
     let height = block.height.get();
+    let events = std::mem::take(&mut chain.last_events);
     // Prune the mempool of everything this block made stale.
     let mut senders = std::collections::BTreeSet::new();
     for tx in &block.txs {
@@ -471,6 +472,7 @@ async fn finalize_one<E: StoreContext>(
     let fb = FinalizedBlock {
         block: block.clone(),
         receipts: Arc::new(receipts),
+        events: Arc::new(events),
     };
     {
         let mut recent = shared.recent.lock().expect("recent lock");

@@ -38,6 +38,7 @@ pub struct Executed<E: StoreContext> {
     pub state: Merkleized<E>,
     pub receipts: Vec<Receipt>,
     pub supply: Supply,
+    pub events: Vec<unet_state::Event>,
 }
 
 /// Receipts and where a finalized transaction landed.
@@ -61,6 +62,10 @@ pub struct Chain<E: StoreContext> {
     tx_order: std::collections::VecDeque<(u64, Digest)>,
     /// Finalized supply counters.
     pub supply: Supply,
+    /// Receives reward dust (from genesis).
+    treasury: Option<unet_types::Address>,
+    /// Protocol events of the last finalized block (taken by the finalizer).
+    pub last_events: Vec<unet_state::Event>,
 }
 
 /// Most finalized transactions kept in the in-memory index.
@@ -81,7 +86,12 @@ impl<E: StoreContext> Chain<E> {
             db.apply(&m).await?;
         }
         let supply = read_supply(db.get(&supply_key()).await?)?;
+        let treasury = genesis
+            .treasury_address()
+            .map_err(|e| ExecError::Invalid(e.to_string()))?;
         Ok(Self {
+            treasury,
+            last_events: Vec::new(),
             genesis,
             db,
             applied_digest: Digest::from([0u8; 32]),
@@ -176,14 +186,21 @@ impl<E: StoreContext> Chain<E> {
         mode: Mode,
     ) -> Result<(Outcome, Merkleized<E>), ExecError> {
         let mut batch = self.batch_on(parent)?;
-        let registry = match batch.get(&registry_key()).await? {
-            Some(bytes) => unet_state::registry::decode_registry(&bytes)
-                .ok_or_else(|| ExecError::Invalid("corrupt registry entry".into()))?,
-            None => Default::default(),
-        };
+        // The touched keys depend on values (a challenged position names a chip, a chip its
+        // owner): load them in rounds until no new key appears.
         let mut pre = PreState::new();
-        for key in touched_keys(env, txs, &registry) {
-            pre.insert(key, batch.get(&key).await?);
+        loop {
+            let missing: Vec<Digest> = touched_keys(env, txs, &pre)
+                .into_iter()
+                .filter(|k| !pre.contains_key(k))
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            for key in missing {
+                let value = batch.get(&key).await?;
+                pre.insert(key, value);
+            }
         }
         let outcome =
             execute(env, &pre, txs, mode).map_err(|e| ExecError::Invalid(e.to_string()))?;
@@ -256,6 +273,7 @@ impl<E: StoreContext> Chain<E> {
                 state,
                 receipts: o.receipts,
                 supply: o.supply,
+                events: o.events,
             },
         );
     }
@@ -270,6 +288,7 @@ impl<E: StoreContext> Chain<E> {
             parent: block.parent,
             timestamp_ms: block.timestamp,
             beacon: block.beacon(),
+            treasury: self.treasury.clone(),
         }
     }
 
@@ -297,6 +316,7 @@ impl<E: StoreContext> Chain<E> {
         self.db.apply(&executed.state).await?;
         self.applied_digest = digest;
         self.supply = executed.supply;
+        self.last_events = executed.events;
         // Everything at or below the finalized height is now either applied or orphaned.
         self.executed.retain(|_, e| e.height > height);
         for r in &executed.receipts {

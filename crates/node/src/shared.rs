@@ -33,6 +33,8 @@ pub struct Status {
 pub struct FinalizedBlock {
     pub block: Arc<Block>,
     pub receipts: Arc<Vec<Receipt>>,
+    /// Protocol events (chip status changes, challenges, rewards, committees).
+    pub events: Arc<Vec<unet_state::Event>>,
 }
 
 /// Everything the node's actors share.

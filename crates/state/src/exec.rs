@@ -1,18 +1,19 @@
 //! Block execution: the ledger rules and the dispatch of every payload.
 
 use crate::{
+    events::Event,
+    liveness::{self, LivenessError, Sys},
     registry::{self, PociError},
+    rewards, validators,
     working::{PreState, Working},
     Receipt, TxStatus,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use unet_types::{
-    chip::GovAction,
-    chip::{BlockHashEntry, Registry},
-    keys::{
-        account_key, block_hash_key, chip_index_key, chip_key, owner_chips_key, registry_key,
-        revoked_cert_key, revoked_chip_key, supply_key, Supply,
-    },
+    chip::{BlockHashEntry, Chip, ChipStatus, GovAction},
+    keys::{block_hash_key, chip_key, registry_key, supply_key, Supply},
+    liveness::{network_compute_key, NetworkCompute},
+    rewards::{epoch_state_key, EpochState},
     Address, Digest, Params, Payload, SignedTx, TxError,
 };
 
@@ -29,6 +30,8 @@ pub struct BlockEnv<'a> {
     pub timestamp_ms: u64,
     /// The block's random beacon (challenges are drawn from it).
     pub beacon: Digest,
+    /// Receives reward dust and forfeited rewards (from genesis).
+    pub treasury: Option<Address>,
 }
 
 /// How to treat a transaction that cannot be applied at all (bad nonce, cannot pay its fee).
@@ -66,55 +69,8 @@ pub struct Outcome {
     pub excluded: Vec<(usize, TxError)>,
     /// Supply counters after the block.
     pub supply: Supply,
-}
-
-/// Every key execution may read or write for these transactions, given the registry as it is
-/// before the block (it says where new chips go in the chip index).
-pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], registry: &Registry) -> BTreeSet<Digest> {
-    let window = env.params.registration_window.max(1);
-    let mut keys = BTreeSet::new();
-    keys.insert(supply_key());
-    keys.insert(registry_key());
-    keys.insert(account_key(&env.proposer));
-    keys.insert(block_hash_key(env.height.saturating_sub(1) % window));
-    let mut registrations = 0u64;
-    for stx in txs {
-        let sender = &stx.tx.sender;
-        keys.insert(account_key(sender));
-        match &stx.tx.payload {
-            Payload::Transfer { to, .. } => {
-                keys.insert(account_key(to));
-            }
-            Payload::RegisterChip {
-                anchor_height,
-                evidence,
-            } => {
-                registry::registration_keys(&mut keys, sender, *anchor_height, window, evidence);
-                keys.insert(chip_index_key(registry.chip_count + registrations));
-                registrations += 1;
-            }
-            Payload::TransferChip { chip_id, to } => {
-                keys.insert(chip_key(chip_id));
-                keys.insert(owner_chips_key(sender));
-                keys.insert(owner_chips_key(to));
-            }
-            Payload::DeregisterChip { chip_id } => {
-                keys.insert(chip_key(chip_id));
-                keys.insert(owner_chips_key(sender));
-            }
-            Payload::Govern { action, .. } => match action {
-                GovAction::RevokeChip { chip_id } => {
-                    keys.insert(chip_key(chip_id));
-                    keys.insert(revoked_chip_key(chip_id));
-                }
-                GovAction::RevokeCertificate { fingerprint } => {
-                    keys.insert(revoked_cert_key(fingerprint));
-                }
-                _ => {}
-            },
-        }
-    }
-    keys
+    /// Protocol events (status changes, challenges, rewards, committees).
+    pub events: Vec<Event>,
 }
 
 /// Applies `txs` to the pre-state.
@@ -140,6 +96,7 @@ pub fn execute(
         .ok_or_else(|| BlockError::Corrupt("supply entry absent".into()))?;
     let mut registry = registry::load(&w)?;
     let registry_before = registry.clone();
+    let chip_count = registry.chip_count;
     let mut trust = None;
     let window = env.params.registration_window.max(1);
     if env.height > 0 {
@@ -151,6 +108,26 @@ pub fn execute(
             },
         );
     }
+    let net_before: NetworkCompute = w.get(&network_compute_key())?.unwrap_or_default();
+    let epoch_state_before: EpochState = w.get(&epoch_state_key())?.unwrap_or_default();
+    let mut epoch_state = epoch_state_before;
+    let mut sys = Sys::new(
+        env.height,
+        env.params.epoch_length.max(1),
+        net_before.clone(),
+    );
+    let treasury = env.treasury.as_ref();
+    rewards::roll_epoch(
+        &mut w,
+        &mut sys,
+        env,
+        &mut epoch_state,
+        &mut supply,
+        treasury,
+        chip_count,
+    )?;
+    validators::choose_committee(&mut w, env, &mut sys.events)?;
+    liveness::expire_challenges(&mut w, &mut sys, env)?;
     let mut out = Outcome::default();
     let mut registrations = 0u32;
 
@@ -235,30 +212,84 @@ pub fn execute(
                 evidence,
             } => {
                 let trust = trust.get_or_insert_with(|| registry::trust_store(&registry));
-                poci_status(
-                    registry::register(
-                        &mut w,
-                        env,
-                        &mut registry,
-                        trust,
-                        &tx.sender,
-                        *anchor_height,
-                        evidence,
-                    )?
-                    .map(|_| ()),
-                )
+                let r = registry::register(
+                    &mut w,
+                    env,
+                    &mut registry,
+                    trust,
+                    &tx.sender,
+                    *anchor_height,
+                    evidence,
+                )?;
+                if let Ok(id) = &r {
+                    let mut chip = chip_at(&w, id)?;
+                    chip.live.settled = sys.epoch;
+                    liveness::count_online(&mut w, &mut sys, &registry, &mut chip)?;
+                    w.put(chip_key(id), &chip);
+                }
+                poci_status(r.map(|_| ()))
             }
             Payload::TransferChip { chip_id, to } => {
-                poci_status(registry::transfer(&mut w, &tx.sender, chip_id, to)?)
+                let before: Option<Chip> = w.get(&chip_key(chip_id))?;
+                let r = registry::transfer(&mut w, &tx.sender, chip_id, to)?;
+                if let (Ok(()), Some(chip)) = (&r, before) {
+                    if chip.status == ChipStatus::Online && chip.owner != *to {
+                        liveness::move_owner_compute(&mut w, &chip.owner, to, chip.live.compute)?;
+                    }
+                }
+                poci_status(r)
             }
             Payload::DeregisterChip { chip_id } => {
-                poci_status(registry::deregister(&mut w, &tx.sender, chip_id)?)
+                let before: Option<Chip> = w.get(&chip_key(chip_id))?;
+                let r = registry::deregister(&mut w, &tx.sender, chip_id)?;
+                if let (Ok(()), Some(mut chip)) = (&r, before) {
+                    liveness::set_offline(
+                        &mut w,
+                        &mut sys,
+                        chip_id,
+                        &mut chip,
+                        ChipStatus::Unresponsive,
+                        "deregistered",
+                    )?;
+                }
+                poci_status(r)
             }
             Payload::Govern { action, approvals } => {
                 let r = registry::govern(&mut w, env, &mut registry, action, approvals)?;
+                if let (Ok(()), GovAction::RevokeChip { chip_id }) = (&r, action) {
+                    if let Some(mut chip) = w.get::<Chip>(&chip_key(chip_id))? {
+                        liveness::set_offline(
+                            &mut w,
+                            &mut sys,
+                            chip_id,
+                            &mut chip,
+                            ChipStatus::Revoked,
+                            "revoked by governance",
+                        )?;
+                        w.put(chip_key(chip_id), &chip);
+                    }
+                }
                 // Roots may have changed: rebuild the trust store when next needed.
                 trust = None;
                 poci_status(r)
+            }
+            Payload::Liveness { responses } => {
+                let trust = trust.get_or_insert_with(|| registry::trust_store(&registry));
+                let r = liveness::answer(&mut w, &mut sys, env, &registry, trust, responses)?;
+                liveness_status(r)
+            }
+            Payload::RegisterValidator {
+                node_key,
+                p2p_address,
+            } => validator_status(validators::register(
+                &mut w,
+                env,
+                &tx.sender,
+                node_key,
+                p2p_address,
+            )?),
+            Payload::DeregisterValidator => {
+                validator_status(validators::deregister(&mut w, &tx.sender)?)
             }
         };
         out.receipts.push(Receipt {
@@ -271,13 +302,56 @@ pub fn execute(
         out.included.push(index);
     }
 
+    liveness::issue_challenges(&mut w, &mut sys, env, chip_count)?;
+    rewards::step(
+        &mut w,
+        &mut sys,
+        env,
+        &mut epoch_state,
+        &mut supply,
+        treasury,
+    )?;
+    epoch_state.weight += sys.net.online_compute;
+    if epoch_state != epoch_state_before {
+        w.put(epoch_state_key(), &epoch_state);
+    }
+    if sys.net != net_before {
+        w.put(network_compute_key(), &sys.net);
+    }
     if registry != registry_before {
         w.put(registry_key(), &registry);
     }
     w.put(supply_key(), &supply);
     out.writes = w.into_writes();
     out.supply = supply;
+    out.events = sys.events;
     Ok(out)
+}
+
+fn chip_at(w: &Working<'_>, id: &[u8; 32]) -> Result<Chip, BlockError> {
+    w.get(&chip_key(id))?.ok_or_else(|| {
+        BlockError::Corrupt(format!("chip {} just written is absent", hex::encode(id)))
+    })
+}
+
+fn liveness_status(r: Result<(), LivenessError>) -> TxStatus {
+    match r {
+        Ok(()) => TxStatus::Ok,
+        Err(e) => TxStatus::Failed {
+            code: e.code().into(),
+            reason: e.to_string(),
+        },
+    }
+}
+
+fn validator_status(r: Result<(), validators::ValidatorError>) -> TxStatus {
+    match r {
+        Ok(()) => TxStatus::Ok,
+        Err(e) => TxStatus::Failed {
+            code: e.code().into(),
+            reason: e.to_string(),
+        },
+    }
 }
 
 fn failed_tx(e: TxError) -> TxStatus {

@@ -7,15 +7,22 @@
 //! the same result. The node reads the touched keys from its authenticated store, calls
 //! [`execute`], and writes the result into a speculative batch whose root goes into the block.
 
+mod events;
 mod exec;
 mod genesis;
+pub mod liveness;
+mod plan;
 mod receipt;
 pub mod registry;
+pub mod rewards;
 mod stateless;
+pub mod validators;
 mod working;
 
-pub use exec::{execute, touched_keys, BlockEnv, BlockError, Mode, Outcome};
+pub use events::Event;
+pub use exec::{execute, BlockEnv, BlockError, Mode, Outcome};
 pub use genesis::genesis_writes;
+pub use plan::{load_touched, touched_keys};
 pub use receipt::{Receipt, TxStatus};
 pub use stateless::check_stateless_batch;
 pub use working::PreState;

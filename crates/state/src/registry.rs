@@ -182,6 +182,7 @@ pub(crate) fn register(
         root: identity.root_fingerprint,
         chain: identity.chain_fingerprints.clone(),
         index: registry.chip_count,
+        live: Default::default(),
     };
     w.put(chip_key(&id), &chip);
     w.put(chip_index_key(registry.chip_count), &id);
@@ -328,11 +329,8 @@ pub(crate) fn govern(
             }
         }
         GovAction::RevokeChip { chip_id } => {
+            // The chip record's status change (and its counters) is the caller's job.
             w.put(revoked_chip_key(chip_id), &1u8);
-            if let Some(mut chip) = w.get::<Chip>(&chip_key(chip_id))? {
-                chip.status = ChipStatus::Revoked;
-                w.put(chip_key(chip_id), &chip);
-            }
         }
         GovAction::RevokeCertificate { fingerprint } => {
             w.put(revoked_cert_key(fingerprint), &1u8);

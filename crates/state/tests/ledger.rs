@@ -3,7 +3,9 @@
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use std::collections::BTreeMap;
-use unet_state::{execute, touched_keys, BlockEnv, BlockError, Mode, PreState, TxStatus};
+use unet_state::{
+    execute, load_touched, touched_keys, BlockEnv, BlockError, Mode, PreState, TxStatus,
+};
 use unet_types::{
     keys::{account_key, supply_key, Account, Supply},
     Address, Params, Payload, PrivateKey, SignedTx, Transaction, TxError, UNC,
@@ -76,11 +78,12 @@ impl Ledger {
             parent: Sha256::hash(&[&self.height.to_be_bytes()]),
             timestamp_ms: 0,
             beacon: Sha256::hash(&[b"beacon"]),
+            treasury: None,
         };
-        let pre: PreState = touched_keys(&env, txs, &Default::default())
-            .into_iter()
-            .map(|k| (k, self.entries.get(&k).cloned()))
-            .collect();
+        let pre: PreState = load_touched(&env, txs, |keys| {
+            Ok::<_, ()>(keys.iter().map(|k| self.entries.get(k).cloned()).collect())
+        })
+        .unwrap();
         let out = execute(&env, &pre, txs, mode)?;
         for (k, v) in &out.writes {
             match v {
@@ -275,6 +278,7 @@ fn corrupt_or_missing_pre_state_is_an_error_not_a_panic() {
         parent: Sha256::hash(&[b"p"]),
         timestamp_ms: 0,
         beacon: Sha256::hash(&[b"b"]),
+        treasury: None,
     };
     let txs = [transfer(&alice, 0, &bob.public_key(), 1, UNC)];
     let mut pre: PreState = touched_keys(&env, &txs, &Default::default())

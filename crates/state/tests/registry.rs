@@ -6,7 +6,7 @@ use commonware_cryptography::{Hasher, Sha256, Signer};
 use std::collections::BTreeMap;
 use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
 use unet_state::{
-    execute, registry::effective_status, touched_keys, BlockEnv, Mode, PreState, TxStatus,
+    execute, load_touched, registry::effective_status, BlockEnv, Mode, PreState, TxStatus,
 };
 use unet_types::{
     chip::{
@@ -76,11 +76,12 @@ impl Chain {
             parent,
             timestamp_ms: NOW_MS + self.height * 1000,
             beacon: Sha256::hash(&[b"beacon"]),
+            treasury: None,
         };
-        let pre: PreState = touched_keys(&env, txs, &self.registry())
-            .into_iter()
-            .map(|k| (k, self.entries.get(&k).cloned()))
-            .collect();
+        let pre: PreState = load_touched(&env, txs, |keys| {
+            Ok::<_, ()>(keys.iter().map(|k| self.entries.get(k).cloned()).collect())
+        })
+        .unwrap();
         let out = execute(&env, &pre, txs, Mode::Verify).expect("block is valid");
         for (k, v) in out.writes {
             match v {

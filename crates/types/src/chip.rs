@@ -5,6 +5,7 @@
 //! ```text
 //! Chip       := owner [32] | model str | kind u8 | device_key bytes | serial str
 //!             | registered_height u64 | status u8 | root [32] | chain vec<[32]> | index u64
+//!             | live ChipLiveness (see [`crate::liveness`])
 //! Registry   := models vec<Model> | roots vec<Root> | allow_devnet_roots bool
 //!             | governance vec<[32]> | threshold u8 | gov_nonce u64 | chip_count u64
 //! Model      := name str | compute_milli_tops u64
@@ -92,6 +93,8 @@ pub struct Chip {
     pub chain: Vec<[u8; 32]>,
     /// Position in the registry's chip index (for paging).
     pub index: u64,
+    /// Challenges, online time and rewards.
+    pub live: crate::liveness::ChipLiveness,
 }
 
 /// A chip model and its rated compute.
@@ -268,6 +271,7 @@ impl Write for Chip {
         self.root.write(buf);
         self.chain.write(buf);
         self.index.write(buf);
+        self.live.write(buf);
     }
 }
 
@@ -283,6 +287,7 @@ impl EncodeSize for Chip {
             + 32
             + self.chain.encode_size()
             + 8
+            + self.live.encode_size()
     }
 }
 
@@ -300,6 +305,7 @@ impl Read for Chip {
             root: <[u8; 32]>::read(buf)?,
             chain: Vec::<[u8; 32]>::read_cfg(buf, &(RangeCfg::from(..=MAX_CHAIN), ()))?,
             index: u64::read(buf)?,
+            live: crate::liveness::ChipLiveness::read(buf)?,
         })
     }
 }

@@ -49,6 +49,11 @@ pub fn validator_key(account: &Address) -> Digest {
     Sha256::hash(&[b"unet/validator", account.as_ref()])
 }
 
+/// Key of the account that registered `node_key` as its validator node.
+pub fn validator_node_key(node_key: &Address) -> Digest {
+    Sha256::hash(&[b"unet/validator_node", node_key.as_ref()])
+}
+
 /// Key of the list of registered validator accounts (`Vec<Address>`, sorted).
 pub fn validator_list_key() -> Digest {
     Sha256::hash(&[b"unet/validators"])
@@ -106,6 +111,32 @@ impl Committee {
             .binary_search_by(|m| m.node_key.cmp(node_key))
             .ok()
             .map(|i| &self.members[i])
+    }
+}
+
+/// A sorted list of accounts (the registered validators).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AddressList(pub Vec<Address>);
+
+impl Write for AddressList {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.0.write(buf);
+    }
+}
+
+impl EncodeSize for AddressList {
+    fn encode_size(&self) -> usize {
+        self.0.encode_size()
+    }
+}
+
+impl Read for AddressList {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self(Vec::<Address>::read_cfg(
+            buf,
+            &(RangeCfg::new(0..=MAX_VALIDATORS), ()),
+        )?))
     }
 }
 
@@ -194,7 +225,10 @@ impl Read for Committee {
         let members =
             Vec::<CommitteeMember>::read_cfg(buf, &(RangeCfg::new(1..=MAX_COMMITTEE), ()))?;
         if members.windows(2).any(|w| w[0].node_key >= w[1].node_key) {
-            return Err(CodecError::Invalid("Committee", "members not sorted/unique"));
+            return Err(CodecError::Invalid(
+                "Committee",
+                "members not sorted/unique",
+            ));
         }
         Ok(Self { epoch, members })
     }

@@ -14,6 +14,8 @@ pub mod epoch;
 pub mod genesis;
 pub mod hexser;
 pub mod keys;
+pub mod liveness;
+pub mod rewards;
 pub mod tx;
 
 pub use amount::{Amount, UNC};

@@ -10,6 +10,9 @@
 //!   2 TransferChip   { chip_id [32], to [32] }
 //!   3 DeregisterChip { chip_id [32] }
 //!   4 Govern         { action GovAction, approvals vec<(governor [32], signature [64])> }
+//!   5 Liveness       { responses vec<LivenessResponse> (1..=128) }
+//!   6 RegisterValidator   { node_key [32], p2p_address str (<= 128) }
+//!   7 DeregisterValidator {}
 //! SignedTx    := Transaction | signature [64]  (ed25519 over TX_NAMESPACE || Transaction)
 //! ```
 //!
@@ -17,6 +20,8 @@
 
 use crate::{
     chip::{Approval, ChipId, GovAction, MAX_EVIDENCE, MAX_GOVERNORS},
+    epoch::MAX_ADDRESS,
+    liveness::{LivenessResponse, MAX_RESPONSES_PER_TX},
     Address, Amount, Digest, PrivateKey, Signature, TX_NAMESPACE,
 };
 use bytes::BufMut;
@@ -46,6 +51,17 @@ pub enum Payload {
         action: GovAction,
         approvals: Vec<Approval>,
     },
+    /// Answers to pending challenges, each signed by the challenged chip's hardware key. Any
+    /// account may carry them (usually the miner running the chips); all must be valid.
+    Liveness { responses: Vec<LivenessResponse> },
+    /// Offer the sender's online attested compute as validator weight, run by the node with
+    /// identity `node_key` reachable at `p2p_address`.
+    RegisterValidator {
+        node_key: Address,
+        p2p_address: String,
+    },
+    /// Stop being considered for committees.
+    DeregisterValidator,
 }
 
 impl Payload {
@@ -57,6 +73,9 @@ impl Payload {
             Payload::TransferChip { .. } => "transfer_chip",
             Payload::DeregisterChip { .. } => "deregister_chip",
             Payload::Govern { .. } => "govern",
+            Payload::Liveness { .. } => "liveness",
+            Payload::RegisterValidator { .. } => "register_validator",
+            Payload::DeregisterValidator => "deregister_validator",
         }
     }
 }
@@ -91,6 +110,19 @@ impl Write for Payload {
                 action.write(buf);
                 approvals.write(buf);
             }
+            Payload::Liveness { responses } => {
+                5u8.write(buf);
+                responses.write(buf);
+            }
+            Payload::RegisterValidator {
+                node_key,
+                p2p_address,
+            } => {
+                6u8.write(buf);
+                node_key.write(buf);
+                p2p_address.as_bytes().write(buf);
+            }
+            Payload::DeregisterValidator => 7u8.write(buf),
         }
     }
 }
@@ -108,6 +140,12 @@ impl EncodeSize for Payload {
             Payload::Govern { action, approvals } => {
                 1 + action.encode_size() + approvals.encode_size()
             }
+            Payload::Liveness { responses } => 1 + responses.encode_size(),
+            Payload::RegisterValidator {
+                node_key,
+                p2p_address,
+            } => 1 + node_key.encode_size() + p2p_address.as_bytes().encode_size(),
+            Payload::DeregisterValidator => 1,
         }
     }
 }
@@ -135,6 +173,22 @@ impl Read for Payload {
                 action: GovAction::read(buf)?,
                 approvals: Vec::<Approval>::read_cfg(buf, &(RangeCfg::from(..=MAX_GOVERNORS), ()))?,
             }),
+            5 => Ok(Payload::Liveness {
+                responses: Vec::<LivenessResponse>::read_cfg(
+                    buf,
+                    &(RangeCfg::new(1..=MAX_RESPONSES_PER_TX), ()),
+                )?,
+            }),
+            6 => Ok(Payload::RegisterValidator {
+                node_key: Address::read(buf)?,
+                p2p_address: {
+                    let b = Vec::<u8>::read_cfg(buf, &(RangeCfg::new(1..=MAX_ADDRESS), ()))?;
+                    String::from_utf8(b).map_err(|_| {
+                        CodecError::Invalid("RegisterValidator", "address not utf-8")
+                    })?
+                },
+            }),
+            7 => Ok(Payload::DeregisterValidator),
             tag => Err(CodecError::InvalidEnum(tag)),
         }
     }

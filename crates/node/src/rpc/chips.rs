@@ -60,6 +60,19 @@ async fn chip_view<E: StoreContext>(
         "device_key": hex::encode(&chip.device_key),
         "root": hex::encode(chip.root),
         "index": chip.index,
+        "liveness": {
+            "pending_challenge": chip.live.pending.map(|p| json!({"height": p.height, "beacon": hex::encode(p.beacon)})),
+            "last_challenge": chip.live.last_challenge,
+            "last_response": chip.live.last_response,
+            "online_since": (status == unet_types::chip::ChipStatus::Online).then_some(chip.live.online_since),
+            "misses_epoch": chip.live.misses.epoch,
+            "misses": chip.live.misses.count,
+        },
+        "rewards": {
+            "last_epoch": chip.live.last_reward.epoch,
+            "last_amount": chip.live.last_reward.amount.to_string(),
+            "total": chip.live.total_rewards.to_string(),
+        },
     }))
 }
 

@@ -47,6 +47,28 @@ pub fn tx(stx: &SignedTx) -> Value {
             v["action"] = json!(action.name());
             v["approvals"] = json!(approvals.len());
         }
+        Payload::Liveness { responses } => {
+            v["responses"] = Value::Array(
+                responses
+                    .iter()
+                    .map(|r| {
+                        json!({
+                            "chip_id": hex::encode(r.chip_id),
+                            "challenge_height": r.challenge_height,
+                            "proof_bytes": r.proof.len(),
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        Payload::RegisterValidator {
+            node_key,
+            p2p_address,
+        } => {
+            v["node_key"] = json!(to_hex(node_key));
+            v["p2p_address"] = json!(p2p_address);
+        }
+        Payload::DeregisterValidator => {}
     }
     v
 }

@@ -24,6 +24,10 @@ pub const METHODS: &[&str] = &[
     "unet_listChips",
     "unet_listModels",
     "unet_registrationNonce",
+    "unet_getRewards",
+    "unet_networkCompute",
+    "unet_getCommittee",
+    "unet_listValidators",
 ];
 
 pub(super) async fn dispatch<E: StoreContext>(
@@ -44,6 +48,10 @@ pub(super) async fn dispatch<E: StoreContext>(
         "unet_listChips" => super::chips::list_chips(state, &params).await,
         "unet_listModels" => super::chips::list_models(state).await,
         "unet_registrationNonce" => super::chips::registration_nonce_for(state, &params).await,
+        "unet_getRewards" => super::rewards::get_rewards(state, &params).await,
+        "unet_networkCompute" => super::rewards::network_compute(state).await,
+        "unet_getCommittee" => super::rewards::get_committee(state, &params).await,
+        "unet_listValidators" => super::rewards::list_validators(state).await,
         other => Err(RpcError::new(
             code::METHOD_NOT_FOUND,
             format!("unknown method {other:?}; methods: {}", METHODS.join(", ")),

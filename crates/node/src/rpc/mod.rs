@@ -8,6 +8,7 @@
 mod chips;
 mod json;
 mod methods;
+mod rewards;
 mod ws;
 
 use crate::{gossip::TxGossip, shared::Shared};

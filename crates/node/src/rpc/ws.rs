@@ -2,7 +2,8 @@
 //!
 //! `{"method":"unet_subscribe","params":["newBlocks"]}` returns a subscription id; each
 //! finalized block then arrives as `{"method":"unet_subscription","params":{"subscription":ID,
-//! "result":BLOCK}}`. `"events"` streams the receipts of each finalized block, optionally
+//! "result":BLOCK}}`. `"events"` streams the receipts of each finalized block and its protocol
+//! events (`chip_status`, `challenge`, `reward`, `epoch_settled`, `committee`), optionally
 //! filtered by kind: `["events", {"kind": "transfer"}]`.
 
 use super::{handle_body, json as view, ApiState};
@@ -76,10 +77,20 @@ async fn session<E: StoreContext>(
                     let result = match sub {
                         Sub::Blocks => view::finalized(&fb, false),
                         Sub::Events(kind) => {
-                            let events: Vec<Value> = fb.block.txs.iter().zip(fb.receipts.iter())
+                            let height = fb.block.height.get();
+                            let mut events: Vec<Value> = fb.block.txs.iter().zip(fb.receipts.iter())
                                 .filter(|(t, _)| kind.as_deref().is_none_or(|k| k == t.tx.payload.kind()))
-                                .map(|(t, r)| json!({"kind": t.tx.payload.kind(), "height": fb.block.height.get(), "transaction": view::tx(t), "receipt": view::receipt(r)}))
+                                .map(|(t, r)| json!({"kind": t.tx.payload.kind(), "height": height, "transaction": view::tx(t), "receipt": view::receipt(r)}))
                                 .collect();
+                            events.extend(fb.events.iter()
+                                .filter(|e| kind.as_deref().is_none_or(|k| k == e.kind()))
+                                .map(|e| {
+                                    let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
+                                    if let Some(o) = v.as_object_mut() {
+                                        o.insert("height".into(), json!(height));
+                                    }
+                                    v
+                                }));
                             if events.is_empty() { continue; }
                             Value::Array(events)
                         }

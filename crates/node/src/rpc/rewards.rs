@@ -1,0 +1,202 @@
+//! Rewards, online compute and committees.
+//!
+//! - `unet_getRewards {owner, epoch?}`: what an owner earned in an epoch (default: the last
+//!   settled one) plus the epoch's settlement summary.
+//! - `unet_getRewards {chip_id}`: a chip's last paid reward, lifetime total and liveness.
+//! - `unet_networkCompute`: online chips and rated compute, in total and per model, and the
+//!   current epoch's emission.
+//! - `unet_getCommittee {epoch?}`: the validators of an epoch with their weight.
+//! - `unet_listValidators`: every registered validator with its online compute.
+
+use super::{code, ApiState, RpcError};
+use serde_json::{json, Value};
+use unet_store::StoreContext;
+use unet_types::{
+    chip::Chip,
+    epoch::{
+        committee_key, epoch_of, validator_key, validator_list_key, AddressList, Committee,
+        ValidatorInfo,
+    },
+    hexser::{from_hex, to_hex},
+    keys::chip_key,
+    liveness::{network_compute_key, owner_compute_key, NetworkCompute},
+    rewards::{
+        epoch_emission, epoch_rewards_key, epoch_state_key, epochs_per_era, owner_rewards_key,
+        EpochRewards, EpochState,
+    },
+    PublicKey,
+};
+
+type Result<T> = std::result::Result<T, RpcError>;
+
+fn internal(e: impl std::fmt::Display) -> RpcError {
+    RpcError::new(code::INTERNAL, e.to_string())
+}
+
+fn field<'a>(params: &'a Value, name: &str) -> Option<&'a Value> {
+    match params {
+        Value::Object(m) => m.get(name).filter(|v| !v.is_null()),
+        _ => None,
+    }
+}
+
+fn epoch_param(params: &Value) -> Result<Option<u64>> {
+    match field(params, "epoch") {
+        None => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| RpcError::params("epoch must be a non-negative integer")),
+        Some(_) => Err(RpcError::params("epoch must be a number")),
+    }
+}
+
+pub(super) async fn get_rewards<E: StoreContext>(
+    state: &ApiState<E>,
+    params: &Value,
+) -> Result<Value> {
+    let chain = state.shared.chain().await;
+    let l = chain.genesis.params.epoch_length;
+    let current = epoch_of(chain.applied_height(), l);
+    if let Some(Value::String(id)) = field(params, "chip_id") {
+        let bytes = hex::decode(id.trim_start_matches("0x"))
+            .map_err(|e| RpcError::params(format!("chip_id: {e}")))?;
+        let id: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| RpcError::params("chip_id must be 32 bytes"))?;
+        let chip: Chip = chain
+            .get_decoded(&chip_key(&id))
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| {
+                RpcError::new(
+                    code::NOT_FOUND,
+                    format!("no registered chip {}", hex::encode(id)),
+                )
+            })?;
+        return Ok(json!({
+            "chip_id": hex::encode(id),
+            "owner": to_hex(&chip.owner),
+            "current_epoch": current,
+            "last_reward": {
+                "epoch": chip.live.last_reward.epoch,
+                "amount": chip.live.last_reward.amount.to_string(),
+            },
+            "total_rewards": chip.live.total_rewards.to_string(),
+            "settled_through_epoch": chip.live.settled.checked_sub(1),
+        }));
+    }
+    let Some(Value::String(owner)) = field(params, "owner") else {
+        return Err(RpcError::params(
+            "give {\"owner\": ADDRESS, \"epoch\"?: N} or {\"chip_id\": ID}",
+        ));
+    };
+    let owner: PublicKey = from_hex(owner).map_err(|e| RpcError::params(format!("owner: {e}")))?;
+    let epoch = match epoch_param(params)? {
+        Some(e) => e,
+        None => current.saturating_sub(1),
+    };
+    let amount: u128 = chain
+        .get_decoded(&owner_rewards_key(&owner, epoch))
+        .await
+        .map_err(internal)?
+        .unwrap_or(0);
+    let settled: Option<EpochRewards> = chain
+        .get_decoded(&epoch_rewards_key(epoch))
+        .await
+        .map_err(internal)?;
+    Ok(json!({
+        "owner": to_hex(&owner),
+        "epoch": epoch,
+        "current_epoch": current,
+        "amount": amount.to_string(),
+        "epoch_settled": settled.is_some(),
+        "settlement": settled,
+    }))
+}
+
+pub(super) async fn network_compute<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {
+    let chain = state.shared.chain().await;
+    let params = &chain.genesis.params;
+    let height = chain.applied_height();
+    let epoch = epoch_of(height, params.epoch_length);
+    let net: NetworkCompute = chain
+        .get_decoded(&network_compute_key())
+        .await
+        .map_err(internal)?
+        .unwrap_or_default();
+    let es: EpochState = chain
+        .get_decoded(&epoch_state_key())
+        .await
+        .map_err(internal)?
+        .unwrap_or_default();
+    let per_era = epochs_per_era(params.halving_blocks, params.epoch_length);
+    Ok(json!({
+        "height": height,
+        "epoch": epoch,
+        "epoch_length": params.epoch_length,
+        "online_chips": net.online_chips,
+        "online_compute_milli_tops": net.online_compute.to_string(),
+        "models": net.models,
+        "epoch_emission": epoch_emission(epoch, per_era).to_string(),
+        "epoch_weight_so_far": es.weight.to_string(),
+        "settling": es.settling,
+    }))
+}
+
+pub(super) async fn get_committee<E: StoreContext>(
+    state: &ApiState<E>,
+    params: &Value,
+) -> Result<Value> {
+    let chain = state.shared.chain().await;
+    let current = epoch_of(chain.applied_height(), chain.genesis.params.epoch_length);
+    let epoch = epoch_param(params)?.unwrap_or(current);
+    let committee: Committee = chain
+        .get_decoded(&committee_key(epoch))
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            RpcError::new(
+                code::NOT_FOUND,
+                format!("no committee chosen for epoch {epoch} yet (current epoch {current})"),
+            )
+        })?;
+    Ok(json!({
+        "epoch": epoch,
+        "current_epoch": current,
+        "total_weight": committee.total_weight().to_string(),
+        "members": committee.members,
+    }))
+}
+
+pub(super) async fn list_validators<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {
+    let chain = state.shared.chain().await;
+    let AddressList(accounts) = chain
+        .get_decoded(&validator_list_key())
+        .await
+        .map_err(internal)?
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(accounts.len());
+    for a in accounts {
+        let Some(info): Option<ValidatorInfo> = chain
+            .get_decoded(&validator_key(&a))
+            .await
+            .map_err(internal)?
+        else {
+            continue;
+        };
+        let compute: u128 = chain
+            .get_decoded(&owner_compute_key(&a))
+            .await
+            .map_err(internal)?
+            .unwrap_or(0);
+        out.push(json!({
+            "account": to_hex(&info.account),
+            "node_key": to_hex(&info.node_key),
+            "p2p_address": info.p2p_address,
+            "registered_height": info.registered_height,
+            "online_compute_milli_tops": compute.to_string(),
+        }));
+    }
+    Ok(Value::Array(out))
+}

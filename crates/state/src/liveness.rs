@@ -1,0 +1,439 @@
+//! Online proofs: issuing challenges from the beacon, expiring unanswered ones, accepting
+//! answers, and the chip status changes they cause.
+//!
+//! A chip counts as online for block `b` when it is Online at the end of `b`. Every status
+//! change keeps three counters exact: the network's online compute (per model), the owner's
+//! online compute (validator weight), and the chip's accrued online weight per epoch.
+
+use crate::{events::Event, registry::effective_status, working::Working, BlockEnv, BlockError};
+use std::collections::BTreeSet;
+use unet_poci::{verify_liveness, Curve, DevicePublicKey, EvidenceVerifier, PociVerifier};
+use unet_types::{
+    chip::{kind, Chip, ChipId, ChipList, ChipStatus, Registry},
+    epoch::{epoch_of, last_height},
+    keys::{chip_index_key, chip_key, revoked_cert_key},
+    liveness::{
+        challenge_due_key, challenge_positions, owner_compute_key, response_digest,
+        LivenessResponse, NetworkCompute, Pending,
+    },
+    Address,
+};
+
+/// Why a liveness payload was refused (its receipt says `failed` with this code).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LivenessError {
+    #[error("response {index}: no registered chip {chip}")]
+    UnknownChip { index: usize, chip: String },
+    #[error("response {index}: chip {chip} has no pending challenge at height {height}")]
+    NotChallenged {
+        index: usize,
+        chip: String,
+        height: u64,
+    },
+    #[error("response {index}: the challenge at height {height} closed at height {deadline}")]
+    Late {
+        index: usize,
+        height: u64,
+        deadline: u64,
+    },
+    #[error("response {index}: chip {chip} answered twice in one transaction")]
+    Duplicate { index: usize, chip: String },
+    #[error("response {index}: proof does not verify with chip {chip}'s key: {reason}")]
+    BadProof {
+        index: usize,
+        chip: String,
+        reason: String,
+    },
+    #[error("response {index}: chip {chip} is revoked")]
+    Revoked { index: usize, chip: String },
+}
+
+impl LivenessError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownChip { .. } => "liveness_unknown_chip",
+            Self::NotChallenged { .. } => "liveness_not_challenged",
+            Self::Late { .. } => "liveness_late",
+            Self::Duplicate { .. } => "liveness_duplicate",
+            Self::BadProof { .. } => "liveness_bad_proof",
+            Self::Revoked { .. } => "liveness_revoked",
+        }
+    }
+}
+
+/// Protocol bookkeeping of the block being executed.
+pub(crate) struct Sys {
+    pub height: u64,
+    pub epoch: u64,
+    pub epoch_length: u64,
+    pub net: NetworkCompute,
+    pub events: Vec<Event>,
+}
+
+impl Sys {
+    pub(crate) fn new(height: u64, epoch_length: u64, net: NetworkCompute) -> Self {
+        Self {
+            height,
+            epoch: epoch_of(height, epoch_length),
+            epoch_length,
+            net,
+            events: Vec::new(),
+        }
+    }
+}
+
+fn hex(id: &[u8]) -> String {
+    ::hex::encode(id)
+}
+
+/// Whether any certificate of the chip's chain is revoked.
+pub(crate) fn is_revoked(w: &Working<'_>, chip: &Chip) -> Result<bool, BlockError> {
+    let mut revoked = false;
+    for fp in &chip.chain {
+        revoked |= w.raw(&revoked_cert_key(fp))?.is_some();
+    }
+    Ok(effective_status(chip, |_| revoked) == ChipStatus::Revoked)
+}
+
+fn adjust_owner(
+    w: &mut Working<'_>,
+    owner: &Address,
+    compute: u64,
+    online: bool,
+) -> Result<(), BlockError> {
+    let key = owner_compute_key(owner);
+    let cur: u128 = w.get(&key)?.unwrap_or(0);
+    let next = if online {
+        cur + u128::from(compute)
+    } else {
+        cur.saturating_sub(u128::from(compute))
+    };
+    if next == 0 {
+        if cur != 0 {
+            w.delete(key);
+        }
+    } else {
+        w.put(key, &next);
+    }
+    Ok(())
+}
+
+/// Moves an Online chip's compute from one owner to another (chip transfer).
+pub(crate) fn move_owner_compute(
+    w: &mut Working<'_>,
+    from: &Address,
+    to: &Address,
+    compute: u64,
+) -> Result<(), BlockError> {
+    adjust_owner(w, from, compute, false)?;
+    adjust_owner(w, to, compute, true)
+}
+
+/// Counts a chip as Online from this block on (a new registration: no status change event).
+pub(crate) fn count_online(
+    w: &mut Working<'_>,
+    sys: &mut Sys,
+    registry: &Registry,
+    chip: &mut Chip,
+) -> Result<(), BlockError> {
+    let compute = registry
+        .model(&chip.model)
+        .map_or(0, |m| m.compute_milli_tops);
+    chip.status = ChipStatus::Online;
+    chip.live.compute = compute;
+    chip.live.online_since = sys.height;
+    sys.net.adjust(&chip.model, compute, true);
+    adjust_owner(w, &chip.owner, compute, true)
+}
+
+/// Makes a chip Online from this block on (registration or a recovering answer).
+pub(crate) fn set_online(
+    w: &mut Working<'_>,
+    sys: &mut Sys,
+    registry: &Registry,
+    chip_id: &ChipId,
+    chip: &mut Chip,
+    reason: &str,
+) -> Result<(), BlockError> {
+    if chip.status == ChipStatus::Online {
+        return Ok(());
+    }
+    let from = chip.status;
+    count_online(w, sys, registry, chip)?;
+    sys.events.push(Event::ChipStatus {
+        chip_id: *chip_id,
+        from,
+        to: ChipStatus::Online,
+        reason: reason.into(),
+    });
+    Ok(())
+}
+
+/// Takes a chip out of Online (a miss, a revocation, deregistration); its online interval
+/// `[online_since, height - 1]` is credited to the epochs it spans.
+pub(crate) fn set_offline(
+    w: &mut Working<'_>,
+    sys: &mut Sys,
+    chip_id: &ChipId,
+    chip: &mut Chip,
+    to: ChipStatus,
+    reason: &str,
+) -> Result<(), BlockError> {
+    let from = chip.status;
+    if from == ChipStatus::Online {
+        close_interval(chip, sys.height, sys.epoch_length);
+        sys.net.adjust(&chip.model, chip.live.compute, false);
+        adjust_owner(w, &chip.owner, chip.live.compute, false)?;
+        chip.live.online_since = 0;
+    }
+    chip.status = to;
+    if from != to {
+        sys.events.push(Event::ChipStatus {
+            chip_id: *chip_id,
+            from,
+            to,
+            reason: reason.into(),
+        });
+    }
+    Ok(())
+}
+
+/// Credits the open interval `[online_since, height - 1]` to the chip's unsettled epochs.
+fn close_interval(chip: &mut Chip, height: u64, epoch_length: u64) {
+    let since = chip.live.online_since;
+    if height == 0 || since > height - 1 {
+        return;
+    }
+    let last = height - 1;
+    let compute = u128::from(chip.live.compute);
+    let first_epoch = epoch_of(since, epoch_length).max(chip.live.settled);
+    for e in first_epoch..=epoch_of(last, epoch_length) {
+        let lo = since.max(e * epoch_length);
+        let hi = last.min(last_height(e, epoch_length));
+        if lo <= hi {
+            chip.live.accrue(e, compute * u128::from(hi - lo + 1));
+        }
+    }
+}
+
+/// Online weight of `chip` in `epoch` (closed intervals plus the open one, if any).
+pub(crate) fn epoch_weight(chip: &Chip, epoch: u64, epoch_length: u64) -> u128 {
+    let mut weight = chip.live.closed_weight(epoch);
+    if chip.status == ChipStatus::Online {
+        let lo = chip.live.online_since.max(epoch * epoch_length);
+        let hi = last_height(epoch, epoch_length);
+        if lo <= hi {
+            weight += u128::from(chip.live.compute) * u128::from(hi - lo + 1);
+        }
+    }
+    weight
+}
+
+/// Chip ids challenged at this block's beacon (what [`issue_challenges`] will look at).
+pub(crate) fn challenged_positions(env: &BlockEnv<'_>, chip_count: u64) -> Vec<u64> {
+    challenge_positions(
+        &env.beacon,
+        env.height,
+        chip_count,
+        env.params.challenges_per_epoch,
+        env.params.epoch_length,
+    )
+}
+
+/// Start of the block: every challenge issued `response_window + 1` blocks ago that is still
+/// pending is a miss.
+pub(crate) fn expire_challenges(
+    w: &mut Working<'_>,
+    sys: &mut Sys,
+    env: &BlockEnv<'_>,
+) -> Result<(), BlockError> {
+    let due_key = challenge_due_key(env.height);
+    let Some(ChipList(ids)) = w.get(&due_key)? else {
+        return Ok(());
+    };
+    let issued = env.height.saturating_sub(env.params.response_window + 1);
+    for id in ids {
+        let Some(mut chip) = w.get::<Chip>(&chip_key(&id))? else {
+            continue;
+        };
+        if chip.live.pending.map(|p| p.height) != Some(issued) {
+            continue;
+        }
+        chip.live.pending = None;
+        let misses = chip.live.misses_in(sys.epoch) + 1;
+        chip.live.misses = unet_types::liveness::EpochMisses {
+            epoch: sys.epoch,
+            count: misses,
+        };
+        if chip.status == ChipStatus::Online {
+            set_offline(
+                w,
+                sys,
+                &id,
+                &mut chip,
+                ChipStatus::Unresponsive,
+                &format!("missed the challenge of height {issued}"),
+            )?;
+        }
+        w.put(chip_key(&id), &chip);
+    }
+    w.delete(due_key);
+    Ok(())
+}
+
+/// End of the block: challenge the chips the beacon selects (revoked ones and ones already
+/// waiting on a challenge are skipped).
+pub(crate) fn issue_challenges(
+    w: &mut Working<'_>,
+    sys: &mut Sys,
+    env: &BlockEnv<'_>,
+    chip_count: u64,
+) -> Result<(), BlockError> {
+    let deadline = env.height + env.params.response_window;
+    let mut due = Vec::new();
+    let mut seen = BTreeSet::new();
+    for pos in challenged_positions(env, chip_count) {
+        let Some(id) = w.get::<[u8; 32]>(&chip_index_key(pos))? else {
+            continue;
+        };
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(mut chip) = w.get::<Chip>(&chip_key(&id))? else {
+            continue;
+        };
+        if chip.status == ChipStatus::Revoked || chip.live.pending.is_some() {
+            continue;
+        }
+        if is_revoked(w, &chip)? {
+            set_offline(
+                w,
+                sys,
+                &id,
+                &mut chip,
+                ChipStatus::Revoked,
+                "a certificate in its chain was revoked",
+            )?;
+            w.put(chip_key(&id), &chip);
+            continue;
+        }
+        chip.live.pending = Some(Pending {
+            height: env.height,
+            beacon: env.beacon,
+        });
+        chip.live.last_challenge = env.height;
+        w.put(chip_key(&id), &chip);
+        due.push(id);
+        sys.events.push(Event::Challenge {
+            chip_id: id,
+            height: env.height,
+            beacon: env.beacon,
+            deadline,
+        });
+    }
+    if !due.is_empty() {
+        w.put(challenge_due_key(deadline + 1), &ChipList(due));
+    }
+    Ok(())
+}
+
+/// Checks one proof against the chip's registered key.
+fn check_proof(
+    env: &BlockEnv<'_>,
+    chip: &Chip,
+    chip_id: &ChipId,
+    digest: &[u8; 32],
+    proof: &[u8],
+    trust: &unet_poci::TrustStore,
+) -> Result<(), String> {
+    match chip.kind {
+        kind::NVIDIA_SPDM => {
+            let fresh = PociVerifier
+                .verify_registration(proof, digest, env.timestamp_ms / 1000, trust)
+                .map_err(|e| e.to_string())?;
+            if fresh.chip_id != *chip_id {
+                return Err("attestation is from another chip".into());
+            }
+            Ok(())
+        }
+        _ => {
+            let curve = if chip.device_key.len() == 65 {
+                Curve::P256
+            } else {
+                Curve::P384
+            };
+            let key = DevicePublicKey {
+                curve,
+                sec1: chip.device_key.clone(),
+            };
+            verify_liveness(&key, digest, proof).map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// A `Liveness` payload: every answer must be valid, or none is applied.
+pub(crate) fn answer(
+    w: &mut Working<'_>,
+    sys: &mut Sys,
+    env: &BlockEnv<'_>,
+    registry: &Registry,
+    trust: &unet_poci::TrustStore,
+    responses: &[LivenessResponse],
+) -> Result<Result<(), LivenessError>, BlockError> {
+    let window = env.params.response_window;
+    let mut seen = BTreeSet::new();
+    let mut chips = Vec::with_capacity(responses.len());
+    for (index, r) in responses.iter().enumerate() {
+        let chip_hex = || hex(&r.chip_id);
+        if !seen.insert(r.chip_id) {
+            return Ok(Err(LivenessError::Duplicate {
+                index,
+                chip: chip_hex(),
+            }));
+        }
+        let Some(chip) = w.get::<Chip>(&chip_key(&r.chip_id))? else {
+            return Ok(Err(LivenessError::UnknownChip {
+                index,
+                chip: chip_hex(),
+            }));
+        };
+        if r.challenge_height + window < env.height {
+            return Ok(Err(LivenessError::Late {
+                index,
+                height: r.challenge_height,
+                deadline: r.challenge_height + window,
+            }));
+        }
+        let Some(pending) = chip.live.pending.filter(|p| p.height == r.challenge_height) else {
+            return Ok(Err(LivenessError::NotChallenged {
+                index,
+                chip: chip_hex(),
+                height: r.challenge_height,
+            }));
+        };
+        if is_revoked(w, &chip)? {
+            return Ok(Err(LivenessError::Revoked {
+                index,
+                chip: chip_hex(),
+            }));
+        }
+        let digest = response_digest(env.chain_id, pending.height, &pending.beacon, &r.chip_id);
+        if let Err(reason) = check_proof(env, &chip, &r.chip_id, &digest, &r.proof, trust) {
+            return Ok(Err(LivenessError::BadProof {
+                index,
+                chip: chip_hex(),
+                reason,
+            }));
+        }
+        chips.push((r.chip_id, chip));
+    }
+    for (id, mut chip) in chips {
+        chip.live.pending = None;
+        chip.live.last_response = env.height;
+        if chip.status == ChipStatus::Unresponsive {
+            set_online(w, sys, registry, &id, &mut chip, "answered a challenge")?;
+        }
+        w.put(chip_key(&id), &chip);
+    }
+    Ok(Ok(()))
+}

@@ -1,0 +1,228 @@
+//! Emission and its payment to chip owners.
+//!
+//! Every block adds the network's online compute to the epoch's total weight. At the first
+//! block of epoch `X` the total of epoch `X - 1` is frozen with that epoch's emission into a
+//! [`Settlement`], and a cursor pays every chip of the registry, `ceil(n / (L/2))` chips per
+//! block, so an epoch is fully paid within the first half of the next one. A chip's share is
+//! `floor(emission * chip_weight / total_weight)`; chips that were revoked, or that missed
+//! `max_misses_per_epoch` challenges in the epoch, forfeit theirs. When the cursor reaches the
+//! end, the rounding dust plus forfeits go to the treasury (or stay unminted without one).
+//! Nothing here scans every chip in one block.
+
+use crate::{
+    events::Event,
+    liveness::{epoch_weight, is_revoked, Sys},
+    working::Working,
+    BlockEnv, BlockError,
+};
+use unet_types::{
+    chip::{Chip, ChipStatus},
+    keys::{chip_index_key, chip_key, Supply},
+    rewards::{
+        epoch_emission, epoch_rewards_key, epochs_per_era, mul_div_floor, owner_rewards_key,
+        EpochRewards, EpochState, Settlement,
+    },
+    Address, Params,
+};
+
+/// Chips the cursor settles per block for a settlement over `end` chips.
+pub fn settle_batch(end: u64, epoch_length: u64) -> u64 {
+    let half = (epoch_length / 2).max(1);
+    end.div_ceil(half)
+}
+
+/// What the cursor will do in this block: (settlement epoch, first index, end index), for
+/// the settlement finished at the epoch boundary (if any) and the one stepped.
+pub fn cursor_ranges(
+    state: &EpochState,
+    params: &Params,
+    height: u64,
+    chip_count: u64,
+) -> Vec<(u64, u64, u64)> {
+    let mut ranges = Vec::new();
+    let l = params.epoch_length.max(1);
+    let mut settling = state.settling;
+    if height > 0 && height.is_multiple_of(l) {
+        if let Some(s) = settling {
+            if s.cursor < s.end {
+                ranges.push((s.epoch, s.cursor, s.end));
+            }
+        }
+        settling = Some(Settlement {
+            epoch: height / l - 1,
+            end: chip_count,
+            ..Default::default()
+        });
+    }
+    if let Some(s) = settling {
+        if s.cursor < s.end {
+            let to = s.end.min(s.cursor + settle_batch(s.end, l));
+            ranges.push((s.epoch, s.cursor, to));
+        }
+    }
+    ranges
+}
+
+/// Start of a block that opens a new epoch: finish the previous settlement and freeze the
+/// epoch that just ended.
+pub(crate) fn roll_epoch(
+    w: &mut Working<'_>,
+    sys: &mut Sys,
+    env: &BlockEnv<'_>,
+    state: &mut EpochState,
+    supply: &mut Supply,
+    treasury: Option<&Address>,
+    chip_count: u64,
+) -> Result<(), BlockError> {
+    let l = env.params.epoch_length.max(1);
+    if env.height == 0 || !env.height.is_multiple_of(l) {
+        return Ok(());
+    }
+    if let Some(mut s) = state.settling.take() {
+        let end = s.end;
+        settle_range(w, sys, env, &mut s, end, supply)?;
+        finish(w, sys, &mut s, supply, treasury)?;
+    }
+    let ended = env.height / l - 1;
+    let per_era = epochs_per_era(env.params.halving_blocks, l);
+    let remaining = unet_types::rewards::MINED_CAP.saturating_sub(supply.minted);
+    let emission = if state.weight == 0 {
+        0
+    } else {
+        epoch_emission(ended, per_era).min(remaining)
+    };
+    state.settling = Some(Settlement {
+        epoch: ended,
+        emission,
+        total_weight: state.weight,
+        end: chip_count,
+        ..Default::default()
+    });
+    state.epoch = sys.epoch;
+    state.weight = 0;
+    Ok(())
+}
+
+/// One cursor step (after the block's transactions).
+pub(crate) fn step(
+    w: &mut Working<'_>,
+    sys: &mut Sys,
+    env: &BlockEnv<'_>,
+    state: &mut EpochState,
+    supply: &mut Supply,
+    treasury: Option<&Address>,
+) -> Result<(), BlockError> {
+    let Some(mut s) = state.settling else {
+        return Ok(());
+    };
+    if s.cursor < s.end {
+        let to = s
+            .end
+            .min(s.cursor + settle_batch(s.end, env.params.epoch_length));
+        settle_range(w, sys, env, &mut s, to, supply)?;
+        if s.cursor >= s.end {
+            finish(w, sys, &mut s, supply, treasury)?;
+            state.settling = None;
+            return Ok(());
+        }
+        state.settling = Some(s);
+    }
+    Ok(())
+}
+
+fn settle_range(
+    w: &mut Working<'_>,
+    sys: &mut Sys,
+    env: &BlockEnv<'_>,
+    s: &mut Settlement,
+    to: u64,
+    supply: &mut Supply,
+) -> Result<(), BlockError> {
+    let l = env.params.epoch_length.max(1);
+    while s.cursor < to {
+        let index = s.cursor;
+        s.cursor += 1;
+        let Some(id) = w.get::<[u8; 32]>(&chip_index_key(index))? else {
+            continue;
+        };
+        let Some(mut chip) = w.get::<Chip>(&chip_key(&id))? else {
+            continue;
+        };
+        if chip.live.settled > s.epoch {
+            continue;
+        }
+        let weight = epoch_weight(&chip, s.epoch, l).min(s.total_weight);
+        chip.live.settled = s.epoch + 1;
+        let share = mul_div_floor(s.emission, weight, s.total_weight);
+        let forfeit = chip.status == ChipStatus::Revoked
+            || is_revoked(w, &chip)?
+            || chip.live.misses_in(s.epoch) >= env.params.max_misses_per_epoch;
+        if share > 0 && forfeit {
+            s.forfeited += share;
+        } else if share > 0 {
+            pay(w, &chip.owner, share, supply)?;
+            let key = owner_rewards_key(&chip.owner, s.epoch);
+            let before: u128 = w.get(&key)?.unwrap_or(0);
+            w.put(key, &(before + share));
+            s.paid += share;
+            s.chips_paid += 1;
+            chip.live.last_reward = unet_types::liveness::EpochReward {
+                epoch: s.epoch,
+                amount: share,
+            };
+            chip.live.total_rewards += share;
+            sys.events.push(Event::Reward {
+                chip_id: id,
+                owner: chip.owner.clone(),
+                epoch: s.epoch,
+                amount: share,
+            });
+        }
+        w.put(chip_key(&id), &chip);
+    }
+    Ok(())
+}
+
+fn pay(
+    w: &mut Working<'_>,
+    to: &Address,
+    amount: u128,
+    supply: &mut Supply,
+) -> Result<(), BlockError> {
+    let mut account = w.account(to)?;
+    account.balance += amount;
+    w.set_account(to, account);
+    supply.minted += amount;
+    Ok(())
+}
+
+fn finish(
+    w: &mut Working<'_>,
+    sys: &mut Sys,
+    s: &mut Settlement,
+    supply: &mut Supply,
+    treasury: Option<&Address>,
+) -> Result<(), BlockError> {
+    let rest = s.emission - s.paid;
+    let to_treasury = match treasury {
+        Some(t) if rest > 0 => {
+            pay(w, t, rest, supply)?;
+            rest
+        }
+        _ => 0,
+    };
+    w.put(
+        epoch_rewards_key(s.epoch),
+        &EpochRewards {
+            settlement: *s,
+            to_treasury,
+        },
+    );
+    sys.events.push(Event::EpochSettled {
+        epoch: s.epoch,
+        emission: s.emission,
+        paid: s.paid,
+        to_treasury,
+    });
+    Ok(())
+}

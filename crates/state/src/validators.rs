@@ -1,0 +1,169 @@
+//! Validator registration and the choice of each epoch's committee by online attested compute.
+//!
+//! Rule (applied at the first block of epoch `X`, for epoch `X + 2`):
+//! 1. Rank registered validators by their account's online attested compute (descending),
+//!    ties by node key (ascending).
+//! 2. Take the first `committee_size` with compute above zero.
+//! 3. If that gives fewer than `min(MIN_COMMITTEE, committee_size, |committee(X+1)|)`
+//!    members, fill up with members of committee `X + 1` in node-key order, with weight 1, so
+//!    a young network never shrinks below a fault-tolerant size.
+//! 4. A member's weight is its compute (at least 1); leader election caps it (see
+//!    docs/protocol.md).
+
+use crate::{events::Event, working::Working, BlockEnv, BlockError};
+use std::net::SocketAddr;
+use unet_types::{
+    epoch::{
+        committee_key, validator_key, validator_list_key, validator_node_key, AddressList,
+        Committee, CommitteeMember, ValidatorInfo, MAX_ADDRESS, MAX_VALIDATORS, MIN_COMMITTEE,
+    },
+    liveness::owner_compute_key,
+    Address,
+};
+
+/// Why a validator payload had no effect.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ValidatorError {
+    #[error("p2p address {0:?} is not host-ip:port")]
+    BadAddress(String),
+    #[error("node key is already registered by account {0}")]
+    NodeKeyTaken(String),
+    #[error("validator registry is full ({MAX_VALIDATORS})")]
+    Full,
+    #[error("account is not a registered validator")]
+    NotRegistered,
+}
+
+impl ValidatorError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadAddress(_) => "validator_bad_address",
+            Self::NodeKeyTaken(_) => "validator_node_key_taken",
+            Self::Full => "validator_registry_full",
+            Self::NotRegistered => "validator_not_registered",
+        }
+    }
+}
+
+/// Sorted list of registered validator accounts.
+pub(crate) fn list(w: &Working<'_>) -> Result<Vec<Address>, BlockError> {
+    Ok(w.get::<AddressList>(&validator_list_key())?
+        .map(|l| l.0)
+        .unwrap_or_default())
+}
+
+/// Registers (or updates) the sender's validator.
+pub(crate) fn register(
+    w: &mut Working<'_>,
+    env: &BlockEnv<'_>,
+    account: &Address,
+    node_key: &Address,
+    p2p_address: &str,
+) -> Result<Result<(), ValidatorError>, BlockError> {
+    if p2p_address.len() > MAX_ADDRESS || p2p_address.parse::<SocketAddr>().is_err() {
+        return Ok(Err(ValidatorError::BadAddress(p2p_address.into())));
+    }
+    if let Some(owner) = w.get::<Address>(&validator_node_key(node_key))? {
+        if owner != *account {
+            return Ok(Err(ValidatorError::NodeKeyTaken(::hex::encode(owner))));
+        }
+    }
+    let mut accounts = list(w)?;
+    let previous: Option<ValidatorInfo> = w.get(&validator_key(account))?;
+    if previous.is_none() {
+        if accounts.len() >= MAX_VALIDATORS {
+            return Ok(Err(ValidatorError::Full));
+        }
+        if let Err(i) = accounts.binary_search(account) {
+            accounts.insert(i, account.clone());
+        }
+        w.put(validator_list_key(), &AddressList(accounts));
+    }
+    if let Some(old) = &previous {
+        if old.node_key != *node_key {
+            w.delete(validator_node_key(&old.node_key));
+        }
+    }
+    w.put(validator_node_key(node_key), account);
+    w.put(
+        validator_key(account),
+        &ValidatorInfo {
+            account: account.clone(),
+            node_key: node_key.clone(),
+            p2p_address: p2p_address.into(),
+            registered_height: previous.map_or(env.height, |p| p.registered_height),
+        },
+    );
+    Ok(Ok(()))
+}
+
+/// Removes the sender's validator.
+pub(crate) fn deregister(
+    w: &mut Working<'_>,
+    account: &Address,
+) -> Result<Result<(), ValidatorError>, BlockError> {
+    let Some(info) = w.get::<ValidatorInfo>(&validator_key(account))? else {
+        return Ok(Err(ValidatorError::NotRegistered));
+    };
+    let mut accounts = list(w)?;
+    accounts.retain(|a| a != account);
+    w.put(validator_list_key(), &AddressList(accounts));
+    w.delete(validator_key(account));
+    w.delete(validator_node_key(&info.node_key));
+    Ok(Ok(()))
+}
+
+/// At the first block of epoch `X >= 1`: choose the committee of epoch `X + 2`.
+pub(crate) fn choose_committee(
+    w: &mut Working<'_>,
+    env: &BlockEnv<'_>,
+    events: &mut Vec<Event>,
+) -> Result<(), BlockError> {
+    let l = env.params.epoch_length.max(1);
+    if env.height == 0 || !env.height.is_multiple_of(l) {
+        return Ok(());
+    }
+    let epoch = env.height / l + 2;
+    let previous: Committee = w
+        .get(&committee_key(epoch - 1))?
+        .ok_or_else(|| BlockError::Corrupt(format!("committee of epoch {} absent", epoch - 1)))?;
+    let mut ranked = Vec::new();
+    for account in list(w)? {
+        let Some(info) = w.get::<ValidatorInfo>(&validator_key(&account))? else {
+            continue;
+        };
+        let compute: u128 = w.get(&owner_compute_key(&account))?.unwrap_or(0);
+        ranked.push((compute, info));
+    }
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.node_key.cmp(&b.1.node_key)));
+    let size = env.params.committee_size as usize;
+    let mut members: Vec<CommitteeMember> = ranked
+        .iter()
+        .filter(|(c, _)| *c > 0)
+        .take(size)
+        .map(|(c, info)| CommitteeMember {
+            node_key: info.node_key.clone(),
+            account: info.account.clone(),
+            p2p_address: info.p2p_address.clone(),
+            weight: *c,
+        })
+        .collect();
+    let floor = MIN_COMMITTEE.min(size).min(previous.members.len());
+    if members.len() < floor {
+        // Members are stored sorted by node key: fill in that order (stable, and independent
+        // of weights that no longer hold).
+        for m in previous.members.clone() {
+            if members.len() >= floor {
+                break;
+            }
+            if members.iter().all(|x| x.node_key != m.node_key) {
+                members.push(CommitteeMember { weight: 1, ..m });
+            }
+        }
+    }
+    members.sort_by(|a, b| a.node_key.cmp(&b.node_key));
+    let committee = Committee { epoch, members };
+    w.put(committee_key(epoch), &committee);
+    events.push(Event::Committee { committee });
+    Ok(())
+}
