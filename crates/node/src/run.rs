@@ -19,7 +19,7 @@ use commonware_stream::{
     sake::{self, Sake},
 };
 use commonware_utils::{NZUsize, NZU32};
-use std::{sync::Arc, time::Duration};
+use std::{num::NonZeroUsize, sync::Arc, time::Duration};
 use tracing::info;
 
 /// Largest p2p message (a full block of transactions plus framing).
@@ -61,11 +61,15 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
     );
     // Each epoch tracks its dealers, players and next players (up to three committees); the
     // peers of every epoch come from the epoch's directory (genesis, then finalized blocks).
+    // The bound also sizes the network's inbound buffers, so keep it to what genesis allows.
+    let committee = (genesis.params.committee_size as usize)
+        .max(genesis.validators.len())
+        .clamp(1, unet_types::epoch::MAX_COMMITTEE);
     let p2p_cfg = lookup::Config::local(
         handshake,
         unet_types::P2P_NAMESPACE,
         home.config.p2p_listen,
-        NZUsize!(3 * unet_types::epoch::MAX_COMMITTEE),
+        NonZeroUsize::new(3 * committee).unwrap_or(NZUsize!(1)),
         MAX_MESSAGE_SIZE,
         NZUsize!(4096),
     );

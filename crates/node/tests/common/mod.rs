@@ -154,7 +154,8 @@ pub async fn network_with(
         context.child("network"),
         commonware_p2p::simulated::Config {
             max_size: 8 * 1024 * 1024,
-            max_peers_per_set: NZUsize!(3 * unet_types::epoch::MAX_COMMITTEE),
+            // Sizes inbound buffers: no more peers than nodes in the test.
+            max_peers_per_set: std::num::NonZeroUsize::new(total).unwrap(),
             disconnect_on_block: true,
             tracked_peer_sets: NZUsize!(4),
         },
