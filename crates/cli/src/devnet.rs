@@ -26,6 +26,14 @@ pub struct TestnetArgs {
     /// Minimum time between blocks, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub block_time_ms: u64,
+    /// Blocks per epoch (each epoch's committee comes from chain state; the threshold key is
+    /// reshared to it at every epoch boundary).
+    #[arg(long, default_value_t = Params::default().epoch_length)]
+    pub epoch_length: u64,
+    /// Extra nodes that are not genesis validators (homes follow the validators' numbering):
+    /// they follow the chain and join once registered and selected.
+    #[arg(long, default_value_t = 0)]
+    pub followers: usize,
 }
 
 impl TestnetArgs {
@@ -39,9 +47,11 @@ impl TestnetArgs {
             base_rpc_port: self.base_rpc_port,
             params: Params {
                 block_time_ms: self.block_time_ms,
+                epoch_length: self.epoch_length,
                 ..Params::default()
             },
             genesis_time_ms: 0,
+            followers: self.followers,
         }
     }
 }
@@ -55,8 +65,13 @@ pub fn testnet(args: TestnetArgs) -> Result<()> {
     }
     let homes = generate_testnet(&args.spec(), &args.out)?;
     println!(
-        "wrote {} validator homes under {}",
-        homes.len(),
+        "wrote {} validator homes{} under {}",
+        args.validators,
+        if args.followers > 0 {
+            format!(" and {} follower homes", args.followers)
+        } else {
+            String::new()
+        },
         args.out.display()
     );
     for h in homes {
@@ -109,6 +124,8 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
             base_p2p_port: args.base_p2p_port,
             base_rpc_port: args.base_rpc_port,
             block_time_ms: args.block_time_ms,
+            epoch_length: Params::default().epoch_length,
+            followers: 0,
         };
         generate_testnet(&t.spec(), &args.dir)?
     };

@@ -342,6 +342,9 @@ pub struct TestnetSpec {
     pub base_rpc_port: u16,
     pub params: Params,
     pub genesis_time_ms: u64,
+    /// Extra nodes that are not genesis validators: they start as followers and join a
+    /// committee once registered (`unet validator register`) and selected by the state.
+    pub followers: usize,
 }
 
 impl Default for TestnetSpec {
@@ -355,6 +358,7 @@ impl Default for TestnetSpec {
             base_rpc_port: 8545,
             params: Params::default(),
             genesis_time_ms: 0,
+            followers: 0,
         }
     }
 }
@@ -371,12 +375,16 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
         bail!("validators must be between 1 and {max} (the largest committee)");
     }
     let mut rng = commonware_utils::sys_rng();
-    let keys: Vec<ed25519::PrivateKey> = (0..spec.validators)
+    let total = spec.validators + spec.followers;
+    if total > u16::MAX as usize {
+        bail!("too many nodes");
+    }
+    let keys: Vec<ed25519::PrivateKey> = (0..total)
         .map(|_| ed25519::PrivateKey::random(&mut rng))
         .collect();
     let faucet = PrivateKey::random(&mut rng);
     let governor = PrivateKey::random(&mut rng);
-    let validators: Vec<Validator> = keys
+    let validators: Vec<Validator> = keys[..spec.validators]
         .iter()
         .enumerate()
         .map(|(i, k)| Validator {
@@ -425,10 +433,12 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
         fs::write(home.join("genesis.toml"), genesis.to_toml())?;
         fs::write(home.join(GENESIS_EPOCH_FILE), &epoch_zero_hex)?;
         write_secret(&home.join("keys/identity.key"), key)?;
-        let share = shares
-            .get_value(&key.public_key())
-            .ok_or_else(|| anyhow!("no share dealt to validator {i}"))?;
-        SecretStore::open(&home.join(SECRETS_FILE))?.insert_share(Epoch::zero(), share)?;
+        if i < spec.validators {
+            let share = shares
+                .get_value(&key.public_key())
+                .ok_or_else(|| anyhow!("no share dealt to validator {i}"))?;
+            SecretStore::open(&home.join(SECRETS_FILE))?.insert_share(Epoch::zero(), share)?;
+        }
         homes.push(home);
     }
     Ok(homes)
