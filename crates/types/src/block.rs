@@ -213,6 +213,7 @@ pub fn tx_root(txs: &[SignedTx]) -> Digest {
     builder.build().root()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn header_digest(
     context: &Context,
     parent: &Digest,
