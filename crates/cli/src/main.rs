@@ -6,6 +6,7 @@ mod chip;
 mod devnet;
 mod gov;
 mod procs;
+mod sim;
 mod validator;
 mod wallet;
 
@@ -51,6 +52,9 @@ enum Command {
         #[command(subcommand)]
         command: chip::ChipCommand,
     },
+    /// Run POCI at scale (N chips, several epochs) through the real state transition, without
+    /// a network, and print per-epoch validator work, liveness bytes per block and peak memory.
+    Simulate(sim::SimArgs),
     /// Validator registration (weight = online attested compute) and committees.
     Validator {
         #[command(subcommand)]
@@ -108,6 +112,7 @@ fn main() -> Result<()> {
             common,
         } => validator::rewards(owner, chip, epoch, common),
         Command::Compute { common } => validator::compute(common),
+        Command::Simulate(args) => sim::run(args),
     }
 }
 

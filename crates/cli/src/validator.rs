@@ -194,19 +194,25 @@ pub fn rewards(
                 let address = common.resolve(&o)?;
                 json!({"owner": hexser::to_hex(&address), "epoch": epoch})
             }
-            (None, Some(c)) => json!({ "chip_id": c }),
+            (None, Some(c)) => json!({ "chip_id": c, "epoch": epoch }),
             _ => return Err(anyhow!("give exactly one of --owner or --chip")),
         };
         let v = call(&common, "unet_getRewards", params).await?;
         common.print(&v, || {
             if v.get("chip_id").is_some() {
-                format!(
-                    "chip {}: last reward {} UNC (epoch {}), total {} UNC",
+                let mut s = format!(
+                    "chip {}: total {} UNC",
                     text(&v["chip_id"]),
-                    unc(&v["last_reward"]["amount"]),
-                    text(&v["last_reward"]["epoch"]),
                     unc(&v["total_rewards"])
-                )
+                );
+                for r in v["recent_rewards"].as_array().into_iter().flatten() {
+                    s.push_str(&format!(
+                        "\n  epoch {:>6}: {} UNC",
+                        text(&r["epoch"]),
+                        unc(&r["amount"])
+                    ));
+                }
+                s
             } else {
                 format!(
                     "owner {} earned {} UNC in epoch {} (current epoch {}, epoch settled: {})",

@@ -127,6 +127,15 @@ pub fn execute(
         chip_count,
     )?;
     validators::choose_committee(&mut w, env, &mut sys.events)?;
+    let proofs = if txs
+        .iter()
+        .any(|t| matches!(t.tx.payload, Payload::Liveness { .. }))
+    {
+        let trust = trust.get_or_insert_with(|| registry::trust_store(&registry));
+        liveness::preverify(&w, env, trust, txs)?
+    } else {
+        Default::default()
+    };
     liveness::expire_challenges(&mut w, &mut sys, env)?;
     let mut out = Outcome::default();
     let mut registrations = 0u32;
@@ -275,7 +284,9 @@ pub fn execute(
             }
             Payload::Liveness { responses } => {
                 let trust = trust.get_or_insert_with(|| registry::trust_store(&registry));
-                let r = liveness::answer(&mut w, &mut sys, env, &registry, trust, responses)?;
+                let r = liveness::answer(
+                    &mut w, &mut sys, env, &registry, trust, responses, &proofs, index,
+                )?;
                 liveness_status(r)
             }
             Payload::RegisterValidator {

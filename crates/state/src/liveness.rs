@@ -371,7 +371,69 @@ fn check_proof(
     }
 }
 
+/// Proof checks of every answer in a block, done up front on all cores.
+///
+/// A proof's validity depends only on the chip's device key (fixed at registration) and the
+/// pending challenge it answers; both are read from the block's pre-state. An answer whose
+/// challenge is not pending there cannot be accepted anyway, so it is left out (and checked
+/// inline if it ever gets that far). Results are keyed by (transaction, response) position,
+/// so execution stays a pure function of its inputs.
+pub(crate) fn preverify(
+    w: &Working<'_>,
+    env: &BlockEnv<'_>,
+    trust: &unet_poci::TrustStore,
+    txs: &[unet_types::SignedTx],
+) -> Result<Proofs, BlockError> {
+    let mut jobs = Vec::new();
+    for (t, stx) in txs.iter().enumerate() {
+        let unet_types::Payload::Liveness { responses } = &stx.tx.payload else {
+            continue;
+        };
+        for (r, resp) in responses.iter().enumerate() {
+            let Some(chip) = w.get::<Chip>(&chip_key(&resp.chip_id))? else {
+                continue;
+            };
+            let Some(p) = chip
+                .live
+                .pending
+                .filter(|p| p.height == resp.challenge_height)
+            else {
+                continue;
+            };
+            let digest = response_digest(env.chain_id, p.height, &p.beacon, &resp.chip_id);
+            jobs.push(((t, r), chip, resp, digest));
+        }
+    }
+    let check = |job: &((usize, usize), Chip, &LivenessResponse, [u8; 32])| {
+        let (pos, chip, resp, digest) = job;
+        let ok = check_proof(env, chip, &resp.chip_id, digest, &resp.proof, trust);
+        (*pos, ok)
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(16));
+    let results: Vec<((usize, usize), Result<(), String>)> = if threads < 2 || jobs.len() < 32 {
+        jobs.iter().map(check).collect()
+    } else {
+        let chunk = jobs.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = jobs
+                .chunks(chunk)
+                .map(|part| s.spawn(move || part.iter().map(check).collect::<Vec<_>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_default())
+                .collect()
+        })
+    };
+    Ok(Proofs(results.into_iter().collect()))
+}
+
+/// Proof results computed by [`preverify`], by (transaction, response) position.
+#[derive(Default)]
+pub(crate) struct Proofs(std::collections::HashMap<(usize, usize), Result<(), String>>);
+
 /// A `Liveness` payload: every answer must be valid, or none is applied.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn answer(
     w: &mut Working<'_>,
     sys: &mut Sys,
@@ -379,6 +441,8 @@ pub(crate) fn answer(
     registry: &Registry,
     trust: &unet_poci::TrustStore,
     responses: &[LivenessResponse],
+    proofs: &Proofs,
+    tx_index: usize,
 ) -> Result<Result<(), LivenessError>, BlockError> {
     let window = env.params.response_window;
     let mut seen = BTreeSet::new();
@@ -418,7 +482,11 @@ pub(crate) fn answer(
             }));
         }
         let digest = response_digest(env.chain_id, pending.height, &pending.beacon, &r.chip_id);
-        if let Err(reason) = check_proof(env, &chip, &r.chip_id, &digest, &r.proof, trust) {
+        let verdict = match proofs.0.get(&(tx_index, index)) {
+            Some(v) => v.clone(),
+            None => check_proof(env, &chip, &r.chip_id, &digest, &r.proof, trust),
+        };
+        if let Err(reason) = verdict {
             return Ok(Err(LivenessError::BadProof {
                 index,
                 chip: chip_hex(),

@@ -166,11 +166,7 @@ fn settle_range(
             w.put(key, &(before + share));
             s.paid += share;
             s.chips_paid += 1;
-            chip.live.last_reward = unet_types::liveness::EpochReward {
-                epoch: s.epoch,
-                amount: share,
-            };
-            chip.live.total_rewards += share;
+            chip.live.record_reward(s.epoch, share);
             sys.events.push(Event::Reward {
                 chip_id: id,
                 owner: chip.owner.clone(),

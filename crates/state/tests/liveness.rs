@@ -443,6 +443,15 @@ fn answering_chips_earn_exactly_their_share_and_an_offline_chip_stops_then_recov
     );
     // c earns again after recovering.
     assert!(rewards_of(&net, &c.id(), 6).unwrap_or(0) > 0);
+    // The chip record remembers its recent epochs exactly, and the lifetime total.
+    for chip in [&a, &b] {
+        let live = net.chip(&chip.id()).unwrap().live;
+        for epoch in 5..=6 {
+            assert_eq!(live.reward_of(epoch), rewards_of(&net, &chip.id(), epoch));
+        }
+        let total: Amount = (0..8).filter_map(|e| rewards_of(&net, &chip.id(), e)).sum();
+        assert_eq!(live.total_rewards, total);
+    }
 
     // Dust went to the treasury: every settled epoch's emission is fully accounted for.
     for (_, e) in &net.events {

@@ -6,7 +6,8 @@
 //! ChipLiveness     := compute u64 | online_since u64 | cur (epoch u64, weight u128)
 //!                   | prev (epoch u64, weight u128) | settled u64 | misses (epoch u64, count u32)
 //!                   | pending option<(height u64, beacon [32])> | last_challenge u64
-//!                   | last_response u64 | last_reward (epoch u64, amount u128) | total_rewards u128
+//!                   | last_response u64 | recent_rewards 4 x (epoch u64, amount u128)
+//!                   | total_rewards u128
 //! NetworkCompute   := online_chips u64 | online_compute u128 | models vec<(name str, chips u64,
 //!                     compute u128)>
 //! ```
@@ -158,9 +159,14 @@ pub struct ChipLiveness {
     pub last_challenge: u64,
     /// Height of the last accepted answer (0 = never).
     pub last_response: u64,
-    pub last_reward: EpochReward,
+    /// Rewards of the last [`RECENT_REWARDS`] paid epochs, newest first (older ones are only
+    /// in `total_rewards` and the owner's per-epoch tallies).
+    pub recent_rewards: [EpochReward; RECENT_REWARDS],
     pub total_rewards: Amount,
 }
+
+/// Paid epochs a chip record remembers individually.
+pub const RECENT_REWARDS: usize = 4;
 
 /// Misses counted in one epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -209,6 +215,21 @@ impl ChipLiveness {
         }
     }
 
+    /// Records a paid reward.
+    pub fn record_reward(&mut self, epoch: u64, amount: Amount) {
+        self.recent_rewards.rotate_right(1);
+        self.recent_rewards[0] = EpochReward { epoch, amount };
+        self.total_rewards += amount;
+    }
+
+    /// The reward paid for `epoch`, if it is among the recent ones.
+    pub fn reward_of(&self, epoch: u64) -> Option<Amount> {
+        self.recent_rewards
+            .iter()
+            .find(|r| r.amount > 0 && r.epoch == epoch)
+            .map(|r| r.amount)
+    }
+
     /// Misses in `epoch`.
     pub fn misses_in(&self, epoch: u64) -> u32 {
         if self.misses.epoch == epoch {
@@ -255,15 +276,23 @@ impl Write for ChipLiveness {
         }
         self.last_challenge.write(buf);
         self.last_response.write(buf);
-        self.last_reward.epoch.write(buf);
-        self.last_reward.amount.write(buf);
+        for r in &self.recent_rewards {
+            r.epoch.write(buf);
+            r.amount.write(buf);
+        }
         self.total_rewards.write(buf);
     }
 }
 
 impl EncodeSize for ChipLiveness {
     fn encode_size(&self) -> usize {
-        8 * 9 + 16 * 2 + 4 + 16 * 2 + 1 + if self.pending.is_some() { 8 + 32 } else { 0 }
+        8 * 8
+            + 16 * 2
+            + 4
+            + 24 * RECENT_REWARDS
+            + 16
+            + 1
+            + if self.pending.is_some() { 8 + 32 } else { 0 }
     }
 }
 
@@ -290,9 +319,13 @@ impl Read for ChipLiveness {
             },
             last_challenge: u64::read(buf)?,
             last_response: u64::read(buf)?,
-            last_reward: EpochReward {
-                epoch: u64::read(buf)?,
-                amount: u128::read(buf)?,
+            recent_rewards: {
+                let mut recent = [EpochReward::default(); RECENT_REWARDS];
+                for r in &mut recent {
+                    r.epoch = u64::read(buf)?;
+                    r.amount = u128::read(buf)?;
+                }
+                recent
             },
             total_rewards: u128::read(buf)?,
         })

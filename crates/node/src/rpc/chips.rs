@@ -69,8 +69,8 @@ async fn chip_view<E: StoreContext>(
             "misses": chip.live.misses.count,
         },
         "rewards": {
-            "last_epoch": chip.live.last_reward.epoch,
-            "last_amount": chip.live.last_reward.amount.to_string(),
+            "last_epoch": chip.live.recent_rewards[0].epoch,
+            "last_amount": chip.live.recent_rewards[0].amount.to_string(),
             "total": chip.live.total_rewards.to_string(),
         },
     }))

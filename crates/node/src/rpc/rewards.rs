@@ -74,17 +74,33 @@ pub(super) async fn get_rewards<E: StoreContext>(
                     format!("no registered chip {}", hex::encode(id)),
                 )
             })?;
-        return Ok(json!({
+        let recent: Vec<Value> = chip
+            .live
+            .recent_rewards
+            .iter()
+            .filter(|r| r.amount > 0)
+            .map(|r| json!({"epoch": r.epoch, "amount": r.amount.to_string()}))
+            .collect();
+        let mut out = json!({
             "chip_id": hex::encode(id),
             "owner": to_hex(&chip.owner),
             "current_epoch": current,
-            "last_reward": {
-                "epoch": chip.live.last_reward.epoch,
-                "amount": chip.live.last_reward.amount.to_string(),
-            },
+            "recent_rewards": recent,
             "total_rewards": chip.live.total_rewards.to_string(),
             "settled_through_epoch": chip.live.settled.checked_sub(1),
-        }));
+        });
+        if let Some(epoch) = epoch_param(params)? {
+            out["epoch"] = json!(epoch);
+            out["amount"] = match chip.live.reward_of(epoch) {
+                Some(a) => json!(a.to_string()),
+                // Settled and not among the recent ones: nothing, or older than the record keeps.
+                None if epoch + unet_types::liveness::RECENT_REWARDS as u64 >= current => {
+                    json!("0")
+                }
+                None => Value::Null,
+            };
+        }
+        return Ok(out);
     }
     let Some(Value::String(owner)) = field(params, "owner") else {
         return Err(RpcError::params(
