@@ -76,14 +76,17 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
     let (mut network, oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
     let manager = AddressableManager::new(oracle.clone());
 
-    let consensus_quota = Quota::per_second(NZU32!(10_000));
+    // Per-peer message rates. The network preallocates one burst per retained peer and channel
+    // (peers per set x tracked sets), so these also bound its memory: 10,000/s for 48 peers x 4
+    // sets cost gigabytes. A peer sends a handful of votes per view and one block per height.
+    let consensus_quota = Quota::per_second(NZU32!(1_000));
     let votes = network.register(channel::VOTES, consensus_quota);
     let certificates = network.register(channel::CERTIFICATES, consensus_quota);
     let resolver = network.register(channel::RESOLVER, consensus_quota);
     let blocks = network.register(channel::BLOCKS, Quota::per_second(NZU32!(1_000)));
     let backfill = network.register(channel::BACKFILL, Quota::per_second(NZU32!(1_000)));
     let txs = network.register(channel::TXS, Quota::per_second(NZU32!(1_000)));
-    let reshare = network.register(channel::RESHARE, consensus_quota);
+    let reshare = network.register(channel::RESHARE, Quota::per_second(NZU32!(100)));
     let network_handle = network.start();
 
     let backfill = marshal::resolver::p2p::init(
