@@ -523,6 +523,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn secret_store_persists_privately_and_prunes() {
+        use commonware_cryptography::{
+            bls12381::{dkg::feldman_desmedt::deal, primitives::sharing::Mode},
+            ed25519, Signer,
+        };
+        use commonware_glue::dkg::SecretStore as _;
+        use commonware_utils::N3f1;
+        let keys =
+            Set::from_iter_dedup((0..4).map(|i| ed25519::PrivateKey::from_seed(i).public_key()));
+        let rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(7);
+        let (_, shares) = deal::<MinSig, _, N3f1>(rng, Mode::NonZeroCounter, keys.clone()).unwrap();
+        let share = shares.values()[0].clone();
+        let dir = std::env::temp_dir().join(format!("unet-secrets-{}", std::process::id()));
+        let path = dir.join("secrets.json");
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = SecretStore::open(&path).unwrap();
+        store.insert_share(Epoch::zero(), &share).unwrap();
+        futures::executor::block_on(async {
+            let mut s = store.clone();
+            s.put_share(Epoch::new(3), share.clone()).await;
+            assert_eq!(s.get_share(Epoch::new(3)).await, Some(share.clone()));
+            s.prune(Epoch::new(1)).await;
+        });
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // Reopened from disk: the pruned epoch is gone, the later one survives.
+        let reopened = SecretStore::open(&path).unwrap();
+        assert_eq!(reopened.share(Epoch::zero()), None);
+        assert_eq!(reopened.share(Epoch::new(3)), Some(share));
+        // A world-readable store is refused.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            assert!(SecretStore::open(&path).is_err());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn addresses_parse_deterministically() {
         assert!(matches!(
             transport_address("127.0.0.1:30300"),

@@ -403,6 +403,54 @@ mod tests {
     }
 
     #[test]
+    fn reshare_payload_round_trips_and_is_committed() {
+        use commonware_cryptography::bls12381::{
+            dkg::feldman_desmedt::deal, primitives::sharing::Mode,
+        };
+        use commonware_glue::dkg::types::EpochOutcome;
+        use commonware_utils::{ordered::Set, N3f1};
+        let keys = Set::from_iter_dedup((0..4).map(|i| PrivateKey::from_seed(i).public_key()));
+        let rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+        let (output, _) = deal::<MinSig, _, N3f1>(rng, Mode::NonZeroCounter, keys.clone()).unwrap();
+        let directory: Directory = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let addr = format!("127.0.0.1:{}", 3000 + i).parse().unwrap();
+                (k.clone(), commonware_p2p::Address::Symmetric(addr))
+            })
+            .collect();
+        let info = EpochInfo {
+            outcome: EpochOutcome::Success,
+            epoch: Epoch::zero(),
+            output,
+            players: keys.clone(),
+            next_players: keys,
+            directory,
+        };
+        let g = Block::genesis(Digest::EMPTY, Digest::EMPTY, 0, info);
+        let bytes = g.encode();
+        let back = Block::decode_cfg(bytes.clone(), &BlockCfg { max_txs: 0 }).unwrap();
+        assert_eq!(back, g);
+        assert_eq!(back.encode(), bytes);
+        assert!(matches!(back.payload(), Some(types::Payload::EpochInfo(_))));
+        // The digest commits to the payload.
+        let mut bare = g.clone();
+        bare.reshare = None;
+        let rebuilt = Block::with_reshare(
+            bare.context.clone(),
+            bare.parent,
+            bare.height,
+            bare.timestamp,
+            None,
+            None,
+            bare.state_root,
+            Vec::new(),
+        );
+        assert_ne!(rebuilt.digest(), g.digest());
+    }
+
+    #[test]
     fn decoder_enforces_limits_and_tx_root() {
         let block = sample(3);
         let bytes = block.encode().to_vec();
