@@ -5,6 +5,7 @@ mod bench;
 mod chip;
 mod devnet;
 mod gov;
+mod market;
 mod procs;
 mod sim;
 mod validator;
@@ -79,6 +80,11 @@ enum Command {
         #[command(flatten)]
         common: wallet::Common,
     },
+    /// The compute rental market: offers, leases, escrowed payment.
+    Market {
+        #[command(subcommand)]
+        command: market::MarketCommand,
+    },
     #[command(flatten)]
     Wallet(wallet::Command),
 }
@@ -113,6 +119,7 @@ fn main() -> Result<()> {
         } => validator::rewards(owner, chip, epoch, common),
         Command::Compute { common } => validator::compute(common),
         Command::Simulate(args) => sim::run(args),
+        Command::Market { command } => market::run(command),
     }
 }
 

@@ -50,6 +50,31 @@ pub enum Event {
     },
     /// The committee of a future epoch was chosen.
     Committee { committee: Committee },
+    /// A renter opened a lease on some of an offer's chips.
+    LeaseOpened {
+        lease_id: u64,
+        offer_id: u64,
+        #[serde(with = "unet_types::hexser")]
+        renter: Address,
+        #[serde(with = "unet_types::hexser")]
+        provider: Address,
+        #[serde(serialize_with = "ser_ids")]
+        chips: Vec<[u8; 32]>,
+        #[serde(with = "base_units")]
+        deposit: Amount,
+    },
+    /// A lease closed: `paid` went to the provider and `refunded` back to the renter in this
+    /// block; `total_paid` is what the provider received over the whole lease.
+    LeaseClosed {
+        lease_id: u64,
+        reason: String,
+        #[serde(with = "base_units")]
+        total_paid: Amount,
+        #[serde(with = "base_units")]
+        paid: Amount,
+        #[serde(with = "base_units")]
+        refunded: Amount,
+    },
 }
 
 impl Event {
@@ -61,12 +86,18 @@ impl Event {
             Event::Reward { .. } => "reward",
             Event::EpochSettled { .. } => "epoch_settled",
             Event::Committee { .. } => "committee",
+            Event::LeaseOpened { .. } => "lease_opened",
+            Event::LeaseClosed { .. } => "lease_closed",
         }
     }
 }
 
 fn ser_id<S: serde::Serializer>(id: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&hex::encode(id))
+}
+
+fn ser_ids<S: serde::Serializer>(ids: &[[u8; 32]], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(ids.iter().map(hex::encode))
 }
 
 fn ser_digest<S: serde::Serializer>(d: &unet_types::Digest, s: S) -> Result<S::Ok, S::Error> {

@@ -3,6 +3,7 @@
 use crate::{
     events::Event,
     liveness::{self, LivenessError, Sys},
+    market,
     registry::{self, PociError},
     rewards, validators,
     working::{PreState, Working},
@@ -137,6 +138,7 @@ pub fn execute(
         Default::default()
     };
     liveness::expire_challenges(&mut w, &mut sys, env)?;
+    market::settle_due(&mut w, &mut sys)?;
     let mut out = Outcome::default();
     let mut registrations = 0u32;
 
@@ -241,6 +243,11 @@ pub fn execute(
             Payload::TransferChip { chip_id, to } => {
                 let before: Option<Chip> = w.get(&chip_key(chip_id))?;
                 let r = registry::transfer(&mut w, &tx.sender, chip_id, to)?;
+                if let (Ok(()), Some(chip)) = (&r, &before) {
+                    if chip.owner != *to {
+                        market::chip_removed(&mut w, &mut sys, chip_id)?;
+                    }
+                }
                 if let (Ok(()), Some(chip)) = (&r, before) {
                     if chip.status == ChipStatus::Online && chip.owner != *to {
                         liveness::move_owner_compute(&mut w, &chip.owner, to, chip.live.compute)?;
@@ -251,6 +258,9 @@ pub fn execute(
             Payload::DeregisterChip { chip_id } => {
                 let before: Option<Chip> = w.get(&chip_key(chip_id))?;
                 let r = registry::deregister(&mut w, &tx.sender, chip_id)?;
+                if r.is_ok() {
+                    market::chip_removed(&mut w, &mut sys, chip_id)?;
+                }
                 if let (Ok(()), Some(mut chip)) = (&r, before) {
                     liveness::set_offline(
                         &mut w,
@@ -302,6 +312,14 @@ pub fn execute(
             Payload::DeregisterValidator => {
                 validator_status(validators::deregister(&mut w, &tx.sender)?)
             }
+            Payload::CreateOffer { .. }
+            | Payload::UpdateOffer { .. }
+            | Payload::WithdrawOffer { .. }
+            | Payload::OpenLease { .. }
+            | Payload::TopUp { .. }
+            | Payload::CloseLease { .. } => {
+                market_status(market::apply(&mut w, &mut sys, &tx.sender, &tx.payload)?)
+            }
         };
         out.receipts.push(Receipt {
             tx_hash: stx.hash(),
@@ -332,6 +350,11 @@ pub fn execute(
     if registry != registry_before {
         w.put(registry_key(), &registry);
     }
+    supply.escrowed = supply
+        .escrowed
+        .checked_add(sys.escrow_in)
+        .and_then(|e| e.checked_sub(sys.escrow_out))
+        .ok_or_else(|| BlockError::Corrupt("market escrow below zero".into()))?;
     w.put(supply_key(), &supply);
     out.writes = w.into_writes();
     out.supply = supply;
@@ -356,6 +379,16 @@ fn liveness_status(r: Result<(), LivenessError>) -> TxStatus {
 }
 
 fn validator_status(r: Result<(), validators::ValidatorError>) -> TxStatus {
+    match r {
+        Ok(()) => TxStatus::Ok,
+        Err(e) => TxStatus::Failed {
+            code: e.code().into(),
+            reason: e.to_string(),
+        },
+    }
+}
+
+fn market_status(r: Result<(), unet_types::market::MarketError>) -> TxStatus {
     match r {
         Ok(()) => TxStatus::Ok,
         Err(e) => TxStatus::Failed {

@@ -11,6 +11,7 @@ mod events;
 mod exec;
 mod genesis;
 pub mod liveness;
+mod market;
 mod plan;
 mod receipt;
 pub mod registry;

@@ -68,6 +68,10 @@ pub(crate) struct Sys {
     pub epoch_length: u64,
     pub net: NetworkCompute,
     pub events: Vec<Event>,
+    /// Moved into market escrow during the block (folded into `Supply.escrowed` at its end).
+    pub escrow_in: unet_types::Amount,
+    /// Moved out of market escrow during the block.
+    pub escrow_out: unet_types::Amount,
 }
 
 impl Sys {
@@ -78,6 +82,8 @@ impl Sys {
             epoch_length,
             net,
             events: Vec::new(),
+            escrow_in: 0,
+            escrow_out: 0,
         }
     }
 }
@@ -187,6 +193,9 @@ pub(crate) fn set_offline(
         chip.live.online_since = 0;
     }
     chip.status = to;
+    if to != ChipStatus::Online {
+        crate::market::chip_down(w, sys, chip_id, to)?;
+    }
     if from != to {
         sys.events.push(Event::ChipStatus {
             chip_id: *chip_id,

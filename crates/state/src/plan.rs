@@ -146,6 +146,13 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
                 keys.insert(validator_list_key());
                 validators.insert(sender.clone());
             }
+            // Market payloads: planned by `crate::market::plan`.
+            Payload::CreateOffer { .. }
+            | Payload::UpdateOffer { .. }
+            | Payload::WithdrawOffer { .. }
+            | Payload::OpenLease { .. }
+            | Payload::TopUp { .. }
+            | Payload::CloseLease { .. } => {}
         }
     }
 
@@ -174,6 +181,7 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
             }
         }
     }
+    crate::market::plan(env, txs, pre, &mut keys, &mut accounts);
     for a in &accounts {
         keys.insert(account_key(a));
     }

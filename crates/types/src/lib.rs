@@ -15,6 +15,8 @@ pub mod genesis;
 pub mod hexser;
 pub mod keys;
 pub mod liveness;
+/// The compute rental market's types and rules (re-exported from `unet-market`).
+pub use unet_market as market;
 pub mod rewards;
 pub mod tx;
 

@@ -13,6 +13,12 @@
 //!   5 Liveness       { responses vec<LivenessResponse> (1..=128) }
 //!   6 RegisterValidator   { node_key [32], p2p_address str (<= 128) }
 //!   7 DeregisterValidator {}
+//!   8 CreateOffer    { terms OfferTerms }                       (market; see unet-market)
+//!   9 UpdateOffer    { offer_id u64, terms OfferTerms }
+//!  10 WithdrawOffer  { offer_id u64 }
+//!  11 OpenLease      { offer_id u64, chips vec<[32]> (1..=64), deposit u128 }
+//!  12 TopUp          { lease_id u64, amount u128 }
+//!  13 CloseLease     { lease_id u64 }
 //! SignedTx    := Transaction | signature [64]  (ed25519 over TX_NAMESPACE || Transaction)
 //! ```
 //!
@@ -22,6 +28,7 @@ use crate::{
     chip::{Approval, ChipId, GovAction, MAX_EVIDENCE, MAX_GOVERNORS},
     epoch::MAX_ADDRESS,
     liveness::{LivenessResponse, MAX_RESPONSES_PER_TX},
+    market::OfferTerms,
     Address, Amount, Digest, PrivateKey, Signature, TX_NAMESPACE,
 };
 use bytes::BufMut;
@@ -62,6 +69,22 @@ pub enum Payload {
     },
     /// Stop being considered for committees.
     DeregisterValidator,
+    /// Offer chips the sender owns (all Online) for rent.
+    CreateOffer { terms: OfferTerms },
+    /// Replace the terms of one of the sender's offers (open leases keep their price).
+    UpdateOffer { offer_id: u64, terms: OfferTerms },
+    /// Stop offering (open leases run on until closed).
+    WithdrawOffer { offer_id: u64 },
+    /// Rent `chips` of an offer, moving `deposit` from the sender into escrow.
+    OpenLease {
+        offer_id: u64,
+        chips: Vec<ChipId>,
+        deposit: Amount,
+    },
+    /// Add `amount` to the escrowed deposit of the sender's lease.
+    TopUp { lease_id: u64, amount: Amount },
+    /// Close a lease (its renter or its provider).
+    CloseLease { lease_id: u64 },
 }
 
 impl Payload {
@@ -76,6 +99,12 @@ impl Payload {
             Payload::Liveness { .. } => "liveness",
             Payload::RegisterValidator { .. } => "register_validator",
             Payload::DeregisterValidator => "deregister_validator",
+            Payload::CreateOffer { .. } => "create_offer",
+            Payload::UpdateOffer { .. } => "update_offer",
+            Payload::WithdrawOffer { .. } => "withdraw_offer",
+            Payload::OpenLease { .. } => "open_lease",
+            Payload::TopUp { .. } => "top_up",
+            Payload::CloseLease { .. } => "close_lease",
         }
     }
 }
@@ -123,6 +152,38 @@ impl Write for Payload {
                 p2p_address.as_bytes().write(buf);
             }
             Payload::DeregisterValidator => 7u8.write(buf),
+            Payload::CreateOffer { terms } => {
+                8u8.write(buf);
+                terms.write(buf);
+            }
+            Payload::UpdateOffer { offer_id, terms } => {
+                9u8.write(buf);
+                offer_id.write(buf);
+                terms.write(buf);
+            }
+            Payload::WithdrawOffer { offer_id } => {
+                10u8.write(buf);
+                offer_id.write(buf);
+            }
+            Payload::OpenLease {
+                offer_id,
+                chips,
+                deposit,
+            } => {
+                11u8.write(buf);
+                offer_id.write(buf);
+                chips.write(buf);
+                deposit.write(buf);
+            }
+            Payload::TopUp { lease_id, amount } => {
+                12u8.write(buf);
+                lease_id.write(buf);
+                amount.write(buf);
+            }
+            Payload::CloseLease { lease_id } => {
+                13u8.write(buf);
+                lease_id.write(buf);
+            }
         }
     }
 }
@@ -146,6 +207,11 @@ impl EncodeSize for Payload {
                 p2p_address,
             } => 1 + node_key.encode_size() + p2p_address.as_bytes().encode_size(),
             Payload::DeregisterValidator => 1,
+            Payload::CreateOffer { terms } => 1 + terms.encode_size(),
+            Payload::UpdateOffer { terms, .. } => 1 + 8 + terms.encode_size(),
+            Payload::WithdrawOffer { .. } | Payload::CloseLease { .. } => 1 + 8,
+            Payload::OpenLease { chips, .. } => 1 + 8 + chips.encode_size() + 16,
+            Payload::TopUp { .. } => 1 + 8 + 16,
         }
     }
 }
@@ -189,6 +255,31 @@ impl Read for Payload {
                 },
             }),
             7 => Ok(Payload::DeregisterValidator),
+            8 => Ok(Payload::CreateOffer {
+                terms: OfferTerms::read(buf)?,
+            }),
+            9 => Ok(Payload::UpdateOffer {
+                offer_id: u64::read(buf)?,
+                terms: OfferTerms::read(buf)?,
+            }),
+            10 => Ok(Payload::WithdrawOffer {
+                offer_id: u64::read(buf)?,
+            }),
+            11 => Ok(Payload::OpenLease {
+                offer_id: u64::read(buf)?,
+                chips: Vec::<ChipId>::read_cfg(
+                    buf,
+                    &(RangeCfg::new(1..=unet_market::MAX_LEASE_CHIPS), ()),
+                )?,
+                deposit: u128::read(buf)?,
+            }),
+            12 => Ok(Payload::TopUp {
+                lease_id: u64::read(buf)?,
+                amount: u128::read(buf)?,
+            }),
+            13 => Ok(Payload::CloseLease {
+                lease_id: u64::read(buf)?,
+            }),
             tag => Err(CodecError::InvalidEnum(tag)),
         }
     }
@@ -471,7 +562,7 @@ mod tests {
         extra.push(0);
         assert!(SignedTx::decode_untrusted(&extra).is_err());
         let mut bad_tag = bytes.clone();
-        bad_tag[8 + 32 + 8 + 16] = 9; // payload tag
+        bad_tag[8 + 32 + 8 + 16] = 99; // payload tag
         assert!(matches!(
             SignedTx::decode_untrusted(&bad_tag),
             Err(TxError::Malformed(_))

@@ -69,6 +69,32 @@ pub fn tx(stx: &SignedTx) -> Value {
             v["p2p_address"] = json!(p2p_address);
         }
         Payload::DeregisterValidator => {}
+        Payload::CreateOffer { terms } => {
+            v["terms"] = super::market::terms_json(terms);
+        }
+        Payload::UpdateOffer { offer_id, terms } => {
+            v["offer_id"] = json!(offer_id);
+            v["terms"] = super::market::terms_json(terms);
+        }
+        Payload::WithdrawOffer { offer_id } => {
+            v["offer_id"] = json!(offer_id);
+        }
+        Payload::OpenLease {
+            offer_id,
+            chips,
+            deposit,
+        } => {
+            v["offer_id"] = json!(offer_id);
+            v["chips"] = json!(chips.iter().map(hex::encode).collect::<Vec<_>>());
+            v["deposit"] = json!(deposit.to_string());
+        }
+        Payload::TopUp { lease_id, amount } => {
+            v["lease_id"] = json!(lease_id);
+            v["amount"] = json!(amount.to_string());
+        }
+        Payload::CloseLease { lease_id } => {
+            v["lease_id"] = json!(lease_id);
+        }
     }
     v
 }

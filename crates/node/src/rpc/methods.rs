@@ -28,6 +28,9 @@ pub const METHODS: &[&str] = &[
     "unet_networkCompute",
     "unet_getCommittee",
     "unet_listValidators",
+    "unet_listOffers",
+    "unet_getLease",
+    "unet_listLeases",
 ];
 
 pub(super) async fn dispatch<E: StoreContext>(
@@ -52,6 +55,9 @@ pub(super) async fn dispatch<E: StoreContext>(
         "unet_networkCompute" => super::rewards::network_compute(state).await,
         "unet_getCommittee" => super::rewards::get_committee(state, &params).await,
         "unet_listValidators" => super::rewards::list_validators(state).await,
+        "unet_listOffers" => super::market::list_offers(state, &params).await,
+        "unet_getLease" => super::market::get_lease(state, &params).await,
+        "unet_listLeases" => super::market::list_leases(state, &params).await,
         other => Err(RpcError::new(
             code::METHOD_NOT_FOUND,
             format!("unknown method {other:?}; methods: {}", METHODS.join(", ")),

@@ -7,6 +7,7 @@
 
 mod chips;
 mod json;
+mod market;
 mod methods;
 mod rewards;
 mod ws;
