@@ -7,17 +7,13 @@
 //! eFuse. Only devnets trust this CA.
 
 use crate::wallet::{node_error, submit, text, Common, Passphrase, Reported};
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Subcommand;
 use commonware_cryptography::Signer;
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use unet_node::home::DEVNET_CA_SEED;
-use unet_poci::{
-    secure_element::{DevnetVendorCa, SealedKey, SoftSecureElement},
-    Curve, Evidence, VendorX509Evidence,
-};
+use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
 use unet_types::{amount::parse_unc, hexser, Payload};
 
 #[derive(Subcommand)]
@@ -116,87 +112,8 @@ pub enum ChipCommand {
     },
 }
 
-/// An emulated chip on disk.
-#[derive(Serialize, Deserialize)]
-pub struct ChipFile {
-    pub model: String,
-    pub serial: String,
-    pub chip_id: String,
-    /// The 128-bit device secret (the emulator's eFuse).
-    pub device_secret: String,
-    /// The device key sealed under the secret.
-    pub sealed_key: String,
-    /// Device certificate, then the vendor intermediate (DER, hex).
-    pub chain: Vec<String>,
-}
-
-impl ChipFile {
-    /// Opens the secure element.
-    pub fn open(&self) -> Result<(SoftSecureElement, Vec<Vec<u8>>)> {
-        let secret: [u8; 16] = hex::decode(&self.device_secret)?
-            .try_into()
-            .map_err(|_| anyhow!("device_secret must be 16 bytes"))?;
-        let sealed = SealedKey::from_bytes(&hex::decode(&self.sealed_key)?)
-            .map_err(|e| anyhow!("sealed_key: {e}"))?;
-        let se = SoftSecureElement::open(secret, sealed).map_err(|e| anyhow!("{e}"))?;
-        let chain = self
-            .chain
-            .iter()
-            .map(hex::decode)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((se, chain))
-    }
-
-    /// Manufactures a chip with the devnet CA.
-    pub fn provision(model: &str, serial: Option<&str>, curve: Curve) -> Result<Self> {
-        let ca = DevnetVendorCa::from_seed(DEVNET_CA_SEED).map_err(|e| anyhow!("{e}"))?;
-        let mut secret = [0u8; 16];
-        let mut key_seed = [0u8; 32];
-        rand::fill(&mut secret);
-        rand::fill(&mut key_seed);
-        let se =
-            SoftSecureElement::provision(secret, &key_seed, curve).map_err(|e| anyhow!("{e}"))?;
-        let id = se.chip_id();
-        let serial = serial
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("EMU-{}", hex::encode(&id[..6]).to_uppercase()));
-        let cert = ca
-            .issue_device_cert(&se.public_key(), model, &serial)
-            .map_err(|e| anyhow!("{e}"))?;
-        let chain = ca.chain_for(cert);
-        Ok(Self {
-            model: model.into(),
-            serial,
-            chip_id: hex::encode(id),
-            device_secret: hex::encode(secret),
-            sealed_key: hex::encode(se.sealed_key().to_bytes()),
-            chain: chain.iter().map(hex::encode).collect(),
-        })
-    }
-
-    pub fn load(path: &std::path::Path) -> Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a chip file", path.display()))
-    }
-
-    pub fn save(&self, path: &std::path::Path) -> Result<()> {
-        use std::io::Write as _;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = opts
-            .open(path)
-            .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-        writeln!(f, "{}", serde_json::to_string_pretty(self)?)?;
-        Ok(())
-    }
-}
+/// An emulated chip on disk (the miner's software backend reads the same files).
+pub use unet_miner::ChipFile;
 
 pub fn run(command: ChipCommand) -> Result<()> {
     let json_mode = match &command {
@@ -225,7 +142,8 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
                 "p384" | "P-384" => Curve::P384,
                 other => bail!("--curve must be p256 or p384, not {other:?}"),
             };
-            let chip = ChipFile::provision(&model, serial.as_deref(), curve)?;
+            let ca = DevnetVendorCa::from_seed(DEVNET_CA_SEED).map_err(|e| anyhow!("{e}"))?;
+            let chip = ChipFile::provision(&ca, &model, serial.as_deref(), curve)?;
             chip.save(&out)?;
             let v = json!({"chip_id": chip.chip_id, "model": chip.model, "serial": chip.serial, "file": out});
             common.print(&v, || {

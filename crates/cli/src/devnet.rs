@@ -26,18 +26,49 @@ pub struct TestnetArgs {
     /// Minimum time between blocks, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub block_time_ms: u64,
-    /// Blocks per epoch (each epoch's committee comes from chain state; the threshold key is
-    /// reshared to it at every epoch boundary).
-    #[arg(long, default_value_t = Params::default().epoch_length)]
-    pub epoch_length: u64,
+    #[command(flatten)]
+    pub epochs: EpochArgs,
     /// Extra nodes that are not genesis validators (homes follow the validators' numbering):
-    /// they follow the chain and join once registered and selected.
+    /// they follow the chain and join a committee once registered and selected.
     #[arg(long, default_value_t = 0)]
     pub followers: usize,
 }
 
+/// Epoch and liveness parameters of a generated genesis (defaults: `Params::default()`).
+#[derive(Args, Clone, Default)]
+pub struct EpochArgs {
+    /// Blocks per epoch (rewards and challenge targets are per epoch).
+    #[arg(long)]
+    pub epoch_length: Option<u64>,
+    /// Blocks a challenged chip has to land its answer.
+    #[arg(long)]
+    pub response_window: Option<u64>,
+    /// Challenges per chip per epoch, on average.
+    #[arg(long)]
+    pub challenges_per_epoch: Option<u32>,
+}
+
+impl EpochArgs {
+    pub fn apply(&self, params: &mut Params) {
+        if let Some(l) = self.epoch_length {
+            params.epoch_length = l;
+        }
+        if let Some(w) = self.response_window {
+            params.response_window = w;
+        }
+        if let Some(c) = self.challenges_per_epoch {
+            params.challenges_per_epoch = c;
+        }
+    }
+}
+
 impl TestnetArgs {
-    fn spec(&self) -> TestnetSpec {
+    pub fn spec(&self) -> TestnetSpec {
+        let mut params = Params {
+            block_time_ms: self.block_time_ms,
+            ..Params::default()
+        };
+        self.epochs.apply(&mut params);
         TestnetSpec {
             validators: self.validators,
             chain_id: self.chain_id,
@@ -45,11 +76,7 @@ impl TestnetArgs {
             host: self.host.clone(),
             base_p2p_port: self.base_p2p_port,
             base_rpc_port: self.base_rpc_port,
-            params: Params {
-                block_time_ms: self.block_time_ms,
-                epoch_length: self.epoch_length,
-                ..Params::default()
-            },
+            params,
             genesis_time_ms: 0,
             followers: self.followers,
         }
@@ -98,6 +125,22 @@ pub struct DevnetArgs {
     pub base_rpc_port: u16,
     #[arg(long, default_value_t = 100)]
     pub block_time_ms: u64,
+    /// Blocks per epoch (short on a devnet so rewards show up within a minute).
+    #[arg(long, default_value_t = 300)]
+    pub epoch_length: u64,
+    #[arg(long)]
+    pub response_window: Option<u64>,
+    #[arg(long)]
+    pub challenges_per_epoch: Option<u32>,
+    /// Emulated miners started beside the validators (each its own process and home).
+    #[arg(long, default_value_t = 4)]
+    pub miners: usize,
+    /// Emulated chips per miner (models alternate BM1684X, BM1684).
+    #[arg(long, default_value_t = 2)]
+    pub chips_per_miner: usize,
+    /// First port of the miners' /metrics (miner i serves on this + i).
+    #[arg(long, default_value_t = 9600)]
+    pub base_metrics_port: u16,
 }
 
 pub fn devnet(args: DevnetArgs) -> Result<()> {
@@ -124,7 +167,11 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
             base_p2p_port: args.base_p2p_port,
             base_rpc_port: args.base_rpc_port,
             block_time_ms: args.block_time_ms,
-            epoch_length: Params::default().epoch_length,
+            epochs: EpochArgs {
+                epoch_length: Some(args.epoch_length),
+                response_window: args.response_window,
+                challenges_per_epoch: args.challenges_per_epoch,
+            },
             followers: 0,
         };
         generate_testnet(&t.spec(), &args.dir)?
@@ -148,6 +195,15 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
         println!("  faucet key (holds the genesis allocation): {}", args.dir.join("faucet.key").display());
         println!();
         println!("try: curl -s -X POST {} -H 'content-type: application/json' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"unet_status\"}}'", nodes[0].rpc);
+        let rpcs: Vec<String> = nodes.iter().map(|n| n.rpc.clone()).collect();
+        let mut miners = crate::miner_bench::start_devnet_miners(
+            &args.dir,
+            &rpcs,
+            args.miners,
+            args.chips_per_miner,
+            args.base_metrics_port,
+        )
+        .await?;
         println!("Ctrl-C stops the network (state is kept in {}).", args.dir.display());
         let client = nodes[0].client();
         let mut last = 0;
@@ -160,9 +216,15 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
                             bail!("node{i} exited; see {}", n.home.join("node.log").display());
                         }
                     }
+                    for m in miners.iter_mut() {
+                        if m.exited() {
+                            bail!("{} exited; see {}", m.name, m.log.display());
+                        }
+                    }
                     if let Ok(s) = client.status().await {
                         if s.finalized_height != last {
-                            println!("finalized height {} (mempool {})", s.finalized_height, s.mempool);
+                            let chips = crate::miner_bench::miners_line(&client, &miners).await;
+                            println!("finalized height {} (mempool {}){chips}", s.finalized_height, s.mempool);
                             last = s.finalized_height;
                         }
                     }
@@ -170,6 +232,7 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
             }
         }
         println!("stopping");
+        drop(miners);
         drop(nodes);
         Ok(())
     })

@@ -6,6 +6,8 @@ mod chip;
 mod devnet;
 mod gov;
 mod market;
+mod miner;
+mod miner_bench;
 mod procs;
 mod sim;
 mod validator;
@@ -61,6 +63,9 @@ enum Command {
         #[command(subcommand)]
         command: validator::ValidatorCommand,
     },
+    /// The miner agent: register chips, answer their challenges, report rewards
+    /// (`unet miner --home DIR --rpc URL` runs it; see `unet miner --help`).
+    Miner(miner::MinerArgs),
     /// Rewards earned by an owner (per epoch) or a chip.
     Rewards {
         /// Owner address or key name.
@@ -107,6 +112,10 @@ fn main() -> Result<()> {
             bench::bench(args)
         }
         Command::Wallet(command) => wallet::run(command),
+        Command::Miner(args) => {
+            init_tracing("info");
+            miner::run(args)
+        }
         Command::Attest(args) => attest::run(args),
         Command::Chip { command } => chip::run(command),
         Command::Gov { command } => gov::run(command),

@@ -19,7 +19,6 @@ use std::{
     collections::{BTreeMap, HashMap},
     time::{Duration, Instant},
 };
-use unet_poci::{secure_element::DevnetVendorCa, Curve};
 use unet_state::{execute, genesis_writes, touched_keys, BlockEnv, Event, Mode, PreState};
 use unet_types::{
     chip::{kind, Chip, ChipStatus, Model, Registry},
@@ -53,9 +52,41 @@ pub struct SimArgs {
     /// Chip owners (chips are spread evenly).
     #[arg(long, default_value_t = 10_000)]
     owners: u64,
-    /// Distinct device keys (chips share keys from this pool; verification cost is the same).
+    /// Distinct device keys (chips share keys from this pool; verification cost is the same;
+    /// the answers are signed with ring, standing in for the chips' secure elements).
     #[arg(long, default_value_t = 64)]
     key_pool: usize,
+}
+
+/// A chip's P-256 device key (stands in for a secure element: same curve, same answers).
+struct ChipKey {
+    pair: ring::signature::EcdsaKeyPair,
+    public: Vec<u8>,
+    rng: ring::rand::SystemRandom,
+}
+
+impl ChipKey {
+    fn generate() -> Result<Self> {
+        use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .map_err(|_| anyhow!("cannot generate a P-256 key"))?;
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .map_err(|_| anyhow!("cannot load a P-256 key"))?;
+        let public = pair.public_key().as_ref().to_vec();
+        Ok(Self { pair, public, rng })
+    }
+
+    /// The answer proof: ECDSA P-256 over the digest, raw r||s, low-S (as the chain requires).
+    fn sign(&self, digest: &[u8; 32]) -> Result<Vec<u8>> {
+        let sig = self
+            .pair
+            .sign(&self.rng, digest)
+            .map_err(|_| anyhow!("signing failed"))?;
+        let sig = p256::ecdsa::Signature::from_slice(sig.as_ref())
+            .map_err(|_| anyhow!("ring produced a malformed signature"))?;
+        Ok(sig.normalize_s().to_bytes().to_vec())
+    }
 }
 
 /// Bytes of one typical transfer transaction (for block-capacity figures).
@@ -142,14 +173,9 @@ pub fn run(args: SimArgs) -> Result<()> {
         args.chips, args.owners, args.key_pool
     );
     let started = Instant::now();
-    let ca = DevnetVendorCa::from_seed(b"simulation")?;
-    let pool: Vec<_> = (0..args.key_pool)
-        .map(|i| {
-            let n = (i as u32).to_be_bytes();
-            ca.provision_chip([7; 16], &n, Curve::P256, "SIM-S", &format!("K{i}"))
-                .map(|(se, _)| se)
-        })
-        .collect::<Result<_, _>>()?;
+    let pool: Vec<ChipKey> = (0..args.key_pool)
+        .map(|_| ChipKey::generate())
+        .collect::<Result<_>>()?;
     let owners: Vec<PrivateKey> = (0..args.owners)
         .map(|i| PrivateKey::from_seed(1_000 + i))
         .collect();
@@ -167,7 +193,7 @@ pub fn run(args: SimArgs) -> Result<()> {
             owner: owners[owner].public_key(),
             model: model.into(),
             kind: kind::VENDOR_X509,
-            device_key: key.public_key().sec1,
+            device_key: key.public.clone(),
             serial: format!("SIM-{i}"),
             registered_height: 1,
             status: ChipStatus::Online,
@@ -267,9 +293,7 @@ pub fn run(args: SimArgs) -> Result<()> {
                     continue;
                 }
                 let digest = response_digest(1, h, &beacon, &id);
-                let proof = pool[key_of[&id]]
-                    .sign_digest(&digest)
-                    .map_err(|e| anyhow!("{e}"))?;
+                let proof = pool[key_of[&id]].sign(&digest)?;
                 by_owner
                     .entry(owner_of[&id])
                     .or_default()

@@ -1,0 +1,294 @@
+//! `unet miner`: the miner agent (init, run, status, bench).
+
+use anyhow::{anyhow, bail, Context as _, Result};
+use clap::{Args, Subcommand};
+use commonware_cryptography::Signer;
+use serde_json::json;
+use std::{net::SocketAddr, path::PathBuf};
+use unet_client::DEFAULT_RPC;
+use unet_miner::{open_backend, ChipFile, Miner, MinerConfig, MinerHome, MinerState};
+use unet_node::home::DEVNET_CA_SEED;
+use unet_poci::{secure_element::DevnetVendorCa, Curve};
+use unet_types::amount::{format_unc, parse_unc};
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct MinerArgs {
+    #[command(subcommand)]
+    command: Option<MinerCommand>,
+    /// `unet miner --home DIR --rpc URL` is `unet miner run ...`.
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum MinerCommand {
+    /// Create a miner home: owner key (0600), chips directory, optional emulated chips.
+    Init(InitArgs),
+    /// Run the miner daemon: register chips, answer every challenge, serve /metrics.
+    Run(RunArgs),
+    /// Each chip: model, rated compute, status, last challenge, rewards.
+    Status(StatusArgs),
+    /// One miner with many emulated chips on a local devnet with short epochs: keeps every
+    /// chip Online? Reports the miner's CPU and memory.
+    Bench(crate::miner_bench::MinerBenchArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct RunArgs {
+    /// Miner home (from `unet miner init`).
+    #[arg(long)]
+    pub home: Option<PathBuf>,
+    /// Node API URL; repeat for fail-over (tried in turn when one is unreachable).
+    #[arg(long, env = "UNET_RPC", value_delimiter = ',', default_value = DEFAULT_RPC)]
+    pub rpc: Vec<String>,
+    /// Serve Prometheus /metrics on this address (e.g. 127.0.0.1:9600).
+    #[arg(long)]
+    pub metrics: Option<SocketAddr>,
+    /// Chip backend: `soft` (emulated chips in HOME/chips) or `nvml` (NVIDIA GPUs).
+    #[arg(long, default_value = "soft")]
+    pub backend: String,
+    /// Fee per transaction in UNC [default: the chain's minimum].
+    #[arg(long)]
+    pub fee: Option<String>,
+    /// Never draw progress bars.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    #[arg(long)]
+    pub home: PathBuf,
+    /// Manufacture this many emulated chips into HOME/chips (devnets only: the devnet
+    /// vendor CA certifies them).
+    #[arg(long, default_value_t = 0)]
+    pub emulated_chips: usize,
+    /// Models of the emulated chips, used in turn.
+    #[arg(long, value_delimiter = ',', default_value = "BM1684X,BM1684")]
+    pub models: Vec<String>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub home: PathBuf,
+    #[arg(long, env = "UNET_RPC", default_value = DEFAULT_RPC)]
+    pub rpc: String,
+    #[arg(long, default_value = "soft")]
+    pub backend: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: MinerArgs) -> Result<()> {
+    match args.command {
+        Some(MinerCommand::Init(a)) => init(a),
+        Some(MinerCommand::Run(a)) => run_daemon(a),
+        Some(MinerCommand::Status(a)) => status(a),
+        Some(MinerCommand::Bench(a)) => crate::miner_bench::bench(a),
+        None => run_daemon(args.run),
+    }
+}
+
+/// Creates a home and `n` emulated chips; returns the owner address (hex) and chip ids.
+pub fn init_home(
+    home: &MinerHome,
+    emulated: usize,
+    models: &[String],
+) -> Result<(String, bool, Vec<String>)> {
+    let (owner, new) = home.init()?;
+    let mut ids = Vec::new();
+    if emulated > 0 {
+        if models.is_empty() {
+            bail!("--models must name at least one model");
+        }
+        let ca = DevnetVendorCa::from_seed(DEVNET_CA_SEED).map_err(|e| anyhow!("{e}"))?;
+        for i in 0..emulated {
+            let model = &models[i % models.len()];
+            let chip = ChipFile::provision(&ca, model, None, Curve::P256)?;
+            chip.save(
+                &home
+                    .chips_dir()
+                    .join(format!("{}.json", &chip.chip_id[..16])),
+            )?;
+            ids.push(chip.chip_id);
+        }
+    }
+    Ok((unet_types::hexser::to_hex(&owner), new, ids))
+}
+
+fn init(a: InitArgs) -> Result<()> {
+    let home = MinerHome::new(&a.home);
+    let (owner, new, ids) = init_home(&home, a.emulated_chips, &a.models)?;
+    if a.json {
+        println!(
+            "{}",
+            json!({"home": a.home, "owner": owner, "new_key": new, "chips": ids})
+        );
+    } else {
+        println!(
+            "miner home {} ({} owner key {})",
+            a.home.display(),
+            if new { "new" } else { "existing" },
+            owner
+        );
+        println!("  owner key: {}", home.key_path().display());
+        println!(
+            "  chips:     {} ({} new)",
+            home.chips_dir().display(),
+            ids.len()
+        );
+        println!(
+            "fund the owner, then: unet miner run --home {} --rpc URL",
+            a.home.display()
+        );
+    }
+    Ok(())
+}
+
+fn run_daemon(a: RunArgs) -> Result<()> {
+    let Some(home) = a.home.clone() else {
+        bail!("--home is required (create one with `unet miner init --home DIR`)");
+    };
+    let home = MinerHome::new(home);
+    if !home.key_path().exists() {
+        bail!(
+            "{} has no owner key; create the home with `unet miner init --home {}`",
+            home.dir.display(),
+            home.dir.display()
+        );
+    }
+    let backend = open_backend(&a.backend, &home)?;
+    let mut cfg = MinerConfig::new(home, a.rpc.clone());
+    cfg.metrics = a.metrics;
+    cfg.fee = a
+        .fee
+        .as_deref()
+        .map(|f| parse_unc(f).map_err(|e| anyhow!("--fee: {e}")))
+        .transpose()?;
+    cfg.progress = !a.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let miner = Miner::new(cfg, backend)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(miner.run(shutdown_signal()))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn status(a: StatusArgs) -> Result<()> {
+    let home = MinerHome::new(&a.home);
+    let key = home.owner_key()?;
+    let owner = key.public_key();
+    let backend = open_backend(&a.backend, &home)?;
+    let state = MinerState::load(&home.state_path())?;
+    let client = unet_client::Client::new(&a.rpc);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let chips = backend.chips();
+        let rows = unet_miner::status::chip_rows(&client, &owner, &chips, &state)
+            .await
+            .with_context(|| format!("reading chips from {}", a.rpc))?;
+        let account = client.account(&owner).await?;
+        let rewards = client
+            .call(
+                "unet_getRewards",
+                json!({"owner": unet_types::hexser::to_hex(&owner)}),
+            )
+            .await?;
+        if a.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "owner": unet_types::hexser::to_hex(&owner),
+                    "balance": account.balance.to_string(),
+                    "last_height": state.last_height,
+                    "answered": state.totals.answered,
+                    "missed": state.totals.missed,
+                    "in_flight": state.inflight.len(),
+                    "owner_rewards": rewards,
+                    "chips": rows,
+                }))?
+            );
+            return Ok(());
+        }
+        println!(
+            "owner {}  balance {} UNC  processed height {}  answered {}  missed {}",
+            unet_types::hexser::to_hex(&owner),
+            account.balance_unc,
+            state.last_height,
+            state.totals.answered,
+            state.totals.missed
+        );
+        println!(
+            "owner rewards for epoch {}: {} UNC",
+            rewards["epoch"],
+            rewards["amount"]
+                .as_str()
+                .and_then(|s| s.parse::<u128>().ok())
+                .map(format_unc)
+                .unwrap_or_else(|| "0".into())
+        );
+        println!(
+            "{:<16}  {:<8}  {:>10}  {:<12}  {:>9}  {:>14}  {:>14}",
+            "chip", "model", "TOPS", "status", "last chal", "last reward", "total"
+        );
+        for r in &rows {
+            let tops = r
+                .compute_milli_tops
+                .map(|m| format!("{:.1}", m as f64 / 1000.0))
+                .unwrap_or_else(|| "-".into());
+            let reward = r
+                .reward_amount
+                .parse::<u128>()
+                .map(format_unc)
+                .unwrap_or_default();
+            let total = r
+                .rewards_total
+                .parse::<u128>()
+                .map(format_unc)
+                .unwrap_or_default();
+            println!(
+                "{:<16}  {:<8}  {:>10}  {:<12}  {:>9}  {:>14}  {:>14}",
+                &r.chip_id[..16],
+                r.model,
+                tops,
+                r.status,
+                r.last_challenge
+                    .map(|h| h.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                match r.reward_epoch {
+                    Some(e) if r.reward_amount != "0" => format!("{reward} (e{e})"),
+                    _ => "0".into(),
+                },
+                total
+            );
+        }
+        Ok(())
+    })
+}

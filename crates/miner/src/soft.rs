@@ -1,0 +1,292 @@
+//! Emulated chips: the software secure element of `unet_poci`, one JSON chip file each.
+//!
+//! A chip file is what `unet chip provision` (or `unet miner init --emulated-chips`) writes:
+//! a 128-bit device secret sealing a P-256/P-384 device key, and the device certificate
+//! chain issued by the devnet vendor CA. Only a devnet genesis trusts that CA; the files
+//! exist so that devnets and tests run the same miner code as real hardware.
+
+use crate::backend::{BackendError, ChipBackend, ChipInfo, KIND_VENDOR_X509};
+use anyhow::{anyhow, Context as _, Result};
+use serde::{Deserialize, Serialize};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+};
+use unet_poci::{
+    secure_element::{DevnetVendorCa, SealedKey, SoftSecureElement},
+    Curve, Evidence, VendorX509Evidence,
+};
+use unet_types::chip::ChipId;
+
+/// An emulated chip on disk.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ChipFile {
+    pub model: String,
+    pub serial: String,
+    pub chip_id: String,
+    /// The 128-bit device secret (the emulator's eFuse).
+    pub device_secret: String,
+    /// The device key sealed under the secret.
+    pub sealed_key: String,
+    /// Device certificate, then the vendor intermediate (DER, hex).
+    pub chain: Vec<String>,
+}
+
+impl std::fmt::Debug for ChipFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChipFile")
+            .field("model", &self.model)
+            .field("serial", &self.serial)
+            .field("chip_id", &self.chip_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChipFile {
+    /// Opens the secure element; checks that it is the chip the file names.
+    pub fn open(&self) -> Result<(SoftSecureElement, Vec<Vec<u8>>)> {
+        let secret: [u8; 16] = hex::decode(&self.device_secret)?
+            .try_into()
+            .map_err(|_| anyhow!("device_secret must be 16 bytes"))?;
+        let sealed = SealedKey::from_bytes(&hex::decode(&self.sealed_key)?)
+            .map_err(|e| anyhow!("sealed_key: {e}"))?;
+        let se = SoftSecureElement::open(secret, sealed).map_err(|e| anyhow!("{e}"))?;
+        if hex::encode(se.chip_id()) != self.chip_id.to_lowercase() {
+            return Err(anyhow!(
+                "chip_id {} is not the id of the sealed key ({})",
+                self.chip_id,
+                hex::encode(se.chip_id())
+            ));
+        }
+        let chain = self
+            .chain
+            .iter()
+            .map(hex::decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((se, chain))
+    }
+
+    /// Manufactures a chip certified by `ca` (the devnet vendor CA).
+    pub fn provision(
+        ca: &DevnetVendorCa,
+        model: &str,
+        serial: Option<&str>,
+        curve: Curve,
+    ) -> Result<Self> {
+        let mut secret = [0u8; 16];
+        let mut key_seed = [0u8; 32];
+        rand::fill(&mut secret);
+        rand::fill(&mut key_seed);
+        let se =
+            SoftSecureElement::provision(secret, &key_seed, curve).map_err(|e| anyhow!("{e}"))?;
+        let id = se.chip_id();
+        let serial = serial
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("EMU-{}", hex::encode(&id[..6]).to_uppercase()));
+        let cert = ca
+            .issue_device_cert(&se.public_key(), model, &serial)
+            .map_err(|e| anyhow!("{e}"))?;
+        let chain = ca.chain_for(cert);
+        Ok(Self {
+            model: model.into(),
+            serial,
+            chip_id: hex::encode(id),
+            device_secret: hex::encode(secret),
+            sealed_key: hex::encode(se.sealed_key().to_bytes()),
+            chain: chain.iter().map(hex::encode).collect(),
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a chip file", path.display()))
+    }
+
+    /// Writes the file (mode 0600); refuses to overwrite.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        use std::io::Write as _;
+        let mut f = crate::home::create_private(path, false)?;
+        writeln!(f, "{}", serde_json::to_string_pretty(self)?)?;
+        f.sync_all()?;
+        Ok(())
+    }
+}
+
+struct SoftChip {
+    info: ChipInfo,
+    se: SoftSecureElement,
+    chain: Vec<Vec<u8>>,
+}
+
+/// A directory of chip files (`*.json`), each an emulated chip.
+pub struct SoftBackend {
+    chips: BTreeMap<ChipId, SoftChip>,
+}
+
+impl SoftBackend {
+    /// Opens every `*.json` chip file in `dir`. A file that is not a valid chip is an error
+    /// naming it (a miner silently skipping a chip would lose its rewards).
+    pub fn open(dir: &Path) -> Result<Self> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading chip directory {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        let mut chips = BTreeMap::new();
+        for path in paths {
+            let file = ChipFile::load(&path)?;
+            let (se, chain) = file
+                .open()
+                .with_context(|| format!("opening chip {}", path.display()))?;
+            let chip_id = se.chip_id();
+            let info = ChipInfo {
+                chip_id,
+                model: file.model.clone(),
+                serial: file.serial.clone(),
+                kind: KIND_VENDOR_X509,
+                source: path.display().to_string(),
+            };
+            if chips
+                .insert(chip_id, SoftChip { info, se, chain })
+                .is_some()
+            {
+                return Err(anyhow!(
+                    "chip {} appears twice in {} (second copy: {})",
+                    hex::encode(chip_id),
+                    dir.display(),
+                    path.display()
+                ));
+            }
+        }
+        Ok(Self { chips })
+    }
+
+    fn chip(&self, id: &ChipId) -> Result<&SoftChip, BackendError> {
+        self.chips
+            .get(id)
+            .ok_or_else(|| BackendError::UnknownChip(hex::encode(id)))
+    }
+}
+
+impl ChipBackend for SoftBackend {
+    fn name(&self) -> &'static str {
+        "soft"
+    }
+
+    fn chips(&self) -> Vec<ChipInfo> {
+        self.chips.values().map(|c| c.info.clone()).collect()
+    }
+
+    fn registration_evidence(
+        &self,
+        id: &ChipId,
+        nonce: &[u8; 32],
+    ) -> Result<Vec<u8>, BackendError> {
+        let chip = self.chip(id)?;
+        let engine = |e: &dyn std::fmt::Display| BackendError::Engine {
+            chip: hex::encode(id),
+            reason: e.to_string(),
+        };
+        let signature = chip.se.sign_registration(nonce).map_err(|e| engine(&e))?;
+        Evidence::VendorX509(VendorX509Evidence {
+            nonce: *nonce,
+            chain: chip.chain.clone(),
+            signature,
+        })
+        .encode()
+        .map_err(|e| engine(&e))
+    }
+
+    fn answer(&self, id: &ChipId, digest: &[u8; 32]) -> Result<Vec<u8>, BackendError> {
+        self.chip(id)?
+            .se
+            .sign_digest(digest)
+            .map_err(|e| BackendError::Engine {
+                chip: hex::encode(id),
+                reason: e.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unet_poci::{verify_liveness, EvidenceVerifier, PociVerifier};
+
+    fn ca() -> DevnetVendorCa {
+        DevnetVendorCa::from_seed(b"miner test ca").unwrap()
+    }
+
+    #[test]
+    fn backend_loads_chip_files_and_its_proofs_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca();
+        let a = ChipFile::provision(&ca, "BM1684X", Some("A"), Curve::P256).unwrap();
+        let b = ChipFile::provision(&ca, "BM1684", None, Curve::P384).unwrap();
+        a.save(&dir.path().join("a.json")).unwrap();
+        b.save(&dir.path().join("b.json")).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not a chip").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("a.json"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let backend = SoftBackend::open(dir.path()).unwrap();
+        let chips = backend.chips();
+        assert_eq!(chips.len(), 2);
+        let ids: Vec<String> = chips.iter().map(|c| hex::encode(c.chip_id)).collect();
+        assert!(ids.contains(&a.chip_id) && ids.contains(&b.chip_id));
+
+        for chip in &chips {
+            // A liveness answer verifies with the chip's device key.
+            let digest = [9u8; 32];
+            let proof = backend.answer(&chip.chip_id, &digest).unwrap();
+            let file = if hex::encode(chip.chip_id) == a.chip_id {
+                &a
+            } else {
+                &b
+            };
+            let (se, _) = file.open().unwrap();
+            verify_liveness(&se.public_key(), &digest, &proof).unwrap();
+            // Registration evidence carries the nonce and names this chip.
+            let nonce = [4u8; 32];
+            let ev = backend
+                .registration_evidence(&chip.chip_id, &nonce)
+                .unwrap();
+            let claimed = unet_poci::claimed_identity(&ev).unwrap();
+            assert_eq!(claimed.chip_id, chip.chip_id);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            let verified = PociVerifier
+                .verify_registration(&ev, &nonce, now, &ca.trust_store())
+                .unwrap();
+            assert_eq!(verified.chip_id, chip.chip_id);
+        }
+        assert!(matches!(
+            backend.answer(&[0u8; 32], &[0u8; 32]),
+            Err(BackendError::UnknownChip(_))
+        ));
+    }
+
+    #[test]
+    fn bad_chip_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("broken.json"), "{\"model\": 1}").unwrap();
+        let err = SoftBackend::open(dir.path()).err().unwrap();
+        assert!(format!("{err:#}").contains("broken.json"), "{err:#}");
+        // A file whose id does not match its key is refused.
+        let ca = ca();
+        let mut a = ChipFile::provision(&ca, "BM1684X", None, Curve::P256).unwrap();
+        a.chip_id = hex::encode([1u8; 32]);
+        assert!(a.open().is_err());
+    }
+}
