@@ -28,6 +28,10 @@ pub struct TestnetArgs {
     pub block_time_ms: u64,
     #[command(flatten)]
     pub epochs: EpochArgs,
+    /// Extra nodes that are not genesis validators (homes follow the validators' numbering):
+    /// they follow the chain and join a committee once registered and selected.
+    #[arg(long, default_value_t = 0)]
+    pub followers: usize,
 }
 
 /// Epoch and liveness parameters of a generated genesis (defaults: `Params::default()`).
@@ -74,6 +78,7 @@ impl TestnetArgs {
             base_rpc_port: self.base_rpc_port,
             params,
             genesis_time_ms: 0,
+            followers: self.followers,
         }
     }
 }
@@ -87,8 +92,13 @@ pub fn testnet(args: TestnetArgs) -> Result<()> {
     }
     let homes = generate_testnet(&args.spec(), &args.out)?;
     println!(
-        "wrote {} validator homes under {}",
-        homes.len(),
+        "wrote {} validator homes{} under {}",
+        args.validators,
+        if args.followers > 0 {
+            format!(" and {} follower homes", args.followers)
+        } else {
+            String::new()
+        },
         args.out.display()
     );
     for h in homes {
@@ -162,6 +172,7 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
                 response_window: args.response_window,
                 challenges_per_epoch: args.challenges_per_epoch,
             },
+            followers: 0,
         };
         generate_testnet(&t.spec(), &args.dir)?
     };

@@ -315,6 +315,7 @@ pub fn bench(args: MinerBenchArgs) -> Result<()> {
             ..Params::default()
         },
         genesis_time_ms: 0,
+        followers: 0,
     };
     let homes = generate_testnet(&spec, &dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -37,7 +37,13 @@ fn transfer(from: &PrivateKey, chain_id: u64, nonce: u64, fee: u128, to: &Privat
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_processes_survive_kill_9_and_agree() {
-    let mut net = Network::start(32100, 9310, &["--block-time-ms", "50"]).await;
+    // Short epochs: the run crosses many epoch boundaries (reshare + new engine each time).
+    let mut net = Network::start(
+        32100,
+        9310,
+        &["--block-time-ms", "50", "--epoch-length", "40"],
+    )
+    .await;
     let clients: Vec<_> = (0..4).map(|i| net.client_of(i)).collect();
     let finalized = |i: usize| {
         let c = clients[i].clone();

@@ -15,12 +15,12 @@ use commonware_consensus::{
         scheme::bls12381_threshold::vrf::{Seed, Seedable},
         types::Activity,
     },
-    types::{Round, View},
+    types::{Height, Round},
     Application as ConsensusApplication, Reporter,
 };
 use commonware_cryptography::{Digested, Digestible};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
-use commonware_utils::{Acknowledgement, SystemTimeExt};
+use commonware_utils::{channel::oneshot, Acknowledgement, SystemTimeExt};
 use futures::{channel::mpsc, StreamExt};
 use rand::Rng;
 use std::{
@@ -33,6 +33,14 @@ use unet_store::StoreContext;
 use unet_types::{Block, Digest, Params};
 
 use crate::shared::Scheme;
+
+/// What the reshare wrapper hands a proposal: the reshare payload the block must carry.
+pub type ReshareInput = commonware_glue::dkg::reshare::Input<
+    (),
+    commonware_cryptography::bls12381::primitives::variant::MinSig,
+    commonware_cryptography::ed25519::PrivateKey,
+    unet_types::block::Directory,
+>;
 
 /// Largest timestamp a block may carry (2200-01-01), so clock arithmetic cannot overflow.
 const MAX_BLOCK_TIMESTAMP_MS: u64 = 7_258_118_400_000;
@@ -100,19 +108,56 @@ impl<E: StoreContext> Application<E> {
         true
     }
 
-    fn verify_seed(&self, block: &Block) -> bool {
-        let parent_view = block.context.parent.0;
-        match (&block.seed, parent_view == View::zero()) {
+    /// A block's seed must be the threshold VRF signature over its parent's consensus round
+    /// (absent iff the parent is the genesis block). The group key survives every reshare,
+    /// so one verifier checks seeds of every epoch, across epoch boundaries too.
+    fn verify_seed(&self, block: &Block, parent: &Block) -> bool {
+        match (&block.seed, parent.height.get() == 0) {
             (None, true) => true,
             (Some(sig), false) => {
                 let seed =
                     Seed::<commonware_cryptography::bls12381::primitives::variant::MinSig>::new(
-                        Round::new(block.context.round.epoch(), parent_view),
+                        parent.context.round,
                         *sig,
                     );
                 seed.verify(&self.shared.verifier)
             }
             _ => false,
+        }
+    }
+
+    /// The seed of `round` (notarized or finalized), from consensus activity or, for a round
+    /// of an earlier epoch this node did not see notarized, from its finalization certificate.
+    async fn seed_of(
+        &self,
+        runtime: &E,
+        round: Round,
+        height: Height,
+    ) -> Option<unet_types::block::SeedSignature>
+    where
+        E: Clock,
+    {
+        let key = (round.epoch().get(), round.view().get());
+        let deadline = runtime.current() + SEED_WAIT;
+        let mut asked_marshal = false;
+        loop {
+            if let Some(s) = self.shared.seeds.lock().expect("seeds").get(&key) {
+                return Some(*s);
+            }
+            if !asked_marshal {
+                asked_marshal = true;
+                if let Some(marshal) = self.shared.marshal.get() {
+                    if let Some(f) = marshal.get_finalization(height).await {
+                        if f.round() == round {
+                            return Some(f.seed().signature);
+                        }
+                    }
+                }
+            }
+            if runtime.current() >= deadline {
+                return None;
+            }
+            runtime.sleep(Duration::from_millis(5)).await;
         }
     }
 }
@@ -124,18 +169,19 @@ where
     type SigningScheme = Scheme;
     type Context = unet_types::Context;
     type Block = Block;
-    type Input = ();
+    type Input = ReshareInput;
 
     async fn propose(
         &mut self,
         (runtime, context): (E, Self::Context),
         mut ancestry: impl Ancestry<Self::Block>,
-        _input: Self::Input,
+        input: Self::Input,
     ) -> Option<Digested<Self::Block>> {
         let parent = ancestry.next().await?;
         let parent_digest = parent.digest();
         let parent_ts = parent.inner().timestamp;
         let parent_height = parent.inner().height;
+        let parent_round = parent.inner().context.round;
         if !self.ensure_executed(parent, &mut ancestry).await {
             warn!("cannot propose: parent state unavailable");
             return None;
@@ -156,29 +202,19 @@ where
         }
 
         // The beacon of this block is the parent round's VRF seed.
-        let parent_view = context.parent.0;
-        let seed = if parent_view == View::zero() {
+        let seed = if parent_height.get() == 0 {
             None
         } else {
-            let deadline = runtime.current() + SEED_WAIT;
-            loop {
-                if let Some(s) = self
-                    .shared
-                    .seeds
-                    .lock()
-                    .expect("seeds")
-                    .get(&parent_view.get())
-                {
-                    break Some(*s);
-                }
-                if runtime.current() >= deadline {
+            match self.seed_of(&runtime, parent_round, parent_height).await {
+                Some(s) => Some(s),
+                None => {
                     warn!(
-                        view = parent_view.get(),
+                        epoch = parent_round.epoch().get(),
+                        view = parent_round.view().get(),
                         "no seed for parent round; skipping proposal"
                     );
                     return None;
                 }
-                runtime.sleep(Duration::from_millis(5)).await;
             }
         };
 
@@ -215,12 +251,13 @@ where
             .iter()
             .map(|&i| candidates[i].clone())
             .collect();
-        let block = Block::new(
+        let block = Block::with_reshare(
             context,
             parent_digest,
             height,
             timestamp,
             seed,
+            input.payload,
             state.root(),
             txs,
         );
@@ -255,7 +292,7 @@ where
             debug!(height = b.height.get(), "bad timestamp");
             return false;
         }
-        if !self.verify_seed(&b) {
+        if !self.verify_seed(&b, p) {
             warn!(height = b.height.get(), "bad seed");
             return false;
         }
@@ -328,7 +365,10 @@ impl<E: StoreContext> Reporter for SeedCollector<E> {
             Activity::Finalization(f) => {
                 let s = f.seed();
                 // Older rounds can no longer be built on.
-                let keep_from = s.round.view().get().saturating_sub(64);
+                let keep_from = (
+                    s.round.epoch().get(),
+                    s.round.view().get().saturating_sub(64),
+                );
                 let mut seeds = self.shared.seeds.lock().expect("seeds");
                 *seeds = seeds.split_off(&keep_from);
                 Some(s)
@@ -336,11 +376,10 @@ impl<E: StoreContext> Reporter for SeedCollector<E> {
             _ => None,
         };
         if let Some(seed) = seed {
-            self.shared
-                .seeds
-                .lock()
-                .expect("seeds")
-                .insert(seed.round.view().get(), seed.signature);
+            self.shared.seeds.lock().expect("seeds").insert(
+                (seed.round.epoch().get(), seed.round.view().get()),
+                seed.signature,
+            );
         }
         Feedback::Ok
     }
@@ -449,4 +488,94 @@ async fn finalize_one<E: StoreContext>(
         debug!(height, txs = block.txs.len(), "finalized");
     }
     Ok(())
+}
+
+/// Wraps the (marshaled) application handed to every epoch's consensus engine so the engine's
+/// activity also reaches the [`SeedCollector`] (proposers need their parent round's seed).
+pub struct SeedTap<A, E: StoreContext> {
+    pub inner: A,
+    pub seeds: SeedCollector<E>,
+}
+
+impl<A: Clone, E: StoreContext> Clone for SeedTap<A, E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            seeds: self.seeds.clone(),
+        }
+    }
+}
+
+impl<A, E> commonware_consensus::Automaton for SeedTap<A, E>
+where
+    A: commonware_consensus::Automaton,
+    E: StoreContext,
+{
+    type Context = A::Context;
+    type Digest = A::Digest;
+
+    fn propose(
+        &mut self,
+        context: Self::Context,
+    ) -> impl std::future::Future<Output = oneshot::Receiver<Self::Digest>> + Send {
+        self.inner.propose(context)
+    }
+
+    fn verify(
+        &mut self,
+        context: Self::Context,
+        payload: Self::Digest,
+    ) -> impl std::future::Future<Output = oneshot::Receiver<bool>> + Send {
+        self.inner.verify(context, payload)
+    }
+}
+
+impl<A, E> commonware_consensus::CertifiableAutomaton for SeedTap<A, E>
+where
+    A: commonware_consensus::CertifiableAutomaton,
+    E: StoreContext,
+{
+    fn prepare(
+        &mut self,
+        context: Self::Context,
+    ) -> impl std::future::Future<
+        Output = oneshot::Receiver<commonware_consensus::Handoff<Self::Digest>>,
+    > + Send {
+        self.inner.prepare(context)
+    }
+
+    fn certify(
+        &mut self,
+        round: Round,
+        payload: Self::Digest,
+    ) -> impl std::future::Future<Output = oneshot::Receiver<bool>> + Send {
+        self.inner.certify(round, payload)
+    }
+}
+
+impl<A, E> commonware_consensus::Relay for SeedTap<A, E>
+where
+    A: commonware_consensus::Relay,
+    E: StoreContext,
+{
+    type Digest = A::Digest;
+    type PublicKey = A::PublicKey;
+    type Plan = A::Plan;
+
+    fn broadcast(&mut self, payload: Self::Digest, plan: Self::Plan) -> Feedback {
+        self.inner.broadcast(payload, plan)
+    }
+}
+
+impl<A, E> Reporter for SeedTap<A, E>
+where
+    A: Reporter<Activity = Activity<Scheme, Digest>>,
+    E: StoreContext,
+{
+    type Activity = Activity<Scheme, Digest>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        let _ = self.seeds.report(activity.clone());
+        self.inner.report(activity)
+    }
 }

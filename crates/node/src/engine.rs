@@ -1,12 +1,16 @@
-//! Wires one validator: simplex consensus, marshal (ordered finalized blocks, backfill),
-//! buffered block broadcast, archives, the application and the mempool gossip.
+//! Wires one node: epoch-based simplex consensus (commonware-glue's `dkg` orchestrator runs one
+//! simplex engine per epoch, its reshare actor moves the threshold key to each epoch's
+//! committee), marshal (ordered finalized blocks, backfill), buffered block broadcast,
+//! archives, the application and the mempool gossip.
 //!
 //! Generic over the runtime (tokio in `unet node`, deterministic in tests) and over the p2p
 //! transport (authenticated TCP `lookup` in `unet node`, `simulated` in tests).
 
 use crate::{
-    application::{start_finalizer, Application, SeedCollector},
+    application::{start_finalizer, Application, SeedCollector, SeedTap},
     chain::Chain,
+    elector::{WeightBook, Weighted},
+    epochs::{DynamicProvider, Registrar, SecretStore, StateParticipants},
     gossip,
     mempool::{Mempool, MempoolLimits},
     shared::{Scheme, Shared},
@@ -19,55 +23,53 @@ use commonware_consensus::{
         resolver::handler,
         standard::{Deferred, Standard},
     },
-    simplex::{self, elector::Random, Engine as Consensus},
+    simplex,
     types::{Epoch, FixedEpocher, Height, ViewDelta},
     Reporters,
 };
 use commonware_cryptography::{
-    certificate::ConstantProvider, ed25519, sha256::Sha256, Digested, Digestible,
+    bls12381::dkg::feldman_desmedt::Reveal,
+    bls12381::primitives::{sharing::Mode as SharingMode, variant::MinSig},
+    certificate::ConstantProvider,
+    ed25519, Digested, Digestible, Signer as _,
+};
+use commonware_glue::dkg::{
+    fence::Fence,
+    network::Manager as DkgManager,
+    orchestrator, reshare,
+    state_sync::{Config as StateSyncConfig, Plan as StateSyncPlan},
+    types::SchemeInfo,
 };
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_resolver::TargetedResolver;
 use commonware_runtime::{
     buffer::paged::{page_size, CacheRef},
-    Clock, Handle, Metrics, Spawner, Storage,
+    Clock, Handle, Metrics, Network, Spawner, Storage,
 };
 use commonware_storage::archive::immutable;
 use commonware_utils::{NZUsize, NZU64};
 use rand::{CryptoRng, Rng};
-use std::{num::NonZero, sync::Arc, time::Duration};
+use std::{
+    num::{NonZero, NonZeroU64},
+    sync::Arc,
+    time::Duration,
+};
 use unet_store::StoreContext;
-use unet_types::{block::BlockCfg, Block, Digest, Genesis};
+use unet_types::{
+    block::{max_sharing_mode, BlockCfg, Directory, EpochInfo, MAX_PARTICIPANTS},
+    Block, Digest, Genesis,
+};
 
 /// Marshal's mailbox for our block type.
 pub type MarshalMailbox = Mailbox<Scheme, Standard<Block>>;
-type Marshaled<E> = Deferred<E, Scheme, Application<E>, Block, FixedEpocher>;
-type Elector = Random<Sha256>;
-type Marshal<E> = MarshalActor<
-    E,
-    Standard<Block>,
-    ConstantProvider<Scheme, Epoch>,
-    immutable::Archive<E, Digest, simplex::types::Finalization<Scheme, Digest>>,
-    immutable::Archive<E, Digest, Arc<Block>>,
-    FixedEpocher,
-    Sequential,
->;
-type ConsensusEngine<E, B> = Consensus<
-    E,
-    Scheme,
-    Elector,
-    B,
-    Digest,
-    Marshaled<E>,
-    Marshaled<E>,
-    Reporters<Marshaled<E>, SeedCollector<E>>,
-    Sequential,
->;
 
-/// The simplex epoch (validator-set changes come with the epoch issue; until then one epoch).
+/// The genesis epoch. The epoch of a height is `unet_types::epoch::epoch_of(height,
+/// params.epoch_length)`; this constant stays for callers that report the starting epoch.
 pub const EPOCH: Epoch = Epoch::zero();
-const EPOCH_LENGTH: u64 = u64::MAX;
+
+/// Namespace of reshare messages and dealer logs.
+pub const RESHARE_NAMESPACE: &[u8] = b"UNET_RESHARE";
 
 const PRUNABLE_ITEMS_PER_SECTION: NonZero<u64> = NZU64!(4_096);
 const IMMUTABLE_ITEMS_PER_SECTION: NonZero<u64> = NZU64!(262_144);
@@ -101,15 +103,20 @@ impl Default for Timeouts {
     }
 }
 
-/// Everything needed to run one validator.
-pub struct Config<B, P> {
+/// Everything needed to run one node.
+pub struct Config<B, M> {
     pub blocker: B,
-    pub provider: P,
+    /// Peer manager: activates each epoch's peers (from the epoch's directory) and answers
+    /// which peers are tracked (block broadcast, backfill).
+    pub manager: M,
     /// Prefix of every storage partition of this node.
     pub partition_prefix: String,
-    pub me: ed25519::PublicKey,
-    /// This validator's threshold scheme (with its private share).
-    pub scheme: Scheme,
+    /// This node's identity (p2p, consensus participant, reshare dealer/player).
+    pub signer: ed25519::PrivateKey,
+    /// Epoch zero's public description (genesis threshold output and committee).
+    pub epoch_zero: EpochInfo,
+    /// This node's shares and reshare secrets.
+    pub secrets: SecretStore,
     pub genesis: Genesis,
     pub timeouts: Timeouts,
     pub mempool: MempoolLimits,
@@ -117,22 +124,14 @@ pub struct Config<B, P> {
     pub freezer_table_initial_size: u32,
 }
 
-/// A validator, built and ready to start.
-pub struct Engine<E, B, P>
-where
-    E: Clock + Rng + CryptoRng + Spawner + Storage + Metrics + StoreContext,
-    B: Blocker<PublicKey = ed25519::PublicKey>,
-    P: Provider<PublicKey = ed25519::PublicKey>,
-{
-    context: E,
-    pub shared: Arc<Shared<E>>,
-    buffer: buffered::Engine<E, ed25519::PublicKey, Block, P, Sequential>,
-    buffer_mailbox: buffered::Mailbox<ed25519::PublicKey, Block>,
-    marshal: Marshal<E>,
-    marshaled: Marshaled<E>,
-    consensus: ConsensusEngine<E, B>,
-    provider: P,
-    me: ed25519::PublicKey,
+/// The p2p channels a node uses (each a sender/receiver pair).
+pub struct Channels<S, R> {
+    pub votes: (S, R),
+    pub certificates: (S, R),
+    pub resolver: (S, R),
+    pub blocks: (S, R),
+    pub reshare: (S, R),
+    pub txs: (S, R),
 }
 
 /// Marshal's backfill resolver (fetches missing blocks and certificates from peers).
@@ -163,9 +162,20 @@ pub fn block_cfg(genesis: &Genesis) -> BlockCfg {
     }
 }
 
-/// The genesis block of a genesis document, given its state root.
-pub fn genesis_block(genesis: &Genesis, state_root: Digest) -> Block {
-    Block::genesis(genesis.hash(), state_root, genesis.genesis_time_ms)
+/// The genesis block of a genesis document, given its state root and epoch zero's info.
+pub fn genesis_block(genesis: &Genesis, state_root: Digest, epoch_zero: &EpochInfo) -> Block {
+    Block::genesis(
+        genesis.hash(),
+        state_root,
+        genesis.genesis_time_ms,
+        epoch_zero.clone(),
+    )
+}
+
+/// Blocks per epoch under this genesis (`Params.epoch_length`, at least 2 so every epoch has a
+/// midpoint before its final block).
+pub fn epoch_length(genesis: &Genesis) -> NonZeroU64 {
+    NonZeroU64::new(genesis.params.epoch_length.max(2)).unwrap_or(NZU64!(2))
 }
 
 /// Opens the state and computes the genesis block (same on every node of the network).
@@ -173,6 +183,7 @@ async fn open_chain<E: StoreContext>(
     context: &E,
     prefix: &str,
     genesis: &Genesis,
+    epoch_zero: &EpochInfo,
 ) -> anyhow::Result<(Chain<E>, Block)> {
     // The genesis state lives in its own tiny store so its root is known on every restart:
     // fresh or reopened, that store only ever holds the genesis state.
@@ -192,7 +203,7 @@ async fn open_chain<E: StoreContext>(
     )
     .await
     .map_err(|e| anyhow::anyhow!("opening the state store: {e}"))?;
-    let block = genesis_block(genesis, genesis_root);
+    let block = genesis_block(genesis, genesis_root, epoch_zero);
     if chain.applied_height() == 0 {
         chain.set_applied(block.digest());
     }
@@ -219,202 +230,269 @@ pub async fn resolve_applied_digest<E: StoreContext>(
     }
 }
 
-impl<E, B, P> Engine<E, B, P>
+type Marshaled<E> = Deferred<E, Scheme, ReshareApp<E>, Block, FixedEpocher>;
+type ReshareApp<E> = reshare::Application<Application<E>, Block, MinSig, ed25519::PrivateKey>;
+type Marshal<E> = MarshalActor<
+    E,
+    Standard<Block>,
+    ConstantProvider<Scheme, Epoch>,
+    immutable::Archive<E, Digest, simplex::types::Finalization<Scheme, Digest>>,
+    immutable::Archive<E, Digest, Arc<Block>>,
+    FixedEpocher,
+    Sequential,
+>;
+
+/// Opens storage, builds every actor and starts them on the given channels. Fails with a
+/// clear error if storage cannot be opened (e.g. corrupt files).
+///
+/// Returns what the API and tests observe of the node, the transaction gossip handle and the
+/// handles of the long-running actors.
+pub async fn start<E, B, M, S, R, K>(
+    context: E,
+    cfg: Config<B, M>,
+    channels: Channels<S, R>,
+    backfill: (handler::Receiver<Digest>, K),
+) -> anyhow::Result<(Arc<Shared<E>>, gossip::TxGossip, Vec<Handle<()>>)>
 where
-    E: Clock + Rng + CryptoRng + Spawner + Storage + Metrics + StoreContext,
+    E: Clock + Rng + CryptoRng + Spawner + Storage + Metrics + Network + StoreContext,
+    E: Send + Sync + 'static,
     B: Blocker<PublicKey = ed25519::PublicKey>,
-    P: Provider<PublicKey = ed25519::PublicKey>,
+    M: DkgManager<PublicKey = ed25519::PublicKey, Directory = Directory>
+        + Provider<PublicKey = ed25519::PublicKey>
+        + Clone,
+    S: Sender<PublicKey = ed25519::PublicKey>,
+    R: Receiver<PublicKey = ed25519::PublicKey>,
+    K: TargetedResolver<
+        Key = handler::Key<Digest>,
+        Subscriber = handler::Annotation,
+        PublicKey = ed25519::PublicKey,
+    >,
 {
-    /// Opens storage and builds every actor. Fails with a clear error if storage cannot be
-    /// opened (e.g. corrupt files).
-    pub async fn new(context: E, cfg: Config<B, P>) -> anyhow::Result<Self> {
-        let mailbox_size = NZUsize!(1024);
-        let prefix = cfg.partition_prefix.clone();
-        let genesis = cfg.genesis.clone();
-        let (chain, genesis_block) = open_chain(&context, &prefix, &genesis).await?;
-        let verifier =
-            Scheme::certificate_verifier(unet_types::CONSENSUS_NAMESPACE, *cfg.scheme.identity());
-        let shared = Arc::new(Shared::new(
-            chain,
-            Mempool::new(cfg.mempool),
-            verifier,
-            &genesis_block,
-        ));
+    let mailbox_size = NZUsize!(1024);
+    let prefix = cfg.partition_prefix.clone();
+    let genesis = cfg.genesis.clone();
+    let me = cfg.signer.public_key();
+    let length = epoch_length(&genesis);
+    let epocher = FixedEpocher::new(length);
+    let (chain, genesis_block) = open_chain(&context, &prefix, &genesis, &cfg.epoch_zero).await?;
+    // The group key never changes (resharing preserves it): one verifier checks seeds and
+    // certificates of every epoch.
+    let identity = *cfg.epoch_zero.output.public().public();
+    let verifier = Scheme::certificate_verifier(unet_types::CONSENSUS_NAMESPACE, identity);
+    let shared = Arc::new(Shared::new(
+        chain,
+        Mempool::new(cfg.mempool),
+        verifier.clone(),
+        &genesis_block,
+    ));
 
-        let (buffer, buffer_mailbox) = buffered::Engine::new(
-            context.child("buffer"),
-            buffered::Config {
-                public_key: cfg.me.clone(),
-                mailbox_size,
-                deque_size: 10,
-                priority: true,
-                codec_config: block_cfg(&genesis),
-                peer_provider: cfg.provider.clone(),
-                strategy: Sequential,
-            },
-        );
-        let page_cache = CacheRef::new(PAGE_CACHE_PAGE_SIZE, PAGE_CACHE_CAPACITY);
-        let finalizations = immutable::Archive::init(
-            context.child("finalizations_by_height"),
-            archive_config(
-                &prefix,
-                "finalizations",
-                cfg.freezer_table_initial_size,
-                &page_cache,
-                // Certificates of this scheme decode with a unit configuration.
-                (),
+    // Epoch zero's scheme and leader weights (later epochs are registered by the reshare
+    // actor through the registrar as they begin).
+    let provider = DynamicProvider::default();
+    let book = WeightBook::default();
+    let registrar = Registrar {
+        provider: provider.clone(),
+        book: book.clone(),
+        shared: shared.clone(),
+        clock: context.child("registrar"),
+    };
+    registrar
+        .install(
+            Epoch::zero(),
+            SchemeInfo::new(
+                &me,
+                cfg.epoch_zero.output.players().clone(),
+                cfg.epoch_zero.output.public().clone(),
+                cfg.secrets.share(Epoch::zero()),
             ),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("opening the finalizations archive: {e}"))?;
-        let blocks = immutable::Archive::init(
-            context.child("finalized_blocks"),
-            archive_config(
-                &prefix,
-                "blocks",
-                cfg.freezer_table_initial_size,
-                &page_cache,
-                block_cfg(&genesis),
-            ),
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("opening the blocks archive: {e}"))?;
-
-        let epocher = FixedEpocher::new(NZU64!(EPOCH_LENGTH));
-        let (marshal, marshal_mailbox, _floor) = MarshalActor::init(
-            context.child("marshal"),
-            finalizations,
-            blocks,
-            marshal::Config {
-                provider: ConstantProvider::new(cfg.scheme.clone()),
-                epocher: epocher.clone(),
-                start: marshal::Start::Genesis(Digested::precomputed(
-                    Arc::new(genesis_block.clone()),
-                    genesis_block.digest(),
-                )),
-                partition_prefix: prefix.clone(),
-                mailbox_size,
-                view_retention: ViewDelta::new(cfg.timeouts.activity * 10),
-                prunable_items_per_section: PRUNABLE_ITEMS_PER_SECTION,
-                page_cache: page_cache.clone(),
-                replay_buffer: REPLAY_BUFFER,
-                key_write_buffer: WRITE_BUFFER,
-                value_write_buffer: WRITE_BUFFER,
-                block_codec_config: block_cfg(&genesis),
-                max_repair: NZUsize!(20),
-                max_pending_acks: NZUsize!(16),
-                strategy: Sequential,
-            },
         )
         .await;
 
-        let _ = shared.marshal.set(marshal_mailbox.clone());
-        let app = Application::new(shared.clone(), genesis.params.clone());
-        let marshaled = Marshaled::new(
-            context.child("marshaled"),
-            app,
-            marshal_mailbox.clone(),
-            epocher,
-        );
-        let reporter: Reporters<Marshaled<E>, SeedCollector<E>> = (
-            Some(marshaled.clone()),
-            Some(SeedCollector {
+    let (buffer, buffer_mailbox) = buffered::Engine::new(
+        context.child("buffer"),
+        buffered::Config {
+            public_key: me.clone(),
+            mailbox_size,
+            deque_size: 10,
+            priority: true,
+            codec_config: block_cfg(&genesis),
+            peer_provider: cfg.manager.clone(),
+            strategy: Sequential,
+        },
+    );
+    let page_cache = CacheRef::new(PAGE_CACHE_PAGE_SIZE, PAGE_CACHE_CAPACITY);
+    let finalizations = immutable::Archive::init(
+        context.child("finalizations_by_height"),
+        archive_config(
+            &prefix,
+            "finalizations",
+            cfg.freezer_table_initial_size,
+            &page_cache,
+            // Certificates of this scheme decode with a unit configuration.
+            (),
+        ),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("opening the finalizations archive: {e}"))?;
+    let blocks = immutable::Archive::init(
+        context.child("finalized_blocks"),
+        archive_config(
+            &prefix,
+            "blocks",
+            cfg.freezer_table_initial_size,
+            &page_cache,
+            block_cfg(&genesis),
+        ),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("opening the blocks archive: {e}"))?;
+
+    let (marshal, marshal_mailbox, _floor): (Marshal<E>, _, _) = MarshalActor::init(
+        context.child("marshal"),
+        finalizations,
+        blocks,
+        marshal::Config {
+            provider: ConstantProvider::new(verifier),
+            epocher: epocher.clone(),
+            start: marshal::Start::Genesis(Digested::precomputed(
+                Arc::new(genesis_block.clone()),
+                genesis_block.digest(),
+            )),
+            partition_prefix: prefix.clone(),
+            mailbox_size,
+            view_retention: ViewDelta::new(cfg.timeouts.activity * 10),
+            prunable_items_per_section: PRUNABLE_ITEMS_PER_SECTION,
+            page_cache: page_cache.clone(),
+            replay_buffer: REPLAY_BUFFER,
+            key_write_buffer: WRITE_BUFFER,
+            value_write_buffer: WRITE_BUFFER,
+            block_codec_config: block_cfg(&genesis),
+            max_repair: NZUsize!(20),
+            max_pending_acks: NZUsize!(16),
+            strategy: Sequential,
+        },
+    )
+    .await;
+    let _ = shared.marshal.set(marshal_mailbox.clone());
+
+    // No state sync: a node always replays finalized blocks from genesis (marshal backfill),
+    // so the plan starts empty.
+    let state_sync = StateSyncPlan::init(
+        context.child("dkg_state_sync_plan"),
+        StateSyncConfig {
+            partition_prefix: format!("{prefix}-dkg"),
+            max_participants: MAX_PARTICIPANTS,
+            max_supported_mode: max_sharing_mode(),
+        },
+        None,
+    )
+    .await;
+    let (fence, gate) = Fence::new();
+    let (reshare_actor, reshare_mailbox) = reshare::Actor::new(
+        context.child("reshare"),
+        reshare::Config {
+            signer: cfg.signer.clone(),
+            manager: cfg.manager.clone(),
+            blocker: cfg.blocker.clone(),
+            participants_provider: StateParticipants {
                 shared: shared.clone(),
-            }),
-        )
-            .into();
-        let t = &cfg.timeouts;
-        let consensus = Consensus::new(
-            context.child("consensus"),
-            simplex::Config {
-                scheme: cfg.scheme,
-                elector: Random::new(simplex::elector::RandomVersion::V1),
-                blocker: cfg.blocker,
-                automaton: marshaled.clone(),
-                relay: marshaled.clone(),
-                reporter,
-                track_historical_votes: false,
-                strategy: Sequential,
-                partition: format!("{prefix}-consensus"),
+                clock: context.child("participants"),
+            },
+            secret_store: cfg.secrets.clone(),
+            strategy: Sequential,
+            registrar,
+            marshal: marshal_mailbox.clone(),
+            state_sync: state_sync.clone(),
+            fence,
+            namespace: RESHARE_NAMESPACE,
+            sharing_mode: SharingMode::NonZeroCounter,
+            reveal: Reveal::V1,
+            mailbox_size,
+            partition_prefix: format!("{prefix}-reshare"),
+            page_cache: page_cache.clone(),
+            write_buffer: WRITE_BUFFER,
+            replay_buffer: REPLAY_BUFFER,
+            max_participants: MAX_PARTICIPANTS,
+            blocks_per_epoch: length,
+        },
+    );
+
+    let app = Application::new(shared.clone(), genesis.params.clone());
+    let marshaled: Marshaled<E> = Deferred::new(
+        context.child("marshaled"),
+        reshare::Application::new(app, reshare_mailbox.clone(), length),
+        marshal_mailbox.clone(),
+        epocher,
+    );
+    let tapped = SeedTap {
+        inner: marshaled,
+        seeds: SeedCollector {
+            shared: shared.clone(),
+        },
+    };
+    let t = &cfg.timeouts;
+    let (orchestrator_actor, orchestrator_mailbox) = orchestrator::Actor::new(
+        context.child("orchestrator"),
+        orchestrator::Config {
+            oracle: cfg.blocker.clone(),
+            manager: cfg.manager.clone(),
+            provider,
+            marshal: marshal_mailbox.clone(),
+            application: tapped,
+            strategy: Sequential,
+            simplex: orchestrator::SimplexConfig {
+                elector: Weighted { book },
                 mailbox_size,
-                epoch: EPOCH,
-                floor: simplex::Floor::Genesis(genesis_block.digest()),
                 replay_buffer: REPLAY_BUFFER,
                 write_buffer: WRITE_BUFFER,
                 page_cache,
                 leader_timeout: t.leader,
                 certification_timeout: t.certification,
                 timeout_retry: t.timeout_retry,
+                fetch_timeout: commonware_utils::NZDuration!(t.fetch),
+                fetch_retry_delay: Duration::from_millis(100),
                 view_retention: ViewDelta::new(t.activity),
                 skip: simplex::SkipPolicy::Enabled {
                     timeout: t.skip,
                     budget: simplex::SkipBudget::Participants,
                 },
-                fetch_timeout: commonware_utils::NZDuration!(t.fetch),
-                fetch_retry_delay: Duration::from_millis(100),
                 forward: simplex::ForwardPolicy::Disabled,
+                track_historical_votes: false,
             },
-        );
-        Ok(Self {
-            context,
-            shared,
-            buffer,
-            buffer_mailbox,
-            marshal,
-            marshaled,
-            consensus,
-            provider: cfg.provider,
-            me: cfg.me,
-        })
-    }
+            gate,
+            state_sync,
+            blocks_per_epoch: length,
+            mailbox_size,
+            partition_prefix: format!("{prefix}-orchestrator"),
+        },
+    );
 
-    /// Starts every actor on the given channels.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start(
-        self,
-        votes: (
-            impl Sender<PublicKey = ed25519::PublicKey>,
-            impl Receiver<PublicKey = ed25519::PublicKey>,
-        ),
-        certificates: (
-            impl Sender<PublicKey = ed25519::PublicKey>,
-            impl Receiver<PublicKey = ed25519::PublicKey>,
-        ),
-        resolver: (
-            impl Sender<PublicKey = ed25519::PublicKey>,
-            impl Receiver<PublicKey = ed25519::PublicKey>,
-        ),
-        blocks: (
-            impl Sender<PublicKey = ed25519::PublicKey>,
-            impl Receiver<PublicKey = ed25519::PublicKey>,
-        ),
-        backfill: (
-            handler::Receiver<Digest>,
-            impl TargetedResolver<
-                Key = handler::Key<Digest>,
-                Subscriber = handler::Annotation,
-                PublicKey = ed25519::PublicKey,
-            >,
-        ),
-        txs: (
-            impl Sender<PublicKey = ed25519::PublicKey>,
-            impl Receiver<PublicKey = ed25519::PublicKey>,
-        ),
-    ) -> (Arc<Shared<E>>, gossip::TxGossip, Vec<Handle<()>>) {
-        let shared = self.shared.clone();
-        let sink = start_finalizer(self.context.child("finalizer"), shared.clone());
-        let buffer = self.buffer.start(blocks);
-        let marshal = self.marshal.start(sink, self.buffer_mailbox, backfill);
-        let consensus = self.consensus.start(votes, certificates, resolver);
-        let gossip = gossip::start(self.context.child("tx_gossip"), shared.clone(), txs);
-        // Learn the digest of the block the store reflects as soon as marshal answers.
-        let eager = shared.clone();
-        self.context.child("resume").spawn(move |_| async move {
-            drop(eager.chain().await);
-        });
-        let _ = (&self.marshaled, &self.provider, &self.me);
-        (shared, gossip, vec![buffer, marshal, consensus])
-    }
+    let sink = start_finalizer(context.child("finalizer"), shared.clone());
+    let buffer_handle = buffer.start(channels.blocks);
+    let reporters = Reporters::from((
+        sink,
+        Reporters::from((orchestrator_mailbox, reshare_mailbox)),
+    ));
+    let marshal_handle = marshal.start(reporters, buffer_mailbox, backfill);
+    let reshare_handle = reshare_actor.start(channels.reshare);
+    let orchestrator_handle =
+        orchestrator_actor.start(channels.votes, channels.certificates, channels.resolver);
+    let gossip = gossip::start(context.child("tx_gossip"), shared.clone(), channels.txs);
+    // Learn the digest of the block the store reflects as soon as marshal answers.
+    let eager = shared.clone();
+    context.child("resume").spawn(move |_| async move {
+        drop(eager.chain().await);
+    });
+    Ok((
+        shared,
+        gossip,
+        vec![
+            buffer_handle,
+            marshal_handle,
+            reshare_handle,
+            orchestrator_handle,
+        ],
+    ))
 }
 
 fn archive_config<C>(

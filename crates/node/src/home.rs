@@ -3,17 +3,24 @@
 //! ```text
 //! HOME/config.toml         name, listen addresses, data directory, log filter
 //! HOME/genesis.toml        the network's genesis document (same on every node)
+//! HOME/genesis_epoch.hex   epoch zero's public description (threshold output, committee,
+//!                          directory), hex; same on every node, committed by the genesis block
 //! HOME/keys/identity.key   ed25519 identity (consensus participant + p2p), hex, mode 0600
-//! HOME/keys/share.key      threshold BLS share of this validator, hex, mode 0600
-//! HOME/data/               storage (state, blocks, certificates, consensus journal)
+//! HOME/keys/secrets.json   threshold shares and reshare secrets by epoch, mode 0600
+//! HOME/data/               storage (state, blocks, certificates, consensus and reshare journals)
 //! ```
+//!
+//! A node whose identity is not a genesis validator runs as a follower (it verifies and
+//! applies finalized blocks) until the state selects it into a committee; glue's reshare then
+//! deals it a share and it starts signing.
 
-use crate::shared::Scheme;
+use crate::epochs::{genesis_committee, transport_address, SecretStore};
 use anyhow::{anyhow, bail, Context as _, Result};
 use commonware_codec::{Decode, DecodeExt, Encode};
+use commonware_consensus::types::Epoch;
 use commonware_cryptography::{
     bls12381::{
-        dkg::feldman_desmedt::deal,
+        dkg::feldman_desmedt::{deal, Output},
         primitives::{
             group::Share,
             sharing::{Mode, ModeVersion, Sharing},
@@ -22,8 +29,12 @@ use commonware_cryptography::{
     },
     ed25519, Signer,
 };
+use commonware_glue::dkg::types::{EpochInfo as GlueEpochInfo, EpochOutcome};
 use commonware_math::algebra::Random as _;
-use commonware_utils::{ordered::Set, N3f1, NZU32};
+use commonware_utils::{
+    ordered::{Map, Set},
+    N3f1, NZU32,
+};
 use serde::{Deserialize, Serialize};
 use std::{
     fs,
@@ -32,6 +43,7 @@ use std::{
     path::{Path, PathBuf},
 };
 use unet_types::{
+    block::{max_sharing_mode, EpochInfo, MAX_PARTICIPANTS},
     chip::Model,
     genesis::{Allocation, GenesisRoot, PociGenesis, Validator, GENESIS_ALLOCATION_CAP},
     Genesis, Params, PrivateKey, PublicKey,
@@ -125,8 +137,16 @@ pub struct Home {
     pub config: NodeConfig,
     pub genesis: Genesis,
     pub identity: ed25519::PrivateKey,
-    pub scheme: Scheme,
+    /// Epoch zero's public description (from `genesis_epoch.hex`).
+    pub epoch_zero: EpochInfo,
+    /// This node's shares and reshare secrets (`keys/secrets.json`).
+    pub secrets: SecretStore,
 }
+
+/// File name of epoch zero's info in a home (and in a `unet testnet` output directory).
+pub const GENESIS_EPOCH_FILE: &str = "genesis_epoch.hex";
+/// Path of the secret store inside a home.
+pub const SECRETS_FILE: &str = "keys/secrets.json";
 
 impl Home {
     pub fn load(dir: &Path) -> Result<Self> {
@@ -139,28 +159,27 @@ impl Home {
             &fs::read_to_string(dir.join("genesis.toml")).context("reading genesis.toml")?,
         )?;
         let identity: ed25519::PrivateKey = read_key(&dir.join("keys/identity.key"))?;
-        let share: Share = read_key(&dir.join("keys/share.key"))?;
-        let polynomial = decode_polynomial(&genesis.consensus_polynomial)?;
-        let participants = participants(&genesis);
-        if !participants.iter().any(|p| *p == identity.public_key()) {
-            bail!("this node's identity is not a genesis validator");
+        let epoch_zero = decode_epoch_zero(
+            &fs::read_to_string(dir.join(GENESIS_EPOCH_FILE))
+                .with_context(|| format!("reading {}", dir.join(GENESIS_EPOCH_FILE).display()))?,
+        )?;
+        check_epoch_zero(&genesis, &epoch_zero)?;
+        let secrets = SecretStore::open(&dir.join(SECRETS_FILE))?;
+        let me = identity.public_key();
+        if epoch_zero.output.players().position(&me).is_some()
+            && secrets.share(Epoch::zero()).is_none()
+        {
+            tracing::warn!(
+                "genesis validator without an epoch-zero share: it cannot sign in epoch 0"
+            );
         }
-        if polynomial.total().get() as usize != participants.len() {
-            bail!("genesis polynomial does not match the validator count");
-        }
-        let scheme = Scheme::signer(
-            unet_types::CONSENSUS_NAMESPACE,
-            participants,
-            polynomial,
-            share,
-        )
-        .ok_or_else(|| anyhow!("key share does not belong to this validator"))?;
         Ok(Self {
             dir: dir.to_path_buf(),
             config,
             genesis,
             identity,
-            scheme,
+            epoch_zero,
+            secrets,
         })
     }
 
@@ -172,6 +191,85 @@ impl Home {
             self.dir.join(&self.config.data_dir)
         }
     }
+}
+
+/// Decodes epoch zero's info (hex).
+pub fn decode_epoch_zero(hex_str: &str) -> Result<EpochInfo> {
+    let bytes = hex::decode(hex_str.trim()).context("genesis epoch info is not hex")?;
+    EpochInfo::decode_cfg(bytes, &(MAX_PARTICIPANTS, max_sharing_mode()))
+        .map_err(|e| anyhow!("invalid genesis epoch info: {e}"))
+}
+
+/// Checks that epoch zero's info belongs to this genesis: epoch 0, a successful output whose
+/// group polynomial is the genesis `consensus_polynomial`, dealt to the genesis validators.
+pub fn check_epoch_zero(genesis: &Genesis, info: &EpochInfo) -> Result<()> {
+    if info.epoch != Epoch::zero() {
+        bail!("genesis epoch info is for epoch {}", info.epoch);
+    }
+    let polynomial = hex::encode(info.output.public().encode());
+    if !polynomial.eq_ignore_ascii_case(genesis.consensus_polynomial.trim()) {
+        bail!("genesis epoch info does not match the genesis consensus_polynomial");
+    }
+    if info.output.players() != &participants(genesis) {
+        bail!("genesis epoch info is not dealt to the genesis validators");
+    }
+    Ok(())
+}
+
+/// Epoch zero's info for a genesis whose threshold key `output` was dealt to its validators:
+/// players are committee 0, next players committee 1 (both the genesis validators), and the
+/// directory holds their p2p addresses.
+pub fn epoch_zero_info(genesis: &Genesis, output: Output<MinSig, PublicKey>) -> EpochInfo {
+    let members = |e: u64| -> Set<PublicKey> {
+        Set::from_iter_dedup(
+            genesis_committee(genesis, e)
+                .members
+                .into_iter()
+                .map(|m| m.node_key),
+        )
+    };
+    let players = members(0);
+    let next_players = members(1);
+    let peers = Set::from_iter_dedup(
+        output
+            .players()
+            .iter()
+            .chain(players.iter())
+            .chain(next_players.iter())
+            .cloned(),
+    );
+    let addresses: Map<PublicKey, String> = Map::from_iter_dedup(
+        genesis
+            .validators
+            .iter()
+            .map(|v| (v.public_key.clone(), v.p2p_address.clone())),
+    );
+    let directory = peers
+        .iter()
+        .map(|p| {
+            let addr = addresses.get_value(p).cloned().unwrap_or_default();
+            (p.clone(), transport_address(&addr))
+        })
+        .collect();
+    GlueEpochInfo {
+        outcome: EpochOutcome::Success,
+        epoch: Epoch::zero(),
+        output,
+        players,
+        next_players,
+        directory,
+    }
+}
+
+/// Deals a threshold key to the genesis validators with a trusted dealer: returns the public
+/// output and each validator's share.
+pub fn deal_genesis(
+    rng: impl rand::CryptoRng,
+    validators: &[Validator],
+) -> Result<(Output<MinSig, PublicKey>, Map<PublicKey, Share>)> {
+    let set = Set::from_iter_dedup(validators.iter().map(|v| v.public_key.clone()));
+    deal::<MinSig, _, N3f1>(rng, Mode::NonZeroCounter, set)
+        .map_err(|e| anyhow!("dealing key shares: {e:?}"))
 }
 
 /// The ordered validator set of a genesis (ordering defines share indices).
@@ -244,6 +342,9 @@ pub struct TestnetSpec {
     pub base_rpc_port: u16,
     pub params: Params,
     pub genesis_time_ms: u64,
+    /// Extra nodes that are not genesis validators: they start as followers and join a
+    /// committee once registered (`unet validator register`) and selected by the state.
+    pub followers: usize,
 }
 
 impl Default for TestnetSpec {
@@ -257,27 +358,33 @@ impl Default for TestnetSpec {
             base_rpc_port: 8545,
             params: Params::default(),
             genesis_time_ms: 0,
+            followers: 0,
         }
     }
 }
 
 /// Writes `out/node{i}/` for every validator plus `out/faucet.key` (the account holding the
-/// whole genesis allocation on a devnet). Threshold shares come from a trusted dealer run
-/// here, which is fine for a local network; a public network runs a DKG instead.
+/// whole genesis allocation on a devnet) and `out/genesis_epoch.hex` (what a node joining
+/// later needs next to `genesis.toml`). Epoch zero's threshold shares come from a trusted
+/// dealer run here, which is fine for a local network; from then on the validators reshare
+/// the key among each epoch's committee themselves (commonware-glue `dkg::reshare`), and a
+/// public network would create the first key with glue's one-shot DKG (`dkg::bootstrap`).
 pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> {
-    if spec.validators == 0 || spec.validators > MAX_VALIDATORS as usize {
-        bail!("validators must be between 1 and {MAX_VALIDATORS}");
+    let max = unet_types::epoch::MAX_COMMITTEE;
+    if spec.validators == 0 || spec.validators > max {
+        bail!("validators must be between 1 and {max} (the largest committee)");
     }
     let mut rng = commonware_utils::sys_rng();
-    let keys: Vec<ed25519::PrivateKey> = (0..spec.validators)
+    let total = spec.validators + spec.followers;
+    if total > u16::MAX as usize {
+        bail!("too many nodes");
+    }
+    let keys: Vec<ed25519::PrivateKey> = (0..total)
         .map(|_| ed25519::PrivateKey::random(&mut rng))
         .collect();
-    let set = Set::from_iter_dedup(keys.iter().map(|k| k.public_key()));
-    let (output, shares) = deal::<MinSig, _, N3f1>(&mut rng, Mode::NonZeroCounter, set.clone())
-        .map_err(|e| anyhow!("dealing key shares: {e:?}"))?;
     let faucet = PrivateKey::random(&mut rng);
     let governor = PrivateKey::random(&mut rng);
-    let validators: Vec<Validator> = keys
+    let validators: Vec<Validator> = keys[..spec.validators]
         .iter()
         .enumerate()
         .map(|(i, k)| Validator {
@@ -286,6 +393,7 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
             p2p_address: format!("{}:{}", spec.host, spec.base_p2p_port + i as u16),
         })
         .collect();
+    let (output, shares) = deal_genesis(&mut rng, &validators)?;
     let genesis = Genesis {
         chain_id: spec.chain_id,
         chain_name: spec.chain_name.clone(),
@@ -302,7 +410,10 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
         treasury: Some(unet_types::hexser::to_hex(&governor.public_key())),
     };
     genesis.validate()?;
+    let epoch_zero = epoch_zero_info(&genesis, output);
+    let epoch_zero_hex = format!("{}\n", hex::encode(epoch_zero.encode()));
     fs::create_dir_all(out)?;
+    fs::write(out.join(GENESIS_EPOCH_FILE), &epoch_zero_hex)?;
     write_secret(&out.join("faucet.key"), &faucet)?;
     write_secret(&out.join("governance.key"), &governor)?;
     fs::write(out.join("genesis.toml"), genesis.to_toml())?;
@@ -320,11 +431,14 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
         };
         fs::write(home.join("config.toml"), toml::to_string_pretty(&config)?)?;
         fs::write(home.join("genesis.toml"), genesis.to_toml())?;
+        fs::write(home.join(GENESIS_EPOCH_FILE), &epoch_zero_hex)?;
         write_secret(&home.join("keys/identity.key"), key)?;
-        let share = shares
-            .get_value(&key.public_key())
-            .ok_or_else(|| anyhow!("no share dealt to validator {i}"))?;
-        write_secret(&home.join("keys/share.key"), share)?;
+        if i < spec.validators {
+            let share = shares
+                .get_value(&key.public_key())
+                .ok_or_else(|| anyhow!("no share dealt to validator {i}"))?;
+            SecretStore::open(&home.join(SECRETS_FILE))?.insert_share(Epoch::zero(), share)?;
+        }
         homes.push(home);
     }
     Ok(homes)

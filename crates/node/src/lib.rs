@@ -10,7 +10,9 @@
 
 pub mod application;
 pub mod chain;
+pub mod elector;
 pub mod engine;
+pub mod epochs;
 pub mod gossip;
 pub mod home;
 pub mod mempool;

@@ -1,9 +1,9 @@
-//! Runs one validator as a process: tokio runtime, authenticated TCP p2p (`lookup`: every
-//! validator's address comes from genesis), storage under the home's data directory, and the
-//! API.
+//! Runs one node as a process: tokio runtime, authenticated TCP p2p (`lookup`: the peers of
+//! each epoch and their addresses come from the epoch's directory, genesis first, then the
+//! finalized boundary blocks), storage under the home's data directory, and the API.
 
 use crate::{
-    engine::{self, Engine, Timeouts},
+    engine::{self, Timeouts},
     home::Home,
     mempool::MempoolLimits,
     rpc::{self, ApiState},
@@ -11,14 +11,15 @@ use crate::{
 use anyhow::{anyhow, Context as _, Result};
 use commonware_consensus::marshal;
 use commonware_cryptography::{ChaCha20Poly1305, Signer};
-use commonware_p2p::{authenticated::lookup, Address, AddressableManager};
+use commonware_glue::dkg::network::AddressableManager;
+use commonware_p2p::authenticated::lookup;
 use commonware_runtime::{tokio as cw_tokio, Metrics, Quota, Runner as _, Spawner, Supervisor};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
 };
-use commonware_utils::{ordered::Map, NZUsize, NZU32};
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use commonware_utils::{NZUsize, NZU32};
+use std::{num::NonZeroUsize, sync::Arc, time::Duration};
 use tracing::info;
 
 /// Largest p2p message (a full block of transactions plus framing).
@@ -32,6 +33,7 @@ pub mod channel {
     pub const BLOCKS: u64 = 3;
     pub const BACKFILL: u64 = 4;
     pub const TXS: u64 = 5;
+    pub const RESHARE: u64 = 6;
 }
 
 /// Runs the node in `home` until the process is stopped.
@@ -48,14 +50,6 @@ pub fn run(home: Home) -> Result<()> {
 async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
     let genesis = home.genesis.clone();
     let me = home.identity.public_key();
-    let peers: Vec<(unet_types::PublicKey, SocketAddr)> = genesis
-        .validators
-        .iter()
-        .map(|v| {
-            let addr = resolve(&v.p2p_address)?;
-            Ok((v.public_key.clone(), addr))
-        })
-        .collect::<Result<_>>()?;
     let handshake = Cups::<_, ChaCha20Poly1305>::new(
         Sake {
             signer: home.identity.clone(),
@@ -65,54 +59,66 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
         },
         cups::Version::V1,
     );
+    // Each epoch tracks its dealers, players and next players (up to three committees); the
+    // peers of every epoch come from the epoch's directory (genesis, then finalized blocks).
+    // The bound also sizes the network's inbound buffers, so keep it to what genesis allows.
+    let committee = (genesis.params.committee_size as usize)
+        .max(genesis.validators.len())
+        .clamp(1, unet_types::epoch::MAX_COMMITTEE);
     let p2p_cfg = lookup::Config::local(
         handshake,
         unet_types::P2P_NAMESPACE,
         home.config.p2p_listen,
-        NZUsize!(genesis.validators.len().max(1)),
+        NonZeroUsize::new(3 * committee).unwrap_or(NZUsize!(1)),
         MAX_MESSAGE_SIZE,
         NZUsize!(4096),
     );
-    let (mut network, mut oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
-    let directory: Map<_, Address> = peers
-        .iter()
-        .map(|(pk, addr)| (pk.clone(), Address::from(*addr)))
-        .collect::<Vec<_>>()
-        .try_into()
-        .map_err(|_| anyhow!("duplicate validator in genesis"))?;
-    oracle.track(0, directory);
+    let (mut network, oracle) = lookup::Network::new(context.child("network"), p2p_cfg);
+    let manager = AddressableManager::new(oracle.clone());
 
-    let consensus_quota = Quota::per_second(NZU32!(10_000));
+    // Per-peer message rates. The network preallocates one burst per retained peer and channel
+    // (peers per set x tracked sets), so these also bound its memory: 10,000/s for 48 peers x 4
+    // sets cost gigabytes. A peer sends a handful of votes per view and one block per height.
+    let consensus_quota = Quota::per_second(NZU32!(1_000));
     let votes = network.register(channel::VOTES, consensus_quota);
     let certificates = network.register(channel::CERTIFICATES, consensus_quota);
     let resolver = network.register(channel::RESOLVER, consensus_quota);
     let blocks = network.register(channel::BLOCKS, Quota::per_second(NZU32!(1_000)));
     let backfill = network.register(channel::BACKFILL, Quota::per_second(NZU32!(1_000)));
     let txs = network.register(channel::TXS, Quota::per_second(NZU32!(1_000)));
+    let reshare = network.register(channel::RESHARE, Quota::per_second(NZU32!(100)));
     let network_handle = network.start();
 
     let backfill = marshal::resolver::p2p::init(
         context.child("backfill"),
-        engine::backfill_config(me.clone(), oracle.clone(), oracle.clone()),
+        engine::backfill_config(me.clone(), manager.clone(), oracle.clone()),
         backfill,
     );
-    let engine = Engine::new(
+    let (shared, gossip, handles) = engine::start(
         context.child("engine"),
         engine::Config {
             blocker: oracle.clone(),
-            provider: oracle.clone(),
+            manager,
             partition_prefix: "unet".into(),
-            me: me.clone(),
-            scheme: home.scheme.clone(),
+            signer: home.identity.clone(),
+            epoch_zero: home.epoch_zero.clone(),
+            secrets: home.secrets.clone(),
             genesis: genesis.clone(),
             timeouts: Timeouts::default(),
             mempool: MempoolLimits::default(),
             freezer_table_initial_size: 1 << 16,
         },
+        engine::Channels {
+            votes,
+            certificates,
+            resolver,
+            blocks,
+            reshare,
+            txs,
+        },
+        backfill,
     )
     .await?;
-    let (shared, gossip, handles) =
-        engine.start(votes, certificates, resolver, blocks, backfill, txs);
     let status = shared.status();
     info!(
         name = home.config.name,
@@ -142,12 +148,4 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
     all.push(rpc_handle);
     let (res, _, _) = futures::future::select_all(all).await;
     Err(anyhow!("a node component stopped: {res:?}"))
-}
-
-fn resolve(addr: &str) -> Result<SocketAddr> {
-    use std::net::ToSocketAddrs;
-    addr.to_socket_addrs()
-        .with_context(|| format!("resolving {addr}"))?
-        .next()
-        .ok_or_else(|| anyhow!("{addr} resolves to nothing"))
 }

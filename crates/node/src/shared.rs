@@ -41,8 +41,8 @@ pub struct FinalizedBlock {
 pub struct Shared<E: StoreContext> {
     pub chain: AsyncMutex<Chain<E>>,
     pub mempool: Mutex<Mempool>,
-    /// Seed (VRF) signatures of notarized rounds, by view, pruned as views finalize.
-    pub seeds: Mutex<BTreeMap<u64, SeedSignature>>,
+    /// Seed (VRF) signatures of notarized rounds, by (epoch, view), pruned as rounds finalize.
+    pub seeds: Mutex<BTreeMap<(u64, u64), SeedSignature>>,
     pub status: Mutex<Status>,
     /// Recent finalized blocks, by height (bounded).
     pub recent: Mutex<BTreeMap<u64, FinalizedBlock>>,
@@ -52,6 +52,9 @@ pub struct Shared<E: StoreContext> {
     pub genesis_digest: Digest,
     /// Number of other validators in the peer set.
     pub peers: usize,
+    /// This node's role in each epoch's consensus as registered ("signer", "member" without a
+    /// share, "verifier" outside the committee), recent epochs only.
+    pub roles: Mutex<BTreeMap<u64, &'static str>>,
     /// Marshal's mailbox, for finalized blocks outside the in-memory window.
     pub marshal: std::sync::OnceLock<crate::engine::MarshalMailbox>,
 }
@@ -79,6 +82,7 @@ impl<E: StoreContext> Shared<E> {
             finalized_tx,
             verifier,
             genesis_digest: genesis.digest(),
+            roles: Mutex::new(BTreeMap::new()),
             marshal: std::sync::OnceLock::new(),
         }
     }
@@ -117,6 +121,20 @@ impl<E: StoreContext> Shared<E> {
             .get_block(commonware_consensus::types::Height::new(height))
             .await
             .map(|b| b.inner_shared())
+    }
+
+    /// This node's registered role in `epoch`'s consensus, if known.
+    pub fn role(&self, epoch: u64) -> Option<&'static str> {
+        self.roles.lock().expect("roles lock").get(&epoch).copied()
+    }
+
+    /// Records this node's role in `epoch` (keeps the last 16 epochs).
+    pub fn set_role(&self, epoch: u64, role: &'static str) {
+        let mut roles = self.roles.lock().expect("roles lock");
+        roles.insert(epoch, role);
+        while roles.len() > 16 {
+            roles.pop_first();
+        }
     }
 
     /// A snapshot of the node's status.

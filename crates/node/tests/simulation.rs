@@ -74,7 +74,7 @@ fn four_validators_finalize_100_blocks_with_transfers() {
             for r in &recipients {
                 sum += chain.account(&r.public_key()).await.unwrap().balance;
             }
-            for p in &net.fixture.participants {
+            for p in &net.participants {
                 sum += chain.account(p).await.unwrap().balance;
             }
             assert_eq!(
@@ -96,8 +96,9 @@ fn determinism_same_seed_same_chain() {
                 vs.push(start(&context, &net, i).await);
             }
             let refs: Vec<_> = vs.iter().collect();
-            wait_height(&context, &refs, 20).await;
-            digest_at(&vs[0], 20).await.unwrap()
+            // Past the first epoch boundary (reshare ceremony and the second engine included).
+            wait_height(&context, &refs, EPOCH_LENGTH + 5).await;
+            digest_at(&vs[0], EPOCH_LENGTH + 5).await.unwrap()
         })
     };
     assert_eq!(run(7), run(7));
@@ -165,7 +166,7 @@ fn partitioned_validator_heals() {
         wait_height(&context, &refs, 10).await;
 
         // Cut validator 0 off from everyone.
-        let p = &net.fixture.participants;
+        let p = &net.participants;
         for other in &p[1..] {
             net.oracle
                 .remove_link(p[0].clone(), other.clone())
@@ -215,14 +216,19 @@ fn equivocating_validator_cannot_stop_or_split_honest_nodes() {
         let net = network(&context, 4, good_link()).await;
         // Validator 0 is byzantine: for every notarize vote it sees, it signs a conflicting
         // notarize (and finalize) for a random payload in the same round, and sends both.
-        let byz = net.fixture.participants[0].clone();
+        let byz = net.participants[0].clone();
         let control = net.oracle.control(byz);
         let quota = Quota::per_second(commonware_utils::NZU32!(10_000));
-        let votes = control.register(0, quota).await.unwrap();
+        let (sender, receiver) = control.register(0, quota).await.unwrap();
+        // Consensus messages travel on per-epoch subchannels: equivocate in epoch 0.
+        let (mux, mut handle) =
+            commonware_p2p::utils::mux::Muxer::new(context.child("byz_mux"), sender, receiver);
+        mux.start();
+        let votes = handle.register(0).await.unwrap();
         Conflicter::<_, _, Sha256>::new(
             context.child("byzantine"),
             Config {
-                scheme: net.fixture.schemes[0].clone(),
+                scheme: net.epoch_zero_scheme(0),
             },
         )
         .start(votes);
@@ -297,6 +303,181 @@ fn whole_network_restarts_from_disk_and_keeps_finalizing() {
         let d = digest_at(&vs[0], resume).await;
         for v in &vs[1..] {
             assert_eq!(digest_at(v, resume).await, d);
+        }
+    });
+}
+
+/// Five nodes, four genesis validators; node 4 starts as a follower. Its operator registers a
+/// chip (online compute) and then node 4 as a validator with real transactions. The state
+/// picks node 4 into the committee of epoch 3 (chosen at height 30), so glue reshares the
+/// threshold key to it during epoch 3 and it signs from epoch 4 on; the genesis validator it
+/// displaced stops being a participant. The chain finalizes straight across every boundary and
+/// all five nodes agree on every block.
+#[test]
+fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
+    use commonware_cryptography::Digestible;
+    use std::time::UNIX_EPOCH;
+    use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
+    use unet_state::TxStatus;
+    use unet_types::{
+        chip::registration_nonce,
+        epoch::{committee_key, Committee},
+        Payload, Transaction,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    // Chip certificates are checked at the block timestamp: start the clock in 2026.
+    let cfg = deterministic::Config::default()
+        .with_seed(12)
+        .with_start_time(UNIX_EPOCH + Duration::from_secs(1_795_305_600))
+        .with_timeout(Some(Duration::from_secs(1200)));
+    deterministic::Runner::new(cfg).start(|context| async move {
+        let net = network_with(&context, 5, 4, good_link(), |g| {
+            // Nobody answers liveness challenges in this test: keep the chip online.
+            g.params.challenges_per_epoch = 0;
+        })
+        .await;
+        let mut vs = Vec::new();
+        for i in 0..5 {
+            vs.push(start(&context, &net, i).await);
+        }
+        // Node 4 cannot reach anyone until a committee names it (peers accept only the
+        // peers of their recent epochs): wait on the genesis validators.
+        let validators: Vec<_> = vs[..4].iter().collect();
+        wait_height(&context, &validators, 3).await;
+
+        // The operator (the faucet account) registers a chip, then node 4 as its validator.
+        let ca = DevnetVendorCa::from_seed(unet_node::home::DEVNET_CA_SEED).unwrap();
+        let (se, chain) = ca
+            .provision_chip([4; 16], b"chip-4", Curve::P256, "BM1684X", "SN-4")
+            .unwrap();
+        let operator = faucet();
+        let (anchor_height, anchor_hash) = {
+            let chain = vs[1].shared.chain.lock().await;
+            (chain.applied_height(), chain.applied_digest())
+        };
+        let nonce = registration_nonce(CHAIN_ID, &anchor_hash, &operator.public_key());
+        let evidence = Evidence::VendorX509(VendorX509Evidence {
+            nonce,
+            chain,
+            signature: se.sign_registration(&nonce).unwrap(),
+        })
+        .encode()
+        .unwrap();
+        let new_node = net.participants[4].clone();
+        let txs = vec![
+            Transaction {
+                chain_id: CHAIN_ID,
+                sender: operator.public_key(),
+                nonce: 0,
+                fee: 10_000,
+                payload: Payload::RegisterChip {
+                    anchor_height,
+                    evidence,
+                },
+            }
+            .sign(&operator),
+            Transaction {
+                chain_id: CHAIN_ID,
+                sender: operator.public_key(),
+                nonce: 1,
+                fee: 10_000,
+                payload: Payload::RegisterValidator {
+                    node_key: new_node.clone(),
+                    p2p_address: net.p2p_address(4),
+                },
+            }
+            .sign(&operator),
+        ];
+        let hashes: Vec<_> = txs.iter().map(|t| t.hash()).collect();
+        for r in submit(&vs[2], txs).await {
+            r.unwrap();
+        }
+        loop {
+            let chain = vs[0].shared.chain.lock().await;
+            if hashes.iter().all(|h| chain.tx_index.contains_key(h)) {
+                for h in &hashes {
+                    tracing::info!(receipt = ?chain.tx_index[h].receipt, "registration receipt");
+                    assert_eq!(chain.tx_index[h].receipt.status, TxStatus::Ok);
+                }
+                break;
+            }
+            drop(chain);
+            context.sleep(Duration::from_millis(50)).await;
+        }
+        let registered_at = vs[0].shared.status().finalized_height;
+        assert!(
+            registered_at < EPOCH_LENGTH,
+            "registration must land in epoch 0 (at {registered_at})"
+        );
+
+        // Committee 3 (chosen at height 30) holds node 4 and drops one genesis validator.
+        wait_height(&context, &validators, EPOCH_LENGTH + 1).await;
+        let committee: Committee = vs[0]
+            .shared
+            .chain
+            .lock()
+            .await
+            .get_decoded(&committee_key(3))
+            .await
+            .unwrap()
+            .expect("committee 3");
+        tracing::info!(?committee, "committee of epoch 3");
+        let members: Vec<_> = committee
+            .members
+            .iter()
+            .map(|m| m.node_key.clone())
+            .collect();
+        assert_eq!(members.len(), 4);
+        assert!(members.contains(&new_node));
+        let removed: Vec<_> = net.participants[..4]
+            .iter()
+            .filter(|p| !members.contains(p))
+            .cloned()
+            .collect();
+        assert_eq!(removed.len(), 1, "one genesis validator leaves");
+        let removed = removed[0].clone();
+        let removed_index = net.participants.iter().position(|p| *p == removed).unwrap();
+
+        // Committee 3 receives shares during epoch 3 and runs consensus from epoch 4.
+        let end = 6 * EPOCH_LENGTH;
+        let refs: Vec<_> = vs.iter().collect();
+        wait_height(&context, &refs, end).await;
+        let mut led_by_new = 0;
+        for h in 1..=end {
+            let block = vs[0].shared.block_at(h).await.expect("block");
+            for v in &vs[1..] {
+                assert_eq!(
+                    v.shared.block_at(h).await.map(|b| b.digest()),
+                    Some(block.digest()),
+                    "nodes disagree at height {h}"
+                );
+            }
+            let epoch = h / EPOCH_LENGTH;
+            if epoch >= 4 {
+                assert_eq!(block.context.round.epoch().get(), epoch);
+                assert_ne!(block.proposer(), &removed, "removed member led block {h}");
+                if block.proposer() == &new_node {
+                    led_by_new += 1;
+                }
+            }
+            if epoch < 4 {
+                assert_ne!(
+                    block.proposer(),
+                    &new_node,
+                    "node 4 led block {h} too early"
+                );
+            }
+        }
+        assert!(led_by_new > 0, "the new member never led a block");
+        // Roles as each node registered them for epoch 4 (and after).
+        assert_eq!(vs[4].shared.role(4), Some("signer"));
+        assert_eq!(vs[removed_index].shared.role(4), Some("verifier"));
+        // The chain kept its beacon: every block past height 1 carries a verified seed.
+        for h in 2..=end {
+            assert!(vs[4].shared.block_at(h).await.unwrap().seed.is_some());
         }
     });
 }

@@ -4,13 +4,17 @@
 //!
 //! ```text
 //! Block := context | parent [32] | height varint | timestamp_ms varint
-//!        | seed option<[48]> | state_root [32] | tx_root [32] | txs vec<SignedTx>
+//!        | seed option<[48]> | reshare option<Payload> | state_root [32] | tx_root [32]
+//!        | txs vec<SignedTx>
 //! ```
 //!
 //! `context` is the simplex consensus context the block was proposed in (round, leader,
 //! parent view and digest); embedding it lets any node verify a block it did not see proposed.
 //! `seed` is the threshold-BLS VRF signature over the *parent's* consensus round (absent when
-//! the parent is genesis); its SHA-256 is the block's random [`Block::beacon`]. `state_root` is
+//! the parent is genesis); its SHA-256 is the block's random [`Block::beacon`]. `reshare` is
+//! the threshold-key reshare artifact a block may carry (commonware-glue's `dkg` payload): a
+//! dealer log from an epoch's midpoint on, the next epoch's [`EpochInfo`] in an epoch's final
+//! block, and epoch zero's [`EpochInfo`] in the genesis block. `state_root` is
 //! the root of the authenticated state *after* executing this block; `tx_root` is the binary
 //! Merkle root over the transaction hashes. The block digest is SHA-256 over the header (every
 //! field but `txs`, which `tx_root` commits to).
@@ -29,7 +33,29 @@ use commonware_cryptography::{
     bls12381::primitives::variant::{MinSig, Variant},
     Digest as _, Digestible, Hasher, Sha256, Signer,
 };
+use commonware_glue::dkg::{network::Addresses, types, ReshareBlock};
 use commonware_storage::bmt;
+use std::num::NonZeroU32;
+
+/// Transport directory carried in epoch artifacts: each participant's p2p address.
+pub type Directory = Addresses<PublicKey>;
+
+/// A reshare artifact carried by a block (dealer log or epoch info).
+pub type ResharePayload = types::Payload<MinSig, PublicKey, Directory>;
+
+/// The public description of one epoch: threshold output, players, next players, directory.
+pub type EpochInfo = types::EpochInfo<MinSig, PublicKey, Directory>;
+
+/// Most members of any participant set a reshare payload may name (the committee bound).
+pub const MAX_PARTICIPANTS: NonZeroU32 = match NonZeroU32::new(crate::epoch::MAX_COMMITTEE as u32) {
+    Some(n) => n,
+    None => panic!("MAX_COMMITTEE must be non-zero"),
+};
+
+/// Highest threshold sharing mode version accepted in payloads.
+pub fn max_sharing_mode() -> commonware_cryptography::bls12381::primitives::sharing::ModeVersion {
+    commonware_cryptography::bls12381::primitives::sharing::ModeVersion::v0()
+}
 
 /// Consensus context a block was proposed in.
 pub type Context = SimplexContext<Digest, PublicKey>;
@@ -45,7 +71,7 @@ pub struct BlockCfg {
 }
 
 /// A block of the UtilityNet chain.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Block {
     pub context: Context,
     pub parent: Digest,
@@ -53,6 +79,8 @@ pub struct Block {
     /// Proposer's clock in milliseconds since the Unix epoch; never below the parent's.
     pub timestamp: u64,
     pub seed: Option<SeedSignature>,
+    /// Reshare artifact (dealer log or epoch info), if any.
+    pub reshare: Option<ResharePayload>,
     pub state_root: Digest,
     pub tx_root: Digest,
     pub txs: Vec<SignedTx>,
@@ -60,7 +88,7 @@ pub struct Block {
 }
 
 impl Block {
-    /// Builds a block, computing its transaction root and digest.
+    /// Builds a block without a reshare payload, computing its transaction root and digest.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         context: Context,
@@ -71,6 +99,23 @@ impl Block {
         state_root: Digest,
         txs: Vec<SignedTx>,
     ) -> Self {
+        Self::with_reshare(
+            context, parent, height, timestamp, seed, None, state_root, txs,
+        )
+    }
+
+    /// Builds a block carrying `reshare`, computing its transaction root and digest.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_reshare(
+        context: Context,
+        parent: Digest,
+        height: Height,
+        timestamp: u64,
+        seed: Option<SeedSignature>,
+        reshare: Option<ResharePayload>,
+        state_root: Digest,
+        txs: Vec<SignedTx>,
+    ) -> Self {
         let tx_root = tx_root(&txs);
         let digest = header_digest(
             &context,
@@ -78,6 +123,7 @@ impl Block {
             height,
             timestamp,
             &seed,
+            &reshare,
             &state_root,
             &tx_root,
         );
@@ -87,6 +133,7 @@ impl Block {
             height,
             timestamp,
             seed,
+            reshare,
             state_root,
             tx_root,
             txs,
@@ -94,20 +141,27 @@ impl Block {
         }
     }
 
-    /// The genesis block: height 0, committing to the genesis state root and the genesis
-    /// document's hash (as its parent).
-    pub fn genesis(genesis_hash: Digest, state_root: Digest, timestamp: u64) -> Self {
+    /// The genesis block: height 0, committing to the genesis state root, the genesis
+    /// document's hash (as its parent) and epoch zero's [`EpochInfo`] (threshold output and
+    /// committee the chain starts with).
+    pub fn genesis(
+        genesis_hash: Digest,
+        state_root: Digest,
+        timestamp: u64,
+        epoch_zero: EpochInfo,
+    ) -> Self {
         let context = Context {
             round: Round::new(Epoch::zero(), View::zero()),
             leader: crate::PrivateKey::from_seed(0).public_key(),
             parent: (View::zero(), Digest::EMPTY),
         };
-        Self::new(
+        Self::with_reshare(
             context,
             genesis_hash,
             Height::zero(),
             timestamp,
             None,
+            Some(ResharePayload::EpochInfo(epoch_zero)),
             state_root,
             Vec::new(),
         )
@@ -128,6 +182,28 @@ impl Block {
     }
 }
 
+impl std::fmt::Debug for Block {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let reshare = match &self.reshare {
+            None => "none",
+            Some(types::Payload::DealerLog(_)) => "dealer_log",
+            Some(types::Payload::EpochInfo(_)) => "epoch_info",
+        };
+        f.debug_struct("Block")
+            .field("context", &self.context)
+            .field("parent", &self.parent)
+            .field("height", &self.height)
+            .field("timestamp", &self.timestamp)
+            .field("seed", &self.seed)
+            .field("reshare", &reshare)
+            .field("state_root", &self.state_root)
+            .field("tx_root", &self.tx_root)
+            .field("txs", &self.txs.len())
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
 /// Binary Merkle root over the transaction hashes, in block order.
 pub fn tx_root(txs: &[SignedTx]) -> Digest {
     let mut builder = bmt::Builder::<Sha256>::new(txs.len());
@@ -137,12 +213,14 @@ pub fn tx_root(txs: &[SignedTx]) -> Digest {
     builder.build().root()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn header_digest(
     context: &Context,
     parent: &Digest,
     height: Height,
     timestamp: u64,
     seed: &Option<SeedSignature>,
+    reshare: &Option<ResharePayload>,
     state_root: &Digest,
     tx_root: &Digest,
 ) -> Digest {
@@ -152,6 +230,7 @@ fn header_digest(
     hasher.update(&height.get().to_be_bytes());
     hasher.update(&timestamp.to_be_bytes());
     hasher.update(&seed.encode());
+    hasher.update(&reshare.encode());
     hasher.update(state_root);
     hasher.update(tx_root);
     hasher.finalize().1
@@ -164,6 +243,7 @@ impl Write for Block {
         self.height.write(buf);
         UInt(self.timestamp).write(buf);
         self.seed.write(buf);
+        self.reshare.write(buf);
         self.state_root.write(buf);
         self.tx_root.write(buf);
         self.txs.write(buf);
@@ -177,6 +257,7 @@ impl EncodeSize for Block {
             + self.height.encode_size()
             + UInt(self.timestamp).encode_size()
             + self.seed.encode_size()
+            + self.reshare.encode_size()
             + self.state_root.encode_size()
             + self.tx_root.encode_size()
             + self.txs.encode_size()
@@ -192,10 +273,14 @@ impl Read for Block {
         let height = Height::read(buf)?;
         let timestamp = UInt::read(buf)?.0;
         let seed = Option::<SeedSignature>::read(buf)?;
+        let reshare =
+            Option::<ResharePayload>::read_cfg(buf, &(MAX_PARTICIPANTS, max_sharing_mode()))?;
         let state_root = Digest::read(buf)?;
         let claimed_tx_root = Digest::read(buf)?;
         let txs = Vec::<SignedTx>::read_cfg(buf, &(RangeCfg::from(..=cfg.max_txs), ()))?;
-        let block = Self::new(context, parent, height, timestamp, seed, state_root, txs);
+        let block = Self::with_reshare(
+            context, parent, height, timestamp, seed, reshare, state_root, txs,
+        );
         if block.tx_root != claimed_tx_root {
             return Err(CodecError::Invalid(
                 "Block",
@@ -234,6 +319,16 @@ impl CertifiableBlock for Block {
     }
 }
 
+impl ReshareBlock for Block {
+    type Variant = MinSig;
+    type PublicKey = PublicKey;
+    type Directory = Directory;
+
+    fn payload(&self) -> Option<ResharePayload> {
+        self.reshare.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,7 +352,19 @@ mod tests {
                 .sign(&key)
             })
             .collect();
-        let genesis = Block::genesis(Sha256::hash(&[b"g"]), Sha256::hash(&[b"s"]), 0);
+        let genesis = Block::new(
+            Context {
+                round: Round::new(Epoch::zero(), View::zero()),
+                leader: key.public_key(),
+                parent: (View::zero(), Digest::EMPTY),
+            },
+            Sha256::hash(&[b"g"]),
+            Height::zero(),
+            0,
+            None,
+            Sha256::hash(&[b"s"]),
+            Vec::new(),
+        );
         let context = Context {
             round: Round::new(Epoch::zero(), View::new(1)),
             leader: key.public_key(),
@@ -290,10 +397,57 @@ mod tests {
         let b = sample(3);
         assert_ne!(a.tx_root, b.tx_root);
         assert_ne!(a.digest(), b.digest());
-        assert_ne!(
-            a.beacon(),
-            Block::genesis(Digest::EMPTY, Digest::EMPTY, 0).beacon()
+        let mut c = a.clone();
+        c.parent = Digest::EMPTY;
+        assert_ne!(a.beacon(), c.beacon());
+    }
+
+    #[test]
+    fn reshare_payload_round_trips_and_is_committed() {
+        use commonware_cryptography::bls12381::{
+            dkg::feldman_desmedt::deal, primitives::sharing::Mode,
+        };
+        use commonware_glue::dkg::types::EpochOutcome;
+        use commonware_utils::{ordered::Set, N3f1};
+        let keys = Set::from_iter_dedup((0..4).map(|i| PrivateKey::from_seed(i).public_key()));
+        let rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+        let (output, _) = deal::<MinSig, _, N3f1>(rng, Mode::NonZeroCounter, keys.clone()).unwrap();
+        let directory: Directory = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let addr = format!("127.0.0.1:{}", 3000 + i).parse().unwrap();
+                (k.clone(), commonware_p2p::Address::Symmetric(addr))
+            })
+            .collect();
+        let info = EpochInfo {
+            outcome: EpochOutcome::Success,
+            epoch: Epoch::zero(),
+            output,
+            players: keys.clone(),
+            next_players: keys,
+            directory,
+        };
+        let g = Block::genesis(Digest::EMPTY, Digest::EMPTY, 0, info);
+        let bytes = g.encode();
+        let back = Block::decode_cfg(bytes.clone(), &BlockCfg { max_txs: 0 }).unwrap();
+        assert_eq!(back, g);
+        assert_eq!(back.encode(), bytes);
+        assert!(matches!(back.payload(), Some(types::Payload::EpochInfo(_))));
+        // The digest commits to the payload.
+        let mut bare = g.clone();
+        bare.reshare = None;
+        let rebuilt = Block::with_reshare(
+            bare.context.clone(),
+            bare.parent,
+            bare.height,
+            bare.timestamp,
+            None,
+            None,
+            bare.state_root,
+            Vec::new(),
         );
+        assert_ne!(rebuilt.digest(), g.digest());
     }
 
     #[test]

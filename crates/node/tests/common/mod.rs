@@ -3,21 +3,22 @@
 
 #![allow(dead_code)]
 
-use commonware_consensus::{marshal, simplex::scheme::bls12381_threshold::vrf};
-use commonware_cryptography::{
-    bls12381::primitives::variant::MinSig, certificate::mocks::Fixture, ed25519, Signer,
-};
+use commonware_consensus::{marshal, types::Epoch};
+use commonware_cryptography::{bls12381::primitives::group::Share, ed25519, Signer};
+use commonware_glue::dkg::network::AddressableManager;
 use commonware_p2p::simulated::{Link, Network, Oracle};
 use commonware_runtime::{deterministic, Clock, Handle, Quota, Spawner, Supervisor};
-use commonware_utils::{channel::oneshot, NZUsize, NZU32};
+use commonware_utils::{channel::oneshot, ordered::Map, NZUsize, NZU32};
 use std::{sync::Arc, time::Duration};
 use unet_node::{
-    engine::{self, Engine, Timeouts},
+    engine::{self, Timeouts},
+    epochs::SecretStore,
     gossip::{self, TxGossip},
     mempool::MempoolLimits,
     shared::{Scheme, Shared},
 };
 use unet_types::{
+    block::EpochInfo,
     genesis::{Allocation, Validator},
     Genesis, Params, Payload, PrivateKey, PublicKey, SignedTx, Transaction, UNC,
 };
@@ -27,6 +28,11 @@ pub type Ctx = deterministic::Context;
 pub const CHAIN_ID: u64 = 77;
 pub const FAUCET_BALANCE: u128 = 1_000_000 * UNC;
 const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
+/// Blocks per epoch in simulations: short, so tests cross several epoch boundaries.
+pub const EPOCH_LENGTH: u64 = 30;
+/// p2p channels a node registers (votes, certificates, resolver, blocks, backfill, txs,
+/// reshare).
+const CHANNELS: u64 = 7;
 
 /// The faucet account funded at genesis.
 pub fn faucet() -> PrivateKey {
@@ -48,9 +54,12 @@ pub fn genesis(participants: &[PublicKey]) -> Genesis {
             fee_burn_bps: 5_000,
             max_block_txs: 2_000,
             block_time_ms: 50,
+            epoch_length: EPOCH_LENGTH,
+            committee_size: 4,
             ..Params::default()
         },
         consensus_polynomial: String::new(),
+        // filled in by `network` once the key is dealt
         validators: participants
             .iter()
             .enumerate()
@@ -93,29 +102,69 @@ pub struct Running {
 
 pub struct Net {
     pub oracle: Oracle<PublicKey, Ctx>,
-    pub fixture: Fixture<Scheme>,
+    /// Identity keys of every node (genesis validators first).
+    pub keys: Vec<ed25519::PrivateKey>,
+    /// Their public keys, in the same order.
+    pub participants: Vec<PublicKey>,
     pub genesis: Genesis,
+    pub epoch_zero: EpochInfo,
+    /// Epoch-zero shares of the genesis validators.
+    pub shares: Map<PublicKey, Share>,
+    /// Each node's secret store (in memory; survives a node's restart within a test).
+    pub stores: Vec<SecretStore>,
+}
+
+impl Net {
+    /// The p2p address node `i` listens on (genesis validators and later ones alike).
+    pub fn p2p_address(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", 30000 + i)
+    }
+
+    /// The epoch-zero signing scheme of genesis validator `i` (for byzantine test actors).
+    pub fn epoch_zero_scheme(&self, i: usize) -> Scheme {
+        let share = self
+            .shares
+            .get_value(&self.participants[i])
+            .expect("genesis validator share")
+            .clone();
+        Scheme::signer(
+            unet_types::CONSENSUS_NAMESPACE,
+            self.epoch_zero.output.players().clone(),
+            self.epoch_zero.output.public().clone(),
+            share,
+        )
+        .expect("share matches")
+    }
 }
 
 pub async fn network(context: &Ctx, n: u32, link: Link) -> Net {
+    network_with(context, n as usize, n as usize, link, |_| {}).await
+}
+
+/// `total` nodes, the first `validators` of which are genesis validators (the others start as
+/// followers); `tweak` adjusts the genesis before the key is dealt.
+pub async fn network_with(
+    context: &Ctx,
+    total: usize,
+    validators: usize,
+    link: Link,
+    tweak: impl FnOnce(&mut Genesis),
+) -> Net {
     let (network, oracle) = Network::new(
         context.child("network"),
         commonware_p2p::simulated::Config {
             max_size: 8 * 1024 * 1024,
-            max_peers_per_set: NZUsize!(n as usize),
+            // Sizes inbound buffers: no more peers than nodes in the test.
+            max_peers_per_set: std::num::NonZeroUsize::new(total).unwrap(),
             disconnect_on_block: true,
-            tracked_peer_sets: NZUsize!(1),
+            tracked_peer_sets: NZUsize!(4),
         },
     );
     network.start();
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0x5eed);
-    let fixture = vrf::fixture::<MinSig, _>(&mut rng, unet_types::CONSENSUS_NAMESPACE, n);
-    let participants: Vec<_> = fixture.participants.clone();
-    commonware_p2p::Manager::track(
-        &mut oracle.manager(),
-        0,
-        commonware_utils::ordered::Set::from_iter_dedup(participants.iter().cloned()),
-    );
+    let keys: Vec<ed25519::PrivateKey> = (0..total as u64)
+        .map(|i| ed25519::PrivateKey::from_seed(0x5eed + i))
+        .collect();
+    let participants: Vec<PublicKey> = keys.iter().map(|k| k.public_key()).collect();
     for a in &participants {
         for b in &participants {
             if a != b {
@@ -126,11 +175,31 @@ pub async fn network(context: &Ctx, n: u32, link: Link) -> Net {
             }
         }
     }
-    let genesis = genesis(&participants);
+    let mut genesis = genesis(&participants[..validators]);
+    tweak(&mut genesis);
+    let rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(0x5eed);
+    let (output, shares) = unet_node::home::deal_genesis(rng, &genesis.validators).expect("deal");
+    genesis.consensus_polynomial = hex::encode(commonware_codec::Encode::encode(output.public()));
+    let epoch_zero = unet_node::home::epoch_zero_info(&genesis, output);
+    unet_node::home::check_epoch_zero(&genesis, &epoch_zero).expect("epoch zero");
+    let stores = participants
+        .iter()
+        .map(|p| {
+            let store = SecretStore::memory();
+            if let Some(share) = shares.get_value(p) {
+                store.insert_share(Epoch::zero(), share).unwrap();
+            }
+            store
+        })
+        .collect();
     Net {
         oracle,
-        fixture,
+        keys,
+        participants,
         genesis,
+        epoch_zero,
+        shares,
+        stores,
     }
 }
 
@@ -142,18 +211,19 @@ pub fn good_link() -> Link {
     }
 }
 
-/// Starts validator `i` inside its own task, so aborting the task crashes it (storage stays).
+/// Starts node `i` inside its own task, so aborting the task crashes it (storage stays).
 pub async fn start(context: &Ctx, net: &Net, i: usize) -> Running {
-    let signer: ed25519::PrivateKey = net.fixture.private_keys[i].clone();
-    let scheme = net.fixture.schemes[i].clone();
+    let signer: ed25519::PrivateKey = net.keys[i].clone();
     let pk = signer.public_key();
     let control = net.oracle.control(pk.clone());
     let mut channels = Vec::new();
-    for c in 0..6u64 {
+    for c in 0..CHANNELS {
         channels.push(control.register(c, QUOTA).await.unwrap());
     }
     let genesis = net.genesis.clone();
-    let manager = net.oracle.manager();
+    let epoch_zero = net.epoch_zero.clone();
+    let secrets = net.stores[i].clone();
+    let manager = AddressableManager::new(net.oracle.socket_manager());
     let (tx, rx) = oneshot::channel();
     let task =
         context
@@ -162,34 +232,43 @@ pub async fn start(context: &Ctx, net: &Net, i: usize) -> Running {
             .spawn(move |context| async move {
                 let mut channels = channels.into_iter();
                 let votes = channels.next().unwrap();
-                let certs = channels.next().unwrap();
+                let certificates = channels.next().unwrap();
                 let resolver = channels.next().unwrap();
                 let blocks = channels.next().unwrap();
                 let backfill = channels.next().unwrap();
                 let txs = channels.next().unwrap();
+                let reshare = channels.next().unwrap();
                 let backfill = marshal::resolver::p2p::init(
                     context.child("backfill"),
                     engine::backfill_config(pk.clone(), manager.clone(), control.clone()),
                     backfill,
                 );
-                let engine = Engine::new(
+                let (shared, gossip, _handles) = engine::start(
                     context.child("engine"),
                     engine::Config {
                         blocker: control.clone(),
-                        provider: manager,
+                        manager,
                         partition_prefix: format!("v{i}"),
-                        me: pk,
-                        scheme,
+                        signer,
+                        epoch_zero,
+                        secrets,
                         genesis,
                         timeouts: Timeouts::default(),
                         mempool: MempoolLimits::default(),
                         freezer_table_initial_size: 1 << 12,
                     },
+                    engine::Channels {
+                        votes,
+                        certificates,
+                        resolver,
+                        blocks,
+                        reshare,
+                        txs,
+                    },
+                    backfill,
                 )
                 .await
                 .expect("engine");
-                let (shared, gossip, _handles) =
-                    engine.start(votes, certs, resolver, blocks, backfill, txs);
                 let _ = tx.send((shared, gossip));
                 futures::future::pending::<()>().await;
             });
