@@ -13,12 +13,11 @@
 //! # Which committee runs consensus when
 //!
 //! glue's `participants(e)` are the *players* of epoch `e`'s reshare ceremony: they receive
-//! shares during epoch `e` and are the consensus participants of epoch `e + 1`. Glue needs
-//! `participants(e)` when the last block of epoch `e - 2` is built, and the state writes
-//! `committee(e)` at the first block of epoch `e - 2`, so `participants(e) = committee(e)`
-//! is final a whole epoch before it is needed. Consequently consensus in epoch `e >= 1` is run
-//! by `committee(e - 1)` (epoch 0 by the genesis validators) and leaders of epoch `e` are
-//! weighted by `committee(e - 1)`'s weights.
+//! shares during epoch `e` and are the consensus participants of epoch `e + 1`, so
+//! `participants(e) = committee(e + 1)`. Glue needs it when the last block of epoch `e - 2` is
+//! built; the state writes `committee(e + 1)` at the first block of epoch `e - 2`, so it is
+//! final a whole epoch before it is needed. Consensus in epoch `e` is run by `committee(e)`
+//! (epochs 0..=3 by the genesis validators) and its leaders are weighted by `committee(e)`.
 //!
 //! If a ceremony fails, glue keeps the previous threshold output: the participants of the next
 //! epoch then differ from the committee, and the elector falls back to uniform weights for it.
@@ -76,9 +75,9 @@ pub fn genesis_committee(genesis: &Genesis, epoch: u64) -> Committee {
 
 /// The committee of `epoch` in finalized state, waiting until the state is final for it.
 ///
-/// Deterministic on every node: `committee(e)` is due at the first block of epoch `e - 2`
-/// (genesis writes epochs 0..=2). If the state has passed that height without writing it,
-/// the previous epoch's committee carries over; before the state writes any, epochs 0..=2
+/// Deterministic on every node: `committee(e)` is due at the first block of epoch `e - 3`
+/// (genesis writes epochs 0..=3). If the state has passed that height without writing it,
+/// the previous epoch's committee carries over; before the state writes any, epochs 0..=3
 /// are the genesis validators.
 pub async fn committee<E: StoreContext + Clock>(
     shared: &Shared<E>,
@@ -94,10 +93,10 @@ pub async fn committee<E: StoreContext + Clock>(
                     return c;
                 }
             }
-            if epoch <= 2 {
+            if epoch <= 3 {
                 return genesis_committee(&chain.genesis, epoch);
             }
-            let due = first_height(epoch - 2, chain.genesis.params.epoch_length);
+            let due = first_height(epoch - 3, chain.genesis.params.epoch_length);
             if chain.applied_height() >= due {
                 epoch -= 1;
                 continue;
@@ -145,13 +144,13 @@ impl<E: StoreContext + Clock + Send + Sync + 'static> dkg::ParticipantsProvider
     type Directory = Directory;
 
     async fn participants(&mut self, epoch: Epoch) -> Set<PublicKey> {
-        let c = committee(&self.shared, &self.clock, epoch.get()).await;
+        let c = committee(&self.shared, &self.clock, epoch.get() + 1).await;
         Set::from_iter_dedup(c.members.into_iter().map(|m| m.node_key))
     }
 
     async fn directory(&mut self, epoch: Epoch, peers: Set<PublicKey>) -> Directory {
         // Needed at the last block of `epoch - 1`; everything read here was final by the
-        // first block of `epoch - 1` (committee(epoch + 1) is written there).
+        // first block of `epoch - 1` (committee(epoch + 2) is written there).
         let length = self.shared.chain().await.genesis.params.epoch_length;
         let e = epoch.get();
         wait_applied(
@@ -162,7 +161,7 @@ impl<E: StoreContext + Clock + Send + Sync + 'static> dkg::ParticipantsProvider
         .await;
         let mut found: HashMap<PublicKey, Address> = HashMap::new();
         // Newest committee first: the most recent address a member registered wins.
-        let mut k = e + 1;
+        let mut k = e + 2;
         loop {
             if found.len() == peers.len() {
                 break;
@@ -294,10 +293,10 @@ pub struct Registrar<E: StoreContext> {
 
 impl<E: StoreContext + Clock + Send + Sync + 'static> Registrar<E> {
     /// Leader weights of `epoch`'s participants (in participant order): the weights of
-    /// `committee(epoch - 1)` (genesis for epoch 0) when it is exactly the participant set,
-    /// uniform otherwise (a failed ceremony kept an older output).
+    /// `committee(epoch)` when it is exactly the participant set, uniform otherwise (a failed
+    /// ceremony kept an older output).
     pub async fn weights(&self, epoch: u64, participants: &Set<PublicKey>) -> Vec<u128> {
-        let c = committee(&self.shared, &self.clock, epoch.saturating_sub(1)).await;
+        let c = committee(&self.shared, &self.clock, epoch).await;
         let same = c.members.len() == participants.len()
             && c.members
                 .iter()

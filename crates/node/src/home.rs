@@ -217,8 +217,8 @@ pub fn check_epoch_zero(genesis: &Genesis, info: &EpochInfo) -> Result<()> {
 }
 
 /// Epoch zero's info for a genesis whose threshold key `output` was dealt to its validators:
-/// players are committee 0, next players committee 1 (both the genesis validators), and the
-/// directory holds their p2p addresses.
+/// players are `participants(0) = committee(1)`, next players `committee(2)` (both the genesis
+/// validators, see [`crate::epochs`]), and the directory holds their p2p addresses.
 pub fn epoch_zero_info(genesis: &Genesis, output: Output<MinSig, PublicKey>) -> EpochInfo {
     let members = |e: u64| -> Set<PublicKey> {
         Set::from_iter_dedup(
@@ -228,8 +228,8 @@ pub fn epoch_zero_info(genesis: &Genesis, output: Output<MinSig, PublicKey>) -> 
                 .map(|m| m.node_key),
         )
     };
-    let players = members(0);
-    let next_players = members(1);
+    let players = members(1);
+    let next_players = members(2);
     let peers = Set::from_iter_dedup(
         output
             .players()

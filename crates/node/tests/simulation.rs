@@ -309,7 +309,7 @@ fn whole_network_restarts_from_disk_and_keeps_finalizing() {
 
 /// Five nodes, four genesis validators; node 4 starts as a follower. Its operator registers a
 /// chip (online compute) and then node 4 as a validator with real transactions. The state
-/// picks node 4 into the committee of epoch 3 (chosen at height 30), so glue reshares the
+/// picks node 4 into the committee of epoch 4 (chosen at height 30), so glue reshares the
 /// threshold key to it during epoch 3 and it signs from epoch 4 on; the genesis validator it
 /// displaced stops being a participant. The chain finalizes straight across every boundary and
 /// all five nodes agree on every block.
@@ -413,18 +413,18 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
             "registration must land in epoch 0 (at {registered_at})"
         );
 
-        // Committee 3 (chosen at height 30) holds node 4 and drops one genesis validator.
+        // Committee 4 (chosen at height 30) holds node 4 and drops one genesis validator.
         wait_height(&context, &validators, EPOCH_LENGTH + 1).await;
         let committee: Committee = vs[0]
             .shared
             .chain
             .lock()
             .await
-            .get_decoded(&committee_key(3))
+            .get_decoded(&committee_key(4))
             .await
             .unwrap()
-            .expect("committee 3");
-        tracing::info!(?committee, "committee of epoch 3");
+            .expect("committee 4");
+        tracing::info!(?committee, "committee of epoch 4");
         let members: Vec<_> = committee
             .members
             .iter()

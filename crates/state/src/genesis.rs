@@ -33,7 +33,7 @@ pub fn genesis_writes(genesis: &Genesis) -> Result<BTreeMap<Digest, Vec<u8>>, Ge
     writes.insert(registry_key(), genesis.registry()?.encode().to_vec());
 
     // Genesis validators are registered validators (their node key is their account), and
-    // form the committees of epochs 0, 1 and 2 with weight 1 each.
+    // form the committees of epochs 0 to 3 with weight 1 each.
     let mut accounts = Vec::new();
     let mut members = Vec::new();
     for v in &genesis.validators {
@@ -62,7 +62,7 @@ pub fn genesis_writes(genesis: &Genesis) -> Result<BTreeMap<Digest, Vec<u8>>, Ge
         validator_list_key(),
         AddressList(accounts).encode().to_vec(),
     );
-    for epoch in 0..=2 {
+    for epoch in 0..=3 {
         let committee = Committee {
             epoch,
             members: members.clone(),

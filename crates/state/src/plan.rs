@@ -91,7 +91,7 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
     let mut validators: BTreeSet<Address> = BTreeSet::new();
     if env.height > 0 && env.height.is_multiple_of(l) {
         keys.insert(validator_list_key());
-        keys.insert(committee_key(env.height / l + 1));
+        keys.insert(committee_key(env.height / l + 2));
         if let Some(AddressList(list)) = decoded(pre, &validator_list_key()) {
             validators.extend(list);
         }

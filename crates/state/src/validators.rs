@@ -1,11 +1,12 @@
 //! Validator registration and the choice of each epoch's committee by online attested compute.
 //!
-//! Rule (applied at the first block of epoch `X`, for epoch `X + 2`):
+//! Rule (applied at the first block of epoch `X`, for the committee that votes in epoch
+//! `X + 3`):
 //! 1. Rank registered validators by their account's online attested compute (descending),
 //!    ties by node key (ascending).
 //! 2. Take the first `committee_size` with compute above zero.
-//! 3. If that gives fewer than `min(MIN_COMMITTEE, committee_size, |committee(X+1)|)`
-//!    members, fill up with members of committee `X + 1` in node-key order, with weight 1, so
+//! 3. If that gives fewer than `min(MIN_COMMITTEE, committee_size, |committee(X+2)|)`
+//!    members, fill up with members of committee `X + 2` in node-key order, with weight 1, so
 //!    a young network never shrinks below a fault-tolerant size.
 //! 4. A member's weight is its compute (at least 1); leader election caps it (see
 //!    docs/protocol.md).
@@ -113,7 +114,7 @@ pub(crate) fn deregister(
     Ok(Ok(()))
 }
 
-/// At the first block of epoch `X >= 1`: choose the committee of epoch `X + 2`.
+/// At the first block of epoch `X >= 1`: choose the committee of epoch `X + 3`.
 pub(crate) fn choose_committee(
     w: &mut Working<'_>,
     env: &BlockEnv<'_>,
@@ -123,7 +124,7 @@ pub(crate) fn choose_committee(
     if env.height == 0 || !env.height.is_multiple_of(l) {
         return Ok(());
     }
-    let epoch = env.height / l + 2;
+    let epoch = env.height / l + 3;
     let previous: Committee = w
         .get(&committee_key(epoch - 1))?
         .ok_or_else(|| BlockError::Corrupt(format!("committee of epoch {} absent", epoch - 1)))?;

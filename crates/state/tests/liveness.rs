@@ -694,10 +694,10 @@ fn the_committee_follows_online_attested_compute() {
             "ok"
         ]
     );
-    // At the first block of epoch 1 the committee of epoch 3 is chosen: the new validator
+    // At the first block of epoch 1 the committee of epoch 4 is chosen: the new validator
     // (96 TOPS online) plus the three genesis members with the lowest node keys as fill.
     run(&mut net, &[&chip], |_, _| true, L);
-    let c3 = net.committee(3);
+    let c3 = net.committee(4);
     assert_eq!(c3.members.len(), 4);
     let m = c3.member(&node).expect("new validator chosen");
     assert_eq!(m.weight, 96_000);
@@ -713,7 +713,7 @@ fn the_committee_follows_online_attested_compute() {
     assert!(c3.member(&fill[3]).is_none());
 
     // A second operator with a smaller chip joins; then the first one's chip goes offline.
-    // The committee of epoch 5 (chosen at height 3L) ranks the second operator first, and the
+    // The committee of epoch 6 (chosen at height 3L) ranks the second operator first, and the
     // first one no longer carries any weight (at most it is kept as fill, with weight 1).
     let owner2 = PrivateKey::from_seed(60);
     let fund = net.tx(
@@ -745,7 +745,7 @@ fn the_committee_follows_online_attested_compute() {
         net.chip(&chip.id()).unwrap().status,
         ChipStatus::Unresponsive
     );
-    let c5 = net.committee(5);
+    let c5 = net.committee(6);
     assert_eq!(c5.members.len(), 4);
     assert_eq!(c5.member(&node2).unwrap().weight, 32_000);
     assert!(c5.member(&node).is_none_or(|m| m.weight == 1));

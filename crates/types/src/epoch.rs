@@ -4,10 +4,11 @@
 //! `[e * L, (e + 1) * L - 1]` (the same rule as commonware's `FixedEpocher`), so the genesis
 //! block (height 0) opens epoch 0.
 //!
-//! The committee of epoch `e + 2` is chosen by the state transition at the first block of epoch
-//! `e` (height `e * L`) and written under [`committee_key`]`(e + 2)`; genesis writes the
-//! committees of epochs 0, 1 and 2. Choosing two epochs ahead gives consensus a whole epoch to
-//! reshare the threshold key to the new members before they start voting.
+//! The committee of epoch `e + 3` (the validators that vote in epoch `e + 3`) is chosen by the
+//! state transition at the first block of epoch `e` (height `e * L`) and written under
+//! [`committee_key`]`(e + 3)`; genesis writes the committees of epochs 0 to 3. Consensus needs
+//! the set one epoch before the reshare ceremony that hands it the threshold key (epoch
+//! `e + 2`), and that ceremony runs a whole epoch before the set votes.
 //!
 //! ```text
 //! ValidatorInfo   := account [32] | node_key [32] | p2p_address str | registered_height u64

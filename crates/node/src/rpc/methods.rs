@@ -106,7 +106,7 @@ async fn status<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {
         "finalized_hash": s.finalized_digest.map(|d| view::hex32(&d)).unwrap_or_else(|| view::hex32(&chain.applied_digest())),
         "finalized_state_root": view::hex32(&chain.root()),
         "finalized_timestamp_ms": s.finalized_timestamp,
-        "epoch": crate::engine::EPOCH.get(),
+        "epoch": unet_types::epoch::epoch_of(s.finalized_height, genesis.params.epoch_length),
         "peers": state.shared.peers,
         "validators": genesis.validators.len(),
         "mempool": state.shared.mempool.lock().expect("mempool lock").len(),
