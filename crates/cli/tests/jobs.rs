@@ -8,8 +8,10 @@
 //! 4. a job signed by someone other than the renter is refused;
 //! 5. the renter closes: exact refund of the unused deposit; a job for the closed lease is
 //!    refused;
-//! 6. a second lease; the miner goes offline: the chain closes the lease
-//!    (`chip_unresponsive`) and refunds the unserved blocks exactly.
+//! 6. a lease whose deposit runs out closes at its first settlement: the provider is paid
+//!    exactly the served blocks, the renter gets the remainder;
+//! 7. a new lease; the miner goes offline: the chain closes the lease (`chip_unresponsive`)
+//!    and refunds the unserved blocks exactly.
 
 mod support;
 
@@ -454,7 +456,81 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
     );
     assert_eq!(again["receipt_verified"], true);
 
-    // 6. A new lease; the provider's miner goes offline.
+    // 6. A deposit that runs out: 41 blocks' worth, a 40-block settlement period. At the first
+    //    settlement the provider is paid the 40 served blocks, the rest cannot cover the next
+    //    period: the lease closes and the renter gets the remainder, exactly.
+    let chip1 = init["chips"][1].as_str().unwrap().to_string();
+    wait_until(
+        "the second chip Online",
+        Duration::from_secs(120),
+        || async {
+            client
+                .call("unet_getChip", json!([chip1]))
+                .await
+                .is_ok_and(|c| c["status"] == "online")
+        },
+    )
+    .await;
+    unet_json(
+        &net,
+        ks,
+        &[
+            "market",
+            "offer",
+            "--from",
+            "miner",
+            "--chip",
+            &chip1,
+            "--price",
+            "0.001",
+            "--min-blocks",
+            "1",
+            "--max-blocks",
+            "100000",
+            "--endpoint",
+            &endpoint,
+        ],
+        &[],
+    );
+    let before_rent = balance(&client, &alice).await;
+    let short = PRICE * 41;
+    unet_json(
+        &net,
+        ks,
+        &[
+            "market",
+            "rent",
+            "--from",
+            "alice",
+            "--offer",
+            "1",
+            "--chip",
+            &chip1,
+            "--deposit",
+            "0.041",
+        ],
+        &[],
+    );
+    let l = lease(&client, 1).await;
+    let start1 = l["start"].as_u64().unwrap();
+    assert_eq!(balance(&client, &alice).await, before_rent - short - fee);
+    wait_until(
+        "the deposit exhausted",
+        Duration::from_secs(120),
+        || async { lease(&client, 1).await["status"] == "closed" },
+    )
+    .await;
+    let l = lease(&client, 1).await;
+    assert_eq!(l["close_reason"], "deposit_exhausted", "{l}");
+    assert_eq!(l["closed_at"].as_u64().unwrap(), start1 + EPOCH);
+    assert_eq!(amount(&l["total_paid"]), PRICE * u128::from(EPOCH));
+    assert_eq!(
+        balance(&client, &alice).await,
+        before_rent - fee - PRICE * u128::from(EPOCH)
+    );
+    assert_eq!(escrowed(&client).await, 0);
+
+    // 7. A new lease; the provider's miner goes offline.
     let before_rent = balance(&client, &alice).await;
     unet_json(
         &net,
@@ -473,7 +549,7 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
         ],
         &[],
     );
-    let l = lease(&client, 1).await;
+    let l = lease(&client, 2).await;
     assert_eq!(l["status"], "open");
     let start = l["start"].as_u64().unwrap();
     assert_eq!(balance(&client, &alice).await, before_rent - DEPOSIT - fee);
@@ -482,10 +558,10 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
     wait_until(
         "the lease closed by the chain",
         Duration::from_secs(240),
-        || async { lease(&client, 1).await["status"] == "closed" },
+        || async { lease(&client, 2).await["status"] == "closed" },
     )
     .await;
-    let l = lease(&client, 1).await;
+    let l = lease(&client, 2).await;
     assert_eq!(l["close_reason"], "chip_unresponsive", "{l}");
     let closed_at = l["closed_at"].as_u64().unwrap();
     let paid = PRICE * u128::from(closed_at - start);
@@ -494,7 +570,7 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
     assert_eq!(balance(&client, &alice).await, before_rent - fee - paid);
     assert_eq!(escrowed(&client).await, 0);
     eprintln!(
-        "lease 1: blocks {start}..{closed_at} (miner killed after {start}), paid {paid}, refunded {}",
+        "lease 2: blocks {start}..{closed_at} (miner killed after {start}), paid {paid}, refunded {}",
         DEPOSIT - paid
     );
     let chip_now = client.call("unet_getChip", json!([chip])).await.unwrap();
