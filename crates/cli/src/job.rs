@@ -25,6 +25,16 @@ pub enum JobCommand {
     Submit(SubmitArgs),
     /// A job's result (waits for it with --wait), with its receipt checked.
     Result(ResultArgs),
+    /// Write a tiny ONNX model to try inference with: y = x W + B, x f32 [1, 3], y f32 [1, 2]
+    /// (W = [[1, 2], [3, 4], [5, 6]], B = [0.5, -1]), and an input file for it.
+    ExampleModel {
+        /// The model file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write an input file (x = [1, 2, 3]; the result is y = [22.5, 27]).
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -100,6 +110,18 @@ pub fn run(command: JobCommand) -> Result<()> {
     let json_mode = match &command {
         JobCommand::Submit(a) => a.target.common.json,
         JobCommand::Result(a) => a.target.common.json,
+        JobCommand::ExampleModel { out, input } => {
+            std::fs::write(out.as_path(), unet_miner::jobs::onnx::example_model())
+                .with_context(|| format!("writing {}", out.display()))?;
+            if let Some(input) = input {
+                std::fs::write(
+                    input.as_path(),
+                    "[{\"name\": \"x\", \"dtype\": \"f32\", \"shape\": [1, 3], \"data\": [1, 2, 3]}]\n",
+                )
+                .with_context(|| format!("writing {}", input.display()))?;
+            }
+            return Ok(());
+        }
     };
     crate::wallet::run_command(json_mode, dispatch(command))
 }
@@ -320,6 +342,7 @@ async fn dispatch(command: JobCommand) -> Result<()> {
             let done = wait(&a.target, &c, &view.job_id).await?;
             report(&a.target, &done).await
         }
+        JobCommand::ExampleModel { .. } => Ok(()),
         JobCommand::Result(a) => {
             let c = connect(&a.target).await?;
             let view = if a.wait {
