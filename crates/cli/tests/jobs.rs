@@ -411,6 +411,8 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
     assert_eq!(close["receipt"]["status"], "ok", "{close}");
     let l = lease(&client, 0).await;
     assert_eq!(l["status"], "closed");
+    // Closed by the renter, not `chip_unresponsive`: the chip answered every challenge while
+    // the jobs ran (a single miss makes it Unresponsive and closes the lease).
     assert_eq!(l["close_reason"], "renter");
     let closed_at = l["closed_at"].as_u64().unwrap();
     assert_eq!(closed_at, close["height"].as_u64().unwrap());
