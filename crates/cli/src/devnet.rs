@@ -141,6 +141,10 @@ pub struct DevnetArgs {
     /// First port of the miners' /metrics (miner i serves on this + i).
     #[arg(long, default_value_t = 9600)]
     pub base_metrics_port: u16,
+    /// First port of the miners' job endpoints (miner i serves jobs on this + i; use
+    /// http://127.0.0.1:PORT as a market offer's endpoint).
+    #[arg(long, default_value_t = 8600)]
+    pub base_jobs_port: u16,
 }
 
 pub fn devnet(args: DevnetArgs) -> Result<()> {
@@ -202,6 +206,7 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
             args.miners,
             args.chips_per_miner,
             args.base_metrics_port,
+            args.base_jobs_port,
         )
         .await?;
         println!("Ctrl-C stops the network (state is kept in {}).", args.dir.display());

@@ -5,6 +5,7 @@ mod bench;
 mod chip;
 mod devnet;
 mod gov;
+mod job;
 mod market;
 mod miner;
 mod miner_bench;
@@ -90,6 +91,12 @@ enum Command {
         #[command(subcommand)]
         command: market::MarketCommand,
     },
+    /// Run jobs on leased chips: ONNX inference or a bounded command, with chip-signed
+    /// receipts.
+    Job {
+        #[command(subcommand)]
+        command: job::JobCommand,
+    },
     #[command(flatten)]
     Wallet(wallet::Command),
 }
@@ -129,6 +136,7 @@ fn main() -> Result<()> {
         Command::Compute { common } => validator::compute(common),
         Command::Simulate(args) => sim::run(args),
         Command::Market { command } => market::run(command),
+        Command::Job { command } => job::run(command),
     }
 }
 

@@ -137,6 +137,15 @@ pub enum MarketCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Check a job result's receipt (a file from `unet job ... --out FILE`): it covers
+    /// exactly this job and result on this chain and lease, and the leased chip's device key
+    /// as registered on chain signed it.
+    VerifyReceipt {
+        /// The saved job (JSON with `job_id`, `lease_id`, `result_json`, `receipt`).
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 pub fn run(command: MarketCommand) -> Result<()> {
@@ -147,7 +156,8 @@ pub fn run(command: MarketCommand) -> Result<()> {
         | MarketCommand::Rent { common, .. }
         | MarketCommand::Topup { common, .. }
         | MarketCommand::Close { common, .. }
-        | MarketCommand::Leases { common, .. } => common.json,
+        | MarketCommand::Leases { common, .. }
+        | MarketCommand::VerifyReceipt { common, .. } => common.json,
     };
     crate::wallet::run_command(json_mode, dispatch(command))
 }
@@ -239,6 +249,7 @@ fn lease_line(l: &Value) -> String {
 
 async fn dispatch(command: MarketCommand) -> Result<()> {
     match command {
+        MarketCommand::VerifyReceipt { file, common } => verify_receipt(&file, &common).await,
         MarketCommand::Offer {
             from,
             id,
@@ -407,6 +418,43 @@ async fn dispatch(command: MarketCommand) -> Result<()> {
                 None => lease_line(&v),
             });
             Ok(())
+        }
+    }
+}
+
+async fn verify_receipt(file: &std::path::Path, common: &Common) -> Result<()> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| anyhow!("reading {}: {e}", file.display()))?;
+    let view: unet_miner::jobs::JobView = serde_json::from_str(&text)
+        .map_err(|e| anyhow!("{} is not a saved job: {e}", file.display()))?;
+    match unet_miner::jobs::renter::verify_receipt(&common.client(), &view).await {
+        Ok(v) => {
+            let r = view.receipt.as_ref();
+            common.print(
+                &json!({
+                    "valid": true,
+                    "job_id": view.job_id,
+                    "lease_id": view.lease_id,
+                    "chip_id": v.chip_id,
+                    "chip_kind": v.chip_kind,
+                    "chain_id": r.map(|r| r.chain_id),
+                    "result_hash": r.map(|r| r.result_hash.clone()),
+                    "status": v.result.status,
+                }),
+                || {
+                    format!(
+                        "valid: job {} of lease {} was run by chip {} ({}), which signed its result",
+                        view.job_id, view.lease_id, v.chip_id, v.chip_kind
+                    )
+                },
+            );
+            Ok(())
+        }
+        Err(e) => {
+            common.print(&json!({"valid": false, "error": e}), || {
+                format!("INVALID: {e}")
+            });
+            Err(anyhow!(Reported(format!("receipt does not verify: {e}"))))
         }
     }
 }

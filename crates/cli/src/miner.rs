@@ -54,6 +54,16 @@ pub struct RunArgs {
     /// Never draw progress bars.
     #[arg(long)]
     pub no_progress: bool,
+    /// Serve the job endpoint for renters on this address (e.g. 0.0.0.0:8600); the URL of
+    /// your market offer's `--endpoint` should reach it.
+    #[arg(long)]
+    pub jobs: Option<SocketAddr>,
+    /// Jobs run at once [default: CPU cores - 1, at least 1].
+    #[arg(long)]
+    pub job_workers: Option<usize>,
+    /// Jobs waiting at most before new ones are refused.
+    #[arg(long, default_value_t = 64)]
+    pub job_queue: usize,
 }
 
 #[derive(Args)]
@@ -162,7 +172,7 @@ fn run_daemon(a: RunArgs) -> Result<()> {
         );
     }
     let backend = open_backend(&a.backend, &home)?;
-    let mut cfg = MinerConfig::new(home, a.rpc.clone());
+    let mut cfg = MinerConfig::new(home.clone(), a.rpc.clone());
     cfg.metrics = a.metrics;
     cfg.fee = a
         .fee
@@ -170,11 +180,27 @@ fn run_daemon(a: RunArgs) -> Result<()> {
         .map(|f| parse_unc(f).map_err(|e| anyhow!("--fee: {e}")))
         .transpose()?;
     cfg.progress = !a.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let jobs = a.jobs.map(|addr| {
+        let mut jc = unet_miner::jobs::server::JobsConfig::new(addr, home.dir.join("jobs"));
+        if let Some(w) = a.job_workers {
+            jc.workers = w.max(1);
+        }
+        jc.queue = a.job_queue.max(1);
+        jc
+    });
+    let job_backend = backend.clone();
     let miner = Miner::new(cfg, backend)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(miner.run(shutdown_signal()))
+    rt.block_on(async move {
+        if let Some(jc) = jobs {
+            // Jobs run on their own tasks and blocking threads, beside the liveness daemon.
+            let chain = std::sync::Arc::new(unet_miner::jobs::server::RpcChain::new(&a.rpc));
+            unet_miner::jobs::server::JobServer::start(jc, job_backend, chain).await?;
+        }
+        miner.run(shutdown_signal()).await
+    })
 }
 
 async fn shutdown_signal() {

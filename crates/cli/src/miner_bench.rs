@@ -34,6 +34,17 @@ impl MinerProcess {
         rpcs: &[String],
         metrics_port: Option<u16>,
     ) -> Result<Self> {
+        Self::start_with_jobs(name, home, rpcs, metrics_port, None)
+    }
+
+    /// [`MinerProcess::start`], also serving the job endpoint on 127.0.0.1:`jobs_port`.
+    pub fn start_with_jobs(
+        name: &str,
+        home: &Path,
+        rpcs: &[String],
+        metrics_port: Option<u16>,
+        jobs_port: Option<u16>,
+    ) -> Result<Self> {
         let exe = std::env::current_exe().context("locating the unet binary")?;
         let owner = MinerHome::new(home).owner_key()?.public_key();
         let log = home.join("miner.log");
@@ -46,6 +57,9 @@ impl MinerProcess {
         let metrics = metrics_port.map(|p| format!("127.0.0.1:{p}"));
         if let Some(m) = &metrics {
             cmd.args(["--metrics", m]);
+        }
+        if let Some(p) = jobs_port {
+            cmd.args(["--jobs", &format!("127.0.0.1:{p}")]);
         }
         let child = cmd
             .env(
@@ -135,6 +149,7 @@ pub async fn start_devnet_miners(
     miners: usize,
     chips: usize,
     base_metrics_port: u16,
+    base_jobs_port: u16,
 ) -> Result<Vec<MinerProcess>> {
     if miners == 0 {
         return Ok(Vec::new());
@@ -163,14 +178,16 @@ pub async fn start_devnet_miners(
         // Each miner talks to its own node first and fails over to the others.
         let mut order: Vec<String> = rpcs[i % rpcs.len()..].to_vec();
         order.extend_from_slice(&rpcs[..i % rpcs.len()]);
-        let m = MinerProcess::start(
+        let jobs_port = base_jobs_port + i as u16;
+        let m = MinerProcess::start_with_jobs(
             &format!("miner{i}"),
             &home,
             &order,
             Some(base_metrics_port + i as u16),
+            Some(jobs_port),
         )?;
         println!(
-            "  miner{i}: owner {}  {} chips  metrics http://{}/metrics  log {}",
+            "  miner{i}: owner {}  {} chips  metrics http://{}/metrics  jobs http://127.0.0.1:{jobs_port}  log {}",
             unet_types::hexser::to_hex(&m.owner),
             std::fs::read_dir(home.join("chips"))
                 .map(|d| d.count())

@@ -11,6 +11,7 @@
 pub mod backend;
 pub mod daemon;
 pub mod home;
+pub mod jobs;
 pub mod metrics;
 #[cfg(feature = "nvml")]
 pub mod nvml;

@@ -1,0 +1,356 @@
+//! `unet job ...`: run work on leased chips (the renter's side of the job endpoint).
+//!
+//! `submit` sends a signed job to the miner behind the lease's endpoint and, unless
+//! `--no-wait`, waits for its result with a spinner; `result` fetches (or waits for) a job's
+//! result. Both check the receipt against the chain (the chip is in the lease, its
+//! registered device key signed this job and this result) before printing, and `--out FILE`
+//! saves the job with its receipt for `unet market verify-receipt`.
+
+use crate::wallet::{node_error, Common, Passphrase, Reported};
+use anyhow::{anyhow, bail, Context as _, Result};
+use base64::Engine as _;
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+use std::{path::PathBuf, time::Duration};
+use unet_miner::jobs::{
+    exec::ExecLimits,
+    onnx::{TensorData, TensorIn},
+    renter::{verify_receipt, JobClient},
+    JobRequest, JobSpec, JobView, Outcome,
+};
+
+#[derive(Subcommand)]
+pub enum JobCommand {
+    /// Submit a job on a lease: an ONNX model with inputs, or a command.
+    Submit(SubmitArgs),
+    /// A job's result (waits for it with --wait), with its receipt checked.
+    Result(ResultArgs),
+    /// Write a tiny ONNX model to try inference with: y = x W + B, x f32 [1, 3], y f32 [1, 2]
+    /// (W = [[1, 2], [3, 4], [5, 6]], B = [0.5, -1]), and an input file for it.
+    ExampleModel {
+        /// The model file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write an input file (x = [1, 2, 3]; the result is y = [22.5, 27]).
+        #[arg(long)]
+        input: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+pub struct Target {
+    /// The renter's key (name in the keystore).
+    #[arg(long)]
+    pub from: String,
+    /// Lease id.
+    #[arg(long)]
+    pub lease: u64,
+    /// The miner's job endpoint [default: the lease's endpoint on chain].
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Save the job, its result and receipt as JSON (input of `unet market verify-receipt`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Give up waiting after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+    #[command(flatten)]
+    pub passphrase: Passphrase,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Chip of the lease to run on [default: the first the miner manages].
+    #[arg(long)]
+    pub chip: Option<String>,
+    /// ONNX model file.
+    #[arg(long, requires = "input", conflicts_with = "cmd")]
+    pub onnx: Option<PathBuf>,
+    /// Input tensors (JSON: `[{"name": "x", "dtype": "f32", "shape": [1, 3], "data": [..]}]`
+    /// or `{"inputs": [...]}`).
+    #[arg(long, requires = "onnx")]
+    pub input: Option<PathBuf>,
+    /// Wall time limit, ms [exec default 60000; onnx default: the miner's].
+    #[arg(long)]
+    pub wall_ms: Option<u64>,
+    /// Address-space limit of the command, MiB [default 1024].
+    #[arg(long)]
+    pub memory_mib: Option<u64>,
+    /// Output (stdout + stderr) limit of the command, bytes [default 1 MiB].
+    #[arg(long)]
+    pub output_bytes: Option<u64>,
+    /// Largest file the command may write, bytes [default 64 MiB].
+    #[arg(long)]
+    pub file_bytes: Option<u64>,
+    /// Return the job id at once instead of waiting for the result.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// The command and its arguments, run without a shell; everything after --cmd.
+    #[arg(long, num_args = 1.., allow_hyphen_values = true, required_unless_present = "onnx")]
+    pub cmd: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct ResultArgs {
+    #[command(flatten)]
+    pub target: Target,
+    /// Job id (from `unet job submit`).
+    #[arg(long)]
+    pub job: String,
+    /// Wait until the job is done.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+pub fn run(command: JobCommand) -> Result<()> {
+    let json_mode = match &command {
+        JobCommand::Submit(a) => a.target.common.json,
+        JobCommand::Result(a) => a.target.common.json,
+        JobCommand::ExampleModel { out, input } => {
+            std::fs::write(out.as_path(), unet_miner::jobs::onnx::example_model())
+                .with_context(|| format!("writing {}", out.display()))?;
+            if let Some(input) = input {
+                std::fs::write(
+                    input.as_path(),
+                    "[{\"name\": \"x\", \"dtype\": \"f32\", \"shape\": [1, 3], \"data\": [1, 2, 3]}]\n",
+                )
+                .with_context(|| format!("writing {}", input.display()))?;
+            }
+            return Ok(());
+        }
+    };
+    crate::wallet::run_command(json_mode, dispatch(command))
+}
+
+async fn connect(t: &Target) -> Result<JobClient> {
+    let client = t.common.client();
+    let key = t.common.unlock(&t.from, &t.passphrase)?;
+    let status = client
+        .call("unet_status", json!([]))
+        .await
+        .map_err(|e| node_error(&t.common, e))?;
+    let chain_id = status["chain_id"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("unet_status without chain_id"))?;
+    let endpoint = match &t.endpoint {
+        Some(e) => e.clone(),
+        None => {
+            let lease = client
+                .call("unet_getLease", json!({"id": t.lease}))
+                .await
+                .map_err(|e| node_error(&t.common, e))?;
+            lease["endpoint"]
+                .as_str()
+                .ok_or_else(|| anyhow!("lease {} has no endpoint", t.lease))?
+                .to_string()
+        }
+    };
+    Ok(JobClient::new(&endpoint, key, chain_id, t.lease))
+}
+
+fn spinner(t: &Target, job_id: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if t.common.json || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} job {prefix}: {msg} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    pb.set_prefix(job_id[..12.min(job_id.len())].to_string());
+    pb.enable_steady_tick(Duration::from_millis(100));
+    Some(pb)
+}
+
+async fn wait(t: &Target, c: &JobClient, job_id: &str) -> Result<JobView> {
+    let pb = spinner(t, job_id);
+    let r = c
+        .wait(job_id, Duration::from_secs(t.timeout), |state| {
+            if let Some(pb) = &pb {
+                pb.set_message(state.to_string());
+            }
+        })
+        .await;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    Ok(r?)
+}
+
+/// Checks the receipt, saves (`--out`) and prints a finished job. Fails when the receipt
+/// does not verify or the job did not succeed.
+async fn report(t: &Target, view: &JobView) -> Result<()> {
+    if let Some(path) = &t.out {
+        std::fs::write(path, serde_json::to_string_pretty(view)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if view.state != "done" {
+        t.common.print(&serde_json::to_value(view)?, || {
+            format!("job {} is {}", view.job_id, view.state)
+        });
+        return Ok(());
+    }
+    let verified = verify_receipt(&t.common.client(), view)
+        .await
+        .map_err(|e| anyhow!("the receipt of job {} does not verify: {e}", view.job_id))?;
+    let doc = &verified.result;
+    let out = json!({
+        "job_id": view.job_id,
+        "lease_id": view.lease_id,
+        "state": view.state,
+        "result": serde_json::from_str::<Value>(view.result_json.as_deref().unwrap_or("null"))?,
+        "receipt": view.receipt,
+        "receipt_verified": true,
+        "chip_kind": verified.chip_kind,
+    });
+    t.common.print(&out, || {
+        let mut s = format!(
+            "job {} on chip {}: {}{}\n",
+            view.job_id,
+            doc.chip_id,
+            match doc.status {
+                Outcome::Ok => "ok",
+                Outcome::Failed => "failed",
+                Outcome::LimitExceeded => "limit exceeded",
+            },
+            doc.limit
+                .map(|l| format!(
+                    " ({})",
+                    serde_json::to_value(l)
+                        .unwrap_or_default()
+                        .as_str()
+                        .unwrap_or("")
+                ))
+                .unwrap_or_default()
+        );
+        if let Some(e) = &doc.error {
+            s += &format!("  error: {e}\n");
+        }
+        for o in doc.outputs.iter().flatten() {
+            let data = match &o.data {
+                TensorData::F32(v) => serde_json::to_string(v),
+                TensorData::F64(v) => serde_json::to_string(v),
+                TensorData::I32(v) => serde_json::to_string(v),
+                TensorData::I64(v) => serde_json::to_string(v),
+                TensorData::Bool(v) => serde_json::to_string(v),
+            }
+            .unwrap_or_default();
+            s += &format!("  {} {} {:?} = {data}\n", o.name, o.dtype, o.shape);
+        }
+        if doc.kind == "exec" {
+            s += &format!(
+                "  exit code {}{}, {} ms\n",
+                doc.exit_code.map_or("-".into(), |c| c.to_string()),
+                doc.signal
+                    .map(|g| format!(", signal {g}"))
+                    .unwrap_or_default(),
+                doc.finished_ms.saturating_sub(doc.started_ms)
+            );
+            let b64 = base64::engine::general_purpose::STANDARD;
+            for (name, v) in [("stdout", &doc.stdout_b64), ("stderr", &doc.stderr_b64)] {
+                let bytes = v
+                    .as_deref()
+                    .and_then(|t| b64.decode(t).ok())
+                    .unwrap_or_default();
+                if !bytes.is_empty() {
+                    s += &format!("  --- {name} ---\n{}\n", String::from_utf8_lossy(&bytes));
+                }
+            }
+        }
+        s += &format!(
+            "  receipt verified: signed by chip {} ({}) of lease {}",
+            verified.chip_id, verified.chip_kind, view.lease_id
+        );
+        s
+    });
+    if doc.status != Outcome::Ok {
+        return Err(anyhow!(Reported(format!(
+            "job {} did not succeed",
+            view.job_id
+        ))));
+    }
+    Ok(())
+}
+
+fn read_inputs(path: &PathBuf) -> Result<Vec<TensorIn>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let list = match v {
+        Value::Object(mut o) if o.contains_key("inputs") => o.remove("inputs").unwrap_or_default(),
+        other => other,
+    };
+    serde_json::from_value(list).with_context(|| {
+        format!(
+            "{}: expected [{{\"name\", \"dtype\", \"shape\", \"data\"}}, ...]",
+            path.display()
+        )
+    })
+}
+
+async fn dispatch(command: JobCommand) -> Result<()> {
+    match command {
+        JobCommand::Submit(a) => {
+            let job = if let Some(model) = &a.onnx {
+                let bytes =
+                    std::fs::read(model).with_context(|| format!("reading {}", model.display()))?;
+                let Some(input) = &a.input else {
+                    bail!("--onnx needs --input FILE");
+                };
+                JobSpec::Onnx {
+                    model: base64::engine::general_purpose::STANDARD.encode(bytes),
+                    inputs: read_inputs(input)?,
+                    wall_ms: a.wall_ms,
+                }
+            } else {
+                let d = ExecLimits::default();
+                JobSpec::Exec {
+                    argv: a.cmd.clone(),
+                    limits: ExecLimits {
+                        wall_ms: a.wall_ms.unwrap_or(d.wall_ms),
+                        memory_mib: a.memory_mib.unwrap_or(d.memory_mib),
+                        output_bytes: a.output_bytes.unwrap_or(d.output_bytes),
+                        file_bytes: a.file_bytes.unwrap_or(d.file_bytes),
+                    },
+                }
+            };
+            let mut salt = [0u8; 8];
+            rand::fill(&mut salt);
+            let req = JobRequest {
+                lease: a.target.lease,
+                chip: a.chip.clone(),
+                salt: Some(hex::encode(salt)),
+                job,
+            };
+            let c = connect(&a.target).await?;
+            let view = c.submit(&req).await?;
+            if a.no_wait {
+                a.target.common.print(&serde_json::to_value(&view)?, || {
+                    format!(
+                        "job {} {} on lease {}; fetch it with `unet job result --from {} --lease {} --job {} --wait`",
+                        view.job_id, view.state, view.lease_id, a.target.from, view.lease_id, view.job_id
+                    )
+                });
+                return Ok(());
+            }
+            let done = wait(&a.target, &c, &view.job_id).await?;
+            report(&a.target, &done).await
+        }
+        JobCommand::ExampleModel { .. } => Ok(()),
+        JobCommand::Result(a) => {
+            let c = connect(&a.target).await?;
+            let view = if a.wait {
+                wait(&a.target, &c, &a.job).await?
+            } else {
+                c.get(&a.job).await?
+            };
+            report(&a.target, &view).await
+        }
+    }
+}

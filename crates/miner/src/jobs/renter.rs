@@ -1,0 +1,204 @@
+//! The renter's side of the job endpoint: signed submissions and fetches, and the full
+//! check of a result's receipt against the chain (`unet job`, `unet market verify-receipt`).
+
+use super::{auth::sign_request, server::LeaseInfo, JobRequest, JobView, ResultDoc};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use unet_poci::TrustStore;
+use unet_types::PrivateKey;
+
+/// Why a request to a miner failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RenterError {
+    /// The miner refused it (its JSON error).
+    #[error("the miner refused: {code}: {message} (HTTP {status})")]
+    Refused {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("cannot reach the miner at {url}: {reason}")]
+    Transport { url: String, reason: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl RenterError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            RenterError::Refused { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Talks to one miner's job endpoint for one lease, signing every request.
+pub struct JobClient {
+    http: reqwest::Client,
+    endpoint: String,
+    key: PrivateKey,
+    chain_id: u64,
+    lease_id: u64,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl JobClient {
+    pub fn new(endpoint: &str, key: PrivateKey, chain_id: u64, lease_id: u64) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap_or_default(),
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            key,
+            chain_id,
+            lease_id,
+        }
+    }
+
+    async fn send(&self, method: &str, path: &str, body: Vec<u8>) -> Result<Value, RenterError> {
+        let url = format!("{}{path}", self.endpoint);
+        let headers = sign_request(
+            &self.key,
+            self.chain_id,
+            self.lease_id,
+            method,
+            path,
+            &body,
+            now_ms(),
+        );
+        let mut req = match method {
+            "POST" => self.http.post(&url).body(body),
+            _ => self.http.get(&url),
+        };
+        req = req.header("content-type", "application/json");
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let transport = |e: reqwest::Error| RenterError::Transport {
+            url: url.clone(),
+            reason: e.to_string(),
+        };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(transport)?;
+        let v: Value = serde_json::from_str(&text).map_err(|_| {
+            RenterError::Other(format!(
+                "the miner answered HTTP {status} with non-JSON: {text:.200}"
+            ))
+        })?;
+        if status >= 400 {
+            return Err(RenterError::Refused {
+                status,
+                code: v["error"]["code"].as_str().unwrap_or("unknown").to_string(),
+                message: v["error"]["message"].as_str().unwrap_or("").to_string(),
+            });
+        }
+        Ok(v)
+    }
+
+    /// Submits a job (the body is `req` serialized once; its hash is the job id).
+    pub async fn submit(&self, req: &JobRequest) -> Result<JobView, RenterError> {
+        let body = serde_json::to_vec(req).map_err(|e| RenterError::Other(e.to_string()))?;
+        let v = self.send("POST", "/v1/jobs", body).await?;
+        serde_json::from_value(v).map_err(|e| RenterError::Other(format!("job view: {e}")))
+    }
+
+    /// The job's current view.
+    pub async fn get(&self, job_id: &str) -> Result<JobView, RenterError> {
+        let v = self
+            .send("GET", &format!("/v1/jobs/{job_id}"), Vec::new())
+            .await?;
+        serde_json::from_value(v).map_err(|e| RenterError::Other(format!("job view: {e}")))
+    }
+
+    /// Polls until the job is done or `timeout` passes; `progress(state)` after each poll.
+    pub async fn wait(
+        &self,
+        job_id: &str,
+        timeout: Duration,
+        mut progress: impl FnMut(&str),
+    ) -> Result<JobView, RenterError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.get(job_id).await?;
+            progress(&v.state);
+            if v.state == "done" {
+                return Ok(v);
+            }
+            if Instant::now() >= deadline {
+                return Err(RenterError::Other(format!(
+                    "job {job_id} still {} after {} s",
+                    v.state,
+                    timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// A receipt checked against the chain.
+#[derive(Clone, Debug)]
+pub struct VerifiedReceipt {
+    pub result: ResultDoc,
+    pub chip_id: String,
+    pub chip_kind: String,
+    pub lease: LeaseInfo,
+}
+
+/// Checks a finished job completely: the receipt binds this result, job and lease; the
+/// lease exists on the chain the node serves (same chain id) and contains the chip; the
+/// chip's signature verifies with its device key as registered on chain.
+pub async fn verify_receipt(
+    client: &unet_client::Client,
+    view: &JobView,
+) -> Result<VerifiedReceipt, String> {
+    let result = view.check_binding()?;
+    let receipt = view.receipt.as_ref().ok_or("no receipt")?;
+    let status = client
+        .call("unet_status", json!([]))
+        .await
+        .map_err(|e| format!("unet_status: {e}"))?;
+    if status["chain_id"].as_u64() != Some(receipt.chain_id) {
+        return Err(format!(
+            "the receipt is for chain {}, the node serves chain {}",
+            receipt.chain_id, status["chain_id"]
+        ));
+    }
+    let lease = client
+        .call("unet_getLease", json!({"id": receipt.lease_id}))
+        .await
+        .map_err(|e| format!("unet_getLease {}: {e}", receipt.lease_id))?;
+    let lease = LeaseInfo::from_json(&lease).ok_or("unexpected unet_getLease answer")?;
+    let chip_id = receipt.chip_id.to_lowercase();
+    if !lease.chips.contains(&chip_id) {
+        return Err(format!("chip {chip_id} is not in lease {}", lease.id));
+    }
+    let chip = client
+        .call("unet_getChip", json!([chip_id]))
+        .await
+        .map_err(|e| format!("unet_getChip {chip_id}: {e}"))?;
+    let kind = chip["kind"]
+        .as_str()
+        .ok_or("chip without kind")?
+        .to_string();
+    let key = chip["device_key"]
+        .as_str()
+        .ok_or("chip without device_key")?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    receipt.verify_signature(&kind, key, &TrustStore::with_nvidia_root(), now)?;
+    Ok(VerifiedReceipt {
+        result,
+        chip_id,
+        chip_kind: kind,
+        lease,
+    })
+}
