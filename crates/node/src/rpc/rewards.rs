@@ -3,6 +3,7 @@
 //! - `unet_getRewards {owner, epoch?}`: what an owner earned in an epoch (default: the last
 //!   settled one) plus the epoch's settlement summary.
 //! - `unet_getRewards {chip_id}`: a chip's last paid reward, lifetime total and liveness.
+//! - `unet_getEpochRewards {epoch}`: an epoch's final settlement (emission, paid, treasury).
 //! - `unet_networkCompute`: online chips and rated compute, in total and per model, and the
 //!   current epoch's emission.
 //! - `unet_getCommittee {epoch?}`: the validators of an epoch with their weight.
@@ -127,6 +128,33 @@ pub(super) async fn get_rewards<E: StoreContext>(
         "current_epoch": current,
         "amount": amount.to_string(),
         "epoch_settled": settled.is_some(),
+        "settlement": settled,
+    }))
+}
+
+/// `unet_getEpochRewards {epoch}`: an epoch's final settlement, or `settled: false`.
+pub(super) async fn get_epoch_rewards<E: StoreContext>(
+    state: &ApiState<E>,
+    params: &Value,
+) -> Result<Value> {
+    let epoch = match params {
+        Value::Array(a) => match a.first() {
+            Some(Value::Number(n)) => n.as_u64(),
+            _ => None,
+        },
+        _ => epoch_param(params)?,
+    }
+    .ok_or_else(|| RpcError::params("give {\"epoch\": N} or [N]"))?;
+    let chain = state.shared.chain().await;
+    let current = epoch_of(chain.applied_height(), chain.genesis.params.epoch_length);
+    let settled: Option<EpochRewards> = chain
+        .get_decoded(&epoch_rewards_key(epoch))
+        .await
+        .map_err(internal)?;
+    Ok(json!({
+        "epoch": epoch,
+        "current_epoch": current,
+        "settled": settled.is_some(),
         "settlement": settled,
     }))
 }

@@ -1,6 +1,6 @@
 // Rewards per epoch: each epoch's emission, what its chips were paid and what went to the
-// treasury (docs/liveness.md). Settled epochs come from `unet_getRewards {owner, epoch}`
-// (`settlement`), the epoch being paid from `unet_networkCompute.settling`, and new
+// treasury (docs/liveness.md). Settled epochs come from `unet_getEpochRewards {epoch}`, the
+// epoch being paid from `unet_networkCompute.settling`, and new
 // settlements arrive live as `epoch_settled` events.
 
 import { batch, call } from "../rpc.js";
@@ -9,15 +9,10 @@ import { badge, card, errorPanel, h, kv, loading, mount, num, pageTitle, table, 
 
 const PAGE = 20;
 
-// `unet_getRewards` answers an epoch's settlement beside one owner's amount; the owner is
-// required, so the settlement views ask for this one (the ed25519 base point, a valid key that
-// owns nothing) and read only `settlement`.
-const ANY_OWNER = "5866666666666666666666666666666666666666666666666666666666666666";
-
 /** Settlements of `epochs` (numbers): one entry per epoch, `null` when not settled (yet). */
 export async function settlements(epochs) {
-  const replies = await batch(epochs.map((e) => ["unet_getRewards", { owner: ANY_OWNER, epoch: e }]));
-  return replies.map((r) => (r.ok && r.value.epoch_settled && r.value.settlement ? r.value.settlement : null));
+  const replies = await batch(epochs.map((e) => ["unet_getEpochRewards", { epoch: e }]));
+  return replies.map((r) => (r.ok && r.value.settled && r.value.settlement ? r.value.settlement : null));
 }
 
 /** Blocks of epoch `e`: [first, last]. */
