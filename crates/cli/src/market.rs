@@ -1,6 +1,6 @@
 //! `unet market ...`: offer chips for rent, find offers, rent, top up, close, list leases.
 
-use crate::wallet::{node_error, submit, text, Common, Passphrase, Reported};
+use crate::wallet::{submit, text, Common, Passphrase, Reported};
 use anyhow::{anyhow, Result};
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -178,46 +178,6 @@ fn unc_arg(name: &str, v: &str) -> Result<u128> {
     parse_unc(v).map_err(|e| anyhow!("--{name}: {e}"))
 }
 
-async fn send(
-    common: &Common,
-    from: &str,
-    passphrase: &Passphrase,
-    timeout: u64,
-    payload: Payload,
-) -> Result<()> {
-    let key = common.unlock(from, passphrase)?;
-    let client = common.client();
-    let hash = submit::send_payload(common, &client, &key, None, payload).await?;
-    let v = submit::wait_final(common, &client, &hash, timeout).await?;
-    let ok = v["receipt"]["status"] == "ok";
-    common.print(
-        &json!({"hash": hash, "height": v["height"], "receipt": v["receipt"]}),
-        || {
-            format!(
-                "transaction {hash} finalized at height {}: {}",
-                text(&v["height"]),
-                crate::wallet::describe_receipt(&v["receipt"])
-            )
-        },
-    );
-    if ok {
-        Ok(())
-    } else {
-        Err(anyhow!(Reported(format!(
-            "transaction {hash} failed: {}",
-            crate::wallet::describe_receipt(&v["receipt"])
-        ))))
-    }
-}
-
-async fn call(common: &Common, method: &str, params: Value) -> Result<Value> {
-    common
-        .client()
-        .call(method, params)
-        .await
-        .map_err(|e| node_error(common, e))
-}
-
 fn unc(v: &Value) -> String {
     text(v)
         .parse::<u128>()
@@ -282,7 +242,7 @@ async fn dispatch(command: MarketCommand) -> Result<()> {
                 Some(offer_id) => Payload::UpdateOffer { offer_id, terms },
                 None => Payload::CreateOffer { terms },
             };
-            send(&common, &from, &passphrase, timeout, payload).await
+            submit::send_and_report(&common, &from, &passphrase, timeout, payload).await
         }
         MarketCommand::Withdraw {
             from,
@@ -291,7 +251,7 @@ async fn dispatch(command: MarketCommand) -> Result<()> {
             passphrase,
             common,
         } => {
-            send(
+            submit::send_and_report(
                 &common,
                 &from,
                 &passphrase,
@@ -312,7 +272,7 @@ async fn dispatch(command: MarketCommand) -> Result<()> {
                 Some(p) => Some(unc_arg("max-price", &p)?.to_string()),
                 None => None,
             };
-            let v = call(
+            let v = submit::call(
                 &common,
                 "unet_listOffers",
                 json!({"model": model, "max_price": max_price, "min_free": min_free,
@@ -360,7 +320,7 @@ async fn dispatch(command: MarketCommand) -> Result<()> {
                 chips: chip_ids(&chips)?,
                 deposit: unc_arg("deposit", &deposit)?,
             };
-            send(&common, &from, &passphrase, timeout, payload).await
+            submit::send_and_report(&common, &from, &passphrase, timeout, payload).await
         }
         MarketCommand::Topup {
             from,
@@ -374,7 +334,7 @@ async fn dispatch(command: MarketCommand) -> Result<()> {
                 lease_id: lease,
                 amount: unc_arg("amount", &amount)?,
             };
-            send(&common, &from, &passphrase, timeout, payload).await
+            submit::send_and_report(&common, &from, &passphrase, timeout, payload).await
         }
         MarketCommand::Close {
             from,
@@ -383,7 +343,7 @@ async fn dispatch(command: MarketCommand) -> Result<()> {
             passphrase,
             common,
         } => {
-            send(
+            submit::send_and_report(
                 &common,
                 &from,
                 &passphrase,
@@ -400,15 +360,15 @@ async fn dispatch(command: MarketCommand) -> Result<()> {
         } => {
             let v = match (id, renter, provider) {
                 (Some(id), None, None) => {
-                    call(&common, "unet_getLease", json!({ "id": id })).await?
+                    submit::call(&common, "unet_getLease", json!({ "id": id })).await?
                 }
                 (None, Some(r), None) => {
                     let a = hexser::to_hex(&common.resolve(&r)?);
-                    call(&common, "unet_listLeases", json!({ "renter": a })).await?
+                    submit::call(&common, "unet_listLeases", json!({ "renter": a })).await?
                 }
                 (None, None, Some(p)) => {
                     let a = hexser::to_hex(&common.resolve(&p)?);
-                    call(&common, "unet_listLeases", json!({ "provider": a })).await?
+                    submit::call(&common, "unet_listLeases", json!({ "provider": a })).await?
                 }
                 _ => return Err(anyhow!("give exactly one of --id, --renter or --provider")),
             };

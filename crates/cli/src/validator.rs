@@ -1,7 +1,7 @@
 //! `unet validator ...`, `unet rewards`, `unet compute`: validator registration, committees,
 //! rewards and the network's online compute.
 
-use crate::wallet::{node_error, submit, text, Common, Passphrase, Reported};
+use crate::wallet::{submit, text, Common, Passphrase};
 use anyhow::{anyhow, Result};
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -63,38 +63,6 @@ pub fn run(command: ValidatorCommand) -> Result<()> {
     crate::wallet::run_command(json_mode, dispatch(command))
 }
 
-async fn send(
-    common: &Common,
-    from: &str,
-    passphrase: &Passphrase,
-    timeout: u64,
-    payload: Payload,
-) -> Result<()> {
-    let key = common.unlock(from, passphrase)?;
-    let client = common.client();
-    let hash = submit::send_payload(common, &client, &key, None, payload).await?;
-    let v = submit::wait_final(common, &client, &hash, timeout).await?;
-    let ok = v["receipt"]["status"] == "ok";
-    common.print(
-        &json!({"hash": hash, "height": v["height"], "receipt": v["receipt"]}),
-        || {
-            format!(
-                "transaction {hash} finalized at height {}: {}",
-                text(&v["height"]),
-                crate::wallet::describe_receipt(&v["receipt"])
-            )
-        },
-    );
-    if ok {
-        Ok(())
-    } else {
-        Err(anyhow!(Reported(format!(
-            "transaction {hash} failed: {}",
-            crate::wallet::describe_receipt(&v["receipt"])
-        ))))
-    }
-}
-
 async fn dispatch(command: ValidatorCommand) -> Result<()> {
     match command {
         ValidatorCommand::Register {
@@ -111,7 +79,7 @@ async fn dispatch(command: ValidatorCommand) -> Result<()> {
                 node_key,
                 p2p_address: p2p,
             };
-            send(&common, &from, &passphrase, timeout, payload).await
+            submit::send_and_report(&common, &from, &passphrase, timeout, payload).await
         }
         ValidatorCommand::Deregister {
             from,
@@ -119,7 +87,7 @@ async fn dispatch(command: ValidatorCommand) -> Result<()> {
             passphrase,
             common,
         } => {
-            send(
+            submit::send_and_report(
                 &common,
                 &from,
                 &passphrase,
@@ -129,7 +97,7 @@ async fn dispatch(command: ValidatorCommand) -> Result<()> {
             .await
         }
         ValidatorCommand::List { common } => {
-            let v = call(&common, "unet_listValidators", json!({})).await?;
+            let v = submit::call(&common, "unet_listValidators", json!({})).await?;
             common.print(&v, || {
                 let mut s = format!("{:<66} {:<22} {:>14}\n", "node key", "p2p", "online TOPS");
                 for m in v.as_array().into_iter().flatten() {
@@ -145,7 +113,7 @@ async fn dispatch(command: ValidatorCommand) -> Result<()> {
             Ok(())
         }
         ValidatorCommand::Committee { epoch, common } => {
-            let v = call(&common, "unet_getCommittee", json!({ "epoch": epoch })).await?;
+            let v = submit::call(&common, "unet_getCommittee", json!({ "epoch": epoch })).await?;
             common.print(&v, || {
                 let mut s = format!(
                     "committee of epoch {} (current {}), total weight {}\n",
@@ -166,14 +134,6 @@ async fn dispatch(command: ValidatorCommand) -> Result<()> {
             Ok(())
         }
     }
-}
-
-async fn call(common: &Common, method: &str, params: Value) -> Result<Value> {
-    common
-        .client()
-        .call(method, params)
-        .await
-        .map_err(|e| node_error(common, e))
 }
 
 fn tops(v: &Value) -> String {
@@ -197,7 +157,7 @@ pub fn rewards(
             (None, Some(c)) => json!({ "chip_id": c, "epoch": epoch }),
             _ => return Err(anyhow!("give exactly one of --owner or --chip")),
         };
-        let v = call(&common, "unet_getRewards", params).await?;
+        let v = submit::call(&common, "unet_getRewards", params).await?;
         common.print(&v, || {
             if v.get("chip_id").is_some() {
                 let mut s = format!(
@@ -231,7 +191,7 @@ pub fn rewards(
 /// `unet compute`: online chips and compute.
 pub fn compute(common: Common) -> Result<()> {
     crate::wallet::run_command(common.json, async move {
-        let v = call(&common, "unet_networkCompute", json!({})).await?;
+        let v = submit::call(&common, "unet_networkCompute", json!({})).await?;
         common.print(&v, || {
             let mut s = format!(
                 "epoch {} (height {}): {} chips online, {} TOPS; epoch emission {} UNC\n",

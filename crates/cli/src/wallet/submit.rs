@@ -139,3 +139,45 @@ pub async fn send_payload(
     let (hash, _) = send_with_nonce_retry(common, client, &sender, start, false, sign).await?;
     Ok(hash)
 }
+
+/// Signs `payload` with the keystore key `from`, submits it, waits for finality and prints the
+/// receipt; a failed receipt is an error (already reported). The common path of every command
+/// that sends one transaction (`unet validator`, `unet market`).
+pub async fn send_and_report(
+    common: &Common,
+    from: &str,
+    passphrase: &super::Passphrase,
+    timeout: u64,
+    payload: unet_types::Payload,
+) -> Result<()> {
+    let key = common.unlock(from, passphrase)?;
+    let client = common.client();
+    let hash = send_payload(common, &client, &key, None, payload).await?;
+    let v = wait_final(common, &client, &hash, timeout).await?;
+    let receipt = super::describe_receipt(&v["receipt"]);
+    common.print(
+        &serde_json::json!({"hash": hash, "height": v["height"], "receipt": v["receipt"]}),
+        || {
+            format!(
+                "transaction {hash} finalized at height {}: {receipt}",
+                super::text(&v["height"])
+            )
+        },
+    );
+    if v["receipt"]["status"] == "ok" {
+        Ok(())
+    } else {
+        Err(anyhow!(super::Reported(format!(
+            "transaction {hash} failed: {receipt}"
+        ))))
+    }
+}
+
+/// One API call, with the node's error explained.
+pub async fn call(common: &Common, method: &str, params: Value) -> Result<Value> {
+    common
+        .client()
+        .call(method, params)
+        .await
+        .map_err(|e| node_error(common, e))
+}
