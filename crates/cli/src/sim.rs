@@ -19,7 +19,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     time::{Duration, Instant},
 };
-use unet_state::{execute, genesis_writes, touched_keys, BlockEnv, Event, Mode, PreState};
+use unet_state::{execute, genesis_writes, load_touched, BlockEnv, Event, Mode, PreState};
 use unet_types::{
     chip::{kind, Chip, ChipStatus, Model, Registry},
     genesis::{Allocation, PociGenesis, Validator},
@@ -339,19 +339,11 @@ pub fn run(args: SimArgs) -> Result<()> {
 
             // Timed: what a validator does for the block.
             let t = Instant::now();
-            let mut pre = PreState::new();
-            loop {
-                let missing: Vec<Digest> = touched_keys(&env, &txs, &pre)
-                    .into_iter()
-                    .filter(|k| !pre.contains_key(k))
-                    .collect();
-                if missing.is_empty() {
-                    break;
-                }
-                for k in missing {
-                    pre.insert(k, state.get(&k).cloned());
-                }
-            }
+            let pre: PreState = load_touched(&env, &txs, |keys| {
+                Ok::<_, std::convert::Infallible>(
+                    keys.iter().map(|k| state.get(k).cloned()).collect(),
+                )
+            })?;
             let out = execute(&env, &pre, &txs, Mode::Verify)
                 .map_err(|e| anyhow!("block {height}: {e}"))?;
             for (k, v) in out.writes {
