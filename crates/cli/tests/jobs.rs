@@ -96,7 +96,7 @@ async fn escrowed(client: &Client) -> u128 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
     let net = Network::start(
-        34100,
+        32400,
         9700,
         &[
             "--epoch-length",

@@ -93,7 +93,7 @@ async fn height(client: &Client) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn miner_registers_answers_recovers_and_never_double_answers() {
     let mut net = Network::start(
-        33100,
+        32300,
         9500,
         &[
             "--epoch-length",
