@@ -28,7 +28,6 @@ use std::{
     time::{Duration, SystemTime},
 };
 use tracing::{debug, info, warn};
-use unet_state::Mode;
 use unet_store::StoreContext;
 use unet_types::{Block, Digest, Params};
 
@@ -236,21 +235,21 @@ where
             Vec::new(),
         );
         let env = chain.env(&probe, &self.params);
-        let (outcome, state) = match chain
-            .execute_on(&parent_digest, &env, &candidates, Mode::Propose)
-            .await
-        {
-            Ok(r) => r,
+        let built = match chain.build_on(&parent_digest, &env, &candidates).await {
+            Ok(b) => b,
             Err(e) => {
                 warn!(error = %e, "proposal execution failed");
                 return None;
             }
         };
-        let txs: Vec<_> = outcome
-            .included
-            .iter()
-            .map(|&i| candidates[i].clone())
-            .collect();
+        if !built.dropped.is_empty() {
+            // Never offered again: every proposer would fail the same way.
+            let mut mempool = self.shared.mempool.lock().expect("mempool lock");
+            for (tx, _) in &built.dropped {
+                mempool.remove(&tx.hash());
+            }
+        }
+        let (outcome, state, txs) = (built.outcome, built.state, built.txs);
         let block = Block::with_reshare(
             context,
             parent_digest,

@@ -41,6 +41,19 @@ pub struct Executed<E: StoreContext> {
     pub events: Vec<unet_state::Event>,
 }
 
+/// Most transactions one proposal drops for failing block execution (see [`Chain::build_on`]).
+pub const MAX_DROPPED_PER_PROPOSAL: usize = 8;
+
+/// A block built from mempool candidates by [`Chain::build_on`].
+pub struct Built<E: StoreContext> {
+    pub outcome: Outcome,
+    pub state: Merkleized<E>,
+    /// The block's transactions (the included candidates, in order).
+    pub txs: Vec<SignedTx>,
+    /// Candidates dropped because block execution failed with them, and why.
+    pub dropped: Vec<(SignedTx, String)>,
+}
+
 /// Receipts and where a finalized transaction landed.
 #[derive(Clone, Debug)]
 pub struct TxLocation {
@@ -176,6 +189,103 @@ impl<E: StoreContext> Chain<E> {
         }
     }
 
+    /// Reads every key executing `txs` on `batch` touches.
+    async fn load_pre(
+        batch: &Batch<E>,
+        env: &BlockEnv<'_>,
+        txs: &[SignedTx],
+    ) -> Result<PreState, ExecError> {
+        // The touched keys depend on values (a challenged position names a chip, a chip its
+        // owner): load them in rounds until no new key appears.
+        let mut pre = PreState::new();
+        loop {
+            let missing: Vec<Digest> = touched_keys(env, txs, &pre)
+                .into_iter()
+                .filter(|k| !pre.contains_key(k))
+                .collect();
+            if missing.is_empty() {
+                return Ok(pre);
+            }
+            for key in missing {
+                let value = batch.get(&key).await?;
+                pre.insert(key, value);
+            }
+        }
+    }
+
+    /// Whether `txs` execute on the state after `parent` in proposal mode (no merkleization).
+    async fn executes(
+        &self,
+        parent: &Digest,
+        env: &BlockEnv<'_>,
+        txs: &[SignedTx],
+    ) -> Result<bool, ExecError> {
+        let batch = self.batch_on(parent)?;
+        let pre = Self::load_pre(&batch, env, txs).await?;
+        Ok(execute(env, &pre, txs, Mode::Propose).is_ok())
+    }
+
+    /// Builds a block on `parent` from mempool `candidates`.
+    ///
+    /// Execution in proposal mode already leaves out transactions that cannot run (bad nonce,
+    /// cannot pay). A transaction whose execution fails for an *internal* reason (a key the
+    /// read-set missed, a corrupt entry) would fail the whole block at every proposer and stop
+    /// the chain, so such a transaction is found (the shortest failing prefix, by bisection)
+    /// and dropped, and the block is built without it. At most
+    /// [`MAX_DROPPED_PER_PROPOSAL`] are dropped; after that the block carries the prefix that
+    /// is known to execute. Only a block that fails with no transactions at all is an error.
+    pub async fn build_on(
+        &self,
+        parent: &Digest,
+        env: &BlockEnv<'_>,
+        candidates: &[SignedTx],
+    ) -> Result<Built<E>, ExecError> {
+        let mut txs = candidates.to_vec();
+        let mut dropped = Vec::new();
+        loop {
+            let reason = match self.execute_on(parent, env, &txs, Mode::Propose).await {
+                Ok((outcome, state)) => {
+                    let included = outcome.included.iter().map(|&i| txs[i].clone()).collect();
+                    return Ok(Built {
+                        outcome,
+                        state,
+                        txs: included,
+                        dropped,
+                    });
+                }
+                Err(ExecError::Invalid(reason)) if !txs.is_empty() => reason,
+                Err(e) => return Err(e),
+            };
+            if !self.executes(parent, env, &[]).await? {
+                return Err(ExecError::Invalid(format!(
+                    "block fails without transactions: {reason}"
+                )));
+            }
+            // txs[..lo] executes, txs[..hi] does not.
+            let (mut lo, mut hi) = (0, txs.len());
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if self.executes(parent, env, &txs[..mid]).await? {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            let culprit = txs.remove(lo);
+            tracing::warn!(
+                height = env.height,
+                tx = %hex::encode(culprit.hash()),
+                kind = culprit.tx.payload.kind(),
+                reason,
+                "dropping a transaction that fails block execution"
+            );
+            dropped.push((culprit, reason));
+            if dropped.len() >= MAX_DROPPED_PER_PROPOSAL {
+                txs.truncate(lo);
+            }
+        }
+    }
+
     /// Executes `txs` on the state after `parent` and returns the outcome and the merkleized
     /// speculative state (not cached: see [`Chain::remember`]).
     pub async fn execute_on(
@@ -186,22 +296,7 @@ impl<E: StoreContext> Chain<E> {
         mode: Mode,
     ) -> Result<(Outcome, Merkleized<E>), ExecError> {
         let mut batch = self.batch_on(parent)?;
-        // The touched keys depend on values (a challenged position names a chip, a chip its
-        // owner): load them in rounds until no new key appears.
-        let mut pre = PreState::new();
-        loop {
-            let missing: Vec<Digest> = touched_keys(env, txs, &pre)
-                .into_iter()
-                .filter(|k| !pre.contains_key(k))
-                .collect();
-            if missing.is_empty() {
-                break;
-            }
-            for key in missing {
-                let value = batch.get(&key).await?;
-                pre.insert(key, value);
-            }
-        }
+        let pre = Self::load_pre(&batch, env, txs).await?;
         let outcome =
             execute(env, &pre, txs, mode).map_err(|e| ExecError::Invalid(e.to_string()))?;
         for (k, v) in &outcome.writes {
@@ -358,5 +453,154 @@ fn read_supply(bytes: Option<Vec<u8>>) -> Result<Supply, ExecError> {
     match bytes {
         None => Ok(Supply::default()),
         Some(b) => Supply::decode(b).map_err(|_| ExecError::Invalid("corrupt supply".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::Signer;
+    use commonware_runtime::{deterministic, Runner as _};
+    use unet_types::{
+        genesis::{Allocation, Validator},
+        keys::chip_key,
+        Params, Payload, PrivateKey, Transaction, UNC,
+    };
+
+    const CHAIN_ID: u64 = 5;
+
+    fn genesis(funded: &[&PrivateKey]) -> Genesis {
+        Genesis {
+            chain_id: CHAIN_ID,
+            chain_name: "build".into(),
+            genesis_time_ms: 0,
+            params: Params {
+                min_fee: 1,
+                ..Params::default()
+            },
+            consensus_polynomial: String::new(),
+            validators: (0..4)
+                .map(|i| Validator {
+                    name: format!("v{i}"),
+                    public_key: PrivateKey::from_seed(100 + i).public_key(),
+                    p2p_address: format!("127.0.0.1:{}", 4000 + i),
+                })
+                .collect(),
+            allocations: funded
+                .iter()
+                .map(|k| Allocation {
+                    address: k.public_key(),
+                    amount: 100 * UNC,
+                    label: String::new(),
+                })
+                .collect(),
+            poci: Default::default(),
+            treasury: None,
+        }
+    }
+
+    fn tx(from: &PrivateKey, nonce: u64, payload: Payload) -> SignedTx {
+        Transaction {
+            chain_id: CHAIN_ID,
+            sender: from.public_key(),
+            nonce,
+            fee: 1,
+            payload,
+        }
+        .sign(from)
+    }
+
+    /// A transaction whose execution fails for an internal reason (here: the chip entry it
+    /// reads is corrupt) must not stop block building: it is dropped and the rest is built.
+    #[test]
+    fn a_transaction_that_fails_execution_is_dropped_not_fatal() {
+        deterministic::Runner::default().start(|ctx| async move {
+            let (a, b, c) = (
+                PrivateKey::from_seed(1),
+                PrivateKey::from_seed(2),
+                PrivateKey::from_seed(3),
+            );
+            let others: Vec<PrivateKey> = (10..30).map(PrivateKey::from_seed).collect();
+            let mut funded = vec![&a, &c];
+            funded.extend(others.iter());
+            let mut chain = Chain::open(ctx, "build", genesis(&funded)).await.unwrap();
+            let chip = [7u8; 32];
+            let mut batch = chain.db.new_batch();
+            batch.put(chip_key(&chip), vec![0xff, 0x00, 0x13]).unwrap();
+            let m = batch.merkleize(1).await.unwrap();
+            chain.db.apply(&m).await.unwrap();
+
+            let transfer = |from: &PrivateKey, nonce| {
+                tx(
+                    from,
+                    nonce,
+                    Payload::Transfer {
+                        to: b.public_key(),
+                        amount: UNC,
+                    },
+                )
+            };
+            let poison = tx(
+                &a,
+                1,
+                Payload::TransferChip {
+                    chip_id: chip,
+                    to: b.public_key(),
+                },
+            );
+            let candidates = vec![transfer(&a, 0), poison.clone(), transfer(&c, 0)];
+            let params = chain.genesis.params.clone();
+            let env = BlockEnv {
+                chain_id: CHAIN_ID,
+                params: &params,
+                proposer: PrivateKey::from_seed(100).public_key(),
+                height: 2,
+                parent: chain.applied_digest(),
+                timestamp_ms: 1,
+                beacon: Digest::from([1u8; 32]),
+                treasury: None,
+            };
+            let parent = chain.applied_digest();
+            // Executing the candidates as they are fails the whole block...
+            assert!(matches!(
+                chain
+                    .execute_on(&parent, &env, &candidates, Mode::Propose)
+                    .await,
+                Err(ExecError::Invalid(_))
+            ));
+            // ...building drops exactly the poisonous transaction and keeps the others.
+            let built = chain.build_on(&parent, &env, &candidates).await.unwrap();
+            assert_eq!(built.dropped.len(), 1);
+            assert_eq!(built.dropped[0].0, poison);
+            assert_eq!(
+                built.txs,
+                vec![candidates[0].clone(), candidates[2].clone()]
+            );
+            // The block verifies as a peer would check it.
+            let (verified, state) = chain
+                .execute_on(&parent, &env, &built.txs, Mode::Verify)
+                .await
+                .unwrap();
+            assert_eq!(state.root(), built.state.root());
+            assert_eq!(verified.writes, built.outcome.writes);
+
+            // Many poisonous transactions cost a bounded number of drops, and the block still
+            // carries what executes.
+            let many: Vec<SignedTx> = std::iter::once(transfer(&c, 0))
+                .chain(others.iter().map(|k| {
+                    tx(
+                        k,
+                        0,
+                        Payload::TransferChip {
+                            chip_id: chip,
+                            to: b.public_key(),
+                        },
+                    )
+                }))
+                .collect();
+            let built = chain.build_on(&parent, &env, &many).await.unwrap();
+            assert_eq!(built.dropped.len(), MAX_DROPPED_PER_PROPOSAL);
+            assert_eq!(built.txs, vec![many[0].clone()]);
+        });
     }
 }

@@ -147,6 +147,19 @@ impl Mempool {
         next
     }
 
+    /// Removes one pending transaction (a proposer found it fails block execution). The
+    /// sender's later transactions stay; they wait for the nonce to be filled again.
+    pub fn remove(&mut self, hash: &Digest) -> Option<SignedTx> {
+        let (sender, nonce) = self.by_hash.remove(hash)?;
+        let queue = self.by_sender.get_mut(&sender)?;
+        let tx = queue.remove(&nonce);
+        if queue.is_empty() {
+            self.by_sender.remove(&sender);
+            self.senders.retain(|s| *s != sender);
+        }
+        tx
+    }
+
     /// Pending transaction by hash.
     pub fn get(&self, hash: &Digest) -> Option<&SignedTx> {
         let (sender, nonce) = self.by_hash.get(hash)?;

@@ -98,6 +98,9 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
     }
 
     let mut registrations = 0u64;
+    // Owners a chip may have after this block's chip transfers (the settlement after the
+    // transactions pays whoever owns the chip then).
+    let mut new_owners: BTreeMap<ChipId, BTreeSet<Address>> = BTreeMap::new();
     for stx in txs {
         let sender = &stx.tx.sender;
         accounts.insert(sender.clone());
@@ -116,6 +119,8 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
             }
             Payload::TransferChip { chip_id, to } => {
                 chips.insert(*chip_id);
+                // The reward cursor may pay this chip after the transfer, to its new owner.
+                new_owners.entry(*chip_id).or_default().insert(to.clone());
                 keys.insert(owner_chips_key(sender));
                 keys.insert(owner_chips_key(to));
                 keys.insert(owner_compute_key(to));
@@ -174,9 +179,13 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
                 keys.insert(revoked_cert_key(fp));
             }
             if let Some(epochs) = settle.get(id) {
-                accounts.insert(chip.owner.clone());
-                for e in epochs {
-                    keys.insert(owner_rewards_key(&chip.owner, *e));
+                let owners =
+                    std::iter::once(&chip.owner).chain(new_owners.get(id).into_iter().flatten());
+                for owner in owners {
+                    accounts.insert(owner.clone());
+                    for e in epochs {
+                        keys.insert(owner_rewards_key(owner, *e));
+                    }
                 }
             }
         }
