@@ -1,9 +1,16 @@
 //! `unet testnet` and `unet devnet`.
 
-use crate::procs::{wait_ready, NodeProcess};
-use anyhow::{bail, Result};
+use crate::{
+    miner_bench::MinerProcess,
+    procs::{check_free, log_tail, wait_ready, NodeProcess, StopSignals},
+};
+use anyhow::{anyhow, bail, Result};
 use clap::Args;
-use std::{path::PathBuf, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    time::{Duration, Instant},
+};
 use unet_node::home::{generate_testnet, TestnetSpec};
 use unet_types::Params;
 
@@ -184,48 +191,42 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        // Before any child exists: from here on SIGINT, SIGTERM and SIGHUP stop the devnet
+        // through the destructors below, which stop every child.
+        let mut stop = StopSignals::new()?;
+        check_ports(&homes, &args)?;
         let mut nodes = Vec::new();
         for h in &homes {
             nodes.push(NodeProcess::start(h)?);
         }
-        wait_ready(&mut nodes, Duration::from_secs(60)).await?;
-        println!();
-        println!("UtilityNet devnet is up: {} validators", nodes.len());
-        for (i, n) in nodes.iter().enumerate() {
-            println!("  node{i}: API {}  (WebSocket {}/ws, logs {})", n.rpc, n.rpc.replace("http", "ws"), n.home.join("node.log").display());
-        }
-        println!("  explorer: {}/ (open in a browser)", nodes[0].rpc);
-        println!("  genesis: {}", args.dir.join("genesis.toml").display());
-        println!("  faucet key (holds the genesis allocation): {}", args.dir.join("faucet.key").display());
-        println!();
-        println!("try: curl -s -X POST {} -H 'content-type: application/json' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"unet_status\"}}'", nodes[0].rpc);
-        let rpcs: Vec<String> = nodes.iter().map(|n| n.rpc.clone()).collect();
-        let mut miners = crate::miner_bench::start_devnet_miners(
-            &args.dir,
-            &rpcs,
-            args.miners,
-            args.chips_per_miner,
-            args.base_metrics_port,
-            args.base_jobs_port,
-        )
-        .await?;
-        println!("Ctrl-C stops the network (state is kept in {}).", args.dir.display());
+        let started = tokio::select! {
+            r = start_up(&mut nodes, &args) => r,
+            sig = stop.recv() => {
+                println!("{sig}: stopping");
+                return Ok(());
+            }
+        };
+        let mut miners = started?;
+        println!(
+            "Ctrl-C (or SIGTERM) stops the network (state is kept in {}).",
+            args.dir.display()
+        );
         let client = nodes[0].client();
         let mut last = 0;
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut reported = Instant::now();
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = tokio::time::sleep(Duration::from_secs(5)) => {
-                    for (i, n) in nodes.iter_mut().enumerate() {
-                        if n.exited() {
-                            bail!("node{i} exited; see {}", n.home.join("node.log").display());
-                        }
+                sig = stop.recv() => {
+                    println!("{sig}: stopping");
+                    break;
+                }
+                _ = tick.tick() => {
+                    check_children(&mut nodes, &mut miners)?;
+                    if reported.elapsed() < Duration::from_secs(5) {
+                        continue;
                     }
-                    for m in miners.iter_mut() {
-                        if m.exited() {
-                            bail!("{} exited; see {}", m.name, m.log.display());
-                        }
-                    }
+                    reported = Instant::now();
                     if let Ok(s) = client.status().await {
                         if s.finalized_height != last {
                             let chips = crate::miner_bench::miners_line(&client, &miners).await;
@@ -236,9 +237,91 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
                 }
             }
         }
-        println!("stopping");
         drop(miners);
         drop(nodes);
         Ok(())
     })
+}
+
+/// Every address the devnet's nodes and miners will listen on must be free: otherwise another
+/// process (often a devnet already running) would answer in a node's place.
+fn check_ports(homes: &[PathBuf], args: &DevnetArgs) -> Result<()> {
+    for (i, h) in homes.iter().enumerate() {
+        let config = unet_node::home::Home::load(h)?.config;
+        check_free(config.p2p_listen, &format!("node{i} (P2P)"))?;
+        check_free(config.rpc_listen, &format!("node{i} (API)"))?;
+    }
+    for i in 0..args.miners {
+        let port = |base: u16| {
+            base.checked_add(i as u16)
+                .map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+                .ok_or_else(|| anyhow!("miner{i}: port {base} + {i} is past 65535"))
+        };
+        check_free(
+            port(args.base_metrics_port)?,
+            &format!("miner{i} (metrics)"),
+        )?;
+        check_free(port(args.base_jobs_port)?, &format!("miner{i} (jobs)"))?;
+    }
+    Ok(())
+}
+
+/// Waits for the nodes, says the devnet is up (only if every node is still running), and
+/// starts the miners.
+async fn start_up(nodes: &mut [NodeProcess], args: &DevnetArgs) -> Result<Vec<MinerProcess>> {
+    wait_ready(nodes, Duration::from_secs(120)).await?;
+    check_children(nodes, &mut [])?;
+    println!();
+    println!("UtilityNet devnet is up: {} validators", nodes.len());
+    for (i, n) in nodes.iter().enumerate() {
+        println!(
+            "  node{i}: API {}  (WebSocket {}/ws, logs {})",
+            n.rpc,
+            n.rpc.replace("http", "ws"),
+            n.home.join("node.log").display()
+        );
+    }
+    println!("  explorer: {}/ (open in a browser)", nodes[0].rpc);
+    println!("  genesis: {}", args.dir.join("genesis.toml").display());
+    println!(
+        "  faucet key (holds the genesis allocation): {}",
+        args.dir.join("faucet.key").display()
+    );
+    println!();
+    println!("try: curl -s -X POST {} -H 'content-type: application/json' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"unet_status\"}}'", nodes[0].rpc);
+    let rpcs: Vec<String> = nodes.iter().map(|n| n.rpc.clone()).collect();
+    let miners = crate::miner_bench::start_devnet_miners(
+        &args.dir,
+        &rpcs,
+        args.miners,
+        args.chips_per_miner,
+        args.base_metrics_port,
+        args.base_jobs_port,
+    )
+    .await?;
+    Ok(miners)
+}
+
+/// Fails, naming the child and quoting the end of its log, if any node or miner has exited.
+fn check_children(nodes: &mut [NodeProcess], miners: &mut [MinerProcess]) -> Result<()> {
+    for (i, n) in nodes.iter_mut().enumerate() {
+        if let Some(status) = n.exit_status() {
+            bail!(
+                "node{i} exited ({status}); the end of {}:{}",
+                n.home.join("node.log").display(),
+                n.last_log_lines()
+            );
+        }
+    }
+    for m in miners.iter_mut() {
+        if m.exited() {
+            bail!(
+                "{} exited; the end of {}:{}",
+                m.name,
+                m.log.display(),
+                log_tail(&m.log, 5)
+            );
+        }
+    }
+    Ok(())
 }

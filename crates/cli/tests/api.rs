@@ -9,7 +9,6 @@ use commonware_codec::Encode;
 use commonware_cryptography::Signer;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use std::time::Duration;
 use support::{Network, VALIDATORS};
 use tokio_tungstenite::tungstenite::Message;
 use unet_client::Client;
@@ -333,7 +332,7 @@ async fn api_refuses_bad_input_and_keeps_serving() {
     let hash = client.send_transaction(&good).await.expect("accepted");
     assert_eq!(hash, hex::encode(good.hash()));
     let done = client
-        .wait_finalized(&hash, Duration::from_secs(30))
+        .wait_finalized(&hash, support::patience())
         .await
         .expect("finalized");
     assert_eq!(done["status"], "finalized");
@@ -360,7 +359,7 @@ async fn api_refuses_bad_input_and_keeps_serving() {
     let mut ask = async |text: String| -> Value {
         ws.send(Message::Text(text.into())).await.expect("ws send");
         loop {
-            let msg = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            let msg = tokio::time::timeout(support::patience(), ws.next())
                 .await
                 .expect("ws reply in time")
                 .expect("ws open")

@@ -169,7 +169,9 @@ async fn chip_lifecycle_through_the_cli() {
     let v: Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["receipt"]["code"], "already_registered");
 
-    // 5. Every node sees the chip; listing by owner and by model.
+    // 5. Every node sees the chip (once it finalized what node 0, where the CLI registered
+    //    it, has finalized); listing by owner and by model.
+    net.wait_all_caught_up_with(0).await;
     for i in 0..4 {
         let v = net
             .client_of(i)

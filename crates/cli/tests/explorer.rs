@@ -30,7 +30,6 @@ const P2P_PORT: u16 = 31030;
 const RPC_PORT: u16 = 9130;
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
-const WAIT: Duration = Duration::from_secs(90);
 /// Short epochs, so that rewards settle and committees turn over within the test.
 const EPOCH: u64 = 40;
 const EMULATED_CHIPS: usize = 2;
@@ -96,15 +95,16 @@ impl Drop for Driver {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
+/// chromedriver's port: fixed, beside the nodes' API ports and below the kernel's ephemeral
+/// range (a port the kernel picked and released could be handed to an outgoing connection
+/// before chromedriver binds it).
+const DRIVER_PORT: u16 = 9139;
 
 async fn start_driver() -> Driver {
-    let port = free_port();
+    let port = DRIVER_PORT;
+    if let Err(e) = TcpListener::bind(("127.0.0.1", port)) {
+        panic!("port {port} for chromedriver is taken ({e}): a leftover chromedriver?");
+    }
     let log = std::fs::File::create(artifacts().join("chromedriver.log")).expect("driver log");
     let child = Command::new(CHROMEDRIVER)
         .arg(format!("--port={port}"))
@@ -117,7 +117,7 @@ async fn start_driver() -> Driver {
         url: format!("http://127.0.0.1:{port}"),
     };
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + support::patience();
     loop {
         if let Ok(r) = http.get(format!("{}/status", driver.url)).send().await {
             if let Ok(v) = r.json::<Value>().await {
@@ -176,7 +176,7 @@ fn truthy(v: &Value) -> bool {
 /// Polls `expr` until it is truthy; on timeout saves a screenshot and fails with what the page
 /// showed.
 async fn wait_for(c: &Client, what: &str, expr: &str) -> Value {
-    let deadline = Instant::now() + WAIT;
+    let deadline = Instant::now() + support::patience();
     loop {
         let v = eval(c, expr).await;
         if truthy(&v) {
@@ -543,7 +543,7 @@ async fn explorer_in_a_real_browser() {
     // 5. The miner's chips: Online on their page, with a challenge answered.
     let client = net.client();
     let miner_chips = {
-        let deadline = Instant::now() + WAIT;
+        let deadline = Instant::now() + support::patience();
         loop {
             let r = client
                 .call(

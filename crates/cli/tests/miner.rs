@@ -18,25 +18,13 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-use support::Network;
+use support::{height, poll, wait_for, Network};
 use unet_client::Client;
 use unet_types::{Payload, Transaction, UNC};
 
 const EPOCH: u64 = 40;
 const WINDOW: u64 = 10;
 const CHIPS: usize = 4;
-
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
 
 fn spawn_miner(home: &Path, rpcs: &str) -> Child {
     let log = std::fs::File::options()
@@ -79,14 +67,6 @@ fn rewards(c: &Value) -> u128 {
     c["rewards"]["total"]
         .as_str()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-async fn height(client: &Client) -> u64 {
-    client
-        .status()
-        .await
-        .map(|s| s.finalized_height)
         .unwrap_or(0)
 }
 
@@ -149,16 +129,13 @@ async fn miner_registers_answers_recovers_and_never_double_answers() {
     }
     .sign(&faucet);
     let hash = client.send_transaction(&fund).await.unwrap();
-    client
-        .wait_finalized(&hash, Duration::from_secs(60))
-        .await
-        .unwrap();
+    net.wait_tx(0, &hash).await;
 
     // 1. Registered and Online within two epochs; every chip answers and earns.
     let rpcs = format!("{},{}", net.rpc, observer.url());
     let start_height = height(&client).await;
     let mut miner = spawn_miner(&home, &rpcs);
-    wait_until("every chip Online", Duration::from_secs(120), || {
+    wait_for("every chip Online", || {
         all_status(&client, &owner, "online")
     })
     .await;
@@ -173,26 +150,24 @@ async fn miner_registers_answers_recovers_and_never_double_answers() {
         .map(|c| c["model"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(model_set.len(), 2, "two models: {model_set:?}");
-    wait_until(
-        "every chip answered a challenge and earned",
-        Duration::from_secs(180),
-        || async {
-            let c = chips(&client, &owner).await;
-            c.len() == CHIPS
-                && c.iter().all(|c| {
-                    c["liveness"]["last_response"].as_u64().unwrap_or(0) > 0 && rewards(c) > 0
-                })
-        },
-    )
+    wait_for("every chip answered a challenge and earned", || async {
+        let c = chips(&client, &owner).await;
+        c.len() == CHIPS
+            && c.iter()
+                .all(|c| c["liveness"]["last_response"].as_u64().unwrap_or(0) > 0 && rewards(c) > 0)
+    })
     .await;
-    // /metrics reports it.
-    let metrics = reqwest::get("http://127.0.0.1:9590/metrics")
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(metrics.contains("unet_miner_chips_online 4"), "{metrics}");
+    // /metrics reports it (once the miner's own view, fed by the blocks it follows, caught up).
+    let metrics = poll("the miner's /metrics to count 4 chips online", || async {
+        let m = reqwest::get("http://127.0.0.1:9590/metrics")
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        m.contains("unet_miner_chips_online 4").then_some(m)
+    })
+    .await;
     assert!(
         metrics.contains("unet_miner_challenges_answered_total"),
         "{metrics}"
@@ -224,7 +199,7 @@ async fn miner_registers_answers_recovers_and_never_double_answers() {
     miner.kill().unwrap();
     miner.wait().unwrap();
     let killed_at = height(&client).await;
-    wait_until("every chip Unresponsive", Duration::from_secs(180), || {
+    wait_for("every chip Unresponsive", || {
         all_status(&client, &owner, "unresponsive")
     })
     .await;
@@ -233,18 +208,14 @@ async fn miner_registers_answers_recovers_and_never_double_answers() {
     // 3. Restarted: they answer their next challenge, come back Online and earn again.
     let before: Vec<u128> = chips(&client, &owner).await.iter().map(rewards).collect();
     let mut miner = spawn_miner(&home, &rpcs);
-    wait_until("every chip Online again", Duration::from_secs(180), || {
+    wait_for("every chip Online again", || {
         all_status(&client, &owner, "online")
     })
     .await;
-    wait_until(
-        "every chip earning again",
-        Duration::from_secs(240),
-        || async {
-            let c = chips(&client, &owner).await;
-            c.len() == CHIPS && c.iter().zip(&before).all(|(c, b)| rewards(c) > *b)
-        },
-    )
+    wait_for("every chip earning again", || async {
+        let c = chips(&client, &owner).await;
+        c.len() == CHIPS && c.iter().zip(&before).all(|(c, b)| rewards(c) > *b)
+    })
     .await;
 
     // 4. The miner's node restarts under it: no chip misses a challenge.
@@ -263,18 +234,18 @@ async fn miner_registers_answers_recovers_and_never_double_answers() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    net.wait_ready(0, phase_start).await;
+    net.wait_height(0, phase_start).await;
     let end_wait = height(&observer).await + EPOCH;
-    while height(&observer).await < end_wait {
-        let c = chips(&observer, &owner).await;
-        for chip in &c {
+    wait_for("an epoch after the restart, every chip Online", || async {
+        for chip in chips(&observer, &owner).await {
             assert_eq!(
                 chip["status"], "online",
                 "a chip missed a challenge: {chip}"
             );
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        height(&observer).await >= end_wait
+    })
+    .await;
     miner.kill().unwrap();
     miner.wait().unwrap();
     let log = std::fs::read_to_string(home.join("miner.log")).unwrap();

@@ -5,21 +5,8 @@
 mod support;
 
 use commonware_cryptography::Signer;
-use std::time::{Duration, Instant};
-use support::Network;
+use support::{height, wait_for, Network};
 use unet_types::{Payload, PrivateKey, SignedTx, Transaction, UNC};
-
-async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !f().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn transfer(from: &PrivateKey, chain_id: u64, nonce: u64, fee: u128, to: &PrivateKey) -> SignedTx {
     Transaction {
@@ -44,11 +31,7 @@ async fn four_processes_survive_kill_9_and_agree() {
         &["--block-time-ms", "50", "--epoch-length", "40"],
     )
     .await;
-    let clients: Vec<_> = (0..4).map(|i| net.client_of(i)).collect();
-    let finalized = |i: usize| {
-        let c = clients[i].clone();
-        async move { c.status().await.map(|s| s.finalized_height).unwrap_or(0) }
-    };
+    let node0 = net.client_of(0);
     let s = net.client().status().await.unwrap();
     let faucet = net.faucet();
     let bob = PrivateKey::from_seed(77);
@@ -64,11 +47,8 @@ async fn four_processes_survive_kill_9_and_agree() {
             .await
             .unwrap();
     }
-    let done = net
-        .client()
-        .wait_finalized(&last_hash, Duration::from_secs(60))
-        .await
-        .unwrap();
+    // Final on node 0, and every node has finalized its block: node 2 is read below.
+    let done = net.wait_tx(0, &last_hash).await;
     assert_eq!(done["status"], "finalized");
     assert_eq!(
         net.client_of(2)
@@ -81,7 +61,7 @@ async fn four_processes_survive_kill_9_and_agree() {
 
     // SIGKILL node 3, keep going without it.
     net.kill(3);
-    let at_kill = finalized(0).await;
+    let at_kill = height(&node0).await;
     for n in 10..20u64 {
         let tx = transfer(&faucet, s.chain_id, n, fee, &bob);
         last_hash = net
@@ -90,21 +70,17 @@ async fn four_processes_survive_kill_9_and_agree() {
             .await
             .unwrap();
     }
-    net.client()
-        .wait_finalized(&last_hash, Duration::from_secs(60))
-        .await
-        .unwrap();
-    wait_until(
-        "progress without node 3",
-        Duration::from_secs(60),
-        || async { finalized(0).await >= at_kill + 20 },
-    )
+    net.wait_tx(0, &last_hash).await;
+    wait_for("progress without node 3", || async {
+        height(&node0).await >= at_kill + 20
+    })
     .await;
 
-    // Restart it from its own disk: it resumes and catches up from peers.
+    // Restart it from its own disk: it resumes and catches up from peers. Every node is read
+    // at `target` below, so every node must have finalized it.
     net.restart(3);
-    let target = finalized(0).await + 5;
-    net.wait_ready(3, target).await;
+    let target = height(&node0).await + 5;
+    net.wait_all(target).await;
 
     // Same finalized block at a common height (and at the height of the kill) on all four.
     for h in [at_kill, target] {

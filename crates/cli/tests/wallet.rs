@@ -8,10 +8,7 @@ mod support;
 use commonware_cryptography::Signer;
 use futures::StreamExt;
 use serde_json::Value;
-use std::{
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::{path::Path, time::Instant};
 use support::{unet, unet_json, Network};
 use unet_types::{hexser, PrivateKey, UNC};
 
@@ -287,7 +284,7 @@ async fn wallet_end_to_end() {
     assert_eq!((hashes[0].1, hashes[1].1), (0, 1));
     for (h, _) in &hashes {
         let v = client
-            .wait_finalized(h, Duration::from_secs(30))
+            .wait_finalized(h, support::patience())
             .await
             .expect("finalized");
         assert_eq!(v["receipt"]["status"], "ok");
@@ -317,7 +314,7 @@ async fn wallet_end_to_end() {
     // 8. The subscription delivered consecutive finalized blocks, including the transfer's.
     let mut last: Option<u64> = None;
     let mut saw_transfer = false;
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + support::patience();
     while !saw_transfer {
         let left = deadline.saturating_duration_since(Instant::now());
         let b = tokio::time::timeout(left, block_rx.recv())

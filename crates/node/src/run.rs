@@ -19,7 +19,7 @@ use commonware_stream::{
     sake::{self, Sake},
 };
 use commonware_utils::{NZUsize, NZU32};
-use std::{num::NonZeroUsize, sync::Arc, time::Duration};
+use std::{net::SocketAddr, num::NonZeroUsize, sync::Arc, time::Duration};
 use tracing::info;
 
 /// Largest p2p message (a full block of transactions plus framing).
@@ -37,7 +37,12 @@ pub mod channel {
 }
 
 /// Runs the node in `home` until the process is stopped.
+///
+/// Fails at once, naming the address, when the P2P or API address cannot be bound (taken by
+/// another process, or not an address of this machine).
 pub fn run(home: Home) -> Result<()> {
+    check_bindable(home.config.p2p_listen, "P2P")?;
+    check_bindable(home.config.rpc_listen, "API")?;
     let data = home.data_dir();
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     let cfg = cw_tokio::Config::new()
@@ -45,6 +50,16 @@ pub fn run(home: Home) -> Result<()> {
         .with_catch_panics(false);
     let runner = cw_tokio::Runner::new(cfg);
     runner.start(|context| async move { node(context, home).await })
+}
+
+/// Binds `addr` once and releases it: an address that is taken or not local is reported here as
+/// an error naming it, instead of as a panic deep in the network stack after storage is open.
+/// (Another process can still take it in between; then the component that binds it stops and
+/// the node exits with an error.)
+pub fn check_bindable(addr: SocketAddr, what: &str) -> Result<()> {
+    std::net::TcpListener::bind(addr)
+        .map(drop)
+        .with_context(|| format!("cannot listen on the {what} address {addr} (config.toml)"))
 }
 
 async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
@@ -139,7 +154,7 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
     let rpc_addr = home.config.rpc_listen;
     let rpc_handle = context.child("rpc").spawn(move |_| async move {
         if let Err(e) = rpc::serve(rpc_addr, api).await {
-            tracing::error!(error = %e, "API server stopped");
+            tracing::error!(address = %rpc_addr, error = %e, "API server stopped");
         }
     });
 
