@@ -173,16 +173,20 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
             let fee = fee
                 .map(|f| parse_unc(&f).map_err(|e| anyhow!("--fee: {e}")))
                 .transpose()?;
-            let anchor = client
-                .call("unet_registrationNonce", json!([hexser::to_hex(&owner)]))
-                .await
-                .map_err(|e| node_error(&common, e))?;
-            let nonce: [u8; 32] = hex::decode(text(&anchor["nonce"]))?
-                .try_into()
-                .map_err(|_| anyhow!("node returned a bad nonce"))?;
-            let anchor_height = anchor["anchor_height"]
-                .as_u64()
-                .ok_or_else(|| anyhow!("node returned no anchor height"))?;
+            // The node gives the anchor; the nonce is computed here for our own address, so
+            // a lying node cannot have the chip sign a registration to someone else.
+            let status = client.status().await.map_err(|e| node_error(&common, e))?;
+            let anchor =
+                unet_miner::register::fetch_anchor(&client, status.chain_id, &owner).await?;
+            if anchor.node_disagrees {
+                eprintln!(
+                    "warning: {} handed out a registration nonce that is not the one for {}; \
+                     signing the nonce computed here instead",
+                    client.url(),
+                    hexser::to_hex(&owner)
+                );
+            }
+            let (nonce, anchor_height) = (anchor.nonce, anchor.height);
             let evidence = Evidence::VendorX509(VendorX509Evidence {
                 nonce,
                 chain,

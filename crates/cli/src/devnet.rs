@@ -39,6 +39,11 @@ pub struct TestnetArgs {
     /// they follow the chain and join a committee once registered and selected.
     #[arg(long, default_value_t = 0)]
     pub followers: usize,
+    /// Required: acknowledge that the genesis trusts the devnet vendor CA, whose seed is public
+    /// (anyone can certify an emulated chip with it and earn on this network). Fine for a local
+    /// or private test network, never for one where rewards are worth anything.
+    #[arg(long)]
+    pub trust_devnet_ca: bool,
 }
 
 /// Epoch and liveness parameters of a generated genesis (defaults: `Params::default()`).
@@ -90,7 +95,18 @@ impl TestnetArgs {
     }
 }
 
+/// Why `unet testnet` refuses to run without `--trust-devnet-ca`.
+pub const DEVNET_CA_REFUSAL: &str =
+    "unet testnet writes a genesis that trusts the devnet vendor CA \
+(devnet roots allowed), whose seed is public: anyone can certify emulated chips with it and earn \
+rewards on the network. Pass --trust-devnet-ca to confirm this is a local or private test network; \
+a network whose rewards matter needs a genesis that pins only real vendor roots with \
+allow_devnet_roots = false";
+
 pub fn testnet(args: TestnetArgs) -> Result<()> {
+    if !args.trust_devnet_ca {
+        bail!("{DEVNET_CA_REFUSAL}");
+    }
     if args.out.join("node0").exists() {
         bail!(
             "{} already holds a network; choose another --out",
@@ -184,6 +200,8 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
                 challenges_per_epoch: args.challenges_per_epoch,
             },
             followers: 0,
+            // `unet devnet` is a local network by definition.
+            trust_devnet_ca: true,
         };
         generate_testnet(&t.spec(), &args.dir)?
     };
@@ -324,4 +342,36 @@ fn check_children(nodes: &mut [NodeProcess], miners: &mut [MinerProcess]) -> Res
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        testnet: TestnetArgs,
+    }
+
+    fn args(out: &std::path::Path, extra: &[&str]) -> TestnetArgs {
+        let mut argv = vec!["unet", "--validators", "1", "--out", out.to_str().unwrap()];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).unwrap().testnet
+    }
+
+    #[test]
+    fn testnet_trusts_the_public_devnet_ca_only_when_told_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("net");
+        let err = testnet(args(&out, &[])).unwrap_err().to_string();
+        assert!(err.contains("--trust-devnet-ca"), "{err}");
+        assert!(err.contains("seed is public"), "{err}");
+        assert!(!out.exists(), "nothing written without the flag");
+
+        testnet(args(&out, &["--trust-devnet-ca"])).unwrap();
+        let genesis = std::fs::read_to_string(out.join("genesis.toml")).unwrap();
+        assert!(genesis.contains("allow_devnet_roots = true"), "{genesis}");
+    }
 }

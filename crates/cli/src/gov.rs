@@ -36,7 +36,9 @@ pub struct ActionArgs {
     /// Revoke a chip (hex chip id): it is marked revoked at once and can never register again.
     #[arg(long)]
     revoke_chip: Option<String>,
-    /// Revoke a certificate (SHA-256 of its DER, hex), e.g. a vendor intermediate.
+    /// Revoke a certificate, e.g. a vendor intermediate: its certificate file (PEM or DER) or its
+    /// certificate id (64 hex, as `unet attest` prints in chain_fingerprints). The id names the
+    /// certificate's subject key, so every encoding and re-issue of it is revoked.
     #[arg(long)]
     revoke_cert: Option<String>,
 }
@@ -109,6 +111,19 @@ fn parse_hash(s: &str, what: &str) -> Result<[u8; 32]> {
         .ok_or_else(|| anyhow!("{what} must be 64 hex digits"))
 }
 
+/// The DER of the (first) certificate in a PEM or DER file.
+fn read_certificate(path: &std::path::Path) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(match std::str::from_utf8(&bytes) {
+        Ok(t) if t.trim_start().starts_with("-----BEGIN") => unet_poci::pem_chain_to_der(t)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("{} holds no certificate", path.display()))?,
+        _ => bytes,
+    })
+}
+
 fn action(a: &ActionArgs, root: &RootOptions) -> Result<GovAction> {
     if let Some(spec) = &a.set_model {
         let (name, tops) = spec
@@ -132,15 +147,7 @@ fn action(a: &ActionArgs, root: &RootOptions) -> Result<GovAction> {
         return Ok(GovAction::RemoveModel { name: name.clone() });
     }
     if let Some(path) = &a.add_root {
-        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let der = match std::str::from_utf8(&bytes) {
-            Ok(t) if t.trim_start().starts_with("-----BEGIN") => unet_poci::pem_chain_to_der(t)
-                .map_err(|e| anyhow!("{}: {e}", path.display()))?
-                .into_iter()
-                .next()
-                .ok_or_else(|| anyhow!("{} holds no certificate", path.display()))?,
-            _ => bytes,
-        };
+        let der = read_certificate(path)?;
         let kind = match root.kind.as_str() {
             "vendor-x509" => kind::VENDOR_X509,
             "nvidia-spdm" => kind::NVIDIA_SPDM,
@@ -162,10 +169,16 @@ fn action(a: &ActionArgs, root: &RootOptions) -> Result<GovAction> {
             chip_id: parse_hash(id, "--revoke-chip")?,
         });
     }
-    if let Some(fp) = &a.revoke_cert {
-        return Ok(GovAction::RevokeCertificate {
-            fingerprint: parse_hash(fp, "--revoke-cert")?,
-        });
+    if let Some(cert) = &a.revoke_cert {
+        let is_id = cert.trim().len() == 64 && cert.trim().bytes().all(|b| b.is_ascii_hexdigit());
+        let fingerprint = if is_id {
+            parse_hash(cert, "--revoke-cert")?
+        } else {
+            let path = std::path::Path::new(cert);
+            unet_poci::certificate_id(&read_certificate(path)?)
+                .map_err(|e| anyhow!("--revoke-cert {}: {e}", path.display()))?
+        };
+        return Ok(GovAction::RevokeCertificate { fingerprint });
     }
     bail!("name one action")
 }

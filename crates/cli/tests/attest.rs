@@ -16,7 +16,7 @@ const NOW: u64 = 1_795_305_600;
 const LATEST_NOT_BEFORE: u64 = 1_646_092_800;
 const LATEST_NOT_AFTER: u64 = 253_402_300_799;
 /// chip_id of the sample H100: SHA-256 of its BROM (DeviceID) key, uncompressed SEC1.
-const CHIP_ID: &str = "bf1747744c19ba7393c748acff19ff16ddb74897415ca16d19cc3df98db7b6e1";
+const CHIP_ID: &str = "9d12115d2f417fef33ad0b3104515cb0d4973885e49055d864d8f028573dbc25";
 
 fn vectors() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../poci/tests/vectors")

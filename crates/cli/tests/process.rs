@@ -119,6 +119,7 @@ fn corrupt_home_files_give_clear_errors() {
     let ok = std::process::Command::new(env!("CARGO_BIN_EXE_unet"))
         .args([
             "testnet",
+            "--trust-devnet-ca",
             "--validators",
             "1",
             "--base-p2p-port",

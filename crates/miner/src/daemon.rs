@@ -1183,16 +1183,10 @@ impl Miner {
             let bar = self.bar(true, total, "registering");
             self.register_bar = Some(bar);
         }
-        let anchor = client
-            .call("unet_registrationNonce", json!([self.owner_hex]))
-            .await?;
-        let nonce: [u8; 32] = hex::decode(anchor["nonce"].as_str().unwrap_or_default())
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| anyhow!("node returned a bad registration nonce: {anchor}"))?;
-        let anchor_height = anchor["anchor_height"]
-            .as_u64()
-            .ok_or_else(|| anyhow!("node returned no anchor height"))?;
+        // Only the anchor comes from the node; the nonce is derived here for our own owner,
+        // so a lying node cannot make the chips sign a registration to someone else.
+        let anchor = crate::register::fetch_anchor(client, chain.chain_id, &self.owner).await?;
+        let (nonce, anchor_height) = (anchor.nonce, anchor.height);
         let evidence = sign_all(self.backend.clone(), chips.clone(), move |b, id| {
             b.registration_evidence(&id, &nonce).map(|e| (id, e))
         })

@@ -2,8 +2,8 @@
 //!
 //! One daemon per machine next to its chips: it discovers them through a [`ChipBackend`]
 //! (emulated chips for devnets and tests, NVIDIA GPUs through NVML behind the `nvml`
-//! feature), registers every chip not yet on chain with evidence bound to the chain's
-//! registration nonce, follows finalized blocks over the node's WebSocket API and answers
+//! feature), registers every chip not yet on chain with evidence bound to the registration
+//! nonce it computes itself for its own owner ([`register`]), follows finalized blocks over the node's WebSocket API and answers
 //! each of its chips' liveness challenges in batched transactions, keeping what it did in
 //! its home directory so that restarts and dropped connections never lose or repeat an
 //! answer. See [`daemon`] for the loop and [`state`] for the exactly-once rules.
@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod metrics;
 #[cfg(feature = "nvml")]
 pub mod nvml;
+pub mod register;
 pub mod soft;
 pub mod state;
 pub mod status;

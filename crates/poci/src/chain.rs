@@ -11,8 +11,14 @@
 //! - unknown critical extensions are rejected;
 //! - the chain's last certificate is byte-identical to a pinned root of the evidence kind, or is
 //!   signed by one whose subject is its issuer;
-//! - no certificate's SHA-256 is on the revocation list; devnet-only roots need
-//!   `allow_devnet_roots`.
+//! - no certificate's [identity](certificate_id) (its subject key, not its encoding) is on the
+//!   revocation list, nor the anchoring root's; devnet-only roots need `allow_devnet_roots`.
+//!
+//! ECDSA signatures in certificates are accepted with high or low S: vendor CAs (NVIDIA's
+//! included) sign with ordinary ECDSA, which gives high S about half the time. A signature
+//! therefore has two valid encodings, (r, s) and (r, n − s), and so does every certificate: the
+//! SHA-256 of a certificate's DER is *not* an identity anyone can rely on. Everything that
+//! names a certificate (revocation, a chip's recorded chain) uses [`certificate_id`] instead.
 
 use const_oid::ObjectIdentifier;
 use der::{Decode, Encode, Reader, SliceReader, Tag, Tagged};
@@ -23,6 +29,7 @@ use x509_cert::Certificate;
 use crate::crypto::{sha256, VerifyingKey};
 use crate::error::VerifyError;
 use crate::trust::{TrustStore, TrustedRoot};
+use crate::types::Curve;
 use crate::types::EvidenceKind;
 
 /// Longest chain accepted (leaf to root inclusive).
@@ -59,7 +66,8 @@ pub(crate) struct ParsedCert {
     pub(crate) cert: Certificate,
     tbs_raw: std::ops::Range<usize>,
     pub(crate) key: VerifyingKey,
-    pub(crate) fingerprint: [u8; 32],
+    /// [`certificate_id`] of this certificate.
+    pub(crate) id: [u8; 32],
     not_before: u64,
     not_after: u64,
     subject: Vec<u8>,
@@ -130,7 +138,7 @@ impl ParsedCert {
             .map_err(|e| malformed(e.to_string()))?;
         Ok(Self {
             der: der.to_vec(),
-            fingerprint: sha256(der),
+            id: key_id(&key),
             cert,
             tbs_raw,
             key,
@@ -196,13 +204,49 @@ impl ParsedCert {
 }
 
 /// Byte range of the raw TBSCertificate inside a certificate's DER.
-fn raw_tbs_range(der: &[u8]) -> der::Result<std::ops::Range<usize>> {
+pub(crate) fn raw_tbs_range(der: &[u8]) -> der::Result<std::ops::Range<usize>> {
     let mut reader = SliceReader::new(der)?;
     let header = der::Header::decode(&mut reader)?;
     header.tag().assert_eq(Tag::Sequence)?;
     let start = usize::try_from(reader.position())?;
     let tbs = reader.tlv_bytes()?;
     Ok(start..start + tbs.len())
+}
+
+/// Domain tag of certificate identities ([`certificate_id`]).
+pub const CERT_ID_DOMAIN: &[u8] = b"UNET-POCI/cert-id/v1";
+
+/// A certificate's identity for revocation and for a chip's recorded chain:
+/// `SHA-256(CERT_ID_DOMAIN || curve (1 = P-256, 2 = P-384) || subject public key as an
+/// uncompressed SEC1 point)`.
+///
+/// Why the subject key, and not the SHA-256 of the DER, the TBSCertificate hash or
+/// issuer + serial:
+/// - the DER is malleable by anyone: the signature (r, s) can be rewritten as (r, n − s) and still
+///   verifies, so a revoked certificate comes back with a new DER hash (issue 12, item 3);
+/// - the TBS hash and issuer + serial resist that, but not the *issuer*: a vendor that renews or
+///   re-issues a certificate for the same key (common for CA certificates: new validity, same key),
+///   or cross-signs it from another root, produces a new TBS and a new serial;
+/// - what makes a CA certificate dangerous is its key, which signs the certificates below it.
+///   Any certificate that can stand in for a revoked one in a chain must carry the same key
+///   (its children's signatures verify only with it), so a revoked key stays revoked under every
+///   encoding, renewal and cross-signature. The key is normalised (uncompressed point, curve
+///   tag), so it has exactly one encoding.
+///
+/// Revoking by key revokes every certificate for that key, which is the intended meaning: the
+/// reasons to revoke a vendor intermediate (key compromise, a bad batch of devices under it)
+/// are about what the key signed.
+pub fn certificate_id(der: &[u8]) -> Result<[u8; 32], VerifyError> {
+    Ok(ParsedCert::parse(0, der)?.id)
+}
+
+/// [`certificate_id`] of a parsed key.
+fn key_id(key: &VerifyingKey) -> [u8; 32] {
+    let curve: u8 = match key.curve() {
+        Curve::P256 => 1,
+        Curve::P384 => 2,
+    };
+    sha256(&[CERT_ID_DOMAIN, &[curve], key.sec1()].concat())
 }
 
 /// Read a subject attribute as a string (UTF8String, PrintableString or IA5String). Errors if it
@@ -229,16 +273,19 @@ pub(crate) fn name_attr(name: &Name, oid: ObjectIdentifier) -> Result<Option<Str
 pub(crate) struct VerifiedChain {
     pub(crate) certs: Vec<ParsedCert>,
     pub(crate) anchor: TrustedRoot,
+    /// [`certificate_id`] of the anchoring root.
+    pub(crate) anchor_id: [u8; 32],
 }
 
 impl VerifiedChain {
-    /// SHA-256 of every given certificate except the leaf and a copy of the pinned root.
-    pub(crate) fn intermediate_fingerprints(&self) -> Vec<[u8; 32]> {
+    /// [`certificate_id`] of every given certificate except the leaf and a copy of the pinned
+    /// root (any certificate for the root's key).
+    pub(crate) fn intermediate_ids(&self) -> Vec<[u8; 32]> {
         self.certs
             .iter()
             .skip(1)
-            .filter(|c| c.fingerprint != self.anchor.fingerprint)
-            .map(|c| c.fingerprint)
+            .filter(|c| c.id != self.anchor_id)
+            .map(|c| c.id)
             .collect()
     }
 }
@@ -250,7 +297,8 @@ pub struct ChainInfo {
     pub root_fingerprint: [u8; 32],
     /// Whether that root is devnet-only.
     pub devnet: bool,
-    /// SHA-256 of every given certificate DER, leaf first.
+    /// [`certificate_id`] of every given certificate, leaf first (what
+    /// [`TrustStore::revoke_certificate`] and governance's `RevokeCertificate` take).
     pub fingerprints: Vec<[u8; 32]>,
 }
 
@@ -267,7 +315,7 @@ pub fn verify_certificate_chain(
     Ok(ChainInfo {
         root_fingerprint: v.anchor.fingerprint,
         devnet: v.anchor.devnet_only,
-        fingerprints: v.certs.iter().map(|c| c.fingerprint).collect(),
+        fingerprints: v.certs.iter().map(|c| c.id).collect(),
     })
 }
 
@@ -291,10 +339,10 @@ pub(crate) fn verify_chain(
         .collect::<Result<Vec<_>, _>>()?;
 
     for (index, cert) in certs.iter().enumerate() {
-        if trust.is_certificate_revoked(&cert.fingerprint) {
+        if trust.is_certificate_revoked(&cert.id) {
             return Err(VerifyError::CertificateRevoked {
                 index,
-                fingerprint: hex::encode(cert.fingerprint),
+                fingerprint: hex::encode(cert.id),
             });
         }
         cert.check_time(index, now)?;
@@ -323,10 +371,11 @@ pub(crate) fn verify_chain(
     if root.devnet_only && !trust.allow_devnet_roots {
         return Err(VerifyError::DevnetRootNotAllowed);
     }
-    if trust.is_certificate_revoked(&root.fingerprint) {
+    let anchor_id = appended.as_ref().map_or(certs[last].id, |p| p.id);
+    if trust.is_certificate_revoked(&anchor_id) {
         return Err(VerifyError::CertificateRevoked {
             index: certs.len(),
-            fingerprint: hex::encode(root.fingerprint),
+            fingerprint: hex::encode(anchor_id),
         });
     }
 
@@ -368,5 +417,6 @@ pub(crate) fn verify_chain(
     Ok(VerifiedChain {
         certs,
         anchor: root.clone(),
+        anchor_id,
     })
 }

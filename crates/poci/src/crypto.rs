@@ -91,6 +91,11 @@ impl VerifyingKey {
         self.curve
     }
 
+    /// The uncompressed SEC1 point.
+    pub(crate) fn sec1(&self) -> &[u8] {
+        &self.sec1
+    }
+
     /// The key as a [`DevicePublicKey`] (uncompressed SEC1).
     pub(crate) fn to_device_key(&self) -> DevicePublicKey {
         DevicePublicKey {

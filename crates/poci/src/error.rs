@@ -99,12 +99,12 @@ pub enum VerifyError {
     /// The chain leads to a root that is pinned as devnet-only while the trust store is production.
     #[error("the chain leads to a devnet-only root, which this trust store does not allow")]
     DevnetRootNotAllowed,
-    /// A certificate in the chain has been revoked (by SHA-256 of its DER).
-    #[error("certificate {index} is revoked (sha256 {fingerprint})")]
+    /// A certificate in the chain has been revoked (by [`crate::certificate_id`]).
+    #[error("certificate {index} is revoked (certificate id {fingerprint})")]
     CertificateRevoked {
         /// position in the chain, leaf = 0
         index: usize,
-        /// hex SHA-256 of the certificate DER
+        /// hex [`crate::certificate_id`] of the certificate
         fingerprint: String,
     },
     /// The chip has been revoked.

@@ -11,8 +11,9 @@
 //! - [`x509`]: vendor-certified device keys.
 //! - [`secure_element`]: a software secure element and a devnet vendor CA for devnets and tests.
 //!
-//! `chip_id` is always SHA-256 of the chip's DeviceID public key in uncompressed SEC1 form
-//! ([`DevicePublicKey::chip_id`]).
+//! `chip_id` is SHA-256 of a domain tag, the evidence kind and the chip's DeviceID public key in
+//! uncompressed SEC1 form ([`chip_id`]). Certificates are named by their subject key
+//! ([`certificate_id`]), never by the hash of their (malleable) DER.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -29,13 +30,19 @@ pub mod types;
 mod verifier;
 pub mod x509;
 
-pub use chain::{verify_certificate_chain, ChainInfo, MAX_CERT_LEN, MAX_CHAIN_LEN};
+pub use chain::{
+    certificate_id, verify_certificate_chain, ChainInfo, CERT_ID_DOMAIN, MAX_CERT_LEN,
+    MAX_CHAIN_LEN,
+};
 pub use claim::{claimed_identity, ClaimedIdentity};
 pub use crypto::BACKEND as VERIFY_BACKEND;
 pub use error::VerifyError;
 pub use evidence::{pem_chain_to_der, Evidence, NvidiaEvidence, VendorX509Evidence};
 pub use trust::{TrustStore, TrustedRoot, DEVNET_MARKER};
-pub use types::{ChipIdentity, Curve, DevicePublicKey, EvidenceKind, FirmwareInfo, LivenessMethod};
+pub use types::{
+    chip_id, ChipIdentity, Curve, DevicePublicKey, EvidenceKind, FirmwareInfo, LivenessMethod,
+    CHIP_ID_DOMAIN,
+};
 pub use verifier::{
     verify_liveness, verify_liveness_attestation, verify_nvidia_container, EvidenceVerifier,
     NvidiaSpdmVerifier, PociVerifier, VendorX509Verifier,

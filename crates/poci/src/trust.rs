@@ -144,19 +144,24 @@ impl TrustStore {
         self.revoked_chips.contains(chip_id)
     }
 
-    /// Revoke a certificate (typically a vendor intermediate) by SHA-256 of its DER. Any chain that
-    /// contains it is rejected.
-    pub fn revoke_certificate(&mut self, fingerprint: [u8; 32]) {
-        self.revoked_certs.insert(fingerprint);
+    /// Revoke a certificate (typically a vendor intermediate) by its
+    /// [`certificate_id`](crate::certificate_id), which names its subject key: any chain that
+    /// contains a certificate for that key, however it is encoded, re-issued or cross-signed, is
+    /// rejected.
+    pub fn revoke_certificate(&mut self, id: [u8; 32]) {
+        self.revoked_certs.insert(id);
     }
 
-    /// Revoke a certificate given its DER.
-    pub fn revoke_certificate_der(&mut self, der: &[u8]) {
-        self.revoke_certificate(sha256(der));
+    /// Revoke a certificate given its DER; returns its id. Fails if the DER does not parse as a
+    /// certificate this crate accepts.
+    pub fn revoke_certificate_der(&mut self, der: &[u8]) -> Result<[u8; 32], VerifyError> {
+        let id = crate::chain::certificate_id(der)?;
+        self.revoke_certificate(id);
+        Ok(id)
     }
 
-    /// Whether a certificate fingerprint is revoked.
-    pub fn is_certificate_revoked(&self, fingerprint: &[u8; 32]) -> bool {
-        self.revoked_certs.contains(fingerprint)
+    /// Whether a certificate id is revoked.
+    pub fn is_certificate_revoked(&self, id: &[u8; 32]) -> bool {
+        self.revoked_certs.contains(id)
     }
 }

@@ -60,7 +60,7 @@ impl Curve {
 /// A chip public key: its curve and its **uncompressed** SEC1 encoding (0x04 || X || Y).
 ///
 /// Keys are always normalised to the uncompressed form when parsed, so the same key has one encoding
-/// and therefore one [`chip_id`](DevicePublicKey::chip_id).
+/// and therefore one [`chip_id`](DevicePublicKey::chip_id) per evidence kind.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct DevicePublicKey {
     /// curve of the key
@@ -77,13 +77,25 @@ impl DevicePublicKey {
             .ok_or(VerifyError::InvalidPublicKey)
     }
 
-    /// `chip_id = SHA-256(uncompressed SEC1 point of the DeviceID key)`.
-    ///
-    /// The curve is implied by the length (65 bytes for P-256, 97 for P-384), so keys on different
-    /// curves never share an encoding.
-    pub fn chip_id(&self) -> [u8; 32] {
-        Sha256::digest(&self.sec1).into()
+    /// The chip id this key has when registered through evidence of `kind`: [`chip_id`].
+    pub fn chip_id(&self, kind: EvidenceKind) -> [u8; 32] {
+        chip_id(kind, &self.sec1)
     }
+}
+
+/// Domain tag of chip ids ([`chip_id`]).
+pub const CHIP_ID_DOMAIN: &[u8] = b"UNET-POCI/chip-id/v1";
+
+/// `chip_id = SHA-256(CHIP_ID_DOMAIN || kind tag (1 byte) || uncompressed SEC1 point of the
+/// DeviceID key)`.
+///
+/// The evidence kind is part of the id, so one key can never name two chips of different kinds:
+/// a key certified by a vendor-x509 CA and the same key in an NVIDIA chain (or the same bytes
+/// under any future kind) are two distinct ids, and revoking, registering or answering for one
+/// never touches the other. The curve is implied by the length (65 bytes for P-256, 97 for
+/// P-384), so keys on different curves never share an encoding.
+pub fn chip_id(kind: EvidenceKind, sec1: &[u8]) -> [u8; 32] {
+    Sha256::digest([CHIP_ID_DOMAIN, &[kind.tag()], sec1].concat()).into()
 }
 
 /// How a registered chip proves, later, that it is online.
@@ -111,7 +123,7 @@ pub struct FirmwareInfo {
 /// A chip whose evidence verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChipIdentity {
-    /// SHA-256 of the DeviceID public key (see [`DevicePublicKey::chip_id`]).
+    /// The chip id: [`chip_id`] of the DeviceID public key for `kind`.
     pub chip_id: [u8; 32],
     /// Evidence kind that registered the chip.
     pub kind: EvidenceKind,
@@ -130,9 +142,10 @@ pub struct ChipIdentity {
     pub firmware: FirmwareInfo,
     /// SHA-256 of the pinned root's DER that anchored the chain.
     pub root_fingerprint: [u8; 32],
-    /// SHA-256 of every chain certificate DER other than the leaf and a copy of the pinned root
-    /// (NVIDIA: BROM, provisioner ICA, GH100 identity; vendor-x509: the intermediates), so a later
-    /// revocation of one of them can be matched against registered chips.
+    /// [`crate::certificate_id`] (identity by subject key, not by encoding) of every chain
+    /// certificate other than the leaf and a copy of the pinned root (NVIDIA: BROM, provisioner
+    /// ICA, GH100 identity; vendor-x509: the intermediates), so a later revocation of one of them
+    /// can be matched against registered chips.
     pub chain_fingerprints: Vec<[u8; 32]>,
     /// True when the anchoring root is pinned as devnet-only.
     pub devnet: bool,

@@ -66,7 +66,7 @@ pub fn verify(
         })?;
 
     let device_public_key = leaf.key.to_device_key();
-    let chip_id = device_public_key.chip_id();
+    let chip_id = device_public_key.chip_id(EvidenceKind::VendorX509);
     if trust.is_chip_revoked(&chip_id) {
         return Err(VerifyError::ChipRevoked(hex::encode(chip_id)));
     }
@@ -80,7 +80,7 @@ pub fn verify(
         liveness: LivenessMethod::DeviceKeySignature,
         firmware: FirmwareInfo::default(),
         root_fingerprint: chain.anchor.fingerprint,
-        chain_fingerprints: chain.intermediate_fingerprints(),
+        chain_fingerprints: chain.intermediate_ids(),
         devnet: chain.anchor.devnet_only,
     })
 }

@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use sha2::Digest as _;
 use unet_poci::nvidia::{self, NVIDIA_DEVICE_IDENTITY_CA_PEM};
 use unet_poci::{
     pem_chain_to_der, verify_certificate_chain, Evidence, EvidenceKind, EvidenceVerifier,
@@ -41,10 +42,19 @@ fn valid_report_verifies() {
     assert_eq!(att.opaque.project.as_deref(), Some("1010"));
     assert_eq!(att.opaque.project_sku.as_deref(), Some("0200"));
     assert_eq!(att.opaque.chip_sku.as_deref(), Some("882"));
-    // chip_id = SHA-256 of the BROM key (uncompressed SEC1 point, 97 bytes for P-384).
+    // chip_id = SHA-256(domain || kind || BROM key as an uncompressed SEC1 point, 97 bytes).
     let chain = pem_chain_to_der(CHAIN).unwrap();
     assert_eq!(id.device_public_key.sec1.len(), 97);
-    assert_eq!(id.chip_id, id.device_public_key.chip_id());
+    assert_eq!(
+        id.chip_id,
+        id.device_public_key.chip_id(EvidenceKind::NvidiaSpdm)
+    );
+    let mut preimage = b"UNET-POCI/chip-id/v1\x02".to_vec();
+    preimage.extend_from_slice(&id.device_public_key.sec1);
+    assert_eq!(
+        id.chip_id,
+        <[u8; 32]>::from(sha2::Sha256::digest(&preimage))
+    );
     assert_eq!(
         &id.device_public_key.sec1[1..9],
         &hex::decode("4f50da6e047a7981").unwrap()[..]
@@ -192,7 +202,7 @@ fn revoked_intermediate_and_chip() {
     let chain = pem_chain_to_der(CHAIN).unwrap();
     for (i, cert) in chain.iter().enumerate() {
         let mut trust = nvidia_trust();
-        trust.revoke_certificate_der(cert);
+        trust.revoke_certificate_der(cert).unwrap();
         let err = nvidia::verify(&evidence(), &nonce(), NOW, &trust).unwrap_err();
         assert!(
             matches!(err, VerifyError::CertificateRevoked { index, .. } if index == i),

@@ -257,7 +257,7 @@ fn synthetic_chain_verifies() {
         att.identity.chip_id,
         unet_poci::DevicePublicKey::from_sec1(unet_poci::Curve::P384, &brom_point)
             .unwrap()
-            .chip_id()
+            .chip_id(EvidenceKind::NvidiaSpdm)
     );
     // TCG DiceTcbInfo form works too.
     let leaf = f.leaf(Some(dice_tcb_info(&f.fwid)));
@@ -386,4 +386,78 @@ fn synthetic_root_is_not_nvidia() {
         nvidia::verify(&e, &nonce(), NOW, &TrustStore::with_nvidia_root()).unwrap_err(),
         VerifyError::UnknownRoot
     );
+}
+
+/// Issue 12, item 9: one DeviceID key presented through two evidence kinds names two chips.
+/// A vendor-x509 CA certifies the synthetic NVIDIA BROM key, whose holder signs a vendor-x509
+/// registration with it: both verify, with the same key and different chip ids, and revoking
+/// one id leaves the other chip alone.
+#[test]
+fn one_key_under_two_evidence_kinds_gives_two_chip_ids() {
+    use unet_poci::secure_element::DevnetVendorCa;
+    use unet_poci::{x509, DevicePublicKey, VendorX509Evidence};
+
+    let f = fixture();
+    let leaf = f.leaf(Some(dice_composite(&spki(&f.brom_key), &f.fwid)));
+    let nv = nvidia::verify(
+        &f.evidence(f.report(|_| {}), leaf.clone()),
+        &nonce(),
+        NOW,
+        &f.trust(),
+    )
+    .unwrap()
+    .identity;
+
+    let ca = DevnetVendorCa::from_seed(b"cross-kind vendor").unwrap();
+    let brom_key = DevicePublicKey::from_sec1(
+        unet_poci::Curve::P384,
+        f.brom_key.verifying_key().to_sec1_point(false).as_bytes(),
+    )
+    .unwrap();
+    let device_cert = ca.issue_device_cert(&brom_key, "H100", "5EED0001").unwrap();
+    let digest = x509::registration_digest(&nonce());
+    let sig: p384::ecdsa::Signature = f.brom_key.sign(&digest);
+    let vx_evidence = VendorX509Evidence {
+        nonce: nonce(),
+        chain: ca.chain_for(device_cert),
+        signature: sig.normalize_s().to_bytes().to_vec(),
+    };
+    let mut trust = ca.trust_store();
+    trust
+        .add_root(EvidenceKind::NvidiaSpdm, &f.root, false)
+        .unwrap();
+    let vx = x509::verify(&vx_evidence, &nonce(), NOW, &trust).unwrap();
+
+    assert_eq!(vx.device_public_key, nv.device_public_key);
+    assert_ne!(vx.chip_id, nv.chip_id, "one key, two kinds, two chips");
+    assert_eq!(
+        vx.chip_id,
+        unet_poci::chip_id(EvidenceKind::VendorX509, &brom_key.sec1)
+    );
+    assert_eq!(
+        nv.chip_id,
+        unet_poci::chip_id(EvidenceKind::NvidiaSpdm, &brom_key.sec1)
+    );
+
+    // Revoking the vendor-x509 chip does not revoke the NVIDIA one, and the reverse.
+    let mut revoked = trust.clone();
+    revoked.revoke_chip(vx.chip_id);
+    assert!(matches!(
+        x509::verify(&vx_evidence, &nonce(), NOW, &revoked),
+        Err(VerifyError::ChipRevoked(_))
+    ));
+    nvidia::verify(
+        &f.evidence(f.report(|_| {}), leaf.clone()),
+        &nonce(),
+        NOW,
+        &revoked,
+    )
+    .unwrap();
+    let mut revoked = trust.clone();
+    revoked.revoke_chip(nv.chip_id);
+    x509::verify(&vx_evidence, &nonce(), NOW, &revoked).unwrap();
+    assert!(matches!(
+        nvidia::verify(&f.evidence(f.report(|_| {}), leaf), &nonce(), NOW, &revoked),
+        Err(VerifyError::ChipRevoked(_))
+    ));
 }

@@ -17,7 +17,10 @@ fn sealed_key_survives_storage_and_signs() {
         let reopened =
             SoftSecureElement::open(SECRET, SealedKey::from_bytes(&blob).unwrap()).unwrap();
         assert_eq!(reopened.public_key(), se.public_key());
-        assert_eq!(reopened.chip_id(), se.public_key().chip_id());
+        assert_eq!(
+            reopened.chip_id(),
+            se.public_key().chip_id(unet_poci::EvidenceKind::VendorX509)
+        );
         let digest = [0xAB; 32];
         let sig = reopened.sign_digest(&digest).unwrap();
         verify_liveness(&se.public_key(), &digest, &sig).unwrap();

@@ -301,14 +301,14 @@ fn revoked_chip_and_intermediate() {
         VerifyError::ChipRevoked(hex::encode(se.chip_id()))
     );
     let mut trust = ca.trust_store();
-    trust.revoke_certificate_der(ca.intermediate_der());
+    trust.revoke_certificate_der(ca.intermediate_der()).unwrap();
     assert!(matches!(
         verify(&e, &trust).unwrap_err(),
         VerifyError::CertificateRevoked { index: 1, .. }
     ));
     // Revoking the root itself also stops it.
     let mut trust = ca.trust_store();
-    trust.revoke_certificate(ca.root_fingerprint());
+    trust.revoke_certificate_der(ca.root_der()).unwrap();
     assert!(matches!(
         verify(&e, &trust).unwrap_err(),
         VerifyError::CertificateRevoked { index: 2, .. }

@@ -169,9 +169,8 @@ impl Net {
         let chips: Vec<Chip> = self.chips().into_values().collect();
         for c in chips {
             if c.status == ChipStatus::Online {
-                let id = Sha256::hash(&[&c.device_key]);
-                let mut id32 = [0u8; 32];
-                id32.copy_from_slice(id.as_ref());
+                let kind = unet_poci::EvidenceKind::from_tag(c.kind).unwrap();
+                let id32 = unet_poci::chip_id(kind, &c.device_key);
                 *self.weight.entry((epoch, id32)).or_default() += u128::from(c.live.compute);
                 *self.total.entry(epoch).or_default() += u128::from(c.live.compute);
             }

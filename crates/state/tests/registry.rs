@@ -4,7 +4,11 @@
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use std::collections::BTreeMap;
-use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
+use unet_poci::{
+    certificate_id,
+    secure_element::{signature_twin, DevnetVendorCa},
+    Curve, Evidence, VendorX509Evidence,
+};
 use unet_state::{
     execute, load_touched, registry::effective_status, BlockEnv, Mode, PreState, TxStatus,
 };
@@ -486,10 +490,7 @@ fn revoked_chip_and_revoked_intermediate() {
     let p = register_payload(&c, &chip2, &alice);
     let tx = c.tx(&alice, p);
     assert_eq!(c.block(&[tx]), vec![TxStatus::Ok]);
-    let inter: [u8; 32] = Sha256::hash(&[ca.intermediate_der()])
-        .as_ref()
-        .try_into()
-        .unwrap();
+    let inter = certificate_id(ca.intermediate_der()).unwrap();
     let action = GovAction::RevokeCertificate { fingerprint: inter };
     let approvals = approve(&action, c.registry().gov_nonce, &[&g1, &g3]);
     let tx = c.tx(&g1, Payload::Govern { action, approvals });
@@ -501,6 +502,65 @@ fn revoked_chip_and_revoked_intermediate() {
     let p = register_payload(&c, &chip3, &alice);
     let tx = c.tx(&alice, p);
     assert_eq!(failed(&c.block(&[tx])[0]), "certificate_revoked");
+}
+
+/// Issue 12, item 3, through the state transition: the vendor intermediate's signature
+/// rewritten as (r, n - s) is a different DER (a different SHA-256) that still verifies. A chip
+/// registered through the rewritten chain before the revocation counts as revoked after it, and
+/// neither form registers a chip once the intermediate is revoked.
+#[test]
+fn revoked_intermediate_cannot_come_back_with_its_signature_rewritten() {
+    let ca = ca();
+    let (alice, g) = (PrivateKey::from_seed(1), PrivateKey::from_seed(50));
+    let mut c = Chain::new(registry(&ca, &[&g], 1), &[&alice, &g]);
+    let twin = signature_twin(ca.intermediate_der(), Curve::P256).unwrap();
+    assert_ne!(twin, ca.intermediate_der());
+    let with_twin = |n: u8| {
+        let mut chip = make_chip(&ca, n, "BM1684X");
+        chip.chain[1] = twin.clone();
+        chip
+    };
+
+    // The twin is genuine: a chip registers through it, with the same recorded chain as a chip
+    // registered through the original intermediate.
+    let early = with_twin(1);
+    let honest = make_chip(&ca, 2, "BM1684X");
+    let (pe, ph) = (
+        register_payload(&c, &early, &alice),
+        register_payload(&c, &honest, &alice),
+    );
+    let txs = [c.tx(&alice, pe), c.tx(&alice, ph)];
+    assert_eq!(c.block(&txs), vec![TxStatus::Ok, TxStatus::Ok]);
+    let early_rec = c.chip(&early.se.chip_id()).unwrap();
+    assert_eq!(early_rec.chain, c.chip(&honest.se.chip_id()).unwrap().chain);
+
+    // Governance revokes the intermediate it knows (the original DER).
+    let action = GovAction::RevokeCertificate {
+        fingerprint: certificate_id(ca.intermediate_der()).unwrap(),
+    };
+    let approvals = approve(&action, c.registry().gov_nonce, &[&g]);
+    let tx = c.tx(&g, Payload::Govern { action, approvals });
+    assert_eq!(c.block(&[tx]), vec![TxStatus::Ok]);
+
+    let revoked = |c: &Chain, id: &[u8; 32]| {
+        effective_status(&c.chip(id).unwrap(), |fp| {
+            c.entries.contains_key(&revoked_cert_key(fp))
+        })
+    };
+    assert_eq!(revoked(&c, &early.se.chip_id()), ChipStatus::Revoked);
+    assert_eq!(revoked(&c, &honest.se.chip_id()), ChipStatus::Revoked);
+
+    // New registrations: through the twin and through the original, both refused.
+    let late = with_twin(3);
+    let plain = make_chip(&ca, 4, "BM1684X");
+    let (pl, pp) = (
+        register_payload(&c, &late, &alice),
+        register_payload(&c, &plain, &alice),
+    );
+    let txs = [c.tx(&alice, pl), c.tx(&alice, pp)];
+    let got: Vec<String> = c.block(&txs).iter().map(failed).collect();
+    assert_eq!(got, vec!["certificate_revoked", "certificate_revoked"]);
+    assert!(c.chip(&late.se.chip_id()).is_none());
 }
 
 #[test]

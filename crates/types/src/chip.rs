@@ -18,7 +18,8 @@ use bytes::BufMut;
 use commonware_codec::{Encode, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256};
 
-/// A chip's identity: SHA-256 of its DeviceID public key.
+/// A chip's identity: `SHA-256("UNET-POCI/chip-id/v1" || evidence kind tag || DeviceID public
+/// key, uncompressed SEC1)` (`unet_poci::chip_id`): one key under two evidence kinds is two chips.
 pub type ChipId = [u8; 32];
 
 /// Evidence kind tags (match `unet_poci::EvidenceKind::tag`).
@@ -89,7 +90,9 @@ pub struct Chip {
     pub status: ChipStatus,
     /// SHA-256 of the vendor root the chip's chain ends in.
     pub root: [u8; 32],
-    /// SHA-256 of each certificate of the registration chain (for intermediate revocation).
+    /// Certificate id (`unet_poci::certificate_id`: a hash of the subject key, which no
+    /// re-encoding of the certificate changes) of each intermediate of the registration chain,
+    /// for intermediate revocation.
     pub chain: Vec<[u8; 32]>,
     /// Position in the registry's chip index (for paging).
     pub index: u64,
@@ -183,6 +186,9 @@ pub enum GovAction {
     /// Revoke a certificate (e.g. a vendor intermediate): every chip whose chain contains it
     /// counts as revoked from this block on.
     RevokeCertificate {
+        /// The certificate's id, `unet_poci::certificate_id` (a hash of its subject key), not
+        /// the SHA-256 of its DER: a DER hash changes when anyone rewrites the ECDSA signature
+        /// (r, s) as (r, n - s), and the rewritten certificate still verifies.
         fingerprint: [u8; 32],
     },
 }

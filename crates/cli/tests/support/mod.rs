@@ -122,7 +122,7 @@ impl Network {
         let dir = tempfile::tempdir().expect("temp dir");
         let out = dir.path().join("net");
         let status = Command::new(env!("CARGO_BIN_EXE_unet"))
-            .args(["testnet", "--out"])
+            .args(["testnet", "--trust-devnet-ca", "--out"])
             .arg(&out)
             .args(["--base-p2p-port", &p2p_port.to_string()])
             .args(["--base-rpc-port", &rpc_port.to_string()])

@@ -15,7 +15,8 @@
 use crate::backend::{BackendError, ChipBackend, KIND_NVIDIA_SPDM};
 use serde::{Deserialize, Serialize};
 use unet_poci::{
-    verify_liveness, Curve, DevicePublicKey, EvidenceVerifier, PociVerifier, TrustStore,
+    verify_liveness, Curve, DevicePublicKey, EvidenceKind, EvidenceVerifier, PociVerifier,
+    TrustStore,
 };
 use unet_types::chip::ChipId;
 
@@ -125,7 +126,7 @@ impl Receipt {
             }
         };
         let key = DevicePublicKey { curve, sec1 };
-        if key.chip_id() != chip_id {
+        if key.chip_id(EvidenceKind::VendorX509) != chip_id {
             return Err("the device key is not the key of chip_id".into());
         }
         verify_liveness(&key, &digest, &sig).map_err(|e| e.to_string())

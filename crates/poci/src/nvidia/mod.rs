@@ -10,7 +10,7 @@
 //!    with revoked certificates rejected ([`crate::verify_certificate_chain`] rules);
 //! 5. the report's FWID TLV equals an FWID in the leaf's TCG DICE extension, and the extension's
 //!    identity key (when present) is the DeviceID (BROM) certificate's key;
-//! 6. `chip_id` = SHA-256 of the BROM certificate's key (uncompressed SEC1) and is not revoked.
+//! 6. `chip_id` = [`crate::chip_id`] of the BROM certificate's key for this kind, and is not revoked.
 
 pub mod fields;
 pub mod spdm;
@@ -118,7 +118,7 @@ pub fn verify(
         }
     }
     let device_public_key = brom.key.to_device_key();
-    let chip_id = device_public_key.chip_id();
+    let chip_id = device_public_key.chip_id(EvidenceKind::NvidiaSpdm);
     if trust.is_chip_revoked(&chip_id) {
         return Err(VerifyError::ChipRevoked(hex::encode(chip_id)));
     }
@@ -158,7 +158,7 @@ pub fn verify(
             fwid: opaque.fwid.clone(),
         },
         root_fingerprint: chain.anchor.fingerprint,
-        chain_fingerprints: chain.intermediate_fingerprints(),
+        chain_fingerprints: chain.intermediate_ids(),
         devnet: chain.anchor.devnet_only,
     };
     Ok(NvidiaAttestation {

@@ -340,3 +340,51 @@ impl DevnetVendorCa {
         Ok((se, self.chain_for(cert)))
     }
 }
+
+/// The same certificate with its ECDSA signature (r, s) rewritten as (r, n − s), where n is the
+/// order of `issuer_curve` (the curve of the key that signed it): a different DER that still
+/// verifies under the same issuer, made without any secret. It is what an attacker does to a
+/// revoked certificate to give it a new SHA-256; tests use it to show that certificates are
+/// named by [`crate::certificate_id`], which the rewrite does not change.
+pub fn signature_twin(der: &[u8], issuer_curve: Curve) -> Result<Vec<u8>, SeError> {
+    let cert = x509_cert::Certificate::from_der(der).map_err(cert_err)?;
+    let sig = cert
+        .signature()
+        .as_bytes()
+        .ok_or_else(|| SeError::Certificate("signature BIT STRING has unused bits".into()))?;
+    let twin = match issuer_curve {
+        Curve::P256 => {
+            let s = p256::ecdsa::Signature::from_der(sig).map_err(cert_err)?;
+            let (r, s) = s.split_scalars();
+            p256::ecdsa::Signature::from_scalars(r, -*s)
+                .map_err(cert_err)?
+                .to_der()
+                .as_bytes()
+                .to_vec()
+        }
+        Curve::P384 => {
+            let s = p384::ecdsa::Signature::from_der(sig).map_err(cert_err)?;
+            let (r, s) = s.split_scalars();
+            p384::ecdsa::Signature::from_scalars(r, -*s)
+                .map_err(cert_err)?
+                .to_der()
+                .as_bytes()
+                .to_vec()
+        }
+    };
+    // The raw TBS bytes (what the issuer signed), never a re-encoding.
+    let tbs = der[crate::chain::raw_tbs_range(der).map_err(cert_err)?].to_vec();
+    let alg = cert.signature_algorithm().to_der().map_err(cert_err)?;
+    let bits = der::asn1::BitString::from_bytes(&twin)
+        .and_then(|b| b.to_der())
+        .map_err(cert_err)?;
+    let body = [tbs, alg, bits].concat();
+    let mut out = der::Header::new(
+        der::Tag::Sequence,
+        der::Length::try_from(body.len()).map_err(cert_err)?,
+    )
+    .to_der()
+    .map_err(cert_err)?;
+    out.extend_from_slice(&body);
+    Ok(out)
+}

@@ -17,9 +17,9 @@ use p256::ecdsa::signature::Signer;
 use sha2::Sha256;
 use thiserror::Error;
 
-use crate::types::{Curve, DevicePublicKey};
+use crate::types::{Curve, DevicePublicKey, EvidenceKind};
 
-pub use ca::DevnetVendorCa;
+pub use ca::{signature_twin, DevnetVendorCa};
 
 const SEAL_SALT: &[u8] = b"UNET-POCI/soft-se/seal/v1";
 const SEALED_VERSION: u8 = 1;
@@ -282,9 +282,10 @@ impl SoftSecureElement {
         }
     }
 
-    /// `chip_id` of this element.
+    /// `chip_id` of this element (its key registers through [`EvidenceKind::VendorX509`]
+    /// evidence).
     pub fn chip_id(&self) -> [u8; 32] {
-        self.public_key().chip_id()
+        self.public_key().chip_id(EvidenceKind::VendorX509)
     }
 
     /// Sign a 32-byte digest (liveness challenges, receipts): raw low-S r||s ECDSA over the digest
