@@ -246,6 +246,13 @@ where
                 return None;
             }
         };
+        // Drop what was left out for good (and expire old transactions): see
+        // `Mempool::evict_excluded`.
+        self.shared
+            .mempool
+            .lock()
+            .expect("mempool lock")
+            .evict_excluded(parent_height.get(), &candidates, &outcome.excluded);
         let txs: Vec<_> = outcome
             .included
             .iter()

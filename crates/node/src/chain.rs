@@ -123,6 +123,14 @@ impl<E: StoreContext> Chain<E> {
         self.db.root()
     }
 
+    /// A read-only view of the finalized state that does not borrow the chain, so long reads
+    /// (the API's lists, mempool admission) need not hold the chain's lock, which consensus
+    /// needs. Its reads fail with [`unet_store::Error::StaleBatch`] once a newer block is
+    /// applied: every read of one view sees the same state.
+    pub fn finalized_view(&self) -> Batch<E> {
+        self.db.new_batch()
+    }
+
     /// Finalized account.
     pub async fn account(&self, address: &Address) -> Result<Account, ExecError> {
         read_account(self.db.get(&account_key(address)).await?)
