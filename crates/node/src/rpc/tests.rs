@@ -13,7 +13,7 @@ use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::{Digestible, Signer};
 use commonware_runtime::{tokio as cw_tokio, Runner as _, Supervisor as _};
 use futures::{SinkExt, StreamExt};
-use std::{future::Future, net::IpAddr};
+use std::{future::Future, net::IpAddr, time::Duration};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use unet_store::StateDb;
@@ -223,7 +223,10 @@ fn connections_over_the_per_client_cap_are_refused() {
         let _b = connect_from("127.0.0.1", addr).await;
         let mut c = connect_from("127.0.0.1", addr).await;
         let mut reply = String::new();
-        c.read_to_string(&mut reply).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut reply))
+            .await
+            .expect("the third connection is answered and closed at once")
+            .unwrap();
         assert!(reply.starts_with("HTTP/1.1 429"), "{reply}");
         let body: Value = serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
         assert_eq!(body["error"]["code"], code::LIMIT_REACHED);
@@ -241,7 +244,7 @@ fn connections_over_the_per_client_cap_are_refused() {
         while state.connections.open() != 2 {
             tries += 1;
             assert!(tries < 200, "slots: {}", state.connections.open());
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
 }
