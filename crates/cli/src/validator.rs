@@ -97,7 +97,20 @@ async fn dispatch(command: ValidatorCommand) -> Result<()> {
             .await
         }
         ValidatorCommand::List { common } => {
-            let v = submit::call(&common, "unet_listValidators", json!({})).await?;
+            // Every page (the node returns at most 200 validators per call).
+            let mut all = Vec::new();
+            let mut cursor = serde_json::Value::from(0);
+            while !cursor.is_null() {
+                let page = submit::call(
+                    &common,
+                    "unet_listValidators",
+                    json!({ "cursor": cursor, "limit": 200 }),
+                )
+                .await?;
+                all.extend(page["validators"].as_array().cloned().unwrap_or_default());
+                cursor = page["next"].clone();
+            }
+            let v = serde_json::Value::Array(all);
             common.print(&v, || {
                 let mut s = format!("{:<66} {:<22} {:>14}\n", "node key", "p2p", "online TOPS");
                 for m in v.as_array().into_iter().flatten() {

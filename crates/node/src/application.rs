@@ -242,11 +242,18 @@ where
                 return None;
             }
         };
-        if !built.dropped.is_empty() {
-            // Never offered again: every proposer would fail the same way.
+        {
+            // Drop for good what was left out for a permanent reason (and expire old
+            // transactions: see `Mempool::evict_excluded`), and what failed block execution:
+            // every proposer would fail the same way.
             let mut mempool = self.shared.mempool.lock().expect("mempool lock");
+            mempool.evict_excluded(
+                parent_height.get(),
+                &built.candidates,
+                &built.outcome.excluded,
+            );
             for (tx, _) in &built.dropped {
-                mempool.remove(&tx.hash());
+                mempool.evict_failed(tx);
             }
         }
         let (outcome, state, txs) = (built.outcome, built.state, built.txs);

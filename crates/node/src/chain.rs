@@ -50,6 +50,9 @@ pub struct Built<E: StoreContext> {
     pub state: Merkleized<E>,
     /// The block's transactions (the included candidates, in order).
     pub txs: Vec<SignedTx>,
+    /// The candidates the final execution ran on (`outcome.included` and `outcome.excluded`
+    /// index this list): the input less the dropped transactions.
+    pub candidates: Vec<SignedTx>,
     /// Candidates dropped because block execution failed with them, and why.
     pub dropped: Vec<(SignedTx, String)>,
 }
@@ -134,6 +137,14 @@ impl<E: StoreContext> Chain<E> {
     /// Root of the finalized state.
     pub fn root(&self) -> Digest {
         self.db.root()
+    }
+
+    /// A read-only view of the finalized state that does not borrow the chain, so long reads
+    /// (the API's lists, mempool admission) need not hold the chain's lock, which consensus
+    /// needs. Its reads fail with [`unet_store::Error::StaleBatch`] once a newer block is
+    /// applied: every read of one view sees the same state.
+    pub fn finalized_view(&self) -> Batch<E> {
+        self.db.new_batch()
     }
 
     /// Finalized account.
@@ -250,6 +261,7 @@ impl<E: StoreContext> Chain<E> {
                         outcome,
                         state,
                         txs: included,
+                        candidates: txs,
                         dropped,
                     });
                 }

@@ -1,21 +1,29 @@
 //! Transaction admission and gossip.
 //!
 //! A transaction enters through the API or from a peer. Either way it passes the same
-//! admission (stateless checks, then the sender's finalized nonce and the mempool bounds).
+//! admission (stateless checks, then the mempool's rules against the sender's finalized
+//! nonce and balance; see [`crate::mempool`]).
 //! Locally submitted transactions are batched and sent to every peer on the `txs` channel;
 //! transactions received from peers are admitted but not relayed again (validators are fully
 //! connected, so one hop reaches everyone).
 
-use crate::shared::Shared;
+use crate::{chain::read_account, shared::Shared};
 use commonware_codec::{Decode, Encode, RangeCfg};
 use commonware_p2p::{Receiver, Recipients, Sender};
 use commonware_runtime::{Clock, Spawner};
 use futures::{channel::mpsc, StreamExt};
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
 use tracing::debug;
 use unet_state::check_stateless_batch;
 use unet_store::StoreContext;
-use unet_types::{Digest, SignedTx, TxError};
+use unet_types::{
+    keys::{account_key, Account},
+    Address, Digest, SignedTx, TxError,
+};
 
 /// Most transactions in one gossip message.
 pub const MAX_GOSSIP_BATCH: usize = 512;
@@ -29,6 +37,13 @@ pub struct TxGossip {
 }
 
 impl TxGossip {
+    /// A handle whose transactions go to the returned receiver instead of peers (for an API
+    /// served without a p2p network, as in tests).
+    pub fn detached() -> (Self, mpsc::UnboundedReceiver<SignedTx>) {
+        let (tx, rx) = mpsc::unbounded();
+        (Self { tx }, rx)
+    }
+
     /// Queues a transaction for broadcast to peers.
     pub fn publish(&self, stx: SignedTx) {
         let _ = self.tx.unbounded_send(stx);
@@ -36,48 +51,84 @@ impl TxGossip {
 }
 
 /// Admits a batch of transactions into the mempool. Returns one result per transaction.
+///
+/// Transactions already pending are duplicates (no signature work). The rest pass the
+/// stateless checks (batch-verified signatures; on failure one by one, to name each failure),
+/// then the mempool's rules against each sender's finalized account, read once per sender
+/// from a finalized view that does not hold the chain's lock (see
+/// [`crate::chain::Chain::finalized_view`]).
 pub async fn admit<E: StoreContext>(
     shared: &Shared<E>,
     txs: Vec<SignedTx>,
 ) -> Vec<Result<Digest, TxError>> {
-    let genesis = {
+    let (chain_id, min_fee, mut view, mut height) = {
         let chain = shared.chain().await;
-        (chain.genesis.chain_id, chain.genesis.params.min_fee)
+        (
+            chain.genesis.chain_id,
+            chain.genesis.params.min_fee,
+            chain.finalized_view(),
+            chain.applied_height(),
+        )
     };
-    // Stateless checks: batch-verify, and on failure check one by one to name each failure.
+    let pending: HashSet<Digest> = {
+        let m = shared.mempool.lock().expect("mempool lock");
+        txs.iter()
+            .map(|t| t.hash())
+            .filter(|h| m.contains(h))
+            .collect()
+    };
     let mut results: Vec<Result<Digest, TxError>> = Vec::with_capacity(txs.len());
-    if check_stateless_batch(&txs, genesis.0, genesis.1, |_| false).is_ok() {
+    if check_stateless_batch(&txs, chain_id, min_fee, |h| pending.contains(h)).is_ok() {
         results.extend(txs.iter().map(|t| Ok(t.hash())));
     } else {
         for t in &txs {
-            results.push(t.check_stateless(genesis.0, genesis.1).map(|_| t.hash()));
+            results.push(if pending.contains(&t.hash()) {
+                Ok(t.hash())
+            } else {
+                t.check_stateless(chain_id, min_fee).map(|_| t.hash())
+            });
         }
     }
-    // Finalized nonces of the senders.
-    let mut nonces = Vec::with_capacity(txs.len());
-    {
-        let chain = shared.chain().await;
-        for (t, r) in txs.iter().zip(&results) {
-            if r.is_ok() {
-                match chain.account(&t.tx.sender).await {
-                    Ok(a) => nonces.push(Some(a.nonce)),
-                    Err(_) => nonces.push(None),
+    for (t, r) in txs.iter().zip(results.iter_mut()) {
+        if r.is_ok() && pending.contains(&t.hash()) {
+            *r = Err(TxError::Duplicate);
+        }
+    }
+    // Finalized accounts of the senders, each read once.
+    let mut accounts: HashMap<Address, Option<Account>> = HashMap::new();
+    for (t, r) in txs.iter().zip(&results) {
+        if r.is_err() || accounts.contains_key(&t.tx.sender) {
+            continue;
+        }
+        let key = account_key(&t.tx.sender);
+        let mut account = None;
+        for _ in 0..3 {
+            match view.get(&key).await {
+                Ok(bytes) => {
+                    account = read_account(bytes).ok();
+                    break;
                 }
-            } else {
-                nonces.push(None);
+                Err(unet_store::Error::StaleBatch) => {
+                    // A block was applied meanwhile: read from the new tip.
+                    let chain = shared.chain().await;
+                    view = chain.finalized_view();
+                    height = chain.applied_height();
+                }
+                Err(_) => break,
             }
         }
+        accounts.insert(t.tx.sender.clone(), account);
     }
     let mut mempool = shared.mempool.lock().expect("mempool lock");
-    for ((t, r), nonce) in txs.into_iter().zip(results.iter_mut()).zip(nonces) {
+    for (t, r) in txs.into_iter().zip(results.iter_mut()) {
         if r.is_err() {
             continue;
         }
-        let Some(nonce) = nonce else {
+        let Some(Some(account)) = accounts.get(&t.tx.sender) else {
             *r = Err(TxError::Malformed("sender account unreadable".into()));
             continue;
         };
-        if let Err(e) = mempool.insert(t, nonce) {
+        if let Err(e) = mempool.insert(t, account, height) {
             *r = Err(e);
         }
     }

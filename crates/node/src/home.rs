@@ -114,9 +114,26 @@ pub struct NodeConfig {
     /// `tracing` filter (e.g. `info`, `unet_node=debug`).
     #[serde(default = "default_log")]
     pub log: String,
-    /// API requests per second this node serves (each call in a batch counts).
+    /// API requests per second this node serves, all clients together (each call in a batch
+    /// counts).
     #[serde(default = "default_rate")]
     pub rpc_rate_limit: u32,
+    /// Per-client API limits: requests per second, connections, subscriptions (`[rpc]`).
+    #[serde(default)]
+    pub rpc: crate::rpc::RpcLimits,
+    /// Mempool bounds and expiry (`[mempool]`).
+    #[serde(default)]
+    pub mempool: crate::mempool::MempoolLimits,
+}
+
+impl NodeConfig {
+    /// Every API limit, the node-wide rate included.
+    pub fn rpc_limits(&self) -> crate::rpc::RpcLimits {
+        crate::rpc::RpcLimits {
+            rate_limit: self.rpc_rate_limit,
+            ..self.rpc
+        }
+    }
 }
 
 fn default_rate() -> u32 {
@@ -428,6 +445,8 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
             data_dir: default_data_dir(),
             log: default_log(),
             rpc_rate_limit: default_rate(),
+            rpc: Default::default(),
+            mempool: Default::default(),
         };
         fs::write(home.join("config.toml"), toml::to_string_pretty(&config)?)?;
         fs::write(home.join("genesis.toml"), genesis.to_toml())?;

@@ -1,38 +1,182 @@
 //! The mempool: admitted transactions waiting for a block.
 //!
 //! Admission checks everything that can be checked before execution (decoding, chain id,
-//! size, fee floor, signature — by the caller — plus the sender's finalized nonce here), so a
-//! proposer rarely has to drop anything. Bounds: a total count and a per-sender count, so one
-//! account cannot fill the pool. Selection is round-robin over senders in nonce order, which
-//! keeps one busy sender from starving the rest.
+//! size, fee floor and signature are the caller's; the sender's finalized nonce and balance
+//! here), so a transaction that can never execute does not get in, and one that stops being
+//! executable is dropped. The rules, each with a unit test below:
+//!
+//! - **Nonce window.** A nonce below the sender's finalized nonce is a replay
+//!   (`nonce_too_low`); one `max_per_sender` or more above it is refused (`nonce_gap`). So one
+//!   sender holds at most `max_per_sender` transactions.
+//! - **Can pay.** The sender's finalized balance must cover the fee *and* what the transaction
+//!   moves (transfer amount, lease deposit, top-up) *plus* the same for every transaction of
+//!   the sender already pending (`cannot_pay_fee` / `insufficient_balance`). Filling the pool
+//!   therefore takes funds that the fees of included transactions consume.
+//! - **Bounded.** At most `max_txs` transactions and `max_bytes` encoded bytes. When full, a
+//!   newcomer evicts strictly lower-ranked transactions instead of being refused; only a
+//!   sender's *last* pending nonce is ever evicted, so a sender never loses an earlier nonce
+//!   while keeping a later one. Rank, lowest first: a transaction stuck behind a nonce gap (it
+//!   cannot execute, so it pays nothing), then ordinary transactions by fee per byte, then
+//!   liveness answers by fee per byte; ties evict the newest.
+//! - **Liveness first.** Chip liveness answers are a priority class rather than a separate
+//!   reserved lane: ordinary transactions never evict an answer, an answer may evict any
+//!   ordinary transaction, and blocks are filled with answers first. A reserved lane would
+//!   have a fixed size that anyone can fill with answer-shaped transactions too; ranking needs
+//!   no size to tune, and a funded attacker who sends fake answers to compete pays a fee for
+//!   each one, since they are included first (a wrong proof is a failed, fee-paying receipt).
+//! - **Evicted when it fails.** A transaction a proposer had to leave out for a reason that
+//!   will not go away (the sender can no longer pay, anything but a nonce that is not yet
+//!   current or a full block) is dropped with the sender's later nonces
+//!   ([`Mempool::evict_excluded`]).
+//! - **Expiry.** A transaction still pending `ttl_blocks` finalized blocks after admission is
+//!   dropped.
+//!
+//! Selection ([`Mempool::select`]) takes only transactions that can execute (a run of
+//! consecutive nonces from the sender's finalized nonce): answers first, then by fee per byte,
+//! taking turns between senders of equal fee so one busy sender does not starve the rest.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use unet_types::{Address, Digest, SignedTx, TxError};
+use commonware_codec::EncodeSize;
+use serde::{Deserialize, Serialize};
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap, HashMap},
+};
+use unet_types::{keys::Account, Address, Amount, Digest, Payload, SignedTx, TxError};
 
-/// Mempool bounds.
-#[derive(Clone, Copy, Debug)]
+/// Mempool bounds (the `[mempool]` table of a node's `config.toml`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MempoolLimits {
+    /// Most pending transactions.
     pub max_txs: usize,
+    /// Most encoded bytes of pending transactions.
+    pub max_bytes: usize,
+    /// Most pending transactions of one sender, and how far ahead of the sender's finalized
+    /// nonce a nonce may be.
     pub max_per_sender: usize,
+    /// Finalized blocks after which a pending transaction expires (0: never).
+    pub ttl_blocks: u64,
 }
 
 impl Default for MempoolLimits {
     fn default() -> Self {
         Self {
             max_txs: 200_000,
+            max_bytes: 256 * 1024 * 1024,
             max_per_sender: 4_096,
+            // 10 minutes of 100 ms blocks.
+            ttl_blocks: 6_000,
         }
     }
+}
+
+/// Counters of what left the pool other than by inclusion (for metrics and tests).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MempoolStats {
+    /// Evicted to make room for a higher-ranked transaction.
+    pub evicted_full: u64,
+    /// Dropped because a proposer could not include them.
+    pub evicted_excluded: u64,
+    /// Dropped after `ttl_blocks`.
+    pub expired: u64,
+}
+
+/// Eviction rank of a transaction: class (0 behind a nonce gap, 1 ordinary, 2 liveness),
+/// fee per KiB, then newest first.
+type Rank = (u8, u128, Reverse<u64>);
+
+struct Entry {
+    stx: SignedTx,
+    bytes: usize,
+    /// Fee plus what the transaction moves out of the sender's balance.
+    debit: Amount,
+    seq: u64,
+    admitted: u64,
+    liveness: bool,
+    /// Fee per KiB of encoding.
+    rate: u128,
+}
+
+struct Queue {
+    txs: BTreeMap<u64, Entry>,
+    /// The sender's finalized nonce as last seen.
+    base: u64,
+    /// First nonce from `base` not pending: `base..ready_end` can execute in order.
+    ready_end: u64,
+    /// Sum of the debits of every pending transaction.
+    committed: Amount,
+    /// This sender's entry in the eviction index (its last nonce).
+    rank: Option<Rank>,
+}
+
+impl Queue {
+    fn new(base: u64) -> Self {
+        Self {
+            txs: BTreeMap::new(),
+            base,
+            ready_end: base,
+            committed: 0,
+            rank: None,
+        }
+    }
+
+    fn advance(&mut self) {
+        self.ready_end = self.ready_end.max(self.base);
+        while self.txs.contains_key(&self.ready_end) {
+            self.ready_end += 1;
+        }
+    }
+
+    /// Eviction rank of the last pending nonce.
+    fn tail_rank(&self) -> Option<Rank> {
+        let (nonce, e) = self.txs.last_key_value()?;
+        let class = if *nonce >= self.ready_end {
+            0
+        } else if e.liveness {
+            2
+        } else {
+            1
+        };
+        Some((class, e.rate, Reverse(e.seq)))
+    }
+}
+
+/// What a transaction moves out of its sender's balance at most: the fee plus the amount a
+/// transfer sends, a lease's deposit or a top-up.
+pub fn debit(stx: &SignedTx) -> Amount {
+    let moved = match &stx.tx.payload {
+        Payload::Transfer { amount, .. } | Payload::TopUp { amount, .. } => *amount,
+        Payload::OpenLease { deposit, .. } => *deposit,
+        _ => 0,
+    };
+    stx.tx.fee.saturating_add(moved)
+}
+
+/// Whether a proposer's reason for leaving a transaction out will not go away by itself.
+/// A nonce that is not current yet (or was used by a block not final yet) and a full block
+/// are temporary; every other reason (the sender cannot pay any more, an execution error)
+/// is not.
+pub fn is_permanent(error: &TxError) -> bool {
+    !matches!(
+        error,
+        TxError::NonceTooLow { .. } | TxError::NonceGap { .. } | TxError::MempoolFull
+    )
 }
 
 /// Pending transactions.
 #[derive(Default)]
 pub struct Mempool {
     limits: MempoolLimits,
-    by_sender: HashMap<Address, BTreeMap<u64, SignedTx>>,
+    queues: HashMap<Address, Queue>,
     by_hash: HashMap<Digest, (Address, u64)>,
-    /// Senders in arrival order of their first pending transaction.
-    senders: VecDeque<Address>,
+    /// Every sender's last nonce, by eviction rank.
+    evictable: BTreeMap<Rank, Address>,
+    /// Admission height and sequence of every transaction, oldest first.
+    expiry: BTreeMap<(u64, u64), (Address, u64)>,
+    bytes: usize,
+    next_seq: u64,
+    height: u64,
+    stats: MempoolStats,
 }
 
 impl Mempool {
@@ -43,6 +187,11 @@ impl Mempool {
         }
     }
 
+    /// The bounds this pool enforces.
+    pub fn limits(&self) -> MempoolLimits {
+        self.limits
+    }
+
     pub fn len(&self) -> usize {
         self.by_hash.len()
     }
@@ -51,67 +200,257 @@ impl Mempool {
         self.by_hash.is_empty()
     }
 
+    /// Encoded bytes of every pending transaction.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Eviction and expiry counters.
+    pub fn stats(&self) -> MempoolStats {
+        self.stats
+    }
+
     /// Whether a transaction with this hash is pending (its signature was checked on entry).
     pub fn contains(&self, hash: &Digest) -> bool {
         self.by_hash.contains_key(hash)
     }
 
-    /// Admits a transaction whose stateless checks passed, given the sender's finalized nonce.
-    /// A pending transaction with the same sender and nonce is replaced only by a higher fee.
-    pub fn insert(&mut self, stx: SignedTx, account_nonce: u64) -> Result<(), TxError> {
+    /// Pending transaction by hash.
+    pub fn get(&self, hash: &Digest) -> Option<&SignedTx> {
+        let (sender, nonce) = self.by_hash.get(hash)?;
+        Some(&self.queues.get(sender)?.txs.get(nonce)?.stx)
+    }
+
+    /// Admits a transaction whose stateless checks passed, given its sender's finalized
+    /// account and the finalized height (which also expires old transactions). A pending
+    /// transaction with the same sender and nonce is replaced only by a higher fee.
+    pub fn insert(&mut self, stx: SignedTx, account: &Account, height: u64) -> Result<(), TxError> {
+        self.expire(height);
         let hash = stx.hash();
         if self.by_hash.contains_key(&hash) {
             return Err(TxError::Duplicate);
         }
-        let nonce = stx.tx.nonce;
-        if nonce < account_nonce {
-            return Err(TxError::NonceTooLow {
-                expected: account_nonce,
-                got: nonce,
-            });
-        }
-        if nonce >= account_nonce + self.limits.max_per_sender as u64 {
-            return Err(TxError::NonceGap {
-                expected: account_nonce,
-                got: nonce,
-            });
-        }
         let sender = stx.tx.sender.clone();
-        let queue = self.by_sender.get(&sender);
-        if let Some(existing) = queue.and_then(|q| q.get(&nonce)) {
-            if existing.tx.fee >= stx.tx.fee {
-                return Err(TxError::Duplicate);
+        if let Some(q) = self.queues.get(&sender) {
+            if account.nonce > q.base {
+                self.prune_sender(&sender, account.nonce);
             }
-        } else if self.by_hash.len() >= self.limits.max_txs {
+        }
+        let (base, ready_end, committed, existing) = match self.queues.get(&sender) {
+            Some(q) => (
+                q.base.max(account.nonce),
+                q.ready_end,
+                q.committed,
+                q.txs
+                    .get(&stx.tx.nonce)
+                    .map(|e| (e.stx.tx.fee, e.debit, e.bytes)),
+            ),
+            None => (account.nonce, account.nonce, 0, None),
+        };
+        let nonce = stx.tx.nonce;
+        if nonce < base {
+            return Err(TxError::NonceTooLow {
+                expected: base,
+                got: nonce,
+            });
+        }
+        if nonce - base >= self.limits.max_per_sender as u64 {
+            return Err(TxError::NonceGap {
+                expected: base,
+                got: nonce,
+            });
+        }
+        if existing.is_some_and(|(fee, _, _)| fee >= stx.tx.fee) {
+            return Err(TxError::Duplicate);
+        }
+        // The sender must be able to pay for this one and everything it has pending.
+        let (old_debit, old_bytes) = existing.map_or((0, 0), |(_, d, b)| (d, b));
+        let available = account
+            .balance
+            .saturating_sub(committed.saturating_sub(old_debit));
+        if stx.tx.fee > available {
+            return Err(TxError::CannotPayFee {
+                balance: available,
+                fee: stx.tx.fee,
+            });
+        }
+        let debit = debit(&stx);
+        if debit > available {
+            return Err(TxError::InsufficientBalance {
+                balance: available,
+                needed: debit,
+            });
+        }
+        let bytes = stx.encode_size();
+        if bytes > self.limits.max_bytes {
             return Err(TxError::MempoolFull);
         }
-        let queue = self.by_sender.entry(sender.clone()).or_default();
-        if queue.is_empty() {
-            self.senders.push_back(sender.clone());
+        let liveness = matches!(stx.tx.payload, Payload::Liveness { .. });
+        let rate = stx.tx.fee.saturating_mul(1024) / bytes.max(1) as u128;
+        let seq = self.next_seq;
+        // Room: evict strictly lower-ranked transactions of other senders, or refuse.
+        let count = self.len() + usize::from(existing.is_none());
+        let size = self.bytes - old_bytes + bytes;
+        if count > self.limits.max_txs || size > self.limits.max_bytes {
+            let class = match (nonce <= ready_end, liveness) {
+                (false, _) => 0,
+                (true, false) => 1,
+                (true, true) => 2,
+            };
+            let rank = (class, rate, Reverse(seq));
+            let over = (
+                count.saturating_sub(self.limits.max_txs),
+                size.saturating_sub(self.limits.max_bytes),
+            );
+            if !self.can_make_room(&sender, rank, over) {
+                return Err(TxError::MempoolFull);
+            }
+            self.make_room(&sender, rank, over);
         }
-        if let Some(old) = queue.insert(nonce, stx) {
-            self.by_hash.remove(&old.hash());
+        // Admit.
+        self.next_seq += 1;
+        if existing.is_some() {
+            self.remove(&sender, nonce);
         }
-        self.by_hash.insert(hash, (sender, nonce));
+        let q = self
+            .queues
+            .entry(sender.clone())
+            .or_insert_with(|| Queue::new(base));
+        q.base = base;
+        q.committed = q.committed.saturating_add(debit);
+        q.txs.insert(
+            nonce,
+            Entry {
+                stx,
+                bytes,
+                debit,
+                seq,
+                admitted: height,
+                liveness,
+                rate,
+            },
+        );
+        q.advance();
+        self.bytes += bytes;
+        self.by_hash.insert(hash, (sender.clone(), nonce));
+        self.expiry.insert((height, seq), (sender.clone(), nonce));
+        self.rerank(&sender);
         Ok(())
     }
 
-    /// Up to `max` transactions, round-robin over senders, each sender's in nonce order.
+    /// Whether evicting last nonces ranked below `rank` (of senders other than `sender`) can
+    /// free `over` (transactions, bytes). Counts each sender's current last nonce only: the
+    /// eviction itself may also take the nonces this exposes, which only frees more.
+    fn can_make_room(&self, sender: &Address, rank: Rank, over: (usize, usize)) -> bool {
+        let (mut txs, mut bytes) = (0usize, 0usize);
+        for (r, who) in self.evictable.range(..rank) {
+            if txs >= over.0 && bytes >= over.1 {
+                break;
+            }
+            if who == sender {
+                continue;
+            }
+            let Some(e) = self.queues.get(who).and_then(|q| q.txs.last_key_value()) else {
+                continue;
+            };
+            debug_assert_eq!(e.1.seq, r.2 .0);
+            txs += 1;
+            bytes += e.1.bytes;
+        }
+        txs >= over.0 && bytes >= over.1
+    }
+
+    fn make_room(&mut self, sender: &Address, rank: Rank, over: (usize, usize)) {
+        let (mut txs, mut bytes) = (0usize, 0usize);
+        while txs < over.0 || bytes < over.1 {
+            let Some(victim) = self
+                .evictable
+                .range(..rank)
+                .find(|(_, who)| *who != sender)
+                .map(|(_, who)| who.clone())
+            else {
+                return;
+            };
+            let Some(last) = self
+                .queues
+                .get(&victim)
+                .and_then(|q| q.txs.last_key_value().map(|(n, _)| *n))
+            else {
+                return;
+            };
+            if let Some(e) = self.remove(&victim, last) {
+                txs += 1;
+                bytes += e.bytes;
+                self.stats.evicted_full += 1;
+            }
+        }
+    }
+
+    /// Removes one pending transaction, keeping every index consistent.
+    fn remove(&mut self, sender: &Address, nonce: u64) -> Option<Entry> {
+        let q = self.queues.get_mut(sender)?;
+        let e = q.txs.remove(&nonce)?;
+        q.committed = q.committed.saturating_sub(e.debit);
+        if nonce < q.ready_end {
+            q.ready_end = nonce;
+        }
+        self.bytes -= e.bytes;
+        self.by_hash.remove(&e.stx.hash());
+        self.expiry.remove(&(e.admitted, e.seq));
+        self.rerank(sender);
+        Some(e)
+    }
+
+    /// Puts the sender's last nonce back in the eviction index (or drops an empty queue).
+    fn rerank(&mut self, sender: &Address) {
+        let Some(q) = self.queues.get_mut(sender) else {
+            return;
+        };
+        if let Some(old) = q.rank.take() {
+            self.evictable.remove(&old);
+        }
+        match q.tail_rank() {
+            Some(rank) => {
+                q.rank = Some(rank);
+                self.evictable.insert(rank, sender.clone());
+            }
+            None => {
+                self.queues.remove(sender);
+            }
+        }
+    }
+
+    /// Removes `sender`'s transactions from `nonce` on (they cannot execute without it).
+    fn remove_from(&mut self, sender: &Address, nonce: u64) -> usize {
+        let Some(q) = self.queues.get(sender) else {
+            return 0;
+        };
+        let doomed: Vec<u64> = q.txs.range(nonce..).map(|(n, _)| *n).rev().collect();
+        doomed
+            .into_iter()
+            .filter(|n| self.remove(sender, *n).is_some())
+            .count()
+    }
+
+    /// Up to `max` transactions that can execute in order: each sender's run of consecutive
+    /// nonces from its finalized nonce, liveness answers first, then highest fee per byte,
+    /// senders of equal fee taking turns.
     pub fn select(&self, max: usize) -> Vec<SignedTx> {
-        let mut iters: Vec<_> = self
-            .senders
+        let mut heap: BinaryHeap<Pick<'_>> = self
+            .queues
             .iter()
-            .filter_map(|s| self.by_sender.get(s).map(|q| q.values()))
+            .filter_map(|(s, q)| Pick::new(q, s, q.base, 0))
             .collect();
         let mut out = Vec::with_capacity(max.min(self.len()));
-        while out.len() < max && !iters.is_empty() {
-            iters.retain_mut(|it| match it.next() {
-                Some(tx) if out.len() < max => {
-                    out.push(tx.clone());
-                    true
-                }
-                _ => false,
-            });
+        while out.len() < max {
+            let Some(p) = heap.pop() else {
+                break;
+            };
+            let q = &self.queues[p.sender];
+            out.push(q.txs[&p.nonce].stx.clone());
+            if let Some(next) = Pick::new(q, p.sender, p.nonce + 1, p.taken.0 + 1) {
+                heap.push(next);
+            }
         }
         out
     }
@@ -119,25 +458,91 @@ impl Mempool {
     /// Drops every pending transaction of `sender` with a nonce below `next_nonce` (included
     /// in a finalized block, or made obsolete by one).
     pub fn prune_sender(&mut self, sender: &Address, next_nonce: u64) {
-        let Some(queue) = self.by_sender.get_mut(sender) else {
+        let Some(q) = self.queues.get_mut(sender) else {
             return;
         };
-        let keep = queue.split_off(&next_nonce);
-        for (_, tx) in std::mem::replace(queue, keep) {
-            self.by_hash.remove(&tx.hash());
+        q.base = q.base.max(next_nonce);
+        let stale: Vec<u64> = q.txs.range(..next_nonce).map(|(n, _)| *n).collect();
+        q.advance();
+        for n in stale {
+            self.remove(sender, n);
         }
-        if queue.is_empty() {
-            self.by_sender.remove(sender);
-            self.senders.retain(|s| s != sender);
+        if let Some(q) = self.queues.get_mut(sender) {
+            q.advance();
         }
+        self.rerank(sender);
+    }
+
+    /// Drops what a proposer at `height` had to leave out for a permanent reason (see
+    /// [`is_permanent`]), with the same sender's later nonces, and expires old transactions.
+    /// `excluded` indexes `candidates` (as `unet_state::Outcome::excluded` does). Returns how
+    /// many transactions were dropped.
+    pub fn evict_excluded(
+        &mut self,
+        height: u64,
+        candidates: &[SignedTx],
+        excluded: &[(usize, TxError)],
+    ) -> usize {
+        let mut dropped = self.expire(height);
+        for (i, error) in excluded {
+            if !is_permanent(error) {
+                continue;
+            }
+            let Some(stx) = candidates.get(*i) else {
+                continue;
+            };
+            if !self.by_hash.contains_key(&stx.hash()) {
+                continue;
+            }
+            let n = self.remove_from(&stx.tx.sender, stx.tx.nonce);
+            self.stats.evicted_excluded += n as u64;
+            dropped += n;
+        }
+        dropped
+    }
+
+    /// Drops a transaction whose execution failed a proposer's whole block (see
+    /// `Chain::build_on`), with the same sender's later nonces: every proposer would fail the
+    /// same way, so it must never be offered again. Returns how many were dropped.
+    pub fn evict_failed(&mut self, stx: &SignedTx) -> usize {
+        if !self.by_hash.contains_key(&stx.hash()) {
+            return 0;
+        }
+        let n = self.remove_from(&stx.tx.sender, stx.tx.nonce);
+        self.stats.evicted_excluded += n as u64;
+        n
+    }
+
+    /// Drops transactions admitted `ttl_blocks` or more before `height` (0: never). Returns
+    /// how many.
+    pub fn expire(&mut self, height: u64) -> usize {
+        if height <= self.height || self.limits.ttl_blocks == 0 {
+            return 0;
+        }
+        self.height = height;
+        let mut dropped = 0;
+        while let Some(entry) = self.expiry.first_entry() {
+            // Admitted at `h`: expires once `height >= h + ttl_blocks`.
+            if entry.key().0.saturating_add(self.limits.ttl_blocks) > height {
+                break;
+            }
+            let (sender, nonce) = entry.get().clone();
+            if self.remove(&sender, nonce).is_some() {
+                dropped += 1;
+            } else {
+                self.expiry.pop_first();
+            }
+        }
+        self.stats.expired += dropped as u64;
+        dropped
     }
 
     /// The nonce after the sender's pending transactions that follow `account_nonce` without a
     /// gap (what the sender's next transaction should use).
     pub fn next_nonce(&self, sender: &Address, account_nonce: u64) -> u64 {
         let mut next = account_nonce;
-        if let Some(queue) = self.by_sender.get(sender) {
-            for n in queue.range(account_nonce..).map(|(n, _)| *n) {
+        if let Some(q) = self.queues.get(sender) {
+            for n in q.txs.range(account_nonce..).map(|(n, _)| *n) {
                 if n != next {
                     break;
                 }
@@ -146,95 +551,37 @@ impl Mempool {
         }
         next
     }
+}
 
-    /// Removes one pending transaction (a proposer found it fails block execution). The
-    /// sender's later transactions stay; they wait for the nonce to be filled again.
-    pub fn remove(&mut self, hash: &Digest) -> Option<SignedTx> {
-        let (sender, nonce) = self.by_hash.remove(hash)?;
-        let queue = self.by_sender.get_mut(&sender)?;
-        let tx = queue.remove(&nonce);
-        if queue.is_empty() {
-            self.by_sender.remove(&sender);
-            self.senders.retain(|s| *s != sender);
+/// A sender's next executable transaction in [`Mempool::select`], ordered by priority.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Pick<'a> {
+    liveness: bool,
+    rate: u128,
+    /// Transactions already taken from this sender (fewer first: senders take turns).
+    taken: Reverse<usize>,
+    /// Oldest first.
+    seq: Reverse<u64>,
+    sender: &'a Address,
+    nonce: u64,
+}
+
+impl<'a> Pick<'a> {
+    fn new(q: &Queue, sender: &'a Address, nonce: u64, taken: usize) -> Option<Self> {
+        if nonce >= q.ready_end {
+            return None;
         }
-        tx
-    }
-
-    /// Pending transaction by hash.
-    pub fn get(&self, hash: &Digest) -> Option<&SignedTx> {
-        let (sender, nonce) = self.by_hash.get(hash)?;
-        self.by_sender.get(sender)?.get(nonce)
+        let e = q.txs.get(&nonce)?;
+        Some(Self {
+            liveness: e.liveness,
+            rate: e.rate,
+            taken: Reverse(taken),
+            seq: Reverse(e.seq),
+            sender,
+            nonce,
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use commonware_cryptography::Signer;
-    use unet_types::{Payload, PrivateKey, Transaction};
-
-    fn tx(seed: u64, nonce: u64, fee: u128) -> SignedTx {
-        let k = PrivateKey::from_seed(seed);
-        Transaction {
-            chain_id: 1,
-            sender: k.public_key(),
-            nonce,
-            fee,
-            payload: Payload::Transfer {
-                to: PrivateKey::from_seed(99).public_key(),
-                amount: 1,
-            },
-        }
-        .sign(&k)
-    }
-
-    #[test]
-    fn admission_rules() {
-        let mut m = Mempool::new(MempoolLimits {
-            max_txs: 3,
-            max_per_sender: 2,
-        });
-        m.insert(tx(1, 5, 10), 5).unwrap();
-        assert_eq!(m.insert(tx(1, 5, 10), 5), Err(TxError::Duplicate));
-        assert_eq!(
-            m.insert(tx(1, 4, 10), 5),
-            Err(TxError::NonceTooLow {
-                expected: 5,
-                got: 4
-            })
-        );
-        assert_eq!(
-            m.insert(tx(1, 7, 10), 5),
-            Err(TxError::NonceGap {
-                expected: 5,
-                got: 7
-            })
-        );
-        // Same nonce, higher fee replaces.
-        m.insert(tx(1, 5, 11), 5).unwrap();
-        assert_eq!(m.len(), 1);
-        m.insert(tx(2, 0, 10), 0).unwrap();
-        m.insert(tx(3, 0, 10), 0).unwrap();
-        assert_eq!(m.insert(tx(4, 0, 10), 0), Err(TxError::MempoolFull));
-    }
-
-    #[test]
-    fn select_round_robin_and_prune() {
-        let mut m = Mempool::new(MempoolLimits::default());
-        for n in 0..3 {
-            m.insert(tx(1, n, 10), 0).unwrap();
-        }
-        m.insert(tx(2, 0, 10), 0).unwrap();
-        let picked: Vec<_> = m.select(3).iter().map(|t| t.tx.nonce).collect();
-        assert_eq!(picked, vec![0, 0, 1]);
-        let one = PrivateKey::from_seed(1).public_key();
-        assert_eq!(m.next_nonce(&one, 0), 3);
-        assert_eq!(m.next_nonce(&one, 1), 3);
-        assert_eq!(m.next_nonce(&one, 5), 5);
-        m.prune_sender(&PrivateKey::from_seed(1).public_key(), 2);
-        assert_eq!(m.len(), 2);
-        m.prune_sender(&PrivateKey::from_seed(2).public_key(), 1);
-        assert_eq!(m.len(), 1);
-        assert_eq!(m.select(10)[0].tx.nonce, 2);
-    }
-}
+mod tests;

@@ -5,7 +5,6 @@
 use crate::{
     engine::{self, Timeouts},
     home::Home,
-    mempool::MempoolLimits,
     rpc::{self, ApiState},
 };
 use anyhow::{anyhow, Context as _, Result};
@@ -120,7 +119,7 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
             secrets: home.secrets.clone(),
             genesis: genesis.clone(),
             timeouts: Timeouts::default(),
-            mempool: MempoolLimits::default(),
+            mempool: home.config.mempool,
             freezer_table_initial_size: 1 << 16,
         },
         engine::Channels {
@@ -149,7 +148,7 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
         shared,
         gossip,
         Arc::new(move || metrics_ctx.encode()),
-        home.config.rpc_rate_limit,
+        home.config.rpc_limits(),
     ));
     let rpc_addr = home.config.rpc_listen;
     let rpc_handle = context.child("rpc").spawn(move |_| async move {

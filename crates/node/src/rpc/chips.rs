@@ -1,7 +1,11 @@
 //! POCI methods: chips, models, registration anchors.
 
-use super::{code, json::hex32, ApiState, RpcError};
-use crate::chain::Chain;
+use super::{
+    code,
+    json::hex32,
+    snapshot::{next, page, with_snapshot, Page, Snapshot, MAX_SCAN},
+    ApiState, RpcError,
+};
 use serde_json::{json, Value};
 use unet_state::registry::effective_status;
 use unet_store::StoreContext;
@@ -13,9 +17,6 @@ use unet_types::{
 };
 
 type Result<T> = std::result::Result<T, RpcError>;
-
-/// Most chips one `unet_listChips` call returns.
-pub const MAX_PAGE: u64 = 200;
 
 fn internal(e: impl std::fmt::Display) -> RpcError {
     RpcError::new(code::INTERNAL, e.to_string())
@@ -30,19 +31,14 @@ fn parse_chip_id(s: &str) -> Result<ChipId> {
 }
 
 async fn chip_view<E: StoreContext>(
-    chain: &Chain<E>,
+    snap: &Snapshot<E>,
     registry: &Registry,
     id: &ChipId,
     chip: &Chip,
 ) -> Result<Value> {
     let mut revoked = Vec::new();
     for fp in &chip.chain {
-        if chain
-            .get(&revoked_cert_key(fp))
-            .await
-            .map_err(internal)?
-            .is_some()
-        {
+        if snap.get(&revoked_cert_key(fp)).await?.is_some() {
             revoked.push(*fp);
         }
     }
@@ -81,18 +77,29 @@ pub(super) async fn get_chip<E: StoreContext>(
     params: &Value,
 ) -> Result<Value> {
     let id = parse_chip_id(super::methods::str_param(params, "chip_id", 0)?)?;
-    let chain = state.shared.chain().await;
-    let registry = chain.registry().await.map_err(internal)?;
-    let chip: Option<Chip> = chain.get_decoded(&chip_key(&id)).await.map_err(internal)?;
-    match chip {
-        Some(c) => chip_view(&chain, &registry, &id, &c).await,
-        None => Err(RpcError::new(
-            code::NOT_FOUND,
-            format!("no registered chip {}", hex::encode(id)),
-        )),
-    }
+    with_snapshot(state, |snap| async move {
+        let registry = snap.registry().await?;
+        match snap.get_decoded::<Chip>(&chip_key(&id)).await? {
+            Some(c) => chip_view(&snap, &registry, &id, &c).await,
+            None => Err(RpcError::new(
+                code::NOT_FOUND,
+                format!("no registered chip {}", hex::encode(id)),
+            )),
+        }
+    })
+    .await
 }
 
+/// Filters of `unet_listChips`.
+struct ChipFilter {
+    owner: Option<PublicKey>,
+    model: Option<String>,
+    status: Option<String>,
+}
+
+/// `unet_listChips {owner?, model?, status?, cursor?, limit?}`: registered chips in
+/// registration order (or the owner's list order), filtered; paged (see [`super::snapshot`]).
+/// `cursor` (formerly `start`) is a position in the chip index or in the owner's list.
 pub(super) async fn list_chips<E: StoreContext>(
     state: &ApiState<E>,
     params: &Value,
@@ -124,75 +131,67 @@ pub(super) async fn list_chips<E: StoreContext>(
             ))
         }
     };
-    let start = match get("start") {
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .ok_or_else(|| RpcError::params("start must be a non-negative integer"))?,
-        Some(Value::Null) | None => 0,
-        Some(_) => return Err(RpcError::params("start must be a number")),
+    let page = page(params, &["start"])?;
+    let filter = ChipFilter {
+        owner,
+        model,
+        status,
     };
-    let limit = match get("limit") {
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .ok_or_else(|| RpcError::params("limit must be a positive integer"))?,
-        Some(Value::Null) | None => 50,
-        Some(_) => return Err(RpcError::params("limit must be a number")),
-    }
-    .clamp(1, MAX_PAGE);
+    let filter = &filter;
+    with_snapshot(state, |snap| async move {
+        list_chips_at(&snap, filter, page).await
+    })
+    .await
+}
 
-    let chain = state.shared.chain().await;
-    let registry = chain.registry().await.map_err(internal)?;
-    // Candidate ids: the owner's list, or the global index from `start`.
-    let (ids, next): (Vec<ChipId>, Option<u64>) = match &owner {
-        Some(o) => {
-            let list: ChipList = chain
-                .get_decoded(&owner_chips_key(o))
-                .await
-                .map_err(internal)?
-                .unwrap_or_default();
-            let skip = start.min(list.0.len() as u64) as usize;
-            (list.0[skip..].to_vec(), None)
-        }
-        None => {
-            let end = registry.chip_count;
-            let mut ids = Vec::new();
-            let mut i = start;
-            // Scan at most 4 pages of the index per call to bound work.
-            while i < end && (ids.len() as u64) < limit * 4 && i < start + MAX_PAGE * 4 {
-                if let Some(id) = chain
-                    .get_decoded::<ChipId>(&chip_index_key(i))
-                    .await
-                    .map_err(internal)?
-                {
-                    ids.push(id);
-                }
-                i += 1;
-            }
-            (ids, (i < end).then_some(i))
-        }
+async fn list_chips_at<E: StoreContext>(
+    snap: &Snapshot<E>,
+    filter: &ChipFilter,
+    page: Page,
+) -> Result<Value> {
+    let registry = snap.registry().await?;
+    let owned: Option<ChipList> = match &filter.owner {
+        Some(o) => Some(
+            snap.get_decoded(&owner_chips_key(o))
+                .await?
+                .unwrap_or_default(),
+        ),
+        None => None,
     };
+    let end = match &owned {
+        Some(list) => list.0.len() as u64,
+        None => registry.chip_count,
+    };
+    let scan_end = end.min(page.cursor.saturating_add(MAX_SCAN));
+    let mut pos = page.cursor;
     let mut chips = Vec::new();
-    for id in ids {
-        if chips.len() as u64 >= limit {
-            break;
-        }
-        let Some(chip) = chain
-            .get_decoded::<Chip>(&chip_key(&id))
-            .await
-            .map_err(internal)?
-        else {
+    while pos < scan_end && (chips.len() as u64) < page.limit && !snap.spent() {
+        let id = match &owned {
+            Some(list) => Some(list.0[pos as usize]),
+            None => snap.get_decoded::<ChipId>(&chip_index_key(pos)).await?,
+        };
+        pos += 1;
+        let Some(id) = id else {
+            continue;
+        };
+        let Some(chip) = snap.get_decoded::<Chip>(&chip_key(&id)).await? else {
             continue; // deregistered
         };
-        if model.as_ref().is_some_and(|m| *m != chip.model) {
+        if filter.model.as_ref().is_some_and(|m| *m != chip.model) {
             continue;
         }
-        let view = chip_view(&chain, &registry, &id, &chip).await?;
-        if status.as_ref().is_some_and(|s| view["status"] != *s) {
+        let view = chip_view(snap, &registry, &id, &chip).await?;
+        if filter.status.as_ref().is_some_and(|s| view["status"] != *s) {
             continue;
         }
         chips.push(view);
     }
-    Ok(json!({"chips": chips, "next": next, "total_registered": registry.chip_count}))
+    Ok(json!({
+        "height": snap.height,
+        "chips": chips,
+        "next": next(pos, end),
+        "total_registered": registry.chip_count,
+    }))
 }
 
 pub(super) async fn list_models<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {

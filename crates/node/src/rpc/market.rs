@@ -1,12 +1,17 @@
 //! The compute rental market.
 //!
-//! - `unet_listOffers {model?, max_price?, min_free?, from?, limit?}`: offers by id, filtered
+//! - `unet_listOffers {model?, max_price?, min_free?, cursor?, limit?}`: offers by id, filtered
 //!   by model name, price per chip per block and free capacity (chips Online and not leased);
-//!   paged: `next` is the `from` of the following page (null at the end).
+//!   paged (see [`super::snapshot`]): `next` is the `cursor` of the following page (null at
+//!   the end); `from` is the former name of `cursor`.
 //! - `unet_getLease {id}`: a lease, with what it owes the provider now.
-//! - `unet_listLeases {renter | provider}`: an account's open leases.
+//! - `unet_listLeases {renter | provider, cursor?, limit?}`: an account's leases, paged.
 
-use super::{code, ApiState, RpcError};
+use super::{
+    code,
+    snapshot::{next, page, with_snapshot, Page, Snapshot, MAX_SCAN},
+    ApiState, RpcError,
+};
 use serde_json::{json, Value};
 use unet_store::StoreContext;
 use unet_types::{
@@ -24,11 +29,6 @@ use unet_types::{
 };
 
 type Result<T> = std::result::Result<T, RpcError>;
-
-/// Most offers returned by one `unet_listOffers` call.
-pub const MAX_PAGE: u64 = 200;
-/// Most offer ids one call looks at (filters may skip many).
-const MAX_SCAN: u64 = 10_000;
 
 fn internal(e: impl std::fmt::Display) -> RpcError {
     RpcError::new(code::INTERNAL, e.to_string())
@@ -112,6 +112,13 @@ fn lease_json(l: &Lease, height: u64) -> Value {
     })
 }
 
+/// Filters of `unet_listOffers`.
+struct OfferFilter {
+    model: Option<String>,
+    max_price: Option<u128>,
+    min_free: u64,
+}
+
 pub(super) async fn list_offers<E: StoreContext>(
     state: &ApiState<E>,
     params: &Value,
@@ -121,48 +128,55 @@ pub(super) async fn list_offers<E: StoreContext>(
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(RpcError::params("model must be a string")),
     };
-    let max_price = amount_field(params, "max_price")?;
-    let min_free = u64_field(params, "min_free")?.unwrap_or(0);
-    let from = u64_field(params, "from")?.unwrap_or(0);
-    let limit = u64_field(params, "limit")?.unwrap_or(50).clamp(1, MAX_PAGE);
-    let chain = state.shared.chain().await;
-    let info: MarketInfo = chain
-        .get_decoded(&market_key())
-        .await
-        .map_err(internal)?
-        .unwrap_or_default();
+    let filter = OfferFilter {
+        model,
+        max_price: amount_field(params, "max_price")?,
+        min_free: u64_field(params, "min_free")?.unwrap_or(0),
+    };
+    let page = page(params, &["from"])?;
+    let filter = &filter;
+    with_snapshot(state, |snap| async move {
+        list_offers_at(&snap, filter, page).await
+    })
+    .await
+}
+
+async fn list_offers_at<E: StoreContext>(
+    snap: &Snapshot<E>,
+    filter: &OfferFilter,
+    page: Page,
+) -> Result<Value> {
+    let info: MarketInfo = snap.get_decoded(&market_key()).await?.unwrap_or_default();
     let mut out = Vec::new();
-    let mut id = from;
-    let stop = info.next_offer.min(from.saturating_add(MAX_SCAN));
-    while id < stop && (out.len() as u64) < limit {
+    let mut id = page.cursor;
+    let stop = info.next_offer.min(page.cursor.saturating_add(MAX_SCAN));
+    while id < stop && (out.len() as u64) < page.limit && !snap.spent() {
         let this = id;
         id += 1;
-        let Some(offer): Option<Offer> = chain
-            .get_decoded(&offer_key(this))
-            .await
-            .map_err(internal)?
-        else {
+        let Some(offer): Option<Offer> = snap.get_decoded(&offer_key(this)).await? else {
             continue;
         };
         let t = &offer.terms;
-        if model.as_ref().is_some_and(|m| *m != t.capabilities.model)
-            || max_price.is_some_and(|p| t.price_per_block > p)
+        if filter
+            .model
+            .as_ref()
+            .is_some_and(|m| *m != t.capabilities.model)
+            || filter.max_price.is_some_and(|p| t.price_per_block > p)
         {
             continue;
         }
         let mut free = Vec::new();
         for c in &t.chips {
-            let role: ChipMarket = chain
+            let role: ChipMarket = snap
                 .get_decoded(&chip_market_key(c))
-                .await
-                .map_err(internal)?
+                .await?
                 .unwrap_or_default();
-            let chip: Option<Chip> = chain.get_decoded(&chip_key(c)).await.map_err(internal)?;
+            let chip: Option<Chip> = snap.get_decoded(&chip_key(c)).await?;
             if role.lease.is_none() && chip.is_some_and(|c| c.status == ChipStatus::Online) {
                 free.push(hex::encode(c));
             }
         }
-        if (free.len() as u64) < min_free {
+        if (free.len() as u64) < filter.min_free {
             continue;
         }
         let mut v = terms_json(t);
@@ -174,9 +188,9 @@ pub(super) async fn list_offers<E: StoreContext>(
         out.push(v);
     }
     Ok(json!({
-        "height": chain.applied_height(),
+        "height": snap.height,
         "offers": out,
-        "next": if id < info.next_offer { Some(id) } else { None },
+        "next": next(id, info.next_offer),
     }))
 }
 
@@ -216,22 +230,26 @@ pub(super) async fn list_leases<E: StoreContext>(
             ))
         }
     };
-    let chain = state.shared.chain().await;
-    let height = chain.applied_height();
-    let IdList(ids) = chain
-        .get_decoded(&key)
-        .await
-        .map_err(internal)?
-        .unwrap_or_default();
-    let mut leases = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(l) = chain
-            .get_decoded::<Lease>(&lease_key(id))
-            .await
-            .map_err(internal)?
-        {
-            leases.push(lease_json(&l, height));
+    let page = page(params, &[])?;
+    let who = &who;
+    with_snapshot(state, |snap| async move {
+        let IdList(ids) = snap.get_decoded(&key).await?.unwrap_or_default();
+        let end = ids.len() as u64;
+        let mut pos = page.cursor;
+        let mut leases = Vec::new();
+        while pos < end && (leases.len() as u64) < page.limit && !snap.spent() {
+            let id = ids[pos as usize];
+            pos += 1;
+            if let Some(l) = snap.get_decoded::<Lease>(&lease_key(id)).await? {
+                leases.push(lease_json(&l, snap.height));
+            }
         }
-    }
-    Ok(json!({"account": to_hex(&who), "height": height, "leases": leases}))
+        Ok(json!({
+            "account": to_hex(who),
+            "height": snap.height,
+            "leases": leases,
+            "next": next(pos, end),
+        }))
+    })
+    .await
 }

@@ -56,7 +56,7 @@ pub(super) async fn dispatch<E: StoreContext>(
         "unet_getEpochRewards" => super::rewards::get_epoch_rewards(state, &params).await,
         "unet_networkCompute" => super::rewards::network_compute(state).await,
         "unet_getCommittee" => super::rewards::get_committee(state, &params).await,
-        "unet_listValidators" => super::rewards::list_validators(state).await,
+        "unet_listValidators" => super::rewards::list_validators(state, &params).await,
         "unet_listOffers" => super::market::list_offers(state, &params).await,
         "unet_getLease" => super::market::get_lease(state, &params).await,
         "unet_listLeases" => super::market::list_leases(state, &params).await,

@@ -7,25 +7,30 @@
 
 mod chips;
 mod json;
+pub mod limits;
 mod market;
 mod methods;
 mod rewards;
+mod snapshot;
+#[cfg(test)]
+mod tests;
 mod ws;
 
 use crate::{gossip::TxGossip, shared::Shared};
 use axum::{
-    extract::{DefaultBodyLimit, State},
+    extract::{ConnectInfo, DefaultBodyLimit, State},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
     routing::{get, post},
-    Router,
+    serve::ListenerExt,
+    Extension, Router,
 };
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+pub use limits::RpcLimits;
+use limits::{CappedListener, ConnCounter, RateLimits};
 use serde_json::{json, Value};
 use std::{
     collections::{HashMap, VecDeque},
-    net::SocketAddr,
-    num::NonZeroU32,
+    net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex},
 };
 use unet_store::StoreContext;
@@ -33,7 +38,8 @@ use unet_types::Digest;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 512 * 1024;
-/// Requests per second accepted by one node's API (across all clients).
+/// Requests per second accepted by one node's API (across all clients; see [`RpcLimits`] for
+/// the per-client limits).
 pub const DEFAULT_RATE_LIMIT: u32 = 20_000;
 /// Most requests in one JSON-RPC batch.
 pub const MAX_BATCH: usize = 1000;
@@ -49,7 +55,10 @@ pub mod code {
     pub const INVALID_TX: i64 = -32010;
     /// No such block / transaction.
     pub const NOT_FOUND: i64 = -32004;
+    /// Over a request rate limit (the message says which, and when to retry).
     pub const RATE_LIMITED: i64 = -32005;
+    /// Over a connection or subscription limit.
+    pub const LIMIT_REACHED: i64 = -32006;
 }
 
 /// A JSON-RPC error.
@@ -90,20 +99,38 @@ pub struct ApiState<E: StoreContext> {
     pub shared: Arc<Shared<E>>,
     pub gossip: TxGossip,
     pub metrics: MetricsFn,
-    pub limiter: DefaultDirectRateLimiter,
+    pub limits: RpcLimits,
+    rates: RateLimits,
+    /// Open TCP connections.
+    pub connections: Arc<ConnCounter>,
+    /// Open WebSocket sessions.
+    pub sessions: Arc<ConnCounter>,
     /// Recently refused transactions and why (bounded), for `unet_getTransaction`.
     pub rejected: Mutex<(HashMap<Digest, Value>, VecDeque<Digest>)>,
     pub started: std::time::Instant,
 }
 
 impl<E: StoreContext> ApiState<E> {
-    pub fn new(shared: Arc<Shared<E>>, gossip: TxGossip, metrics: MetricsFn, rate: u32) -> Self {
-        let rate = NonZeroU32::new(rate.max(1)).expect("non-zero");
+    pub fn new(
+        shared: Arc<Shared<E>>,
+        gossip: TxGossip,
+        metrics: MetricsFn,
+        limits: RpcLimits,
+    ) -> Self {
         Self {
             shared,
             gossip,
             metrics,
-            limiter: RateLimiter::direct(Quota::per_second(rate)),
+            limits,
+            rates: RateLimits::new(&limits),
+            connections: ConnCounter::new(
+                limits.max_connections,
+                limits.max_connections_per_client,
+            ),
+            sessions: ConnCounter::new(
+                limits.max_ws_connections,
+                limits.max_connections_per_client,
+            ),
             rejected: Mutex::new((HashMap::new(), VecDeque::new())),
             started: std::time::Instant::now(),
         }
@@ -141,11 +168,33 @@ pub async fn serve<E: StoreContext>(
     state: Arc<ApiState<E>>,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
-    axum::serve(listener, router(state)).await
+    serve_on(listener, state).await
+}
+
+/// Serves the API on a bound listener, within the connection limits of [`RpcLimits`].
+pub async fn serve_on<E: StoreContext>(
+    listener: tokio::net::TcpListener,
+    state: Arc<ApiState<E>>,
+) -> std::io::Result<()> {
+    // `tap_io` only so the remote address reaches handlers as `ConnectInfo<SocketAddr>`.
+    let listener = CappedListener::new(listener, state.connections.clone()).tap_io(|_| {});
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+/// The client's address, when the server knows it (always, when served by [`serve_on`]).
+pub(crate) type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
+
+pub(crate) fn peer_ip(peer: &Peer) -> Option<IpAddr> {
+    peer.as_ref().map(|Extension(ConnectInfo(a))| a.ip())
 }
 
 async fn http_rpc<E: StoreContext>(
     State(state): State<Arc<ApiState<E>>>,
+    peer: Peer,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     // A body over the limit (or unreadable) still gets a JSON-RPC error, with the HTTP status.
@@ -158,7 +207,7 @@ async fn http_rpc<E: StoreContext>(
             return (rejection.status(), headers, reply.to_string()).into_response();
         }
     };
-    let reply = handle_body(&state, &body).await;
+    let reply = handle_body(&state, &body, peer_ip(&peer)).await;
     match reply {
         Some(v) => ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
@@ -169,6 +218,7 @@ async fn http_rpc<E: StoreContext>(
 pub(crate) async fn handle_body<E: StoreContext>(
     state: &ApiState<E>,
     body: &[u8],
+    client: Option<IpAddr>,
 ) -> Option<Value> {
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
@@ -198,7 +248,7 @@ pub(crate) async fn handle_body<E: StoreContext>(
             }
             let mut out = Vec::new();
             for item in items {
-                if let Some(r) = handle_one(state, item).await {
+                if let Some(r) = handle_one(state, item, client).await {
                     out.push(r);
                 }
             }
@@ -208,11 +258,15 @@ pub(crate) async fn handle_body<E: StoreContext>(
                 Some(Value::Array(out))
             }
         }
-        other => handle_one(state, other).await,
+        other => handle_one(state, other, client).await,
     }
 }
 
-async fn handle_one<E: StoreContext>(state: &ApiState<E>, req: Value) -> Option<Value> {
+async fn handle_one<E: StoreContext>(
+    state: &ApiState<E>,
+    req: Value,
+    client: Option<IpAddr>,
+) -> Option<Value> {
     let Value::Object(obj) = req else {
         return Some(error_reply(
             Value::Null,
@@ -233,11 +287,8 @@ async fn handle_one<E: StoreContext>(state: &ApiState<E>, req: Value) -> Option<
             RpcError::new(code::INVALID_REQUEST, "method must be a string"),
         ));
     };
-    if state.limiter.check().is_err() {
-        return Some(error_reply(
-            reply_id,
-            RpcError::new(code::RATE_LIMITED, "rate limit exceeded, retry later"),
-        ));
+    if let Err(e) = state.rates.check(client) {
+        return Some(error_reply(reply_id, e));
     }
     let params = obj.get("params").cloned().unwrap_or(Value::Null);
     let result = methods::dispatch(state, method, params).await;
@@ -249,7 +300,7 @@ async fn handle_one<E: StoreContext>(state: &ApiState<E>, req: Value) -> Option<
     })
 }
 
-fn error_reply(id: Value, e: RpcError) -> Value {
+pub(crate) fn error_reply(id: Value, e: RpcError) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": e.to_json()})
 }
 
@@ -269,7 +320,10 @@ async fn health<E: StoreContext>(State(state): State<Arc<ApiState<E>>>) -> Respo
 
 async fn metrics<E: StoreContext>(State(state): State<Arc<ApiState<E>>>) -> Response {
     let s = state.shared.status();
-    let mempool = state.shared.mempool.lock().expect("mempool lock").len();
+    let (mempool, mempool_bytes, mempool_stats) = {
+        let m = state.shared.mempool.lock().expect("mempool lock");
+        (m.len(), m.bytes(), m.stats())
+    };
     let uptime = state.started.elapsed().as_secs_f64().max(1e-9);
     let mut text = String::new();
     let mut gauge = |name: &str, help: &str, v: f64| {
@@ -288,6 +342,27 @@ async fn metrics<E: StoreContext>(State(state): State<Arc<ApiState<E>>>) -> Resp
         s.finalized_height as f64,
     );
     gauge("unet_mempool_size", "Pending transactions", mempool as f64);
+    gauge(
+        "unet_mempool_bytes",
+        "Encoded bytes of pending transactions",
+        mempool_bytes as f64,
+    );
+    gauge(
+        "unet_mempool_evicted_total",
+        "Transactions evicted for higher-ranked ones, left out by proposers for good, or expired",
+        (mempool_stats.evicted_full + mempool_stats.evicted_excluded + mempool_stats.expired)
+            as f64,
+    );
+    gauge(
+        "unet_api_connections",
+        "Open API connections",
+        state.connections.open() as f64,
+    );
+    gauge(
+        "unet_api_ws_sessions",
+        "Open WebSocket sessions",
+        state.sessions.open() as f64,
+    );
     gauge(
         "unet_peers",
         "Other validators in the peer set",

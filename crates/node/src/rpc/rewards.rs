@@ -7,9 +7,14 @@
 //! - `unet_networkCompute`: online chips and rated compute, in total and per model, and the
 //!   current epoch's emission.
 //! - `unet_getCommittee {epoch?}`: the validators of an epoch with their weight.
-//! - `unet_listValidators`: every registered validator with its online compute.
+//! - `unet_listValidators {cursor?, limit?}`: registered validators with their online compute,
+//!   paged: `{"validators": [..], "next": CURSOR | null}`.
 
-use super::{code, ApiState, RpcError};
+use super::{
+    code,
+    snapshot::{next, page, with_snapshot},
+    ApiState, RpcError,
+};
 use serde_json::{json, Value};
 use unet_store::StoreContext;
 use unet_types::{
@@ -213,34 +218,38 @@ pub(super) async fn get_committee<E: StoreContext>(
     }))
 }
 
-pub(super) async fn list_validators<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {
-    let chain = state.shared.chain().await;
-    let AddressList(accounts) = chain
-        .get_decoded(&validator_list_key())
-        .await
-        .map_err(internal)?
-        .unwrap_or_default();
-    let mut out = Vec::with_capacity(accounts.len());
-    for a in accounts {
-        let Some(info): Option<ValidatorInfo> = chain
-            .get_decoded(&validator_key(&a))
-            .await
-            .map_err(internal)?
-        else {
-            continue;
-        };
-        let compute: u128 = chain
-            .get_decoded(&owner_compute_key(&a))
-            .await
-            .map_err(internal)?
-            .unwrap_or(0);
-        out.push(json!({
-            "account": to_hex(&info.account),
-            "node_key": to_hex(&info.node_key),
-            "p2p_address": info.p2p_address,
-            "registered_height": info.registered_height,
-            "online_compute_milli_tops": compute.to_string(),
-        }));
-    }
-    Ok(Value::Array(out))
+/// `unet_listValidators {cursor?, limit?}`: registered validators in registration order with
+/// their online compute, paged (see [`super::snapshot`]).
+pub(super) async fn list_validators<E: StoreContext>(
+    state: &ApiState<E>,
+    params: &Value,
+) -> Result<Value> {
+    let page = page(params, &[])?;
+    with_snapshot(state, |snap| async move {
+        let AddressList(accounts) = snap
+            .get_decoded(&validator_list_key())
+            .await?
+            .unwrap_or_default();
+        let end = accounts.len() as u64;
+        let mut pos = page.cursor;
+        let mut out = Vec::new();
+        while pos < end && (out.len() as u64) < page.limit && !snap.spent() {
+            let a = &accounts[pos as usize];
+            pos += 1;
+            let Some(info): Option<ValidatorInfo> = snap.get_decoded(&validator_key(a)).await?
+            else {
+                continue;
+            };
+            let compute: u128 = snap.get_decoded(&owner_compute_key(a)).await?.unwrap_or(0);
+            out.push(json!({
+                "account": to_hex(&info.account),
+                "node_key": to_hex(&info.node_key),
+                "p2p_address": info.p2p_address,
+                "registered_height": info.registered_height,
+                "online_compute_milli_tops": compute.to_string(),
+            }));
+        }
+        Ok(json!({"height": snap.height, "validators": out, "next": next(pos, end)}))
+    })
+    .await
 }

@@ -5,22 +5,47 @@
 //! "result":BLOCK}}`. `"events"` streams the receipts of each finalized block and its protocol
 //! events (`chip_status`, `challenge`, `reward`, `epoch_settled`, `committee`), optionally
 //! filtered by kind: `["events", {"kind": "transfer"}]`.
+//!
+//! Limits (see [`super::limits`]): at most `max_ws_connections` sessions (an upgrade beyond is
+//! answered `429` with a `-32006` error), `max_subscriptions` per session (`-32006` beyond),
+//! and every message, subscriptions included, counts against the client's request rate.
 
-use super::{handle_body, json as view, ApiState};
+use super::{
+    code, error_reply, handle_body, json as view, limits::ConnGuard, peer_ip, ApiState, Peer,
+    RpcError,
+};
 use axum::{
     extract::{ws::Message, State, WebSocketUpgrade},
-    response::Response,
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
 };
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 use unet_store::StoreContext;
 
 pub(super) async fn upgrade<E: StoreContext>(
     State(state): State<Arc<ApiState<E>>>,
+    peer: Peer,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let client = peer_ip(&peer);
+    let slot = match state
+        .sessions
+        .try_open(client.unwrap_or(IpAddr::from([0u8; 4])))
+    {
+        Ok(slot) => slot,
+        Err(why) => {
+            let body = error_reply(Value::Null, RpcError::new(code::LIMIT_REACHED, why));
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response();
+        }
+    };
     ws.max_message_size(super::MAX_BODY_BYTES)
-        .on_upgrade(move |socket| session(state, socket))
+        .on_upgrade(move |socket| session(state, socket, client, slot))
 }
 
 enum Sub {
@@ -31,7 +56,10 @@ enum Sub {
 async fn session<E: StoreContext>(
     state: Arc<ApiState<E>>,
     mut socket: axum::extract::ws::WebSocket,
+    client: Option<IpAddr>,
+    _slot: ConnGuard,
 ) {
+    let max_subs = state.limits.max_subscriptions;
     let mut finalized = state.shared.finalized_tx.subscribe();
     let mut subs: Vec<(u64, Sub)> = Vec::new();
     let mut next_id = 1u64;
@@ -45,7 +73,26 @@ async fn session<E: StoreContext>(
                     Message::Close(_) => return,
                     _ => continue,
                 };
-                let reply = match subscription_request(&text) {
+                let request = subscription_request(&text);
+                let own = request.is_some() || is_unsubscribe(&text);
+                // Other calls are counted by `handle_body`.
+                if own {
+                    if let Err(e) = state.rates.check(client) {
+                        let id = serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("id").cloned()).unwrap_or(Value::Null);
+                        if socket.send(Message::Text(error_reply(id, e).to_string().into())).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+                let reply = match request {
+                    Some((id, Ok(_))) if subs.len() >= max_subs => Some(error_reply(
+                        id,
+                        RpcError::new(
+                            code::LIMIT_REACHED,
+                            format!("too many subscriptions on this connection (max {max_subs}); unsubscribe or open another connection"),
+                        ),
+                    )),
                     Some((id, Ok(sub))) => {
                         let sid = next_id;
                         next_id += 1;
@@ -59,7 +106,7 @@ async fn session<E: StoreContext>(
                         subs.retain(|(s, _)| Some(*s) != sid);
                         Some(json!({"jsonrpc":"2.0","id":id,"result": subs.len() != before}))
                     }
-                    None => handle_body(&state, text.as_bytes()).await,
+                    None => handle_body(&state, text.as_bytes(), client).await,
                 };
                 if let Some(r) = reply {
                     if socket.send(Message::Text(r.to_string().into())).await.is_err() {

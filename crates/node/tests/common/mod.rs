@@ -213,6 +213,11 @@ pub fn good_link() -> Link {
 
 /// Starts node `i` inside its own task, so aborting the task crashes it (storage stays).
 pub async fn start(context: &Ctx, net: &Net, i: usize) -> Running {
+    start_with(context, net, i, MempoolLimits::default()).await
+}
+
+/// [`start`] with the given mempool bounds.
+pub async fn start_with(context: &Ctx, net: &Net, i: usize, mempool: MempoolLimits) -> Running {
     let signer: ed25519::PrivateKey = net.keys[i].clone();
     let pk = signer.public_key();
     let control = net.oracle.control(pk.clone());
@@ -254,7 +259,7 @@ pub async fn start(context: &Ctx, net: &Net, i: usize) -> Running {
                         secrets,
                         genesis,
                         timeouts: Timeouts::default(),
-                        mempool: MempoolLimits::default(),
+                        mempool,
                         freezer_table_initial_size: 1 << 12,
                     },
                     engine::Channels {

@@ -58,7 +58,7 @@ export async function renderValidators(root, _arg, _query, alive) {
       const more = await batch([
         ["unet_getCommittee", { epoch: (epoch ?? 0) + 1 }],
         ["unet_getCommittee", { epoch: (epoch ?? 0) + 2 }],
-        ["unet_listValidators"],
+        ["unet_listValidators", { limit: 200 }],
       ]);
       if (!alive()) return;
       const key = JSON.stringify([cur, more]);
@@ -77,13 +77,13 @@ export async function renderValidators(root, _arg, _query, alive) {
           )
         );
       };
-      const list = vals.ok ? vals.value : [];
+      const list = vals.ok ? vals.value.validators || [] : [];
       mount(
         body,
         committeeCard(cur, "Current committee"),
         h("div", { class: "grid-2" }, committeeCard(next, "Next"), committeeCard(after, "Chosen for")),
         card(
-          `Registered validators (${num(list.length)})`,
+          `Registered validators (${num(list.length)}${vals.ok && vals.value.next != null ? "+" : ""})`,
           vals.ok
             ? [
                 table(

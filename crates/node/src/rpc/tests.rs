@@ -1,0 +1,380 @@
+//! The API's limits, each attacked by a client: request rates per client, connections per
+//! client, WebSocket sessions, subscriptions per session, and paged lists. A real node state
+//! (genesis plus seeded entries) behind the real server on a loopback port the kernel picks.
+
+use super::*;
+use crate::{
+    chain::Chain,
+    engine, home,
+    mempool::{Mempool, MempoolLimits},
+    shared::Scheme,
+};
+use commonware_codec::{DecodeExt, Encode};
+use commonware_cryptography::{Digestible, Signer};
+use commonware_runtime::{tokio as cw_tokio, Runner as _, Supervisor as _};
+use futures::{SinkExt, StreamExt};
+use std::{future::Future, net::IpAddr, time::Duration};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use unet_store::StateDb;
+use unet_types::{
+    chip::Registry,
+    epoch::{validator_key, validator_list_key, AddressList, ValidatorInfo},
+    genesis::Validator,
+    keys::registry_key,
+    Genesis, Params, PrivateKey,
+};
+
+type Ctx = cw_tokio::Context;
+
+const VALIDATORS: usize = 450;
+const CHIPS: u64 = 5_000;
+
+fn genesis() -> Genesis {
+    Genesis {
+        chain_id: 5,
+        chain_name: "rpc-test".into(),
+        genesis_time_ms: 0,
+        params: Params::default(),
+        consensus_polynomial: String::new(),
+        validators: vec![Validator {
+            name: "v0".into(),
+            public_key: PrivateKey::from_seed(1).public_key(),
+            p2p_address: "127.0.0.1:1".into(),
+        }],
+        allocations: Vec::new(),
+        poci: home::devnet_poci(&PrivateKey::from_seed(2).public_key()).expect("poci"),
+        treasury: None,
+    }
+}
+
+/// Genesis plus `VALIDATORS` registered validators and a registry that counts `CHIPS` chips
+/// (whose index entries are absent, as after deregistrations).
+async fn seeded_state(context: &Ctx, genesis: &Genesis, partition: &str) {
+    let mut writes = unet_state::genesis_writes(genesis).expect("genesis writes");
+    let accounts: Vec<_> = (0..VALIDATORS as u64)
+        .map(|i| PrivateKey::from_seed(1_000 + i).public_key())
+        .collect();
+    for (i, a) in accounts.iter().enumerate() {
+        let info = ValidatorInfo {
+            account: a.clone(),
+            node_key: a.clone(),
+            p2p_address: format!("10.0.0.1:{i}"),
+            registered_height: i as u64,
+        };
+        writes.insert(validator_key(a), info.encode().to_vec());
+    }
+    writes.insert(
+        validator_list_key(),
+        AddressList(accounts).encode().to_vec(),
+    );
+    let mut registry = Registry::decode(writes[&registry_key()].clone()).expect("registry");
+    registry.chip_count = CHIPS;
+    writes.insert(registry_key(), registry.encode().to_vec());
+    let mut db = StateDb::open(context.child("seed"), partition)
+        .await
+        .expect("open");
+    let mut batch = db.new_batch();
+    for (k, v) in writes {
+        batch.put(k, v).expect("put");
+    }
+    let m = batch.merkleize(0).await.expect("merkleize");
+    db.apply(&m).await.expect("apply");
+    db.close().await.expect("close");
+}
+
+/// Runs `test` against an API with `limits` over a seeded node state.
+fn with_api<F, Fut>(name: &str, limits: RpcLimits, test: F)
+where
+    F: FnOnce(Arc<ApiState<Ctx>>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let dir = std::env::temp_dir().join(format!("unet-rpc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = cw_tokio::Config::new()
+        .with_storage_directory(dir.clone())
+        .with_catch_panics(false);
+    cw_tokio::Runner::new(cfg).start(|context| async move {
+        let mut genesis = genesis();
+        let rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(3);
+        let (output, _) = home::deal_genesis(rng, &genesis.validators).expect("deal");
+        genesis.consensus_polynomial = hex::encode(output.public().encode());
+        let epoch_zero = home::epoch_zero_info(&genesis, output);
+        seeded_state(&context, &genesis, "rpc-test-state").await;
+        let mut chain = Chain::open(context.child("state"), "rpc-test-state", genesis.clone())
+            .await
+            .expect("chain");
+        let block = engine::genesis_block(&genesis, chain.root(), &epoch_zero);
+        chain.set_applied(block.digest());
+        let identity = *epoch_zero.output.public().public();
+        let verifier = Scheme::certificate_verifier(unet_types::CONSENSUS_NAMESPACE, identity);
+        let shared = Arc::new(Shared::new(
+            chain,
+            Mempool::new(MempoolLimits::default()),
+            verifier,
+            &block,
+        ));
+        let (gossip, _rx) = TxGossip::detached();
+        let state = Arc::new(ApiState::new(shared, gossip, Arc::new(String::new), limits));
+        test(state).await;
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Serves `state` on 127.0.0.1 at a port the kernel picks.
+async fn spawn_server(state: Arc<ApiState<Ctx>>) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(serve_on(listener, state));
+    addr
+}
+
+fn call(method: &str, params: Value) -> Vec<u8> {
+    json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        .to_string()
+        .into_bytes()
+}
+
+async fn ask(state: &ApiState<Ctx>, client: &str, method: &str, params: Value) -> Value {
+    let ip: IpAddr = client.parse().expect("ip");
+    handle_body(state, &call(method, params), Some(ip))
+        .await
+        .expect("reply")
+}
+
+#[test]
+fn a_client_over_its_rate_gets_an_error_while_another_is_served() {
+    let limits = RpcLimits {
+        client_rate_limit: 5,
+        ..RpcLimits::default()
+    };
+    with_api("rate", limits, |state| async move {
+        for _ in 0..5 {
+            let r = ask(&state, "10.0.0.1", "unet_supply", Value::Null).await;
+            assert!(r["result"]["height"].is_number(), "{r}");
+        }
+        let r = ask(&state, "10.0.0.1", "unet_supply", Value::Null).await;
+        assert_eq!(r["error"]["code"], code::RATE_LIMITED, "{r}");
+        let message = r["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("rate limit exceeded for client 10.0.0.1: retry in "),
+            "{message}"
+        );
+        // Another client is served meanwhile; hosts of one IPv6 /64 are one client.
+        let r = ask(&state, "10.0.0.2", "unet_supply", Value::Null).await;
+        assert!(r["result"]["height"].is_number(), "{r}");
+        for _ in 0..5 {
+            ask(&state, "2001:db8:0:1::1", "unet_supply", Value::Null).await;
+        }
+        let r = ask(&state, "2001:db8:0:1::2", "unet_supply", Value::Null).await;
+        assert_eq!(r["error"]["code"], code::RATE_LIMITED, "same /64: {r}");
+        // Each call of a batch counts.
+        let batch: Vec<Value> = (0..6)
+            .map(|i| json!({"jsonrpc": "2.0", "id": i, "method": "unet_supply"}))
+            .collect();
+        let body = serde_json::to_vec(&batch).unwrap();
+        let r = handle_body(&state, &body, Some("10.0.0.3".parse().unwrap()))
+            .await
+            .unwrap();
+        let codes: Vec<_> = r
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["error"]["code"].as_i64())
+            .collect();
+        assert_eq!(codes[..5], [None; 5]);
+        assert_eq!(codes[5], Some(code::RATE_LIMITED));
+    });
+}
+
+/// Opens a TCP connection from `local` (any 127.0.0.0/8 address is this host).
+async fn connect_from(local: &str, server: SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(format!("{local}:0").parse().unwrap())
+        .expect("bind a loopback address");
+    socket.connect(server).await.expect("connect")
+}
+
+/// Sends one JSON-RPC call over HTTP/1.1 and returns the raw reply.
+async fn http_call(stream: &mut tokio::net::TcpStream, method: &str) -> String {
+    let body = String::from_utf8(call(method, Value::Null)).unwrap();
+    let req = format!(
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[test]
+fn connections_over_the_per_client_cap_are_refused() {
+    let limits = RpcLimits {
+        max_connections_per_client: 2,
+        ..RpcLimits::default()
+    };
+    with_api("conns", limits, |state| async move {
+        let addr = spawn_server(state.clone()).await;
+        let _a = connect_from("127.0.0.1", addr).await;
+        let _b = connect_from("127.0.0.1", addr).await;
+        let mut c = connect_from("127.0.0.1", addr).await;
+        let mut reply = String::new();
+        tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut reply))
+            .await
+            .expect("the third connection is answered and closed at once")
+            .unwrap();
+        assert!(reply.starts_with("HTTP/1.1 429"), "{reply}");
+        let body: Value = serde_json::from_str(reply.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+        assert_eq!(body["error"]["code"], code::LIMIT_REACHED);
+        assert_eq!(
+            body["error"]["message"],
+            "too many connections from client 127.0.0.1 (max 2)"
+        );
+        // Another client is served.
+        let mut d = connect_from("127.0.0.2", addr).await;
+        let reply = http_call(&mut d, "unet_supply").await;
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        // A closed connection frees its slot.
+        drop(d);
+        let mut tries = 0;
+        while state.connections.open() != 2 {
+            tries += 1;
+            assert!(tries < 200, "slots: {}", state.connections.open());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+}
+
+async fn ws_send(ws: &mut WsStream, request: Value) -> Value {
+    ws.send(WsMessage::text(request.to_string())).await.unwrap();
+    loop {
+        match ws.next().await.expect("reply").expect("frame") {
+            WsMessage::Text(t) => return serde_json::from_str(&t).unwrap(),
+            _ => continue,
+        }
+    }
+}
+
+type WsStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+#[test]
+fn subscriptions_and_sessions_are_capped() {
+    let limits = RpcLimits {
+        max_subscriptions: 3,
+        max_ws_connections: 1,
+        ..RpcLimits::default()
+    };
+    with_api("subs", limits, |state| async move {
+        let addr = spawn_server(state).await;
+        let url = format!("ws://{addr}/ws");
+        let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .expect("ws");
+        let sub = |id: u64| json!({"jsonrpc": "2.0", "id": id, "method": "unet_subscribe", "params": ["newBlocks"]});
+        for id in 1..=3 {
+            let r = ws_send(&mut ws, sub(id)).await;
+            assert_eq!(r["result"], id, "{r}");
+        }
+        let r = ws_send(&mut ws, sub(4)).await;
+        assert_eq!(r["error"]["code"], code::LIMIT_REACHED, "{r}");
+        assert_eq!(
+            r["error"]["message"],
+            "too many subscriptions on this connection (max 3); unsubscribe or open another connection"
+        );
+        // Unsubscribing frees a slot.
+        let r = ws_send(
+            &mut ws,
+            json!({"jsonrpc": "2.0", "id": 5, "method": "unet_unsubscribe", "params": [2]}),
+        )
+        .await;
+        assert_eq!(r["result"], true);
+        let r = ws_send(&mut ws, sub(6)).await;
+        assert!(r["result"].is_u64(), "{r}");
+        // A second session is over the cap.
+        match tokio_tungstenite::connect_async(url.as_str()).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 429);
+                let body: Value =
+                    serde_json::from_slice(response.body().as_ref().unwrap()).unwrap();
+                assert_eq!(body["error"]["code"], code::LIMIT_REACHED);
+            }
+            other => panic!("second session accepted: {:?}", other.map(|_| ())),
+        }
+        // Calls still work on the first one.
+        let r = ws_send(
+            &mut ws,
+            json!({"jsonrpc": "2.0", "id": 7, "method": "unet_supply"}),
+        )
+        .await;
+        assert!(r["result"]["height"].is_number(), "{r}");
+    });
+}
+
+#[test]
+fn lists_return_at_most_a_page_and_a_cursor_that_continues() {
+    with_api("pages", RpcLimits::default(), |state| async move {
+        let mut seen = Vec::new();
+        let mut cursor = json!(0);
+        let mut pages = 0;
+        while !cursor.is_null() {
+            let r = ask(
+                &state,
+                "10.0.0.1",
+                "unet_listValidators",
+                json!({"cursor": cursor, "limit": 1_000}),
+            )
+            .await;
+            let page = r["result"]["validators"].as_array().expect("page").clone();
+            assert!(page.len() as u64 <= snapshot::MAX_PAGE, "{}", page.len());
+            seen.extend(page.into_iter().map(|v| v["p2p_address"].clone()));
+            cursor = r["result"]["next"].clone();
+            pages += 1;
+        }
+        assert_eq!(pages, 3);
+        let expected: Vec<Value> = (0..VALIDATORS)
+            .map(|i| json!(format!("10.0.0.1:{i}")))
+            .collect();
+        assert_eq!(seen, expected, "every validator once, in order");
+        // The default page, and a bad limit.
+        let r = ask(&state, "10.0.0.1", "unet_listValidators", json!({})).await;
+        assert_eq!(
+            r["result"]["validators"].as_array().unwrap().len() as u64,
+            snapshot::DEFAULT_PAGE
+        );
+        assert_eq!(r["result"]["next"], snapshot::DEFAULT_PAGE);
+        let r = ask(
+            &state,
+            "10.0.0.1",
+            "unet_listValidators",
+            json!({"limit": 0}),
+        )
+        .await;
+        assert_eq!(r["error"]["code"], code::INVALID_PARAMS);
+        // Scanning is bounded even when nothing matches: 5,000 index positions, all empty.
+        let r = ask(&state, "10.0.0.1", "unet_listChips", json!({"limit": 200})).await;
+        assert_eq!(r["result"]["chips"], json!([]));
+        assert_eq!(r["result"]["next"], snapshot::MAX_SCAN);
+        let r = ask(
+            &state,
+            "10.0.0.1",
+            "unet_listChips",
+            json!({"cursor": CHIPS - 10}),
+        )
+        .await;
+        assert_eq!(r["result"]["next"], Value::Null);
+        // `start` still works as the cursor's former name.
+        let r = ask(
+            &state,
+            "10.0.0.1",
+            "unet_listChips",
+            json!({"start": CHIPS - 10}),
+        )
+        .await;
+        assert_eq!(r["result"]["next"], Value::Null);
+    });
+}
