@@ -78,25 +78,45 @@ fn compute_of(w: &Working<'_>, account: &Address, epoch: u64) -> Result<(u128, u
     Ok((now, compute_floor(record, epoch, now)))
 }
 
-/// The entry a newcomer would displace: the lowest standing in `epoch`, then the most recent
-/// registration, then the highest account. Returns its account, standing and node key.
-fn weakest(
-    w: &Working<'_>,
-    accounts: &[Address],
-    epoch: u64,
-) -> Result<Option<(Address, u128, Option<Address>)>, BlockError> {
-    let mut best: Option<((u128, Reverse<u64>, Reverse<&Address>), Option<Address>)> = None;
+/// A registered entry a newcomer could displace.
+struct Entry {
+    account: Address,
+    /// Compute floor over the epoch so far.
+    standing: u128,
+    registered: u64,
+    node_key: Option<Address>,
+}
+
+impl Entry {
+    /// Lower goes first: the lowest standing, then the most recent registration, then the
+    /// highest account.
+    fn rank(&self) -> (u128, Reverse<u64>, Reverse<&Address>) {
+        (
+            self.standing,
+            Reverse(self.registered),
+            Reverse(&self.account),
+        )
+    }
+}
+
+/// The entry a newcomer would displace in `epoch`.
+fn weakest(w: &Working<'_>, accounts: &[Address], epoch: u64) -> Result<Option<Entry>, BlockError> {
+    let mut best: Option<Entry> = None;
     for account in accounts {
         let info: Option<ValidatorInfo> = w.get(&validator_key(account))?;
         let (_, standing) = compute_of(w, account, epoch)?;
-        // A listed account without a record is stale: it goes first.
-        let registered = info.as_ref().map_or(u64::MAX, |i| i.registered_height);
-        let rank = (standing, Reverse(registered), Reverse(account));
-        if best.as_ref().is_none_or(|(b, _)| rank < *b) {
-            best = Some((rank, info.map(|i| i.node_key)));
+        let entry = Entry {
+            account: account.clone(),
+            standing,
+            // A listed account without a record is stale: it goes first among equals.
+            registered: info.as_ref().map_or(u64::MAX, |i| i.registered_height),
+            node_key: info.map(|i| i.node_key),
+        };
+        if best.as_ref().is_none_or(|b| entry.rank() < b.rank()) {
+            best = Some(entry);
         }
     }
-    Ok(best.map(|((standing, _, Reverse(a)), node)| (a.clone(), standing, node)))
+    Ok(best)
 }
 
 /// Registers (or updates) the sender's validator.
@@ -125,11 +145,11 @@ pub(crate) fn register(
         }
         if accounts.len() >= MAX_VALIDATORS {
             match weakest(w, &accounts, epoch)? {
-                Some((evicted, standing, node)) if standing < now => {
-                    accounts.retain(|a| *a != evicted);
-                    w.delete(validator_key(&evicted));
-                    if let Some(node) = node {
-                        w.delete(validator_node_key(&node));
+                Some(evicted) if evicted.standing < now => {
+                    accounts.retain(|a| *a != evicted.account);
+                    w.delete(validator_key(&evicted.account));
+                    if let Some(node) = &evicted.node_key {
+                        w.delete(validator_node_key(node));
                     }
                 }
                 _ => return Ok(Err(ValidatorError::Full)),

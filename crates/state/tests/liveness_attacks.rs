@@ -108,7 +108,10 @@ fn missing_again_in_the_next_epoch_does_not_erase_the_penalty() {
     let x = chips[5].id();
     assert_eq!(net.chip(&x).unwrap().index, 5);
     // The dodger stays silent from the middle of each even epoch into the next one.
-    let silent = |h: u64| (h / L) % 2 == 0 && h % L >= 6 || (h / L) % 2 == 1 && h % L < 7;
+    let silent = |h: u64| {
+        let even = (h / L).is_multiple_of(2);
+        even && h % L >= 6 || !even && h % L < 7
+    };
     let epochs = 12;
     run(
         &mut net,
