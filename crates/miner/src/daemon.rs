@@ -743,20 +743,45 @@ impl Miner {
         match &tx.what {
             InflightKind::Liveness { responses } => {
                 if ok {
-                    self.state.totals.answered += responses.len() as u64;
-                    self.state.totals.liveness_txs += 1;
-                    self.metrics
-                        .challenges_answered
-                        .inc_by(responses.len() as u64);
-                    self.metrics.liveness_txs.inc();
-                    for (chip, h) in responses {
-                        if let Some(id) = parse_id(&json!(chip)) {
-                            if self.pending.get(&id).is_some_and(|c| c.height == *h) {
-                                self.pending.remove(&id);
+                    // Answers apply one by one: the receipt lists those that did not. One
+                    // already answered (someone relayed the same proof first) is done; any
+                    // other is re-read and may be answered again.
+                    let skipped: BTreeMap<usize, &str> = receipt["skipped"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|s| {
+                                    Some((s["index"].as_u64()? as usize, s["code"].as_str()?))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let mut retry = Vec::new();
+                    for (i, (chip, h)) in responses.iter().enumerate() {
+                        match skipped.get(&i) {
+                            None | Some(&"liveness_already_answered") => {
+                                if let Some(id) = parse_id(&json!(chip)) {
+                                    if self.pending.get(&id).is_some_and(|c| c.height == *h) {
+                                        self.pending.remove(&id);
+                                    }
+                                }
+                            }
+                            Some(code) => {
+                                warn!(tx = %tx.hash, chip = %chip, code, "answer skipped; re-reading the chip");
+                                self.state.forget_answer(chip, *h);
+                                retry.push(chip.as_str());
                             }
                         }
                     }
-                    debug!(tx = %tx.hash, answers = responses.len(), "answers final");
+                    let landed = (responses.len() - retry.len()) as u64;
+                    self.state.totals.answered += landed;
+                    self.state.totals.liveness_txs += 1;
+                    self.metrics.challenges_answered.inc_by(landed);
+                    self.metrics.liveness_txs.inc();
+                    debug!(tx = %tx.hash, answers = landed, skipped = skipped.len(), "answers final");
+                    if !retry.is_empty() {
+                        self.reread(client, retry).await?;
+                    }
                 } else {
                     self.state.totals.failed_txs += 1;
                     self.metrics.failed_txs.inc();
@@ -931,6 +956,7 @@ impl Miner {
                         .collect();
                     replies.extend(client.batch(&calls).await?);
                 }
+                // Answers apply one by one: count those whose challenge is no longer pending.
                 let mut applied = 0u64;
                 for ((chip, h), reply) in responses.iter().zip(replies) {
                     let still = reply
@@ -942,22 +968,21 @@ impl Miner {
                         self.state.forget_answer(chip, *h);
                     } else {
                         applied += 1;
-                    }
-                }
-                if applied == responses.len() as u64 {
-                    self.state.totals.answered += applied;
-                    self.state.totals.liveness_txs += 1;
-                    self.metrics.challenges_answered.inc_by(applied);
-                    self.metrics.liveness_txs.inc();
-                    for (chip, h) in responses {
                         if let Some(id) = parse_id(&json!(chip)) {
                             if self.pending.get(&id).is_some_and(|c| c.height == *h) {
                                 self.pending.remove(&id);
                             }
                         }
                     }
-                } else {
-                    warn!(tx = %tx.hash, "liveness transaction did not apply; answering again");
+                }
+                if applied > 0 {
+                    self.state.totals.answered += applied;
+                    self.state.totals.liveness_txs += 1;
+                    self.metrics.challenges_answered.inc_by(applied);
+                    self.metrics.liveness_txs.inc();
+                }
+                if applied < responses.len() as u64 {
+                    warn!(tx = %tx.hash, missing = responses.len() as u64 - applied, "some answers did not apply; answering again");
                 }
                 self.reread(client, ids).await?;
             }

@@ -308,9 +308,11 @@ fn whole_network_restarts_from_disk_and_keeps_finalizing() {
 }
 
 /// Five nodes, four genesis validators; node 4 starts as a follower. Its operator registers a
-/// chip (online compute) and then node 4 as a validator with real transactions. The state
-/// picks node 4 into the committee of epoch 4 (chosen at height 30), so glue reshares the
-/// threshold key to it during epoch 3 and it signs from epoch 4 on; the genesis validator it
+/// chip (online compute) and then node 4 as a validator with real transactions during epoch 0.
+/// Committee weight is the account's compute floor over the epoch before the choice, so the
+/// chip counts from epoch 1 on: the state picks node 4 into the committee of epoch 5 (chosen at
+/// height 60 from the floors over epoch 1), glue reshares the threshold key to it during epoch
+/// 4 and it signs from epoch 5 on; the genesis validator it
 /// displaced stops being a participant. The chain finalizes straight across every boundary and
 /// all five nodes agree on every block.
 #[test]
@@ -413,9 +415,11 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
             "registration must land in epoch 0 (at {registered_at})"
         );
 
-        // Committee 4 (chosen at height 30) holds node 4 and drops one genesis validator.
-        wait_height(&context, &validators, EPOCH_LENGTH + 1).await;
-        let committee: Committee = vs[0]
+        // Committee 4 (chosen at height 30, floors over epoch 0, which the chip joined
+        // halfway) is still the genesis one; committee 5 (chosen at height 60) holds node 4
+        // and drops one genesis validator.
+        wait_height(&context, &validators, 2 * EPOCH_LENGTH + 1).await;
+        let genesis_committee: Committee = vs[0]
             .shared
             .chain
             .lock()
@@ -424,7 +428,20 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
             .await
             .unwrap()
             .expect("committee 4");
-        tracing::info!(?committee, "committee of epoch 4");
+        assert!(!genesis_committee
+            .members
+            .iter()
+            .any(|m| m.node_key == new_node));
+        let committee: Committee = vs[0]
+            .shared
+            .chain
+            .lock()
+            .await
+            .get_decoded(&committee_key(5))
+            .await
+            .unwrap()
+            .expect("committee 5");
+        tracing::info!(?committee, "committee of epoch 5");
         let members: Vec<_> = committee
             .members
             .iter()
@@ -441,8 +458,8 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
         let removed = removed[0].clone();
         let removed_index = net.participants.iter().position(|p| *p == removed).unwrap();
 
-        // Committee 3 receives shares during epoch 3 and runs consensus from epoch 4.
-        let end = 6 * EPOCH_LENGTH;
+        // Committee 5 receives shares during epoch 4 and runs consensus from epoch 5.
+        let end = 7 * EPOCH_LENGTH;
         let refs: Vec<_> = vs.iter().collect();
         wait_height(&context, &refs, end).await;
         let mut led_by_new = 0;
@@ -456,14 +473,14 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
                 );
             }
             let epoch = h / EPOCH_LENGTH;
-            if epoch >= 4 {
+            if epoch >= 5 {
                 assert_eq!(block.context.round.epoch().get(), epoch);
                 assert_ne!(block.proposer(), &removed, "removed member led block {h}");
                 if block.proposer() == &new_node {
                     led_by_new += 1;
                 }
             }
-            if epoch < 4 {
+            if epoch < 5 {
                 assert_ne!(
                     block.proposer(),
                     &new_node,
@@ -472,9 +489,9 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
             }
         }
         assert!(led_by_new > 0, "the new member never led a block");
-        // Roles as each node registered them for epoch 4 (and after).
-        assert_eq!(vs[4].shared.role(4), Some("signer"));
-        assert_eq!(vs[removed_index].shared.role(4), Some("verifier"));
+        // Roles as each node registered them for epoch 5 (and after).
+        assert_eq!(vs[4].shared.role(5), Some("signer"));
+        assert_eq!(vs[removed_index].shared.role(5), Some("verifier"));
         // The chain kept its beacon: every block past height 1 carries a verified seed.
         for h in 2..=end {
             assert!(vs[4].shared.block_at(h).await.unwrap().seed.is_some());

@@ -2,12 +2,12 @@
 
 use crate::{
     events::Event,
-    liveness::{self, LivenessError, Sys},
+    liveness::{self, Sys},
     market,
     registry::{self, PociError},
     rewards, validators,
     working::{PreState, Working},
-    Receipt, TxStatus,
+    Receipt, SkippedAnswer, TxStatus,
 };
 use std::collections::BTreeMap;
 use unet_types::{
@@ -201,6 +201,7 @@ pub fn execute(
         proposer.balance += fee_to_proposer;
         w.set_account(&env.proposer, proposer);
 
+        let mut skipped = Vec::new();
         let status = match &tx.payload {
             Payload::Transfer { to, amount } => {
                 let mut sender = w.account(&tx.sender)?;
@@ -250,7 +251,13 @@ pub fn execute(
                 }
                 if let (Ok(()), Some(chip)) = (&r, before) {
                     if chip.status == ChipStatus::Online && chip.owner != *to {
-                        liveness::move_owner_compute(&mut w, &chip.owner, to, chip.live.compute)?;
+                        liveness::move_owner_compute(
+                            &mut w,
+                            &sys,
+                            &chip.owner,
+                            to,
+                            chip.live.compute,
+                        )?;
                     }
                 }
                 poci_status(r)
@@ -297,7 +304,18 @@ pub fn execute(
                 let r = liveness::answer(
                     &mut w, &mut sys, env, &registry, trust, responses, &proofs, index,
                 )?;
-                liveness_status(r)
+                let status = liveness_status(&r);
+                skipped = r
+                    .skipped
+                    .iter()
+                    .map(|e| SkippedAnswer {
+                        index: e.index() as u32,
+                        chip_id: responses.get(e.index()).map_or([0; 32], |r| r.chip_id),
+                        code: e.code().into(),
+                        reason: e.to_string(),
+                    })
+                    .collect();
+                status
             }
             Payload::RegisterValidator {
                 node_key,
@@ -327,6 +345,7 @@ pub fn execute(
             status,
             fee_burned,
             fee_to_proposer,
+            skipped,
         });
         out.included.push(index);
     }
@@ -368,13 +387,15 @@ fn chip_at(w: &Working<'_>, id: &[u8; 32]) -> Result<Chip, BlockError> {
     })
 }
 
-fn liveness_status(r: Result<(), LivenessError>) -> TxStatus {
-    match r {
-        Ok(()) => TxStatus::Ok,
-        Err(e) => TxStatus::Failed {
+/// `ok` when at least one answer applied (skipped ones are listed in the receipt), else
+/// `failed` with the first skipped answer's code.
+fn liveness_status(r: &liveness::Answered) -> TxStatus {
+    match r.skipped.first() {
+        Some(e) if r.applied == 0 => TxStatus::Failed {
             code: e.code().into(),
-            reason: e.to_string(),
+            reason: format!("no answer applied; first: {e}"),
         },
+        _ => TxStatus::Ok,
     }
 }
 

@@ -24,6 +24,6 @@ pub use events::Event;
 pub use exec::{execute, BlockEnv, BlockError, Mode, Outcome};
 pub use genesis::genesis_writes;
 pub use plan::{load_touched, touched_keys};
-pub use receipt::{Receipt, TxStatus};
+pub use receipt::{Receipt, SkippedAnswer, TxStatus};
 pub use stateless::check_stateless_batch;
 pub use working::PreState;

@@ -13,13 +13,14 @@ use unet_types::{
     epoch::{epoch_of, last_height},
     keys::{chip_index_key, chip_key, revoked_cert_key},
     liveness::{
-        challenge_due_key, challenge_positions, owner_compute_key, response_digest,
-        LivenessResponse, NetworkCompute, Pending,
+        challenge_due_key, challenge_positions, owner_compute_floor_key, owner_compute_key,
+        response_digest, ComputeFloor, LivenessResponse, NetworkCompute, Pending,
     },
     Address,
 };
 
-/// Why a liveness payload was refused (its receipt says `failed` with this code).
+/// Why one answer of a liveness payload was skipped (listed in the receipt's `skipped`; when
+/// no answer applies, the receipt says `failed` with the first one's code).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LivenessError {
     #[error("response {index}: no registered chip {chip}")]
@@ -36,6 +37,12 @@ pub enum LivenessError {
         height: u64,
         deadline: u64,
     },
+    #[error("response {index}: chip {chip}'s challenge at height {height} is already answered")]
+    AlreadyAnswered {
+        index: usize,
+        chip: String,
+        height: u64,
+    },
     #[error("response {index}: chip {chip} answered twice in one transaction")]
     Duplicate { index: usize, chip: String },
     #[error("response {index}: proof does not verify with chip {chip}'s key: {reason}")]
@@ -49,14 +56,29 @@ pub enum LivenessError {
 }
 
 impl LivenessError {
+    /// The receipt code.
     pub fn code(&self) -> &'static str {
         match self {
             Self::UnknownChip { .. } => "liveness_unknown_chip",
             Self::NotChallenged { .. } => "liveness_not_challenged",
+            Self::AlreadyAnswered { .. } => "liveness_already_answered",
             Self::Late { .. } => "liveness_late",
             Self::Duplicate { .. } => "liveness_duplicate",
             Self::BadProof { .. } => "liveness_bad_proof",
             Self::Revoked { .. } => "liveness_revoked",
+        }
+    }
+
+    /// Position of the answer in its transaction.
+    pub fn index(&self) -> usize {
+        match self {
+            Self::UnknownChip { index, .. }
+            | Self::NotChallenged { index, .. }
+            | Self::AlreadyAnswered { index, .. }
+            | Self::Late { index, .. }
+            | Self::Duplicate { index, .. }
+            | Self::BadProof { index, .. }
+            | Self::Revoked { index, .. } => *index,
         }
     }
 }
@@ -101,8 +123,11 @@ pub(crate) fn is_revoked(w: &Working<'_>, chip: &Chip) -> Result<bool, BlockErro
     Ok(effective_status(chip, |_| revoked) == ChipStatus::Revoked)
 }
 
+/// Changes an account's online compute, keeping its floor over the epoch (validator weight,
+/// see [`ComputeFloor`]) up to date.
 fn adjust_owner(
     w: &mut Working<'_>,
+    epoch: u64,
     owner: &Address,
     compute: u64,
     online: bool,
@@ -110,16 +135,27 @@ fn adjust_owner(
     let key = owner_compute_key(owner);
     let cur: u128 = w.get(&key)?.unwrap_or(0);
     let next = if online {
-        cur + u128::from(compute)
+        cur.saturating_add(u128::from(compute))
     } else {
         cur.saturating_sub(u128::from(compute))
     };
+    if next == cur {
+        return Ok(());
+    }
     if next == 0 {
-        if cur != 0 {
-            w.delete(key);
-        }
+        w.delete(key);
     } else {
         w.put(key, &next);
+    }
+    let floor_key = owner_compute_floor_key(owner);
+    let floor = ComputeFloor::after_change(w.get(&floor_key)?, epoch, cur, next);
+    if floor.min == 0 && next == 0 {
+        // Absent reads as "unchanged since": a floor of 0 at a compute of 0, the same thing.
+        if w.raw(&floor_key)?.is_some() {
+            w.delete(floor_key);
+        }
+    } else {
+        w.put(floor_key, &floor);
     }
     Ok(())
 }
@@ -127,12 +163,13 @@ fn adjust_owner(
 /// Moves an Online chip's compute from one owner to another (chip transfer).
 pub(crate) fn move_owner_compute(
     w: &mut Working<'_>,
+    sys: &Sys,
     from: &Address,
     to: &Address,
     compute: u64,
 ) -> Result<(), BlockError> {
-    adjust_owner(w, from, compute, false)?;
-    adjust_owner(w, to, compute, true)
+    adjust_owner(w, sys.epoch, from, compute, false)?;
+    adjust_owner(w, sys.epoch, to, compute, true)
 }
 
 /// Counts a chip as Online from this block on (a new registration: no status change event).
@@ -149,7 +186,7 @@ pub(crate) fn count_online(
     chip.live.compute = compute;
     chip.live.online_since = sys.height;
     sys.net.adjust(&chip.model, compute, true);
-    adjust_owner(w, &chip.owner, compute, true)
+    adjust_owner(w, sys.epoch, &chip.owner, compute, true)
 }
 
 /// Makes a chip Online from this block on (registration or a recovering answer).
@@ -189,7 +226,7 @@ pub(crate) fn set_offline(
     if from == ChipStatus::Online {
         close_interval(chip, sys.height, sys.epoch_length);
         sys.net.adjust(&chip.model, chip.live.compute, false);
-        adjust_owner(w, &chip.owner, chip.live.compute, false)?;
+        adjust_owner(w, sys.epoch, &chip.owner, chip.live.compute, false)?;
         chip.live.online_since = 0;
     }
     chip.status = to;
@@ -217,10 +254,10 @@ fn close_interval(chip: &mut Chip, height: u64, epoch_length: u64) {
     let compute = u128::from(chip.live.compute);
     let first_epoch = epoch_of(since, epoch_length).max(chip.live.settled);
     for e in first_epoch..=epoch_of(last, epoch_length) {
-        let lo = since.max(e * epoch_length);
+        let lo = since.max(e.saturating_mul(epoch_length));
         let hi = last.min(last_height(e, epoch_length));
         if lo <= hi {
-            chip.live.accrue(e, compute * u128::from(hi - lo + 1));
+            chip.live.accrue(e, compute * (u128::from(hi - lo) + 1));
         }
     }
 }
@@ -229,10 +266,13 @@ fn close_interval(chip: &mut Chip, height: u64, epoch_length: u64) {
 pub(crate) fn epoch_weight(chip: &Chip, epoch: u64, epoch_length: u64) -> u128 {
     let mut weight = chip.live.closed_weight(epoch);
     if chip.status == ChipStatus::Online {
-        let lo = chip.live.online_since.max(epoch * epoch_length);
+        let lo = chip
+            .live
+            .online_since
+            .max(epoch.saturating_mul(epoch_length));
         let hi = last_height(epoch, epoch_length);
         if lo <= hi {
-            weight += u128::from(chip.live.compute) * u128::from(hi - lo + 1);
+            weight += u128::from(chip.live.compute) * (u128::from(hi - lo) + 1);
         }
     }
     weight
@@ -260,7 +300,9 @@ pub(crate) fn expire_challenges(
     let Some(ChipList(ids)) = w.get(&due_key)? else {
         return Ok(());
     };
-    let issued = env.height.saturating_sub(env.params.response_window + 1);
+    let issued = env
+        .height
+        .saturating_sub(env.params.response_window.saturating_add(1));
     for id in ids {
         let Some(mut chip) = w.get::<Chip>(&chip_key(&id))? else {
             continue;
@@ -269,11 +311,7 @@ pub(crate) fn expire_challenges(
             continue;
         }
         chip.live.pending = None;
-        let misses = chip.live.misses_in(sys.epoch) + 1;
-        chip.live.misses = unet_types::liveness::EpochMisses {
-            epoch: sys.epoch,
-            count: misses,
-        };
+        chip.live.record_miss(sys.epoch);
         if chip.status == ChipStatus::Online {
             set_offline(
                 w,
@@ -298,7 +336,9 @@ pub(crate) fn issue_challenges(
     env: &BlockEnv<'_>,
     chip_count: u64,
 ) -> Result<(), BlockError> {
-    let deadline = env.height + env.params.response_window;
+    // Saturating: with extreme parameters near the end of the height range a challenge simply
+    // never expires (no block `u64::MAX + 1` exists).
+    let deadline = env.height.saturating_add(env.params.response_window);
     let mut due = Vec::new();
     let mut seen = BTreeSet::new();
     for pos in challenged_positions(env, chip_count) {
@@ -341,7 +381,9 @@ pub(crate) fn issue_challenges(
         });
     }
     if !due.is_empty() {
-        w.put(challenge_due_key(deadline + 1), &ChipList(due));
+        if let Some(expiry) = deadline.checked_add(1) {
+            w.put(challenge_due_key(expiry), &ChipList(due));
+        }
     }
     Ok(())
 }
@@ -441,7 +483,22 @@ pub(crate) fn preverify(
 #[derive(Default)]
 pub(crate) struct Proofs(std::collections::HashMap<(usize, usize), Result<(), String>>);
 
-/// A `Liveness` payload: every answer must be valid, or none is applied.
+/// What a `Liveness` payload did.
+#[derive(Debug, Default)]
+pub(crate) struct Answered {
+    /// Answers applied.
+    pub applied: usize,
+    /// Answers skipped, by position in the payload, with why.
+    pub skipped: Vec<LivenessError>,
+}
+
+/// A `Liveness` payload: each answer is judged on its own. A valid answer to a pending
+/// challenge applies; any other is skipped with its reason, and the rest still apply.
+///
+/// Answers are not bound to the sender: an answer is the chip's own signature over the
+/// challenge, so whoever relays it helps the chip. Judging them one by one means nobody can
+/// void a miner's batch by landing a copy of one of its answers first (that answer is then
+/// `liveness_already_answered` and the others apply).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn answer(
     w: &mut Working<'_>,
@@ -452,65 +509,105 @@ pub(crate) fn answer(
     responses: &[LivenessResponse],
     proofs: &Proofs,
     tx_index: usize,
-) -> Result<Result<(), LivenessError>, BlockError> {
-    let window = env.params.response_window;
+) -> Result<Answered, BlockError> {
     let mut seen = BTreeSet::new();
-    let mut chips = Vec::with_capacity(responses.len());
+    let mut out = Answered::default();
     for (index, r) in responses.iter().enumerate() {
-        let chip_hex = || hex(&r.chip_id);
         if !seen.insert(r.chip_id) {
-            return Ok(Err(LivenessError::Duplicate {
+            out.skipped.push(LivenessError::Duplicate {
                 index,
-                chip: chip_hex(),
-            }));
+                chip: hex(&r.chip_id),
+            });
+            continue;
         }
-        let Some(chip) = w.get::<Chip>(&chip_key(&r.chip_id))? else {
-            return Ok(Err(LivenessError::UnknownChip {
-                index,
-                chip: chip_hex(),
-            }));
-        };
-        if r.challenge_height + window < env.height {
+        match check_answer(w, env, trust, r, index, proofs.0.get(&(tx_index, index)))? {
+            Ok(mut chip) => {
+                chip.live.pending = None;
+                chip.live.last_response = env.height;
+                if chip.status == ChipStatus::Unresponsive {
+                    set_online(
+                        w,
+                        sys,
+                        registry,
+                        &r.chip_id,
+                        &mut chip,
+                        "answered a challenge",
+                    )?;
+                }
+                w.put(chip_key(&r.chip_id), &chip);
+                out.applied += 1;
+            }
+            Err(e) => out.skipped.push(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Checks one answer against the current state: the chip it answers for, if it applies.
+fn check_answer(
+    w: &Working<'_>,
+    env: &BlockEnv<'_>,
+    trust: &unet_poci::TrustStore,
+    r: &LivenessResponse,
+    index: usize,
+    preverified: Option<&Result<(), String>>,
+) -> Result<Result<Chip, LivenessError>, BlockError> {
+    let window = env.params.response_window;
+    let chip_hex = || hex(&r.chip_id);
+    let Some(chip) = w.get::<Chip>(&chip_key(&r.chip_id))? else {
+        return Ok(Err(LivenessError::UnknownChip {
+            index,
+            chip: chip_hex(),
+        }));
+    };
+    // `challenge_height` comes from the sender: a deadline past the height range is in the
+    // future, never an overflow.
+    if let Some(deadline) = r.challenge_height.checked_add(window) {
+        if deadline < env.height {
             return Ok(Err(LivenessError::Late {
                 index,
                 height: r.challenge_height,
-                deadline: r.challenge_height + window,
+                deadline,
             }));
         }
-        let Some(pending) = chip.live.pending.filter(|p| p.height == r.challenge_height) else {
-            return Ok(Err(LivenessError::NotChallenged {
+    }
+    let Some(pending) = chip.live.pending.filter(|p| p.height == r.challenge_height) else {
+        // Answered already (in this block, by another transaction, or earlier): the chip's
+        // last accepted answer lies in that challenge's window.
+        let answered = chip.live.last_response > r.challenge_height
+            && chip.live.last_response <= r.challenge_height.saturating_add(window)
+            && chip.live.last_challenge >= r.challenge_height;
+        return Ok(Err(if answered {
+            LivenessError::AlreadyAnswered {
                 index,
                 chip: chip_hex(),
                 height: r.challenge_height,
-            }));
-        };
-        if is_revoked(w, &chip)? {
-            return Ok(Err(LivenessError::Revoked {
+            }
+        } else {
+            LivenessError::NotChallenged {
                 index,
                 chip: chip_hex(),
-            }));
-        }
-        let digest = response_digest(env.chain_id, pending.height, &pending.beacon, &r.chip_id);
-        let verdict = match proofs.0.get(&(tx_index, index)) {
-            Some(v) => v.clone(),
-            None => check_proof(env, &chip, &r.chip_id, &digest, &r.proof, trust),
-        };
-        if let Err(reason) = verdict {
-            return Ok(Err(LivenessError::BadProof {
-                index,
-                chip: chip_hex(),
-                reason,
-            }));
-        }
-        chips.push((r.chip_id, chip));
+                height: r.challenge_height,
+            }
+        }));
+    };
+    if is_revoked(w, &chip)? {
+        return Ok(Err(LivenessError::Revoked {
+            index,
+            chip: chip_hex(),
+        }));
     }
-    for (id, mut chip) in chips {
-        chip.live.pending = None;
-        chip.live.last_response = env.height;
-        if chip.status == ChipStatus::Unresponsive {
-            set_online(w, sys, registry, &id, &mut chip, "answered a challenge")?;
-        }
-        w.put(chip_key(&id), &chip);
+    let digest = response_digest(env.chain_id, pending.height, &pending.beacon, &r.chip_id);
+    let verdict = match preverified {
+        Some(v) => v.clone(),
+        None => check_proof(env, &chip, &r.chip_id, &digest, &r.proof, trust),
+    };
+    if let Err(reason) = verdict {
+        return Ok(Err(LivenessError::BadProof {
+            index,
+            chip: chip_hex(),
+            reason,
+        }));
     }
-    Ok(Ok(()))
+    Ok(Ok(chip))
 }

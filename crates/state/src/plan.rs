@@ -13,13 +13,13 @@ use unet_types::{
     chip::{Chip, ChipId, ChipList, GovAction, Registry},
     epoch::{
         committee_key, validator_key, validator_list_key, validator_node_key, AddressList,
-        ValidatorInfo,
+        ValidatorInfo, MAX_VALIDATORS,
     },
     keys::{
         account_key, block_hash_key, chip_index_key, chip_key, owner_chips_key, registry_key,
         revoked_cert_key, revoked_chip_key, supply_key,
     },
-    liveness::{challenge_due_key, network_compute_key, owner_compute_key},
+    liveness::{challenge_due_key, network_compute_key, owner_compute_keys},
     rewards::{epoch_state_key, owner_rewards_key, EpochState},
     Address, Digest, Payload, SignedTx,
 };
@@ -101,6 +101,7 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
     // Owners a chip may have after this block's chip transfers (the settlement after the
     // transactions pays whoever owns the chip then).
     let mut new_owners: BTreeMap<ChipId, BTreeSet<Address>> = BTreeMap::new();
+    let mut validator_registrations = 0usize;
     for stx in txs {
         let sender = &stx.tx.sender;
         accounts.insert(sender.clone());
@@ -114,7 +115,7 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
             } => {
                 registry::registration_keys(&mut keys, sender, *anchor_height, window, evidence);
                 keys.insert(chip_index_key(chip_count + registrations));
-                keys.insert(owner_compute_key(sender));
+                keys.extend(owner_compute_keys(sender));
                 registrations += 1;
             }
             Payload::TransferChip { chip_id, to } => {
@@ -123,7 +124,7 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
                 new_owners.entry(*chip_id).or_default().insert(to.clone());
                 keys.insert(owner_chips_key(sender));
                 keys.insert(owner_chips_key(to));
-                keys.insert(owner_compute_key(to));
+                keys.extend(owner_compute_keys(to));
             }
             Payload::DeregisterChip { chip_id } => {
                 chips.insert(*chip_id);
@@ -146,6 +147,7 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
                 keys.insert(validator_list_key());
                 keys.insert(validator_node_key(node_key));
                 validators.insert(sender.clone());
+                validator_registrations += 1;
             }
             Payload::DeregisterValidator => {
                 keys.insert(validator_list_key());
@@ -161,10 +163,18 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
         }
     }
 
+    // A registration into a full list displaces the weakest entry: every entry is read.
+    if validator_registrations > 0 {
+        if let Some(AddressList(list)) = decoded(pre, &validator_list_key()) {
+            if list.len() + validator_registrations > MAX_VALIDATORS {
+                validators.extend(list);
+            }
+        }
+    }
     for account in &validators {
         let k = validator_key(account);
         keys.insert(k);
-        keys.insert(owner_compute_key(account));
+        keys.extend(owner_compute_keys(account));
         if let Some(info) = decoded::<ValidatorInfo>(pre, &k) {
             keys.insert(validator_node_key(&info.node_key));
         }
@@ -173,7 +183,7 @@ pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTr
         let k = chip_key(id);
         keys.insert(k);
         if let Some(chip) = decoded::<Chip>(pre, &k) {
-            keys.insert(owner_compute_key(&chip.owner));
+            keys.extend(owner_compute_keys(&chip.owner));
             keys.insert(owner_chips_key(&chip.owner));
             for fp in &chip.chain {
                 keys.insert(revoked_cert_key(fp));

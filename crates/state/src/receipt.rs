@@ -25,6 +25,26 @@ pub struct Receipt {
     pub fee_burned: Amount,
     #[serde(with = "base_units")]
     pub fee_to_proposer: Amount,
+    /// Answers of a `Liveness` transaction that did not apply (the others did); empty for
+    /// every other transaction.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedAnswer>,
+}
+
+/// One answer of a `Liveness` transaction that was skipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkippedAnswer {
+    /// Position of the answer in the transaction.
+    pub index: u32,
+    #[serde(serialize_with = "ser_id")]
+    pub chip_id: [u8; 32],
+    /// Why (`liveness_already_answered`, `liveness_bad_proof`, ...).
+    pub code: String,
+    pub reason: String,
+}
+
+fn ser_id<S: serde::Serializer>(id: &[u8; 32], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(id))
 }
 
 fn ser_hex<S: serde::Serializer>(d: &Digest, s: S) -> Result<S::Ok, S::Error> {

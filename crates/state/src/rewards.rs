@@ -153,18 +153,23 @@ fn settle_range(
         }
         let weight = epoch_weight(&chip, s.epoch, l).min(s.total_weight);
         chip.live.settled = s.epoch + 1;
-        let share = mul_div_floor(s.emission, weight, s.total_weight);
+        // Shares never add up past the emission (they cannot with consistent weights: this
+        // only bounds what a corrupt record could mint).
+        let unpaid = s
+            .emission
+            .saturating_sub(s.paid.saturating_add(s.forfeited));
+        let share = mul_div_floor(s.emission, weight, s.total_weight).min(unpaid);
         let forfeit = chip.status == ChipStatus::Revoked
             || is_revoked(w, &chip)?
             || chip.live.misses_in(s.epoch) >= env.params.max_misses_per_epoch;
         if share > 0 && forfeit {
-            s.forfeited += share;
+            s.forfeited = s.forfeited.saturating_add(share);
         } else if share > 0 {
             pay(w, &chip.owner, share, supply)?;
             let key = owner_rewards_key(&chip.owner, s.epoch);
             let before: u128 = w.get(&key)?.unwrap_or(0);
-            w.put(key, &(before + share));
-            s.paid += share;
+            w.put(key, &before.saturating_add(share));
+            s.paid = s.paid.saturating_add(share);
             s.chips_paid += 1;
             chip.live.record_reward(s.epoch, share);
             sys.events.push(Event::Reward {
@@ -199,7 +204,12 @@ fn finish(
     supply: &mut Supply,
     treasury: Option<&Address>,
 ) -> Result<(), BlockError> {
-    let rest = s.emission - s.paid;
+    let rest = s.emission.checked_sub(s.paid).ok_or_else(|| {
+        BlockError::Corrupt(format!(
+            "settlement of epoch {} paid {} of an emission of {}",
+            s.epoch, s.paid, s.emission
+        ))
+    })?;
     let to_treasury = match treasury {
         Some(t) if rest > 0 => {
             pay(w, t, rest, supply)?;
@@ -221,4 +231,31 @@ fn finish(
         to_treasury,
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::working::PreState;
+    use unet_types::rewards::Settlement;
+
+    /// A settlement that paid more than its emission is a corrupt state: finishing it is an
+    /// explicit error, never an underflow.
+    #[test]
+    fn finishing_an_overpaid_settlement_is_an_error() {
+        let pre = PreState::new();
+        let mut w = Working::new(&pre);
+        let mut sys = Sys::new(10, 5, Default::default());
+        let mut supply = Supply::default();
+        let mut s = Settlement {
+            epoch: 1,
+            emission: 5,
+            paid: 6,
+            ..Default::default()
+        };
+        let r = finish(&mut w, &mut sys, &mut s, &mut supply, None);
+        assert!(matches!(r, Err(BlockError::Corrupt(m)) if m.contains("paid 6")));
+        s.paid = 5;
+        assert!(finish(&mut w, &mut sys, &mut s, &mut supply, None).is_ok());
+    }
 }

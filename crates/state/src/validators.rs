@@ -1,9 +1,22 @@
 //! Validator registration and the choice of each epoch's committee by online attested compute.
 //!
-//! Rule (applied at the first block of epoch `X`, for the committee that votes in epoch
-//! `X + 3`):
-//! 1. Rank registered validators by their account's online attested compute (descending),
-//!    ties by node key (ascending).
+//! An account's weight is its *compute floor* over an epoch: the lowest its online attested
+//! compute was at any point of that epoch ([`ComputeFloor`], tracked on every change, so
+//! nothing scans chips). Compute lent to an account for the block where the committee is
+//! chosen therefore counts for nothing, and a chip counts for at most one account per epoch.
+//!
+//! Registration of a new validator account needs online attested compute
+//! (`validator_no_compute`), so the list cannot be filled with empty accounts. When the list
+//! is full ([`MAX_VALIDATORS`]), a newcomer whose current compute is above the weakest entry's
+//! *standing* (its compute floor over the epoch so far) takes that entry's slot: the lowest
+//! standing, the most recently registered among equals (then the highest account). An
+//! entry that lent its compute away or registered with borrowed compute stands at 0 and is the
+//! first to go; entries with more compute than a newcomer are never displaced by it.
+//!
+//! Committee rule (applied at the first block of epoch `X`, for the committee that votes in
+//! epoch `X + 3`):
+//! 1. Rank registered validators by their account's compute floor over epoch `X - 1`
+//!    (descending), ties by node key (ascending).
 //! 2. Take the first `committee_size` with compute above zero.
 //! 3. If that gives fewer than `min(MIN_COMMITTEE, committee_size, |committee(X+2)|)`
 //!    members, fill up with members of committee `X + 2` in node-key order, with weight 1, so
@@ -12,13 +25,14 @@
 //!    docs/protocol.md).
 
 use crate::{events::Event, working::Working, BlockEnv, BlockError};
-use std::net::SocketAddr;
+use std::{cmp::Reverse, net::SocketAddr};
 use unet_types::{
     epoch::{
-        committee_key, validator_key, validator_list_key, validator_node_key, AddressList,
-        Committee, CommitteeMember, ValidatorInfo, MAX_ADDRESS, MAX_VALIDATORS, MIN_COMMITTEE,
+        committee_key, epoch_of, validator_key, validator_list_key, validator_node_key,
+        AddressList, Committee, CommitteeMember, ValidatorInfo, MAX_ADDRESS, MAX_VALIDATORS,
+        MIN_COMMITTEE,
     },
-    liveness::owner_compute_key,
+    liveness::{compute_floor, owner_compute_floor_key, owner_compute_key, ComputeFloor},
     Address,
 };
 
@@ -29,18 +43,22 @@ pub enum ValidatorError {
     BadAddress(String),
     #[error("node key is already registered by account {0}")]
     NodeKeyTaken(String),
-    #[error("validator registry is full ({MAX_VALIDATORS})")]
+    #[error("validator registry is full ({MAX_VALIDATORS}) and no entry stands below this account's online compute")]
     Full,
+    #[error("account has no online attested compute")]
+    NoCompute,
     #[error("account is not a registered validator")]
     NotRegistered,
 }
 
 impl ValidatorError {
+    /// The receipt code.
     pub fn code(&self) -> &'static str {
         match self {
             Self::BadAddress(_) => "validator_bad_address",
             Self::NodeKeyTaken(_) => "validator_node_key_taken",
             Self::Full => "validator_registry_full",
+            Self::NoCompute => "validator_no_compute",
             Self::NotRegistered => "validator_not_registered",
         }
     }
@@ -51,6 +69,54 @@ pub(crate) fn list(w: &Working<'_>) -> Result<Vec<Address>, BlockError> {
     Ok(w.get::<AddressList>(&validator_list_key())?
         .map(|l| l.0)
         .unwrap_or_default())
+}
+
+/// An account's online compute now and its floor over `epoch` (see [`ComputeFloor`]).
+fn compute_of(w: &Working<'_>, account: &Address, epoch: u64) -> Result<(u128, u128), BlockError> {
+    let now: u128 = w.get(&owner_compute_key(account))?.unwrap_or(0);
+    let record: Option<ComputeFloor> = w.get(&owner_compute_floor_key(account))?;
+    Ok((now, compute_floor(record, epoch, now)))
+}
+
+/// A registered entry a newcomer could displace.
+struct Entry {
+    account: Address,
+    /// Compute floor over the epoch so far.
+    standing: u128,
+    registered: u64,
+    node_key: Option<Address>,
+}
+
+impl Entry {
+    /// Lower goes first: the lowest standing, then the most recent registration, then the
+    /// highest account.
+    fn rank(&self) -> (u128, Reverse<u64>, Reverse<&Address>) {
+        (
+            self.standing,
+            Reverse(self.registered),
+            Reverse(&self.account),
+        )
+    }
+}
+
+/// The entry a newcomer would displace in `epoch`.
+fn weakest(w: &Working<'_>, accounts: &[Address], epoch: u64) -> Result<Option<Entry>, BlockError> {
+    let mut best: Option<Entry> = None;
+    for account in accounts {
+        let info: Option<ValidatorInfo> = w.get(&validator_key(account))?;
+        let (_, standing) = compute_of(w, account, epoch)?;
+        let entry = Entry {
+            account: account.clone(),
+            standing,
+            // A listed account without a record is stale: it goes first among equals.
+            registered: info.as_ref().map_or(u64::MAX, |i| i.registered_height),
+            node_key: info.map(|i| i.node_key),
+        };
+        if best.as_ref().is_none_or(|b| entry.rank() < b.rank()) {
+            best = Some(entry);
+        }
+    }
+    Ok(best)
 }
 
 /// Registers (or updates) the sender's validator.
@@ -72,8 +138,22 @@ pub(crate) fn register(
     let mut accounts = list(w)?;
     let previous: Option<ValidatorInfo> = w.get(&validator_key(account))?;
     if previous.is_none() {
+        let epoch = epoch_of(env.height, env.params.epoch_length);
+        let (now, _) = compute_of(w, account, epoch)?;
+        if now == 0 {
+            return Ok(Err(ValidatorError::NoCompute));
+        }
         if accounts.len() >= MAX_VALIDATORS {
-            return Ok(Err(ValidatorError::Full));
+            match weakest(w, &accounts, epoch)? {
+                Some(evicted) if evicted.standing < now => {
+                    accounts.retain(|a| *a != evicted.account);
+                    w.delete(validator_key(&evicted.account));
+                    if let Some(node) = &evicted.node_key {
+                        w.delete(validator_node_key(node));
+                    }
+                }
+                _ => return Ok(Err(ValidatorError::Full)),
+            }
         }
         if let Err(i) = accounts.binary_search(account) {
             accounts.insert(i, account.clone());
@@ -124,7 +204,11 @@ pub(crate) fn choose_committee(
     if env.height == 0 || !env.height.is_multiple_of(l) {
         return Ok(());
     }
-    let epoch = env.height / l + 3;
+    // Validated parameters keep `epoch_length >= 2`, so this never reaches the end of u64.
+    let x = env.height / l;
+    let Some(epoch) = x.checked_add(3) else {
+        return Ok(());
+    };
     let previous: Committee = w
         .get(&committee_key(epoch - 1))?
         .ok_or_else(|| BlockError::Corrupt(format!("committee of epoch {} absent", epoch - 1)))?;
@@ -133,7 +217,9 @@ pub(crate) fn choose_committee(
         let Some(info) = w.get::<ValidatorInfo>(&validator_key(&account))? else {
             continue;
         };
-        let compute: u128 = w.get(&owner_compute_key(&account))?.unwrap_or(0);
+        // Floor over the epoch that just ended: nothing has changed compute in this block yet
+        // (the committee is chosen before expiries and transactions).
+        let (_, compute) = compute_of(w, &account, x - 1)?;
         ranked.push((compute, info));
     }
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.node_key.cmp(&b.1.node_key)));

@@ -1,347 +1,20 @@
 //! Online proofs, rewards and committee choice through the state transition, block by block.
 //!
-//! An independent model in this file tracks which chips are Online at the end of every block
-//! and computes each chip's expected reward from the emission schedule; the chain must pay
-//! exactly that. The supply invariant and the mined cap are checked after every block.
+//! The harness in `common` keeps an independent model of which chips are Online at the end of
+//! every block and computes each chip's expected reward from the emission schedule; the chain
+//! must pay exactly that. The supply invariant and the mined cap are checked after every block.
 
-use commonware_codec::DecodeExt;
+mod common;
+
+use common::*;
 use commonware_cryptography::{Hasher, Sha256, Signer};
-use std::collections::BTreeMap;
-use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
-use unet_state::{
-    execute, genesis_writes, load_touched, BlockEnv, Event, Mode, PreState, TxStatus,
-};
+use unet_state::{Event, TxStatus};
 use unet_types::{
-    chip::{registration_nonce, Approval, Chip, ChipStatus, GovAction, Model, GOV_NAMESPACE},
-    epoch::{committee_key, Committee},
-    genesis::{Allocation, GenesisRoot, PociGenesis, Validator},
-    keys::{account_key, chip_key, supply_key, Account, Supply},
-    liveness::{response_digest, LivenessResponse},
-    rewards::{epoch_emission, epochs_per_era, MINED_CAP},
-    Address, Amount, Digest, Genesis, Params, Payload, PrivateKey, SignedTx, Transaction, UNC,
+    chip::{Approval, ChipStatus, GovAction, GOV_NAMESPACE},
+    epoch::Committee,
+    liveness::response_digest,
+    Address, Amount, Payload, PrivateKey, UNC,
 };
-
-const CHAIN: u64 = 77;
-const NOW_MS: u64 = 1_795_305_600_000;
-const L: u64 = 20;
-const WINDOW: u64 = 4;
-
-struct TestChip {
-    se: unet_poci::secure_element::SoftSecureElement,
-    chain: Vec<Vec<u8>>,
-    owner: PrivateKey,
-}
-
-impl TestChip {
-    fn id(&self) -> [u8; 32] {
-        self.se.chip_id()
-    }
-}
-
-struct Net {
-    entries: BTreeMap<Digest, Vec<u8>>,
-    params: Params,
-    height: u64,
-    hashes: Vec<Digest>,
-    nonces: BTreeMap<Address, u64>,
-    treasury: Address,
-    /// Model: online weight per (epoch, chip) and total per epoch.
-    weight: BTreeMap<(u64, [u8; 32]), u128>,
-    total: BTreeMap<u64, u128>,
-    events: Vec<(u64, Event)>,
-    /// Chip ids registered through this harness.
-    known: Vec<[u8; 32]>,
-    /// Every account that can hold a balance.
-    addresses: std::collections::BTreeSet<Address>,
-}
-
-fn gov() -> PrivateKey {
-    PrivateKey::from_seed(9_000)
-}
-
-fn ca() -> DevnetVendorCa {
-    DevnetVendorCa::from_seed(b"liveness vendor").unwrap()
-}
-
-impl Net {
-    fn new(funded: &[&PrivateKey]) -> Self {
-        let params = Params {
-            min_fee: 1,
-            registration_window: 16,
-            epoch_length: L,
-            response_window: WINDOW,
-            challenges_per_epoch: 2,
-            committee_size: 4,
-            max_misses_per_epoch: 2,
-            ..Params::default()
-        };
-        let validators = (0..4)
-            .map(|i| Validator {
-                name: format!("v{i}"),
-                public_key: PrivateKey::from_seed(100 + i).public_key(),
-                p2p_address: format!("127.0.0.1:{}", 4000 + i),
-            })
-            .collect();
-        let genesis = Genesis {
-            chain_id: CHAIN,
-            chain_name: "liveness".into(),
-            genesis_time_ms: NOW_MS,
-            params: params.clone(),
-            consensus_polynomial: String::new(),
-            validators,
-            allocations: funded
-                .iter()
-                .map(|k| Allocation {
-                    address: k.public_key(),
-                    amount: 1_000 * UNC,
-                    label: String::new(),
-                })
-                .collect(),
-            poci: PociGenesis {
-                allow_devnet_roots: true,
-                models: vec![
-                    Model {
-                        name: "SMALL".into(),
-                        compute_milli_tops: 32_000,
-                    },
-                    Model {
-                        name: "BIG".into(),
-                        compute_milli_tops: 96_000,
-                    },
-                ],
-                roots: vec![GenesisRoot {
-                    kind: "vendor-x509".into(),
-                    der_hex: hex::encode(ca().root_der()),
-                    devnet_only: true,
-                    label: "test".into(),
-                }],
-                governance: vec![hex::encode(gov().public_key())],
-                governance_threshold: 1,
-            },
-            treasury: Some(hex::encode(gov().public_key())),
-        };
-        genesis.validate().unwrap();
-        let entries = genesis_writes(&genesis).unwrap().into_iter().collect();
-        let mut net = Self {
-            entries,
-            params,
-            height: 0,
-            hashes: vec![Sha256::hash(&[b"genesis"])],
-            nonces: BTreeMap::new(),
-            treasury: gov().public_key(),
-            weight: BTreeMap::new(),
-            total: BTreeMap::new(),
-            events: Vec::new(),
-            known: Vec::new(),
-            addresses: funded.iter().map(|k| k.public_key()).collect(),
-        };
-        net.block(&[]);
-        net
-    }
-
-    fn block(&mut self, txs: &[SignedTx]) -> Vec<TxStatus> {
-        self.height += 1;
-        let env = BlockEnv {
-            chain_id: CHAIN,
-            params: &self.params,
-            proposer: PrivateKey::from_seed(100).public_key(),
-            height: self.height,
-            parent: *self.hashes.last().unwrap(),
-            timestamp_ms: NOW_MS + self.height * 1000,
-            beacon: Sha256::hash(&[b"beacon", &self.height.to_be_bytes()]),
-            treasury: Some(self.treasury.clone()),
-        };
-        let pre: PreState = load_touched(&env, txs, |keys| {
-            Ok::<_, ()>(keys.iter().map(|k| self.entries.get(k).cloned()).collect())
-        })
-        .unwrap();
-        let out = execute(&env, &pre, txs, Mode::Verify).expect("block is valid");
-        for (k, v) in out.writes {
-            match v {
-                Some(v) => self.entries.insert(k, v),
-                None => self.entries.remove(&k),
-            };
-        }
-        self.hashes
-            .push(Sha256::hash(&[&self.height.to_be_bytes()]));
-        // Model: every chip Online at the end of the block earns weight for this block.
-        let epoch = self.height / L;
-        let chips: Vec<Chip> = self.chips().into_values().collect();
-        for c in chips {
-            if c.status == ChipStatus::Online {
-                let kind = unet_poci::EvidenceKind::from_tag(c.kind).unwrap();
-                let id32 = unet_poci::chip_id(kind, &c.device_key);
-                *self.weight.entry((epoch, id32)).or_default() += u128::from(c.live.compute);
-                *self.total.entry(epoch).or_default() += u128::from(c.live.compute);
-            }
-        }
-        self.assert_invariants();
-        for e in out.events {
-            self.events.push((self.height, e));
-        }
-        out.receipts.into_iter().map(|r| r.status).collect()
-    }
-
-    fn chips(&self) -> BTreeMap<Digest, Chip> {
-        self.known
-            .iter()
-            .filter_map(|id| self.chip(id).map(|c| (chip_key(id), c)))
-            .collect()
-    }
-
-    fn chip(&self, id: &[u8; 32]) -> Option<Chip> {
-        self.entries
-            .get(&chip_key(id))
-            .map(|b| Chip::decode(b.clone()).unwrap())
-    }
-
-    fn supply(&self) -> Supply {
-        Supply::decode(self.entries[&supply_key()].clone()).unwrap()
-    }
-
-    fn assert_invariants(&self) {
-        let s = self.supply();
-        let mut addresses = self.addresses.clone();
-        addresses.insert(self.treasury.clone());
-        addresses.insert(PrivateKey::from_seed(100).public_key());
-        let balances: Amount = addresses
-            .iter()
-            .filter_map(|a| self.entries.get(&account_key(a)))
-            .map(|v| Account::decode(v.clone()).unwrap().balance)
-            .sum();
-        assert_eq!(
-            s.genesis + s.minted - s.burned,
-            balances + s.escrowed,
-            "supply invariant at height {}",
-            self.height
-        );
-        assert!(s.minted <= MINED_CAP);
-    }
-
-    fn tx(&mut self, from: &PrivateKey, payload: Payload) -> SignedTx {
-        if let Payload::Transfer { to, .. } = &payload {
-            self.addresses.insert(to.clone());
-        }
-        let n = self.nonces.entry(from.public_key()).or_default();
-        let tx = Transaction {
-            chain_id: CHAIN,
-            sender: from.public_key(),
-            nonce: *n,
-            fee: 1,
-            payload,
-        }
-        .sign(from);
-        *n += 1;
-        tx
-    }
-
-    fn register(&mut self, chip: &TestChip) -> SignedTx {
-        let anchor = self.height;
-        let hash = *self.hashes.last().unwrap();
-        let nonce = registration_nonce(CHAIN, &hash, &chip.owner.public_key());
-        let evidence = Evidence::VendorX509(VendorX509Evidence {
-            nonce,
-            chain: chip.chain.clone(),
-            signature: chip.se.sign_registration(&nonce).unwrap(),
-        })
-        .encode()
-        .unwrap();
-        self.known.push(chip.id());
-        self.tx(
-            &chip.owner,
-            Payload::RegisterChip {
-                anchor_height: anchor,
-                evidence,
-            },
-        )
-    }
-
-    /// Challenges issued at `height`.
-    fn challenges_at(&self, height: u64) -> Vec<[u8; 32]> {
-        self.events
-            .iter()
-            .filter(|(h, _)| *h == height)
-            .filter_map(|(_, e)| match e {
-                Event::Challenge { chip_id, .. } => Some(*chip_id),
-                _ => None,
-            })
-            .collect()
-    }
-
-    fn response(&self, chip: &TestChip, height: u64) -> LivenessResponse {
-        let beacon = Sha256::hash(&[b"beacon", &height.to_be_bytes()]);
-        let digest = response_digest(CHAIN, height, &beacon, &chip.id());
-        LivenessResponse {
-            chip_id: chip.id(),
-            challenge_height: height,
-            proof: chip.se.sign_digest(&digest).unwrap(),
-        }
-    }
-
-    fn committee(&self, epoch: u64) -> Committee {
-        Committee::decode(self.entries[&committee_key(epoch)].clone()).unwrap()
-    }
-}
-
-fn make_chip(n: u8, model: &str, owner: PrivateKey) -> TestChip {
-    let (se, chain) = ca()
-        .provision_chip([n; 16], &[n], Curve::P256, model, &format!("SN-{n}"))
-        .unwrap();
-    TestChip { se, chain, owner }
-}
-
-fn code(s: &TxStatus) -> String {
-    match s {
-        TxStatus::Failed { code, .. } => code.clone(),
-        TxStatus::Ok => "ok".into(),
-    }
-}
-
-/// Runs blocks until `until`, with each chip in `answering` answering every challenge in the
-/// block right after it (one transaction per owner).
-fn run(net: &mut Net, chips: &[&TestChip], answering: impl Fn(&TestChip, u64) -> bool, until: u64) {
-    while net.height < until {
-        let last = net.height;
-        let challenged = net.challenges_at(last);
-        let mut by_owner: BTreeMap<Address, (PrivateKey, Vec<LivenessResponse>)> = BTreeMap::new();
-        for c in chips {
-            if challenged.contains(&c.id()) && answering(c, net.height + 1) {
-                by_owner
-                    .entry(c.owner.public_key())
-                    .or_insert_with(|| (c.owner.clone(), Vec::new()))
-                    .1
-                    .push(net.response(c, last));
-            }
-        }
-        let txs: Vec<SignedTx> = by_owner
-            .into_values()
-            .map(|(k, responses)| net.tx(&k, Payload::Liveness { responses }))
-            .collect();
-        let statuses = net.block(&txs);
-        assert!(statuses.iter().all(|s| *s == TxStatus::Ok), "{statuses:?}");
-    }
-}
-
-fn rewards_of(net: &Net, chip: &[u8; 32], epoch: u64) -> Option<Amount> {
-    net.events.iter().find_map(|(_, e)| match e {
-        Event::Reward {
-            chip_id,
-            epoch: ep,
-            amount,
-            ..
-        } if chip_id == chip && *ep == epoch => Some(*amount),
-        _ => None,
-    })
-}
-
-fn expected(net: &Net, chip: &[u8; 32], epoch: u64) -> Amount {
-    let per_era = epochs_per_era(net.params.halving_blocks, L);
-    let e = epoch_emission(epoch, per_era);
-    let w = net.weight.get(&(epoch, *chip)).copied().unwrap_or(0);
-    let t = net.total[&epoch];
-    // 256-bit-safe reference: e = q * t + r.
-    (e / t) * w + (e % t) * w / t
-}
 
 #[test]
 fn answering_chips_earn_exactly_their_share_and_an_offline_chip_stops_then_recovers() {
@@ -566,37 +239,31 @@ fn bad_liveness_answers_are_refused_with_their_own_codes() {
             responses: vec![garbage],
         },
     );
-    // Duplicated inside one transaction.
-    let t5 = net.tx(
-        o,
-        Payload::Liveness {
-            responses: vec![good.clone(), good.clone()],
-        },
-    );
     // Unknown chip.
     let mut unknown = good.clone();
     unknown.chip_id = [9; 32];
-    let t6 = net.tx(
+    let t5 = net.tx(
         o,
         Payload::Liveness {
             responses: vec![unknown],
         },
     );
-    // The good one, then the same answer again in the same block.
+    // The good answer twice in one transaction: the first applies, the copy is skipped.
+    let t6 = net.tx(
+        o,
+        Payload::Liveness {
+            responses: vec![good.clone(), good.clone()],
+        },
+    );
+    // The same answer again in the same block: already answered.
     let t7 = net.tx(
         o,
         Payload::Liveness {
             responses: vec![good.clone()],
         },
     );
-    let t8 = net.tx(
-        o,
-        Payload::Liveness {
-            responses: vec![good.clone()],
-        },
-    );
     let codes: Vec<String> = net
-        .block(&[t, t2, t3, t4, t5, t6, t7, t8])
+        .block(&[t, t2, t3, t4, t5, t6, t7])
         .iter()
         .map(code)
         .collect();
@@ -607,12 +274,20 @@ fn bad_liveness_answers_are_refused_with_their_own_codes() {
             "liveness_bad_proof",
             "liveness_bad_proof",
             "liveness_bad_proof",
-            "liveness_duplicate",
             "liveness_unknown_chip",
             "ok",
-            "liveness_not_challenged",
+            "liveness_already_answered",
         ]
     );
+    // Failed receipts list the answer too; the applied one lists only its skipped copy.
+    let skipped: Vec<(u32, String)> = net.receipts[5]
+        .skipped
+        .iter()
+        .map(|s| (s.index, s.code.clone()))
+        .collect();
+    assert_eq!(skipped, vec![(1, "liveness_duplicate".to_string())]);
+    assert_eq!(net.receipts[5].skipped[0].chip_id, a.id());
+    assert_eq!(net.receipts[1].skipped.len(), 1);
     assert_eq!(net.chip(&a.id()).unwrap().live.pending, None);
 
     // Outside the window: wait for b's next challenge and answer one block too late.
@@ -653,10 +328,17 @@ fn the_committee_follows_online_attested_compute() {
             ..genesis_committee.clone()
         }
     );
+    let mut fill: Vec<Address> = genesis_committee
+        .members
+        .iter()
+        .map(|m| m.node_key.clone())
+        .collect();
+    fill.sort();
 
-    // The chip owner registers a validator node and a chip.
+    // The chip owner registers a chip and then a validator node.
     let node = PrivateKey::from_seed(51).public_key();
     let chip = make_chip(31, "BIG", owner.clone());
+    let c = net.register(&chip);
     let reg = net.tx(
         &owner,
         Payload::RegisterValidator {
@@ -678,9 +360,8 @@ fn the_committee_follows_online_attested_compute() {
             p2p_address: "not an address".into(),
         },
     );
-    let c = net.register(&chip);
     let codes: Vec<String> = net
-        .block(&[reg, bad, bad_addr, c])
+        .block(&[c, reg, bad, bad_addr])
         .iter()
         .map(code)
         .collect();
@@ -688,32 +369,33 @@ fn the_committee_follows_online_attested_compute() {
         codes,
         vec![
             "ok",
+            "ok",
             "validator_node_key_taken",
-            "validator_bad_address",
-            "ok"
+            "validator_bad_address"
         ]
     );
-    // At the first block of epoch 1 the committee of epoch 4 is chosen: the new validator
-    // (96 TOPS online) plus the three genesis members with the lowest node keys as fill.
+    // At the first block of epoch 1 the committee of epoch 4 is chosen by the compute floor
+    // over epoch 0, which the chip joined halfway: still the genesis committee.
     run(&mut net, &[&chip], |_, _| true, L);
-    let c3 = net.committee(4);
-    assert_eq!(c3.members.len(), 4);
-    let m = c3.member(&node).expect("new validator chosen");
-    assert_eq!(m.weight, 96_000);
-    let mut fill: Vec<Address> = genesis_committee
-        .members
-        .iter()
-        .map(|m| m.node_key.clone())
-        .collect();
-    fill.sort();
+    assert_eq!(net.committee(4).members, genesis_committee.members);
+    // Online for the whole of epoch 1: the committee of epoch 5 (chosen at 2L) holds the new
+    // validator (96 TOPS) plus the three genesis members with the lowest node keys as fill.
+    run(&mut net, &[&chip], |_, _| true, 2 * L);
+    let c5 = net.committee(5);
+    assert_eq!(c5.members.len(), 4);
+    assert_eq!(
+        c5.member(&node).expect("new validator chosen").weight,
+        96_000
+    );
     for k in &fill[..3] {
-        assert!(c3.member(k).is_some());
+        assert!(c5.member(k).is_some());
     }
-    assert!(c3.member(&fill[3]).is_none());
+    assert!(c5.member(&fill[3]).is_none());
 
-    // A second operator with a smaller chip joins; then the first one's chip goes offline.
-    // The committee of epoch 6 (chosen at height 3L) ranks the second operator first, and the
-    // first one no longer carries any weight (at most it is kept as fill, with weight 1).
+    // A second operator with a smaller chip joins in epoch 2; in epoch 3 the first one's chip
+    // goes offline. The committee of epoch 7 (chosen at 4L, floors over epoch 3) ranks the
+    // second operator first, and the first one no longer carries any weight (at most it is
+    // kept as fill, with weight 1).
     let owner2 = PrivateKey::from_seed(60);
     let fund = net.tx(
         &owner,
@@ -725,6 +407,7 @@ fn the_committee_follows_online_attested_compute() {
     net.block(&[fund]);
     let node2 = PrivateKey::from_seed(61).public_key();
     let chip2 = make_chip(32, "SMALL", owner2.clone());
+    let c2 = net.register(&chip2);
     let reg2 = net.tx(
         &owner2,
         Payload::RegisterValidator {
@@ -732,21 +415,25 @@ fn the_committee_follows_online_attested_compute() {
             p2p_address: "127.0.0.1:4102".into(),
         },
     );
-    let c2 = net.register(&chip2);
-    assert!(net.block(&[reg2, c2]).iter().all(|s| *s == TxStatus::Ok));
+    assert!(net.block(&[c2, reg2]).iter().all(|s| *s == TxStatus::Ok));
+    run(&mut net, &[&chip, &chip2], |_, _| true, 3 * L);
+    // Chosen at 3L: the second operator joined during epoch 2, so it does not count yet.
+    let c6 = net.committee(6);
+    assert_eq!(c6.member(&node).unwrap().weight, 96_000);
+    assert!(c6.member(&node2).is_none());
     run(
         &mut net,
         &[&chip, &chip2],
         |c, _| c.id() == chip2.id(),
-        3 * L,
+        4 * L,
     );
     assert_eq!(
         net.chip(&chip.id()).unwrap().status,
         ChipStatus::Unresponsive
     );
-    let c5 = net.committee(6);
-    assert_eq!(c5.members.len(), 4);
-    assert_eq!(c5.member(&node2).unwrap().weight, 32_000);
-    assert!(c5.member(&node).is_none_or(|m| m.weight == 1));
-    assert_eq!(c5.total_weight(), 32_000 + 3);
+    let c7 = net.committee(7);
+    assert_eq!(c7.members.len(), 4);
+    assert_eq!(c7.member(&node2).unwrap().weight, 32_000);
+    assert!(c7.member(&node).is_none_or(|m| m.weight == 1));
+    assert_eq!(c7.total_weight(), 32_000 + 3);
 }

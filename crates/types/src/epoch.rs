@@ -40,9 +40,9 @@ pub fn first_height(epoch: u64, epoch_length: u64) -> u64 {
     epoch.saturating_mul(epoch_length.max(1))
 }
 
-/// Last height of `epoch`.
+/// Last height of `epoch` (saturating at the end of the height range).
 pub fn last_height(epoch: u64, epoch_length: u64) -> u64 {
-    first_height(epoch + 1, epoch_length).saturating_sub(1)
+    first_height(epoch, epoch_length).saturating_add(epoch_length.max(1) - 1)
 }
 
 /// Key of the registered validator run by `account`.

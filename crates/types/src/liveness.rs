@@ -5,11 +5,13 @@
 //! LivenessResponse := chip_id [32] | challenge_height u64 | proof bytes (<= 24 KiB)
 //! ChipLiveness     := compute u64 | online_since u64 | cur (epoch u64, weight u128)
 //!                   | prev (epoch u64, weight u128) | settled u64 | misses (epoch u64, count u32)
+//!                   | prev_misses (epoch u64, count u32)
 //!                   | pending option<(height u64, beacon [32])> | last_challenge u64
 //!                   | last_response u64 | recent_rewards 4 x (epoch u64, amount u128)
 //!                   | total_rewards u128
 //! NetworkCompute   := online_chips u64 | online_compute u128 | models vec<(name str, chips u64,
 //!                     compute u128)>
+//! ComputeFloor     := epoch u64 | min u128
 //! ```
 //!
 //! A chip answers the challenge issued at height `h` by signing, with its hardware DeviceID
@@ -88,6 +90,58 @@ pub fn owner_compute_key(owner: &Address) -> Digest {
     Sha256::hash(&[b"unet/owner_compute", owner.as_ref()])
 }
 
+/// Key of the lowest value an account's online compute took in its last changed epoch
+/// ([`ComputeFloor`]).
+pub fn owner_compute_floor_key(owner: &Address) -> Digest {
+    Sha256::hash(&[b"unet/owner_compute_floor", owner.as_ref()])
+}
+
+/// Both keys a change of an account's online compute reads and writes.
+pub fn owner_compute_keys(owner: &Address) -> [Digest; 2] {
+    [owner_compute_key(owner), owner_compute_floor_key(owner)]
+}
+
+/// The lowest value an account's online compute took during `epoch`, counting its value when
+/// the epoch began and after every change in it (also between two changes of one block).
+///
+/// Written whenever the account's compute changes; absent, or recorded for an earlier epoch,
+/// means the compute has not changed since, so its floor over any later epoch is its current
+/// value. Validator weight is read through [`compute_floor`], so compute that was lent to an
+/// account for a few blocks does not count, and the floors of all accounts over one epoch sum
+/// to at most the network's online compute at any block of it (a chip counts once).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ComputeFloor {
+    pub epoch: u64,
+    pub min: u128,
+}
+
+impl ComputeFloor {
+    /// The record after the account's compute changes from `before` to `after` in `epoch`.
+    pub fn after_change(record: Option<Self>, epoch: u64, before: u128, after: u128) -> Self {
+        let mut floor = match record {
+            Some(r) if r.epoch == epoch => r,
+            // First change of the epoch: the compute was `before` since the epoch began.
+            _ => Self { epoch, min: before },
+        };
+        floor.min = floor.min.min(before).min(after);
+        floor
+    }
+}
+
+/// An account's online compute floor over `epoch`, from its record and its current compute
+/// `now`. For the epoch in progress this is the floor so far.
+///
+/// A record newer than `epoch` means the compute changed after it, which loses the floor of
+/// `epoch`: that reads as 0 (the state transition only asks about the current epoch and, at
+/// an epoch's first block before anything changes, the one that just ended).
+pub fn compute_floor(record: Option<ComputeFloor>, epoch: u64, now: u128) -> u128 {
+    match record {
+        Some(r) if r.epoch == epoch => r.min.min(now),
+        Some(r) if r.epoch > epoch => 0,
+        _ => now,
+    }
+}
+
 /// One chip's answer to its pending challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LivenessResponse {
@@ -153,7 +207,11 @@ pub struct ChipLiveness {
     pub prev: EpochBlocks,
     /// Epochs `< settled` are paid (0 = none yet).
     pub settled: u64,
+    /// Misses of the latest epoch in which the chip missed a challenge.
     pub misses: EpochMisses,
+    /// Misses of the epoch before that, kept while that epoch is not paid yet (the cursor
+    /// pays epoch `e` during `e + 1`, after the chip may already have missed in `e + 1`).
+    pub prev_misses: EpochMisses,
     pub pending: Option<Pending>,
     /// Height of the last challenge issued to the chip (0 = never).
     pub last_challenge: u64,
@@ -191,14 +249,14 @@ impl ChipLiveness {
             return;
         }
         if epoch == self.cur.epoch {
-            self.cur.weight += weight;
+            self.cur.weight = self.cur.weight.saturating_add(weight);
         } else if epoch > self.cur.epoch {
             if self.cur.weight > 0 && self.cur.epoch >= self.settled {
                 self.prev = self.cur;
             }
             self.cur = EpochBlocks { epoch, weight };
         } else if epoch == self.prev.epoch {
-            self.prev.weight += weight;
+            self.prev.weight = self.prev.weight.saturating_add(weight);
         } else {
             self.prev = EpochBlocks { epoch, weight };
         }
@@ -230,13 +288,37 @@ impl ChipLiveness {
             .map(|r| r.amount)
     }
 
-    /// Misses in `epoch`.
+    /// Misses in `epoch` (for the two latest epochs with misses).
     pub fn misses_in(&self, epoch: u64) -> u32 {
         if self.misses.epoch == epoch {
             self.misses.count
+        } else if self.prev_misses.epoch == epoch {
+            self.prev_misses.count
         } else {
             0
         }
+    }
+
+    /// Counts a miss in `epoch` (epochs only move forward). The misses of an earlier epoch
+    /// move to `prev_misses` while that epoch is unpaid (`>= settled`), so the penalty of an
+    /// epoch still applies when the chip misses again in the next one before it is paid.
+    /// Only epochs `settled - 1`.. and later can be unpaid at once (the cursor finishes an
+    /// epoch by the end of the next), so two slots are enough.
+    pub fn record_miss(&mut self, epoch: u64) {
+        if self.misses.count > 0 && self.misses.epoch == epoch {
+            self.misses.count = self.misses.count.saturating_add(1);
+            return;
+        }
+        if self.prev_misses.count > 0 && self.prev_misses.epoch == epoch {
+            self.prev_misses.count = self.prev_misses.count.saturating_add(1);
+            return;
+        }
+        self.prev_misses = if self.misses.count > 0 && self.misses.epoch >= self.settled {
+            self.misses
+        } else {
+            EpochMisses::default()
+        };
+        self.misses = EpochMisses { epoch, count: 1 };
     }
 }
 
@@ -266,6 +348,8 @@ impl Write for ChipLiveness {
         self.settled.write(buf);
         self.misses.epoch.write(buf);
         self.misses.count.write(buf);
+        self.prev_misses.epoch.write(buf);
+        self.prev_misses.count.write(buf);
         match &self.pending {
             None => 0u8.write(buf),
             Some(p) => {
@@ -286,9 +370,9 @@ impl Write for ChipLiveness {
 
 impl EncodeSize for ChipLiveness {
     fn encode_size(&self) -> usize {
-        8 * 8
+        8 * 9
             + 16 * 2
-            + 4
+            + 4 * 2
             + 24 * RECENT_REWARDS
             + 16
             + 1
@@ -306,6 +390,10 @@ impl Read for ChipLiveness {
             prev: EpochBlocks::read(buf)?,
             settled: u64::read(buf)?,
             misses: EpochMisses {
+                epoch: u64::read(buf)?,
+                count: u32::read(buf)?,
+            },
+            prev_misses: EpochMisses {
                 epoch: u64::read(buf)?,
                 count: u32::read(buf)?,
             },
@@ -328,6 +416,29 @@ impl Read for ChipLiveness {
                 recent
             },
             total_rewards: u128::read(buf)?,
+        })
+    }
+}
+
+impl Write for ComputeFloor {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.epoch.write(buf);
+        self.min.write(buf);
+    }
+}
+
+impl EncodeSize for ComputeFloor {
+    fn encode_size(&self) -> usize {
+        8 + 16
+    }
+}
+
+impl Read for ComputeFloor {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            epoch: u64::read(buf)?,
+            min: u128::read(buf)?,
         })
     }
 }
@@ -488,5 +599,48 @@ mod tests {
         assert_eq!(nc.online_compute, 5);
         assert_eq!(nc.models.len(), 1);
         assert_eq!(NetworkCompute::decode(nc.encode()).unwrap(), nc);
+    }
+
+    #[test]
+    fn misses_of_an_unpaid_epoch_survive_a_miss_in_the_next() {
+        let mut l = ChipLiveness {
+            settled: 3,
+            ..Default::default()
+        };
+        l.record_miss(3);
+        l.record_miss(3);
+        l.record_miss(4);
+        assert_eq!((l.misses_in(3), l.misses_in(4)), (2, 1));
+        l.record_miss(4);
+        assert_eq!((l.misses_in(3), l.misses_in(4)), (2, 2));
+        // Epoch 3 paid: its misses may go.
+        l.settled = 4;
+        l.record_miss(5);
+        assert_eq!((l.misses_in(3), l.misses_in(4), l.misses_in(5)), (0, 2, 1));
+        l.settled = 6;
+        l.record_miss(7);
+        assert_eq!((l.misses_in(5), l.misses_in(7)), (0, 1));
+        let back = ChipLiveness::decode(l.encode()).unwrap();
+        assert_eq!(back, l);
+        assert_eq!(l.encode().len(), l.encode_size());
+    }
+
+    #[test]
+    fn compute_floor_is_the_lowest_value_of_the_epoch() {
+        // No record: unchanged forever.
+        assert_eq!(compute_floor(None, 9, 50), 50);
+        // 0 -> 100 in epoch 2 (borrowed), back to 0, then 30.
+        let f = ComputeFloor::after_change(None, 2, 0, 100);
+        assert_eq!(f, ComputeFloor { epoch: 2, min: 0 });
+        assert_eq!(compute_floor(Some(f), 2, 100), 0);
+        // Unchanged through epoch 3: the floor of 3 is the value.
+        assert_eq!(compute_floor(Some(f), 3, 100), 100);
+        // 100 -> 40 -> 70 in epoch 3: 40.
+        let g = ComputeFloor::after_change(Some(f), 3, 100, 40);
+        let g = ComputeFloor::after_change(Some(g), 3, 40, 70);
+        assert_eq!(compute_floor(Some(g), 3, 70), 40);
+        // Asking about an epoch before the record: unknown, counted as nothing.
+        assert_eq!(compute_floor(Some(g), 2, 70), 0);
+        assert_eq!(ComputeFloor::decode(g.encode()).unwrap(), g);
     }
 }
