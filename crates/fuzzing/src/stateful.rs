@@ -486,8 +486,12 @@ impl Net {
             |keys: &[Digest]| Ok::<_, ()>(keys.iter().map(|k| entries.get(k).cloned()).collect());
         let pre = load_touched(&env, txs, load).expect("in-memory load");
         let proposed = execute(&env, &pre, txs, Mode::Propose).unwrap_or_else(|e| {
+            let kinds: Vec<String> = txs
+                .iter()
+                .map(|t| format!("{:?}", t.tx.payload).chars().take(160).collect())
+                .collect();
             panic!(
-                "proposing failed at height {} (the chain would halt): {e}",
+                "proposing failed at height {} (the chain would halt): {e}\ntxs: {kinds:#?}",
                 self.height
             )
         });

@@ -5,8 +5,14 @@ use std::path::PathBuf;
 use unet_fuzzing::{decode, poci, stateful};
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
+    inputs("corpus", target)
+}
+
+/// The files of fuzz/<kind>/<target>/, sorted by name.
+fn inputs(kind: &str, target: &str) -> Vec<Vec<u8>> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
+        .join("../../fuzz")
+        .join(kind)
         .join(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
@@ -63,6 +69,20 @@ fn x509_chain_corpus() {
 #[test]
 fn state_blocks_corpus() {
     replay("state_blocks", stateful::seeds(), stateful::state_blocks);
+}
+
+/// Inputs that once crashed a target, each named after its bug (fuzz/regressions/):
+/// `state_blocks/transfer-chip-in-its-payout-block` is issue 12 item 2, found by this target:
+/// a `TransferChip` in the block where the reward cursor pays that chip; the planner loaded
+/// only the old owner's reward tally, execution failed with a missing key and proposing
+/// failed (the chain halts). Fails before 0d04d1d (new owners in the read-set).
+#[test]
+fn state_blocks_regressions() {
+    let inputs = inputs("regressions", "state_blocks");
+    assert!(!inputs.is_empty());
+    for input in &inputs {
+        stateful::state_blocks(input);
+    }
 }
 
 /// Writes the seed inputs into fuzz/corpus/ (run once with `--ignored` before fuzzing).
