@@ -1,14 +1,4 @@
-//! Any byte string: decoding a block never panics, and whatever decodes re-encodes to exactly
-//! the input (canonical encoding, tx root consistent with the transactions).
+//! Any byte string as a block: see `unet_fuzzing::decode::block_decode`.
 #![no_main]
 
-use commonware_codec::{Decode, Encode};
-use libfuzzer_sys::fuzz_target;
-use unet_types::{Block, BlockCfg};
-
-fuzz_target!(|data: &[u8]| {
-    if let Ok(block) = Block::decode_cfg(data.to_vec(), &BlockCfg { max_txs: 64 }) {
-        assert_eq!(block.encode().as_ref(), data);
-        assert_eq!(block.tx_root, unet_types::block::tx_root(&block.txs));
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| unet_fuzzing::decode::block_decode(data));

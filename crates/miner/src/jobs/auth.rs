@@ -247,6 +247,53 @@ impl ReplayGuard {
     }
 }
 
+/// Chain id the fuzz entry point verifies requests for.
+#[doc(hidden)]
+pub const FUZZ_CHAIN_ID: u64 = 1;
+
+/// Fuzzing entry point (fuzz target `job_auth` and its corpus replay in
+/// tests/fuzz_corpus.rs): `data` holds the values of `x-unet-lease`, `x-unet-key`,
+/// `x-unet-timestamp`, `x-unet-nonce` and `x-unet-signature`, the method and the path, one per
+/// line, then the body. Parsing and verification never panic; a request that verifies (on
+/// chain [`FUZZ_CHAIN_ID`], at its own timestamp) is accepted once and then refused as a
+/// replay. Returns whether it verified.
+#[doc(hidden)]
+pub fn fuzz_request(data: &[u8]) -> bool {
+    let mut parts = data.splitn(8, |b| *b == b'\n');
+    let values: Vec<String> = (0..7)
+        .map(|_| String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned())
+        .collect();
+    let body = parts.next().unwrap_or_default();
+    let names = [H_LEASE, H_KEY, H_TIMESTAMP, H_NONCE, H_SIGNATURE];
+    let get = |name: &str| {
+        let i = names.iter().position(|h| *h == name)?;
+        Some(values[i].as_str())
+    };
+    let Ok(h) = SignedHeaders::parse(get) else {
+        return false;
+    };
+    let (method, path) = (values[5].as_str(), values[6].as_str());
+    for now in [0, u64::MAX, h.timestamp_ms.wrapping_add(MAX_SKEW_MS + 1)] {
+        if now.abs_diff(h.timestamp_ms) > MAX_SKEW_MS {
+            assert!(matches!(
+                h.verify(FUZZ_CHAIN_ID, method, path, body, now),
+                Err(AuthError::Stale { .. })
+            ));
+        }
+    }
+    let now = h.timestamp_ms;
+    if h.verify(FUZZ_CHAIN_ID, method, path, body, now).is_err() {
+        return false;
+    }
+    let guard = ReplayGuard::default();
+    assert_eq!(guard.check_and_record(&h.key, h.nonce, now), Ok(()));
+    assert_eq!(
+        guard.check_and_record(&h.key, h.nonce, now),
+        Err(AuthError::Replay)
+    );
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
