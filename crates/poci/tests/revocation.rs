@@ -45,12 +45,12 @@ fn high_s_twin_of_a_revoked_nvidia_certificate_is_still_revoked() {
         .unwrap()
         .identity;
     // Every certificate but the root copy at the end (leaf, BROM, provisioner ICA, identity).
-    for i in 0..chain.len() - 1 {
-        let twin = signature_twin(&chain[i], Curve::P384).unwrap();
-        assert_ne!(twin, chain[i]);
+    for (i, cert) in chain.iter().enumerate().take(chain.len() - 1) {
+        let twin = signature_twin(cert, Curve::P384).unwrap();
+        assert_ne!(&twin, cert);
         assert_eq!(
             certificate_id(&twin).unwrap(),
-            certificate_id(&chain[i]).unwrap()
+            certificate_id(cert).unwrap()
         );
         let mut e = evidence();
         e.chain[i] = twin;
@@ -64,7 +64,7 @@ fn high_s_twin_of_a_revoked_nvidia_certificate_is_still_revoked() {
 
         // Revoke the original (as governance would, from the published certificate).
         let mut trust = nvidia_trust();
-        trust.revoke_certificate_der(&chain[i]).unwrap();
+        trust.revoke_certificate_der(cert).unwrap();
         let err = nvidia::verify(&e, &nonce(), NOW, &trust).unwrap_err();
         assert!(
             matches!(err, VerifyError::CertificateRevoked { index, .. } if index == i),
