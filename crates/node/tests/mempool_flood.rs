@@ -112,7 +112,7 @@ impl Junk {
                 tx.sender = self.victim.public_key();
                 tx.sign(&self.mallory)
             }
-            Kind::BadNonce if n % 2 == 0 => pay(
+            Kind::BadNonce if n.is_multiple_of(2) => pay(
                 &self.mallory,
                 self.mallory_nonce + 4_096 + n,
                 SPAM_FEE,
@@ -295,7 +295,7 @@ fn junk_flood_does_not_stop_transfers_or_liveness() {
                 break;
             }
             step += 1;
-            if sent < JUNK && step % 2 == 0 {
+            if sent < JUNK && step.is_multiple_of(2) {
                 let (kinds, txs): (Vec<Kind>, Vec<SignedTx>) =
                     (sent..sent + BATCH).map(|i| junk.next(i)).unzip();
                 sent += BATCH;
@@ -343,7 +343,7 @@ fn junk_flood_does_not_stop_transfers_or_liveness() {
                 }
             }
             // Alice pays someone every few steps.
-            if step % 5 == 0 && height < END - 10 {
+            if step.is_multiple_of(5) && height < END - 10 {
                 let tx = pay(&alice, alice_nonce, 10_000, &faucet.public_key(), UNC / 100);
                 alice_nonce += 1;
                 transfers.push(tx.hash());
