@@ -113,7 +113,10 @@ impl RateLimits {
                 )));
             }
             // Forget idle clients now and then, so the table stays small.
-            if self.checks.fetch_add(1, Ordering::Relaxed).is_multiple_of(4096)
+            if self
+                .checks
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(4096)
                 && self.per_client.len() > MAX_TRACKED_CLIENTS
             {
                 self.per_client.retain_recent();

@@ -378,3 +378,35 @@ fn lists_return_at_most_a_page_and_a_cursor_that_continues() {
         assert_eq!(r["result"]["next"], Value::Null);
     });
 }
+
+#[test]
+fn limits_round_trip_through_config_toml() {
+    let config = crate::home::NodeConfig {
+        name: "n".into(),
+        p2p_listen: "127.0.0.1:1".parse().unwrap(),
+        rpc_listen: "127.0.0.1:2".parse().unwrap(),
+        data_dir: "data".into(),
+        log: "info".into(),
+        rpc_rate_limit: 7,
+        rpc: RpcLimits {
+            client_rate_limit: 3,
+            ..RpcLimits::default()
+        },
+        mempool: MempoolLimits {
+            ttl_blocks: 9,
+            ..MempoolLimits::default()
+        },
+    };
+    let text = toml::to_string_pretty(&config).unwrap();
+    let back: crate::home::NodeConfig = toml::from_str(&text).unwrap();
+    assert_eq!(back.rpc_limits().rate_limit, 7);
+    assert_eq!(back.rpc_limits().client_rate_limit, 3);
+    assert_eq!(back.mempool, config.mempool);
+    // Every key optional; a misspelt one is an error, not a silent default.
+    let minimal = "name = \"n\"\np2p_listen = \"127.0.0.1:1\"\nrpc_listen = \"127.0.0.1:2\"\n";
+    let c: crate::home::NodeConfig = toml::from_str(minimal).unwrap();
+    assert_eq!(c.rpc_limits(), RpcLimits::default());
+    assert_eq!(c.mempool, MempoolLimits::default());
+    let typo = format!("{minimal}[rpc]\nclient_rate_limt = 5\n");
+    assert!(toml::from_str::<crate::home::NodeConfig>(&typo).is_err());
+}
