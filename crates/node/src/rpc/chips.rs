@@ -22,7 +22,7 @@ fn internal(e: impl std::fmt::Display) -> RpcError {
     RpcError::new(code::INTERNAL, e.to_string())
 }
 
-fn parse_chip_id(s: &str) -> Result<ChipId> {
+pub(super) fn parse_chip_id(s: &str) -> Result<ChipId> {
     let bytes = hex::decode(s.trim().trim_start_matches("0x"))
         .map_err(|e| RpcError::params(format!("chip_id: {e}")))?;
     bytes

@@ -41,7 +41,7 @@ fn field<'a>(params: &'a Value, name: &str) -> Option<&'a Value> {
     }
 }
 
-fn u64_field(params: &Value, name: &str) -> Result<Option<u64>> {
+pub(super) fn u64_field(params: &Value, name: &str) -> Result<Option<u64>> {
     match field(params, name) {
         None => Ok(None),
         Some(Value::Number(n)) => n
@@ -56,7 +56,7 @@ fn u64_field(params: &Value, name: &str) -> Result<Option<u64>> {
     }
 }
 
-fn amount_field(params: &Value, name: &str) -> Result<Option<u128>> {
+pub(super) fn amount_field(params: &Value, name: &str) -> Result<Option<u128>> {
     match field(params, name) {
         None => Ok(None),
         Some(Value::String(s)) => s

@@ -68,7 +68,7 @@ pub(super) async fn dispatch<E: StoreContext>(
 }
 
 /// Reads a named parameter from `{"name": ..}` or the `index`-th of `[..]`.
-fn param<'a>(params: &'a Value, name: &str, index: usize) -> Option<&'a Value> {
+pub(super) fn param<'a>(params: &'a Value, name: &str, index: usize) -> Option<&'a Value> {
     match params {
         Value::Object(m) => m.get(name),
         Value::Array(a) => a.get(index),
@@ -86,11 +86,11 @@ pub(super) fn str_param<'a>(params: &'a Value, name: &str, index: usize) -> Resu
     }
 }
 
-fn parse_address(s: &str) -> Result<PublicKey> {
+pub(super) fn parse_address(s: &str) -> Result<PublicKey> {
     from_hex::<PublicKey>(s).map_err(|e| RpcError::params(format!("address: {e}")))
 }
 
-fn parse_hash(s: &str) -> Result<Digest> {
+pub(super) fn parse_hash(s: &str) -> Result<Digest> {
     from_hex::<Digest>(s).map_err(|e| RpcError::params(format!("hash: {e}")))
 }
 

@@ -6,6 +6,8 @@
 //! with a specific code, and bodies over [`MAX_BODY_BYTES`] are refused before parsing.
 
 mod chips;
+#[doc(hidden)]
+pub mod fuzzing;
 mod json;
 pub mod limits;
 mod market;

@@ -46,7 +46,7 @@ fn field<'a>(params: &'a Value, name: &str) -> Option<&'a Value> {
     }
 }
 
-fn epoch_param(params: &Value) -> Result<Option<u64>> {
+pub(super) fn epoch_param(params: &Value) -> Result<Option<u64>> {
     match field(params, "epoch") {
         None => Ok(None),
         Some(Value::Number(n)) => n
