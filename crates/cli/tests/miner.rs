@@ -212,6 +212,9 @@ async fn miner_registers_answers_recovers_and_never_double_answers() {
         all_status(&client, &owner, "online")
     })
     .await;
+    // Challenges issued while the miner was down are answered when it catches up; those close
+    // to their deadline may land too late (how late depends on the machine's load).
+    let live_again_at = height(&client).await;
     wait_for("every chip earning again", || async {
         let c = chips(&client, &owner).await;
         c.len() == CHIPS && c.iter().zip(&before).all(|(c, b)| rewards(c) > *b)
@@ -272,6 +275,15 @@ async fn miner_registers_answers_recovers_and_never_double_answers() {
             let receipt = receipts
                 .get(i)
                 .unwrap_or_else(|| panic!("no receipt for block {h}"));
+            let catching_up = tx["responses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["challenge_height"].as_u64().unwrap() < live_again_at);
+            if receipt["status"] != "ok" && catching_up && receipt["code"] == "liveness_late" {
+                // A challenge issued while the miner was killed, answered on restart.
+                continue;
+            }
             assert_eq!(
                 receipt["status"], "ok",
                 "miner's liveness tx failed: {receipt}"
