@@ -341,3 +341,43 @@ fn a_lease_cannot_read_another_leases_volume() {
     );
     assert!(!text(&out.stdout).contains("RENTER-A"), "{out:?}");
 }
+
+/// Figures for docs/jobs.md: `cargo test -p unet-sandbox --test runc -- --nocapture
+/// start_latency`. Asserts only that the sandbox ran the same command with the same output.
+#[test]
+fn start_latency_against_running_directly() {
+    let e = env();
+    let script = "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; echo $i";
+    let n = 5u32;
+    let t = std::time::Instant::now();
+    let mut direct_out = Vec::new();
+    for _ in 0..n {
+        direct_out = std::process::Command::new(e.rootfs.join("bin/busybox"))
+            .args(["sh", "-c", script])
+            .output()
+            .unwrap()
+            .stdout;
+    }
+    let direct = t.elapsed() / n;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let out = e.run("latency", "true");
+        assert_eq!(out.exit_code, Some(0), "{out:?}");
+    }
+    let start = t.elapsed() / n;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let out = e.run("batch", script);
+        assert_eq!(out.stdout, direct_out, "{out:?}");
+    }
+    let batch = t.elapsed() / n;
+    println!(
+        "sandbox figures (mean of {n}): container start+teardown of `true` {:?}; \
+         batch job {:?} in the sandbox vs {:?} directly: {:.1}x, overhead {:?}",
+        start,
+        batch,
+        direct,
+        batch.as_secs_f64() / direct.as_secs_f64(),
+        batch.saturating_sub(direct)
+    );
+}
