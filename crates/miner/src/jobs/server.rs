@@ -171,6 +171,8 @@ pub struct JobsConfig {
     pub max_onnx_wall_ms: u64,
     /// Finished results are deleted after this long.
     pub retention: Duration,
+    /// Where and how jobs run in the sandbox (runc).
+    pub sandbox: exec::SandboxConfig,
 }
 
 impl JobsConfig {
@@ -178,7 +180,6 @@ impl JobsConfig {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             listen,
-            dir,
             // Leave a core to the liveness daemon.
             workers: cores.saturating_sub(1).max(1),
             queue: 64,
@@ -187,6 +188,8 @@ impl JobsConfig {
             onnx_wall_ms: 60_000,
             max_onnx_wall_ms: 600_000,
             retention: Duration::from_secs(7 * 24 * 3600),
+            sandbox: exec::SandboxConfig::for_jobs_dir(&dir),
+            dir,
         }
     }
 }
@@ -679,16 +682,11 @@ async fn run_job(s: &Arc<Shared>, job: Queued) -> anyhow::Result<JobView> {
     };
     match job.spec {
         JobSpec::Exec { argv, limits } => {
-            let dir = s.cfg.dir.join("run").join(&job.job_id);
-            std::fs::create_dir_all(&dir)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-            }
-            let d = dir.clone();
-            let out = tokio::task::spawn_blocking(move || exec::run(&argv, &d, &limits)).await?;
-            let _ = std::fs::remove_dir_all(&dir);
+            let sb = s.cfg.sandbox.clone();
+            let (id, lease) = (job.job_id.clone(), job.lease_id);
+            let out =
+                tokio::task::spawn_blocking(move || exec::run(&sb, &id, lease, &argv, &limits))
+                    .await?;
             let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
             doc.exit_code = out.exit_code;
             doc.signal = out.signal;
@@ -889,6 +887,12 @@ mod tests {
         leases.insert(3, lease(3, vec![files[1].chip_id.clone()], "open", 50));
         let chain = Arc::new(FakeChain(Mutex::new(leases)));
         let mut cfg = JobsConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("jobs"));
+        // Jobs run under runc, which needs a sandbox dir whose ancestors others may traverse.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+        }
+        cfg.sandbox.dir = dir.path().join("sandbox");
         cfg.workers = workers;
         cfg.queue = queue;
         let server = JobServer::start(cfg, backend, chain.clone()).await.unwrap();

@@ -1,0 +1,18 @@
+//! Renters' workloads in a real sandbox: `runc` with an OCI runtime spec built here.
+//!
+//! - [`spec`]: the runtime spec (user namespace on an unprivileged uid range, own pid,
+//!   mount, ipc, uts, cgroup and network namespaces, read-only root, no capabilities, no new
+//!   privileges, [`seccomp`] deny list, cgroup limits).
+//! - [`runner`]: runs a container with `runc`, caps output and wall time, and always kills
+//!   and deletes it at the end.
+//! - [`rootfs`]: the minimal busybox root for commands without an image.
+//!
+//! See crates/sandbox/README.md and docs/jobs.md.
+
+pub mod rootfs;
+pub mod runner;
+pub mod seccomp;
+pub mod spec;
+
+pub use runner::{RunOutcome, Runtime, Stopped};
+pub use spec::{Bind, IdRange, Resources, WorkloadSpec};
