@@ -268,7 +268,11 @@ async fn node_that_cannot_bind_exits_naming_the_address() {
         .arg(&out)
         .output()
         .unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
     let home: PathBuf = out.join("node0");
     for (port, what) in [(20300, "P2P"), (20310, "API")] {
         let taken = TcpListener::bind(("127.0.0.1", port)).unwrap();
