@@ -217,14 +217,17 @@ where
             }
         };
 
+        let height = parent_height.next();
+        let mut chain = self.shared.chain().await;
+        // Transactions of the unfinalized blocks below this one are still pending: start each
+        // of their senders after them, so the block carries new transactions, not stale ones.
+        let in_flight = chain.nonces_after(&parent_digest);
         let candidates = self
             .shared
             .mempool
             .lock()
             .expect("mempool lock")
-            .select(self.params.max_block_txs as usize);
-        let height = parent_height.next();
-        let mut chain = self.shared.chain().await;
+            .select_after(self.params.max_block_txs as usize, &in_flight);
         let probe = Block::new(
             context.clone(),
             parent_digest,
@@ -273,7 +276,7 @@ where
             txs = block.txs.len(),
             "proposed block"
         );
-        chain.remember(digest, height.get(), state, outcome);
+        chain.remember(digest, &block, state, outcome);
         drop(chain);
         note_head(&self.shared, height.get(), digest);
         Some(Digested::precomputed(Arc::new(block), digest))

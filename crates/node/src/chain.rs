@@ -35,6 +35,10 @@ pub enum ExecError {
 #[derive(Clone)]
 pub struct Executed<E: StoreContext> {
     pub height: u64,
+    /// The block's parent.
+    pub parent: Digest,
+    /// Each sender's next nonce after this block's transactions (senders of the block only).
+    pub next_nonces: HashMap<Address, u64>,
     pub state: Merkleized<E>,
     pub receipts: Vec<Receipt>,
     pub supply: Supply,
@@ -367,16 +371,23 @@ impl<E: StoreContext> Chain<E> {
                 hex::encode(state.root())
             )));
         }
-        self.remember(digest, block.height.get(), state, outcome);
+        self.remember(digest, block, state, outcome);
         Ok(())
     }
 
     /// Caches a speculative state under its block's digest.
-    pub fn remember(&mut self, digest: Digest, height: u64, state: Merkleized<E>, o: Outcome) {
+    pub fn remember(&mut self, digest: Digest, block: &Block, state: Merkleized<E>, o: Outcome) {
+        let mut next_nonces: HashMap<Address, u64> = HashMap::new();
+        for stx in &block.txs {
+            let next = next_nonces.entry(stx.tx.sender.clone()).or_default();
+            *next = (*next).max(stx.tx.nonce.saturating_add(1));
+        }
         self.executed.insert(
             digest,
             Executed {
-                height,
+                height: block.height.get(),
+                parent: block.parent,
+                next_nonces,
                 state,
                 receipts: o.receipts,
                 supply: o.supply,
@@ -443,6 +454,27 @@ impl<E: StoreContext> Chain<E> {
             }
         }
         Ok(Some(executed.receipts))
+    }
+
+    /// Each sender's next nonce after the unfinalized blocks from the last applied block up to
+    /// and including `tip`, for the senders those blocks carry: a proposal on `tip` must not
+    /// pick their transactions again (they are still pending until finalized). Empty when
+    /// `tip` is the applied block or unknown.
+    pub fn nonces_after(&self, tip: &Digest) -> HashMap<Address, u64> {
+        let mut out: HashMap<Address, u64> = HashMap::new();
+        let mut at = *tip;
+        // Each step goes one height down, so the walk ends within the cached heights.
+        while at != self.applied_digest {
+            let Some(e) = self.executed.get(&at) else {
+                break;
+            };
+            for (sender, next) in &e.next_nonces {
+                let n = out.entry(sender.clone()).or_default();
+                *n = (*n).max(*next);
+            }
+            at = e.parent;
+        }
+        out
     }
 
     /// Number of cached speculative states (for metrics and tests).
@@ -613,6 +645,73 @@ mod tests {
             let built = chain.build_on(&parent, &env, &many).await.unwrap();
             assert_eq!(built.dropped.len(), MAX_DROPPED_PER_PROPOSAL);
             assert_eq!(built.txs, vec![many[0].clone()]);
+        });
+    }
+
+    /// Proposals on an unfinalized parent learn each sender's nonce after the unfinalized
+    /// blocks (so the mempool does not hand them the same transactions again), and only from
+    /// the branch they build on.
+    #[test]
+    fn nonces_after_follows_the_unfinalized_branch() {
+        use commonware_consensus::types::{Epoch, Height, Round, View};
+        deterministic::Runner::default().start(|ctx| async move {
+            let (a, c) = (PrivateKey::from_seed(1), PrivateKey::from_seed(3));
+            let mut chain = Chain::open(ctx, "nonces", genesis(&[&a, &c]))
+                .await
+                .unwrap();
+            let pay = |from: &PrivateKey, nonce| {
+                tx(
+                    from,
+                    nonce,
+                    Payload::Transfer {
+                        to: PrivateKey::from_seed(2).public_key(),
+                        amount: UNC,
+                    },
+                )
+            };
+            let params = chain.genesis.params.clone();
+            let leader = PrivateKey::from_seed(100).public_key();
+            // Builds, on `parent`, the block carrying `txs` and caches it as consensus does.
+            let build = async |chain: &mut Chain<_>, parent: Digest, height: u64, view, txs| {
+                let block = Block::new(
+                    unet_types::Context {
+                        round: Round::new(Epoch::zero(), View::new(view)),
+                        leader: leader.clone(),
+                        parent: (View::zero(), parent),
+                    },
+                    parent,
+                    Height::new(height),
+                    height,
+                    None,
+                    Digest::from([0u8; 32]),
+                    txs,
+                );
+                let env = chain.env(&block, &params);
+                let built = chain.build_on(&parent, &env, &block.txs).await.unwrap();
+                assert_eq!(built.txs, block.txs);
+                let digest = block.digest();
+                chain.remember(digest, &block, built.state, built.outcome);
+                digest
+            };
+            let root = chain.applied_digest();
+            assert!(chain.nonces_after(&root).is_empty());
+            let b1 = build(&mut chain, root, 1, 1, vec![pay(&a, 0), pay(&c, 0)]).await;
+            let b2 = build(&mut chain, b1, 2, 2, vec![pay(&a, 1), pay(&a, 2)]).await;
+            // A sibling of b2 on b1 (another view's proposal).
+            let b2x = build(&mut chain, b1, 2, 3, vec![pay(&c, 1)]).await;
+            let after = |d| {
+                let mut v: Vec<_> = chain.nonces_after(&d).into_iter().collect();
+                v.sort_by_key(|(s, _)| s.clone());
+                v
+            };
+            let mut want = vec![(a.public_key(), 3), (c.public_key(), 1)];
+            want.sort_by_key(|(s, _)| s.clone());
+            assert_eq!(after(b2), want);
+            let mut want = vec![(a.public_key(), 1), (c.public_key(), 2)];
+            want.sort_by_key(|(s, _)| s.clone());
+            assert_eq!(after(b2x), want);
+            // An unknown tip contributes nothing.
+            assert!(chain.nonces_after(&Digest::from([9u8; 32])).is_empty());
         });
     }
 }

@@ -436,10 +436,20 @@ impl Mempool {
     /// nonces from its finalized nonce, liveness answers first, then highest fee per byte,
     /// senders of equal fee taking turns.
     pub fn select(&self, max: usize) -> Vec<SignedTx> {
+        self.select_after(max, &HashMap::new())
+    }
+
+    /// As [`Mempool::select`], on top of unfinalized blocks that already carry some pending
+    /// transactions: `in_flight` gives each of their senders' next nonce after those blocks, and
+    /// that sender's run starts there instead of at its finalized nonce.
+    pub fn select_after(&self, max: usize, in_flight: &HashMap<Address, u64>) -> Vec<SignedTx> {
         let mut heap: BinaryHeap<Pick<'_>> = self
             .queues
             .iter()
-            .filter_map(|(s, q)| Pick::new(q, s, q.base, 0))
+            .filter_map(|(s, q)| {
+                let start = in_flight.get(s).map_or(q.base, |n| (*n).max(q.base));
+                Pick::new(q, s, start, 0)
+            })
             .collect();
         let mut out = Vec::with_capacity(max.min(self.len()));
         while out.len() < max {

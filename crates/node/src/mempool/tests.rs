@@ -316,6 +316,35 @@ fn select_takes_executable_by_fee_and_takes_turns() {
     assert!(m.select(100).iter().any(|t| t.tx.fee == 1_000));
 }
 
+/// A proposal on an unfinalized parent must not carry the parent's transactions again: they
+/// stay pending until finalized, and picked twice they would only be excluded as stale nonces,
+/// wasting the block (without `select_after`, every pending transaction is re-picked).
+#[test]
+fn select_after_skips_what_unfinalized_parents_carry() {
+    let mut m = Mempool::new(limits(100));
+    for n in 0..4 {
+        m.insert(tx(1, n, 10), &rich(0), 0).unwrap();
+    }
+    m.insert(tx(2, 0, 10), &rich(0), 0).unwrap();
+    // The parent carried sender 1's nonces 0 and 1; sender 2 is untouched.
+    let in_flight = HashMap::from([(addr(1), 2)]);
+    let picked: Vec<_> = m
+        .select_after(10, &in_flight)
+        .iter()
+        .map(|t| (t.tx.sender.clone(), t.tx.nonce))
+        .collect();
+    assert_eq!(picked.len(), 3);
+    assert!(picked.contains(&(addr(1), 2)) && picked.contains(&(addr(1), 3)));
+    assert!(picked.contains(&(addr(2), 0)));
+    assert!(!picked.iter().any(|(s, n)| *s == addr(1) && *n < 2));
+    // Everything in flight: nothing of sender 1 left to pick.
+    let all = HashMap::from([(addr(1), 4)]);
+    assert_eq!(m.select_after(10, &all).len(), 1);
+    // An in-flight nonce below the finalized one changes nothing.
+    let stale = HashMap::from([(addr(1), 0)]);
+    assert_eq!(m.select_after(10, &stale).len(), 5);
+}
+
 #[test]
 fn excluded_for_a_permanent_reason_is_evicted_with_later_nonces() {
     let mut m = Mempool::new(limits(100));
