@@ -61,6 +61,10 @@ fn default_committee_size() -> u32 {
     16
 }
 
+/// Most challenge positions a block draws per registered chip (see [`Genesis::validate`]): a
+/// chip holds at most one pending challenge, so more draws only cost the validators work.
+pub const MAX_CHALLENGE_DRAWS_PER_BLOCK: u32 = 8;
+
 fn default_challenges_per_epoch() -> u32 {
     2
 }
@@ -301,8 +305,21 @@ impl Genesis {
             return invalid("max_block_txs is zero".into());
         }
         let p = &self.params;
-        if p.epoch_length < 2 * p.response_window.max(1) {
+        if p.response_window
+            .max(1)
+            .checked_mul(2)
+            .is_none_or(|w| p.epoch_length < w)
+        {
             return invalid("epoch_length must be at least twice response_window".into());
+        }
+        // Each block draws `challenges_per_epoch * chips / epoch_length` positions: bounded
+        // by MAX_CHALLENGE_DRAWS_PER_BLOCK draws per chip, however many chips register.
+        if u128::from(p.challenges_per_epoch)
+            > u128::from(p.epoch_length) * u128::from(MAX_CHALLENGE_DRAWS_PER_BLOCK)
+        {
+            return invalid(format!(
+                "challenges_per_epoch above {MAX_CHALLENGE_DRAWS_PER_BLOCK} x epoch_length"
+            ));
         }
         if p.response_window == 0 {
             return invalid("response_window is zero".into());
@@ -340,5 +357,72 @@ impl Genesis {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::Signer;
+
+    fn genesis(tweak: impl FnOnce(&mut Params)) -> Genesis {
+        let mut params = Params::default();
+        tweak(&mut params);
+        Genesis {
+            chain_id: 1,
+            chain_name: "params".into(),
+            genesis_time_ms: 0,
+            params,
+            consensus_polynomial: String::new(),
+            validators: vec![Validator {
+                name: "v0".into(),
+                public_key: crate::PrivateKey::from_seed(1).public_key(),
+                p2p_address: "127.0.0.1:1".into(),
+            }],
+            allocations: Vec::new(),
+            poci: Default::default(),
+            treasury: None,
+        }
+    }
+
+    /// A response window so large that twice it overflows is refused, not a panic (debug) or a
+    /// wrapped comparison that accepts it (release).
+    #[test]
+    fn response_window_near_the_top_of_u64_is_refused_without_overflow() {
+        for window in [u64::MAX, u64::MAX / 2 + 1] {
+            let g = genesis(|p| {
+                p.response_window = window;
+                p.epoch_length = u64::MAX;
+                p.halving_blocks = u64::MAX;
+            });
+            assert!(matches!(g.validate(), Err(GenesisError::Invalid(m)) if m.contains("twice")));
+        }
+        let g = genesis(|p| {
+            p.response_window = u64::MAX / 2;
+            p.epoch_length = u64::MAX - 1;
+            p.halving_blocks = u64::MAX;
+        });
+        g.validate().unwrap();
+    }
+
+    /// More challenge draws per block than the bound (which would let the per-block challenge
+    /// list grow without limit with the registry) are refused; the bound itself is accepted.
+    #[test]
+    fn challenges_per_epoch_is_bounded_by_the_epoch_length() {
+        let at = |per_epoch: u32| {
+            genesis(|p| {
+                p.epoch_length = 100;
+                p.response_window = 10;
+                p.challenges_per_epoch = per_epoch;
+                p.halving_blocks = 100;
+            })
+            .validate()
+        };
+        at(100 * MAX_CHALLENGE_DRAWS_PER_BLOCK).unwrap();
+        assert!(matches!(
+            at(100 * MAX_CHALLENGE_DRAWS_PER_BLOCK + 1),
+            Err(GenesisError::Invalid(m)) if m.contains("challenges_per_epoch")
+        ));
+        assert!(at(u32::MAX).is_err());
     }
 }
