@@ -6,9 +6,11 @@
 //! - [`runner`]: runs a container with `runc`, caps output and wall time, and always kills
 //!   and deletes it at the end.
 //! - [`rootfs`]: the minimal busybox root for commands without an image.
+//! - [`image`]: OCI images (archive import, digest checks, safe layer unpacking, cache).
 //!
 //! See crates/sandbox/README.md and docs/jobs.md.
 
+pub mod image;
 pub mod rootfs;
 pub mod runner;
 pub mod seccomp;
