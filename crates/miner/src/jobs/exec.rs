@@ -1,7 +1,8 @@
 //! Bounded machine time, in the sandbox: one command (argv, no shell) runs under `runc`
 //! ([`unet_sandbox`]) in a container of its own, never as the miner's user.
 //!
-//! The root is Debian's static busybox ([`unet_sandbox::rootfs`]), read-only; the working
+//! The root is the job's image ([`unet_sandbox::image`], unpacked once per digest) or
+//! Debian's static busybox ([`unet_sandbox::rootfs`]), read-only either way; the working
 //! directory `/work` is the lease's volume (kept across the lease's jobs, owned by the
 //! lease's unprivileged uid range, unreadable by other leases); `/tmp` is a tmpfs of
 //! `file_bytes`. The container has its own user (mapped to an unprivileged host uid range
@@ -121,6 +122,8 @@ pub struct SandboxConfig {
     pub pids: u64,
     /// CPU of one job, thousandths of a core.
     pub cpu_millis: u64,
+    /// Caps of one image (blobs, layers, unpacked bytes and entries).
+    pub images: unet_sandbox::image::ImageLimits,
 }
 
 impl SandboxConfig {
@@ -140,7 +143,14 @@ impl SandboxConfig {
             uid_base: 3_000_000_000,
             pids: 256,
             cpu_millis: 1000,
+            images: unet_sandbox::image::ImageLimits::default(),
         }
+    }
+
+    /// The image store (`<dir>/images`).
+    pub fn image_store(&self) -> Result<unet_sandbox::image::ImageStore, String> {
+        self.ensure_dir()?;
+        unet_sandbox::image::ImageStore::open(&self.dir.join("images"), self.images)
     }
 
     /// The host uid range of lease `lease`.
@@ -166,14 +176,17 @@ impl SandboxConfig {
     }
 }
 
-/// Runs `argv` as job `job_id` of lease `lease` under `limits` in the sandbox. Blocks until
-/// the command ends or is stopped; always returns within the wall time plus a short grace.
+/// Runs `argv` as job `job_id` of lease `lease` under `limits` in the sandbox, on `image`
+/// (its entrypoint first; its `Cmd` when `argv` is empty; its environment, working
+/// directory and numeric user) or on the busybox root. Blocks until the command ends or is
+/// stopped; always returns within the wall time plus a short grace.
 pub fn run(
     sb: &SandboxConfig,
     job_id: &str,
     lease: u64,
     argv: &[String],
     limits: &ExecLimits,
+    image: Option<&unet_sandbox::image::Image>,
 ) -> ExecOutcome {
     let fail = |e: String| ExecOutcome {
         limit: None,
@@ -185,8 +198,41 @@ pub fn run(
         wall_ms: 0,
         spawn_error: Some(e),
     };
-    if argv.is_empty() {
-        return fail("empty argv".into());
+    let mut args: Vec<String> = Vec::new();
+    let mut env: Vec<String> = Vec::new();
+    let (mut cwd, mut uid, mut gid) = ("/work".to_string(), 0, 0);
+    if let Some(img) = image {
+        args.extend(img.config.entrypoint.iter().cloned());
+        if argv.is_empty() {
+            args.extend(img.config.cmd.iter().cloned());
+        }
+        env.extend(img.config.env.iter().cloned());
+        if let Some(w) = &img.config.working_dir {
+            cwd = w.clone();
+        }
+        match img.config.uid_gid() {
+            Ok((u, g)) => (uid, gid) = (u, g),
+            Err(e) => return fail(e),
+        }
+    }
+    args.extend(argv.iter().cloned());
+    if args.is_empty() {
+        return fail("empty argv (and the image names no command)".into());
+    }
+    for (k, v) in [
+        (
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ),
+        ("HOME", "/work"),
+        ("TMPDIR", "/tmp"),
+    ] {
+        if !env
+            .iter()
+            .any(|e| e.split_once('=').is_some_and(|(n, _)| n == k))
+        {
+            env.push(format!("{k}={v}"));
+        }
     }
     if let Err(e) = sb.ensure_dir() {
         return fail(e);
@@ -195,9 +241,12 @@ pub fn run(
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let rootfs = match unet_sandbox::rootfs::busybox_rootfs(&sb.dir.join("busybox-root")) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
+    let rootfs = match image {
+        Some(img) => img.rootfs.clone(),
+        None => match unet_sandbox::rootfs::busybox_rootfs(&sb.dir.join("busybox-root")) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        },
     };
     let ids = sb.ids(lease);
     let volume = sb.volume(lease);
@@ -207,15 +256,11 @@ pub fn run(
     let id: String = format!("unet-{}", &job_id[..job_id.len().min(48)]);
     let spec = unet_sandbox::WorkloadSpec {
         rootfs,
-        args: argv.to_vec(),
-        env: vec![
-            "PATH=/usr/local/bin:/usr/bin:/bin".into(),
-            "HOME=/work".into(),
-            "TMPDIR=/tmp".into(),
-        ],
-        cwd: "/work".into(),
-        uid: 0,
-        gid: 0,
+        args,
+        env,
+        cwd,
+        uid,
+        gid,
         hostname: "job".into(),
         resources: unet_sandbox::Resources {
             memory_bytes: limits.memory_mib.saturating_mul(1 << 20),
@@ -284,7 +329,7 @@ mod tests {
     }
 
     fn job(sb: &SandboxConfig, id: &str, a: &[&str], limits: &ExecLimits) -> ExecOutcome {
-        let out = run(sb, id, 7, &argv(a), limits);
+        let out = run(sb, id, 7, &argv(a), limits, None);
         if let Some(e) = &out.spawn_error {
             assert!(!e.contains("not found: install"), "{e}");
         }
