@@ -75,40 +75,13 @@ impl ExecLimits {
     }
 }
 
-/// Which limit stopped a job.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Limit {
-    WallTime,
-    Memory,
-    Output,
-    FileSize,
-}
+/// Which limit stopped a job: the sandbox runner's own ([`unet_sandbox::Stopped`]).
+pub use unet_sandbox::Stopped as Limit;
 
-/// What happened to the command.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExecOutcome {
-    /// The limit that stopped it, if any.
-    pub limit: Option<Limit>,
-    /// Exit code when it exited normally.
-    pub exit_code: Option<i32>,
-    /// Signal that ended it, if any.
-    pub signal: Option<i32>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    /// The output cap cut stdout/stderr.
-    pub truncated: bool,
-    pub wall_ms: u64,
-    /// Could not be started at all (runtime missing, not found, not executable, ...).
-    pub spawn_error: Option<String>,
-}
-
-impl ExecOutcome {
-    /// Exited with status 0 within its limits.
-    pub fn succeeded(&self) -> bool {
-        self.limit.is_none() && self.exit_code == Some(0) && self.spawn_error.is_none()
-    }
-}
+/// What happened to the command: the sandbox runner's outcome
+/// ([`unet_sandbox::RunOutcome`]; `stopped` names the limit, `start_error` a command that
+/// could not be started).
+pub use unet_sandbox::RunOutcome as ExecOutcome;
 
 /// Where the sandbox keeps its things and what it gives a job besides the job's own limits.
 #[derive(Clone, Debug)]
@@ -188,16 +161,7 @@ pub fn run(
     limits: &ExecLimits,
     image: Option<&unet_sandbox::image::Image>,
 ) -> ExecOutcome {
-    let fail = |e: String| ExecOutcome {
-        limit: None,
-        exit_code: None,
-        signal: None,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        truncated: false,
-        wall_ms: 0,
-        spawn_error: Some(e),
-    };
+    let fail = ExecOutcome::failed_to_start;
     let mut args: Vec<String> = Vec::new();
     let mut env: Vec<String> = Vec::new();
     let (mut cwd, mut uid, mut gid) = ("/work".to_string(), 0, 0);
@@ -277,29 +241,13 @@ pub fn run(
         }],
         cgroup: format!("/unet/{id}"),
     };
-    let out = rt.run(
+    rt.run(
         &id,
         &sb.dir.join("bundles").join(&id),
         &spec,
         Duration::from_millis(limits.wall_ms),
         limits.output_bytes,
-    );
-    use unet_sandbox::Stopped;
-    ExecOutcome {
-        limit: out.stopped.map(|s| match s {
-            Stopped::WallTime => Limit::WallTime,
-            Stopped::Memory => Limit::Memory,
-            Stopped::Output => Limit::Output,
-            Stopped::FileSize => Limit::FileSize,
-        }),
-        exit_code: out.exit_code,
-        signal: out.signal,
-        stdout: out.stdout,
-        stderr: out.stderr,
-        truncated: out.truncated,
-        wall_ms: out.wall_ms,
-        spawn_error: out.start_error,
-    }
+    )
 }
 
 #[cfg(test)]
@@ -330,7 +278,7 @@ mod tests {
 
     fn job(sb: &SandboxConfig, id: &str, a: &[&str], limits: &ExecLimits) -> ExecOutcome {
         let out = run(sb, id, 7, &argv(a), limits, None);
-        if let Some(e) = &out.spawn_error {
+        if let Some(e) = &out.start_error {
             assert!(!e.contains("not found: install"), "{e}");
         }
         out
@@ -355,7 +303,7 @@ mod tests {
         assert!(!stdout.contains("UNET_SECRET_TEST_VAR"), "{stdout}");
         assert_eq!(out.stderr, b"err\n");
         assert_eq!(out.exit_code, Some(3));
-        assert_eq!(out.limit, None);
+        assert_eq!(out.stopped, None);
         assert!(!out.succeeded());
         // The file is in the lease's volume, owned by the lease's unprivileged range.
         let f = sb.volume(7).join("f");
@@ -403,7 +351,7 @@ mod tests {
             &["/bin/sh", "-c", "setsid sleep 30 & sleep 30"],
             &limits,
         );
-        assert_eq!(out.limit, Some(Limit::WallTime), "{out:?}");
+        assert_eq!(out.stopped, Some(Limit::WallTime), "{out:?}");
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         assert!(out.wall_ms >= 300);
     }
@@ -416,7 +364,7 @@ mod tests {
             ..Default::default()
         };
         let out = job(&sb, "j4", &["/bin/yes"], &limits);
-        assert_eq!(out.limit, Some(Limit::Output), "{out:?}");
+        assert_eq!(out.stopped, Some(Limit::Output), "{out:?}");
         assert!(out.truncated);
         assert_eq!(out.stdout.len() + out.stderr.len(), 1000);
     }
@@ -438,7 +386,7 @@ mod tests {
             ],
             &limits,
         );
-        assert_eq!(out.limit, Some(Limit::Memory), "{out:?}");
+        assert_eq!(out.stopped, Some(Limit::Memory), "{out:?}");
         assert!(!out.succeeded());
     }
 

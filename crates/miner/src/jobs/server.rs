@@ -767,9 +767,9 @@ async fn run_job(s: &Arc<Shared>, job: Queued) -> anyhow::Result<JobView> {
             doc.stdout_b64 = Some(b64(&out.stdout));
             doc.stderr_b64 = Some(b64(&out.stderr));
             doc.output_truncated = Some(out.truncated);
-            doc.limit = out.limit;
-            doc.error = out.spawn_error.clone();
-            doc.status = if out.limit.is_some() {
+            doc.limit = out.stopped;
+            doc.error = out.start_error.clone();
+            doc.status = if out.stopped.is_some() {
                 Outcome::LimitExceeded
             } else if out.succeeded() {
                 Outcome::Ok
