@@ -373,6 +373,7 @@ fn the_example_image_runs_in_the_sandbox() {
         ids: unet_sandbox::IdRange::default(),
         binds: vec![],
         cgroup: format!("/unet-test/img{}", std::process::id()),
+        devices: vec![],
     };
     let id = format!("img{}", std::process::id());
     let out = rt.run(

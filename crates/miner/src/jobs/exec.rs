@@ -240,6 +240,7 @@ pub fn run(
             read_only: false,
         }],
         cgroup: format!("/unet/{id}"),
+        devices: vec![],
     };
     rt.run(
         &id,
