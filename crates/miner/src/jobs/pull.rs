@@ -18,6 +18,9 @@ use std::str::FromStr as _;
 use tokio::io::AsyncWriteExt as _;
 use unet_sandbox::image::{store::MAX_DOC_BYTES, Image, ImageStore};
 
+/// Makes the temporary file of each blob download unique (two jobs may pull one blob).
+static PULL_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 const ACCEPT: &[&str] = &[
     manifest::OCI_IMAGE_MEDIA_TYPE,
     manifest::IMAGE_MANIFEST_MEDIA_TYPE,
@@ -112,10 +115,11 @@ pub async fn pull(
             .await
             .map_err(|e| format!("pulling blob {d}: {e}"))?
             .stream;
-        let tmp = store
-            .dir
-            .join("tmp")
-            .join(format!("pull-{}", d.trim_start_matches("sha256:")));
+        let tmp = store.dir.join("tmp").join(format!(
+            "pull-{}-{}",
+            d.trim_start_matches("sha256:"),
+            PULL_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let mut f = tokio::fs::File::create(&tmp)
             .await
             .map_err(|e| format!("{}: {e}", tmp.display()))?;
