@@ -22,9 +22,19 @@ use unet_miner::jobs::{
 #[derive(Subcommand)]
 pub enum JobCommand {
     /// Submit a job on a lease: an ONNX model with inputs, or a command.
-    Submit(SubmitArgs),
+    Submit(Box<SubmitArgs>),
     /// A job's result (waits for it with --wait), with its receipt checked.
     Result(ResultArgs),
+    /// Write a small OCI image archive to try image jobs with: the static busybox (from
+    /// busybox-static), whose /bin/sh runs `echo`; its command prints a greeting.
+    ExampleImage {
+        /// The archive to write (an OCI image layout as a tar).
+        #[arg(long)]
+        out: PathBuf,
+        /// The static busybox to put in it [default: /bin/busybox].
+        #[arg(long)]
+        busybox: Option<PathBuf>,
+    },
     /// Write a tiny ONNX model to try inference with: y = x W + B, x f32 [1, 3], y f32 [1, 2]
     /// (W = [[1, 2], [3, 4], [5, 6]], B = [0.5, -1]), and an input file for it.
     ExampleModel {
@@ -68,8 +78,18 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub chip: Option<String>,
     /// ONNX model file.
-    #[arg(long, requires = "input", conflicts_with = "cmd")]
+    #[arg(long, requires = "input", conflicts_with_all = ["cmd", "image", "image_archive"])]
     pub onnx: Option<PathBuf>,
+    /// Run on this image: `REGISTRY/REPO:TAG` (pinned to the digest the registry gives
+    /// now), `REGISTRY/REPO@sha256:..`, or `sha256:..` (uploaded on this lease before).
+    #[arg(long, conflicts_with = "image_archive")]
+    pub image: Option<String>,
+    /// Upload this OCI image-layout archive (see `unet job example-image`) and run on it.
+    #[arg(long)]
+    pub image_archive: Option<PathBuf>,
+    /// Registries (`host:port`) to speak plain HTTP to when resolving a tag.
+    #[arg(long)]
+    pub insecure_registry: Vec<String>,
     /// Input tensors (JSON: `[{"name": "x", "dtype": "f32", "shape": [1, 3], "data": [..]}]`
     /// or `{"inputs": [...]}`).
     #[arg(long, requires = "onnx")]
@@ -90,7 +110,13 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub no_wait: bool,
     /// The command and its arguments, run without a shell; everything after --cmd.
-    #[arg(long, num_args = 1.., allow_hyphen_values = true, required_unless_present = "onnx")]
+    /// With an image and no --cmd: the image's own command.
+    #[arg(
+        long,
+        num_args = 1..,
+        allow_hyphen_values = true,
+        required_unless_present_any = ["onnx", "image", "image_archive"]
+    )]
     pub cmd: Vec<String>,
 }
 
@@ -110,6 +136,17 @@ pub fn run(command: JobCommand) -> Result<()> {
     let json_mode = match &command {
         JobCommand::Submit(a) => a.target.common.json,
         JobCommand::Result(a) => a.target.common.json,
+        JobCommand::ExampleImage { out, busybox } => {
+            let bb = match busybox {
+                Some(b) => b.clone(),
+                None => unet_sandbox::rootfs::find_busybox().map_err(|e| anyhow!(e))?,
+            };
+            let built = unet_sandbox::image::build::example_image(&bb).map_err(|e| anyhow!(e))?;
+            std::fs::write(out.as_path(), &built.archive)
+                .with_context(|| format!("writing {}", out.display()))?;
+            println!("{}", built.digest);
+            return Ok(());
+        }
         JobCommand::ExampleModel { out, input } => {
             std::fs::write(out.as_path(), unet_miner::jobs::onnx::example_model())
                 .with_context(|| format!("writing {}", out.display()))?;
@@ -183,8 +220,9 @@ async fn wait(t: &Target, c: &JobClient, job_id: &str) -> Result<JobView> {
 }
 
 /// Checks the receipt, saves (`--out`) and prints a finished job. Fails when the receipt
-/// does not verify or the job did not succeed.
-async fn report(t: &Target, view: &JobView) -> Result<()> {
+/// does not verify, names another image than `image` (when known), or the job did not
+/// succeed.
+async fn report(t: &Target, view: &JobView, image: Option<Option<&str>>) -> Result<()> {
     if let Some(path) = &t.out {
         std::fs::write(path, serde_json::to_string_pretty(view)?)
             .with_context(|| format!("writing {}", path.display()))?;
@@ -199,6 +237,10 @@ async fn report(t: &Target, view: &JobView) -> Result<()> {
         .await
         .map_err(|e| anyhow!("the receipt of job {} does not verify: {e}", view.job_id))?;
     let doc = &verified.result;
+    if let Some(want) = image {
+        doc.check_image(want)
+            .map_err(|e| anyhow!("job {}: {e}", view.job_id))?;
+    }
     let out = json!({
         "job_id": view.job_id,
         "lease_id": view.lease_id,
@@ -241,6 +283,9 @@ async fn report(t: &Target, view: &JobView) -> Result<()> {
             }
             .unwrap_or_default();
             s += &format!("  {} {} {:?} = {data}\n", o.name, o.dtype, o.shape);
+        }
+        if let Some(img) = &doc.image {
+            s += &format!("  image {img}\n");
         }
         if doc.kind == "exec" {
             s += &format!(
@@ -311,6 +356,7 @@ async fn dispatch(command: JobCommand) -> Result<()> {
             } else {
                 let d = ExecLimits::default();
                 JobSpec::Exec {
+                    image: None,
                     argv: a.cmd.clone(),
                     limits: ExecLimits {
                         wall_ms: a.wall_ms.unwrap_or(d.wall_ms),
@@ -328,7 +374,29 @@ async fn dispatch(command: JobCommand) -> Result<()> {
                 salt: Some(hex::encode(salt)),
                 job,
             };
+            let mut req = req;
             let c = connect(&a.target).await?;
+            let pinned = match (&a.image, &a.image_archive) {
+                (_, Some(file)) => {
+                    let bytes = std::fs::read(file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                    let (digest, _) = c.upload_image(bytes).await?;
+                    Some(digest)
+                }
+                (Some(r), None) if r.contains('@') || r.starts_with("sha256:") => Some(r.clone()),
+                (Some(r), None) => {
+                    let d = unet_miner::jobs::pull::resolve_digest(r, &a.insecure_registry)
+                        .await
+                        .map_err(|e| anyhow!(e))?;
+                    let base = r.rsplit_once(':').filter(|(_, tag)| !tag.contains('/'));
+                    let base = base.map_or(r.as_str(), |(b, _)| b);
+                    Some(format!("{base}@{d}"))
+                }
+                (None, None) => None,
+            };
+            if let JobSpec::Exec { image, .. } = &mut req.job {
+                *image = pinned.clone();
+            }
             let view = c.submit(&req).await?;
             if a.no_wait {
                 a.target.common.print(&serde_json::to_value(&view)?, || {
@@ -340,9 +408,13 @@ async fn dispatch(command: JobCommand) -> Result<()> {
                 return Ok(());
             }
             let done = wait(&a.target, &c, &view.job_id).await?;
-            report(&a.target, &done).await
+            let want = match &req.job {
+                JobSpec::Exec { image, .. } => Some(image.as_deref()),
+                JobSpec::Onnx { .. } => None,
+            };
+            report(&a.target, &done, want).await
         }
-        JobCommand::ExampleModel { .. } => Ok(()),
+        JobCommand::ExampleModel { .. } | JobCommand::ExampleImage { .. } => Ok(()),
         JobCommand::Result(a) => {
             let c = connect(&a.target).await?;
             let view = if a.wait {
@@ -350,7 +422,7 @@ async fn dispatch(command: JobCommand) -> Result<()> {
             } else {
                 c.get(&a.job).await?
             };
-            report(&a.target, &view).await
+            report(&a.target, &view, None).await
         }
     }
 }

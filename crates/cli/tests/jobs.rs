@@ -358,6 +358,44 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
     assert_eq!(r["result"]["exit_code"], 0);
     assert_eq!(r["result"]["stdout_b64"], "aGkgLS10aGVyZQo="); // "hi --there\n"
 
+    // An OCI image: the example archive, uploaded with a signed request, run with its own
+    // command; the result names the image digest, which the CLI checked against the upload.
+    let archive = net.path().join("example-image.tar");
+    let r = unet(
+        &net,
+        ks,
+        &["job", "example-image", "--out", archive.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let digest = r.stdout.trim().to_string();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let r = unet(
+        &net,
+        ks,
+        &[
+            "job",
+            "submit",
+            "--json",
+            "--from",
+            "alice",
+            "--lease",
+            "0",
+            "--image-archive",
+            archive.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let r: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(r["result"]["status"], "ok");
+    assert_eq!(r["result"]["image"], digest.as_str());
+    // "hello from the example image\n"
+    assert_eq!(
+        r["result"]["stdout_b64"],
+        "aGVsbG8gZnJvbSB0aGUgZXhhbXBsZSBpbWFnZQo="
+    );
+
     // 4. Signed by someone other than the renter: refused.
     let r = unet(
         &net,

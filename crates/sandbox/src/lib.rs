@@ -6,9 +6,13 @@
 //! - [`runner`]: runs a container with `runc`, caps output and wall time, and always kills
 //!   and deletes it at the end.
 //! - [`rootfs`]: the minimal busybox root for commands without an image.
+//! - [`gpu`]: the leased NVIDIA GPU's device nodes and driver files, from a CDI spec.
+//! - [`image`]: OCI images (archive import, digest checks, safe layer unpacking, cache).
 //!
 //! See crates/sandbox/README.md and docs/jobs.md.
 
+pub mod gpu;
+pub mod image;
 pub mod rootfs;
 pub mod runner;
 pub mod seccomp;

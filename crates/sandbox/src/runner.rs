@@ -22,8 +22,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// Which limit stopped a workload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which limit stopped a workload (serialized `wall_time`, `memory`, `output`,
+/// `file_size`: the `limit` of a job's result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Stopped {
     WallTime,
     Memory,
@@ -44,6 +46,27 @@ pub struct RunOutcome {
     pub wall_ms: u64,
     /// The runtime could not start it (bad image, missing runc, ...).
     pub start_error: Option<String>,
+}
+
+impl RunOutcome {
+    /// A workload that could not be started (`error` says why).
+    pub fn failed_to_start(error: String) -> Self {
+        Self {
+            stopped: None,
+            exit_code: None,
+            signal: None,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            truncated: false,
+            wall_ms: 0,
+            start_error: Some(error),
+        }
+    }
+
+    /// Exited with status 0 within its limits.
+    pub fn succeeded(&self) -> bool {
+        self.stopped.is_none() && self.exit_code == Some(0) && self.start_error.is_none()
+    }
 }
 
 /// Where runc is and where it keeps its state.

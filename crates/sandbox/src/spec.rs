@@ -90,6 +90,9 @@ pub struct WorkloadSpec {
     pub binds: Vec<Bind>,
     /// Cgroup path (`/unet/<id>`), under every v1 controller.
     pub cgroup: String,
+    /// Device nodes given to the workload (the leased GPU, [`crate::gpu`]); each is also
+    /// allowed in its devices cgroup. Nothing else of the host's `/dev`.
+    pub devices: Vec<crate::gpu::DeviceNode>,
 }
 
 fn mount(dest: &str, typ: &str, source: &str, opts: &[&str]) -> Result<Mount, String> {
@@ -218,11 +221,26 @@ impl WorkloadSpec {
         let resources = LinuxResourcesBuilder::default()
             // No device but the defaults runc always allows (null, zero, full, tty,
             // random, urandom, ptmx).
-            .devices(vec![oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
-                .allow(false)
-                .access("rwm")
-                .build()
-                .map_err(e)?])
+            .devices({
+                let mut rules = vec![oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
+                    .allow(false)
+                    .access("rwm")
+                    .build()
+                    .map_err(e)?];
+                for d in &self.devices {
+                    rules.push(
+                        oci_spec::runtime::LinuxDeviceCgroupBuilder::default()
+                            .allow(true)
+                            .typ(oci_spec::runtime::LinuxDeviceType::C)
+                            .major(d.major)
+                            .minor(d.minor)
+                            .access("rw")
+                            .build()
+                            .map_err(e)?,
+                    );
+                }
+                rules
+            })
             .memory(
                 LinuxMemoryBuilder::default()
                     .limit(mem)
@@ -245,7 +263,23 @@ impl WorkloadSpec {
             )
             .build()
             .map_err(e)?;
+        let mut devices = Vec::new();
+        for d in &self.devices {
+            devices.push(
+                oci_spec::runtime::LinuxDeviceBuilder::default()
+                    .path(d.path.clone())
+                    .typ(oci_spec::runtime::LinuxDeviceType::C)
+                    .major(d.major)
+                    .minor(d.minor)
+                    .file_mode(0o666u32)
+                    .uid(0u32)
+                    .gid(0u32)
+                    .build()
+                    .map_err(e)?,
+            );
+        }
         let linux = LinuxBuilder::default()
+            .devices(devices)
             .uid_mappings(vec![map])
             .gid_mappings(vec![map])
             .namespaces(namespaces)
@@ -295,6 +329,7 @@ mod tests {
                 read_only: false,
             }],
             cgroup: "/unet/x".into(),
+            devices: vec![],
         }
     }
 

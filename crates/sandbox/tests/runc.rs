@@ -51,6 +51,7 @@ impl Env {
             ids: IdRange::default(),
             binds,
             cgroup: format!("/unet-test/{}", unique(name)),
+            devices: vec![],
         }
     }
 

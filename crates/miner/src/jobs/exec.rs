@@ -1,7 +1,8 @@
 //! Bounded machine time, in the sandbox: one command (argv, no shell) runs under `runc`
 //! ([`unet_sandbox`]) in a container of its own, never as the miner's user.
 //!
-//! The root is Debian's static busybox ([`unet_sandbox::rootfs`]), read-only; the working
+//! The root is the job's image ([`unet_sandbox::image`], unpacked once per digest) or
+//! Debian's static busybox ([`unet_sandbox::rootfs`]), read-only either way; the working
 //! directory `/work` is the lease's volume (kept across the lease's jobs, owned by the
 //! lease's unprivileged uid range, unreadable by other leases); `/tmp` is a tmpfs of
 //! `file_bytes`. The container has its own user (mapped to an unprivileged host uid range
@@ -74,40 +75,13 @@ impl ExecLimits {
     }
 }
 
-/// Which limit stopped a job.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Limit {
-    WallTime,
-    Memory,
-    Output,
-    FileSize,
-}
+/// Which limit stopped a job: the sandbox runner's own ([`unet_sandbox::Stopped`]).
+pub use unet_sandbox::Stopped as Limit;
 
-/// What happened to the command.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExecOutcome {
-    /// The limit that stopped it, if any.
-    pub limit: Option<Limit>,
-    /// Exit code when it exited normally.
-    pub exit_code: Option<i32>,
-    /// Signal that ended it, if any.
-    pub signal: Option<i32>,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    /// The output cap cut stdout/stderr.
-    pub truncated: bool,
-    pub wall_ms: u64,
-    /// Could not be started at all (runtime missing, not found, not executable, ...).
-    pub spawn_error: Option<String>,
-}
-
-impl ExecOutcome {
-    /// Exited with status 0 within its limits.
-    pub fn succeeded(&self) -> bool {
-        self.limit.is_none() && self.exit_code == Some(0) && self.spawn_error.is_none()
-    }
-}
+/// What happened to the command: the sandbox runner's outcome
+/// ([`unet_sandbox::RunOutcome`]; `stopped` names the limit, `start_error` a command that
+/// could not be started).
+pub use unet_sandbox::RunOutcome as ExecOutcome;
 
 /// Where the sandbox keeps its things and what it gives a job besides the job's own limits.
 #[derive(Clone, Debug)]
@@ -121,6 +95,8 @@ pub struct SandboxConfig {
     pub pids: u64,
     /// CPU of one job, thousandths of a core.
     pub cpu_millis: u64,
+    /// Caps of one image (blobs, layers, unpacked bytes and entries).
+    pub images: unet_sandbox::image::ImageLimits,
 }
 
 impl SandboxConfig {
@@ -140,7 +116,14 @@ impl SandboxConfig {
             uid_base: 3_000_000_000,
             pids: 256,
             cpu_millis: 1000,
+            images: unet_sandbox::image::ImageLimits::default(),
         }
+    }
+
+    /// The image store (`<dir>/images`).
+    pub fn image_store(&self) -> Result<unet_sandbox::image::ImageStore, String> {
+        self.ensure_dir()?;
+        unet_sandbox::image::ImageStore::open(&self.dir.join("images"), self.images)
     }
 
     /// The host uid range of lease `lease`.
@@ -166,27 +149,54 @@ impl SandboxConfig {
     }
 }
 
-/// Runs `argv` as job `job_id` of lease `lease` under `limits` in the sandbox. Blocks until
-/// the command ends or is stopped; always returns within the wall time plus a short grace.
+/// Runs `argv` as job `job_id` of lease `lease` under `limits` in the sandbox, on `image`
+/// (its entrypoint first; its `Cmd` when `argv` is empty; its environment, working
+/// directory and numeric user) or on the busybox root. Blocks until the command ends or is
+/// stopped; always returns within the wall time plus a short grace.
 pub fn run(
     sb: &SandboxConfig,
     job_id: &str,
     lease: u64,
     argv: &[String],
     limits: &ExecLimits,
+    image: Option<&unet_sandbox::image::Image>,
 ) -> ExecOutcome {
-    let fail = |e: String| ExecOutcome {
-        limit: None,
-        exit_code: None,
-        signal: None,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        truncated: false,
-        wall_ms: 0,
-        spawn_error: Some(e),
-    };
-    if argv.is_empty() {
-        return fail("empty argv".into());
+    let fail = ExecOutcome::failed_to_start;
+    let mut args: Vec<String> = Vec::new();
+    let mut env: Vec<String> = Vec::new();
+    let (mut cwd, mut uid, mut gid) = ("/work".to_string(), 0, 0);
+    if let Some(img) = image {
+        args.extend(img.config.entrypoint.iter().cloned());
+        if argv.is_empty() {
+            args.extend(img.config.cmd.iter().cloned());
+        }
+        env.extend(img.config.env.iter().cloned());
+        if let Some(w) = &img.config.working_dir {
+            cwd = w.clone();
+        }
+        match img.config.uid_gid() {
+            Ok((u, g)) => (uid, gid) = (u, g),
+            Err(e) => return fail(e),
+        }
+    }
+    args.extend(argv.iter().cloned());
+    if args.is_empty() {
+        return fail("empty argv (and the image names no command)".into());
+    }
+    for (k, v) in [
+        (
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ),
+        ("HOME", "/work"),
+        ("TMPDIR", "/tmp"),
+    ] {
+        if !env
+            .iter()
+            .any(|e| e.split_once('=').is_some_and(|(n, _)| n == k))
+        {
+            env.push(format!("{k}={v}"));
+        }
     }
     if let Err(e) = sb.ensure_dir() {
         return fail(e);
@@ -195,9 +205,12 @@ pub fn run(
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let rootfs = match unet_sandbox::rootfs::busybox_rootfs(&sb.dir.join("busybox-root")) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
+    let rootfs = match image {
+        Some(img) => img.rootfs.clone(),
+        None => match unet_sandbox::rootfs::busybox_rootfs(&sb.dir.join("busybox-root")) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        },
     };
     let ids = sb.ids(lease);
     let volume = sb.volume(lease);
@@ -207,15 +220,11 @@ pub fn run(
     let id: String = format!("unet-{}", &job_id[..job_id.len().min(48)]);
     let spec = unet_sandbox::WorkloadSpec {
         rootfs,
-        args: argv.to_vec(),
-        env: vec![
-            "PATH=/usr/local/bin:/usr/bin:/bin".into(),
-            "HOME=/work".into(),
-            "TMPDIR=/tmp".into(),
-        ],
-        cwd: "/work".into(),
-        uid: 0,
-        gid: 0,
+        args,
+        env,
+        cwd,
+        uid,
+        gid,
         hostname: "job".into(),
         resources: unet_sandbox::Resources {
             memory_bytes: limits.memory_mib.saturating_mul(1 << 20),
@@ -231,30 +240,15 @@ pub fn run(
             read_only: false,
         }],
         cgroup: format!("/unet/{id}"),
+        devices: vec![],
     };
-    let out = rt.run(
+    rt.run(
         &id,
         &sb.dir.join("bundles").join(&id),
         &spec,
         Duration::from_millis(limits.wall_ms),
         limits.output_bytes,
-    );
-    use unet_sandbox::Stopped;
-    ExecOutcome {
-        limit: out.stopped.map(|s| match s {
-            Stopped::WallTime => Limit::WallTime,
-            Stopped::Memory => Limit::Memory,
-            Stopped::Output => Limit::Output,
-            Stopped::FileSize => Limit::FileSize,
-        }),
-        exit_code: out.exit_code,
-        signal: out.signal,
-        stdout: out.stdout,
-        stderr: out.stderr,
-        truncated: out.truncated,
-        wall_ms: out.wall_ms,
-        spawn_error: out.start_error,
-    }
+    )
 }
 
 #[cfg(test)]
@@ -284,8 +278,8 @@ mod tests {
     }
 
     fn job(sb: &SandboxConfig, id: &str, a: &[&str], limits: &ExecLimits) -> ExecOutcome {
-        let out = run(sb, id, 7, &argv(a), limits);
-        if let Some(e) = &out.spawn_error {
+        let out = run(sb, id, 7, &argv(a), limits, None);
+        if let Some(e) = &out.start_error {
             assert!(!e.contains("not found: install"), "{e}");
         }
         out
@@ -310,7 +304,7 @@ mod tests {
         assert!(!stdout.contains("UNET_SECRET_TEST_VAR"), "{stdout}");
         assert_eq!(out.stderr, b"err\n");
         assert_eq!(out.exit_code, Some(3));
-        assert_eq!(out.limit, None);
+        assert_eq!(out.stopped, None);
         assert!(!out.succeeded());
         // The file is in the lease's volume, owned by the lease's unprivileged range.
         let f = sb.volume(7).join("f");
@@ -358,7 +352,7 @@ mod tests {
             &["/bin/sh", "-c", "setsid sleep 30 & sleep 30"],
             &limits,
         );
-        assert_eq!(out.limit, Some(Limit::WallTime), "{out:?}");
+        assert_eq!(out.stopped, Some(Limit::WallTime), "{out:?}");
         assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
         assert!(out.wall_ms >= 300);
     }
@@ -371,7 +365,7 @@ mod tests {
             ..Default::default()
         };
         let out = job(&sb, "j4", &["/bin/yes"], &limits);
-        assert_eq!(out.limit, Some(Limit::Output), "{out:?}");
+        assert_eq!(out.stopped, Some(Limit::Output), "{out:?}");
         assert!(out.truncated);
         assert_eq!(out.stdout.len() + out.stderr.len(), 1000);
     }
@@ -393,7 +387,7 @@ mod tests {
             ],
             &limits,
         );
-        assert_eq!(out.limit, Some(Limit::Memory), "{out:?}");
+        assert_eq!(out.stopped, Some(Limit::Memory), "{out:?}");
         assert!(!out.succeeded());
     }
 

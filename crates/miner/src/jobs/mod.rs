@@ -5,14 +5,19 @@
 //! checks the lease on chain (`unet_getLease`: open, not past its end, signed by its renter,
 //! the chip in the lease and managed by this miner) and refuses anything else with a JSON
 //! error. Two kinds of jobs: ONNX inference with `tract` ([`onnx`]) and bounded machine time
-//! ([`exec`]). Jobs run on their own worker threads behind a bounded queue, apart from the
+//! ([`exec`]) in a runc sandbox, on the static busybox root or on an OCI image ([`images`]:
+//! uploaded as an image-layout archive, or pulled from a registry, pinned by digest). Jobs run on their own worker threads behind a bounded queue, apart from the
 //! liveness daemon, so they never delay a challenge answer. Every finished job carries a
 //! [`receipt::Receipt`] signed by the leased chip's hardware key. [`renter`] is the client
 //! side (`unet job`). Formats: docs/jobs.md.
 
 pub mod auth;
 pub mod exec;
+#[cfg(test)]
+mod image_tests;
+pub mod images;
 pub mod onnx;
+pub mod pull;
 pub mod receipt;
 pub mod renter;
 pub mod server;
@@ -47,11 +52,17 @@ pub enum JobSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         wall_ms: Option<u64>,
     },
-    /// A command (argv, no shell) with limits.
+    /// A command (argv, no shell) with limits, on an image or on the busybox root.
     Exec {
+        /// The command; with an image, empty means the image's `Cmd` (its `Entrypoint`, if
+        /// any, always comes first).
         argv: Vec<String>,
         #[serde(default)]
         limits: exec::ExecLimits,
+        /// The image, pinned by digest: `sha256:<hex>` (uploaded on this lease with
+        /// `POST /v1/images`) or `REGISTRY/REPO@sha256:<hex>` (pulled). None: busybox.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
     },
 }
 
@@ -106,6 +117,26 @@ pub struct ResultDoc {
     pub stderr_b64: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_truncated: Option<bool>,
+    /// The manifest digest (`sha256:<hex>`) of the image the job ran on; the receipt's
+    /// `result_hash` covers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+impl ResultDoc {
+    /// Checks that the job ran on the image the renter asked for (`requested`: the
+    /// request's `image`, a digest or `REF@digest`; None: no image).
+    pub fn check_image(&self, requested: Option<&str>) -> Result<(), String> {
+        let want = requested.map(|r| r.rsplit_once('@').map_or(r, |(_, d)| d).to_lowercase());
+        // A job that ran names its image; one whose image could not be had names none.
+        if (self.status == Outcome::Ok || self.image.is_some()) && self.image != want {
+            return Err(format!(
+                "the result names image {:?}, the job asked for {:?}",
+                self.image, want
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `GET /v1/jobs/{id}`: the job's state; once finished, the result document (as a string:

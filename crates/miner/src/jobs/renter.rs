@@ -62,6 +62,17 @@ impl JobClient {
     }
 
     async fn send(&self, method: &str, path: &str, body: Vec<u8>) -> Result<Value, RenterError> {
+        self.send_typed(method, path, body, "application/json")
+            .await
+    }
+
+    async fn send_typed(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<Value, RenterError> {
         let url = format!("{}{path}", self.endpoint);
         let headers = sign_request(
             &self.key,
@@ -76,7 +87,7 @@ impl JobClient {
             "POST" => self.http.post(&url).body(body),
             _ => self.http.get(&url),
         };
-        req = req.header("content-type", "application/json");
+        req = req.header("content-type", content_type);
         for (k, v) in headers {
             req = req.header(k, v);
         }
@@ -87,11 +98,22 @@ impl JobClient {
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(transport)?;
-        let v: Value = serde_json::from_str(&text).map_err(|_| {
-            RenterError::Other(format!(
-                "the miner answered HTTP {status} with non-JSON: {text:.200}"
-            ))
-        })?;
+        let v: Value = match serde_json::from_str(&text) {
+            Ok(v) => v,
+            // A refusal by the HTTP layer (e.g. 413 past the body cap) is not JSON.
+            Err(_) if status >= 400 => {
+                return Err(RenterError::Refused {
+                    status,
+                    code: "http".into(),
+                    message: format!("{text:.200}"),
+                })
+            }
+            Err(_) => {
+                return Err(RenterError::Other(format!(
+                    "the miner answered HTTP {status} with non-JSON: {text:.200}"
+                )))
+            }
+        };
         if status >= 400 {
             return Err(RenterError::Refused {
                 status,
@@ -107,6 +129,19 @@ impl JobClient {
         let body = serde_json::to_vec(req).map_err(|e| RenterError::Other(e.to_string()))?;
         let v = self.send("POST", "/v1/jobs", body).await?;
         serde_json::from_value(v).map_err(|e| RenterError::Other(format!("job view: {e}")))
+    }
+
+    /// Uploads an OCI image-layout archive for this lease; returns its manifest digest
+    /// (`sha256:<hex>`, what a job's `image` names) and the miner's answer.
+    pub async fn upload_image(&self, archive: Vec<u8>) -> Result<(String, Value), RenterError> {
+        let v = self
+            .send_typed("POST", "/v1/images", archive, "application/x-tar")
+            .await?;
+        let d = v["digest"]
+            .as_str()
+            .ok_or_else(|| RenterError::Other(format!("image upload answer without digest: {v}")))?
+            .to_string();
+        Ok((d, v))
     }
 
     /// The job's current view.

@@ -5,6 +5,8 @@
 //! POST /v1/jobs        signed; body = JobRequest (JSON) -> 202 JobView (queued), or 200
 //!                      with the existing job when this exact body was submitted before
 //! GET  /v1/jobs/{id}   signed (empty body) -> JobView (queued | running | done + receipt)
+//! POST /v1/images      signed; body = OCI image-layout archive -> {"digest", "config"}
+//!                      (see [`super::images`])
 //! ```
 //!
 //! Refusals are JSON `{"error": {"code", "message"}}` with a 4xx/5xx status; see
@@ -173,6 +175,10 @@ pub struct JobsConfig {
     pub retention: Duration,
     /// Where and how jobs run in the sandbox (runc).
     pub sandbox: exec::SandboxConfig,
+    /// Longest uploaded image archive, bytes.
+    pub max_image_bytes: usize,
+    /// Registries (`host:port`) pulled from over plain HTTP instead of HTTPS.
+    pub insecure_registries: Vec<String>,
 }
 
 impl JobsConfig {
@@ -189,6 +195,8 @@ impl JobsConfig {
             max_onnx_wall_ms: 600_000,
             retention: Duration::from_secs(7 * 24 * 3600),
             sandbox: exec::SandboxConfig::for_jobs_dir(&dir),
+            max_image_bytes: super::images::DEFAULT_MAX_IMAGE_BYTES,
+            insecure_registries: Vec::new(),
             dir,
         }
     }
@@ -208,8 +216,8 @@ struct Queued {
     spec: JobSpec,
 }
 
-struct Shared {
-    cfg: JobsConfig,
+pub(super) struct Shared {
+    pub(super) cfg: JobsConfig,
     backend: Arc<dyn ChipBackend>,
     chips: BTreeSet<String>,
     chain: Arc<dyn ChainView>,
@@ -223,6 +231,12 @@ struct Shared {
 /// A refusal: HTTP status, code, message.
 #[derive(Debug)]
 pub struct ApiError(StatusCode, &'static str, String);
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, code: &'static str, message: String) -> Self {
+        Self(status, code, message)
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -260,7 +274,7 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn json_ok(status: StatusCode, v: &impl serde::Serialize) -> Response {
+pub(super) fn json_ok(status: StatusCode, v: &impl serde::Serialize) -> Response {
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],
@@ -321,6 +335,11 @@ impl JobServer {
             .route("/v1/info", get(info_handler))
             .route("/v1/jobs", post(submit_handler))
             .route("/v1/jobs/{id}", get(get_handler))
+            .route(
+                "/v1/images",
+                post(super::images::upload_handler)
+                    .layer(DefaultBodyLimit::max(cfg.max_image_bytes)),
+            )
             .layer(DefaultBodyLimit::max(cfg.max_body))
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -352,7 +371,7 @@ impl Shared {
 
     /// Authenticates a request: signature, then the lease on chain and its renter.
     /// `for_submit`: the lease must also be open and not past its end.
-    async fn authenticate(
+    pub(super) async fn authenticate(
         &self,
         headers: &HeaderMap,
         method: &str,
@@ -439,6 +458,7 @@ async fn info_handler(State(s): State<Arc<Shared>>) -> Response {
             "onnx_wall_ms": s.cfg.onnx_wall_ms,
             "max_onnx_wall_ms": s.cfg.max_onnx_wall_ms,
             "kinds": ["onnx", "exec"],
+            "max_image_bytes": s.cfg.max_image_bytes,
         }),
     )
 }
@@ -501,9 +521,35 @@ async fn submit_handler(
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| bad_job("chip id"))?;
     match &req.job {
-        JobSpec::Exec { argv, limits } => {
-            if argv.is_empty() || argv.len() > MAX_ARGS {
-                return Err(bad_job(format!("argv must have 1..={MAX_ARGS} entries")));
+        JobSpec::Exec {
+            argv,
+            limits,
+            image,
+        } => {
+            let min = usize::from(image.is_none());
+            if argv.len() < min || argv.len() > MAX_ARGS {
+                return Err(bad_job(format!(
+                    "argv must have {min}..={MAX_ARGS} entries"
+                )));
+            }
+            if let Some(image) = image {
+                let r = super::images::ImageRef::parse(image).map_err(bad_job)?;
+                if let super::images::ImageRef::Digest(d) = &r {
+                    let store =
+                        s.cfg.sandbox.image_store().map_err(|e| {
+                            ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e)
+                        })?;
+                    if !super::images::granted(&store, lease.id, d) {
+                        return Err(ApiError(
+                            StatusCode::NOT_FOUND,
+                            "unknown_image",
+                            format!(
+                                "image {d} was not uploaded on lease {}: POST /v1/images first",
+                                lease.id
+                            ),
+                        ));
+                    }
+                }
             }
             if argv
                 .iter()
@@ -679,23 +725,51 @@ async fn run_job(s: &Arc<Shared>, job: Queued) -> anyhow::Result<JobView> {
         stdout_b64: None,
         stderr_b64: None,
         output_truncated: None,
+        image: None,
     };
     match job.spec {
-        JobSpec::Exec { argv, limits } => {
+        JobSpec::Exec {
+            argv,
+            limits,
+            image,
+        } => {
             let sb = s.cfg.sandbox.clone();
             let (id, lease) = (job.job_id.clone(), job.lease_id);
-            let out =
-                tokio::task::spawn_blocking(move || exec::run(&sb, &id, lease, &argv, &limits))
-                    .await?;
+            let image = match image.as_deref().map(super::images::ImageRef::parse) {
+                None => None,
+                Some(Err(e)) => return finish_failed(s, &job.job_hash, job.chip, doc, e).await,
+                Some(Ok(r)) => {
+                    let store = match sb.image_store() {
+                        Ok(st) => st,
+                        Err(e) => return finish_failed(s, &job.job_hash, job.chip, doc, e).await,
+                    };
+                    let got =
+                        super::images::resolve(store, lease, &r, &s.cfg.insecure_registries).await;
+                    match got {
+                        Ok(img) => {
+                            doc.image = Some(r.digest().to_string());
+                            Some(img)
+                        }
+                        Err(e) => {
+                            let e = format!("image: {e}");
+                            return finish_failed(s, &job.job_hash, job.chip, doc, e).await;
+                        }
+                    }
+                }
+            };
+            let out = tokio::task::spawn_blocking(move || {
+                exec::run(&sb, &id, lease, &argv, &limits, image.as_ref())
+            })
+            .await?;
             let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
             doc.exit_code = out.exit_code;
             doc.signal = out.signal;
             doc.stdout_b64 = Some(b64(&out.stdout));
             doc.stderr_b64 = Some(b64(&out.stderr));
             doc.output_truncated = Some(out.truncated);
-            doc.limit = out.limit;
-            doc.error = out.spawn_error.clone();
-            doc.status = if out.limit.is_some() {
+            doc.limit = out.stopped;
+            doc.error = out.start_error.clone();
+            doc.status = if out.stopped.is_some() {
                 Outcome::LimitExceeded
             } else if out.succeeded() {
                 Outcome::Ok
@@ -748,6 +822,19 @@ async fn run_job(s: &Arc<Shared>, job: Queued) -> anyhow::Result<JobView> {
         }
     }
     finish(s, &job.job_hash, job.chip, doc).await
+}
+
+/// Finishes a job that could not run: `Failed` with `error`.
+async fn finish_failed(
+    s: &Arc<Shared>,
+    job_hash: &[u8; 32],
+    chip: ChipId,
+    mut doc: ResultDoc,
+    error: String,
+) -> anyhow::Result<JobView> {
+    doc.status = Outcome::Failed;
+    doc.error = Some(error);
+    finish(s, job_hash, chip, doc).await
 }
 
 /// Signs the receipt for `doc` with the chip and stores the finished job (0600).
@@ -817,7 +904,7 @@ async fn prune(s: Arc<Shared>) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::jobs::{
         auth::{sign_request, H_NONCE},
@@ -830,9 +917,9 @@ mod tests {
     use unet_poci::{secure_element::DevnetVendorCa, Curve, TrustStore};
     use unet_types::PrivateKey;
 
-    const CHAIN: u64 = 77;
+    pub(crate) const CHAIN: u64 = 77;
 
-    struct FakeChain(Mutex<HashMap<u64, LeaseInfo>>);
+    pub(crate) struct FakeChain(pub(crate) Mutex<HashMap<u64, LeaseInfo>>);
 
     impl ChainView for FakeChain {
         fn chain_id(&self) -> BoxFuture<'_, Result<u64, ChainUnavailable>> {
@@ -844,18 +931,27 @@ mod tests {
         }
     }
 
-    fn key(seed: u8) -> PrivateKey {
+    pub(crate) fn key(seed: u8) -> PrivateKey {
         PrivateKey::decode(Copying(&[seed; 32][..])).unwrap()
     }
 
-    struct Fixture {
-        _dir: tempfile::TempDir,
-        url: String,
-        chain: Arc<FakeChain>,
-        files: Vec<ChipFile>,
+    pub(crate) struct Fixture {
+        pub(crate) _dir: tempfile::TempDir,
+        pub(crate) url: String,
+        pub(crate) chain: Arc<FakeChain>,
+        pub(crate) files: Vec<ChipFile>,
     }
 
-    async fn fixture(workers: usize, queue: usize) -> Fixture {
+    pub(crate) async fn fixture(workers: usize, queue: usize) -> Fixture {
+        fixture_with(workers, queue, |_| {}).await
+    }
+
+    /// [`fixture`] with `tweak` applied to the job server's configuration.
+    pub(crate) async fn fixture_with(
+        workers: usize,
+        queue: usize,
+        tweak: impl FnOnce(&mut JobsConfig),
+    ) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let chips_dir = dir.path().join("chips");
         std::fs::create_dir_all(&chips_dir).unwrap();
@@ -895,6 +991,7 @@ mod tests {
         cfg.sandbox.dir = dir.path().join("sandbox");
         cfg.workers = workers;
         cfg.queue = queue;
+        tweak(&mut cfg);
         let server = JobServer::start(cfg, backend, chain.clone()).await.unwrap();
         Fixture {
             url: format!("http://{}", server.local_addr),
@@ -912,6 +1009,7 @@ mod tests {
             job: JobSpec::Exec {
                 argv: argv.iter().map(|s| s.to_string()).collect(),
                 limits,
+                image: None,
             },
         }
     }
