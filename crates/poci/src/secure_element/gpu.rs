@@ -73,6 +73,24 @@ fn sample_board(arch: &Architecture) -> Board {
     }
 }
 
+/// The BROM key, firmware alias key and FWID of an emulated GPU, from its device secret.
+fn gpu_keys(
+    arch: &Architecture,
+    device_secret: &[u8; 16],
+) -> (p384::ecdsa::SigningKey, p384::ecdsa::SigningKey, [u8; 48]) {
+    let brom_key = derive_p384(device_secret, "brom");
+    let fwid: [u8; 48] = {
+        let a = sha256(&[b"fwid".as_slice(), arch.chip.as_bytes()].concat());
+        let b = sha256(&a);
+        let mut out = [0u8; 48];
+        out[..32].copy_from_slice(&a);
+        out[32..].copy_from_slice(&b[..16]);
+        out
+    };
+    let leaf_key = derive_p384(&[&device_secret[..], &fwid].concat(), "fmc alias");
+    (brom_key, leaf_key, fwid)
+}
+
 fn derive_p384(seed: &[u8], label: &str) -> p384::ecdsa::SigningKey {
     for counter in 0u32.. {
         let mut bytes = sha256(&[seed, label.as_bytes(), &counter.to_be_bytes()].concat()).to_vec();
@@ -238,16 +256,7 @@ impl DevnetNvidiaCa {
     /// and a firmware alias key certified by it for the firmware `fwid` derives from the secret.
     pub fn manufacture(&self, device_secret: [u8; 16]) -> Result<EmulatedGpu, SeError> {
         let arch = self.arch;
-        let brom_key = derive_p384(&device_secret, "brom");
-        let fwid: [u8; 48] = {
-            let a = sha256(&[b"fwid".as_slice(), arch.chip.as_bytes()].concat());
-            let b = sha256(&a);
-            let mut out = [0u8; 48];
-            out[..32].copy_from_slice(&a);
-            out[32..].copy_from_slice(&b[..16]);
-            out
-        };
-        let leaf_key = derive_p384(&[&device_secret[..], &fwid].concat(), "fmc alias");
+        let (brom_key, leaf_key, fwid) = gpu_keys(arch, &device_secret);
         let brom_point = brom_key.verifying_key().to_sec1_point(false);
         let serial = hex::encode_upper(&sha256(brom_point.as_bytes())[..9]);
         let brom_cn = format!("{} A01 {} BROM", arch.chip, arch.engine);
@@ -359,6 +368,57 @@ impl std::fmt::Debug for EmulatedGpu {
 }
 
 impl EmulatedGpu {
+    /// Reopen a GPU made by [`DevnetNvidiaCa::manufacture`] from its architecture name, device
+    /// secret and chain (leaf first): the keys are derived again from the secret and must be the
+    /// keys the chain certifies (leaf = firmware alias key, second = BROM key).
+    pub fn open(
+        architecture: &str,
+        device_secret: [u8; 16],
+        chain: Vec<Vec<u8>>,
+    ) -> Result<Self, SeError> {
+        let arch = ARCHITECTURES
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(architecture) && a.class == DeviceClass::Gpu)
+            .ok_or_else(|| {
+                SeError::Certificate(format!("no GPU architecture named {architecture:?}"))
+            })?;
+        let (brom_key, leaf_key, fwid) = gpu_keys(arch, &device_secret);
+        let key_of = |der: Option<&Vec<u8>>| -> Result<Vec<u8>, SeError> {
+            let der = der.ok_or_else(|| SeError::Certificate("chain too short".into()))?;
+            Ok(crate::chain::ParsedCert::parse(0, der)
+                .map_err(cert_err)?
+                .key
+                .sec1()
+                .to_vec())
+        };
+        let brom_point = brom_key.verifying_key().to_sec1_point(false);
+        if key_of(chain.first())? != leaf_key.verifying_key().to_sec1_point(false).as_bytes()
+            || key_of(chain.get(1))? != brom_point.as_bytes()
+        {
+            return Err(SeError::Certificate(
+                "the chain does not certify this device secret's keys".into(),
+            ));
+        }
+        Ok(Self {
+            arch,
+            secret: device_secret,
+            brom_public: DevicePublicKey {
+                curve: Curve::P384,
+                sec1: brom_point.as_bytes().to_vec(),
+            },
+            leaf_key,
+            fwid,
+            board: sample_board(arch),
+            serial: hex::encode_upper(&sha256(brom_point.as_bytes())[..9]),
+            chain,
+        })
+    }
+
+    /// The architecture entry's name (e.g. `Blackwell`).
+    pub fn architecture(&self) -> &'static str {
+        self.arch.name
+    }
+
     /// The chip id the chain computes: from the BROM key, for [`EvidenceKind::NvidiaSpdm`].
     pub fn chip_id(&self) -> [u8; 32] {
         self.brom_public.chip_id(EvidenceKind::NvidiaSpdm)
