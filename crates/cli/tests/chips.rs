@@ -36,7 +36,10 @@ async fn chip_lifecycle_through_the_cli() {
         .iter()
         .map(|m| m["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, vec!["B200", "BM1684", "BM1684X", "H100", "H200"]);
+    assert_eq!(
+        names,
+        vec!["B100", "B200", "BM1684", "BM1684X", "GB200", "H100", "H200"]
+    );
     assert_eq!(models["allow_devnet_roots"], true);
 
     // 2. Manufacture two chips; a chip of a model outside the table cannot register.

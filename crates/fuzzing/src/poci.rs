@@ -89,7 +89,12 @@ pub fn poci_evidence(data: &[u8]) {
 pub fn nvidia_spdm(data: &[u8]) {
     let f = fixture();
     let _ = nvidia::parse_report(data);
-    let _ = nvidia::fields::parse_dice(data);
+    for form in [
+        nvidia::arch::FwidForm::CompositeIdentifier,
+        nvidia::arch::FwidForm::TcbInfoFirstFwid,
+    ] {
+        let _ = nvidia::fields::parse_dice(data, form);
+    }
     let e = NvidiaEvidence {
         report: data.to_vec(),
         chain: f.nvidia.chain.clone(),

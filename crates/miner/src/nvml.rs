@@ -17,9 +17,10 @@
 //! listed but skipped with the reason. NVML does not verify anything: the chain verifies the
 //! report and chain against NVIDIA's root (see docs/poci.md). NVIDIA's attestation SDK adds
 //! what NVML lacks here — RIM (reference measurement) comparison and OCSP revocation checks
-//! of the certificate chain — which the chain does not do yet. Only the SPDM 1.1 reports of
-//! Hopper-generation firmware verify today. This backend is compiled in CI but only runs
-//! where a GPU and `libnvidia-ml.so` exist.
+//! of the certificate chain — which the chain does not do (docs/poci.md compares the checks).
+//! Reports of every architecture in `unet_poci::nvidia::arch::ARCHITECTURES` verify (Hopper,
+//! Blackwell); each GPU of a multi-GPU host is its own chip. This backend is compiled in CI but
+//! only runs where a GPU and `libnvidia-ml.so` exist.
 
 use crate::backend::{BackendError, ChipBackend, ChipInfo, KIND_NVIDIA_SPDM};
 use nvml_wrapper::Nvml;
@@ -164,7 +165,7 @@ fn chip_id_of(chain: &[Vec<u8>]) -> Result<ChipId, String> {
 /// A display model from NVML's product name (the chain decides from the certificate).
 fn model_of(name: &str) -> String {
     let upper = name.to_uppercase();
-    ["B200", "H200", "H100", "GH200"]
+    ["GB200", "B200", "B100", "H200", "H100", "GH200"]
         .into_iter()
         .find(|m| upper.contains(m))
         .map(str::to_string)
@@ -201,6 +202,8 @@ mod tests {
     fn model_names_from_nvml_product_names() {
         assert_eq!(model_of("NVIDIA H100 80GB HBM3"), "H100");
         assert_eq!(model_of("NVIDIA H200"), "H200");
+        assert_eq!(model_of("NVIDIA B200"), "B200");
+        assert_eq!(model_of("NVIDIA GB200"), "GB200");
         assert_eq!(model_of("Tesla T4"), "Tesla T4");
     }
 

@@ -4,8 +4,14 @@
 //! a 128-bit device secret sealing a P-256/P-384 device key, and the device certificate
 //! chain issued by the devnet vendor CA. Only a devnet genesis trusts that CA; the files
 //! exist so that devnets and tests run the same miner code as real hardware.
+//!
+//! A file with `"kind": "nvidia-spdm"` is an emulated NVIDIA GPU (`unet_poci::secure_element::
+//! EmulatedGpu`, [`ChipFile::provision_gpu`]): its device secret derives the BROM and firmware
+//! alias keys, the chain comes from a devnet NVIDIA-shaped CA of its architecture, and it
+//! registers and answers with SPDM attestation reports exactly as a GPU behind NVML does. One
+//! directory of 8 such files is an 8-GPU host.
 
-use crate::backend::{BackendError, ChipBackend, ChipInfo, KIND_VENDOR_X509};
+use crate::backend::{BackendError, ChipBackend, ChipInfo, KIND_NVIDIA_SPDM, KIND_VENDOR_X509};
 use anyhow::{anyhow, Context as _, Result};
 use serde::{Deserialize, Serialize};
 use std::{
@@ -13,7 +19,7 @@ use std::{
     path::{Path, PathBuf},
 };
 use unet_poci::{
-    secure_element::{DevnetVendorCa, SealedKey, SoftSecureElement},
+    secure_element::{DevnetNvidiaCa, DevnetVendorCa, EmulatedGpu, SealedKey, SoftSecureElement},
     Curve, Evidence, VendorX509Evidence,
 };
 use unet_types::chip::ChipId;
@@ -30,6 +36,18 @@ pub struct ChipFile {
     pub sealed_key: String,
     /// Device certificate, then the vendor intermediate (DER, hex).
     pub chain: Vec<String>,
+    /// `nvidia-spdm` for an emulated GPU; absent (or `vendor-x509`) for a secure element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// GPU architecture of an emulated GPU (`Hopper`, `Blackwell`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+}
+
+/// The engine behind a chip file.
+enum Engine {
+    SecureElement(SoftSecureElement),
+    Gpu(Box<EmulatedGpu>),
 }
 
 impl std::fmt::Debug for ChipFile {
@@ -43,27 +61,84 @@ impl std::fmt::Debug for ChipFile {
 }
 
 impl ChipFile {
-    /// Opens the secure element; checks that it is the chip the file names.
-    pub fn open(&self) -> Result<(SoftSecureElement, Vec<Vec<u8>>)> {
-        let secret: [u8; 16] = hex::decode(&self.device_secret)?
+    fn is_gpu(&self) -> bool {
+        self.kind.as_deref() == Some(KIND_NVIDIA_SPDM)
+    }
+
+    fn secret(&self) -> Result<[u8; 16]> {
+        hex::decode(&self.device_secret)?
             .try_into()
-            .map_err(|_| anyhow!("device_secret must be 16 bytes"))?;
-        let sealed = SealedKey::from_bytes(&hex::decode(&self.sealed_key)?)
-            .map_err(|e| anyhow!("sealed_key: {e}"))?;
-        let se = SoftSecureElement::open(secret, sealed).map_err(|e| anyhow!("{e}"))?;
-        if hex::encode(se.chip_id()) != self.chip_id.to_lowercase() {
-            return Err(anyhow!(
-                "chip_id {} is not the id of the sealed key ({})",
-                self.chip_id,
-                hex::encode(se.chip_id())
-            ));
-        }
-        let chain = self
+            .map_err(|_| anyhow!("device_secret must be 16 bytes"))
+    }
+
+    fn decoded_chain(&self) -> Result<Vec<Vec<u8>>> {
+        Ok(self
             .chain
             .iter()
             .map(hex::decode)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((se, chain))
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn check_id(&self, id: [u8; 32]) -> Result<()> {
+        if hex::encode(id) != self.chip_id.to_lowercase() {
+            return Err(anyhow!(
+                "chip_id {} is not the id of the chip's key ({})",
+                self.chip_id,
+                hex::encode(id)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Opens the secure element; checks that it is the chip the file names.
+    pub fn open(&self) -> Result<(SoftSecureElement, Vec<Vec<u8>>)> {
+        if self.is_gpu() {
+            return Err(anyhow!("an emulated GPU has no secure element to open"));
+        }
+        let secret = self.secret()?;
+        let sealed = SealedKey::from_bytes(&hex::decode(&self.sealed_key)?)
+            .map_err(|e| anyhow!("sealed_key: {e}"))?;
+        let se = SoftSecureElement::open(secret, sealed).map_err(|e| anyhow!("{e}"))?;
+        self.check_id(se.chip_id())?;
+        Ok((se, self.decoded_chain()?))
+    }
+
+    /// Opens an emulated GPU; checks that its chain certifies its keys and that it is the chip
+    /// the file names.
+    pub fn open_gpu(&self) -> Result<EmulatedGpu> {
+        let arch = self
+            .architecture
+            .as_deref()
+            .ok_or_else(|| anyhow!("an emulated GPU file needs its architecture"))?;
+        let gpu = EmulatedGpu::open(arch, self.secret()?, self.decoded_chain()?)
+            .map_err(|e| anyhow!("{e}"))?;
+        self.check_id(gpu.chip_id())?;
+        Ok(gpu)
+    }
+
+    fn engine(&self) -> Result<Engine> {
+        match self.kind.as_deref() {
+            None | Some(KIND_VENDOR_X509) => Ok(Engine::SecureElement(self.open()?.0)),
+            Some(KIND_NVIDIA_SPDM) => Ok(Engine::Gpu(Box::new(self.open_gpu()?))),
+            Some(other) => Err(anyhow!("unknown chip kind {other:?}")),
+        }
+    }
+
+    /// Manufactures an emulated NVIDIA GPU certified by `ca` (a devnet NVIDIA-shaped CA).
+    pub fn provision_gpu(ca: &DevnetNvidiaCa) -> Result<Self> {
+        let mut secret = [0u8; 16];
+        rand::fill(&mut secret);
+        let gpu = ca.manufacture(secret).map_err(|e| anyhow!("{e}"))?;
+        Ok(Self {
+            model: gpu.model().into(),
+            serial: gpu.serial().into(),
+            chip_id: hex::encode(gpu.chip_id()),
+            device_secret: hex::encode(secret),
+            sealed_key: String::new(),
+            chain: gpu.chain().iter().map(hex::encode).collect(),
+            kind: Some(KIND_NVIDIA_SPDM.into()),
+            architecture: Some(gpu.architecture().into()),
+        })
     }
 
     /// Manufactures a chip certified by `ca` (the devnet vendor CA).
@@ -94,6 +169,8 @@ impl ChipFile {
             device_secret: hex::encode(secret),
             sealed_key: hex::encode(se.sealed_key().to_bytes()),
             chain: chain.iter().map(hex::encode).collect(),
+            kind: None,
+            architecture: None,
         })
     }
 
@@ -116,7 +193,7 @@ impl ChipFile {
 
 struct SoftChip {
     info: ChipInfo,
-    se: SoftSecureElement,
+    engine: Engine,
     chain: Vec<Vec<u8>>,
 }
 
@@ -138,19 +215,30 @@ impl SoftBackend {
         let mut chips = BTreeMap::new();
         for path in paths {
             let file = ChipFile::load(&path)?;
-            let (se, chain) = file
-                .open()
+            let engine = file
+                .engine()
                 .with_context(|| format!("opening chip {}", path.display()))?;
-            let chip_id = se.chip_id();
+            let (chip_id, kind) = match &engine {
+                Engine::SecureElement(se) => (se.chip_id(), KIND_VENDOR_X509),
+                Engine::Gpu(gpu) => (gpu.chip_id(), KIND_NVIDIA_SPDM),
+            };
             let info = ChipInfo {
                 chip_id,
                 model: file.model.clone(),
                 serial: file.serial.clone(),
-                kind: KIND_VENDOR_X509,
+                kind,
                 source: path.display().to_string(),
             };
+            let chain = file.decoded_chain()?;
             if chips
-                .insert(chip_id, SoftChip { info, se, chain })
+                .insert(
+                    chip_id,
+                    SoftChip {
+                        info,
+                        engine,
+                        chain,
+                    },
+                )
                 .is_some()
             {
                 return Err(anyhow!(
@@ -190,7 +278,11 @@ impl ChipBackend for SoftBackend {
             chip: hex::encode(id),
             reason: e.to_string(),
         };
-        let signature = chip.se.sign_registration(nonce).map_err(|e| engine(&e))?;
+        let se = match &chip.engine {
+            Engine::SecureElement(se) => se,
+            Engine::Gpu(gpu) => return gpu.evidence(nonce).map_err(|e| engine(&e)),
+        };
+        let signature = se.sign_registration(nonce).map_err(|e| engine(&e))?;
         Evidence::VendorX509(VendorX509Evidence {
             nonce: *nonce,
             chain: chip.chain.clone(),
@@ -201,13 +293,15 @@ impl ChipBackend for SoftBackend {
     }
 
     fn answer(&self, id: &ChipId, digest: &[u8; 32]) -> Result<Vec<u8>, BackendError> {
-        self.chip(id)?
-            .se
-            .sign_digest(digest)
-            .map_err(|e| BackendError::Engine {
-                chip: hex::encode(id),
-                reason: e.to_string(),
-            })
+        let engine = |e: &dyn std::fmt::Display| BackendError::Engine {
+            chip: hex::encode(id),
+            reason: e.to_string(),
+        };
+        match &self.chip(id)?.engine {
+            Engine::SecureElement(se) => se.sign_digest(digest).map_err(|e| engine(&e)),
+            // An NVIDIA GPU answers with a fresh attestation over the challenge digest.
+            Engine::Gpu(gpu) => gpu.evidence(digest).map_err(|e| engine(&e)),
+        }
     }
 }
 
@@ -275,6 +369,69 @@ mod tests {
             backend.answer(&[0u8; 32], &[0u8; 32]),
             Err(BackendError::UnknownChip(_))
         ));
+    }
+
+    #[test]
+    fn an_eight_gpu_host_is_eight_chips_each_answering_only_for_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let gpu_ca = DevnetNvidiaCa::from_seed(b"miner test gpus", "Blackwell").unwrap();
+        let files: Vec<ChipFile> = (0..8)
+            .map(|i| {
+                let f = ChipFile::provision_gpu(&gpu_ca).unwrap();
+                f.save(&dir.path().join(format!("gpu{i}.json"))).unwrap();
+                f
+            })
+            .collect();
+        ChipFile::provision(&ca(), "BM1684X", None, Curve::P256)
+            .unwrap()
+            .save(&dir.path().join("se.json"))
+            .unwrap();
+        let backend = SoftBackend::open(dir.path()).unwrap();
+        let chips = backend.chips();
+        assert_eq!(chips.len(), 9);
+        let gpus: Vec<_> = chips
+            .iter()
+            .filter(|c| c.kind == KIND_NVIDIA_SPDM)
+            .collect();
+        assert_eq!(gpus.len(), 8);
+        for f in &files {
+            assert!(gpus.iter().any(|c| hex::encode(c.chip_id) == f.chip_id));
+            assert_eq!(f.model, "B200");
+        }
+        let trust = gpu_ca.trust_store();
+        let now = 1_795_305_600;
+        let nonce = [3u8; 32];
+        let ids: Vec<_> = gpus
+            .iter()
+            .map(|c| {
+                let ev = backend.registration_evidence(&c.chip_id, &nonce).unwrap();
+                let id = PociVerifier
+                    .verify_registration(&ev, &nonce, now, &trust)
+                    .unwrap();
+                assert_eq!(id.chip_id, c.chip_id);
+                assert_eq!(id.model, "B200");
+                id
+            })
+            .collect();
+        let digest = [8u8; 32];
+        for (a, chip) in gpus.iter().enumerate() {
+            let answer = backend.answer(&chip.chip_id, &digest).unwrap();
+            for (b, id) in ids.iter().enumerate() {
+                let r = unet_poci::verify_liveness_attestation(id, &answer, &digest, now, &trust);
+                if a == b {
+                    r.unwrap();
+                } else {
+                    assert_eq!(r.unwrap_err(), unet_poci::VerifyError::ChipMismatch);
+                }
+            }
+        }
+        // A GPU file whose chain is another GPU's does not open.
+        let mut swapped = files[0].clone();
+        swapped.chain = files[1].chain.clone();
+        assert!(swapped.open_gpu().is_err());
+        let mut wrong_id = files[0].clone();
+        wrong_id.chip_id = files[1].chip_id.clone();
+        assert!(wrong_id.open_gpu().is_err());
     }
 
     #[test]

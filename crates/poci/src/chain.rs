@@ -41,8 +41,10 @@ const OID_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.
 const OID_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
 const OID_SUBJECT_ALT_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
 /// TCG DICE TcbInfo (NVIDIA puts its composite device identifier with the FWID here).
-pub(crate) const OID_DICE_TCB_INFO: ObjectIdentifier =
-    ObjectIdentifier::new_unwrap("2.23.133.5.4.1");
+const OID_DICE_TCB_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.133.5.4.1");
+/// TCG DICE TcbInfo as Blackwell leaf certificates carry it.
+const OID_DICE_TCB_INFO_BLACKWELL: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.23.133.5.4.1.1");
 /// TCG DICE MultiTcbInfo.
 const OID_DICE_MULTI_TCB_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.133.5.4.5");
 /// commonName
@@ -51,11 +53,12 @@ pub(crate) const OID_CN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.
 pub(crate) const OID_SERIAL_NUMBER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.5");
 
 /// Critical extensions this module understands (the DICE ones are checked by the NVIDIA verifier).
-const KNOWN_CRITICAL: [ObjectIdentifier; 5] = [
+const KNOWN_CRITICAL: [ObjectIdentifier; 6] = [
     OID_BASIC_CONSTRAINTS,
     OID_KEY_USAGE,
     OID_SUBJECT_ALT_NAME,
     OID_DICE_TCB_INFO,
+    OID_DICE_TCB_INFO_BLACKWELL,
     OID_DICE_MULTI_TCB_INFO,
 ];
 
@@ -174,6 +177,10 @@ impl ParsedCert {
         self.cert.tbs_certificate().subject()
     }
 
+    pub(crate) fn issuer_name(&self) -> &Name {
+        self.cert.tbs_certificate().issuer()
+    }
+
     /// The value of the only extension with `oid`, if any.
     pub(crate) fn extension(&self, oid: ObjectIdentifier) -> Option<&[u8]> {
         self.cert
@@ -185,21 +192,7 @@ impl ParsedCert {
     }
 
     fn check_time(&self, index: usize, now: u64) -> Result<(), VerifyError> {
-        if now < self.not_before {
-            return Err(VerifyError::CertificateNotYetValid {
-                index,
-                not_before: self.not_before,
-                now,
-            });
-        }
-        if now > self.not_after {
-            return Err(VerifyError::CertificateExpired {
-                index,
-                not_after: self.not_after,
-                now,
-            });
-        }
-        Ok(())
+        check_window(index, self.not_before, self.not_after, now)
     }
 }
 
@@ -275,9 +268,89 @@ pub(crate) struct VerifiedChain {
     pub(crate) anchor: TrustedRoot,
     /// [`certificate_id`] of the anchoring root.
     pub(crate) anchor_id: [u8; 32],
+    /// Validity window of the pinned root when it was not part of the given chain.
+    appended_root: Option<(u64, u64)>,
+}
+
+/// What a verified chain's verdict depends on besides its own bytes and the pinned roots of its
+/// kind: each certificate's id and validity (chain order), and the anchor. [`Self::recheck`]
+/// repeats, in the same order, every check of [`verify_chain`] that time or the trust store's
+/// revocations and devnet switch can change.
+#[derive(Debug, Clone)]
+pub(crate) struct ChainState {
+    certs: Vec<([u8; 32], u64, u64)>,
+    anchor_id: [u8; 32],
+    anchor_devnet_only: bool,
+    appended_root: Option<(u64, u64)>,
+}
+
+fn check_window(
+    index: usize,
+    not_before: u64,
+    not_after: u64,
+    now: u64,
+) -> Result<(), VerifyError> {
+    if now < not_before {
+        return Err(VerifyError::CertificateNotYetValid {
+            index,
+            not_before,
+            now,
+        });
+    }
+    if now > not_after {
+        return Err(VerifyError::CertificateExpired {
+            index,
+            not_after,
+            now,
+        });
+    }
+    Ok(())
+}
+
+impl ChainState {
+    /// The verdict [`verify_chain`] would give now for the chain this state was taken from,
+    /// given that the chain verified once under the same pinned roots of its kind.
+    pub(crate) fn recheck(&self, now: u64, trust: &TrustStore) -> Result<(), VerifyError> {
+        for (index, (id, not_before, not_after)) in self.certs.iter().enumerate() {
+            if trust.is_certificate_revoked(id) {
+                return Err(VerifyError::CertificateRevoked {
+                    index,
+                    fingerprint: hex::encode(id),
+                });
+            }
+            check_window(index, *not_before, *not_after, now)?;
+        }
+        if self.anchor_devnet_only && !trust.allow_devnet_roots {
+            return Err(VerifyError::DevnetRootNotAllowed);
+        }
+        if trust.is_certificate_revoked(&self.anchor_id) {
+            return Err(VerifyError::CertificateRevoked {
+                index: self.certs.len(),
+                fingerprint: hex::encode(self.anchor_id),
+            });
+        }
+        if let Some((not_before, not_after)) = self.appended_root {
+            check_window(self.certs.len(), not_before, not_after, now)?;
+        }
+        Ok(())
+    }
 }
 
 impl VerifiedChain {
+    /// What [`ChainState::recheck`] needs.
+    pub(crate) fn state(&self) -> ChainState {
+        ChainState {
+            certs: self
+                .certs
+                .iter()
+                .map(|c| (c.id, c.not_before, c.not_after))
+                .collect(),
+            anchor_id: self.anchor_id,
+            anchor_devnet_only: self.anchor.devnet_only,
+            appended_root: self.appended_root,
+        }
+    }
+
     /// [`certificate_id`] of every given certificate except the leaf and a copy of the pinned
     /// root (any certificate for the root's key).
     pub(crate) fn intermediate_ids(&self) -> Vec<[u8; 32]> {
@@ -415,6 +488,7 @@ pub(crate) fn verify_chain(
     }
 
     Ok(VerifiedChain {
+        appended_root: appended.as_ref().map(|p| (p.not_before, p.not_after)),
         certs,
         anchor: root.clone(),
         anchor_id,

@@ -126,9 +126,24 @@ pub enum VerifyError {
     /// The report's ECDSA signature does not verify under the leaf certificate's key.
     #[error("attestation report signature does not verify")]
     ReportSignatureInvalid,
-    /// The leaf certificate's TCG DICE extension is missing or malformed.
-    #[error("DICE extension (2.23.133.5.4.1): {0}")]
+    /// The leaf certificate's FWID extension (the architecture's TCG DICE OID:
+    /// 2.23.133.5.4.1 on Hopper, 2.23.133.5.4.1.1 on Blackwell) is missing or malformed.
+    #[error("DICE FWID extension of the architecture: {0}")]
     DiceExtension(&'static str),
+    /// The leaf certificate names a device architecture the verifier has no entry for
+    /// (`nvidia::arch::ARCHITECTURES`), or is not an NVIDIA device certificate name.
+    #[error("unknown NVIDIA device architecture (leaf certificate {0:?})")]
+    UnknownArchitecture(String),
+    /// A chain certificate's name does not belong to the leaf's architecture (e.g. a Blackwell
+    /// leaf under a Hopper provisioner CA, or a BROM of another chip or revision).
+    #[error("certificate {index}: name does not fit the leaf's architecture")]
+    ArchitectureMismatch {
+        /// position in the chain (0 = leaf)
+        index: usize,
+    },
+    /// The report lacks an opaque field that its architecture requires (type number).
+    #[error("report lacks opaque field {0}")]
+    MissingOpaqueField(u16),
     /// The report's FWID differs from the FWID in the leaf's DICE extension (or is missing).
     #[error("FWID in the report does not match the leaf certificate's DICE FWID")]
     FwidMismatch,

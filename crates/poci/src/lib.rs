@@ -7,7 +7,9 @@
 //!   ([`EvidenceKind::VendorX509`], [`EvidenceKind::NvidiaSpdm`]) into a [`ChipIdentity`].
 //! - [`verify_liveness`] / [`verify_liveness_attestation`]: challenge answers.
 //! - [`TrustStore`]: pinned vendor roots per kind, revoked chips and certificates, devnet switch.
-//! - [`nvidia`]: real NVIDIA H100/H200/B200 SPDM 1.1 attestation reports.
+//! - [`nvidia`]: real NVIDIA SPDM 1.1 attestation reports of every architecture in
+//!   [`nvidia::arch::ARCHITECTURES`] (Hopper H100/H200, Blackwell B100/B200/GB200, NVSwitch LS10),
+//!   and [`nvidia::ChainCache`] for repeat reports.
 //! - [`x509`]: vendor-certified device keys.
 //! - [`secure_element`]: a software secure element and a devnet vendor CA for devnets and tests.
 //!
@@ -44,6 +46,7 @@ pub use types::{
     CHIP_ID_DOMAIN,
 };
 pub use verifier::{
-    verify_liveness, verify_liveness_attestation, verify_nvidia_container, EvidenceVerifier,
-    NvidiaSpdmVerifier, PociVerifier, VendorX509Verifier,
+    verify_liveness, verify_liveness_attestation, verify_nvidia_container,
+    verify_nvidia_container_cached, EvidenceVerifier, NvidiaSpdmVerifier, PociVerifier,
+    VendorX509Verifier,
 };

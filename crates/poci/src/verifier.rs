@@ -147,3 +147,21 @@ pub fn verify_nvidia_container(
         other => Err(VerifyError::UnsupportedEvidenceKind(other.kind().tag())),
     }
 }
+
+/// [`verify_nvidia_container`] with the chain looked up in and stored into `cache`: a repeat
+/// report from a known chip costs one P-384 verification plus parsing. Same verdict as
+/// [`verify_nvidia_container`] for every input (see [`crate::nvidia::ChainCache`]).
+pub fn verify_nvidia_container_cached(
+    evidence: &[u8],
+    expected_nonce: &[u8; 32],
+    now_unix: u64,
+    trust: &TrustStore,
+    cache: &crate::nvidia::ChainCache,
+) -> Result<NvidiaAttestation, VerifyError> {
+    match Evidence::decode(evidence)? {
+        Evidence::NvidiaSpdm(e) => {
+            crate::nvidia::verify_cached(&e, expected_nonce, now_unix, trust, cache)
+        }
+        other => Err(VerifyError::UnsupportedEvidenceKind(other.kind().tag())),
+    }
+}

@@ -44,7 +44,11 @@ fn random_bytes_everywhere() {
             .is_err());
         let _ = Evidence::decode(&data);
         assert!(parse_report(&data).is_err() || data.len() > 37 + 8 + 32 + 2 + 96);
-        let _ = parse_dice(&data);
+        let _ = parse_dice(
+            &data,
+            unet_poci::nvidia::arch::FwidForm::CompositeIdentifier,
+        );
+        let _ = parse_dice(&data, unet_poci::nvidia::arch::FwidForm::TcbInfoFirstFwid);
         let _ = TrustStore::new().add_root(EvidenceKind::VendorX509, &data, false);
         let _ = verify_certificate_chain(&[data.clone()], EvidenceKind::NvidiaSpdm, NOW, &trust);
         let _ = verify_liveness(

@@ -145,19 +145,24 @@ fn tlv(tag: u8, value: &[u8]) -> Vec<u8> {
 
 struct Fixture {
     root: Vec<u8>,
+    ica: Vec<u8>,
     brom: Vec<u8>,
     leaf_key: p384::ecdsa::SigningKey,
     brom_key: p384::ecdsa::SigningKey,
     fwid: Vec<u8>,
 }
 
-const ROOT_NAME: &str = "CN=Synthetic Device Identity CA,O=Test";
+/// The names fit the Hopper entry of the architecture table: the BROM's issuer is a
+/// "NVIDIA GH100 Provisioner ICA", whose issuer is "NVIDIA GH100 Identity" (here the root).
+const ROOT_NAME: &str = "CN=NVIDIA GH100 Identity,O=Test";
+const ICA_NAME: &str = "CN=NVIDIA GH100 Provisioner ICA 1,O=Test";
 const BROM_NAME: &str = "CN=GH100 A01 GSP BROM,serialNumber=5EED0001,O=Test";
 const LEAF_NAME: &str = "CN=GH100 A01 GSP FMC LF,O=Test";
 
 fn fixture() -> Fixture {
     let root_key = key(1);
     let brom_key = key(2);
+    let ica_key = key(4);
     let root = cert(
         ROOT_NAME,
         ROOT_NAME,
@@ -166,14 +171,8 @@ fn fixture() -> Fixture {
         &root_key,
         None,
     );
-    let brom = cert(
-        BROM_NAME,
-        ROOT_NAME,
-        true,
-        &spki(&brom_key),
-        &root_key,
-        None,
-    );
+    let ica = cert(ICA_NAME, ROOT_NAME, true, &spki(&ica_key), &root_key, None);
+    let brom = cert(BROM_NAME, ICA_NAME, true, &spki(&brom_key), &ica_key, None);
     let report = evidence().report;
     let att = nvidia::parse_report(&report).unwrap();
     let fwid = att
@@ -185,6 +184,7 @@ fn fixture() -> Fixture {
         .clone();
     Fixture {
         root,
+        ica,
         brom,
         leaf_key: key(3),
         brom_key,
@@ -224,7 +224,7 @@ impl Fixture {
     fn evidence(&self, report: Vec<u8>, leaf: Vec<u8>) -> NvidiaEvidence {
         NvidiaEvidence {
             report,
-            chain: vec![leaf, self.brom.clone(), self.root.clone()],
+            chain: vec![leaf, self.brom.clone(), self.ica.clone(), self.root.clone()],
         }
     }
 }
@@ -259,15 +259,19 @@ fn synthetic_chain_verifies() {
             .unwrap()
             .chip_id(EvidenceKind::NvidiaSpdm)
     );
-    // TCG DiceTcbInfo form works too.
+    // The TCG DiceTcbInfo form is Blackwell's (under 2.23.133.5.4.1.1): a Hopper leaf carrying
+    // it is refused, since the architecture table, not the certificate, says how to read it.
     let leaf = f.leaf(Some(dice_tcb_info(&f.fwid)));
-    nvidia::verify(
-        &f.evidence(f.report(|_| {}), leaf),
-        &nonce(),
-        NOW,
-        &f.trust(),
-    )
-    .unwrap();
+    assert!(matches!(
+        nvidia::verify(
+            &f.evidence(f.report(|_| {}), leaf),
+            &nonce(),
+            NOW,
+            &f.trust(),
+        )
+        .unwrap_err(),
+        VerifyError::DiceExtension(_)
+    ));
 }
 
 #[test]
@@ -283,19 +287,19 @@ fn report_fwid_must_match_the_leaf() {
         nvidia::verify(&f.evidence(report, leaf.clone()), &nonce(), NOW, &f.trust()).unwrap_err(),
         VerifyError::FwidMismatch
     );
-    // Report without an FWID field (its tag renamed to an unknown one).
+    // Report without an FWID field (its tag renamed to an unknown one): a GPU report must have one.
     let report = f.report(|r| {
         let p = fwid_pos(r, &f.fwid);
         r[p - 4] = 99;
     });
     assert_eq!(
         nvidia::verify(&f.evidence(report, leaf), &nonce(), NOW, &f.trust()).unwrap_err(),
-        VerifyError::FwidMismatch
+        VerifyError::MissingOpaqueField(20)
     );
     // Leaf whose DICE FWID differs.
     let mut other = f.fwid.clone();
     other[47] ^= 1;
-    let leaf = f.leaf(Some(dice_tcb_info(&other)));
+    let leaf = f.leaf(Some(dice_composite(&spki(&f.brom_key), &other)));
     assert_eq!(
         nvidia::verify(
             &f.evidence(f.report(|_| {}), leaf),
@@ -373,7 +377,7 @@ fn deviceid_certificate_must_be_the_brom() {
     };
     assert_eq!(
         nvidia::verify(&e, &nonce(), NOW, &f.trust()).unwrap_err(),
-        VerifyError::MissingField("DeviceID (BROM) certificate")
+        VerifyError::ArchitectureMismatch { index: 1 }
     );
 }
 

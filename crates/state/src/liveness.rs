@@ -7,7 +7,7 @@
 
 use crate::{events::Event, registry::effective_status, working::Working, BlockEnv, BlockError};
 use std::collections::BTreeSet;
-use unet_poci::{verify_liveness, Curve, DevicePublicKey, EvidenceVerifier, PociVerifier};
+use unet_poci::{verify_liveness, Curve, DevicePublicKey};
 use unet_types::{
     chip::{kind, Chip, ChipId, ChipList, ChipStatus, Registry},
     epoch::{epoch_of, last_height},
@@ -399,9 +399,20 @@ fn check_proof(
 ) -> Result<(), String> {
     match chip.kind {
         kind::NVIDIA_SPDM => {
-            let fresh = PociVerifier
-                .verify_registration(proof, digest, env.timestamp_ms / 1000, trust)
-                .map_err(|e| e.to_string())?;
+            // Verified chains by fingerprint: a repeat answer costs one P-384 verification. The
+            // verdict is the same with or without the cache (unet_poci::nvidia::ChainCache), so
+            // validators whose caches differ still agree.
+            static CHAINS: std::sync::LazyLock<unet_poci::nvidia::ChainCache> =
+                std::sync::LazyLock::new(Default::default);
+            let fresh = unet_poci::verify_nvidia_container_cached(
+                proof,
+                digest,
+                env.timestamp_ms / 1000,
+                trust,
+                &CHAINS,
+            )
+            .map_err(|e| e.to_string())?
+            .identity;
             if fresh.chip_id != *chip_id {
                 return Err("attestation is from another chip".into());
             }

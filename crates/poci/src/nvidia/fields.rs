@@ -5,6 +5,7 @@ use der::asn1::AnyRef;
 use der::{Decode, Reader, SliceReader, Tag, TagNumber, Tagged};
 use serde::{Deserialize, Serialize};
 
+use super::arch::{Architecture, FwidForm, VbiosEncoding};
 use super::spdm::OpaqueField;
 use crate::error::VerifyError;
 
@@ -41,16 +42,21 @@ pub struct OpaqueData {
 }
 
 impl OpaqueData {
-    /// Decode the known TLVs. A known TLV that occurs twice is an error (it would be ambiguous).
-    pub fn from_fields(fields: &[OpaqueField]) -> Result<Self, VerifyError> {
+    /// Decode the known TLVs under `arch`'s layout. A known TLV that occurs twice is an error (it
+    /// would be ambiguous), and so is a field the architecture requires that is missing.
+    pub fn from_fields(fields: &[OpaqueField], arch: &Architecture) -> Result<Self, VerifyError> {
         let mut out = OpaqueData {
             raw: fields.to_vec(),
             ..Default::default()
         };
         for f in fields {
+            let vbios_text = match arch.vbios {
+                VbiosEncoding::Binary => vbios(&f.value),
+                VbiosEncoding::Ascii => text(&f.value),
+            };
             let slot_taken = match f.tag {
                 OPAQUE_DRIVER_VERSION => set(&mut out.driver_version, text(&f.value)),
-                OPAQUE_VBIOS_VERSION => set(&mut out.vbios_version, vbios(&f.value)),
+                OPAQUE_VBIOS_VERSION => set(&mut out.vbios_version, vbios_text),
                 OPAQUE_CHIP_SKU => set(&mut out.chip_sku, text(&f.value)),
                 OPAQUE_PROJECT => set(&mut out.project, text(&f.value)),
                 OPAQUE_PROJECT_SKU => set(&mut out.project_sku, text(&f.value)),
@@ -62,6 +68,11 @@ impl OpaqueData {
                     offset: 0,
                     reason: "duplicate opaque field",
                 });
+            }
+        }
+        for &tag in arch.required_opaque {
+            if !fields.iter().any(|f| f.tag == tag) {
+                return Err(VerifyError::MissingOpaqueField(tag));
             }
         }
         Ok(out)
@@ -102,58 +113,77 @@ fn vbios(bytes: &[u8]) -> String {
     )
 }
 
-/// What the leaf certificate's TCG DICE extension (2.23.133.5.4.1) says.
+/// What the leaf certificate's FWID extension says.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DiceInfo {
-    /// (hash algorithm OID, digest) pairs
-    pub fwids: Vec<(String, Vec<u8>)>,
-    /// DER SubjectPublicKeyInfo of the identity key, when the extension names one (NVIDIA's form)
+    /// The firmware id the certificate was issued for (hash algorithm OID, digest).
+    pub fwid: (String, Vec<u8>),
+    /// DER SubjectPublicKeyInfo of the identity key, when the extension names one
+    /// ([`FwidForm::CompositeIdentifier`]).
     pub identity_spki: Option<Vec<u8>>,
 }
 
-/// Parse the DICE extension value. Two forms are understood:
+/// Parse the FWID extension value in the architecture's `form`:
 ///
-/// - NVIDIA's composite device identifier: `SEQUENCE { version INTEGER, identity
+/// - [`FwidForm::CompositeIdentifier`] (Hopper): `SEQUENCE { version INTEGER, identity
 ///   SubjectPublicKeyInfo, fwid SEQUENCE { hashAlg OID, digest OCTET STRING } }`;
-/// - TCG DiceTcbInfo: `SEQUENCE { ... fwids [6] IMPLICIT SEQUENCE OF FWID ... }` (context tags).
-pub fn parse_dice(value: &[u8]) -> Result<DiceInfo, VerifyError> {
+/// - [`FwidForm::TcbInfoFirstFwid`] (Blackwell): TCG `DiceTcbInfo`, a `SEQUENCE` of
+///   context-tagged fields of which `fwids [6]` (exactly once) holds `SEQUENCE OF FWID`; the
+///   first FWID is the firmware id.
+pub fn parse_dice(value: &[u8], form: FwidForm) -> Result<DiceInfo, VerifyError> {
     let bad = |_| VerifyError::DiceExtension("malformed");
     let outer = AnyRef::from_der(value).map_err(bad)?;
     if outer.tag() != Tag::Sequence {
         return Err(VerifyError::DiceExtension("not a SEQUENCE"));
     }
     let elems = children(outer.value()).map_err(bad)?;
-    let mut info = DiceInfo::default();
-    match elems.first().map(|e| e.tag()) {
-        Some(Tag::Integer) => {
-            // composite device identifier
-            let [_, identity, fwid] = elems.as_slice() else {
+    match form {
+        FwidForm::CompositeIdentifier => {
+            let [version, identity, fwid] = elems.as_slice() else {
                 return Err(VerifyError::DiceExtension(
                     "composite identifier needs 3 fields",
                 ));
             };
+            if version.tag() != Tag::Integer {
+                return Err(VerifyError::DiceExtension("version is not an INTEGER"));
+            }
             if identity.tag() != Tag::Sequence {
                 return Err(VerifyError::DiceExtension("identity is not a SEQUENCE"));
             }
-            info.identity_spki = Some(der::Encode::to_der(identity).map_err(bad)?);
-            info.fwids.push(parse_fwid(fwid)?);
+            Ok(DiceInfo {
+                fwid: parse_fwid(fwid)?,
+                identity_spki: Some(der::Encode::to_der(identity).map_err(bad)?),
+            })
         }
-        _ => {
+        FwidForm::TcbInfoFirstFwid => {
+            if elems
+                .iter()
+                .any(|e| !matches!(e.tag(), Tag::ContextSpecific { .. }))
+            {
+                return Err(VerifyError::DiceExtension(
+                    "TcbInfo field is not context-tagged",
+                ));
+            }
             let fwid_tag = Tag::ContextSpecific {
                 constructed: true,
                 number: TagNumber(6),
             };
-            for e in elems.iter().filter(|e| e.tag() == fwid_tag) {
-                for f in children(e.value()).map_err(bad)? {
-                    info.fwids.push(parse_fwid(&f)?);
-                }
+            let mut lists = elems.iter().filter(|e| e.tag() == fwid_tag);
+            let (Some(list), None) = (lists.next(), lists.next()) else {
+                return Err(VerifyError::DiceExtension("TcbInfo needs one fwids list"));
+            };
+            let fwids = children(list.value()).map_err(bad)?;
+            let first = fwids.first().ok_or(VerifyError::DiceExtension("no FWID"))?;
+            // Every entry must be well formed, even those that are not compared.
+            for f in &fwids[1..] {
+                parse_fwid(f)?;
             }
+            Ok(DiceInfo {
+                fwid: parse_fwid(first)?,
+                identity_spki: None,
+            })
         }
     }
-    if info.fwids.is_empty() {
-        return Err(VerifyError::DiceExtension("no FWID"));
-    }
-    Ok(info)
 }
 
 fn parse_fwid(fwid: &AnyRef<'_>) -> Result<(String, Vec<u8>), VerifyError> {
@@ -178,17 +208,4 @@ fn children(content: &[u8]) -> der::Result<Vec<AnyRef<'_>>> {
         out.push(reader.decode::<AnyRef<'_>>()?);
     }
     Ok(out)
-}
-
-/// Marketing model for an NVIDIA chip name taken from the certificate CN (`"GH100 A01 GSP BROM"` ->
-/// chip `"GH100"` -> `"H100"`). Unknown chips are reported by their raw chip name.
-///
-/// Note: GH100 is the die of both H100 and H200; the signed PROJECT / PROJECT_SKU / CHIP_SKU fields in
-/// [`crate::ChipIdentity::model_detail`] tell boards apart, and the chain's model table should key on them.
-pub fn model_for_chip(chip: &str) -> String {
-    match chip {
-        "GH100" => "H100".to_string(),
-        "GB100" => "B200".to_string(),
-        other => other.to_string(),
-    }
 }

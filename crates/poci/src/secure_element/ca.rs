@@ -29,7 +29,7 @@ use crate::crypto::sha256;
 use crate::trust::{TrustStore, DEVNET_MARKER};
 use crate::types::{Curve, DevicePublicKey, EvidenceKind};
 
-const OID_O: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.10");
+pub(super) const OID_O: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.10");
 
 /// Default validity start of devnet certificates: 2020-01-01T00:00:00Z.
 pub const DEVNET_NOT_BEFORE: u64 = 1_577_836_800;
@@ -54,11 +54,11 @@ impl std::fmt::Debug for DevnetVendorCa {
     }
 }
 
-struct Profile {
-    subject: Name,
-    issuer: Option<Name>,
+pub(super) struct Profile {
+    pub(super) subject: Name,
+    pub(super) issuer: Option<Name>,
     /// `Some(path_len)` for a CA certificate, `None` for a device certificate
-    ca: Option<Option<u8>>,
+    pub(super) ca: Option<Option<u8>>,
 }
 
 impl BuilderProfile for Profile {
@@ -99,12 +99,12 @@ impl BuilderProfile for Profile {
     }
 }
 
-fn cert_err(e: impl std::fmt::Display) -> SeError {
+pub(super) fn cert_err(e: impl std::fmt::Display) -> SeError {
     SeError::Certificate(e.to_string())
 }
 
 /// Build a Name from (attribute, UTF-8 value) pairs, one RDN each, in order.
-fn make_name(attrs: &[(ObjectIdentifier, &str)]) -> Result<Name, SeError> {
+pub(super) fn make_name(attrs: &[(ObjectIdentifier, &str)]) -> Result<Name, SeError> {
     let mut rdns = RdnSequence::default();
     for (oid, value) in attrs {
         let value =
@@ -116,7 +116,7 @@ fn make_name(attrs: &[(ObjectIdentifier, &str)]) -> Result<Name, SeError> {
     Name::from_der(&rdns.to_der().map_err(cert_err)?).map_err(cert_err)
 }
 
-fn validity(not_before: u64, not_after: u64) -> Result<Validity, SeError> {
+pub(super) fn validity(not_before: u64, not_after: u64) -> Result<Validity, SeError> {
     let t = |secs: u64| -> Result<Time, SeError> {
         let dt = der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs))
             .map_err(cert_err)?;
@@ -125,7 +125,7 @@ fn validity(not_before: u64, not_after: u64) -> Result<Validity, SeError> {
     Ok(Validity::new(t(not_before)?, t(not_after)?))
 }
 
-fn serial_for(data: &[u8]) -> Result<SerialNumber, SeError> {
+pub(super) fn serial_for(data: &[u8]) -> Result<SerialNumber, SeError> {
     let mut bytes = sha256(data)[..16].to_vec();
     bytes[0] = (bytes[0] & 0x7F) | 0x40; // positive, no leading zero
     SerialNumber::new(&bytes).map_err(cert_err)

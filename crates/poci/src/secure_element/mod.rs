@@ -9,6 +9,7 @@
 //! Everything is derived from seeds, so tests never touch OS randomness.
 
 pub mod ca;
+pub mod gpu;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::Aes256Gcm;
@@ -20,6 +21,7 @@ use thiserror::Error;
 use crate::types::{Curve, DevicePublicKey, EvidenceKind};
 
 pub use ca::{signature_twin, DevnetVendorCa};
+pub use gpu::{DevnetNvidiaCa, EmulatedGpu};
 
 const SEAL_SALT: &[u8] = b"UNET-POCI/soft-se/seal/v1";
 const SEALED_VERSION: u8 = 1;

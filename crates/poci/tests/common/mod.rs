@@ -33,3 +33,74 @@ pub fn nvidia_trust() -> TrustStore {
         .unwrap();
     t
 }
+
+pub const BLACKWELL_REPORT: &str = include_str!("../vectors/nvidia/blackwellAttestationReport.txt");
+pub const BLACKWELL_CHAIN: &str = include_str!("../vectors/nvidia/blackwellCertChain.txt");
+pub const SWITCH_REPORT: &str = include_str!("../vectors/nvidia/switchAttestationReport.txt");
+pub const SWITCH_CHAIN: &str = include_str!("../vectors/nvidia/switchCertChain.txt");
+pub const MULTI_GPU_HOPPER: &str = include_str!("../vectors/nvidia/multi_gpu_hopper.json");
+
+/// The requester nonce of NVIDIA's multi-GPU Hopper sample (all four GPUs answered it).
+pub const MULTI_GPU_NONCE_HEX: &str =
+    "e97b23a1718095a0e9e35edca810768c70a6a5a389b705e753b197912bc11576";
+
+/// NVIDIA's Blackwell (GB100) sample; it answers the same nonce as the Hopper one.
+pub fn blackwell() -> NvidiaEvidence {
+    NvidiaEvidence::from_hex_and_pem(BLACKWELL_REPORT, BLACKWELL_CHAIN).unwrap()
+}
+
+/// NVIDIA's NVSwitch (LS10) sample; it answers the same nonce as the Hopper one.
+pub fn switch() -> NvidiaEvidence {
+    NvidiaEvidence::from_hex_and_pem(SWITCH_REPORT, SWITCH_CHAIN).unwrap()
+}
+
+/// The four GPUs of NVIDIA's multi-GPU Hopper sample (`arch`, `nonce`, base64 `evidence` and
+/// base64 PEM `certificate` per GPU, as NVIDIA's SDK serializes evidence).
+pub fn multi_gpu_hopper() -> Vec<NvidiaEvidence> {
+    let v: serde_json::Value = serde_json::from_str(MULTI_GPU_HOPPER).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|gpu| {
+            assert_eq!(gpu["arch"], "HOPPER");
+            assert_eq!(gpu["nonce"], MULTI_GPU_NONCE_HEX);
+            let report = base64_decode(gpu["evidence"].as_str().unwrap());
+            let pem =
+                String::from_utf8(base64_decode(gpu["certificate"].as_str().unwrap())).unwrap();
+            NvidiaEvidence::from_hex_and_pem(&hex::encode(report), &pem).unwrap()
+        })
+        .collect()
+}
+
+pub fn multi_gpu_nonce() -> [u8; 32] {
+    hex::decode(MULTI_GPU_NONCE_HEX)
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+/// Standard base64 (RFC 4648, with padding), for NVIDIA's JSON evidence.
+pub fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            other => panic!("not base64: {other:#x}"),
+        }
+    };
+    let bytes: Vec<u8> = text.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for quad in bytes.chunks(4) {
+        let pad = quad.iter().filter(|&&c| c == b'=').count();
+        let n = quad
+            .iter()
+            .map(|&c| if c == b'=' { 0 } else { value(c) })
+            .fold(0u32, |acc, v| acc << 6 | v);
+        let three = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&three[..3 - pad]);
+    }
+    out
+}
