@@ -17,13 +17,14 @@ mod receipt;
 pub mod registry;
 pub mod rewards;
 mod stateless;
+mod tally;
 pub mod validators;
 mod working;
 
 pub use events::Event;
 pub use exec::{execute, BlockEnv, BlockError, Mode, Outcome};
 pub use genesis::genesis_writes;
-pub use plan::{load_touched, touched_keys};
+pub use plan::{load_touched, touched_keys, PreStateLoader};
 pub use receipt::{Receipt, SkippedAnswer, TxStatus};
 pub use stateless::check_stateless_batch;
 pub use working::PreState;
