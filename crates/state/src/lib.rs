@@ -18,6 +18,8 @@ pub mod registry;
 pub mod rewards;
 mod stateless;
 mod tally;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod validators;
 mod working;
 
