@@ -1,7 +1,7 @@
 //! Block execution: the ledger rules and the dispatch of every payload.
 
 use crate::{
-    liveness, market,
+    answers, liveness, market,
     plan::ReadSet,
     registry::{self, PociError},
     rewards,
@@ -130,6 +130,21 @@ pub fn execute(
     txs: &[SignedTx],
     mode: Mode,
 ) -> Result<Outcome, BlockError> {
+    execute_with(env, pre, txs, mode, &|_| false)
+}
+
+/// [`execute`], skipping the signature check of every liveness answer whose
+/// [`crate::answer_key`] (derived from the pre-state and the answer's proof) is
+/// `known_answers`: answers this node verified itself at admission ([`crate::admit_answer`]).
+/// The result is the same as [`execute`]'s for any `known_answers` that only holds keys of
+/// answers that verified; see `answers.rs` for why a leader cannot abuse it.
+pub fn execute_with(
+    env: &BlockEnv<'_>,
+    pre: &PreState,
+    txs: &[SignedTx],
+    mode: Mode,
+    known_answers: &(dyn Fn(&Digest) -> bool + Sync),
+) -> Result<Outcome, BlockError> {
     let mut w = Working::new(pre);
     let mut supply: Supply = w
         .get(&supply_key())?
@@ -172,7 +187,7 @@ pub fn execute(
         .any(|t| matches!(t.tx.payload, Payload::Liveness { .. }))
     {
         let trust = trust.get_or_insert_with(|| registry::trust_store(&registry));
-        liveness::preverify(&w, env, trust, txs)?
+        answers::preverify(&w, env, trust, txs, known_answers)?
     } else {
         Default::default()
     };

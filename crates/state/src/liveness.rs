@@ -6,6 +6,7 @@
 //! online compute (validator weight), and the chip's accrued online weight per epoch.
 
 use crate::{
+    answers::{check_proof, Proofs},
     events::Event,
     plan::ReadSet,
     registry::is_revoked,
@@ -14,9 +15,8 @@ use crate::{
     BlockEnv, BlockError,
 };
 use std::collections::BTreeSet;
-use unet_poci::{verify_liveness, Curve, DevicePublicKey, EvidenceVerifier, PociVerifier};
 use unet_types::{
-    chip::{kind, Chip, ChipId, ChipList, ChipStatus, Registry},
+    chip::{Chip, ChipId, ChipList, ChipStatus, Registry},
     epoch::{epoch_of, last_height},
     keys::{chip_index_key, chip_key},
     liveness::{
@@ -395,101 +395,6 @@ pub(crate) fn issue_challenges(
     Ok(())
 }
 
-/// Checks one proof against the chip's registered key.
-fn check_proof(
-    env: &BlockEnv<'_>,
-    chip: &Chip,
-    chip_id: &ChipId,
-    digest: &[u8; 32],
-    proof: &[u8],
-    trust: &unet_poci::TrustStore,
-) -> Result<(), String> {
-    match chip.kind {
-        kind::NVIDIA_SPDM => {
-            let fresh = PociVerifier
-                .verify_registration(proof, digest, env.timestamp_ms / 1000, trust)
-                .map_err(|e| e.to_string())?;
-            if fresh.chip_id != *chip_id {
-                return Err("attestation is from another chip".into());
-            }
-            Ok(())
-        }
-        _ => {
-            let curve = if chip.device_key.len() == 65 {
-                Curve::P256
-            } else {
-                Curve::P384
-            };
-            let key = DevicePublicKey {
-                curve,
-                sec1: chip.device_key.clone(),
-            };
-            verify_liveness(&key, digest, proof).map_err(|e| e.to_string())
-        }
-    }
-}
-
-/// Proof checks of every answer in a block, done up front on all cores.
-///
-/// A proof's validity depends only on the chip's device key (fixed at registration) and the
-/// pending challenge it answers; both are read from the block's pre-state. An answer whose
-/// challenge is not pending there cannot be accepted anyway, so it is left out (and checked
-/// inline if it ever gets that far). Results are keyed by (transaction, response) position,
-/// so execution stays a pure function of its inputs.
-pub(crate) fn preverify(
-    w: &Working<'_>,
-    env: &BlockEnv<'_>,
-    trust: &unet_poci::TrustStore,
-    txs: &[unet_types::SignedTx],
-) -> Result<Proofs, BlockError> {
-    let mut jobs = Vec::new();
-    for (t, stx) in txs.iter().enumerate() {
-        let unet_types::Payload::Liveness { responses } = &stx.tx.payload else {
-            continue;
-        };
-        for (r, resp) in responses.iter().enumerate() {
-            let Some(chip) = w.get::<Chip>(&chip_key(&resp.chip_id))? else {
-                continue;
-            };
-            let Some(p) = chip
-                .live
-                .pending
-                .filter(|p| p.height == resp.challenge_height)
-            else {
-                continue;
-            };
-            let digest = response_digest(env.chain_id, p.height, &p.beacon, &resp.chip_id);
-            jobs.push(((t, r), chip, resp, digest));
-        }
-    }
-    let check = |job: &((usize, usize), Chip, &LivenessResponse, [u8; 32])| {
-        let (pos, chip, resp, digest) = job;
-        let ok = check_proof(env, chip, &resp.chip_id, digest, &resp.proof, trust);
-        (*pos, ok)
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(16));
-    let results: Vec<((usize, usize), Result<(), String>)> = if threads < 2 || jobs.len() < 32 {
-        jobs.iter().map(check).collect()
-    } else {
-        let chunk = jobs.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = jobs
-                .chunks(chunk)
-                .map(|part| s.spawn(move || part.iter().map(check).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        })
-    };
-    Ok(Proofs(results.into_iter().collect()))
-}
-
-/// Proof results computed by [`preverify`], by (transaction, response) position.
-#[derive(Default)]
-pub(crate) struct Proofs(std::collections::HashMap<(usize, usize), Result<(), String>>);
-
 /// What a `Liveness` payload did.
 #[derive(Debug, Default)]
 pub(crate) struct Answered {
@@ -528,7 +433,7 @@ pub(crate) fn answer(
             });
             continue;
         }
-        match check_answer(w, env, trust, r, index, proofs.0.get(&(tx_index, index)))? {
+        match check_answer(w, env, trust, r, index, proofs.get(tx_index, index))? {
             Ok(mut chip) => {
                 chip.live.pending = None;
                 chip.live.last_response = env.height;

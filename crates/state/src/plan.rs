@@ -17,7 +17,10 @@
 
 use crate::{BlockEnv, PreState};
 use commonware_codec::DecodeExt;
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    any::Any,
+    collections::{BTreeMap, BTreeSet, HashMap},
+};
 use unet_types::{
     chip::{Chip, ChipId, Registry},
     keys::{account_key, chip_key, owner_chips_key, registry_key, revoked_cert_key},
@@ -26,9 +29,14 @@ use unet_types::{
     Address, Digest, SignedTx,
 };
 
+/// Values decoded by earlier planning rounds of the same block, by key. Loaded values never
+/// change between rounds (a round only adds keys), so a decoded value stays right.
+type Decoded = HashMap<Digest, Box<dyn Any + Send + Sync>>;
+
 /// The keys a block touches, declared by the domains while they look at what is loaded.
 pub(crate) struct ReadSet<'p> {
     pre: &'p PreState,
+    decoded: &'p mut Decoded,
     keys: BTreeSet<Digest>,
     /// Accounts whose balance entry is read.
     accounts: BTreeSet<Address>,
@@ -43,9 +51,10 @@ pub(crate) struct ReadSet<'p> {
 }
 
 impl<'p> ReadSet<'p> {
-    fn new(pre: &'p PreState) -> Self {
+    fn new(pre: &'p PreState, decoded: &'p mut Decoded) -> Self {
         Self {
             pre,
+            decoded,
             keys: BTreeSet::new(),
             accounts: BTreeSet::new(),
             chips: BTreeSet::new(),
@@ -62,10 +71,18 @@ impl<'p> ReadSet<'p> {
 
     /// Declares `key` and returns its loaded value, decoded (`None` while it is not loaded
     /// yet, when absent, or when it does not decode: execution reports a corrupt entry).
-    pub(crate) fn read<T: DecodeExt<()>>(&mut self, key: Digest) -> Option<T> {
+    pub(crate) fn read<T: DecodeExt<()> + Clone + Send + Sync + 'static>(
+        &mut self,
+        key: Digest,
+    ) -> Option<T> {
         self.keys.insert(key);
+        if let Some(v) = self.decoded.get(&key).and_then(|v| v.downcast_ref::<T>()) {
+            return Some(v.clone());
+        }
         let bytes = self.pre.get(&key)?.as_deref()?;
-        T::decode(bytes.to_vec()).ok()
+        let value = T::decode(bytes.to_vec()).ok()?;
+        self.decoded.insert(key, Box::new(value.clone()));
+        Some(value)
     }
 
     /// Declares an account's balance entry.
@@ -133,7 +150,17 @@ impl<'p> ReadSet<'p> {
 
 /// Every key execution may read or write for this block, given the entries loaded so far.
 pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTreeSet<Digest> {
-    let mut rs = ReadSet::new(pre);
+    plan(env, txs, pre, &mut Decoded::new())
+}
+
+/// [`touched_keys`], reusing (and adding to) the values decoded by earlier rounds.
+fn plan(
+    env: &BlockEnv<'_>,
+    txs: &[SignedTx],
+    pre: &PreState,
+    decoded: &mut Decoded,
+) -> BTreeSet<Digest> {
+    let mut rs = ReadSet::new(pre, decoded);
     let registry: Option<Registry> = rs.read(registry_key());
     let chip_count = registry.as_ref().map(|r| r.chip_count);
     crate::exec::reads(&mut rs, env, txs);
@@ -155,6 +182,9 @@ pub struct PreStateLoader<'a> {
     env: &'a BlockEnv<'a>,
     txs: &'a [SignedTx],
     pre: PreState,
+    /// Entries decoded by earlier rounds (each round would otherwise decode every chip
+    /// record again).
+    decoded: Decoded,
 }
 
 impl<'a> PreStateLoader<'a> {
@@ -164,12 +194,13 @@ impl<'a> PreStateLoader<'a> {
             env,
             txs,
             pre: PreState::new(),
+            decoded: Decoded::new(),
         }
     }
 
     /// The touched keys not loaded yet (empty when the pre-state is complete).
-    pub fn missing(&self) -> Vec<Digest> {
-        touched_keys(self.env, self.txs, &self.pre)
+    pub fn missing(&mut self) -> Vec<Digest> {
+        plan(self.env, self.txs, &self.pre, &mut self.decoded)
             .into_iter()
             .filter(|k| !self.pre.contains_key(k))
             .collect()
