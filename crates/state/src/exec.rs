@@ -2,7 +2,7 @@
 
 use crate::{
     answers, liveness, market,
-    plan::ReadSet,
+    readset::ReadSet,
     registry::{self, PociError},
     rewards,
     tally::{BlockTally, StatusChange},

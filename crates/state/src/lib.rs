@@ -14,6 +14,7 @@ mod genesis;
 pub mod liveness;
 mod market;
 mod plan;
+mod readset;
 mod receipt;
 pub mod registry;
 pub mod rewards;

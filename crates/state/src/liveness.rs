@@ -8,7 +8,7 @@
 use crate::{
     answers::{check_proof, Proofs},
     events::Event,
-    plan::ReadSet,
+    readset::ReadSet,
     registry::is_revoked,
     tally::{BlockTally, RouteStatus, StatusChange},
     working::Working,

@@ -13,7 +13,7 @@
 //! height still comes within the period, and the deposit checked there covered it).
 
 use crate::{
-    events::Event, plan::ReadSet, registry::is_revoked, tally::BlockTally, working::Working,
+    events::Event, readset::ReadSet, registry::is_revoked, tally::BlockTally, working::Working,
     BlockEnv, BlockError,
 };
 use std::collections::BTreeSet;

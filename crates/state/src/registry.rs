@@ -3,7 +3,7 @@
 //! Every function checks everything first and writes only when all checks pass, so a failed
 //! payload leaves no trace but its fee.
 
-use crate::{plan::ReadSet, working::Working, BlockEnv, BlockError};
+use crate::{readset::ReadSet, working::Working, BlockEnv, BlockError};
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::Verifier as _;
 use std::collections::BTreeSet;

@@ -10,8 +10,8 @@
 //! Nothing here scans every chip in one block.
 
 use crate::{
-    events::Event, liveness::epoch_weight, plan::ReadSet, registry::is_revoked, tally::BlockTally,
-    working::Working, BlockEnv, BlockError,
+    events::Event, liveness::epoch_weight, readset::ReadSet, registry::is_revoked,
+    tally::BlockTally, working::Working, BlockEnv, BlockError,
 };
 use unet_types::{
     chip::{Chip, ChipStatus},

@@ -24,7 +24,7 @@
 //! 4. A member's weight is its compute (at least 1); leader election caps it (see
 //!    docs/protocol.md).
 
-use crate::{events::Event, plan::ReadSet, working::Working, BlockEnv, BlockError};
+use crate::{events::Event, readset::ReadSet, working::Working, BlockEnv, BlockError};
 use std::{cmp::Reverse, collections::BTreeSet, net::SocketAddr};
 use unet_types::{
     epoch::{
