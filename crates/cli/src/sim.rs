@@ -5,21 +5,31 @@
 //! challenges from a deterministic beacon, answers signed by the chips' software secure
 //! elements (a configured share is never answered), expiries, status changes, the reward
 //! settlement cursor and the committee choice. It prints, per epoch, the validator's work
-//! time (loading touched entries, executing, applying writes), the bytes of liveness answers
-//! per block, and the peak resident memory.
+//! per block as a share of the block time, split into its phases (loading touched entries,
+//! executing, applying writes), the answer checks done at mempool admission (off the block's
+//! path, as transaction signatures are), the bytes of liveness answers per block, and the peak
+//! resident memory.
+//!
+//! Answers are checked once, when they are admitted (`unet_state::admit_answers`, on all
+//! cores), and the block's execution skips the proofs this validator already verified
+//! (`unet_state::execute_with`). `--recheck-in-block` turns that off (every proof is checked
+//! in the block, as a validator that saw none of the answers before the block would), which
+//! is the reference the figures compare against.
 //!
 //! The state lives in memory (a hash map standing in for the authenticated store), so the
 //! figures are the execution cost without disk I/O or merkleization.
 
 use anyhow::{anyhow, Result};
 use clap::Args;
-use commonware_codec::{Encode, EncodeSize};
+use commonware_codec::{DecodeExt, Encode, EncodeSize};
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use std::{
     collections::{BTreeMap, HashMap},
     time::{Duration, Instant},
 };
-use unet_state::{execute, genesis_writes, load_touched, BlockEnv, Event, Mode, PreState};
+use unet_state::{
+    admit_answers, execute_with, genesis_writes, load_touched, BlockEnv, Event, Mode, PreState,
+};
 use unet_types::{
     chip::{kind, Chip, ChipStatus, Model, Registry},
     genesis::{Allocation, PociGenesis, Validator},
@@ -56,6 +66,19 @@ pub struct SimArgs {
     /// the answers are signed with ring, standing in for the chips' secure elements).
     #[arg(long, default_value_t = 64)]
     key_pool: usize,
+    /// Check every answer's proof inside the block instead of once at admission (the
+    /// reference: a validator that saw none of the answers before the block).
+    #[arg(long)]
+    recheck_in_block: bool,
+}
+
+/// Time spent per phase over an epoch.
+#[derive(Default)]
+struct Phases {
+    admit: Duration,
+    load: Duration,
+    exec: Duration,
+    apply: Duration,
 }
 
 /// A chip's P-256 device key (stands in for a secure element: same curve, same answers).
@@ -258,13 +281,27 @@ pub fn run(args: SimArgs) -> Result<()> {
         capacity_bytes as f64 / 1e6
     );
     println!(
-        "{:>5} {:>10} {:>9} {:>9} {:>9} {:>10} {:>9} {:>10} {:>9} {:>8} {:>9} {:>7}",
+        "answer proofs checked {}",
+        if args.recheck_in_block {
+            "in the block (reference)"
+        } else {
+            "once, at mempool admission"
+        }
+    );
+    println!(
+        "{:>5} {:>10} {:>9} {:>7} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>10} {:>9} {:>8} {:>9} {:>7}",
         "epoch",
         "work_s",
         "avg_ms",
+        "%block",
         "max_ms",
         "bound_ms",
         "settle_s",
+        "load_ms",
+        "exec_ms",
+        "apply_ms",
+        "admit_ms",
+        "%admit",
         "answers",
         "bytes/blk",
         "%bytes",
@@ -272,6 +309,7 @@ pub fn run(args: SimArgs) -> Result<()> {
         "unresp",
         "rss_MiB"
     );
+    let mut admitted: std::collections::HashSet<Digest> = std::collections::HashSet::new();
 
     let mut nonces: HashMap<usize, u64> = HashMap::new();
     let mut pending: Vec<(u64, Digest, [u8; 32])> = Vec::new();
@@ -284,6 +322,7 @@ pub fn run(args: SimArgs) -> Result<()> {
         let mut boundary = Duration::ZERO;
         let (mut first_half, mut second_half) = (Duration::ZERO, Duration::ZERO);
         let (mut answers, mut bytes, mut txs_total) = (0u64, 0usize, 0usize);
+        let mut phases = Phases::default();
         for _ in 0..args.epoch_length {
             height += 1;
             // The miners answer last block's challenges (signing is their work, not timed).
@@ -337,6 +376,29 @@ pub fn run(args: SimArgs) -> Result<()> {
                 treasury: Some(treasury.clone()),
             };
 
+            // Timed apart: what the validator's mempool does as the answers arrive (before
+            // the block): read each answered chip and check the proof.
+            if !args.recheck_in_block {
+                let t = Instant::now();
+                let mut batch = Vec::new();
+                for tx in &txs {
+                    if let Payload::Liveness { responses } = &tx.tx.payload {
+                        for r in responses {
+                            let chip = state
+                                .get(&chip_key(&r.chip_id))
+                                .ok_or_else(|| anyhow!("answered chip absent"))?;
+                            let chip = Chip::decode(chip.clone())
+                                .map_err(|e| anyhow!("chip entry: {e}"))?;
+                            batch.push((chip, r.clone()));
+                        }
+                    }
+                }
+                for key in admit_answers(1, &batch) {
+                    admitted.insert(key.map_err(|e| anyhow!("answer refused: {e}"))?);
+                }
+                phases.admit += t.elapsed();
+            }
+
             // Timed: what a validator does for the block.
             let t = Instant::now();
             let pre: PreState = load_touched(&env, &txs, |keys| {
@@ -344,8 +406,11 @@ pub fn run(args: SimArgs) -> Result<()> {
                     keys.iter().map(|k| state.get(k).cloned()).collect(),
                 )
             })?;
-            let out = execute(&env, &pre, &txs, Mode::Verify)
+            let loaded = t.elapsed();
+            let known = |key: &Digest| admitted.contains(key);
+            let out = execute_with(&env, &pre, &txs, Mode::Verify, &known)
                 .map_err(|e| anyhow!("block {height}: {e}"))?;
+            let executed = t.elapsed();
             for (k, v) in out.writes {
                 match v {
                     Some(v) => state.insert(k, v),
@@ -353,6 +418,10 @@ pub fn run(args: SimArgs) -> Result<()> {
                 };
             }
             let spent = t.elapsed();
+            phases.load += loaded;
+            phases.exec += executed - loaded;
+            phases.apply += spent - executed;
+            admitted.clear();
 
             work += spent;
             max_block = max_block.max(spent);
@@ -384,14 +453,22 @@ pub fn run(args: SimArgs) -> Result<()> {
             }
         }
         let l = args.epoch_length as f64;
+        let per_block = |d: Duration| d.as_secs_f64() * 1e3 / l;
+        let block_ms = params.block_time_ms as f64;
         println!(
-            "{:>5} {:>10.2} {:>9.2} {:>9.2} {:>9.2} {:>10.2} {:>9} {:>10.0} {:>8.2}% {:>8.1} {:>9} {:>7.0}",
+            "{:>5} {:>10.2} {:>9.2} {:>6.1}% {:>9.2} {:>9.2} {:>10.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6.1}% {:>9} {:>10.0} {:>8.2}% {:>8.1} {:>9} {:>7.0}",
             epoch,
             work.as_secs_f64(),
-            work.as_secs_f64() * 1e3 / l,
+            per_block(work),
+            100.0 * per_block(work) / block_ms,
             max_block.as_secs_f64() * 1e3,
             boundary.as_secs_f64() * 1e3,
             (first_half.as_secs_f64() - second_half.as_secs_f64()).max(0.0),
+            per_block(phases.load),
+            per_block(phases.exec),
+            per_block(phases.apply),
+            per_block(phases.admit),
+            100.0 * per_block(phases.admit) / block_ms,
             answers,
             bytes as f64 / l,
             100.0 * bytes as f64 / l / capacity_bytes as f64,
@@ -401,7 +478,8 @@ pub fn run(args: SimArgs) -> Result<()> {
         );
     }
     println!(
-        "columns: work_s = validator time for the epoch's blocks; bound_ms = the epoch's first block (rollover, committee choice); settle_s = extra time of the settlement half (first half minus second half of the epoch); %bytes = liveness bytes per block / block capacity in transfers"
+        "columns: work_s = validator time for the epoch's blocks (load + exec + apply); avg_ms and %block = that per block, and as a share of the {} ms block time; load/exec/apply_ms = its phases per block; admit_ms and %admit = answer checks at mempool admission per block (off the block's path; 0 with --recheck-in-block); bound_ms = the epoch's first block (rollover, committee choice); settle_s = extra time of the settlement half (first half minus second half of the epoch); %bytes = liveness bytes per block / block capacity in transfers",
+        params.block_time_ms
     );
     Ok(())
 }

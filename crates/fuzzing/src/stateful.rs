@@ -5,35 +5,32 @@
 //! liveness answers to the challenges actually issued, validator registrations, offers and
 //! leases), signed and mostly well formed, with amounts, nonces, anchors and ids chosen by the
 //! fuzzer, over epochs of 8 blocks. Every block is executed as a proposer would
-//! (`Mode::Propose`, from keys loaded with [`load_touched`] out of an in-memory map), then
-//! re-executed as a verifier would (`Mode::Verify`) on the included transactions only. Checked
-//! after every block:
+//! (`Mode::Propose`, from exactly the keys the state crate's loader asks for, out of an
+//! in-memory map), then re-executed as a verifier would (`Mode::Verify`) on the included
+//! transactions only, through the shared harness `unet_state::testing`. Checked after every
+//! block:
 //!
 //! - proposing never fails (a failure there halts the chain) and never panics;
 //! - the verifier accepts the proposal and computes the same writes and receipts;
 //! - the supply invariant: sum of balances + escrowed + burned == genesis + minted, and
 //!   minted <= the mined cap.
 
-use commonware_codec::DecodeExt;
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use unet_poci::{
-    secure_element::{DevnetVendorCa, SoftSecureElement},
-    Curve, Evidence, VendorX509Evidence,
-};
+use unet_poci::secure_element::DevnetVendorCa;
 use unet_state::{
-    check_stateless_batch, execute, genesis_writes, load_touched, BlockEnv, Event, Mode,
+    check_stateless_batch,
+    testing::{self, MemState, TestChip, TestGenesis},
+    BlockEnv, Event,
 };
 use unet_types::{
-    chip::{registration_nonce, Approval, GovAction, Model, Registry, GOV_NAMESPACE},
-    genesis::{Allocation, GenesisRoot, PociGenesis, Validator},
-    keys::{account_key, registry_key, supply_key, Account, Supply},
+    chip::{Approval, GovAction, Model, Registry, GOV_NAMESPACE},
+    keys::{registry_key, Account},
     liveness::{response_digest, LivenessResponse},
     market::{Capabilities, OfferTerms},
-    rewards::MINED_CAP,
-    Address, Amount, Digest, Genesis, Params, Payload, PrivateKey, SignedTx, Transaction, UNC,
+    Address, Amount, Digest, Params, Payload, PrivateKey, SignedTx, Transaction, UNC,
 };
 
 const CHAIN: u64 = 4242;
@@ -49,8 +46,7 @@ const MAX_TXS: usize = 8;
 pub static BLOCKS: AtomicU64 = AtomicU64::new(0);
 
 struct Chip {
-    se: SoftSecureElement,
-    chain: Vec<Vec<u8>>,
+    chip: TestChip,
     id: [u8; 32],
 }
 
@@ -62,7 +58,7 @@ struct Fixture {
     strangers: Vec<Address>,
     chips: Vec<Chip>,
     params: Params,
-    genesis: BTreeMap<Digest, Vec<u8>>,
+    genesis: MemState,
     /// Fingerprint of the devnet intermediate (for certificate revocation).
     intermediate: [u8; 32],
 }
@@ -72,79 +68,25 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let ca = DevnetVendorCa::from_seed(b"fuzz state vendor").expect("devnet CA");
         let accounts: Vec<PrivateKey> = (1..=ACCOUNTS as u64).map(PrivateKey::from_seed).collect();
-        let gov = PrivateKey::from_seed(9_000);
-        let validators: Vec<PrivateKey> = (100..104).map(PrivateKey::from_seed).collect();
+        let gov = testing::governor();
+        let validators: Vec<PrivateKey> = (0..4).map(testing::validator).collect();
         let strangers = (0..2)
             .map(|i| PrivateKey::from_seed(50_000 + i).public_key())
             .collect();
         let chips = (0..CHIPS as u8)
             .map(|n| {
                 let model = if n % 2 == 0 { "SMALL" } else { "BIG" };
-                let (se, chain) = ca
-                    .provision_chip([n; 16], &[n], Curve::P256, model, &format!("SN-{n}"))
-                    .expect("provision");
-                let id = se.chip_id();
-                Chip { se, chain, id }
+                let chip = TestChip::provision(&ca, n, model);
+                let id = chip.id();
+                Chip { chip, id }
             })
             .collect::<Vec<_>>();
-        let params = Params {
-            min_fee: 1,
-            registration_window: 16,
-            epoch_length: EPOCH,
-            response_window: 3,
-            challenges_per_epoch: 2,
-            committee_size: 4,
-            max_misses_per_epoch: 2,
-            ..Params::default()
-        };
-        let genesis = Genesis {
-            chain_id: CHAIN,
-            chain_name: "fuzz".into(),
-            genesis_time_ms: NOW_MS,
-            params: params.clone(),
-            consensus_polynomial: String::new(),
-            validators: validators
-                .iter()
-                .enumerate()
-                .map(|(i, k)| Validator {
-                    name: format!("v{i}"),
-                    public_key: k.public_key(),
-                    p2p_address: format!("127.0.0.1:{}", 28_000 + i),
-                })
-                .collect(),
-            allocations: accounts
-                .iter()
-                .map(|k| Allocation {
-                    address: k.public_key(),
-                    amount: 1_000 * UNC,
-                    label: String::new(),
-                })
-                .collect(),
-            poci: PociGenesis {
-                allow_devnet_roots: true,
-                models: vec![
-                    Model {
-                        name: "SMALL".into(),
-                        compute_milli_tops: 32_000,
-                    },
-                    Model {
-                        name: "BIG".into(),
-                        compute_milli_tops: 96_000,
-                    },
-                ],
-                roots: vec![GenesisRoot {
-                    kind: "vendor-x509".into(),
-                    der_hex: hex::encode(ca.root_der()),
-                    devnet_only: true,
-                    label: "fuzz".into(),
-                }],
-                governance: vec![hex::encode(gov.public_key())],
-                governance_threshold: 1,
-            },
-            treasury: Some(hex::encode(gov.public_key())),
-        };
-        genesis.validate().expect("fuzz genesis is valid");
-        let genesis = genesis_writes(&genesis).expect("genesis writes");
+        let params = testing::params(EPOCH, 3);
+        let mut spec = TestGenesis::new(CHAIN, "fuzz", params.clone(), &ca);
+        spec.funded = accounts.iter().map(|k| k.public_key()).collect();
+        spec.root_label = "fuzz".into();
+        spec.p2p_port = 28_000;
+        let genesis = spec.state();
         let intermediate: [u8; 32] = Sha256::hash(&[ca.intermediate_der()])
             .as_ref()
             .try_into()
@@ -165,7 +107,7 @@ fn fixture() -> &'static Fixture {
 /// One chain being driven by one input.
 struct Net {
     f: &'static Fixture,
-    entries: BTreeMap<Digest, Vec<u8>>,
+    state: MemState,
     height: u64,
     /// Hash of every executed block, by height (index 0: genesis).
     hashes: Vec<Digest>,
@@ -184,7 +126,7 @@ impl Net {
         addresses.insert(f.gov.public_key());
         Self {
             f,
-            entries: f.genesis.clone(),
+            state: f.genesis.clone(),
             height: 0,
             hashes: vec![Sha256::hash(&[b"fuzz genesis"])],
             challenges: Vec::new(),
@@ -193,21 +135,13 @@ impl Net {
     }
 
     fn account(&self, a: &Address) -> Account {
-        self.entries
-            .get(&account_key(a))
-            .map(|v| Account::decode(v.clone()).expect("account entry decodes"))
-            .unwrap_or_default()
+        self.state.account(a)
     }
 
     fn gov_nonce(&self) -> u64 {
-        self.entries
-            .get(&registry_key())
-            .map(|v| {
-                Registry::decode(v.clone())
-                    .expect("registry decodes")
-                    .gov_nonce
-            })
-            .unwrap_or(0)
+        self.state
+            .get::<Registry>(&registry_key())
+            .map_or(0, |r| r.gov_nonce)
     }
 
     fn address(&self, input: &mut crate::Input) -> Address {
@@ -315,14 +249,7 @@ impl Net {
                 } else {
                     me.clone()
                 };
-                let nonce = registration_nonce(CHAIN, &hash, &owner);
-                let mut evidence = Evidence::VendorX509(VendorX509Evidence {
-                    nonce,
-                    chain: chip.chain.clone(),
-                    signature: chip.se.sign_registration(&nonce).expect("sign"),
-                })
-                .encode()
-                .expect("evidence encodes");
+                let mut evidence = chip.chip.evidence(CHAIN, &hash, &owner);
                 if input.below(8) == 0 && !evidence.is_empty() {
                     let i = input.below(evidence.len());
                     evidence[i] ^= input.u8() | 1;
@@ -383,7 +310,7 @@ impl Net {
                     responses.push(LivenessResponse {
                         chip_id: *id,
                         challenge_height: *h,
-                        proof: chip.se.sign_digest(&digest).expect("sign"),
+                        proof: chip.chip.se.sign_digest(&digest).expect("sign"),
                     });
                 }
                 Payload::Liveness { responses }
@@ -481,39 +408,16 @@ impl Net {
             beacon: Sha256::hash(&[b"beacon", &self.height.to_be_bytes(), &[beacon_salt]]),
             treasury: Some(f.gov.public_key()),
         };
-        let entries = &self.entries;
-        let load =
-            |keys: &[Digest]| Ok::<_, ()>(keys.iter().map(|k| entries.get(k).cloned()).collect());
-        let pre = load_touched(&env, txs, load).expect("in-memory load");
-        let proposed = execute(&env, &pre, txs, Mode::Propose).unwrap_or_else(|e| {
-            let kinds: Vec<String> = txs
-                .iter()
-                .map(|t| format!("{:?}", t.tx.payload).chars().take(160).collect())
-                .collect();
-            panic!(
-                "proposing failed at height {} (the chain would halt): {e}\ntxs: {kinds:#?}",
-                self.height
-            )
-        });
-        let included: Vec<SignedTx> = proposed.included.iter().map(|&i| txs[i].clone()).collect();
-        let pre = load_touched(&env, &included, load).expect("in-memory load");
-        let verified = execute(&env, &pre, &included, Mode::Verify).unwrap_or_else(|e| {
-            panic!(
-                "a verifier refuses the proposal at height {}: {e}",
-                self.height
-            )
-        });
-        assert_eq!(
-            proposed.writes, verified.writes,
-            "proposer and verifier differ"
-        );
-        assert_eq!(proposed.receipts, verified.receipts, "receipts differ");
-        for (k, v) in proposed.writes {
-            match v {
-                Some(v) => self.entries.insert(k, v),
-                None => self.entries.remove(&k),
-            };
-        }
+        let (proposed, included) = self
+            .state
+            .propose_and_verify(&env, txs)
+            .unwrap_or_else(|e| {
+                let kinds: Vec<String> = txs
+                    .iter()
+                    .map(|t| format!("{:?}", t.tx.payload).chars().take(160).collect())
+                    .collect();
+                panic!("{e} (a failed proposal halts the chain)\ntxs: {kinds:#?}")
+            });
         for e in &proposed.events {
             if let Event::Challenge {
                 chip_id,
@@ -539,15 +443,8 @@ impl Net {
     }
 
     fn assert_supply(&self) {
-        let s = Supply::decode(self.entries[&supply_key()].clone()).expect("supply decodes");
-        let balances: Amount = self.addresses.iter().map(|a| self.account(a).balance).sum();
-        assert_eq!(
-            balances + s.escrowed + s.burned,
-            s.genesis + s.minted,
-            "supply invariant at height {}",
-            self.height
-        );
-        assert!(s.minted <= MINED_CAP, "minted beyond the cap");
+        self.state
+            .assert_supply(&self.addresses, &format!("height {}", self.height));
     }
 }
 

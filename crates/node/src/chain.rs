@@ -11,8 +11,8 @@
 use commonware_cryptography::Digestible;
 use std::collections::HashMap;
 use unet_state::{
-    check_stateless_batch, execute, genesis_writes, touched_keys, BlockEnv, Mode, Outcome,
-    PreState, Receipt,
+    check_stateless_batch, execute, genesis_writes, BlockEnv, Mode, Outcome, PreState,
+    PreStateLoader, Receipt,
 };
 use unet_store::{Batch, Merkleized, StateDb, StoreContext};
 use unet_types::{
@@ -211,20 +211,18 @@ impl<E: StoreContext> Chain<E> {
         txs: &[SignedTx],
     ) -> Result<PreState, ExecError> {
         // The touched keys depend on values (a challenged position names a chip, a chip its
-        // owner): load them in rounds until no new key appears.
-        let mut pre = PreState::new();
+        // owner): the state crate's loader asks for them in rounds until none is missing.
+        let mut loader = PreStateLoader::new(env, txs);
         loop {
-            let missing: Vec<Digest> = touched_keys(env, txs, &pre)
-                .into_iter()
-                .filter(|k| !pre.contains_key(k))
-                .collect();
+            let missing = loader.missing();
             if missing.is_empty() {
-                return Ok(pre);
+                return Ok(loader.into_pre_state());
             }
-            for key in missing {
-                let value = batch.get(&key).await?;
-                pre.insert(key, value);
+            let mut values = Vec::with_capacity(missing.len());
+            for key in &missing {
+                values.push(batch.get(key).await?);
             }
+            loader.supply(missing, values);
         }
     }
 

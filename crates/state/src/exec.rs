@@ -1,13 +1,14 @@
 //! Block execution: the ledger rules and the dispatch of every payload.
 
 use crate::{
-    events::Event,
-    liveness::{self, Sys},
-    market,
+    answers, liveness, market,
+    readset::ReadSet,
     registry::{self, PociError},
-    rewards, validators,
+    rewards,
+    tally::{BlockTally, StatusChange},
+    validators,
     working::{PreState, Working},
-    Receipt, SkippedAnswer, TxStatus,
+    Event, Receipt, SkippedAnswer, TxStatus,
 };
 use std::collections::BTreeMap;
 use unet_types::{
@@ -74,6 +75,44 @@ pub struct Outcome {
     pub events: Vec<Event>,
 }
 
+/// The ledger's reads: the supply counters, the registry, the anchor ring slot this block
+/// writes, and the accounts fees and transfers move (the proposer, every sender, every
+/// transfer's recipient).
+pub(crate) fn reads(rs: &mut ReadSet<'_>, env: &BlockEnv<'_>, txs: &[SignedTx]) {
+    let window = env.params.registration_window.max(1);
+    rs.touch(supply_key());
+    rs.touch(registry_key());
+    rs.touch(block_hash_key(env.height.saturating_sub(1) % window));
+    rs.account(&env.proposer);
+    for stx in txs {
+        rs.account(&stx.tx.sender);
+        if let Payload::Transfer { to, .. } = &stx.tx.payload {
+            rs.account(to);
+        }
+    }
+}
+
+/// Routes a chip's status change: the market first (a chip that left Online loses its
+/// lease), then the event. Every rule that changes a chip's status hands the change here.
+fn route_status(
+    w: &mut Working<'_>,
+    tally: &mut BlockTally,
+    change: StatusChange,
+) -> Result<(), BlockError> {
+    if change.to != ChipStatus::Online {
+        market::chip_down(w, tally, &change.chip_id, change.to)?;
+    }
+    if change.from != change.to {
+        tally.events.push(Event::ChipStatus {
+            chip_id: change.chip_id,
+            from: change.from,
+            to: change.to,
+            reason: change.reason,
+        });
+    }
+    Ok(())
+}
+
 /// Applies `txs` to the pre-state.
 ///
 /// First the block records its parent's hash in the anchor ring. Then, per transaction: the
@@ -90,6 +129,21 @@ pub fn execute(
     pre: &PreState,
     txs: &[SignedTx],
     mode: Mode,
+) -> Result<Outcome, BlockError> {
+    execute_with(env, pre, txs, mode, &|_| false)
+}
+
+/// [`execute`], skipping the signature check of every liveness answer whose
+/// [`crate::answer_key`] (derived from the pre-state and the answer's proof) is
+/// `known_answers`: answers this node verified itself at admission ([`crate::admit_answer`]).
+/// The result is the same as [`execute`]'s for any `known_answers` that only holds keys of
+/// answers that verified; see `answers.rs` for why a leader cannot abuse it.
+pub fn execute_with(
+    env: &BlockEnv<'_>,
+    pre: &PreState,
+    txs: &[SignedTx],
+    mode: Mode,
+    known_answers: &(dyn Fn(&Digest) -> bool + Sync),
 ) -> Result<Outcome, BlockError> {
     let mut w = Working::new(pre);
     let mut supply: Supply = w
@@ -112,7 +166,7 @@ pub fn execute(
     let net_before: NetworkCompute = w.get(&network_compute_key())?.unwrap_or_default();
     let epoch_state_before: EpochState = w.get(&epoch_state_key())?.unwrap_or_default();
     let mut epoch_state = epoch_state_before;
-    let mut sys = Sys::new(
+    let mut tally = BlockTally::new(
         env.height,
         env.params.epoch_length.max(1),
         net_before.clone(),
@@ -120,25 +174,25 @@ pub fn execute(
     let treasury = env.treasury.as_ref();
     rewards::roll_epoch(
         &mut w,
-        &mut sys,
+        &mut tally,
         env,
         &mut epoch_state,
         &mut supply,
         treasury,
         chip_count,
     )?;
-    validators::choose_committee(&mut w, env, &mut sys.events)?;
+    validators::choose_committee(&mut w, env, &mut tally.events)?;
     let proofs = if txs
         .iter()
         .any(|t| matches!(t.tx.payload, Payload::Liveness { .. }))
     {
         let trust = trust.get_or_insert_with(|| registry::trust_store(&registry));
-        liveness::preverify(&w, env, trust, txs)?
+        answers::preverify(&w, env, trust, txs, known_answers)?
     } else {
         Default::default()
     };
-    liveness::expire_challenges(&mut w, &mut sys, env)?;
-    market::settle_due(&mut w, &mut sys)?;
+    liveness::expire_challenges(&mut w, &mut tally, env, route_status)?;
+    market::settle_due(&mut w, &mut tally)?;
     let mut out = Outcome::default();
     let mut registrations = 0u32;
 
@@ -235,8 +289,8 @@ pub fn execute(
                 )?;
                 if let Ok(id) = &r {
                     let mut chip = chip_at(&w, id)?;
-                    chip.live.settled = sys.epoch;
-                    liveness::count_online(&mut w, &mut sys, &registry, &mut chip)?;
+                    chip.live.settled = tally.epoch;
+                    liveness::count_online(&mut w, &mut tally, &registry, &mut chip)?;
                     w.put(chip_key(id), &chip);
                 }
                 poci_status(r.map(|_| ()))
@@ -246,14 +300,14 @@ pub fn execute(
                 let r = registry::transfer(&mut w, &tx.sender, chip_id, to)?;
                 if let (Ok(()), Some(chip)) = (&r, &before) {
                     if chip.owner != *to {
-                        market::chip_removed(&mut w, &mut sys, chip_id)?;
+                        market::chip_removed(&mut w, &mut tally, chip_id)?;
                     }
                 }
                 if let (Ok(()), Some(chip)) = (&r, before) {
                     if chip.status == ChipStatus::Online && chip.owner != *to {
                         liveness::move_owner_compute(
                             &mut w,
-                            &sys,
+                            &tally,
                             &chip.owner,
                             to,
                             chip.live.compute,
@@ -266,17 +320,18 @@ pub fn execute(
                 let before: Option<Chip> = w.get(&chip_key(chip_id))?;
                 let r = registry::deregister(&mut w, &tx.sender, chip_id)?;
                 if r.is_ok() {
-                    market::chip_removed(&mut w, &mut sys, chip_id)?;
+                    market::chip_removed(&mut w, &mut tally, chip_id)?;
                 }
                 if let (Ok(()), Some(mut chip)) = (&r, before) {
-                    liveness::set_offline(
+                    let change = liveness::set_offline(
                         &mut w,
-                        &mut sys,
+                        &mut tally,
                         chip_id,
                         &mut chip,
                         ChipStatus::Unresponsive,
                         "deregistered",
                     )?;
+                    route_status(&mut w, &mut tally, change)?;
                 }
                 poci_status(r)
             }
@@ -284,14 +339,15 @@ pub fn execute(
                 let r = registry::govern(&mut w, env, &mut registry, action, approvals)?;
                 if let (Ok(()), GovAction::RevokeChip { chip_id }) = (&r, action) {
                     if let Some(mut chip) = w.get::<Chip>(&chip_key(chip_id))? {
-                        liveness::set_offline(
+                        let change = liveness::set_offline(
                             &mut w,
-                            &mut sys,
+                            &mut tally,
                             chip_id,
                             &mut chip,
                             ChipStatus::Revoked,
                             "revoked by governance",
                         )?;
+                        route_status(&mut w, &mut tally, change)?;
                         w.put(chip_key(chip_id), &chip);
                     }
                 }
@@ -302,7 +358,15 @@ pub fn execute(
             Payload::Liveness { responses } => {
                 let trust = trust.get_or_insert_with(|| registry::trust_store(&registry));
                 let r = liveness::answer(
-                    &mut w, &mut sys, env, &registry, trust, responses, &proofs, index,
+                    &mut w,
+                    &mut tally,
+                    env,
+                    &registry,
+                    trust,
+                    responses,
+                    &proofs,
+                    index,
+                    route_status,
                 )?;
                 let status = liveness_status(&r);
                 skipped = r
@@ -336,7 +400,7 @@ pub fn execute(
             | Payload::OpenLease { .. }
             | Payload::TopUp { .. }
             | Payload::CloseLease { .. } => {
-                market_status(market::apply(&mut w, &mut sys, &tx.sender, &tx.payload)?)
+                market_status(market::apply(&mut w, &mut tally, &tx.sender, &tx.payload)?)
             }
         };
         out.receipts.push(Receipt {
@@ -350,34 +414,34 @@ pub fn execute(
         out.included.push(index);
     }
 
-    liveness::issue_challenges(&mut w, &mut sys, env, chip_count)?;
+    liveness::issue_challenges(&mut w, &mut tally, env, chip_count, route_status)?;
     rewards::step(
         &mut w,
-        &mut sys,
+        &mut tally,
         env,
         &mut epoch_state,
         &mut supply,
         treasury,
     )?;
-    epoch_state.weight += sys.net.online_compute;
+    epoch_state.weight += tally.net.online_compute;
     if epoch_state != epoch_state_before {
         w.put(epoch_state_key(), &epoch_state);
     }
-    if sys.net != net_before {
-        w.put(network_compute_key(), &sys.net);
+    if tally.net != net_before {
+        w.put(network_compute_key(), &tally.net);
     }
     if registry != registry_before {
         w.put(registry_key(), &registry);
     }
     supply.escrowed = supply
         .escrowed
-        .checked_add(sys.escrow_in)
-        .and_then(|e| e.checked_sub(sys.escrow_out))
+        .checked_add(tally.escrow_in)
+        .and_then(|e| e.checked_sub(tally.escrow_out))
         .ok_or_else(|| BlockError::Corrupt("market escrow below zero".into()))?;
     w.put(supply_key(), &supply);
     out.writes = w.into_writes();
     out.supply = supply;
-    out.events = sys.events;
+    out.events = tally.events;
     Ok(out)
 }
 

@@ -7,23 +7,29 @@
 //! the same result. The node reads the touched keys from its authenticated store, calls
 //! [`execute`], and writes the result into a speculative batch whose root goes into the block.
 
+mod answers;
 mod events;
 mod exec;
 mod genesis;
 pub mod liveness;
 mod market;
 mod plan;
+mod readset;
 mod receipt;
 pub mod registry;
 pub mod rewards;
 mod stateless;
+mod tally;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod validators;
 mod working;
 
+pub use answers::{admit_answer, admit_answers, answer_key, AdmitError};
 pub use events::Event;
-pub use exec::{execute, BlockEnv, BlockError, Mode, Outcome};
+pub use exec::{execute, execute_with, BlockEnv, BlockError, Mode, Outcome};
 pub use genesis::genesis_writes;
-pub use plan::{load_touched, touched_keys};
+pub use plan::{load_touched, touched_keys, PreStateLoader};
 pub use receipt::{Receipt, SkippedAnswer, TxStatus};
 pub use stateless::check_stateless_batch;
 pub use working::PreState;

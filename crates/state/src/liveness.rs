@@ -5,19 +5,61 @@
 //! change keeps three counters exact: the network's online compute (per model), the owner's
 //! online compute (validator weight), and the chip's accrued online weight per epoch.
 
-use crate::{events::Event, registry::effective_status, working::Working, BlockEnv, BlockError};
-use std::collections::BTreeSet;
-use unet_poci::{verify_liveness, Curve, DevicePublicKey};
-use unet_types::{
-    chip::{kind, Chip, ChipId, ChipList, ChipStatus, Registry},
-    epoch::{epoch_of, last_height},
-    keys::{chip_index_key, chip_key, revoked_cert_key},
-    liveness::{
-        challenge_due_key, challenge_positions, owner_compute_floor_key, owner_compute_key,
-        response_digest, ComputeFloor, LivenessResponse, NetworkCompute, Pending,
-    },
-    Address,
+use crate::{
+    answers::{check_proof, Proofs},
+    events::Event,
+    readset::ReadSet,
+    registry::is_revoked,
+    tally::{BlockTally, RouteStatus, StatusChange},
+    working::Working,
+    BlockEnv, BlockError,
 };
+use std::collections::BTreeSet;
+use unet_types::{
+    chip::{Chip, ChipId, ChipList, ChipStatus, Registry},
+    epoch::{epoch_of, last_height},
+    keys::{chip_index_key, chip_key},
+    liveness::{
+        challenge_due_key, challenge_positions, network_compute_key, owner_compute_floor_key,
+        owner_compute_key, response_digest, ComputeFloor, LivenessResponse, Pending,
+    },
+    Address, Payload, SignedTx,
+};
+
+/// Liveness reads: the network's compute counters, the chips challenged at this block's
+/// beacon (their registry slots), the chips whose challenge expires now, and every chip an
+/// answer names. Challenged and expiring chips may go offline or be revoked. (A chip record
+/// brings its owner's compute entries and its chain's revocation entries: see
+/// [`ReadSet::chip`].) `chip_count` is `None` without a registry.
+pub(crate) fn reads(
+    rs: &mut ReadSet<'_>,
+    env: &BlockEnv<'_>,
+    txs: &[SignedTx],
+    chip_count: Option<u64>,
+) {
+    rs.touch(network_compute_key());
+    if let Some(count) = chip_count {
+        for pos in challenged_positions(env, count) {
+            if let Some(id) = rs.read::<ChipId>(chip_index_key(pos)) {
+                rs.chip(id);
+                rs.affect(id);
+            }
+        }
+    }
+    if let Some(ChipList(due)) = rs.read(challenge_due_key(env.height)) {
+        for id in due {
+            rs.chip(id);
+            rs.affect(id);
+        }
+    }
+    for stx in txs {
+        if let Payload::Liveness { responses } = &stx.tx.payload {
+            for r in responses {
+                rs.chip(r.chip_id);
+            }
+        }
+    }
+}
 
 /// Why one answer of a liveness payload was skipped (listed in the receipt's `skipped`; when
 /// no answer applies, the receipt says `failed` with the first one's code).
@@ -83,44 +125,8 @@ impl LivenessError {
     }
 }
 
-/// Protocol bookkeeping of the block being executed.
-pub(crate) struct Sys {
-    pub height: u64,
-    pub epoch: u64,
-    pub epoch_length: u64,
-    pub net: NetworkCompute,
-    pub events: Vec<Event>,
-    /// Moved into market escrow during the block (folded into `Supply.escrowed` at its end).
-    pub escrow_in: unet_types::Amount,
-    /// Moved out of market escrow during the block.
-    pub escrow_out: unet_types::Amount,
-}
-
-impl Sys {
-    pub(crate) fn new(height: u64, epoch_length: u64, net: NetworkCompute) -> Self {
-        Self {
-            height,
-            epoch: epoch_of(height, epoch_length),
-            epoch_length,
-            net,
-            events: Vec::new(),
-            escrow_in: 0,
-            escrow_out: 0,
-        }
-    }
-}
-
 fn hex(id: &[u8]) -> String {
     ::hex::encode(id)
-}
-
-/// Whether any certificate of the chip's chain is revoked.
-pub(crate) fn is_revoked(w: &Working<'_>, chip: &Chip) -> Result<bool, BlockError> {
-    let mut revoked = false;
-    for fp in &chip.chain {
-        revoked |= w.raw(&revoked_cert_key(fp))?.is_some();
-    }
-    Ok(effective_status(chip, |_| revoked) == ChipStatus::Revoked)
 }
 
 /// Changes an account's online compute, keeping its floor over the epoch (validator weight,
@@ -163,19 +169,19 @@ fn adjust_owner(
 /// Moves an Online chip's compute from one owner to another (chip transfer).
 pub(crate) fn move_owner_compute(
     w: &mut Working<'_>,
-    sys: &Sys,
+    tally: &BlockTally,
     from: &Address,
     to: &Address,
     compute: u64,
 ) -> Result<(), BlockError> {
-    adjust_owner(w, sys.epoch, from, compute, false)?;
-    adjust_owner(w, sys.epoch, to, compute, true)
+    adjust_owner(w, tally.epoch, from, compute, false)?;
+    adjust_owner(w, tally.epoch, to, compute, true)
 }
 
 /// Counts a chip as Online from this block on (a new registration: no status change event).
 pub(crate) fn count_online(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     registry: &Registry,
     chip: &mut Chip,
 ) -> Result<(), BlockError> {
@@ -184,64 +190,61 @@ pub(crate) fn count_online(
         .map_or(0, |m| m.compute_milli_tops);
     chip.status = ChipStatus::Online;
     chip.live.compute = compute;
-    chip.live.online_since = sys.height;
-    sys.net.adjust(&chip.model, compute, true);
-    adjust_owner(w, sys.epoch, &chip.owner, compute, true)
+    chip.live.online_since = tally.height;
+    tally.net.adjust(&chip.model, compute, true);
+    adjust_owner(w, tally.epoch, &chip.owner, compute, true)
 }
 
-/// Makes a chip Online from this block on (registration or a recovering answer).
-pub(crate) fn set_online(
+/// Makes a chip Online from this block on (a recovering answer); the change, if any, is for
+/// the caller to route.
+fn set_online(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     registry: &Registry,
     chip_id: &ChipId,
     chip: &mut Chip,
     reason: &str,
-) -> Result<(), BlockError> {
+) -> Result<Option<StatusChange>, BlockError> {
     if chip.status == ChipStatus::Online {
-        return Ok(());
+        return Ok(None);
     }
     let from = chip.status;
-    count_online(w, sys, registry, chip)?;
-    sys.events.push(Event::ChipStatus {
+    count_online(w, tally, registry, chip)?;
+    Ok(Some(StatusChange {
         chip_id: *chip_id,
         from,
         to: ChipStatus::Online,
         reason: reason.into(),
-    });
-    Ok(())
+    }))
 }
 
 /// Takes a chip out of Online (a miss, a revocation, deregistration); its online interval
-/// `[online_since, height - 1]` is credited to the epochs it spans.
+/// `[online_since, height - 1]` is credited to the epochs it spans. `to` is never Online.
+///
+/// The counters change here; the returned change is for the caller to route (the market
+/// closes the chip's lease, the event is recorded), even when the status stays the same.
 pub(crate) fn set_offline(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     chip_id: &ChipId,
     chip: &mut Chip,
     to: ChipStatus,
     reason: &str,
-) -> Result<(), BlockError> {
+) -> Result<StatusChange, BlockError> {
     let from = chip.status;
     if from == ChipStatus::Online {
-        close_interval(chip, sys.height, sys.epoch_length);
-        sys.net.adjust(&chip.model, chip.live.compute, false);
-        adjust_owner(w, sys.epoch, &chip.owner, chip.live.compute, false)?;
+        close_interval(chip, tally.height, tally.epoch_length);
+        tally.net.adjust(&chip.model, chip.live.compute, false);
+        adjust_owner(w, tally.epoch, &chip.owner, chip.live.compute, false)?;
         chip.live.online_since = 0;
     }
     chip.status = to;
-    if to != ChipStatus::Online {
-        crate::market::chip_down(w, sys, chip_id, to)?;
-    }
-    if from != to {
-        sys.events.push(Event::ChipStatus {
-            chip_id: *chip_id,
-            from,
-            to,
-            reason: reason.into(),
-        });
-    }
-    Ok(())
+    Ok(StatusChange {
+        chip_id: *chip_id,
+        from,
+        to,
+        reason: reason.into(),
+    })
 }
 
 /// Credits the open interval `[online_since, height - 1]` to the chip's unsettled epochs.
@@ -293,8 +296,9 @@ pub(crate) fn challenged_positions(env: &BlockEnv<'_>, chip_count: u64) -> Vec<u
 /// pending is a miss.
 pub(crate) fn expire_challenges(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     env: &BlockEnv<'_>,
+    route: RouteStatus,
 ) -> Result<(), BlockError> {
     let due_key = challenge_due_key(env.height);
     let Some(ChipList(ids)) = w.get(&due_key)? else {
@@ -311,16 +315,17 @@ pub(crate) fn expire_challenges(
             continue;
         }
         chip.live.pending = None;
-        chip.live.record_miss(sys.epoch);
+        chip.live.record_miss(tally.epoch);
         if chip.status == ChipStatus::Online {
-            set_offline(
+            let change = set_offline(
                 w,
-                sys,
+                tally,
                 &id,
                 &mut chip,
                 ChipStatus::Unresponsive,
                 &format!("missed the challenge of height {issued}"),
             )?;
+            route(w, tally, change)?;
         }
         w.put(chip_key(&id), &chip);
     }
@@ -332,9 +337,10 @@ pub(crate) fn expire_challenges(
 /// waiting on a challenge are skipped).
 pub(crate) fn issue_challenges(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     env: &BlockEnv<'_>,
     chip_count: u64,
+    route: RouteStatus,
 ) -> Result<(), BlockError> {
     // Saturating: with extreme parameters near the end of the height range a challenge simply
     // never expires (no block `u64::MAX + 1` exists).
@@ -355,14 +361,15 @@ pub(crate) fn issue_challenges(
             continue;
         }
         if is_revoked(w, &chip)? {
-            set_offline(
+            let change = set_offline(
                 w,
-                sys,
+                tally,
                 &id,
                 &mut chip,
                 ChipStatus::Revoked,
                 "a certificate in its chain was revoked",
             )?;
+            route(w, tally, change)?;
             w.put(chip_key(&id), &chip);
             continue;
         }
@@ -373,7 +380,7 @@ pub(crate) fn issue_challenges(
         chip.live.last_challenge = env.height;
         w.put(chip_key(&id), &chip);
         due.push(id);
-        sys.events.push(Event::Challenge {
+        tally.events.push(Event::Challenge {
             chip_id: id,
             height: env.height,
             beacon: env.beacon,
@@ -387,112 +394,6 @@ pub(crate) fn issue_challenges(
     }
     Ok(())
 }
-
-/// Checks one proof against the chip's registered key.
-fn check_proof(
-    env: &BlockEnv<'_>,
-    chip: &Chip,
-    chip_id: &ChipId,
-    digest: &[u8; 32],
-    proof: &[u8],
-    trust: &unet_poci::TrustStore,
-) -> Result<(), String> {
-    match chip.kind {
-        kind::NVIDIA_SPDM => {
-            // Verified chains by fingerprint: a repeat answer costs one P-384 verification. The
-            // verdict is the same with or without the cache (unet_poci::nvidia::ChainCache), so
-            // validators whose caches differ still agree.
-            static CHAINS: std::sync::LazyLock<unet_poci::nvidia::ChainCache> =
-                std::sync::LazyLock::new(Default::default);
-            let fresh = unet_poci::verify_nvidia_container_cached(
-                proof,
-                digest,
-                env.timestamp_ms / 1000,
-                trust,
-                &CHAINS,
-            )
-            .map_err(|e| e.to_string())?
-            .identity;
-            if fresh.chip_id != *chip_id {
-                return Err("attestation is from another chip".into());
-            }
-            Ok(())
-        }
-        _ => {
-            let curve = if chip.device_key.len() == 65 {
-                Curve::P256
-            } else {
-                Curve::P384
-            };
-            let key = DevicePublicKey {
-                curve,
-                sec1: chip.device_key.clone(),
-            };
-            verify_liveness(&key, digest, proof).map_err(|e| e.to_string())
-        }
-    }
-}
-
-/// Proof checks of every answer in a block, done up front on all cores.
-///
-/// A proof's validity depends only on the chip's device key (fixed at registration) and the
-/// pending challenge it answers; both are read from the block's pre-state. An answer whose
-/// challenge is not pending there cannot be accepted anyway, so it is left out (and checked
-/// inline if it ever gets that far). Results are keyed by (transaction, response) position,
-/// so execution stays a pure function of its inputs.
-pub(crate) fn preverify(
-    w: &Working<'_>,
-    env: &BlockEnv<'_>,
-    trust: &unet_poci::TrustStore,
-    txs: &[unet_types::SignedTx],
-) -> Result<Proofs, BlockError> {
-    let mut jobs = Vec::new();
-    for (t, stx) in txs.iter().enumerate() {
-        let unet_types::Payload::Liveness { responses } = &stx.tx.payload else {
-            continue;
-        };
-        for (r, resp) in responses.iter().enumerate() {
-            let Some(chip) = w.get::<Chip>(&chip_key(&resp.chip_id))? else {
-                continue;
-            };
-            let Some(p) = chip
-                .live
-                .pending
-                .filter(|p| p.height == resp.challenge_height)
-            else {
-                continue;
-            };
-            let digest = response_digest(env.chain_id, p.height, &p.beacon, &resp.chip_id);
-            jobs.push(((t, r), chip, resp, digest));
-        }
-    }
-    let check = |job: &((usize, usize), Chip, &LivenessResponse, [u8; 32])| {
-        let (pos, chip, resp, digest) = job;
-        let ok = check_proof(env, chip, &resp.chip_id, digest, &resp.proof, trust);
-        (*pos, ok)
-    };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(16));
-    let results: Vec<((usize, usize), Result<(), String>)> = if threads < 2 || jobs.len() < 32 {
-        jobs.iter().map(check).collect()
-    } else {
-        let chunk = jobs.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            let handles: Vec<_> = jobs
-                .chunks(chunk)
-                .map(|part| s.spawn(move || part.iter().map(check).collect::<Vec<_>>()))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_default())
-                .collect()
-        })
-    };
-    Ok(Proofs(results.into_iter().collect()))
-}
-
-/// Proof results computed by [`preverify`], by (transaction, response) position.
-#[derive(Default)]
-pub(crate) struct Proofs(std::collections::HashMap<(usize, usize), Result<(), String>>);
 
 /// What a `Liveness` payload did.
 #[derive(Debug, Default)]
@@ -513,13 +414,14 @@ pub(crate) struct Answered {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn answer(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     env: &BlockEnv<'_>,
     registry: &Registry,
     trust: &unet_poci::TrustStore,
     responses: &[LivenessResponse],
     proofs: &Proofs,
     tx_index: usize,
+    route: RouteStatus,
 ) -> Result<Answered, BlockError> {
     let mut seen = BTreeSet::new();
     let mut out = Answered::default();
@@ -531,19 +433,22 @@ pub(crate) fn answer(
             });
             continue;
         }
-        match check_answer(w, env, trust, r, index, proofs.0.get(&(tx_index, index)))? {
+        match check_answer(w, env, trust, r, index, proofs.get(tx_index, index))? {
             Ok(mut chip) => {
                 chip.live.pending = None;
                 chip.live.last_response = env.height;
                 if chip.status == ChipStatus::Unresponsive {
-                    set_online(
+                    let change = set_online(
                         w,
-                        sys,
+                        tally,
                         registry,
                         &r.chip_id,
                         &mut chip,
                         "answered a challenge",
                     )?;
+                    if let Some(change) = change {
+                        route(w, tally, change)?;
+                    }
                 }
                 w.put(chip_key(&r.chip_id), &chip);
                 out.applied += 1;

@@ -2,7 +2,7 @@
 //!
 //! The rules (what a settlement pays, when a lease closes) are in `unet-market`; this module
 //! reads and writes the entries and moves the amounts. Escrow changes are counted in
-//! [`Sys::escrow_in`] / [`Sys::escrow_out`] and folded into `Supply.escrowed` at the end of the
+//! `BlockTally::escrow_in` / `escrow_out` and folded into `Supply.escrowed` at the end of the
 //! block, so `genesis + minted - burned == sum(balances) + escrowed` holds after every block.
 //!
 //! Scheduled settlement: a lease opened at height `h` is in the due list of
@@ -13,17 +13,13 @@
 //! height still comes within the period, and the deposit checked there covered it).
 
 use crate::{
-    events::Event,
-    liveness::{challenged_positions, is_revoked, Sys},
-    working::{PreState, Working},
+    events::Event, readset::ReadSet, registry::is_revoked, tally::BlockTally, working::Working,
     BlockEnv, BlockError,
 };
-use commonware_codec::DecodeExt;
 use std::collections::BTreeSet;
 use unet_types::{
-    chip::{Chip, ChipId, ChipList, ChipStatus, GovAction},
-    keys::{chip_index_key, chip_key, registry_key, revoked_cert_key},
-    liveness::challenge_due_key,
+    chip::{Chip, ChipId, ChipStatus},
+    keys::{chip_key, revoked_cert_key},
     market::{
         keys::{
             chip_market_key, lease_due_key, lease_key, market_key, offer_key, provider_leases_key,
@@ -42,53 +38,26 @@ fn hex(id: &[u8]) -> String {
     ::hex::encode(id)
 }
 
-fn period(sys: &Sys) -> u64 {
-    sys.epoch_length.max(1)
+fn period(tally: &BlockTally) -> u64 {
+    tally.epoch_length.max(1)
 }
 
-// ---------------------------------------------------------------- planning
+// ---------------------------------------------------------------- reads
 
-fn decoded<T: DecodeExt<()>>(pre: &PreState, key: &Digest) -> Option<T> {
-    pre.get(key)
-        .and_then(|v| v.as_deref())
-        .and_then(|b| T::decode(b.to_vec()).ok())
-}
-
-/// Adds the market's keys of this block to `keys` (accounts go to `accounts`): the counters,
-/// the due list and its leases, the market role of every chip that may go offline or change
-/// hands, and what each market transaction reads. Part of the [`crate::touched_keys`]
-/// fixpoint: values decoded from `pre` name further keys on the next round.
-pub(crate) fn plan(
-    env: &BlockEnv<'_>,
-    txs: &[unet_types::SignedTx],
-    pre: &PreState,
-    keys: &mut BTreeSet<Digest>,
-    accounts: &mut BTreeSet<Address>,
-) {
+/// Market reads: the counters, this block's due list and its leases, the market role of
+/// every chip the other domains may take offline or move ([`ReadSet::affected`]), and what
+/// each market transaction reads. Values read here name further keys on the next round.
+pub(crate) fn reads(rs: &mut ReadSet<'_>, env: &BlockEnv<'_>, txs: &[unet_types::SignedTx]) {
     let h = env.height;
     let g = env.params.epoch_length.max(1);
-    keys.insert(market_key());
-    keys.insert(lease_due_key(h));
-    let info: MarketInfo = decoded(pre, &market_key()).unwrap_or_default();
+    let info: MarketInfo = rs.read(market_key()).unwrap_or_default();
     let mut leases: BTreeSet<u64> = BTreeSet::new();
-    // Chips whose market role is read (a status change or removal may close their lease).
-    let mut roles: BTreeSet<ChipId> = BTreeSet::new();
     // Chips whose record is read (ownership and status checks).
     let mut records: BTreeSet<ChipId> = BTreeSet::new();
     let mut offers: BTreeSet<u64> = BTreeSet::new();
 
-    if let Some(IdList(ids)) = decoded(pre, &lease_due_key(h)) {
+    if let Some(IdList(ids)) = rs.read(lease_due_key(h)) {
         leases.extend(ids);
-    }
-    let chip_count =
-        decoded::<unet_types::chip::Registry>(pre, &registry_key()).map_or(0, |r| r.chip_count);
-    for pos in challenged_positions(env, chip_count) {
-        if let Some(id) = decoded::<[u8; 32]>(pre, &chip_index_key(pos)) {
-            roles.insert(id);
-        }
-    }
-    if let Some(ChipList(due)) = decoded(pre, &challenge_due_key(h)) {
-        roles.extend(due);
     }
 
     let (mut creates, mut opens) = (0u64, 0u64);
@@ -96,15 +65,6 @@ pub(crate) fn plan(
     for stx in txs {
         let sender = &stx.tx.sender;
         match &stx.tx.payload {
-            Payload::TransferChip { chip_id, .. } | Payload::DeregisterChip { chip_id } => {
-                roles.insert(*chip_id);
-            }
-            Payload::Govern {
-                action: GovAction::RevokeChip { chip_id },
-                ..
-            } => {
-                roles.insert(*chip_id);
-            }
             Payload::CreateOffer { terms } => {
                 creates += 1;
                 records.extend(terms.chips.iter().copied());
@@ -124,7 +84,7 @@ pub(crate) fn plan(
                 opens += 1;
                 offers.insert(*offer_id);
                 records.extend(chips.iter().copied());
-                keys.insert(renter_leases_key(sender));
+                rs.touch(renter_leases_key(sender));
             }
             Payload::TopUp { lease_id, .. } | Payload::CloseLease { lease_id } => {
                 leases.insert(*lease_id);
@@ -133,13 +93,13 @@ pub(crate) fn plan(
         }
     }
     for i in 0..creates {
-        keys.insert(offer_key(info.next_offer + i));
+        rs.touch(offer_key(info.next_offer + i));
     }
     for i in 0..opens {
-        keys.insert(lease_key(info.next_lease + i));
+        rs.touch(lease_key(info.next_lease + i));
     }
-    let first_due = |keys: &mut BTreeSet<Digest>, max_blocks: u64| {
-        keys.insert(lease_due_key(next_settlement(
+    let first_due = |rs: &mut ReadSet<'_>, max_blocks: u64| {
+        rs.touch(lease_due_key(next_settlement(
             h,
             h.saturating_add(max_blocks),
             g,
@@ -148,54 +108,47 @@ pub(crate) fn plan(
     if opens > 0 {
         // An offer created or updated earlier in this block may be the one leased.
         for (provider, max_blocks) in &providers {
-            accounts.insert(provider.clone());
-            keys.insert(provider_leases_key(provider));
-            first_due(keys, *max_blocks);
+            rs.account(provider);
+            rs.touch(provider_leases_key(provider));
+            first_due(rs, *max_blocks);
         }
     }
-    for id in &roles {
-        let k = chip_market_key(id);
-        keys.insert(k);
-        if let Some(role) = decoded::<ChipMarket>(pre, &k) {
+    // The market role of every affected chip (a status change or removal may close its lease).
+    for id in rs.affected() {
+        if let Some(role) = rs.read::<ChipMarket>(chip_market_key(&id)) {
             leases.extend(role.lease);
             offers.extend(role.offer);
         }
     }
     for id in &offers {
-        let k = offer_key(*id);
-        keys.insert(k);
-        if let Some(offer) = decoded::<Offer>(pre, &k) {
+        if let Some(offer) = rs.read::<Offer>(offer_key(*id)) {
             for c in &offer.terms.chips {
-                keys.insert(chip_market_key(c));
+                rs.touch(chip_market_key(c));
             }
             if opens > 0 {
-                accounts.insert(offer.provider.clone());
-                keys.insert(provider_leases_key(&offer.provider));
-                first_due(keys, offer.terms.max_blocks);
+                rs.account(&offer.provider);
+                rs.touch(provider_leases_key(&offer.provider));
+                first_due(rs, offer.terms.max_blocks);
             }
         }
     }
     for id in &records {
-        let k = chip_key(id);
-        keys.insert(k);
-        keys.insert(chip_market_key(id));
-        if let Some(chip) = decoded::<Chip>(pre, &k) {
+        rs.touch(chip_market_key(id));
+        if let Some(chip) = rs.read::<Chip>(chip_key(id)) {
             for fp in &chip.chain {
-                keys.insert(revoked_cert_key(fp));
+                rs.touch(revoked_cert_key(fp));
             }
         }
     }
     for id in &leases {
-        let k = lease_key(*id);
-        keys.insert(k);
-        if let Some(lease) = decoded::<Lease>(pre, &k) {
-            accounts.insert(lease.renter.clone());
-            accounts.insert(lease.provider.clone());
-            keys.insert(renter_leases_key(&lease.renter));
-            keys.insert(provider_leases_key(&lease.provider));
-            keys.insert(lease_due_key(next_settlement(h, lease.end, g)));
+        if let Some(lease) = rs.read::<Lease>(lease_key(*id)) {
+            rs.account(&lease.renter);
+            rs.account(&lease.provider);
+            rs.touch(renter_leases_key(&lease.renter));
+            rs.touch(provider_leases_key(&lease.provider));
+            rs.touch(lease_due_key(next_settlement(h, lease.end, g)));
             for c in &lease.chips {
-                keys.insert(chip_market_key(c));
+                rs.touch(chip_market_key(c));
             }
         }
     }
@@ -257,13 +210,13 @@ fn list_len(w: &Working<'_>, key: &Digest) -> Result<usize, BlockError> {
 /// Moves a settlement out of escrow: `paid` to the provider, `refunded` to the renter.
 fn pay_out(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     lease: &Lease,
     s: Settlement,
 ) -> Result<(), BlockError> {
     credit(w, &lease.provider, s.paid)?;
     credit(w, &lease.renter, s.refunded)?;
-    sys.escrow_out += s.paid + s.refunded;
+    tally.escrow_out += s.paid + s.refunded;
     Ok(())
 }
 
@@ -271,11 +224,11 @@ fn pay_out(
 /// account lists and the open count, stores it and emits `lease_closed`.
 fn finish_close(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     lease: &Lease,
     s: Settlement,
 ) -> Result<(), BlockError> {
-    pay_out(w, sys, lease, s)?;
+    pay_out(w, tally, lease, s)?;
     for c in &lease.chips {
         let mut r = role(w, c)?;
         if r.lease == Some(lease.id) {
@@ -290,7 +243,7 @@ fn finish_close(
     w.put(market_key(), &i);
     w.put(lease_key(lease.id), lease);
     if let LeaseStatus::Closed { reason, .. } = lease.status {
-        sys.events.push(Event::LeaseClosed {
+        tally.events.push(Event::LeaseClosed {
             lease_id: lease.id,
             reason: reason.as_str().into(),
             total_paid: lease.total_paid,
@@ -303,12 +256,12 @@ fn finish_close(
 
 fn close_lease(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     lease: &mut Lease,
     reason: CloseReason,
 ) -> Result<(), BlockError> {
-    let s = lease.close(sys.height, reason);
-    finish_close(w, sys, lease, s)
+    let s = lease.close(tally.height, reason);
+    finish_close(w, tally, lease, s)
 }
 
 /// Whether a chip is usable for the market: registered, Online, no revoked certificate.
@@ -337,8 +290,8 @@ fn check_chip(w: &Working<'_>, id: &ChipId, owner: &Address) -> Res<()> {
 
 /// Start of the block: settles every lease due at this height, closing those that reached
 /// their end or whose deposit cannot cover the next period.
-pub(crate) fn settle_due(w: &mut Working<'_>, sys: &mut Sys) -> Result<(), BlockError> {
-    let h = sys.height;
+pub(crate) fn settle_due(w: &mut Working<'_>, tally: &mut BlockTally) -> Result<(), BlockError> {
+    let h = tally.height;
     let key = lease_due_key(h);
     let Some(IdList(ids)) = w.get(&key)? else {
         return Ok(());
@@ -351,24 +304,24 @@ pub(crate) fn settle_due(w: &mut Working<'_>, sys: &mut Sys) -> Result<(), Block
         if !lease.is_open() || lease.next_settle != h {
             continue; // closed (or settled elsewhere) since it was scheduled
         }
-        let (s, next) = lease.scheduled(h, period(sys));
+        let (s, next) = lease.scheduled(h, period(tally));
         match next {
             Some(n) => {
-                pay_out(w, sys, &lease, s)?;
+                pay_out(w, tally, &lease, s)?;
                 list_add(w, lease_due_key(n), id)?;
                 w.put(lease_key(id), &lease);
             }
-            None => finish_close(w, sys, &lease, s)?,
+            None => finish_close(w, tally, &lease, s)?,
         }
     }
     Ok(())
 }
 
-/// A chip left Online (called from `liveness::set_offline`): its open lease closes, paying the
+/// A chip left Online (routed by `exec` from a liveness or registry status change): its open lease closes, paying the
 /// provider for the blocks served and refunding the renter the rest.
 pub(crate) fn chip_down(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     chip_id: &ChipId,
     to: ChipStatus,
 ) -> Result<(), BlockError> {
@@ -387,21 +340,21 @@ pub(crate) fn chip_down(
     } else {
         CloseReason::ChipUnresponsive
     };
-    close_lease(w, sys, &mut lease, reason)
+    close_lease(w, tally, &mut lease, reason)
 }
 
 /// A chip was deregistered or changed owner: its lease closes (served blocks paid, the rest
 /// refunded) and it leaves its offer.
 pub(crate) fn chip_removed(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     chip_id: &ChipId,
 ) -> Result<(), BlockError> {
     let r = role(w, chip_id)?;
     if let Some(id) = r.lease {
         if let Some(mut lease) = w.get::<Lease>(&lease_key(id))? {
             if lease.is_open() {
-                close_lease(w, sys, &mut lease, CloseReason::ChipRemoved)?;
+                close_lease(w, tally, &mut lease, CloseReason::ChipRemoved)?;
             }
         }
     }
@@ -427,21 +380,23 @@ pub(crate) fn chip_removed(
 /// Runs a market payload for `sender` (fee and nonce already charged).
 pub(crate) fn apply(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     sender: &Address,
     payload: &Payload,
 ) -> Res<()> {
     match payload {
-        Payload::CreateOffer { terms } => create_offer(w, sys, sender, terms),
-        Payload::UpdateOffer { offer_id, terms } => update_offer(w, sys, sender, *offer_id, terms),
+        Payload::CreateOffer { terms } => create_offer(w, tally, sender, terms),
+        Payload::UpdateOffer { offer_id, terms } => {
+            update_offer(w, tally, sender, *offer_id, terms)
+        }
         Payload::WithdrawOffer { offer_id } => withdraw_offer(w, sender, *offer_id),
         Payload::OpenLease {
             offer_id,
             chips,
             deposit,
-        } => open_lease(w, sys, sender, *offer_id, chips, *deposit),
-        Payload::TopUp { lease_id, amount } => top_up(w, sys, sender, *lease_id, *amount),
-        Payload::CloseLease { lease_id } => close(w, sys, sender, *lease_id),
+        } => open_lease(w, tally, sender, *offer_id, chips, *deposit),
+        Payload::TopUp { lease_id, amount } => top_up(w, tally, sender, *lease_id, *amount),
+        Payload::CloseLease { lease_id } => close(w, tally, sender, *lease_id),
         _ => Ok(Ok(())),
     }
 }
@@ -474,7 +429,7 @@ fn check_offer_chips(
 
 fn create_offer(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     sender: &Address,
     terms: &OfferTerms,
 ) -> Res<()> {
@@ -497,8 +452,8 @@ fn create_offer(
             id,
             provider: sender.clone(),
             terms: terms.clone(),
-            created: sys.height,
-            updated: sys.height,
+            created: tally.height,
+            updated: tally.height,
         },
     );
     Ok(Ok(()))
@@ -516,7 +471,7 @@ fn own_offer(w: &Working<'_>, sender: &Address, id: u64) -> Res<Offer> {
 
 fn update_offer(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     sender: &Address,
     id: u64,
     terms: &OfferTerms,
@@ -556,7 +511,7 @@ fn update_offer(
         }
     }
     offer.terms = terms.clone();
-    offer.updated = sys.height;
+    offer.updated = tally.height;
     w.put(offer_key(id), &offer);
     Ok(Ok(()))
 }
@@ -582,13 +537,13 @@ fn withdraw_offer(w: &mut Working<'_>, sender: &Address, id: u64) -> Res<()> {
 
 fn open_lease(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     sender: &Address,
     offer_id: u64,
     chips: &[ChipId],
     deposit: Amount,
 ) -> Res<()> {
-    let h = sys.height;
+    let h = tally.height;
     let Some(offer): Option<Offer> = w.get(&offer_key(offer_id))? else {
         return Ok(Err(MarketError::UnknownOffer(offer_id)));
     };
@@ -616,7 +571,7 @@ fn open_lease(
     let t = &offer.terms;
     let price = t.price_per_block.saturating_mul(chips.len() as u128);
     let end = h.saturating_add(t.max_blocks);
-    let needed = required_deposit(price, h, t.min_blocks, end, period(sys));
+    let needed = required_deposit(price, h, t.min_blocks, end, period(tally));
     if deposit < needed {
         return Ok(Err(MarketError::DepositTooSmall {
             needed,
@@ -637,13 +592,13 @@ fn open_lease(
     }
     renter.balance -= deposit;
     w.set_account(sender, renter);
-    sys.escrow_in += deposit;
+    tally.escrow_in += deposit;
     let mut i = info(w)?;
     let id = i.next_lease;
     i.next_lease += 1;
     i.open_leases += 1;
     w.put(market_key(), &i);
-    let first = next_settlement(h, end, period(sys));
+    let first = next_settlement(h, end, period(tally));
     let lease = Lease {
         id,
         offer: offer_id,
@@ -670,7 +625,7 @@ fn open_lease(
     list_add(w, provider_leases_key(&offer.provider), id)?;
     list_add(w, lease_due_key(first), id)?;
     w.put(lease_key(id), &lease);
-    sys.events.push(Event::LeaseOpened {
+    tally.events.push(Event::LeaseOpened {
         lease_id: id,
         offer_id,
         renter: sender.clone(),
@@ -690,7 +645,7 @@ fn open_lease_of(w: &Working<'_>, id: u64) -> Res<Lease> {
 
 fn top_up(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     sender: &Address,
     id: u64,
     amount: Amount,
@@ -717,15 +672,15 @@ fn top_up(
     }
     renter.balance -= amount;
     w.set_account(sender, renter);
-    sys.escrow_in += amount;
-    let paid = lease.settle(sys.height);
-    pay_out(w, sys, &lease, Settlement { paid, refunded: 0 })?;
+    tally.escrow_in += amount;
+    let paid = lease.settle(tally.height);
+    pay_out(w, tally, &lease, Settlement { paid, refunded: 0 })?;
     lease.deposit += amount;
     w.put(lease_key(id), &lease);
     Ok(Ok(()))
 }
 
-fn close(w: &mut Working<'_>, sys: &mut Sys, sender: &Address, id: u64) -> Res<()> {
+fn close(w: &mut Working<'_>, tally: &mut BlockTally, sender: &Address, id: u64) -> Res<()> {
     let mut lease = match open_lease_of(w, id)? {
         Ok(l) => l,
         Err(e) => return Ok(Err(e)),
@@ -740,6 +695,6 @@ fn close(w: &mut Working<'_>, sys: &mut Sys, sender: &Address, id: u64) -> Res<(
     if !lease.is_open() {
         return Ok(Err(MarketError::LeaseClosed(id)));
     }
-    close_lease(w, sys, &mut lease, reason)?;
+    close_lease(w, tally, &mut lease, reason)?;
     Ok(Ok(()))
 }

@@ -3,7 +3,7 @@
 //! Every function checks everything first and writes only when all checks pass, so a failed
 //! payload leaves no trace but its fee.
 
-use crate::{working::Working, BlockEnv, BlockError};
+use crate::{readset::ReadSet, working::Working, BlockEnv, BlockError};
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::Verifier as _;
 use std::collections::BTreeSet;
@@ -17,7 +17,8 @@ use unet_types::{
         block_hash_key, chip_index_key, chip_key, owner_chips_key, registry_key, revoked_cert_key,
         revoked_chip_key,
     },
-    Address, Digest,
+    liveness::owner_compute_keys,
+    Address, Payload, SignedTx,
 };
 
 pub use unet_types::chip::MAX_CHIPS_PER_OWNER;
@@ -81,21 +82,67 @@ fn hex(id: &[u8]) -> String {
     ::hex::encode(id)
 }
 
-/// Keys a registration may touch, known before verification from what the evidence claims.
-pub(crate) fn registration_keys(
-    keys: &mut BTreeSet<Digest>,
-    sender: &Address,
-    anchor_height: u64,
-    window: u64,
-    evidence: &[u8],
-) {
-    keys.insert(block_hash_key(anchor_height % window.max(1)));
-    keys.insert(owner_chips_key(sender));
-    if let Ok(claim) = unet_poci::claimed_identity(evidence) {
-        keys.insert(chip_key(&claim.chip_id));
-        keys.insert(revoked_chip_key(&claim.chip_id));
-        for fp in &claim.chain_fingerprints {
-            keys.insert(revoked_cert_key(fp));
+/// Registry reads of the block's chip payloads. A registration touches what its evidence
+/// claims (known before verification), the next registry slot and the sender's chip list and
+/// compute; a transfer both owners' lists and the new owner's compute; a revocation its
+/// revocation entry. Chips that change hands, leave or are revoked are affected (their market
+/// role is read). `chip_count` is the registry's count before the block.
+pub(crate) fn reads(rs: &mut ReadSet<'_>, env: &BlockEnv<'_>, txs: &[SignedTx], chip_count: u64) {
+    let window = env.params.registration_window.max(1);
+    let mut registrations = 0u64;
+    for stx in txs {
+        let sender = &stx.tx.sender;
+        match &stx.tx.payload {
+            Payload::RegisterChip {
+                anchor_height,
+                evidence,
+            } => {
+                rs.touch(block_hash_key(anchor_height % window));
+                rs.touch(owner_chips_key(sender));
+                if let Ok(claim) = unet_poci::claimed_identity(evidence) {
+                    rs.touch(chip_key(&claim.chip_id));
+                    rs.touch(revoked_chip_key(&claim.chip_id));
+                    for fp in &claim.chain_fingerprints {
+                        rs.touch(revoked_cert_key(fp));
+                    }
+                }
+                rs.touch(chip_index_key(chip_count + registrations));
+                for k in owner_compute_keys(sender) {
+                    rs.touch(k);
+                }
+                registrations += 1;
+            }
+            Payload::TransferChip { chip_id, to } => {
+                rs.chip(*chip_id);
+                rs.affect(*chip_id);
+                // The reward cursor may pay this chip after the transfer, to its new owner.
+                rs.new_owner(*chip_id, to);
+                rs.touch(owner_chips_key(sender));
+                rs.touch(owner_chips_key(to));
+                for k in owner_compute_keys(to) {
+                    rs.touch(k);
+                }
+            }
+            Payload::DeregisterChip { chip_id } => {
+                rs.chip(*chip_id);
+                rs.affect(*chip_id);
+                rs.touch(owner_chips_key(sender));
+            }
+            Payload::Govern {
+                action: GovAction::RevokeChip { chip_id },
+                ..
+            } => {
+                rs.chip(*chip_id);
+                rs.affect(*chip_id);
+                rs.touch(revoked_chip_key(chip_id));
+            }
+            Payload::Govern {
+                action: GovAction::RevokeCertificate { fingerprint },
+                ..
+            } => {
+                rs.touch(revoked_cert_key(fingerprint));
+            }
+            _ => {}
         }
     }
 }
@@ -338,6 +385,15 @@ pub(crate) fn govern(
     }
     registry.gov_nonce += 1;
     Ok(Ok(()))
+}
+
+/// Whether the chip is revoked, by governance or through any certificate of its chain.
+pub(crate) fn is_revoked(w: &Working<'_>, chip: &Chip) -> Result<bool, BlockError> {
+    let mut revoked = false;
+    for fp in &chip.chain {
+        revoked |= w.raw(&revoked_cert_key(fp))?.is_some();
+    }
+    Ok(effective_status(chip, |_| revoked) == ChipStatus::Revoked)
 }
 
 /// A chip's status, counting revocations of any certificate in its chain.

@@ -10,20 +10,39 @@
 //! Nothing here scans every chip in one block.
 
 use crate::{
-    events::Event,
-    liveness::{epoch_weight, is_revoked, Sys},
-    working::Working,
-    BlockEnv, BlockError,
+    events::Event, liveness::epoch_weight, readset::ReadSet, registry::is_revoked,
+    tally::BlockTally, working::Working, BlockEnv, BlockError,
 };
 use unet_types::{
     chip::{Chip, ChipStatus},
     keys::{chip_index_key, chip_key, Supply},
     rewards::{
-        epoch_emission, epoch_rewards_key, epochs_per_era, mul_div_floor, owner_rewards_key,
-        EpochRewards, EpochState, Settlement,
+        epoch_emission, epoch_rewards_key, epoch_state_key, epochs_per_era, mul_div_floor,
+        owner_rewards_key, EpochRewards, EpochState, Settlement,
     },
     Address, Params,
 };
+
+/// Reward reads: the epoch state, the treasury's account, and the chips the settlement
+/// cursor pays in this block (their registry slots; each settled chip brings its owner's
+/// account and reward tally of the settled epoch, see [`ReadSet::settled_chip`]).
+/// `chip_count` is `None` without a registry.
+pub(crate) fn reads(rs: &mut ReadSet<'_>, env: &BlockEnv<'_>, chip_count: Option<u64>) {
+    if let Some(t) = &env.treasury {
+        rs.account(t);
+    }
+    let state: Option<EpochState> = rs.read(epoch_state_key());
+    let (Some(state), Some(count)) = (state, chip_count) else {
+        return;
+    };
+    for (epoch, from, to) in cursor_ranges(&state, env.params, env.height, count) {
+        for pos in from..to {
+            if let Some(id) = rs.read::<[u8; 32]>(chip_index_key(pos)) {
+                rs.settled_chip(id, epoch);
+            }
+        }
+    }
+}
 
 /// Chips the cursor settles per block for a settlement over `end` chips.
 pub fn settle_batch(end: u64, epoch_length: u64) -> u64 {
@@ -67,7 +86,7 @@ pub fn cursor_ranges(
 /// epoch that just ended.
 pub(crate) fn roll_epoch(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     env: &BlockEnv<'_>,
     state: &mut EpochState,
     supply: &mut Supply,
@@ -80,8 +99,8 @@ pub(crate) fn roll_epoch(
     }
     if let Some(mut s) = state.settling.take() {
         let end = s.end;
-        settle_range(w, sys, env, &mut s, end, supply)?;
-        finish(w, sys, &mut s, supply, treasury)?;
+        settle_range(w, tally, env, &mut s, end, supply)?;
+        finish(w, tally, &mut s, supply, treasury)?;
     }
     let ended = env.height / l - 1;
     let per_era = epochs_per_era(env.params.halving_blocks, l);
@@ -98,7 +117,7 @@ pub(crate) fn roll_epoch(
         end: chip_count,
         ..Default::default()
     });
-    state.epoch = sys.epoch;
+    state.epoch = tally.epoch;
     state.weight = 0;
     Ok(())
 }
@@ -106,7 +125,7 @@ pub(crate) fn roll_epoch(
 /// One cursor step (after the block's transactions).
 pub(crate) fn step(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     env: &BlockEnv<'_>,
     state: &mut EpochState,
     supply: &mut Supply,
@@ -119,9 +138,9 @@ pub(crate) fn step(
         let to = s
             .end
             .min(s.cursor + settle_batch(s.end, env.params.epoch_length));
-        settle_range(w, sys, env, &mut s, to, supply)?;
+        settle_range(w, tally, env, &mut s, to, supply)?;
         if s.cursor >= s.end {
-            finish(w, sys, &mut s, supply, treasury)?;
+            finish(w, tally, &mut s, supply, treasury)?;
             state.settling = None;
             return Ok(());
         }
@@ -132,7 +151,7 @@ pub(crate) fn step(
 
 fn settle_range(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     env: &BlockEnv<'_>,
     s: &mut Settlement,
     to: u64,
@@ -172,7 +191,7 @@ fn settle_range(
             s.paid = s.paid.saturating_add(share);
             s.chips_paid += 1;
             chip.live.record_reward(s.epoch, share);
-            sys.events.push(Event::Reward {
+            tally.events.push(Event::Reward {
                 chip_id: id,
                 owner: chip.owner.clone(),
                 epoch: s.epoch,
@@ -199,7 +218,7 @@ fn pay(
 
 fn finish(
     w: &mut Working<'_>,
-    sys: &mut Sys,
+    tally: &mut BlockTally,
     s: &mut Settlement,
     supply: &mut Supply,
     treasury: Option<&Address>,
@@ -224,7 +243,7 @@ fn finish(
             to_treasury,
         },
     );
-    sys.events.push(Event::EpochSettled {
+    tally.events.push(Event::EpochSettled {
         epoch: s.epoch,
         emission: s.emission,
         paid: s.paid,
@@ -245,7 +264,7 @@ mod tests {
     fn finishing_an_overpaid_settlement_is_an_error() {
         let pre = PreState::new();
         let mut w = Working::new(&pre);
-        let mut sys = Sys::new(10, 5, Default::default());
+        let mut tally = BlockTally::new(10, 5, Default::default());
         let mut supply = Supply::default();
         let mut s = Settlement {
             epoch: 1,
@@ -253,9 +272,9 @@ mod tests {
             paid: 6,
             ..Default::default()
         };
-        let r = finish(&mut w, &mut sys, &mut s, &mut supply, None);
+        let r = finish(&mut w, &mut tally, &mut s, &mut supply, None);
         assert!(matches!(r, Err(BlockError::Corrupt(m)) if m.contains("paid 6")));
         s.paid = 5;
-        assert!(finish(&mut w, &mut sys, &mut s, &mut supply, None).is_ok());
+        assert!(finish(&mut w, &mut tally, &mut s, &mut supply, None).is_ok());
     }
 }

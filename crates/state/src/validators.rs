@@ -24,17 +24,67 @@
 //! 4. A member's weight is its compute (at least 1); leader election caps it (see
 //!    docs/protocol.md).
 
-use crate::{events::Event, working::Working, BlockEnv, BlockError};
-use std::{cmp::Reverse, net::SocketAddr};
+use crate::{events::Event, readset::ReadSet, working::Working, BlockEnv, BlockError};
+use std::{cmp::Reverse, collections::BTreeSet, net::SocketAddr};
 use unet_types::{
     epoch::{
         committee_key, epoch_of, validator_key, validator_list_key, validator_node_key,
         AddressList, Committee, CommitteeMember, ValidatorInfo, MAX_ADDRESS, MAX_VALIDATORS,
         MIN_COMMITTEE,
     },
-    liveness::{compute_floor, owner_compute_floor_key, owner_compute_key, ComputeFloor},
-    Address,
+    liveness::{
+        compute_floor, owner_compute_floor_key, owner_compute_key, owner_compute_keys, ComputeFloor,
+    },
+    Address, Payload, SignedTx,
 };
+
+/// Validator reads. At an epoch's first block, the committee choice reads every listed
+/// validator and the committee it extends; a registration or deregistration reads the list,
+/// its own entries, and, when a registration may displace an entry of a full list, every
+/// listed one. A validator's entries are its record, its node-key entry and its account's
+/// compute.
+pub(crate) fn reads(rs: &mut ReadSet<'_>, env: &BlockEnv<'_>, txs: &[SignedTx]) {
+    let l = env.params.epoch_length.max(1);
+    let mut validators: BTreeSet<Address> = BTreeSet::new();
+    if env.height > 0 && env.height.is_multiple_of(l) {
+        rs.touch(committee_key(env.height / l + 2));
+        if let Some(AddressList(list)) = rs.read(validator_list_key()) {
+            validators.extend(list);
+        }
+    }
+    let mut registrations = 0usize;
+    for stx in txs {
+        match &stx.tx.payload {
+            Payload::RegisterValidator { node_key, .. } => {
+                rs.touch(validator_list_key());
+                rs.touch(validator_node_key(node_key));
+                validators.insert(stx.tx.sender.clone());
+                registrations += 1;
+            }
+            Payload::DeregisterValidator => {
+                rs.touch(validator_list_key());
+                validators.insert(stx.tx.sender.clone());
+            }
+            _ => {}
+        }
+    }
+    // A registration into a full list displaces the weakest entry: every entry is read.
+    if registrations > 0 {
+        if let Some(AddressList(list)) = rs.read(validator_list_key()) {
+            if list.len() + registrations > MAX_VALIDATORS {
+                validators.extend(list);
+            }
+        }
+    }
+    for account in &validators {
+        for k in owner_compute_keys(account) {
+            rs.touch(k);
+        }
+        if let Some(info) = rs.read::<ValidatorInfo>(validator_key(account)) {
+            rs.touch(validator_node_key(&info.node_key));
+        }
+    }
+}
 
 /// Why a validator payload had no effect.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! Block building must never stop: random transactions of every kind, at random heights.
 //!
-//! Each block is built the way a proposer builds it (`execute` in [`Mode::Propose`] on exactly
-//! the keys [`load_touched`] returns), then re-executed the way every other validator checks
+//! Each block is built the way a proposer builds it (`execute` in `Mode::Propose` on exactly
+//! the keys the loader asks for, through `unet_state::testing`), then re-executed the way every other validator checks
 //! it (`Mode::Verify` on the included transactions only). Proposing must succeed at every
 //! height, verification must reproduce the proposer's writes byte for byte, and the supply
 //! invariant `genesis + minted - burned == balances + escrowed` must hold after every block.
@@ -16,52 +16,35 @@ use commonware_codec::DecodeExt;
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use rand::{seq::IndexedRandom, Rng, RngExt, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};
-use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
-use unet_state::{execute, genesis_writes, load_touched, BlockEnv, Event, Mode, PreState};
+use unet_poci::secure_element::DevnetVendorCa;
+use unet_state::{
+    testing::{self, MemState, TestChip, TestGenesis},
+    BlockEnv, Event,
+};
 use unet_types::{
-    chip::{registration_nonce, Approval, Chip, GovAction, Model, Registry, GOV_NAMESPACE},
-    genesis::{Allocation, GenesisRoot, PociGenesis, Validator},
-    keys::{account_key, chip_index_key, chip_key, registry_key, supply_key, Account, Supply},
-    liveness::{response_digest, LivenessResponse},
+    chip::{Approval, Chip, GovAction, Registry, GOV_NAMESPACE},
+    keys::{chip_index_key, chip_key, registry_key, supply_key, Account, Supply},
+    liveness::LivenessResponse,
     market::{Capabilities, OfferTerms},
-    rewards::{epoch_state_key, owner_rewards_key, EpochState, MINED_CAP},
-    Address, Amount, Digest, Genesis, Params, Payload, PrivateKey, SignedTx, Transaction, UNC,
+    rewards::{epoch_state_key, owner_rewards_key, EpochState},
+    Address, Digest, Params, Payload, PrivateKey, SignedTx, Transaction, UNC,
 };
 
 const CHAIN: u64 = 91;
-const NOW_MS: u64 = 1_795_305_600_000;
 const L: u64 = 20;
 const WINDOW: u64 = 4;
 
 fn gov() -> PrivateKey {
-    PrivateKey::from_seed(9_000)
+    testing::governor()
 }
 
 fn ca() -> DevnetVendorCa {
     DevnetVendorCa::from_seed(b"chaos vendor").unwrap()
 }
 
-struct TestChip {
-    se: unet_poci::secure_element::SoftSecureElement,
-    chain: Vec<Vec<u8>>,
-}
-
-impl TestChip {
-    fn new(n: u8, model: &str) -> Self {
-        let (se, chain) = ca()
-            .provision_chip([n; 16], &[n], Curve::P256, model, &format!("SN-{n}"))
-            .unwrap();
-        Self { se, chain }
-    }
-
-    fn id(&self) -> [u8; 32] {
-        self.se.chip_id()
-    }
-}
-
 /// An in-memory chain driven block by block.
 struct Chain {
-    entries: BTreeMap<Digest, Vec<u8>>,
+    state: MemState,
     params: Params,
     height: u64,
     hashes: Vec<Digest>,
@@ -74,69 +57,15 @@ struct Chain {
 
 impl Chain {
     fn new(funded: &[PrivateKey], keys: Vec<PrivateKey>) -> Self {
-        let params = Params {
-            min_fee: 1,
-            registration_window: 16,
-            epoch_length: L,
-            response_window: WINDOW,
-            challenges_per_epoch: 2,
-            committee_size: 4,
-            max_misses_per_epoch: 2,
-            ..Params::default()
-        };
-        let validators: Vec<PrivateKey> = (0..4).map(|i| PrivateKey::from_seed(100 + i)).collect();
-        let genesis = Genesis {
-            chain_id: CHAIN,
-            chain_name: "chaos".into(),
-            genesis_time_ms: NOW_MS,
-            params: params.clone(),
-            consensus_polynomial: String::new(),
-            validators: validators
-                .iter()
-                .enumerate()
-                .map(|(i, k)| Validator {
-                    name: format!("v{i}"),
-                    public_key: k.public_key(),
-                    p2p_address: format!("127.0.0.1:{}", 4000 + i),
-                })
-                .collect(),
-            allocations: funded
-                .iter()
-                .map(|k| Allocation {
-                    address: k.public_key(),
-                    amount: 1_000 * UNC,
-                    label: String::new(),
-                })
-                .collect(),
-            poci: PociGenesis {
-                allow_devnet_roots: true,
-                models: vec![
-                    Model {
-                        name: "SMALL".into(),
-                        compute_milli_tops: 32_000,
-                    },
-                    Model {
-                        name: "BIG".into(),
-                        compute_milli_tops: 96_000,
-                    },
-                ],
-                roots: vec![GenesisRoot {
-                    kind: "vendor-x509".into(),
-                    der_hex: hex::encode(ca().root_der()),
-                    devnet_only: true,
-                    label: "test".into(),
-                }],
-                governance: vec![hex::encode(gov().public_key())],
-                governance_threshold: 1,
-            },
-            treasury: Some(hex::encode(gov().public_key())),
-        };
-        genesis.validate().unwrap();
+        let params = testing::params(L, WINDOW);
+        let validators: Vec<PrivateKey> = (0..4).map(testing::validator).collect();
+        let mut genesis = TestGenesis::new(CHAIN, "chaos", params.clone(), &ca());
+        genesis.funded = funded.iter().map(|k| k.public_key()).collect();
         let mut keys = keys;
         keys.extend(validators.iter().cloned());
         keys.push(gov());
         Self {
-            entries: genesis_writes(&genesis).unwrap().into_iter().collect(),
+            state: genesis.state(),
             params,
             height: 0,
             hashes: vec![Sha256::hash(&[b"genesis"])],
@@ -146,58 +75,30 @@ impl Chain {
         }
     }
 
-    fn beacon(height: u64) -> Digest {
-        Sha256::hash(&[b"beacon", &height.to_be_bytes()])
-    }
-
-    fn env(&self) -> BlockEnv<'_> {
+    fn env<'a>(&self, params: &'a Params) -> BlockEnv<'a> {
         let height = self.height + 1;
         BlockEnv {
             chain_id: CHAIN,
-            params: &self.params,
+            params,
             proposer: self.validators[(height % 4) as usize].public_key(),
             height,
             parent: *self.hashes.last().unwrap(),
-            timestamp_ms: NOW_MS + height * 1000,
-            beacon: Self::beacon(height),
+            timestamp_ms: testing::NOW_MS + height * 1000,
+            beacon: testing::beacon(height),
             treasury: Some(gov().public_key()),
         }
-    }
-
-    fn load(&self, env: &BlockEnv<'_>, txs: &[SignedTx]) -> PreState {
-        load_touched(env, txs, |keys| {
-            Ok::<_, ()>(keys.iter().map(|k| self.entries.get(k).cloned()).collect())
-        })
-        .unwrap()
     }
 
     /// Proposes a block from `candidates`, verifies it as a peer would, applies it, and
     /// checks the invariants. Returns the events.
     fn block(&mut self, candidates: &[SignedTx], context: &str) -> Vec<Event> {
-        let env = self.env();
-        let pre = self.load(&env, candidates);
-        let proposed = execute(&env, &pre, candidates, Mode::Propose)
-            .unwrap_or_else(|e| panic!("{context}: proposing block {} failed: {e}", env.height));
-        let included: Vec<SignedTx> = proposed
-            .included
-            .iter()
-            .map(|&i| candidates[i].clone())
-            .collect();
-        let pre = self.load(&env, &included);
-        let verified = execute(&env, &pre, &included, Mode::Verify)
-            .unwrap_or_else(|e| panic!("{context}: block {} fails verification: {e}", env.height));
-        assert_eq!(
-            proposed.writes, verified.writes,
-            "{context}: block {} verifies to other writes",
-            env.height
-        );
+        let params = self.params.clone();
+        let env = self.env(&params);
+        let (verified, _) = self
+            .state
+            .propose_and_verify(&env, candidates)
+            .unwrap_or_else(|e| panic!("{context}: {e}"));
         let height = env.height;
-        for (k, v) in verified.writes {
-            match v {
-                Some(v) => self.entries.insert(k, v),
-                None => self.entries.remove(&k),
-            };
-        }
         self.height = height;
         self.hashes
             .push(Sha256::hash(&[b"block", &height.to_be_bytes()]));
@@ -206,35 +107,18 @@ impl Chain {
                 self.challenges.entry(height).or_default().push(*chip_id);
             }
         }
-        self.assert_supply(context);
+        let addresses: Vec<Address> = self.keys.iter().map(|k| k.public_key()).collect();
+        self.state
+            .assert_supply(&addresses, &format!("{context}: height {height}"));
         verified.events
     }
 
     fn get<T: DecodeExt<()>>(&self, key: &Digest) -> Option<T> {
-        self.entries.get(key).map(|b| T::decode(b.clone()).unwrap())
+        self.state.get(key)
     }
 
     fn account(&self, a: &Address) -> Account {
-        self.get(&account_key(a)).unwrap_or_default()
-    }
-
-    fn assert_supply(&self, context: &str) {
-        let s: Supply = self.get(&supply_key()).unwrap();
-        let balances: Amount = self
-            .keys
-            .iter()
-            .map(|k| k.public_key())
-            .collect::<BTreeSet<_>>()
-            .iter()
-            .map(|a| self.account(a).balance)
-            .sum();
-        assert_eq!(
-            s.genesis + s.minted - s.burned,
-            balances + s.escrowed,
-            "{context}: supply invariant at height {}",
-            self.height
-        );
-        assert!(s.minted <= MINED_CAP);
+        self.state.account(a)
     }
 
     fn tx(&self, from: &PrivateKey, nonce: u64, payload: Payload) -> SignedTx {
@@ -251,27 +135,14 @@ impl Chain {
     fn registration(&self, chip: &TestChip, owner: &PrivateKey, anchor: u64) -> Payload {
         let anchor = anchor.min(self.height);
         let hash = self.hashes[anchor as usize];
-        let nonce = registration_nonce(CHAIN, &hash, &owner.public_key());
-        let evidence = Evidence::VendorX509(VendorX509Evidence {
-            nonce,
-            chain: chip.chain.clone(),
-            signature: chip.se.sign_registration(&nonce).unwrap(),
-        })
-        .encode()
-        .unwrap();
         Payload::RegisterChip {
             anchor_height: anchor,
-            evidence,
+            evidence: chip.evidence(CHAIN, &hash, &owner.public_key()),
         }
     }
 
     fn response(&self, chip: &TestChip, height: u64) -> LivenessResponse {
-        let digest = response_digest(CHAIN, height, &Self::beacon(height), &chip.id());
-        LivenessResponse {
-            chip_id: chip.id(),
-            challenge_height: height,
-            proof: chip.se.sign_digest(&digest).unwrap(),
-        }
+        chip.answer(CHAIN, height, &testing::beacon(height))
     }
 
     fn chip(&self, id: &[u8; 32]) -> Option<Chip> {
@@ -443,7 +314,7 @@ fn setup() -> (Chain, Vec<TestChip>) {
     // Keys 9 and 10 are never funded.
     let chain = Chain::new(&keys[..8], keys.clone());
     let chips = (1..=8)
-        .map(|n| TestChip::new(n, if n % 2 == 0 { "BIG" } else { "SMALL" }))
+        .map(|n| TestChip::provision(&ca(), n, if n % 2 == 0 { "BIG" } else { "SMALL" }))
         .collect();
     (chain, chips)
 }

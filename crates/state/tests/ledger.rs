@@ -4,7 +4,7 @@ use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use std::collections::BTreeMap;
 use unet_state::{
-    execute, load_touched, touched_keys, BlockEnv, BlockError, Mode, PreState, TxStatus,
+    execute, testing::MemState, touched_keys, BlockEnv, BlockError, Mode, PreState, TxStatus,
 };
 use unet_types::{
     keys::{account_key, supply_key, Account, Supply},
@@ -34,8 +34,16 @@ fn transfer(from: &PrivateKey, nonce: u64, to: &Address, amount: u128, fee: u128
 /// A tiny in-memory store standing in for the authenticated one.
 #[derive(Clone)]
 struct Ledger {
-    entries: BTreeMap<unet_types::Digest, Vec<u8>>,
+    state: MemState,
     height: u64,
+}
+
+/// `l.entries` is the state's map.
+impl std::ops::Deref for Ledger {
+    type Target = MemState;
+    fn deref(&self) -> &MemState {
+        &self.state
+    }
 }
 
 impl Ledger {
@@ -55,7 +63,10 @@ impl Ledger {
             ..Default::default()
         };
         entries.insert(supply_key(), s.encode().to_vec());
-        Self { entries, height: 0 }
+        Self {
+            state: MemState { entries },
+            height: 0,
+        }
     }
 
     fn run(
@@ -80,17 +91,8 @@ impl Ledger {
             beacon: Sha256::hash(&[b"beacon"]),
             treasury: None,
         };
-        let pre: PreState = load_touched(&env, txs, |keys| {
-            Ok::<_, ()>(keys.iter().map(|k| self.entries.get(k).cloned()).collect())
-        })
-        .unwrap();
-        let out = execute(&env, &pre, txs, mode)?;
-        for (k, v) in &out.writes {
-            match v {
-                Some(v) => self.entries.insert(*k, v.clone()),
-                None => self.entries.remove(k),
-            };
-        }
+        let out = self.state.execute(&env, txs, mode)?;
+        self.state.apply(&out.writes);
         Ok(out)
     }
 

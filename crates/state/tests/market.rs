@@ -5,41 +5,40 @@
 //! After every block the supply invariant holds and `Supply.escrowed` equals the deposits of
 //! the open leases.
 
-use commonware_codec::DecodeExt;
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use std::collections::BTreeMap;
-use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
+use unet_poci::secure_element::DevnetVendorCa;
 use unet_state::{
-    execute, genesis_writes, load_touched, BlockEnv, Event, Mode, PreState, TxStatus,
+    testing::{self, MemState, Nonces, TestGenesis},
+    BlockEnv, Event, TxStatus,
 };
 use unet_types::{
-    chip::{registration_nonce, Chip, ChipStatus, Model},
-    genesis::{Allocation, GenesisRoot, PociGenesis, Validator},
-    keys::{account_key, chip_key, supply_key, Account, Supply},
-    liveness::{response_digest, LivenessResponse},
+    chip::{Chip, ChipStatus},
+    keys::{chip_key, Supply},
+    liveness::LivenessResponse,
     market::{
         keys::{lease_key, market_key, offer_key},
         Capabilities, CloseReason, Lease, LeaseStatus, MarketInfo, Offer, OfferTerms,
     },
-    Address, Amount, Digest, Genesis, Params, Payload, PrivateKey, SignedTx, Transaction, UNC,
+    Address, Amount, Digest, Params, Payload, PrivateKey, SignedTx, UNC,
 };
 
 const CHAIN: u64 = 78;
-const NOW_MS: u64 = 1_795_305_600_000;
 const L: u64 = 20;
 const WINDOW: u64 = 4;
 const FEE: Amount = 1;
 const PRICE: Amount = 1_000;
 
+/// A devnet chip and the key of its owner.
 struct TestChip {
-    se: unet_poci::secure_element::SoftSecureElement,
-    chain: Vec<Vec<u8>>,
+    chip: testing::TestChip,
     owner: PrivateKey,
 }
 
-impl TestChip {
-    fn id(&self) -> [u8; 32] {
-        self.se.chip_id()
+impl std::ops::Deref for TestChip {
+    type Target = testing::TestChip;
+    fn deref(&self) -> &testing::TestChip {
+        &self.chip
     }
 }
 
@@ -48,30 +47,26 @@ fn ca() -> DevnetVendorCa {
 }
 
 fn make_chip(n: u8, owner: &PrivateKey) -> TestChip {
-    let (se, chain) = ca()
-        .provision_chip([n; 16], &[n], Curve::P256, "SMALL", &format!("SN-{n}"))
-        .unwrap();
     TestChip {
-        se,
-        chain,
+        chip: testing::TestChip::provision(&ca(), n, "SMALL"),
         owner: owner.clone(),
     }
 }
 
 fn gov() -> PrivateKey {
-    PrivateKey::from_seed(9_000)
+    testing::governor()
 }
 
 fn proposer() -> Address {
-    PrivateKey::from_seed(100).public_key()
+    testing::validator(0).public_key()
 }
 
 struct Net {
-    entries: BTreeMap<Digest, Vec<u8>>,
+    state: MemState,
     params: Params,
     height: u64,
     hashes: Vec<Digest>,
-    nonces: BTreeMap<Address, u64>,
+    nonces: Nonces,
     fees: BTreeMap<Address, Amount>,
     events: Vec<(u64, Event)>,
     addresses: std::collections::BTreeSet<Address>,
@@ -83,62 +78,20 @@ impl Net {
     fn new(funded: &[&PrivateKey]) -> Self {
         let params = Params {
             min_fee: FEE,
-            registration_window: 16,
-            epoch_length: L,
-            response_window: WINDOW,
-            challenges_per_epoch: 2,
-            committee_size: 4,
-            max_misses_per_epoch: 2,
-            ..Params::default()
+            ..testing::params(L, WINDOW)
         };
         let miner = PrivateKey::from_seed(4_242);
         let mut all: Vec<Address> = funded.iter().map(|k| k.public_key()).collect();
         all.push(miner.public_key());
-        let genesis = Genesis {
-            chain_id: CHAIN,
-            chain_name: "market".into(),
-            genesis_time_ms: NOW_MS,
-            params: params.clone(),
-            consensus_polynomial: String::new(),
-            validators: (0..4)
-                .map(|i| Validator {
-                    name: format!("v{i}"),
-                    public_key: PrivateKey::from_seed(100 + i).public_key(),
-                    p2p_address: format!("127.0.0.1:{}", 4000 + i),
-                })
-                .collect(),
-            allocations: all
-                .iter()
-                .map(|a| Allocation {
-                    address: a.clone(),
-                    amount: 1_000 * UNC,
-                    label: String::new(),
-                })
-                .collect(),
-            poci: PociGenesis {
-                allow_devnet_roots: true,
-                models: vec![Model {
-                    name: "SMALL".into(),
-                    compute_milli_tops: 32_000,
-                }],
-                roots: vec![GenesisRoot {
-                    kind: "vendor-x509".into(),
-                    der_hex: hex::encode(ca().root_der()),
-                    devnet_only: true,
-                    label: "test".into(),
-                }],
-                governance: vec![hex::encode(gov().public_key())],
-                governance_threshold: 1,
-            },
-            treasury: Some(hex::encode(gov().public_key())),
-        };
-        genesis.validate().unwrap();
+        let mut genesis = TestGenesis::new(CHAIN, "market", params.clone(), &ca());
+        genesis.funded = all.clone();
+        genesis.models.truncate(1);
         let mut net = Self {
-            entries: genesis_writes(&genesis).unwrap().into_iter().collect(),
+            state: genesis.state(),
             params,
             height: 0,
             hashes: vec![Sha256::hash(&[b"genesis"])],
-            nonces: BTreeMap::new(),
+            nonces: Nonces::default(),
             fees: BTreeMap::new(),
             events: Vec::new(),
             addresses: all.into_iter().collect(),
@@ -156,21 +109,11 @@ impl Net {
             proposer: proposer(),
             height: self.height,
             parent: *self.hashes.last().unwrap(),
-            timestamp_ms: NOW_MS + self.height * 1000,
-            beacon: Sha256::hash(&[b"beacon", &self.height.to_be_bytes()]),
+            timestamp_ms: testing::NOW_MS + self.height * 1000,
+            beacon: testing::beacon(self.height),
             treasury: Some(gov().public_key()),
         };
-        let pre: PreState = load_touched(&env, txs, |keys| {
-            Ok::<_, ()>(keys.iter().map(|k| self.entries.get(k).cloned()).collect())
-        })
-        .unwrap();
-        let out = execute(&env, &pre, txs, Mode::Verify).expect("block is valid");
-        for (k, v) in out.writes {
-            match v {
-                Some(v) => self.entries.insert(k, v),
-                None => self.entries.remove(&k),
-            };
-        }
+        let out = self.state.verify_block(&env, txs);
         self.hashes
             .push(Sha256::hash(&[&self.height.to_be_bytes()]));
         for e in out.events {
@@ -181,13 +124,11 @@ impl Net {
     }
 
     fn supply(&self) -> Supply {
-        Supply::decode(self.entries[&supply_key()].clone()).unwrap()
+        self.state.supply()
     }
 
     fn balance(&self, a: &Address) -> Amount {
-        self.entries
-            .get(&account_key(a))
-            .map_or(0, |v| Account::decode(v.clone()).unwrap().balance)
+        self.state.account(a).balance
     }
 
     fn leases(&self) -> Vec<Lease> {
@@ -198,26 +139,19 @@ impl Net {
     }
 
     fn lease(&self, id: u64) -> Option<Lease> {
-        self.entries
-            .get(&lease_key(id))
-            .map(|b| Lease::decode(b.clone()).unwrap())
+        self.state.get(&lease_key(id))
     }
 
     fn offer(&self, id: u64) -> Option<Offer> {
-        self.entries
-            .get(&offer_key(id))
-            .map(|b| Offer::decode(b.clone()).unwrap())
+        self.state.get(&offer_key(id))
     }
 
     fn market(&self) -> MarketInfo {
-        self.entries
-            .get(&market_key())
-            .map(|b| MarketInfo::decode(b.clone()).unwrap())
-            .unwrap_or_default()
+        self.state.get(&market_key()).unwrap_or_default()
     }
 
     fn chip(&self, id: &[u8; 32]) -> Chip {
-        Chip::decode(self.entries[&chip_key(id)].clone()).unwrap()
+        self.state.get(&chip_key(id)).unwrap()
     }
 
     fn assert_invariants(&self) {
@@ -225,13 +159,8 @@ impl Net {
         let mut addresses = self.addresses.clone();
         addresses.insert(gov().public_key());
         addresses.insert(proposer());
-        let balances: Amount = addresses.iter().map(|a| self.balance(a)).sum();
-        assert_eq!(
-            s.genesis + s.minted - s.burned,
-            balances + s.escrowed,
-            "supply invariant at height {}",
-            self.height
-        );
+        self.state
+            .assert_supply(&addresses, &format!("height {}", self.height));
         let open: Vec<Lease> = self.leases().into_iter().filter(|l| l.is_open()).collect();
         let deposits: Amount = open.iter().map(|l| l.deposit).sum();
         assert_eq!(s.escrowed, deposits, "escrow at height {}", self.height);
@@ -247,30 +176,14 @@ impl Net {
         if let Payload::Transfer { to, .. } = &payload {
             self.addresses.insert(to.clone());
         }
-        let n = self.nonces.entry(from.public_key()).or_default();
-        let tx = Transaction {
-            chain_id: CHAIN,
-            sender: from.public_key(),
-            nonce: *n,
-            fee: FEE,
-            payload,
-        }
-        .sign(from);
-        *n += 1;
+        let tx = self.nonces.tx(CHAIN, from, FEE, payload);
         *self.fees.entry(from.public_key()).or_default() += FEE;
         tx
     }
 
     fn register(&mut self, chip: &TestChip) -> SignedTx {
         let hash = *self.hashes.last().unwrap();
-        let nonce = registration_nonce(CHAIN, &hash, &chip.owner.public_key());
-        let evidence = Evidence::VendorX509(VendorX509Evidence {
-            nonce,
-            chain: chip.chain.clone(),
-            signature: chip.se.sign_registration(&nonce).unwrap(),
-        })
-        .encode()
-        .unwrap();
+        let evidence = chip.evidence(CHAIN, &hash, &chip.owner.public_key());
         let anchor = self.height;
         self.tx(
             &chip.owner,
@@ -302,18 +215,11 @@ impl Net {
     ) -> Vec<TxStatus> {
         let last = self.height;
         let challenged = self.challenged_at(last);
-        let beacon = Sha256::hash(&[b"beacon", &last.to_be_bytes()]);
+        let beacon = testing::beacon(last);
         let responses: Vec<LivenessResponse> = chips
             .iter()
             .filter(|c| challenged.contains(&c.id()) && answering.contains(&c.id()))
-            .map(|c| LivenessResponse {
-                chip_id: c.id(),
-                challenge_height: last,
-                proof: c
-                    .se
-                    .sign_digest(&response_digest(CHAIN, last, &beacon, &c.id()))
-                    .unwrap(),
-            })
+            .map(|c| c.answer(CHAIN, last, &beacon))
             .collect();
         let mut all = Vec::new();
         let answered = !responses.is_empty();

@@ -10,7 +10,9 @@ use unet_poci::{
     Curve, Evidence, VendorX509Evidence,
 };
 use unet_state::{
-    execute, load_touched, registry::effective_status, BlockEnv, Mode, PreState, TxStatus,
+    registry::effective_status,
+    testing::{MemState, Nonces, TestChip},
+    BlockEnv, TxStatus,
 };
 use unet_types::{
     chip::{
@@ -21,7 +23,7 @@ use unet_types::{
         account_key, chip_key, owner_chips_key, registry_key, revoked_cert_key, supply_key,
         Account, Supply,
     },
-    Address, Digest, Params, Payload, PrivateKey, SignedTx, Transaction, UNC,
+    Digest, Params, Payload, PrivateKey, SignedTx, UNC,
 };
 
 const CHAIN: u64 = 42;
@@ -29,11 +31,19 @@ const CHAIN: u64 = 42;
 const NOW_MS: u64 = 1_795_305_600_000;
 
 struct Chain {
-    entries: BTreeMap<Digest, Vec<u8>>,
+    state: MemState,
     height: u64,
     hashes: Vec<Digest>,
-    nonces: BTreeMap<Address, u64>,
+    nonces: Nonces,
     params: Params,
+}
+
+/// `c.entries` is the state's map.
+impl std::ops::Deref for Chain {
+    type Target = MemState;
+    fn deref(&self) -> &MemState {
+        &self.state
+    }
 }
 
 impl Chain {
@@ -53,10 +63,10 @@ impl Chain {
         entries.insert(supply_key(), supply.encode().to_vec());
         entries.insert(registry_key(), registry.encode().to_vec());
         let mut chain = Self {
-            entries,
+            state: MemState { entries },
             height: 0,
             hashes: vec![Sha256::hash(&[b"genesis"])],
-            nonces: BTreeMap::new(),
+            nonces: Nonces::default(),
             params: Params {
                 min_fee: 1,
                 registration_window: 16,
@@ -82,17 +92,7 @@ impl Chain {
             beacon: Sha256::hash(&[b"beacon"]),
             treasury: None,
         };
-        let pre: PreState = load_touched(&env, txs, |keys| {
-            Ok::<_, ()>(keys.iter().map(|k| self.entries.get(k).cloned()).collect())
-        })
-        .unwrap();
-        let out = execute(&env, &pre, txs, Mode::Verify).expect("block is valid");
-        for (k, v) in out.writes {
-            match v {
-                Some(v) => self.entries.insert(k, v),
-                None => self.entries.remove(&k),
-            };
-        }
+        let out = self.state.verify_block(&env, txs);
         self.hashes
             .push(Sha256::hash(&[&self.height.to_be_bytes()]));
         out.receipts.into_iter().map(|r| r.status).collect()
@@ -104,17 +104,7 @@ impl Chain {
     }
 
     fn tx(&mut self, from: &PrivateKey, payload: Payload) -> SignedTx {
-        let n = self.nonces.entry(from.public_key()).or_default();
-        let tx = Transaction {
-            chain_id: CHAIN,
-            sender: from.public_key(),
-            nonce: *n,
-            fee: 1,
-            payload,
-        }
-        .sign(from);
-        *n += 1;
-        tx
+        self.nonces.tx(CHAIN, from, 1, payload)
     }
 
     fn registry(&self) -> Registry {
@@ -158,17 +148,8 @@ fn registry(ca: &DevnetVendorCa, governors: &[&PrivateKey], threshold: u8) -> Re
     r
 }
 
-/// A chip of model `model` and the evidence registering it to `owner` at `anchor`.
-struct TestChip {
-    se: unet_poci::secure_element::SoftSecureElement,
-    chain: Vec<Vec<u8>>,
-}
-
 fn make_chip(ca: &DevnetVendorCa, n: u8, model: &str) -> TestChip {
-    let (se, chain) = ca
-        .provision_chip([n; 16], &[n], Curve::P256, model, &format!("SN-{n}"))
-        .unwrap();
-    TestChip { se, chain }
+    TestChip::provision(ca, n, model)
 }
 
 fn evidence(chip: &TestChip, nonce: [u8; 32]) -> Vec<u8> {

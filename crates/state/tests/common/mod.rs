@@ -11,43 +11,44 @@
 use commonware_codec::DecodeExt;
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use std::collections::BTreeMap;
-use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
+use unet_poci::secure_element::DevnetVendorCa;
 use unet_state::{
-    execute, genesis_writes, load_touched, BlockEnv, Event, Mode, PreState, Receipt, TxStatus,
+    testing::{self, MemState, Nonces, TestGenesis},
+    BlockEnv, Event, Receipt, TxStatus,
 };
 use unet_types::{
-    chip::{registration_nonce, Chip, ChipStatus, Model},
+    chip::{Chip, ChipStatus},
     epoch::{committee_key, Committee},
-    genesis::{Allocation, GenesisRoot, PociGenesis, Validator},
-    keys::{account_key, chip_key, supply_key, Account, Supply},
-    liveness::{response_digest, LivenessResponse},
-    rewards::{epoch_emission, epochs_per_era, MINED_CAP},
-    Address, Amount, Digest, Genesis, Params, Payload, PrivateKey, SignedTx, Transaction, UNC,
+    keys::{chip_key, Supply},
+    liveness::LivenessResponse,
+    rewards::{epoch_emission, epochs_per_era},
+    Address, Amount, Digest, Params, Payload, PrivateKey, SignedTx,
 };
 
 pub const CHAIN: u64 = 77;
-pub const NOW_MS: u64 = 1_795_305_600_000;
+pub const NOW_MS: u64 = testing::NOW_MS;
 pub const L: u64 = 20;
 pub const WINDOW: u64 = 4;
 
+/// A devnet chip and the key of its owner.
 pub struct TestChip {
-    pub se: unet_poci::secure_element::SoftSecureElement,
-    pub chain: Vec<Vec<u8>>,
+    pub chip: testing::TestChip,
     pub owner: PrivateKey,
 }
 
-impl TestChip {
-    pub fn id(&self) -> [u8; 32] {
-        self.se.chip_id()
+impl std::ops::Deref for TestChip {
+    type Target = testing::TestChip;
+    fn deref(&self) -> &testing::TestChip {
+        &self.chip
     }
 }
 
 pub struct Net {
-    pub entries: BTreeMap<Digest, Vec<u8>>,
+    pub state: MemState,
     pub params: Params,
     pub height: u64,
     pub hashes: Vec<Digest>,
-    pub nonces: BTreeMap<Address, u64>,
+    pub nonces: Nonces,
     pub treasury: Address,
     /// Model: online weight per (epoch, chip) and total per epoch.
     pub weight: BTreeMap<(u64, [u8; 32]), u128>,
@@ -63,8 +64,22 @@ pub struct Net {
     pub start: u64,
 }
 
+/// `net.entries` is the state's map.
+impl std::ops::Deref for Net {
+    type Target = MemState;
+    fn deref(&self) -> &MemState {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for Net {
+    fn deref_mut(&mut self) -> &mut MemState {
+        &mut self.state
+    }
+}
+
 pub fn gov() -> PrivateKey {
-    PrivateKey::from_seed(9_000)
+    testing::governor()
 }
 
 pub fn ca() -> DevnetVendorCa {
@@ -81,70 +96,16 @@ impl Net {
     /// Like [`Net::new`] with `tweak` applied to the parameters, and its first block at
     /// height `start + 1` (the state is genesis until then).
     pub fn with(funded: &[&PrivateKey], tweak: impl FnOnce(&mut Params), start: u64) -> Self {
-        let mut params = Params {
-            min_fee: 1,
-            registration_window: 16,
-            epoch_length: L,
-            response_window: WINDOW,
-            challenges_per_epoch: 2,
-            committee_size: 4,
-            max_misses_per_epoch: 2,
-            ..Params::default()
-        };
+        let mut params = testing::params(L, WINDOW);
         tweak(&mut params);
-        let validators = (0..4)
-            .map(|i| Validator {
-                name: format!("v{i}"),
-                public_key: PrivateKey::from_seed(100 + i).public_key(),
-                p2p_address: format!("127.0.0.1:{}", 4000 + i),
-            })
-            .collect();
-        let genesis = Genesis {
-            chain_id: CHAIN,
-            chain_name: "liveness".into(),
-            genesis_time_ms: NOW_MS,
-            params: params.clone(),
-            consensus_polynomial: String::new(),
-            validators,
-            allocations: funded
-                .iter()
-                .map(|k| Allocation {
-                    address: k.public_key(),
-                    amount: 1_000 * UNC,
-                    label: String::new(),
-                })
-                .collect(),
-            poci: PociGenesis {
-                allow_devnet_roots: true,
-                models: vec![
-                    Model {
-                        name: "SMALL".into(),
-                        compute_milli_tops: 32_000,
-                    },
-                    Model {
-                        name: "BIG".into(),
-                        compute_milli_tops: 96_000,
-                    },
-                ],
-                roots: vec![GenesisRoot {
-                    kind: "vendor-x509".into(),
-                    der_hex: hex::encode(ca().root_der()),
-                    devnet_only: true,
-                    label: "test".into(),
-                }],
-                governance: vec![hex::encode(gov().public_key())],
-                governance_threshold: 1,
-            },
-            treasury: Some(hex::encode(gov().public_key())),
-        };
-        genesis.validate().unwrap();
-        let entries = genesis_writes(&genesis).unwrap().into_iter().collect();
+        let mut genesis = TestGenesis::new(CHAIN, "liveness", params.clone(), &ca());
+        genesis.funded = funded.iter().map(|k| k.public_key()).collect();
         let mut net = Self {
-            entries,
+            state: genesis.state(),
             params,
             height: start,
             hashes: vec![Sha256::hash(&[b"genesis"])],
-            nonces: BTreeMap::new(),
+            nonces: Nonces::default(),
             treasury: gov().public_key(),
             weight: BTreeMap::new(),
             total: BTreeMap::new(),
@@ -168,20 +129,10 @@ impl Net {
             height: self.height,
             parent: *self.hashes.last().unwrap(),
             timestamp_ms: NOW_MS + (self.height - self.start) * 1000,
-            beacon: Sha256::hash(&[b"beacon", &self.height.to_be_bytes()]),
+            beacon: testing::beacon(self.height),
             treasury: Some(self.treasury.clone()),
         };
-        let pre: PreState = load_touched(&env, txs, |keys| {
-            Ok::<_, ()>(keys.iter().map(|k| self.entries.get(k).cloned()).collect())
-        })
-        .unwrap();
-        let out = execute(&env, &pre, txs, Mode::Verify).expect("block is valid");
-        for (k, v) in out.writes {
-            match v {
-                Some(v) => self.entries.insert(k, v),
-                None => self.entries.remove(&k),
-            };
-        }
+        let out = self.state.verify_block(&env, txs);
         self.hashes
             .push(Sha256::hash(&[&self.height.to_be_bytes()]));
         // Model: every chip Online at the end of the block earns weight for this block.
@@ -211,62 +162,32 @@ impl Net {
     }
 
     pub fn chip(&self, id: &[u8; 32]) -> Option<Chip> {
-        self.entries
-            .get(&chip_key(id))
-            .map(|b| Chip::decode(b.clone()).unwrap())
+        self.state.get(&chip_key(id))
     }
 
     pub fn supply(&self) -> Supply {
-        Supply::decode(self.entries[&supply_key()].clone()).unwrap()
+        self.state.supply()
     }
 
     pub fn assert_invariants(&self) {
-        let s = self.supply();
         let mut addresses = self.addresses.clone();
         addresses.insert(self.treasury.clone());
         addresses.insert(PrivateKey::from_seed(100).public_key());
-        let balances: Amount = addresses
-            .iter()
-            .filter_map(|a| self.entries.get(&account_key(a)))
-            .map(|v| Account::decode(v.clone()).unwrap().balance)
-            .sum();
-        assert_eq!(
-            s.genesis + s.minted - s.burned,
-            balances + s.escrowed,
-            "supply invariant at height {}",
-            self.height
-        );
-        assert!(s.minted <= MINED_CAP);
+        self.state
+            .assert_supply(&addresses, &format!("height {}", self.height));
     }
 
     pub fn tx(&mut self, from: &PrivateKey, payload: Payload) -> SignedTx {
         if let Payload::Transfer { to, .. } = &payload {
             self.addresses.insert(to.clone());
         }
-        let n = self.nonces.entry(from.public_key()).or_default();
-        let tx = Transaction {
-            chain_id: CHAIN,
-            sender: from.public_key(),
-            nonce: *n,
-            fee: 1,
-            payload,
-        }
-        .sign(from);
-        *n += 1;
-        tx
+        self.nonces.tx(CHAIN, from, 1, payload)
     }
 
     pub fn register(&mut self, chip: &TestChip) -> SignedTx {
         let anchor = self.height;
         let hash = *self.hashes.last().unwrap();
-        let nonce = registration_nonce(CHAIN, &hash, &chip.owner.public_key());
-        let evidence = Evidence::VendorX509(VendorX509Evidence {
-            nonce,
-            chain: chip.chain.clone(),
-            signature: chip.se.sign_registration(&nonce).unwrap(),
-        })
-        .encode()
-        .unwrap();
+        let evidence = chip.evidence(CHAIN, &hash, &chip.owner.public_key());
         self.known.push(chip.id());
         self.tx(
             &chip.owner,
@@ -290,13 +211,7 @@ impl Net {
     }
 
     pub fn response(&self, chip: &TestChip, height: u64) -> LivenessResponse {
-        let beacon = Sha256::hash(&[b"beacon", &height.to_be_bytes()]);
-        let digest = response_digest(CHAIN, height, &beacon, &chip.id());
-        LivenessResponse {
-            chip_id: chip.id(),
-            challenge_height: height,
-            proof: chip.se.sign_digest(&digest).unwrap(),
-        }
+        chip.answer(CHAIN, height, &testing::beacon(height))
     }
 
     pub fn committee(&self, epoch: u64) -> Committee {
@@ -305,10 +220,10 @@ impl Net {
 }
 
 pub fn make_chip(n: u8, model: &str, owner: PrivateKey) -> TestChip {
-    let (se, chain) = ca()
-        .provision_chip([n; 16], &[n], Curve::P256, model, &format!("SN-{n}"))
-        .unwrap();
-    TestChip { se, chain, owner }
+    TestChip {
+        chip: testing::TestChip::provision(&ca(), n, model),
+        owner,
+    }
 }
 
 pub fn code(s: &TxStatus) -> String {
