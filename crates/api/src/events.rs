@@ -74,6 +74,32 @@ pub struct Notification<T> {
     pub result: T,
 }
 
+/// The whole message of a notification: `{"jsonrpc", "method": "unet_subscription",
+/// "params": {"subscription", "result"}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NotificationMessage<T> {
+    /// Always [`crate::JSONRPC`].
+    pub jsonrpc: String,
+    /// Always [`NOTIFICATION`].
+    pub method: String,
+    /// The subscription and its result.
+    pub params: Notification<T>,
+}
+
+impl<T> NotificationMessage<T> {
+    /// The message of subscription `subscription` carrying `result`.
+    pub fn new(subscription: u64, result: T) -> Self {
+        Self {
+            jsonrpc: crate::JSONRPC.into(),
+            method: NOTIFICATION.into(),
+            params: Notification {
+                subscription,
+                result,
+            },
+        }
+    }
+}
+
 /// Something the protocol did in a block (besides its receipts). Mirrors the node's
 /// `unet_state::Event`, which converts into it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -122,7 +122,7 @@ impl From<StoredCloseReason> for CloseReason {
     }
 }
 
-/// `unet_getLease`: a lease with what it owes the provider now.
+/// A lease with what it owes the provider now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseView {
     /// Its id.
@@ -168,6 +168,16 @@ pub struct LeaseView {
     pub closed_at: Option<u64>,
     /// Why it closed.
     pub close_reason: Option<CloseReason>,
+}
+
+/// `unet_getLease`: the lease and the finalized height that answered.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseAt {
+    /// The lease.
+    #[serde(flatten)]
+    pub lease: LeaseView,
+    /// The finalized height that answered.
+    pub height: u64,
 }
 
 /// `unet_listLeases`.

@@ -35,6 +35,14 @@ macro_rules! methods {
                 }
             }
 
+            /// Decodes `params` as this method's and drops them: whether a request's params
+            /// would be accepted (what the fuzz target runs on arbitrary input).
+            pub fn validate_params(self, params: serde_json::Value) -> Result<(), crate::RpcError> {
+                match self {
+                    $(Method::$variant => crate::decode_params::<calls::$variant>(params).map(drop),)*
+                }
+            }
+
             /// The method of a wire name.
             pub fn from_name(name: &str) -> Option<Method> {
                 match name {
@@ -100,7 +108,7 @@ methods! {
     /// Market offers, filtered and paged.
     ListOffers = "unet_listOffers" (ListOffersParams) -> OfferList, [];
     /// A lease.
-    GetLease = "unet_getLease" (LeaseParams) -> LeaseView, ["id"];
+    GetLease = "unet_getLease" (LeaseParams) -> LeaseAt, ["id"];
     /// A renter's or provider's leases, paged.
     ListLeases = "unet_listLeases" (ListLeasesParams) -> LeaseList, [];
 }
