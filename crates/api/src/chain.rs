@@ -21,9 +21,8 @@ pub struct StatusView {
     pub chain_id: u64,
     /// The chain's name.
     pub chain_name: String,
-    /// Hash of the genesis.
-    #[serde(with = "hexser")]
-    pub genesis_hash: Digest,
+    /// Hash of the genesis (hex; a string so that callers can keep it as they store it).
+    pub genesis_hash: String,
     /// Highest block proposed or verified (not yet final).
     pub head_height: u64,
     /// Its hash.
@@ -53,7 +52,7 @@ pub struct StatusView {
     pub params: Params,
 }
 
-/// `unet_getAccount` (without `height` and `pending_nonce` inside a proof).
+/// An account entry as `unet_getProof` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountEntry {
     /// The account.
@@ -71,9 +70,16 @@ pub struct AccountEntry {
 /// `unet_getAccount`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountView {
-    /// The finalized account.
-    #[serde(flatten)]
-    pub account: AccountEntry,
+    /// The account.
+    #[serde(with = "hexser")]
+    pub address: Address,
+    /// Balance in base units.
+    #[serde(with = "base_units")]
+    pub balance: Amount,
+    /// The same in UNC.
+    pub balance_unc: String,
+    /// Transactions applied from this account.
+    pub nonce: u64,
     /// The finalized height that answered.
     pub height: u64,
     /// The nonce the account's next transaction should use (after its pending ones).

@@ -111,7 +111,7 @@ async fn status<E: StoreContext>(state: &ApiState<E>) -> Result<StatusView> {
     Ok(StatusView {
         chain_id: genesis.chain_id,
         chain_name: genesis.chain_name.clone(),
-        genesis_hash: state.shared.genesis_digest,
+        genesis_hash: hex::encode(state.shared.genesis_digest),
         head_height: s.head_height,
         head_hash: s.head_digest,
         finalized_height: s.finalized_height,
@@ -196,8 +196,12 @@ async fn get_account<E: StoreContext>(
         .lock()
         .expect("mempool lock")
         .next_nonce(&p.address, account.nonce);
+    let entry = views::account(&p.address, &account);
     Ok(AccountView {
-        account: views::account(&p.address, &account),
+        address: entry.address,
+        balance: entry.balance,
+        balance_unc: entry.balance_unc,
+        nonce: entry.nonce,
         height,
         pending_nonce,
     })
