@@ -458,6 +458,19 @@ pub struct TxLookup {
 }
 
 impl TxLookup {
+    /// Whether it is in a finalized block.
+    pub fn is_finalized(&self) -> bool {
+        matches!(self.state, TxState::Finalized { .. })
+    }
+
+    /// Its receipt, once finalized.
+    pub fn receipt(&self) -> Option<&ReceiptView> {
+        match &self.state {
+            TxState::Finalized { receipt, .. } => Some(receipt),
+            _ => None,
+        }
+    }
+
     /// Whether the transaction's fate is settled (finalized or refused).
     pub fn is_final(&self) -> bool {
         !matches!(self.state, TxState::Pending { .. })

@@ -78,7 +78,7 @@ fn amount(v: &Value) -> u128 {
 }
 
 async fn escrowed(client: &Client) -> u128 {
-    amount(&client.supply().await.unwrap()["escrowed"])
+    client.supply().await.unwrap().escrowed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,7 +148,7 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
         }
         .sign(&faucet);
         let hash = client.send_transaction(&tx).await.unwrap();
-        net.wait_tx(0, &hash).await;
+        net.wait_tx(0, &hex::encode(hash)).await;
     }
 
     let mut miner = spawn_miner(&home, &net.rpc);

@@ -129,7 +129,7 @@ async fn miner_registers_answers_recovers_and_never_double_answers() {
     }
     .sign(&faucet);
     let hash = client.send_transaction(&fund).await.unwrap();
-    net.wait_tx(0, &hash).await;
+    net.wait_tx(0, &hex::encode(hash)).await;
 
     // 1. Registered and Online within two epochs; every chip answers and earns.
     let rpcs = format!("{},{}", net.rpc, observer.url());
@@ -264,7 +264,7 @@ async fn miner_registers_answers_recovers_and_never_double_answers() {
     let mut answered = HashSet::new();
     let mut liveness_txs = 0;
     for h in start_height..=end {
-        let b = observer.block(h).await.unwrap();
+        let b = serde_json::to_value(observer.block(h).await.unwrap()).unwrap();
         let txs = b["transactions"].as_array().cloned().unwrap_or_default();
         let receipts = b["receipts"].as_array().cloned().unwrap_or_default();
         for (i, tx) in txs.iter().enumerate() {
