@@ -9,7 +9,7 @@ use anyhow::{anyhow, Context as _, Result};
 use clap::Args;
 use commonware_cryptography::Signer;
 use futures::StreamExt;
-use serde_json::Value;
+
 use std::{
     collections::HashMap,
     path::PathBuf,
@@ -103,11 +103,9 @@ async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Re
         while let Some(Ok(b)) = blocks.next().await {
             let now = Instant::now();
             let mut t = t2.lock().expect("tracker");
-            if let Some(Value::Array(hashes)) = b.get("transactions") {
+            if let unet_client::api::chain::BlockTxs::Hashes(hashes) = &b.transactions {
                 for h in hashes {
-                    if let Some(h) = h.as_str() {
-                        t.finalized.insert(h.to_string(), now);
-                    }
+                    t.finalized.insert(hex::encode(h), now);
                 }
             }
         }
@@ -154,7 +152,7 @@ async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Re
     let mut hashes = Vec::new();
     for (k, tx) in latency_txs.iter().enumerate() {
         let client = &clients[k % clients.len()];
-        let hash = client.send_transaction(tx).await?;
+        let hash = hex::encode(client.send_transaction(tx).await?);
         tracker
             .lock()
             .expect("tracker")
@@ -323,7 +321,7 @@ async fn agree(clients: &[Client], height: u64) -> Result<bool> {
     let mut hashes = Vec::new();
     for c in clients {
         let b = c.block(height).await.context("reading block")?;
-        hashes.push(b["hash"].as_str().unwrap_or("").to_string());
+        hashes.push(b.hash);
     }
     Ok(hashes.windows(2).all(|w| w[0] == w[1]))
 }

@@ -12,6 +12,7 @@ use clap::Subcommand;
 use commonware_cryptography::Signer;
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use unet_client::api::params::{ListChipsParams, PageParams};
 use unet_node::home::DEVNET_CA_SEED;
 use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
 use unet_types::{amount::parse_unc, hexser, Payload};
@@ -202,11 +203,14 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
             finish(&common, &client, &hash, timeout, Some(&file.chip_id)).await
         }
         ChipCommand::Show { chip_id, common } => {
+            let id = unet_client::api::hex::decode32(&chip_id)
+                .map_err(|e| anyhow!("chip id {chip_id:?}: {e}"))?;
             let v = common
                 .client()
-                .call("unet_getChip", json!([chip_id]))
+                .chip(&id)
                 .await
                 .map_err(|e| node_error(&common, e))?;
+            let v = serde_json::to_value(v)?;
             common.print(&v, || describe_chip(&v));
             Ok(())
         }
@@ -218,16 +222,23 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
             limit,
             common,
         } => {
-            let owner = owner
-                .map(|o| common.resolve(&o))
-                .transpose()?
-                .map(|a| hexser::to_hex(&a));
-            let params = json!({"owner": owner, "model": model, "status": status, "start": start, "limit": limit});
+            let owner = owner.map(|o| common.resolve(&o)).transpose()?;
+            let status = status
+                .map(|s| serde_json::from_value(json!(s)))
+                .transpose()
+                .map_err(|e| anyhow!("--status: {e}"))?;
+            let filter = ListChipsParams {
+                owner,
+                model,
+                status,
+                page: PageParams::new(Some(start), Some(limit)),
+            };
             let v = common
                 .client()
-                .call("unet_listChips", params)
+                .chips(filter)
                 .await
                 .map_err(|e| node_error(&common, e))?;
+            let v = serde_json::to_value(v)?;
             common.print(&v, || {
                 let chips = v["chips"].as_array().cloned().unwrap_or_default();
                 let mut out = format!(
@@ -293,9 +304,10 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
         ChipCommand::Models { common } => {
             let v = common
                 .client()
-                .call("unet_listModels", json!([]))
+                .models()
                 .await
                 .map_err(|e| node_error(&common, e))?;
+            let v = serde_json::to_value(v)?;
             common.print(&v, || {
                 let mut out = String::from("model        rated compute (TOPS)\n");
                 for m in v["models"].as_array().cloned().unwrap_or_default() {
@@ -351,10 +363,15 @@ async fn finish(
     let mut out = json!({"hash": hash, "height": v["height"], "receipt": v["receipt"]});
     let ok = v["receipt"]["status"] == "ok";
     if let (true, Some(id)) = (ok, chip_id) {
-        out["chip"] = client
-            .call("unet_getChip", json!([id]))
-            .await
-            .unwrap_or(Value::Null);
+        out["chip"] = match unet_client::api::hex::decode32(id) {
+            Ok(id) => client
+                .chip(&id)
+                .await
+                .ok()
+                .and_then(|c| serde_json::to_value(c).ok())
+                .unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
     }
     common.print(&out, || {
         let mut s = format!(

@@ -204,13 +204,8 @@ async fn dispatch(command: GovCommand) -> Result<()> {
             let key = common.unlock(&from, &passphrase)?;
             let client = common.client();
             let status = client.status().await.map_err(|e| node_error(&common, e))?;
-            let registry = client
-                .call("unet_listModels", json!([]))
-                .await
-                .map_err(|e| node_error(&common, e))?;
-            let gov_nonce = registry["governance_nonce"]
-                .as_u64()
-                .ok_or_else(|| anyhow!("node did not report the governance nonce"))?;
+            let registry = client.models().await.map_err(|e| node_error(&common, e))?;
+            let gov_nonce = registry.governance_nonce;
             let signature = key.sign(
                 GOV_NAMESPACE,
                 &action.approval_message(status.chain_id, gov_nonce),

@@ -166,24 +166,20 @@ pub fn run(command: JobCommand) -> Result<()> {
 async fn connect(t: &Target) -> Result<JobClient> {
     let client = t.common.client();
     let key = t.common.unlock(&t.from, &t.passphrase)?;
-    let status = client
-        .call("unet_status", json!([]))
+    let chain_id = client
+        .status()
         .await
-        .map_err(|e| node_error(&t.common, e))?;
-    let chain_id = status["chain_id"]
-        .as_u64()
-        .ok_or_else(|| anyhow!("unet_status without chain_id"))?;
+        .map_err(|e| node_error(&t.common, e))?
+        .chain_id;
     let endpoint = match &t.endpoint {
         Some(e) => e.clone(),
         None => {
-            let lease = client
-                .call("unet_getLease", json!({"id": t.lease}))
+            client
+                .lease(t.lease)
                 .await
-                .map_err(|e| node_error(&t.common, e))?;
-            lease["endpoint"]
-                .as_str()
-                .ok_or_else(|| anyhow!("lease {} has no endpoint", t.lease))?
-                .to_string()
+                .map_err(|e| node_error(&t.common, e))?
+                .lease
+                .endpoint
         }
     };
     Ok(JobClient::new(&endpoint, key, chain_id, t.lease))

@@ -4,10 +4,13 @@ use crate::wallet::{submit, text, Common, Passphrase, Reported};
 use anyhow::{anyhow, Result};
 use clap::Subcommand;
 use serde_json::{json, Value};
+use unet_client::api::{
+    calls,
+    params::{LeaseParams, ListLeasesParams, ListOffersParams, PageParams},
+};
 use unet_types::{
     amount::{format_unc, parse_unc},
     chip::ChipId,
-    hexser,
     market::{Capabilities, OfferTerms},
     Payload,
 };
@@ -269,16 +272,16 @@ async fn dispatch(command: MarketCommand) -> Result<()> {
             common,
         } => {
             let max_price = match max_price {
-                Some(p) => Some(unc_arg("max-price", &p)?.to_string()),
+                Some(p) => Some(unc_arg("max-price", &p)?),
                 None => None,
             };
-            let v = submit::call(
-                &common,
-                "unet_listOffers",
-                json!({"model": model, "max_price": max_price, "min_free": min_free,
-                       "from": start, "limit": limit}),
-            )
-            .await?;
+            let filter = ListOffersParams {
+                model,
+                max_price,
+                min_free,
+                page: PageParams::new(start, limit),
+            };
+            let v = submit::request::<calls::ListOffers>(&common, filter).await?;
             common.print(&v, || {
                 let mut s = String::new();
                 for o in v["offers"].as_array().into_iter().flatten() {
@@ -360,15 +363,21 @@ async fn dispatch(command: MarketCommand) -> Result<()> {
         } => {
             let v = match (id, renter, provider) {
                 (Some(id), None, None) => {
-                    submit::call(&common, "unet_getLease", json!({ "id": id })).await?
+                    submit::request::<calls::GetLease>(&common, LeaseParams { id }).await?
                 }
                 (None, Some(r), None) => {
-                    let a = hexser::to_hex(&common.resolve(&r)?);
-                    submit::call(&common, "unet_listLeases", json!({ "renter": a })).await?
+                    let filter = ListLeasesParams {
+                        renter: Some(common.resolve(&r)?),
+                        ..Default::default()
+                    };
+                    submit::request::<calls::ListLeases>(&common, filter).await?
                 }
                 (None, None, Some(p)) => {
-                    let a = hexser::to_hex(&common.resolve(&p)?);
-                    submit::call(&common, "unet_listLeases", json!({ "provider": a })).await?
+                    let filter = ListLeasesParams {
+                        provider: Some(common.resolve(&p)?),
+                        ..Default::default()
+                    };
+                    submit::request::<calls::ListLeases>(&common, filter).await?
                 }
                 _ => return Err(anyhow!("give exactly one of --id, --renter or --provider")),
             };

@@ -241,12 +241,7 @@ fn status(a: StatusArgs) -> Result<()> {
             .await
             .with_context(|| format!("reading chips from {}", a.rpc))?;
         let account = client.account(&owner).await?;
-        let rewards = client
-            .call(
-                "unet_getRewards",
-                json!({"owner": unet_types::hexser::to_hex(&owner)}),
-            )
-            .await?;
+        let rewards = serde_json::to_value(client.owner_rewards(&owner, None).await?)?;
         if a.json {
             println!(
                 "{}",

@@ -5,14 +5,17 @@ use crate::procs::{wait_ready, NodeProcess};
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::Args;
 use commonware_cryptography::Signer;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::{
     fs::File,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-use unet_client::Client;
+use unet_client::{
+    api::params::{ListChipsParams, PageParams, MAX_PAGE},
+    Client,
+};
 use unet_miner::MinerHome;
 use unet_node::home::{generate_testnet, read_key, TestnetSpec};
 use unet_types::{Address, Params, Payload, PrivateKey, Transaction, UNC};
@@ -116,8 +119,8 @@ pub async fn fund(
     }
     let status = client.status().await?;
     let account = client.account(&faucet.public_key()).await?;
-    let first = account.pending_nonce.unwrap_or(account.nonce);
-    let mut last = String::new();
+    let first = account.pending_nonce;
+    let mut last = None;
     for (nonce, to) in (first..).zip(owners) {
         let tx = Transaction {
             chain_id: status.chain_id,
@@ -130,13 +133,14 @@ pub async fn fund(
             },
         }
         .sign(faucet);
-        last = client.send_transaction(&tx).await?;
+        last = Some(client.send_transaction(&tx).await?);
     }
+    let Some(last) = last else { return Ok(()) };
     let v = client
         .wait_finalized(&last, Duration::from_secs(120))
         .await?;
-    if v["status"] != "finalized" {
-        bail!("funding transfer {last} was not finalized: {v}");
+    if !v.is_finalized() {
+        bail!("funding transfer {last} was not finalized: {v:?}");
     }
     Ok(())
 }
@@ -214,13 +218,15 @@ pub async fn miners_line(client: &Client, miners: &[MinerProcess]) -> String {
     let mut total = 0;
     let mut rewards: u128 = 0;
     for m in miners {
-        let Ok(v) = client
-            .call(
-                "unet_listChips",
-                json!({"owner": unet_types::hexser::to_hex(&m.owner), "limit": 200}),
-            )
-            .await
-        else {
+        let filter = ListChipsParams {
+            owner: Some(m.owner.clone()),
+            page: PageParams::new(None, Some(MAX_PAGE)),
+            ..Default::default()
+        };
+        let Ok(v) = client.chips(filter).await else {
+            continue;
+        };
+        let Ok(v) = serde_json::to_value(v) else {
             continue;
         };
         for c in v["chips"].as_array().into_iter().flatten() {
@@ -514,17 +520,18 @@ async fn list_chips(client: &Client, owner_hex: &str) -> Result<Vec<Value>> {
     let mut out = Vec::new();
     let mut start = 0u64;
     loop {
-        let v = client
-            .call(
-                "unet_listChips",
-                json!({"owner": owner_hex, "start": start, "limit": 200}),
-            )
-            .await?;
+        let filter = ListChipsParams {
+            owner: Some(unet_types::hexser::from_hex(owner_hex).map_err(|e| anyhow!(e))?),
+            page: PageParams::new(Some(start), Some(MAX_PAGE)),
+            ..Default::default()
+        };
+        let v = client.chips(filter).await?;
         // An owner's list pages by offset (`next` is only given for the global index).
-        let chips = v["chips"].as_array().cloned().unwrap_or_default();
-        let n = chips.len() as u64;
-        out.extend(chips);
-        if n < 200 {
+        let n = v.chips.len() as u64;
+        for c in v.chips {
+            out.push(serde_json::to_value(c)?);
+        }
+        if n < MAX_PAGE {
             break;
         }
         start += n;

@@ -1,10 +1,15 @@
 //! `unet validator ...`, `unet rewards`, `unet compute`: validator registration, committees,
 //! rewards and the network's online compute.
 
-use crate::wallet::{submit, text, Common, Passphrase};
+use crate::wallet::{node_error, submit, text, Common, Passphrase};
 use anyhow::{anyhow, Result};
 use clap::Subcommand;
-use serde_json::{json, Value};
+use serde_json::Value;
+use unet_client::api::{
+    calls,
+    params::{CommitteeParams, GetRewardsParams, PageParams, MAX_PAGE},
+    NoParams,
+};
 use unet_types::{hexser, Payload};
 
 #[derive(Subcommand)]
@@ -99,16 +104,17 @@ async fn dispatch(command: ValidatorCommand) -> Result<()> {
         ValidatorCommand::List { common } => {
             // Every page (the node returns at most 200 validators per call).
             let mut all = Vec::new();
-            let mut cursor = serde_json::Value::from(0);
-            while !cursor.is_null() {
-                let page = submit::call(
-                    &common,
-                    "unet_listValidators",
-                    json!({ "cursor": cursor, "limit": 200 }),
-                )
-                .await?;
-                all.extend(page["validators"].as_array().cloned().unwrap_or_default());
-                cursor = page["next"].clone();
+            let mut cursor = Some(0);
+            while let Some(at) = cursor {
+                let page = common
+                    .client()
+                    .validators(PageParams::new(Some(at), Some(MAX_PAGE)))
+                    .await
+                    .map_err(|e| node_error(&common, e))?;
+                for v in &page.validators {
+                    all.push(serde_json::to_value(v)?);
+                }
+                cursor = page.next;
             }
             let v = serde_json::Value::Array(all);
             common.print(&v, || {
@@ -126,7 +132,8 @@ async fn dispatch(command: ValidatorCommand) -> Result<()> {
             Ok(())
         }
         ValidatorCommand::Committee { epoch, common } => {
-            let v = submit::call(&common, "unet_getCommittee", json!({ "epoch": epoch })).await?;
+            let v =
+                submit::request::<calls::GetCommittee>(&common, CommitteeParams { epoch }).await?;
             common.print(&v, || {
                 let mut s = format!(
                     "committee of epoch {} (current {}), total weight {}\n",
@@ -163,14 +170,21 @@ pub fn rewards(
 ) -> Result<()> {
     crate::wallet::run_command(common.json, async move {
         let params = match (owner, chip) {
-            (Some(o), None) => {
-                let address = common.resolve(&o)?;
-                json!({"owner": hexser::to_hex(&address), "epoch": epoch})
-            }
-            (None, Some(c)) => json!({ "chip_id": c, "epoch": epoch }),
+            (Some(o), None) => GetRewardsParams {
+                owner: Some(common.resolve(&o)?),
+                chip_id: None,
+                epoch,
+            },
+            (None, Some(c)) => GetRewardsParams {
+                owner: None,
+                chip_id: Some(
+                    unet_client::api::hex::decode32(&c).map_err(|e| anyhow!("--chip {c}: {e}"))?,
+                ),
+                epoch,
+            },
             _ => return Err(anyhow!("give exactly one of --owner or --chip")),
         };
-        let v = submit::call(&common, "unet_getRewards", params).await?;
+        let v = submit::request::<calls::GetRewards>(&common, params).await?;
         common.print(&v, || {
             if v.get("chip_id").is_some() {
                 let mut s = format!(
@@ -204,7 +218,7 @@ pub fn rewards(
 /// `unet compute`: online chips and compute.
 pub fn compute(common: Common) -> Result<()> {
     crate::wallet::run_command(common.json, async move {
-        let v = submit::call(&common, "unet_networkCompute", json!({})).await?;
+        let v = submit::request::<calls::NetworkCompute>(&common, NoParams {}).await?;
         common.print(&v, || {
             let mut s = format!(
                 "epoch {} (height {}): {} chips online, {} TOPS; epoch emission {} UNC\n",

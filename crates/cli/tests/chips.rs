@@ -178,10 +178,10 @@ async fn chip_lifecycle_through_the_cli() {
     for i in 0..4 {
         let v = net
             .client_of(i)
-            .call("unet_getChip", serde_json::json!([id_a]))
+            .chip(&unet_client::api::hex::decode32(&id_a).unwrap())
             .await
             .unwrap();
-        assert_eq!(v["owner"], r_owner(&net, ks));
+        assert_eq!(unet_types::hexser::to_hex(&v.owner), r_owner(&net, ks));
     }
     let list = unet_json(&net, ks, &["chip", "list", "--owner", "miner"], &[]);
     let ids: Vec<&str> = list["chips"]

@@ -25,6 +25,8 @@ use std::{
     time::{Duration, Instant},
 };
 use support::{unet_json, Network};
+use unet_client::api::params::{ListChipsParams, ListLeasesParams};
+use unet_types::chip::ChipStatus;
 
 const P2P_PORT: u16 = 31030;
 const RPC_PORT: u16 = 9130;
@@ -545,20 +547,23 @@ async fn explorer_in_a_real_browser() {
     let miner_chips = {
         let deadline = Instant::now() + support::patience();
         loop {
-            let r = client
-                .call(
-                    "unet_listChips",
-                    json!({"owner": miner_owner, "status": "online"}),
-                )
-                .await
-                .expect("unet_listChips");
-            let chips = r["chips"].as_array().cloned().unwrap_or_default();
+            let filter = ListChipsParams {
+                owner: Some(unet_types::hexser::from_hex(&miner_owner).expect("owner")),
+                status: Some(ChipStatus::Online),
+                ..Default::default()
+            };
+            let r = client.chips(filter).await.expect("unet_listChips");
+            let chips: Vec<Value> = r
+                .chips
+                .iter()
+                .map(|c| serde_json::to_value(c).unwrap())
+                .collect();
             if chips.len() == EMULATED_CHIPS {
                 break chips;
             }
             assert!(
                 Instant::now() < deadline,
-                "the miner's chips are not Online: {r}; see {}",
+                "the miner's chips are not Online: {r:?}; see {}",
                 miner_home.join("miner.log").display()
             );
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -672,9 +677,10 @@ async fn explorer_in_a_real_browser() {
     )
     .await;
     let committee = client
-        .call("unet_getCommittee", json!({"epoch": shown["epoch"]}))
+        .committee(shown["epoch"].as_u64())
         .await
         .expect("unet_getCommittee");
+    let committee = serde_json::to_value(committee).unwrap();
     let weights = shown["weights"].clone();
     let mut expected: Vec<Value> = committee["members"]
         .as_array()
@@ -723,10 +729,10 @@ async fn explorer_in_a_real_browser() {
     );
     assert_eq!(offered["receipt"]["status"], "ok", "{offered}");
     let offers = client
-        .call("unet_listOffers", json!({}))
+        .offers(Default::default())
         .await
         .expect("unet_listOffers");
-    let offer_id = offers["offers"][0]["id"].as_u64().expect("an offer");
+    let offer_id = offers.offers.first().expect("an offer").id;
     c.goto(&format!("{base}/#/offers")).await.expect("offers");
     wait_for(
         &c,
@@ -757,10 +763,13 @@ async fn explorer_in_a_real_browser() {
     );
     assert_eq!(rented["receipt"]["status"], "ok", "{rented}");
     let leases = client
-        .call("unet_listLeases", json!({"renter": bob_addr}))
+        .leases(ListLeasesParams {
+            renter: Some(unet_types::hexser::from_hex(&bob_addr).expect("bob")),
+            ..Default::default()
+        })
         .await
         .expect("unet_listLeases");
-    let lease_id = leases["leases"][0]["id"].as_u64().expect("a lease");
+    let lease_id = leases.leases.first().expect("a lease").id;
     search(&c, &format!("lease {lease_id}")).await;
     wait_for(
         &c,

@@ -24,7 +24,7 @@ use std::{
 };
 use support::{at_one_height, unet, unet_json, wait_for, Network};
 use unet_client::Client;
-use unet_types::{Payload, Transaction, UNC};
+use unet_types::{chip::ChipStatus, Payload, Transaction, UNC};
 
 const EPOCH: u64 = 40;
 const WINDOW: u64 = 10;
@@ -66,11 +66,12 @@ async fn balance(client: &Client, addr: &str) -> u128 {
     client.account(&a).await.unwrap().balance
 }
 
+fn chip_id(hex: &str) -> [u8; 32] {
+    unet_client::api::hex::decode32(hex).expect("a chip id")
+}
+
 async fn lease(client: &Client, id: u64) -> Value {
-    client
-        .call("unet_getLease", json!({"id": id}))
-        .await
-        .unwrap()
+    serde_json::to_value(client.lease(id).await.unwrap()).unwrap()
 }
 
 fn amount(v: &Value) -> u128 {
@@ -78,7 +79,7 @@ fn amount(v: &Value) -> u128 {
 }
 
 async fn escrowed(client: &Client) -> u128 {
-    amount(&client.supply().await.unwrap()["escrowed"])
+    client.supply().await.unwrap().escrowed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,15 +149,15 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
         }
         .sign(&faucet);
         let hash = client.send_transaction(&tx).await.unwrap();
-        net.wait_tx(0, &hash).await;
+        net.wait_tx(0, &hex::encode(hash)).await;
     }
 
     let mut miner = spawn_miner(&home, &net.rpc);
     wait_for("the chip Online", || async {
         client
-            .call("unet_getChip", json!([chip]))
+            .chip(&chip_id(&chip))
             .await
-            .is_ok_and(|c| c["status"] == "online")
+            .is_ok_and(|c| c.status == ChipStatus::Online)
     })
     .await;
     // The endpoint is up and names the miner's chips.
@@ -497,9 +498,9 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
     let chip1 = init["chips"][1].as_str().unwrap().to_string();
     wait_for("the second chip Online", || async {
         client
-            .call("unet_getChip", json!([chip1]))
+            .chip(&chip_id(&chip1))
             .await
-            .is_ok_and(|c| c["status"] == "online")
+            .is_ok_and(|c| c.status == ChipStatus::Online)
     })
     .await;
     unet_json(
@@ -600,6 +601,6 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
         "lease 2: blocks {start}..{closed_at} (miner killed after {start}), paid {paid}, refunded {}",
         DEPOSIT - paid
     );
-    let chip_now = client.call("unet_getChip", json!([chip])).await.unwrap();
-    assert_eq!(chip_now["status"], "unresponsive");
+    let chip_now = client.chip(&chip_id(&chip)).await.unwrap();
+    assert_eq!(chip_now.status, ChipStatus::Unresponsive);
 }

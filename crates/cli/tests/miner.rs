@@ -11,7 +11,7 @@
 mod support;
 
 use commonware_cryptography::Signer;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::{
     collections::HashSet,
     path::Path,
@@ -51,11 +51,19 @@ fn spawn_miner(home: &Path, rpcs: &str) -> Child {
 }
 
 async fn chips(client: &Client, owner: &str) -> Vec<Value> {
-    client
-        .call("unet_listChips", json!({"owner": owner, "limit": 200}))
-        .await
-        .map(|v| v["chips"].as_array().cloned().unwrap_or_default())
-        .unwrap_or_default()
+    let filter = unet_client::api::params::ListChipsParams {
+        owner: unet_types::hexser::from_hex(owner).ok(),
+        page: unet_client::api::params::PageParams::new(None, Some(200)),
+        ..Default::default()
+    };
+    match client.chips(filter).await {
+        Ok(list) => list
+            .chips
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap())
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 async fn all_status(client: &Client, owner: &str, status: &str) -> bool {
@@ -129,7 +137,7 @@ async fn miner_registers_answers_recovers_and_never_double_answers() {
     }
     .sign(&faucet);
     let hash = client.send_transaction(&fund).await.unwrap();
-    net.wait_tx(0, &hash).await;
+    net.wait_tx(0, &hex::encode(hash)).await;
 
     // 1. Registered and Online within two epochs; every chip answers and earns.
     let rpcs = format!("{},{}", net.rpc, observer.url());
@@ -264,7 +272,7 @@ async fn miner_registers_answers_recovers_and_never_double_answers() {
     let mut answered = HashSet::new();
     let mut liveness_txs = 0;
     for h in start_height..=end {
-        let b = observer.block(h).await.unwrap();
+        let b = serde_json::to_value(observer.block(h).await.unwrap()).unwrap();
         let txs = b["transactions"].as_array().cloned().unwrap_or_default();
         let receipts = b["receipts"].as_array().cloned().unwrap_or_default();
         for (i, tx) in txs.iter().enumerate() {

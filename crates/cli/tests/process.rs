@@ -41,11 +41,12 @@ async fn four_processes_survive_kill_9_and_agree() {
     let mut last_hash = String::new();
     for n in 0..10u64 {
         let tx = transfer(&faucet, s.chain_id, n, fee, &bob);
-        last_hash = net
-            .client_of((n % 4) as usize)
-            .send_transaction(&tx)
-            .await
-            .unwrap();
+        last_hash = hex::encode(
+            net.client_of((n % 4) as usize)
+                .send_transaction(&tx)
+                .await
+                .unwrap(),
+        );
     }
     // Final on node 0, and every node has finalized its block: node 2 is read below.
     let done = net.wait_tx(0, &last_hash).await;
@@ -64,11 +65,12 @@ async fn four_processes_survive_kill_9_and_agree() {
     let at_kill = height(&node0).await;
     for n in 10..20u64 {
         let tx = transfer(&faucet, s.chain_id, n, fee, &bob);
-        last_hash = net
-            .client_of((n % 3) as usize)
-            .send_transaction(&tx)
-            .await
-            .unwrap();
+        last_hash = hex::encode(
+            net.client_of((n % 3) as usize)
+                .send_transaction(&tx)
+                .await
+                .unwrap(),
+        );
     }
     net.wait_tx(0, &last_hash).await;
     wait_for("progress without node 3", || async {
@@ -87,7 +89,7 @@ async fn four_processes_survive_kill_9_and_agree() {
         let mut hashes = Vec::new();
         for i in 0..4 {
             let b = net.client_of(i).block(h).await.unwrap();
-            hashes.push(b["hash"].as_str().unwrap().to_string());
+            hashes.push(b.hash);
         }
         assert!(
             hashes.windows(2).all(|w| w[0] == w[1]),

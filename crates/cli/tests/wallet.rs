@@ -10,6 +10,7 @@ use futures::StreamExt;
 use serde_json::Value;
 use std::{path::Path, time::Instant};
 use support::{unet, unet_json, Network};
+use unet_client::VerifyProof;
 use unet_types::{hexser, PrivateKey, UNC};
 
 const P2P_PORT: u16 = 31000;
@@ -47,7 +48,7 @@ async fn wallet_end_to_end() {
     let (block_tx, mut block_rx) = tokio::sync::mpsc::unbounded_channel::<Value>();
     tokio::spawn(async move {
         while let Some(Ok(b)) = blocks.next().await {
-            if block_tx.send(b).is_err() {
+            if block_tx.send(serde_json::to_value(b).unwrap()).is_err() {
                 return;
             }
         }
@@ -245,10 +246,10 @@ async fn wallet_end_to_end() {
     let account = view.verify().expect("verifies").expect("present");
     assert_eq!((account.balance, account.nonce), (5 * UNC / 2, 0));
     let header = client.block(view.height).await.expect("header");
-    assert_eq!(header["state_root"], view.state_root.as_str());
-    assert_eq!(header["hash"], view.block.as_str());
+    assert_eq!(header.state_root, view.state_root);
+    assert_eq!(header.hash, view.block);
     let mut forged = view.clone();
-    forged.state_root = header["parent"].as_str().unwrap().to_string();
+    forged.state_root = header.parent;
     assert!(
         forged.verify().is_err(),
         "a proof against another root must fail"
@@ -283,11 +284,16 @@ async fn wallet_end_to_end() {
     }
     assert_eq!((hashes[0].1, hashes[1].1), (0, 1));
     for (h, _) in &hashes {
+        let h = hexser::from_hex(h).unwrap();
         let v = client
-            .wait_finalized(h, support::patience())
+            .wait_finalized(&h, support::patience())
             .await
             .expect("finalized");
-        assert_eq!(v["receipt"]["status"], "ok");
+        assert_eq!(
+            v.receipt().map(|r| &r.status),
+            Some(&unet_client::api::chain::ReceiptStatus::Ok),
+            "{v:?}"
+        );
     }
     assert_eq!(
         balance(&net, ks, "bob"),

@@ -1,15 +1,40 @@
 //! Client for the UtilityNet node API.
 //!
-//! One place that speaks the node's JSON-RPC, used by the CLI, the miner agent and tests, so
-//! nobody hand-writes requests twice. Typed helpers cover every method; [`Client::call`] is
-//! the escape hatch for raw calls.
+//! One place that speaks the node's JSON-RPC, used by the CLI, the miner agent and tests.
+//! The contract (method names, params, results, error codes, events) is the `unet_api`
+//! crate; this client sends its params and decodes its results, with one typed method per
+//! request method ([`Client::request`] is the generic form; the coverage test in
+//! tests/coverage.rs fails when a method of the contract has no client call). [`Client::call`]
+//! and [`Client::batch`] remain for raw calls.
+
+mod subscribe;
 
 use commonware_codec::{DecodeExt, Encode};
-use futures::{SinkExt, StreamExt};
-use serde::{de::DeserializeOwned, Deserialize};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::time::Duration;
-use unet_types::{hexser, keys::Account, Address, Digest, SignedTx};
+use unet_api::{
+    calls,
+    chain::{AccountView, BlockView, ProofView, SendOutcome, StatusView, SupplyView, TxLookup},
+    chips::{ChipList, ChipView, ModelsView, RegistrationNonceView},
+    code,
+    market::{LeaseAt, LeaseList, OfferList},
+    params::{
+        AddressParams, BlockId, ChipParams, CommitteeParams, EpochParams, GetBlockParams,
+        GetRewardsParams, HashParams, LeaseParams, ListChipsParams, ListLeasesParams,
+        ListOffersParams, OwnerParams, PageParams, RawTx, SendTransactionParams,
+        SendTransactionsParams,
+    },
+    rewards::{
+        ChipRewards, CommitteeView, EpochRewardsView, NetworkComputeView, OwnerRewards, Rewards,
+        ValidatorList,
+    },
+    Call, NoParams, Request, Response, RpcError,
+};
+use unet_types::{chip::ChipId, keys::Account, Address, Digest, SignedTx};
+
+pub use subscribe::Subscription;
+pub use unet_api as api;
 
 /// The devnet's first node.
 pub const DEFAULT_RPC: &str = "http://127.0.0.1:8545";
@@ -17,16 +42,23 @@ pub const DEFAULT_RPC: &str = "http://127.0.0.1:8545";
 /// What can go wrong talking to a node.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The node could not be reached (or the connection broke).
     #[error("cannot reach node: {0}")]
     Transport(String),
+    /// The node answered with a JSON-RPC error (codes: [`unet_api::code`]).
     #[error("node error {code}: {message}")]
     Rpc {
+        /// The error code.
         code: i64,
+        /// What went wrong.
         message: String,
+        /// Details (`{"check"}` for a refused transaction).
         data: Option<Value>,
     },
+    /// The reply did not match the contract.
     #[error("unexpected response: {0}")]
     Decode(String),
+    /// Waited too long.
     #[error("timed out: {0}")]
     Timeout(String),
 }
@@ -39,68 +71,54 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// The failed check of a refused transaction (`nonce_gap`, ...).
+    pub fn check(&self) -> Option<&str> {
+        match self {
+            ClientError::Rpc {
+                code: code::INVALID_TX,
+                data,
+                ..
+            } => data.as_ref()?.get("check")?.as_str(),
+            _ => None,
+        }
+    }
+
+    /// Whether the node said the thing asked for does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(code::NOT_FOUND)
+    }
 }
 
+impl From<RpcError> for ClientError {
+    fn from(e: RpcError) -> Self {
+        ClientError::Rpc {
+            code: e.code,
+            message: e.message,
+            data: e.data,
+        }
+    }
+}
+
+/// A client result.
 pub type Result<T> = std::result::Result<T, ClientError>;
 
-/// `unet_status`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Status {
-    pub chain_id: u64,
-    pub chain_name: String,
-    pub genesis_hash: String,
-    pub head_height: u64,
-    pub finalized_height: u64,
-    pub finalized_hash: String,
-    pub finalized_state_root: String,
-    pub epoch: u64,
-    pub peers: u64,
-    pub mempool: u64,
-    pub sync: String,
-    pub params: unet_types::Params,
+/// Verifies a `unet_getProof` reply against its state root.
+pub trait VerifyProof {
+    /// The proven account (`None` = proven absent), or why the proof does not hold.
+    fn verify(&self) -> Result<Option<Account>>;
 }
 
-/// `unet_getAccount`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct AccountView {
-    pub address: String,
-    #[serde(with = "unet_types::amount::base_units")]
-    pub balance: u128,
-    pub balance_unc: String,
-    pub nonce: u64,
-    /// The nonce the account's next transaction should use (after its pending ones).
-    #[serde(default)]
-    pub pending_nonce: Option<u64>,
-    pub height: u64,
-}
-
-/// `unet_getProof`: a finalized account entry with its proof against the state root.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ProofView {
-    pub address: String,
-    pub key: String,
-    pub height: u64,
-    pub block: String,
-    pub state_root: String,
-    pub value: Option<String>,
-    pub proof: String,
-}
-
-impl ProofView {
-    /// Verifies the proof locally and returns the proven account (`None` = proven absent).
-    pub fn verify(&self) -> Result<Option<Account>> {
-        let root: Digest = hexser::from_hex(&self.state_root).map_err(ClientError::Decode)?;
-        let key: Digest = hexser::from_hex(&self.key).map_err(ClientError::Decode)?;
-        let address: Address = hexser::from_hex(&self.address).map_err(ClientError::Decode)?;
-        if unet_types::keys::account_key(&address) != key {
+impl VerifyProof for ProofView {
+    fn verify(&self) -> Result<Option<Account>> {
+        if unet_types::keys::account_key(&self.address) != self.key {
             return Err(ClientError::Decode(
                 "proof key is not this address's key".into(),
             ));
         }
-        let bytes = hex::decode(&self.proof).map_err(|e| ClientError::Decode(e.to_string()))?;
-        let proof = unet_store::StateProof::from_bytes(&bytes)
+        let proof = unet_store::StateProof::from_bytes(&self.proof)
             .map_err(|e| ClientError::Decode(e.to_string()))?;
-        let value = unet_store::verify_proof(&root, &key, &proof)
+        let value = unet_store::verify_proof(&self.state_root, &self.key, &proof)
             .map_err(|e| ClientError::Decode(format!("proof does not verify: {e}")))?;
         value
             .map(|v| Account::decode(v).map_err(|e| ClientError::Decode(e.to_string())))
@@ -128,6 +146,7 @@ impl Client {
         }
     }
 
+    /// The node's API URL.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -141,41 +160,42 @@ impl Client {
         format!("{base}/ws")
     }
 
-    /// Raw JSON-RPC call.
-    pub async fn call(&self, method: &str, params: Value) -> Result<Value> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    async fn post<B: Serialize + ?Sized>(&self, body: &B) -> Result<Value> {
         let resp = self
             .http
             .post(&self.url)
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let v: Value = resp
-            .json()
+        resp.json()
             .await
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
-        unwrap_reply(v)
+            .map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// Raw JSON-RPC call.
+    pub async fn call(&self, method: &str, params: Value) -> Result<Value> {
+        unwrap_reply(self.post(&Request::new(method, params, 1)).await?)
+    }
+
+    /// A call of the contract: `C`'s params in, `C`'s result out.
+    pub async fn request<C: Call>(&self, params: C::Params) -> Result<C::Result> {
+        let v = unwrap_reply(
+            self.post(&Request::new(C::METHOD.name(), params, 1))
+                .await?,
+        )?;
+        serde_json::from_value(v)
+            .map_err(|e| ClientError::Decode(format!("{}: {e}", C::METHOD.name())))
     }
 
     /// Several calls in one JSON-RPC batch; one result per call, in order.
     pub async fn batch(&self, calls: &[(&str, Value)]) -> Result<Vec<Result<Value>>> {
-        let body: Vec<Value> = calls
+        let body: Vec<Request<&Value>> = calls
             .iter()
             .enumerate()
-            .map(|(i, (m, p))| json!({"jsonrpc": "2.0", "id": i, "method": m, "params": p}))
+            .map(|(i, (m, p))| Request::new(*m, p, i as u64))
             .collect();
-        let resp = self
-            .http
-            .post(&self.url)
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let v: Value = resp
-            .json()
-            .await
-            .map_err(|e| ClientError::Decode(e.to_string()))?;
+        let v = self.post(&body).await?;
         let Value::Array(items) = v else {
             return Err(unwrap_reply(v)
                 .err()
@@ -194,154 +214,206 @@ impl Client {
             .collect())
     }
 
-    async fn typed<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T> {
-        let v = self.call(method, params).await?;
-        serde_json::from_value(v).map_err(|e| ClientError::Decode(e.to_string()))
+    /// `unet_status`.
+    pub async fn status(&self) -> Result<StatusView> {
+        self.request::<calls::Status>(NoParams {}).await
     }
 
-    pub async fn status(&self) -> Result<Status> {
-        self.typed("unet_status", json!([])).await
-    }
-
-    pub async fn account(&self, address: &Address) -> Result<AccountView> {
-        self.typed("unet_getAccount", json!([hexser::to_hex(address)]))
+    /// `unet_getBlock`: a finalized block by height, hash or `latest`; whole transactions
+    /// and receipts when `full`.
+    pub async fn get_block(&self, block: BlockId, full: bool) -> Result<BlockView> {
+        self.request::<calls::GetBlock>(GetBlockParams { block, full })
             .await
     }
 
-    /// Submits a signed transaction; returns its hash (hex).
-    pub async fn send_transaction(&self, tx: &SignedTx) -> Result<String> {
-        let v = self
-            .call("unet_sendTransaction", json!([hex::encode(tx.encode())]))
+    /// A finalized block by height, in full.
+    pub async fn block(&self, height: u64) -> Result<BlockView> {
+        self.get_block(BlockId::Height(height), true).await
+    }
+
+    /// `unet_getAccount`.
+    pub async fn account(&self, address: &Address) -> Result<AccountView> {
+        self.request::<calls::GetAccount>(AddressParams {
+            address: address.clone(),
+        })
+        .await
+    }
+
+    /// `unet_sendTransaction`: submits a signed transaction; returns its hash.
+    pub async fn send_transaction(&self, tx: &SignedTx) -> Result<Digest> {
+        let sent = self
+            .request::<calls::SendTransaction>(SendTransactionParams {
+                tx: tx.encode().to_vec(),
+            })
             .await?;
-        v.get("hash")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| ClientError::Decode("no hash in reply".into()))
+        Ok(sent.hash)
     }
 
-    /// Submits many transactions in one `unet_sendTransactions` call (signatures are
+    /// `unet_sendTransactions`: submits many transactions in one call (signatures are
     /// batch-verified by the node). One result per transaction: its hash, or the refusal.
-    pub async fn send_transactions(&self, txs: &[SignedTx]) -> Result<Vec<Result<String>>> {
-        let raw: Vec<String> = txs.iter().map(|t| hex::encode(t.encode())).collect();
-        let v = self.call("unet_sendTransactions", json!([raw])).await?;
-        let Value::Array(items) = v else {
-            return Err(ClientError::Decode(
-                "unet_sendTransactions: not an array".into(),
-            ));
-        };
-        Ok(items
-            .into_iter()
-            .map(
-                |item| match (item.get("error"), item.get("hash").and_then(Value::as_str)) {
-                    (None, Some(h)) => Ok(h.to_string()),
-                    (Some(e), _) => Err(ClientError::Rpc {
-                        code: -32010,
-                        message: e["message"].as_str().unwrap_or("refused").to_string(),
-                        data: Some(json!({"check": e["check"]})),
-                    }),
-                    _ => Err(ClientError::Decode(format!("unexpected entry {item}"))),
-                },
-            )
-            .collect())
+    pub async fn send_transactions(&self, txs: &[SignedTx]) -> Result<Vec<Result<Digest>>> {
+        let outcomes = self
+            .request::<calls::SendTransactions>(SendTransactionsParams {
+                txs: txs.iter().map(|t| RawTx(Ok(t.encode().to_vec()))).collect(),
+            })
+            .await?;
+        if outcomes.len() != txs.len() {
+            return Err(ClientError::Decode(format!(
+                "unet_sendTransactions: {} outcomes for {} transactions",
+                outcomes.len(),
+                txs.len()
+            )));
+        }
+        Ok(outcomes.into_iter().map(outcome).collect())
     }
 
-    pub async fn transaction(&self, hash: &str) -> Result<Value> {
-        self.call("unet_getTransaction", json!([hash])).await
+    /// `unet_getTransaction`: finalized, pending or rejected.
+    pub async fn transaction(&self, hash: &Digest) -> Result<TxLookup> {
+        self.request::<calls::GetTransaction>(HashParams { hash: *hash })
+            .await
     }
 
-    /// Waits until a transaction is finalized (or rejected); returns its status object.
-    pub async fn wait_finalized(&self, hash: &str, timeout: Duration) -> Result<Value> {
+    /// Waits until a transaction is finalized (or rejected); returns where it is.
+    pub async fn wait_finalized(&self, hash: &Digest, timeout: Duration) -> Result<TxLookup> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match self.transaction(hash).await {
-                Ok(v) if v["status"] == "finalized" || v["status"] == "rejected" => return Ok(v),
+                Ok(t) if t.is_final() => return Ok(t),
                 Ok(_) => {}
-                Err(ClientError::Rpc { code: -32004, .. }) => {}
+                Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(ClientError::Timeout(format!(
-                    "transaction {hash} not finalized"
+                    "transaction {} not finalized",
+                    hex::encode(hash)
                 )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
-    /// A finalized block by height.
-    pub async fn block(&self, height: u64) -> Result<Value> {
-        self.call("unet_getBlock", json!([height])).await
+    /// `unet_supply`.
+    pub async fn supply(&self) -> Result<SupplyView> {
+        self.request::<calls::Supply>(NoParams {}).await
     }
 
-    pub async fn supply(&self) -> Result<Value> {
-        self.call("unet_supply", json!([])).await
-    }
-
+    /// `unet_getProof`: verify it with [`VerifyProof::verify`].
     pub async fn proof(&self, address: &Address) -> Result<ProofView> {
-        self.typed("unet_getProof", json!([hexser::to_hex(address)]))
+        self.request::<calls::GetProof>(AddressParams {
+            address: address.clone(),
+        })
+        .await
+    }
+
+    /// `unet_getChip`.
+    pub async fn chip(&self, chip_id: &ChipId) -> Result<ChipView> {
+        self.request::<calls::GetChip>(ChipParams { chip_id: *chip_id })
             .await
     }
 
-    /// Subscribes to finalized blocks over WebSocket; yields each block's JSON.
-    pub async fn subscribe_blocks(
-        &self,
-    ) -> Result<impl futures::Stream<Item = Result<Value>> + Unpin> {
-        self.subscribe(json!(["newBlocks"])).await
+    /// `unet_listChips`.
+    pub async fn chips(&self, filter: ListChipsParams) -> Result<ChipList> {
+        self.request::<calls::ListChips>(filter).await
     }
 
-    /// Subscribes to a topic (`["newBlocks"]`, `["events", {"kind": "transfer"}]`).
-    pub async fn subscribe(
-        &self,
-        params: Value,
-    ) -> Result<impl futures::Stream<Item = Result<Value>> + Unpin> {
-        use tokio_tungstenite::tungstenite::Message;
-        let (mut ws, _) = tokio_tungstenite::connect_async(self.ws_url())
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let req = json!({"jsonrpc": "2.0", "id": 1, "method": "unet_subscribe", "params": params});
-        ws.send(Message::Text(req.to_string().into()))
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?;
-        // First reply: the subscription id (or an error).
-        loop {
-            let msg = ws
-                .next()
-                .await
-                .ok_or_else(|| ClientError::Transport("socket closed".into()))?
-                .map_err(|e| ClientError::Transport(e.to_string()))?;
-            if let Message::Text(t) = msg {
-                let v: Value =
-                    serde_json::from_str(&t).map_err(|e| ClientError::Decode(e.to_string()))?;
-                unwrap_reply(v)?;
-                break;
-            }
+    /// `unet_listModels`.
+    pub async fn models(&self) -> Result<ModelsView> {
+        self.request::<calls::ListModels>(NoParams {}).await
+    }
+
+    /// `unet_registrationNonce`: the anchor and nonce a chip registered to `owner` signs.
+    pub async fn registration_nonce(&self, owner: &Address) -> Result<RegistrationNonceView> {
+        self.request::<calls::RegistrationNonce>(OwnerParams {
+            owner: owner.clone(),
+        })
+        .await
+    }
+
+    /// `unet_getRewards {chip_id, epoch?}`.
+    pub async fn chip_rewards(&self, chip_id: &ChipId, epoch: Option<u64>) -> Result<ChipRewards> {
+        let params = GetRewardsParams {
+            owner: None,
+            chip_id: Some(*chip_id),
+            epoch,
+        };
+        match self.request::<calls::GetRewards>(params).await? {
+            Rewards::Chip(c) => Ok(c),
+            Rewards::Owner(_) => Err(ClientError::Decode(
+                "unet_getRewards: an owner's rewards for a chip".into(),
+            )),
         }
-        Ok(Box::pin(ws.filter_map(|msg| async move {
-            match msg {
-                Ok(Message::Text(t)) => {
-                    let v: Value = serde_json::from_str(&t).ok()?;
-                    Some(Ok(v["params"]["result"].clone()))
-                }
-                Ok(_) => None,
-                Err(e) => Some(Err(ClientError::Transport(e.to_string()))),
-            }
-        })))
+    }
+
+    /// `unet_getRewards {owner, epoch?}` (default: the last epoch).
+    pub async fn owner_rewards(&self, owner: &Address, epoch: Option<u64>) -> Result<OwnerRewards> {
+        let params = GetRewardsParams {
+            owner: Some(owner.clone()),
+            chip_id: None,
+            epoch,
+        };
+        match self.request::<calls::GetRewards>(params).await? {
+            Rewards::Owner(o) => Ok(o),
+            Rewards::Chip(_) => Err(ClientError::Decode(
+                "unet_getRewards: a chip's rewards for an owner".into(),
+            )),
+        }
+    }
+
+    /// `unet_getEpochRewards`.
+    pub async fn epoch_rewards(&self, epoch: u64) -> Result<EpochRewardsView> {
+        self.request::<calls::GetEpochRewards>(EpochParams { epoch })
+            .await
+    }
+
+    /// `unet_networkCompute`.
+    pub async fn network_compute(&self) -> Result<NetworkComputeView> {
+        self.request::<calls::NetworkCompute>(NoParams {}).await
+    }
+
+    /// `unet_getCommittee` (default: the current epoch).
+    pub async fn committee(&self, epoch: Option<u64>) -> Result<CommitteeView> {
+        self.request::<calls::GetCommittee>(CommitteeParams { epoch })
+            .await
+    }
+
+    /// `unet_listValidators`.
+    pub async fn validators(&self, page: PageParams) -> Result<ValidatorList> {
+        self.request::<calls::ListValidators>(page).await
+    }
+
+    /// `unet_listOffers`.
+    pub async fn offers(&self, filter: ListOffersParams) -> Result<OfferList> {
+        self.request::<calls::ListOffers>(filter).await
+    }
+
+    /// `unet_getLease`.
+    pub async fn lease(&self, id: u64) -> Result<LeaseAt> {
+        self.request::<calls::GetLease>(LeaseParams { id }).await
+    }
+
+    /// `unet_listLeases`.
+    pub async fn leases(&self, filter: ListLeasesParams) -> Result<LeaseList> {
+        self.request::<calls::ListLeases>(filter).await
+    }
+}
+
+fn outcome(o: SendOutcome) -> Result<Digest> {
+    match (o.error, o.hash) {
+        (None, Some(h)) => Ok(h),
+        (Some(e), _) => Err(ClientError::Rpc {
+            code: code::INVALID_TX,
+            message: e.message,
+            data: Some(serde_json::json!({"check": e.check})),
+        }),
+        (None, None) => Err(ClientError::Decode(
+            "unet_sendTransactions: an outcome with neither hash nor error".into(),
+        )),
     }
 }
 
 fn unwrap_reply(v: Value) -> Result<Value> {
-    if let Some(e) = v.get("error") {
-        return Err(ClientError::Rpc {
-            code: e.get("code").and_then(Value::as_i64).unwrap_or(0),
-            message: e
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            data: e.get("data").cloned(),
-        });
-    }
-    v.get("result")
-        .cloned()
-        .ok_or_else(|| ClientError::Decode(format!("no result in {v}")))
+    let reply: Response =
+        serde_json::from_value(v).map_err(|e| ClientError::Decode(format!("reply: {e}")))?;
+    reply.into_result().map_err(ClientError::from)
 }

@@ -50,7 +50,7 @@ pub const MAX_GOVERNORS: usize = 32;
 pub const MAX_EVIDENCE: usize = 24 * 1024;
 
 /// A chip's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChipStatus {
     Online = 0,

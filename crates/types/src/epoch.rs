@@ -66,7 +66,7 @@ pub fn committee_key(epoch: u64) -> Digest {
 }
 
 /// A validator account registered to be considered for committees.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ValidatorInfo {
     /// The account whose online attested compute counts as this validator's weight.
     #[serde(with = "crate::hexser")]
@@ -80,7 +80,7 @@ pub struct ValidatorInfo {
 }
 
 /// One member of an epoch's committee.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommitteeMember {
     #[serde(with = "crate::hexser")]
     pub node_key: Address,
@@ -94,7 +94,7 @@ pub struct CommitteeMember {
 }
 
 /// The validators of one epoch.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Committee {
     pub epoch: u64,
     pub members: Vec<CommitteeMember>,

@@ -53,7 +53,7 @@ impl Read for Account {
 
 /// Chain-wide supply counters. Invariant after every block:
 /// `genesis + minted - burned == sum(balances) + escrowed`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Supply {
     #[serde(with = "crate::amount::base_units")]
     pub genesis: Amount,

@@ -444,7 +444,7 @@ impl Read for ComputeFloor {
 }
 
 /// Online chips and compute of one model.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ModelCompute {
     pub model: String,
     pub online_chips: u64,
@@ -453,7 +453,7 @@ pub struct ModelCompute {
 }
 
 /// Network-wide online compute (updated on every status change).
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NetworkCompute {
     pub online_chips: u64,
     /// Sum of the rated compute (milli-TOPS) of Online chips.

@@ -73,7 +73,7 @@ pub fn owner_rewards_key(owner: &Address, epoch: u64) -> Digest {
 }
 
 /// An epoch whose rewards are being paid, chip by chip, during the next epoch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Settlement {
     pub epoch: u64,
     #[serde(with = "crate::amount::base_units")]
@@ -103,7 +103,7 @@ pub struct EpochState {
 }
 
 /// Final rewards of an epoch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRewards {
     #[serde(flatten)]
     pub settlement: Settlement,

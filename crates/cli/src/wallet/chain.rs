@@ -3,16 +3,17 @@
 use super::{keystore::looks_like_address, node_error, text, unc_field, Common, Reported};
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
-use unet_client::ClientError;
-use unet_types::hexser;
+use unet_client::VerifyProof;
+use unet_types::hexser::to_hex;
 
 pub async fn balance(common: &Common, account: &str) -> Result<()> {
     let address = common.resolve(account)?;
     let v = common
         .client()
-        .call("unet_getAccount", json!([hexser::to_hex(&address)]))
+        .account(&address)
         .await
         .map_err(|e| node_error(common, e))?;
+    let v = serde_json::to_value(v)?;
     common.print(&v, || {
         format!(
             "address  {}\nbalance  {}\nnonce    {}\nheight   {} (finalized)",
@@ -34,12 +35,13 @@ fn check_hash(s: &str) -> Result<String> {
 }
 
 pub async fn tx(common: &Common, hash: &str) -> Result<()> {
-    let hash = check_hash(hash)?;
+    let hash = unet_types::hexser::from_hex(&check_hash(hash)?).map_err(|e| anyhow!(e))?;
     let v = common
         .client()
         .transaction(&hash)
         .await
         .map_err(|e| node_error(common, e))?;
+    let v = serde_json::to_value(&v)?;
     common.print(&v, || describe_tx(&v));
     Ok(())
 }
@@ -125,11 +127,13 @@ pub async fn block(common: &Common, which: &str) -> Result<()> {
     } else {
         bail!("{which:?} is not a block: expected a height, a block hash or `latest`");
     };
+    let block = serde_json::from_value(param).map_err(|e| anyhow!("{which:?}: {e}"))?;
     let v = common
         .client()
-        .call("unet_getBlock", json!([param]))
+        .get_block(block, true)
         .await
         .map_err(|e| node_error(common, e))?;
+    let v = serde_json::to_value(v)?;
     common.print(&v, || {
         let mut s = format!(
             "block        {}\nhash         {}\nparent       {}\ntimestamp    {} ms\n\
@@ -175,9 +179,10 @@ pub async fn block(common: &Common, which: &str) -> Result<()> {
 pub async fn status(common: &Common) -> Result<()> {
     let v = common
         .client()
-        .call("unet_status", json!([]))
+        .status()
         .await
         .map_err(|e| node_error(common, e))?;
+    let v = serde_json::to_value(v)?;
     common.print(&v, || {
         let p = &v["params"];
         format!(
@@ -211,6 +216,7 @@ pub async fn supply(common: &Common) -> Result<()> {
         .supply()
         .await
         .map_err(|e| node_error(common, e))?;
+    let v = serde_json::to_value(v)?;
     common.print(&v, || {
         let mut s = format!("height       {}\n", text(&v["height"]));
         for f in [
@@ -237,22 +243,22 @@ pub async fn proof(common: &Common, account: &str) -> Result<()> {
         .await
         .map_err(|e| node_error(common, e))?;
     let mut out = json!({
-        "address": proof.address,
+        "address": to_hex(&proof.address),
         "height": proof.height,
-        "block": proof.block,
-        "state_root": proof.state_root,
+        "block": to_hex(&proof.block),
+        "state_root": to_hex(&proof.state_root),
     });
     let verified = proof.verify();
     // The root the proof is checked against must be the one in the finalized block header.
     let header = match client.block(proof.height).await {
         Ok(b) => Ok(b),
-        Err(ClientError::Rpc { code: -32004, .. }) => Err("no block header at that height"),
+        Err(e) if e.is_not_found() => Err("no block header at that height"),
         Err(e) => return Err(node_error(common, e)),
     };
-    let header_matches = header.as_ref().ok().map(|b| {
-        b["state_root"].as_str() == Some(proof.state_root.as_str())
-            && b["hash"].as_str() == Some(proof.block.as_str())
-    });
+    let header_matches = header
+        .as_ref()
+        .ok()
+        .map(|b| b.state_root == proof.state_root && b.hash == proof.block);
     out["header_matches"] = json!(header_matches);
     let failure = match (&verified, header_matches) {
         (Err(e), _) => Some(e.to_string()),

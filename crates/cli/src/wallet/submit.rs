@@ -9,11 +9,9 @@ use super::{node_error, Common};
 use anyhow::{anyhow, bail, Result};
 use serde_json::Value;
 use std::time::Duration;
-use unet_client::{Client, ClientError};
+use unet_client::{api::chain::TxState, Client, ClientError};
 use unet_types::{Address, SignedTx};
 
-/// JSON-RPC code of a refused transaction (`rpc::code::INVALID_TX` in the node).
-pub const INVALID_TX: i64 = -32010;
 /// How many nonces past the finalized one are tried before giving up.
 const MAX_NONCE_TRIES: u32 = 64;
 
@@ -31,21 +29,10 @@ pub async fn send_with_nonce_retry(
     loop {
         let stx = sign(nonce);
         let err = match client.send_transaction(&stx).await {
-            Ok(hash) => return Ok((hash, nonce)),
+            Ok(hash) => return Ok((hex::encode(hash), nonce)),
             Err(e) => e,
         };
-        let check = match &err {
-            ClientError::Rpc {
-                code: INVALID_TX,
-                data,
-                ..
-            } => data
-                .as_ref()
-                .and_then(|d| d["check"].as_str())
-                .unwrap_or_default()
-                .to_string(),
-            _ => String::new(),
-        };
+        let check = err.check().unwrap_or_default().to_string();
         tries += 1;
         if pinned || tries >= MAX_NONCE_TRIES {
             return Err(refused(common, err, &check));
@@ -73,8 +60,10 @@ pub async fn wait_final(
     hash: &str,
     timeout: u64,
 ) -> Result<Value> {
+    let digest = unet_types::hexser::from_hex(hash)
+        .map_err(|e| anyhow!("transaction hash {hash:?}: {e}"))?;
     let v = client
-        .wait_finalized(hash, Duration::from_secs(timeout))
+        .wait_finalized(&digest, Duration::from_secs(timeout))
         .await
         .map_err(|e| match e {
             ClientError::Timeout(_) => anyhow!(
@@ -83,14 +72,10 @@ pub async fn wait_final(
             ),
             e => node_error(common, e),
         })?;
-    if v["status"] == "rejected" {
-        bail!(
-            "transaction {hash} was rejected ({}): {}",
-            super::text(&v["check"]),
-            super::text(&v["reason"])
-        );
+    if let TxState::Rejected { check, reason } = &v.state {
+        bail!("transaction {hash} was rejected ({check}): {reason}");
     }
-    Ok(v)
+    Ok(serde_json::to_value(&v)?)
 }
 
 pub fn refused(common: &Common, err: ClientError, check: &str) -> anyhow::Error {
@@ -135,7 +120,7 @@ pub async fn send_payload(
         }
         .sign(key)
     };
-    let start = account.pending_nonce.unwrap_or(account.nonce);
+    let start = account.pending_nonce;
     let (hash, _) = send_with_nonce_retry(common, client, &sender, start, false, sign).await?;
     Ok(hash)
 }
@@ -174,10 +159,14 @@ pub async fn send_and_report(
 }
 
 /// One API call, with the node's error explained.
-pub async fn call(common: &Common, method: &str, params: Value) -> Result<Value> {
-    common
+pub async fn request<C: unet_client::api::Call>(
+    common: &Common,
+    params: C::Params,
+) -> Result<Value> {
+    let result = common
         .client()
-        .call(method, params)
+        .request::<C>(params)
         .await
-        .map_err(|e| node_error(common, e))
+        .map_err(|e| node_error(common, e))?;
+    Ok(serde_json::to_value(result)?)
 }

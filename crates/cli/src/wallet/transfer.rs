@@ -90,9 +90,7 @@ pub async fn run(args: TransferArgs) -> Result<()> {
             unc(needed)
         );
     }
-    let nonce = args
-        .nonce
-        .unwrap_or(account.pending_nonce.unwrap_or(account.nonce));
+    let nonce = args.nonce.unwrap_or(account.pending_nonce);
     let sign = |nonce: u64| {
         Transaction {
             chain_id: status.chain_id,

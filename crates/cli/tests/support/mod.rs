@@ -201,15 +201,16 @@ impl Network {
     /// Waits until transaction `hash` is final on node `i`, and every running node has
     /// finalized its block; returns node `i`'s view of it (`status`, `height`, `receipt`).
     pub async fn wait_tx(&self, i: usize, hash: &str) -> Value {
+        let digest = unet_types::hexser::from_hex(hash).expect("a transaction hash");
         let v = self
             .client_of(i)
-            .wait_finalized(hash, patience())
+            .wait_finalized(&digest, patience())
             .await
             .unwrap_or_else(|e| panic!("transaction {hash} on node{i}: {e}"));
-        if let Some(h) = v["height"].as_u64() {
-            self.wait_all(h).await;
+        if let unet_client::api::chain::TxState::Finalized { height, .. } = v.state {
+            self.wait_all(height).await;
         }
-        v
+        serde_json::to_value(v).expect("a transaction view")
     }
 
     /// Indices of the nodes that are not killed.

@@ -1,149 +1,141 @@
-//! JSON-RPC method handlers.
+//! Dispatch through the `unet_api` contract, and the chain methods.
+//!
+//! [`dispatch`] maps a wire name to its [`Method`] and runs the handler with the method's
+//! typed params; the compiler checks that each handler takes the params and returns the
+//! result the contract declares for its method ([`run`]).
 
-use super::{code, json as view, ApiState, RpcError};
+use super::{chips, market, rewards, views, ApiState, RpcError};
 use crate::gossip;
 use commonware_codec::DecodeExt;
 use commonware_cryptography::Digestible;
-use serde_json::{json, Value};
+use serde_json::Value;
+use std::future::Future;
+use unet_api::{
+    calls as c,
+    chain::{
+        AccountView, BlockView, ProofView, SendOutcome, Sent, StatusView, SupplyView, SyncState,
+        TxLookup, TxState,
+    },
+    code,
+    error::TxRefusal,
+    params::{
+        AddressParams, BlockId, GetBlockParams, HashParams, SendTransactionParams,
+        SendTransactionsParams, MAX_SEND_BATCH,
+    },
+    Call, Method,
+};
 use unet_store::StoreContext;
-use unet_types::{hexser::from_hex, keys::account_key, Digest, PublicKey, SignedTx};
+use unet_types::{keys::account_key, Digest, SignedTx, TxError};
 
 type Result<T> = std::result::Result<T, RpcError>;
 
-/// Every method this API serves.
-pub const METHODS: &[&str] = &[
-    "unet_status",
-    "unet_getBlock",
-    "unet_getAccount",
-    "unet_sendTransaction",
-    "unet_sendTransactions",
-    "unet_getTransaction",
-    "unet_supply",
-    "unet_getProof",
-    "unet_getChip",
-    "unet_listChips",
-    "unet_listModels",
-    "unet_registrationNonce",
-    "unet_getRewards",
-    "unet_getEpochRewards",
-    "unet_networkCompute",
-    "unet_getCommittee",
-    "unet_listValidators",
-    "unet_listOffers",
-    "unet_getLease",
-    "unet_listLeases",
-];
+/// Runs `handler` on the params of a `C` request, and encodes its result.
+async fn run<C, F, Fut>(params: Value, handler: F) -> Result<Value>
+where
+    C: Call,
+    F: FnOnce(C::Params) -> Fut,
+    Fut: Future<Output = Result<C::Result>>,
+{
+    let params = unet_api::decode_params::<C>(params)?;
+    let result = handler(params).await?;
+    serde_json::to_value(result).map_err(RpcError::internal)
+}
 
 pub(super) async fn dispatch<E: StoreContext>(
     state: &ApiState<E>,
     method: &str,
     params: Value,
 ) -> Result<Value> {
-    match method {
-        "unet_status" => status(state).await,
-        "unet_getBlock" => get_block(state, &params).await,
-        "unet_getAccount" => get_account(state, &params).await,
-        "unet_sendTransaction" => send_transaction(state, &params).await,
-        "unet_sendTransactions" => send_transactions(state, &params).await,
-        "unet_getTransaction" => get_transaction(state, &params).await,
-        "unet_supply" => supply(state).await,
-        "unet_getProof" => get_proof(state, &params).await,
-        "unet_getChip" => super::chips::get_chip(state, &params).await,
-        "unet_listChips" => super::chips::list_chips(state, &params).await,
-        "unet_listModels" => super::chips::list_models(state).await,
-        "unet_registrationNonce" => super::chips::registration_nonce_for(state, &params).await,
-        "unet_getRewards" => super::rewards::get_rewards(state, &params).await,
-        "unet_getEpochRewards" => super::rewards::get_epoch_rewards(state, &params).await,
-        "unet_networkCompute" => super::rewards::network_compute(state).await,
-        "unet_getCommittee" => super::rewards::get_committee(state, &params).await,
-        "unet_listValidators" => super::rewards::list_validators(state, &params).await,
-        "unet_listOffers" => super::market::list_offers(state, &params).await,
-        "unet_getLease" => super::market::get_lease(state, &params).await,
-        "unet_listLeases" => super::market::list_leases(state, &params).await,
-        other => Err(RpcError::new(
+    let Some(method) = Method::from_name(method) else {
+        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        return Err(RpcError::new(
             code::METHOD_NOT_FOUND,
-            format!("unknown method {other:?}; methods: {}", METHODS.join(", ")),
-        )),
+            format!("unknown method {method:?}; methods: {}", names.join(", ")),
+        ));
+    };
+    let s = state;
+    match method {
+        Method::Status => run::<c::Status, _, _>(params, |_| status(s)).await,
+        Method::GetBlock => run::<c::GetBlock, _, _>(params, |p| get_block(s, p)).await,
+        Method::GetAccount => run::<c::GetAccount, _, _>(params, |p| get_account(s, p)).await,
+        Method::SendTransaction => {
+            run::<c::SendTransaction, _, _>(params, |p| send_transaction(s, p)).await
+        }
+        Method::SendTransactions => {
+            run::<c::SendTransactions, _, _>(params, |p| send_transactions(s, p)).await
+        }
+        Method::GetTransaction => {
+            run::<c::GetTransaction, _, _>(params, |p| get_transaction(s, p)).await
+        }
+        Method::Supply => run::<c::Supply, _, _>(params, |_| supply(s)).await,
+        Method::GetProof => run::<c::GetProof, _, _>(params, |p| get_proof(s, p)).await,
+        Method::GetChip => run::<c::GetChip, _, _>(params, |p| chips::get_chip(s, p)).await,
+        Method::ListChips => run::<c::ListChips, _, _>(params, |p| chips::list_chips(s, p)).await,
+        Method::ListModels => run::<c::ListModels, _, _>(params, |_| chips::list_models(s)).await,
+        Method::RegistrationNonce => {
+            run::<c::RegistrationNonce, _, _>(params, |p| chips::registration_nonce_for(s, p)).await
+        }
+        Method::GetRewards => {
+            run::<c::GetRewards, _, _>(params, |p| rewards::get_rewards(s, p)).await
+        }
+        Method::GetEpochRewards => {
+            run::<c::GetEpochRewards, _, _>(params, |p| rewards::get_epoch_rewards(s, p)).await
+        }
+        Method::NetworkCompute => {
+            run::<c::NetworkCompute, _, _>(params, |_| rewards::network_compute(s)).await
+        }
+        Method::GetCommittee => {
+            run::<c::GetCommittee, _, _>(params, |p| rewards::get_committee(s, p)).await
+        }
+        Method::ListValidators => {
+            run::<c::ListValidators, _, _>(params, |p| rewards::list_validators(s, p)).await
+        }
+        Method::ListOffers => {
+            run::<c::ListOffers, _, _>(params, |p| market::list_offers(s, p)).await
+        }
+        Method::GetLease => run::<c::GetLease, _, _>(params, |p| market::get_lease(s, p)).await,
+        Method::ListLeases => {
+            run::<c::ListLeases, _, _>(params, |p| market::list_leases(s, p)).await
+        }
     }
 }
 
-/// Reads a named parameter from `{"name": ..}` or the `index`-th of `[..]`.
-pub(super) fn param<'a>(params: &'a Value, name: &str, index: usize) -> Option<&'a Value> {
-    match params {
-        Value::Object(m) => m.get(name),
-        Value::Array(a) => a.get(index),
-        _ => None,
-    }
+fn internal(e: impl std::fmt::Display) -> RpcError {
+    RpcError::internal(e)
 }
 
-pub(super) fn str_param<'a>(params: &'a Value, name: &str, index: usize) -> Result<&'a str> {
-    match param(params, name, index) {
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => Err(RpcError::params(format!(
-            "{name} must be a string, got {other}"
-        ))),
-        None => Err(RpcError::params(format!("missing parameter {name}"))),
-    }
-}
-
-pub(super) fn parse_address(s: &str) -> Result<PublicKey> {
-    from_hex::<PublicKey>(s).map_err(|e| RpcError::params(format!("address: {e}")))
-}
-
-pub(super) fn parse_hash(s: &str) -> Result<Digest> {
-    from_hex::<Digest>(s).map_err(|e| RpcError::params(format!("hash: {e}")))
-}
-
-async fn status<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {
+async fn status<E: StoreContext>(state: &ApiState<E>) -> Result<StatusView> {
     let s = state.shared.status();
     let chain = state.shared.chain().await;
     let genesis = &chain.genesis;
-    Ok(json!({
-        "chain_id": genesis.chain_id,
-        "chain_name": genesis.chain_name,
-        "genesis_hash": view::hex32(&state.shared.genesis_digest),
-        "head_height": s.head_height,
-        "head_hash": s.head_digest.map(|d| view::hex32(&d)),
-        "finalized_height": s.finalized_height,
-        "finalized_hash": s.finalized_digest.map(|d| view::hex32(&d)).unwrap_or_else(|| view::hex32(&chain.applied_digest())),
-        "finalized_state_root": view::hex32(&chain.root()),
-        "finalized_timestamp_ms": s.finalized_timestamp,
-        "epoch": unet_types::epoch::epoch_of(s.finalized_height, genesis.params.epoch_length),
-        "peers": state.shared.peers,
-        "validators": genesis.validators.len(),
-        "mempool": state.shared.mempool.lock().expect("mempool lock").len(),
-        "sync": if s.head_height > s.finalized_height + 10 { "catching_up" } else { "synced" },
-        "params": genesis.params,
-    }))
+    Ok(StatusView {
+        chain_id: genesis.chain_id,
+        chain_name: genesis.chain_name.clone(),
+        genesis_hash: hex::encode(state.shared.genesis_digest),
+        head_height: s.head_height,
+        head_hash: s.head_digest,
+        finalized_height: s.finalized_height,
+        finalized_hash: s.finalized_digest.unwrap_or_else(|| chain.applied_digest()),
+        finalized_state_root: chain.root(),
+        finalized_timestamp_ms: s.finalized_timestamp,
+        epoch: unet_types::epoch::epoch_of(s.finalized_height, genesis.params.epoch_length),
+        peers: state.shared.peers as u64,
+        validators: genesis.validators.len() as u64,
+        mempool: state.shared.mempool.lock().expect("mempool lock").len() as u64,
+        sync: if s.head_height > s.finalized_height + 10 {
+            SyncState::CatchingUp
+        } else {
+            SyncState::Synced
+        },
+        params: genesis.params.clone(),
+    })
 }
 
-async fn get_block<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Result<Value> {
-    let full = param(params, "full", 1)
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
-    let which = param(params, "block", 0)
-        .or_else(|| param(params, "height", 0))
-        .or_else(|| param(params, "hash", 0))
-        .ok_or_else(|| {
-            RpcError::params("missing parameter block (height number, hash hex, or \"latest\")")
-        })?;
-    let height = match which {
-        Value::Number(n) => n
-            .as_u64()
-            .ok_or_else(|| RpcError::params("height must be a non-negative integer"))?,
-        Value::String(s) if s == "latest" => state.shared.status().finalized_height,
-        Value::String(s) if s.len() <= 20 && s.chars().all(|c| c.is_ascii_digit()) => {
-            s.parse().map_err(|_| RpcError::params("bad height"))?
-        }
-        Value::String(s) => {
-            let hash = parse_hash(s)?;
-            return block_by_hash(state, &hash, full).await;
-        }
-        other => {
-            return Err(RpcError::params(format!(
-                "block must be a height or hash, got {other}"
-            )))
-        }
+async fn get_block<E: StoreContext>(state: &ApiState<E>, p: GetBlockParams) -> Result<BlockView> {
+    let height = match p.block {
+        BlockId::Latest => state.shared.status().finalized_height,
+        BlockId::Height(h) => h,
+        BlockId::Hash(hash) => return block_by_hash(state, &hash, p.full).await,
     };
     if let Some(fb) = state
         .shared
@@ -153,14 +145,13 @@ async fn get_block<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Resu
         .get(&height)
         .cloned()
     {
-        return Ok(view::finalized(&fb, full));
+        return Ok(views::finalized(&fb, p.full));
     }
     match state.shared.block_at(height).await {
-        Some(b) => Ok(view::block(&b, None, full)),
-        None => Err(RpcError::new(
-            code::NOT_FOUND,
-            format!("no finalized block at height {height}"),
-        )),
+        Some(b) => Ok(views::block(&b, None, p.full)),
+        None => Err(RpcError::not_found(format!(
+            "no finalized block at height {height}"
+        ))),
     }
 }
 
@@ -168,7 +159,7 @@ async fn block_by_hash<E: StoreContext>(
     state: &ApiState<E>,
     hash: &Digest,
     full: bool,
-) -> Result<Value> {
+) -> Result<BlockView> {
     let found = state
         .shared
         .recent
@@ -178,96 +169,97 @@ async fn block_by_hash<E: StoreContext>(
         .find(|fb| fb.block.digest() == *hash)
         .cloned();
     if let Some(fb) = found {
-        return Ok(view::finalized(&fb, full));
+        return Ok(views::finalized(&fb, full));
     }
     if let Some(marshal) = state.shared.marshal.get() {
         if let Some(b) = marshal.get_block(hash).await {
-            return Ok(view::block(b.inner(), None, full));
+            return Ok(views::block(b.inner(), None, full));
         }
     }
-    Err(RpcError::new(
-        code::NOT_FOUND,
-        format!("no finalized block with hash {}", view::hex32(hash)),
-    ))
+    Err(RpcError::not_found(format!(
+        "no finalized block with hash {}",
+        hex::encode(hash)
+    )))
 }
 
-async fn get_account<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Result<Value> {
-    let address = parse_address(str_param(params, "address", 0)?)?;
+async fn get_account<E: StoreContext>(
+    state: &ApiState<E>,
+    p: AddressParams,
+) -> Result<AccountView> {
     let chain = state.shared.chain().await;
-    let account = chain
-        .account(&address)
-        .await
-        .map_err(|e| RpcError::new(code::INTERNAL, e.to_string()))?;
-    let mut v = view::account(&address, &account);
-    v["height"] = json!(chain.applied_height());
+    let account = chain.account(&p.address).await.map_err(internal)?;
+    let height = chain.applied_height();
     drop(chain);
-    let pending = state
+    let pending_nonce = state
         .shared
         .mempool
         .lock()
         .expect("mempool lock")
-        .next_nonce(&address, account.nonce);
-    v["pending_nonce"] = json!(pending);
-    Ok(v)
+        .next_nonce(&p.address, account.nonce);
+    let entry = views::account(&p.address, &account);
+    Ok(AccountView {
+        address: entry.address,
+        balance: entry.balance,
+        balance_unc: entry.balance_unc,
+        nonce: entry.nonce,
+        height,
+        pending_nonce,
+    })
 }
 
-async fn send_transaction<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Result<Value> {
-    let raw = str_param(params, "tx", 0)?;
-    let raw = raw.strip_prefix("0x").unwrap_or(raw);
-    let bytes = hex::decode(raw).map_err(|e| RpcError::params(format!("tx is not hex: {e}")))?;
-    let stx = match SignedTx::decode_untrusted(&bytes) {
-        Ok(t) => t,
-        Err(e) => return Err(tx_error(e)),
-    };
+fn refusal(e: &TxError) -> TxRefusal {
+    TxRefusal {
+        check: e.code().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn rejected(e: &TxError) -> TxState {
+    TxState::Rejected {
+        check: e.code().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+async fn send_transaction<E: StoreContext>(
+    state: &ApiState<E>,
+    p: SendTransactionParams,
+) -> Result<Sent> {
+    let stx = SignedTx::decode_untrusted(&p.tx).map_err(|e| tx_error(&e))?;
     let hash = stx.hash();
     let result = gossip::admit(&state.shared, vec![stx.clone()]).await;
     match result.into_iter().next() {
         Some(Ok(_)) => {
             state.gossip.publish(stx);
-            Ok(json!({"hash": view::hex32(&hash)}))
+            Ok(Sent { hash })
         }
         Some(Err(e)) => {
-            state.remember_rejected(
-                hash,
-                json!({"status": "rejected", "check": e.code(), "reason": e.to_string()}),
-            );
-            Err(tx_error(e))
+            state.remember_rejected(hash, rejected(&e));
+            Err(tx_error(&e))
         }
-        None => Err(RpcError::new(code::INTERNAL, "admission returned nothing")),
+        None => Err(internal("admission returned nothing")),
     }
 }
 
-/// Most transactions in one `unet_sendTransactions` call.
-pub const MAX_SEND_BATCH: usize = 1000;
-
-/// Admits many transactions at once (their signatures are batch-verified). Returns one entry
-/// per transaction, in order: `{"hash"}` or `{"error": {"check", "message"}}`.
-async fn send_transactions<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Result<Value> {
-    let list = match param(params, "txs", 0) {
-        Some(Value::Array(a)) => a,
-        Some(other) => {
-            return Err(RpcError::params(format!(
-                "txs must be an array of hex strings, got {other}"
-            )))
-        }
-        None => return Err(RpcError::params("missing parameter txs")),
-    };
-    if list.len() > MAX_SEND_BATCH {
+/// Admits many transactions at once (their signatures are batch-verified). Returns one
+/// outcome per transaction, in order.
+async fn send_transactions<E: StoreContext>(
+    state: &ApiState<E>,
+    p: SendTransactionsParams,
+) -> Result<Vec<SendOutcome>> {
+    if p.txs.len() > MAX_SEND_BATCH {
         return Err(RpcError::params(format!(
             "at most {MAX_SEND_BATCH} transactions per call"
         )));
     }
-    let mut out: Vec<Option<Value>> = vec![None; list.len()];
+    let mut out: Vec<Option<SendOutcome>> = vec![None; p.txs.len()];
     let mut decoded = Vec::new();
     let mut positions = Vec::new();
-    for (i, item) in list.iter().enumerate() {
-        let parsed = item
-            .as_str()
-            .ok_or_else(|| unet_types::TxError::Malformed("not a hex string".into()))
-            .and_then(|raw| {
-                hex::decode(raw.strip_prefix("0x").unwrap_or(raw))
-                    .map_err(|e| unet_types::TxError::Malformed(format!("not hex: {e}")))
-            })
+    for (i, raw) in p.txs.iter().enumerate() {
+        let parsed = raw
+            .0
+            .clone()
+            .map_err(TxError::Malformed)
             .and_then(|bytes| SignedTx::decode_untrusted(&bytes));
         match parsed {
             Ok(stx) => {
@@ -275,7 +267,10 @@ async fn send_transactions<E: StoreContext>(state: &ApiState<E>, params: &Value)
                 decoded.push(stx);
             }
             Err(e) => {
-                out[i] = Some(json!({"error": {"check": e.code(), "message": e.to_string()}}))
+                out[i] = Some(SendOutcome {
+                    hash: None,
+                    error: Some(refusal(&e)),
+                })
             }
         }
     }
@@ -285,38 +280,38 @@ async fn send_transactions<E: StoreContext>(state: &ApiState<E>, params: &Value)
         out[i] = Some(match r {
             Ok(_) => {
                 state.gossip.publish(stx);
-                json!({"hash": view::hex32(&hash)})
+                SendOutcome {
+                    hash: Some(hash),
+                    error: None,
+                }
             }
             Err(e) => {
-                state.remember_rejected(
-                    hash,
-                    json!({"status": "rejected", "check": e.code(), "reason": e.to_string()}),
-                );
-                json!({"hash": view::hex32(&hash), "error": {"check": e.code(), "message": e.to_string()}})
+                state.remember_rejected(hash, rejected(&e));
+                SendOutcome {
+                    hash: Some(hash),
+                    error: Some(refusal(&e)),
+                }
             }
         });
     }
-    Ok(Value::Array(
-        out.into_iter().map(|v| v.unwrap_or(Value::Null)).collect(),
-    ))
+    out.into_iter()
+        .map(|o| o.ok_or_else(|| internal("admission returned fewer results than transactions")))
+        .collect()
 }
 
-fn tx_error(e: unet_types::TxError) -> RpcError {
-    RpcError {
-        code: code::INVALID_TX,
-        message: format!("invalid transaction: {e}"),
-        data: Some(json!({"check": e.code()})),
-    }
+fn tx_error(e: &TxError) -> RpcError {
+    RpcError::invalid_tx(e.code(), e)
 }
 
-async fn get_transaction<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Result<Value> {
-    let hash = parse_hash(str_param(params, "hash", 0)?)?;
+async fn get_transaction<E: StoreContext>(state: &ApiState<E>, p: HashParams) -> Result<TxLookup> {
+    let hash = p.hash;
     {
         let chain = state.shared.chain().await;
         if let Some(l) = chain.tx_index.get(&hash) {
-            let mut v = view::location(l);
-            v["hash"] = json!(view::hex32(&hash));
-            return Ok(v);
+            return Ok(TxLookup {
+                hash,
+                state: views::location(l),
+            });
         }
     }
     if let Some(t) = state
@@ -326,57 +321,58 @@ async fn get_transaction<E: StoreContext>(state: &ApiState<E>, params: &Value) -
         .expect("mempool lock")
         .get(&hash)
     {
-        return Ok(
-            json!({"hash": view::hex32(&hash), "status": "pending", "transaction": view::tx(t)}),
-        );
+        return Ok(TxLookup {
+            hash,
+            state: TxState::Pending {
+                transaction: views::tx(t),
+            },
+        });
     }
     if let Some(r) = state.rejected.lock().expect("rejected").0.get(&hash) {
-        let mut v = r.clone();
-        v["hash"] = json!(view::hex32(&hash));
-        return Ok(v);
+        return Ok(TxLookup {
+            hash,
+            state: r.clone(),
+        });
     }
-    Err(RpcError::new(
-        code::NOT_FOUND,
-        format!("unknown transaction {}", view::hex32(&hash)),
-    ))
+    Err(RpcError::not_found(format!(
+        "unknown transaction {}",
+        hex::encode(hash)
+    )))
 }
 
-async fn supply<E: StoreContext>(state: &ApiState<E>) -> Result<Value> {
+async fn supply<E: StoreContext>(state: &ApiState<E>) -> Result<SupplyView> {
     let chain = state.shared.chain().await;
     let s = chain.supply;
-    Ok(json!({
-        "height": chain.applied_height(),
-        "max_supply": unet_types::amount::MAX_SUPPLY.to_string(),
-        "genesis": s.genesis.to_string(),
-        "minted": s.minted.to_string(),
-        "burned": s.burned.to_string(),
-        "total": s.total().to_string(),
-        "circulating": s.circulating().to_string(),
-        "escrowed": s.escrowed.to_string(),
-    }))
+    Ok(SupplyView {
+        height: chain.applied_height(),
+        max_supply: unet_types::amount::MAX_SUPPLY,
+        genesis: s.genesis,
+        minted: s.minted,
+        burned: s.burned,
+        total: s.total(),
+        circulating: s.circulating(),
+        escrowed: s.escrowed,
+    })
 }
 
-async fn get_proof<E: StoreContext>(state: &ApiState<E>, params: &Value) -> Result<Value> {
-    let address = parse_address(str_param(params, "address", 0)?)?;
+async fn get_proof<E: StoreContext>(state: &ApiState<E>, p: AddressParams) -> Result<ProofView> {
+    let address = p.address;
     let key = account_key(&address);
     let chain = state.shared.chain().await;
-    let proof = chain
-        .prove(&key)
-        .await
-        .map_err(|e| RpcError::new(code::INTERNAL, e.to_string()))?;
+    let proof = chain.prove(&key).await.map_err(internal)?;
     let value = proof.claimed_value().map(|v| v.to_vec());
     let account = value
         .as_ref()
         .and_then(|v| unet_types::keys::Account::decode(v.clone()).ok())
-        .map(|a| view::account(&address, &a));
-    Ok(json!({
-        "address": unet_types::hexser::to_hex(&address),
-        "key": view::hex32(&key),
-        "height": chain.applied_height(),
-        "block": view::hex32(&chain.applied_digest()),
-        "state_root": view::hex32(&chain.root()),
-        "value": value.map(hex::encode),
-        "account": account,
-        "proof": hex::encode(proof.to_bytes()),
-    }))
+        .map(|a| views::account(&address, &a));
+    Ok(ProofView {
+        address,
+        key,
+        height: chain.applied_height(),
+        block: chain.applied_digest(),
+        state_root: chain.root(),
+        value,
+        account,
+        proof: proof.to_bytes(),
+    })
 }

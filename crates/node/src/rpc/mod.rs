@@ -1,14 +1,15 @@
 //! The node's API: JSON-RPC 2.0 over HTTP (`POST /`) and WebSocket (`/ws`), plus `/health`
 //! and Prometheus text metrics at `/metrics`.
 //!
-//! Every method is prefixed `unet_`; see docs/api.md. Bad input never panics: malformed JSON,
-//! wrong parameter types, unknown methods and invalid transactions each get a JSON-RPC error
-//! with a specific code, and bodies over [`MAX_BODY_BYTES`] are refused before parsing.
+//! The methods, their params and results, the error codes and the subscription events are
+//! the contract of the `unet_api` crate; this module serves it (see docs/api.md). Bad input
+//! never panics: malformed JSON, wrong parameter types, unknown methods and invalid
+//! transactions each get a JSON-RPC error with a specific code, and bodies over
+//! [`MAX_BODY_BYTES`] are refused before parsing.
 
 mod chips;
 #[doc(hidden)]
 pub mod fuzzing;
-mod json;
 pub mod limits;
 mod market;
 mod methods;
@@ -16,6 +17,7 @@ mod rewards;
 mod snapshot;
 #[cfg(test)]
 mod tests;
+mod views;
 mod ws;
 
 use crate::{gossip::TxGossip, shared::Shared};
@@ -35,6 +37,7 @@ use std::{
     net::{IpAddr, SocketAddr},
     sync::{Arc, Mutex},
 };
+use unet_api::{chain::TxState, Response as RpcResponse};
 use unet_store::StoreContext;
 use unet_types::Digest;
 
@@ -46,52 +49,7 @@ pub const DEFAULT_RATE_LIMIT: u32 = 20_000;
 /// Most requests in one JSON-RPC batch.
 pub const MAX_BATCH: usize = 1000;
 
-/// JSON-RPC error codes.
-pub mod code {
-    pub const PARSE_ERROR: i64 = -32700;
-    pub const INVALID_REQUEST: i64 = -32600;
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    pub const INVALID_PARAMS: i64 = -32602;
-    pub const INTERNAL: i64 = -32603;
-    /// The transaction failed a check; `data.check` names it.
-    pub const INVALID_TX: i64 = -32010;
-    /// No such block / transaction.
-    pub const NOT_FOUND: i64 = -32004;
-    /// Over a request rate limit (the message says which, and when to retry).
-    pub const RATE_LIMITED: i64 = -32005;
-    /// Over a connection or subscription limit.
-    pub const LIMIT_REACHED: i64 = -32006;
-}
-
-/// A JSON-RPC error.
-#[derive(Debug)]
-pub struct RpcError {
-    pub code: i64,
-    pub message: String,
-    pub data: Option<Value>,
-}
-
-impl RpcError {
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            data: None,
-        }
-    }
-
-    pub fn params(message: impl Into<String>) -> Self {
-        Self::new(code::INVALID_PARAMS, message)
-    }
-
-    fn to_json(&self) -> Value {
-        let mut e = json!({"code": self.code, "message": self.message});
-        if let Some(d) = &self.data {
-            e["data"] = d.clone();
-        }
-        e
-    }
-}
+pub use unet_api::{code, RpcError};
 
 /// Metrics text source (the runtime's registry).
 pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
@@ -108,7 +66,7 @@ pub struct ApiState<E: StoreContext> {
     /// Open WebSocket sessions.
     pub sessions: Arc<ConnCounter>,
     /// Recently refused transactions and why (bounded), for `unet_getTransaction`.
-    pub rejected: Mutex<(HashMap<Digest, Value>, VecDeque<Digest>)>,
+    pub rejected: Mutex<(HashMap<Digest, TxState>, VecDeque<Digest>)>,
     pub started: std::time::Instant,
 }
 
@@ -138,7 +96,7 @@ impl<E: StoreContext> ApiState<E> {
         }
     }
 
-    pub(crate) fn remember_rejected(&self, hash: Digest, why: Value) {
+    pub(crate) fn remember_rejected(&self, hash: Digest, why: TxState) {
         let mut r = self.rejected.lock().expect("rejected lock");
         if r.0.insert(hash, why).is_none() {
             r.1.push_back(hash);
@@ -296,14 +254,19 @@ async fn handle_one<E: StoreContext>(
     let result = methods::dispatch(state, method, params).await;
     // Notifications (no id) get no reply.
     id.as_ref()?;
-    Some(match result {
-        Ok(v) => json!({"jsonrpc": "2.0", "id": reply_id, "result": v}),
-        Err(e) => error_reply(reply_id, e),
-    })
+    Some(reply(match result {
+        Ok(v) => RpcResponse::ok(reply_id, v),
+        Err(e) => RpcResponse::err(reply_id, e),
+    }))
+}
+
+/// A reply as JSON.
+pub(crate) fn reply(r: RpcResponse) -> Value {
+    serde_json::to_value(r).unwrap_or(Value::Null)
 }
 
 pub(crate) fn error_reply(id: Value, e: RpcError) -> Value {
-    json!({"jsonrpc": "2.0", "id": id, "error": e.to_json()})
+    reply(RpcResponse::err(id, e))
 }
 
 async fn health<E: StoreContext>(State(state): State<Arc<ApiState<E>>>) -> Response {

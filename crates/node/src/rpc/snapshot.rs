@@ -4,27 +4,23 @@
 //! (which consensus takes to propose, verify and apply blocks): the lock is held only to take
 //! the snapshot. Every read of one snapshot sees the same state; if a block is applied
 //! meanwhile the read fails and the call starts over on the new state ([`with_snapshot`]),
-//! which is cheap because a call's work is bounded: at most [`MAX_PAGE`] items, [`MAX_SCAN`]
+//! which is cheap because a call's work is bounded: at most [`unet_api::params::MAX_PAGE`] items, [`MAX_SCAN`]
 //! positions examined and about [`MAX_READS`] state reads. What a call did not reach is
 //! returned as `next`, the `cursor` of the following call.
 
 use super::{code, ApiState, RpcError};
 use crate::shared::Shared;
 use commonware_codec::DecodeExt;
-use serde_json::Value;
 use std::{
     future::Future,
     sync::atomic::{AtomicUsize, Ordering},
 };
+use unet_api::params::PageParams;
 use unet_store::{Batch, StoreContext};
 use unet_types::{chip::Registry, keys::registry_key, Digest};
 
 type Result<T> = std::result::Result<T, RpcError>;
 
-/// Most items one list call returns.
-pub const MAX_PAGE: u64 = 200;
-/// Items returned when the call does not say.
-pub const DEFAULT_PAGE: u64 = 50;
 /// Most positions (ids, list entries) one call examines, matching or not.
 pub const MAX_SCAN: u64 = 1_000;
 /// State reads after which a call stops at the next item boundary.
@@ -113,52 +109,16 @@ pub struct Page {
     pub limit: u64,
 }
 
-/// Reads `cursor` (or one of `aliases`, older names of it) and `limit` (default
-/// [`DEFAULT_PAGE`], at most [`MAX_PAGE`]) from named parameters.
-pub fn page(params: &Value, aliases: &[&str]) -> Result<Page> {
-    let map = match params {
-        Value::Object(m) => Some(m),
-        Value::Null => None,
-        Value::Array(a) if a.is_empty() => None,
-        _ => {
-            return Err(RpcError::params(
-                "params must be named: {\"cursor\"?: N, \"limit\"?: N, ...}",
-            ))
-        }
-    };
-    let number =
-        |name: &str| -> Result<Option<u64>> {
-            match map.and_then(|m| m.get(name)) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
-                    RpcError::params(format!("{name} must be a non-negative integer"))
-                }),
-                Some(Value::String(s)) => s.parse().map(Some).map_err(|_| {
-                    RpcError::params(format!("{name} must be a non-negative integer"))
-                }),
-                Some(_) => Err(RpcError::params(format!("{name} must be a number"))),
-            }
-        };
-    let mut cursor = number("cursor")?;
-    for alias in aliases {
-        cursor = cursor.or(number(alias)?);
+impl Page {
+    /// The page a call asks for: `cursor` (default 0) and `limit` (default [`unet_api::params::DEFAULT_PAGE`],
+    /// at most [`unet_api::params::MAX_PAGE`]; 0 is refused).
+    pub fn of(p: &PageParams) -> Result<Self> {
+        let (cursor, limit) = p.resolve().map_err(RpcError::params)?;
+        Ok(Self { cursor, limit })
     }
-    let limit = match number("limit")? {
-        None => DEFAULT_PAGE,
-        Some(0) => return Err(RpcError::params("limit must be at least 1")),
-        Some(n) => n.min(MAX_PAGE),
-    };
-    Ok(Page {
-        cursor: cursor.unwrap_or(0),
-        limit,
-    })
 }
 
-/// `next` of a reply: the cursor that continues, or null at the end.
-pub fn next(position: u64, end: u64) -> Value {
-    if position < end {
-        Value::from(position)
-    } else {
-        Value::Null
-    }
+/// `next` of a reply: the cursor that continues, or `None` (null) at the end.
+pub fn next(position: u64, end: u64) -> Option<u64> {
+    (position < end).then_some(position)
 }

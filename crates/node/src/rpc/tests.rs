@@ -330,7 +330,7 @@ fn lists_return_at_most_a_page_and_a_cursor_that_continues() {
             )
             .await;
             let page = r["result"]["validators"].as_array().expect("page").clone();
-            assert!(page.len() as u64 <= snapshot::MAX_PAGE, "{}", page.len());
+            assert!(page.len() as u64 <= unet_api::params::MAX_PAGE, "{}", page.len());
             seen.extend(page.into_iter().map(|v| v["p2p_address"].clone()));
             cursor = r["result"]["next"].clone();
             pages += 1;
@@ -344,9 +344,9 @@ fn lists_return_at_most_a_page_and_a_cursor_that_continues() {
         let r = ask(&state, "10.0.0.1", "unet_listValidators", json!({})).await;
         assert_eq!(
             r["result"]["validators"].as_array().unwrap().len() as u64,
-            snapshot::DEFAULT_PAGE
+            unet_api::params::DEFAULT_PAGE
         );
-        assert_eq!(r["result"]["next"], snapshot::DEFAULT_PAGE);
+        assert_eq!(r["result"]["next"], unet_api::params::DEFAULT_PAGE);
         let r = ask(
             &state,
             "10.0.0.1",

@@ -11,7 +11,7 @@
 //! and every message, subscriptions included, counts against the client's request rate.
 
 use super::{
-    code, error_reply, handle_body, json as view, limits::ConnGuard, peer_ip, ApiState, Peer,
+    code, error_reply, handle_body, limits::ConnGuard, peer_ip, reply, views, ApiState, Peer,
     RpcError,
 };
 use axum::{
@@ -19,8 +19,12 @@ use axum::{
     http::{header, StatusCode},
     response::{IntoResponse, Response},
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::{net::IpAddr, sync::Arc};
+use unet_api::{
+    events::{NotificationMessage, Topic, SUBSCRIBE, UNSUBSCRIBE},
+    Response as RpcResponse,
+};
 use unet_store::StoreContext;
 
 pub(super) async fn upgrade<E: StoreContext>(
@@ -48,11 +52,6 @@ pub(super) async fn upgrade<E: StoreContext>(
         .on_upgrade(move |socket| session(state, socket, client, slot))
 }
 
-enum Sub {
-    Blocks,
-    Events(Option<String>),
-}
-
 async fn session<E: StoreContext>(
     state: Arc<ApiState<E>>,
     mut socket: axum::extract::ws::WebSocket,
@@ -61,7 +60,7 @@ async fn session<E: StoreContext>(
 ) {
     let max_subs = state.limits.max_subscriptions;
     let mut finalized = state.shared.finalized_tx.subscribe();
-    let mut subs: Vec<(u64, Sub)> = Vec::new();
+    let mut subs: Vec<(u64, Topic)> = Vec::new();
     let mut next_id = 1u64;
     loop {
         tokio::select! {
@@ -97,14 +96,14 @@ async fn session<E: StoreContext>(
                         let sid = next_id;
                         next_id += 1;
                         subs.push((sid, sub));
-                        Some(json!({"jsonrpc":"2.0","id":id,"result":sid}))
+                        Some(reply(RpcResponse::ok(id, sid.into())))
                     }
-                    Some((id, Err(e))) => Some(json!({"jsonrpc":"2.0","id":id,"error":{"code":super::code::INVALID_PARAMS,"message":e}})),
+                    Some((id, Err(e))) => Some(error_reply(id, RpcError::params(e))),
                     None if is_unsubscribe(&text) => {
                         let (id, sid) = unsubscribe_ids(&text);
                         let before = subs.len();
                         subs.retain(|(s, _)| Some(*s) != sid);
-                        Some(json!({"jsonrpc":"2.0","id":id,"result": subs.len() != before}))
+                        Some(reply(RpcResponse::ok(id, (subs.len() != before).into())))
                     }
                     None => handle_body(&state, text.as_bytes(), client).await,
                 };
@@ -122,28 +121,16 @@ async fn session<E: StoreContext>(
                 };
                 for (sid, sub) in &subs {
                     let result = match sub {
-                        Sub::Blocks => view::finalized(&fb, false),
-                        Sub::Events(kind) => {
-                            let height = fb.block.height.get();
-                            let mut events: Vec<Value> = fb.block.txs.iter().zip(fb.receipts.iter())
-                                .filter(|(t, _)| kind.as_deref().is_none_or(|k| k == t.tx.payload.kind()))
-                                .map(|(t, r)| json!({"kind": t.tx.payload.kind(), "height": height, "transaction": view::tx(t), "receipt": view::receipt(r)}))
-                                .collect();
-                            events.extend(fb.events.iter()
-                                .filter(|e| kind.as_deref().is_none_or(|k| k == e.kind()))
-                                .map(|e| {
-                                    let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
-                                    if let Some(o) = v.as_object_mut() {
-                                        o.insert("height".into(), json!(height));
-                                    }
-                                    v
-                                }));
+                        Topic::NewBlocks => serde_json::to_value(views::finalized(&fb, false)),
+                        Topic::Events { kind } => {
+                            let events = views::block_events(&fb, kind.as_deref());
                             if events.is_empty() { continue; }
-                            Value::Array(events)
+                            serde_json::to_value(events)
                         }
                     };
-                    let note = json!({"jsonrpc":"2.0","method":"unet_subscription","params":{"subscription":sid,"result":result}});
-                    if socket.send(Message::Text(note.to_string().into())).await.is_err() {
+                    let Ok(result) = result else { continue };
+                    let Ok(note) = serde_json::to_string(&NotificationMessage::new(*sid, result)) else { continue };
+                    if socket.send(Message::Text(note.into())).await.is_err() {
                         return;
                     }
                 }
@@ -152,29 +139,15 @@ async fn session<E: StoreContext>(
     }
 }
 
-fn subscription_request(text: &str) -> Option<(Value, Result<Sub, String>)> {
+/// A `unet_subscribe` request: its id and the topic (or why the params name none).
+fn subscription_request(text: &str) -> Option<(Value, Result<Topic, String>)> {
     let v: Value = serde_json::from_str(text).ok()?;
-    if v.get("method")?.as_str()? != "unet_subscribe" {
+    if v.get("method")?.as_str()? != SUBSCRIBE {
         return None;
     }
     let id = v.get("id").cloned().unwrap_or(Value::Null);
     let params = v.get("params").cloned().unwrap_or(Value::Null);
-    let topic = params.get(0).and_then(Value::as_str);
-    let sub = match topic {
-        Some("newBlocks") => Ok(Sub::Blocks),
-        Some("events") => Ok(Sub::Events(
-            params
-                .get(1)
-                .and_then(|o| o.get("kind"))
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        )),
-        Some(other) => Err(format!(
-            "unknown subscription {other:?}; topics: newBlocks, events"
-        )),
-        None => Err("params must be [topic, options?]".to_string()),
-    };
-    Some((id, sub))
+    Some((id, Topic::from_params(&params)))
 }
 
 fn is_unsubscribe(text: &str) -> bool {
@@ -183,7 +156,7 @@ fn is_unsubscribe(text: &str) -> bool {
         .and_then(|v| {
             v.get("method")
                 .and_then(Value::as_str)
-                .map(|m| m == "unet_unsubscribe")
+                .map(|m| m == UNSUBSCRIBE)
         })
         .unwrap_or(false)
 }
