@@ -22,32 +22,9 @@ pub const CHIPS_DIR: &str = "chips";
 pub const STATE_FILE: &str = "state.json";
 
 /// Creates a file only its owner can read or write (0600). Unless `overwrite`, refuses an
-/// existing file.
+/// existing file. (See [`unet_types::private_file`].)
 pub fn create_private(path: &Path, overwrite: bool) -> Result<fs::File> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true);
-    if overwrite {
-        opts.create(true).truncate(true);
-    } else {
-        opts.create_new(true);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let f = opts
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(f)
+    Ok(unet_types::private_file::create(path, overwrite)?)
 }
 
 /// A miner home.

@@ -28,6 +28,45 @@ pub struct RegistrationAnchor {
     pub node_disagrees: bool,
 }
 
+/// A registration anchor as a node hands it out: only `height` and `hash` are used; the
+/// node's own `nonce` is compared with the one derived here, never signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeAnchor {
+    pub height: u64,
+    pub hash: Digest,
+    /// The nonce the node says goes with the anchor (hex), if it sent one.
+    pub nonce: Option<String>,
+}
+
+impl NodeAnchor {
+    /// Reads an `unet_registrationNonce` answer.
+    pub fn from_answer(answer: &Value) -> Result<Self> {
+        let height = answer["anchor_height"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("node returned no anchor height: {answer}"))?;
+        let hash: Digest = answer["anchor_hash"]
+            .as_str()
+            .ok_or_else(|| anyhow!("node returned no anchor hash: {answer}"))
+            .and_then(|h| hexser::from_hex(h).map_err(|e| anyhow!("node's anchor hash: {e}")))?;
+        Ok(Self {
+            height,
+            hash,
+            nonce: answer["nonce"].as_str().map(str::to_string),
+        })
+    }
+
+    /// The nonce for `owner` on `chain_id`, derived locally from the anchor hash.
+    pub fn for_owner(&self, chain_id: u64, owner: &Address) -> RegistrationAnchor {
+        let nonce = registration_nonce(chain_id, &self.hash, owner);
+        RegistrationAnchor {
+            height: self.height,
+            hash: self.hash,
+            nonce,
+            node_disagrees: self.nonce.as_deref() != Some(hex::encode(nonce).as_str()),
+        }
+    }
+}
+
 /// Reads the anchor out of an `unet_registrationNonce` answer and derives the nonce for
 /// `owner` on `chain_id`. The answer's `nonce` field is only compared, never used.
 pub fn anchor_from_answer(
@@ -35,21 +74,7 @@ pub fn anchor_from_answer(
     chain_id: u64,
     owner: &Address,
 ) -> Result<RegistrationAnchor> {
-    let height = answer["anchor_height"]
-        .as_u64()
-        .ok_or_else(|| anyhow!("node returned no anchor height: {answer}"))?;
-    let hash: Digest = answer["anchor_hash"]
-        .as_str()
-        .ok_or_else(|| anyhow!("node returned no anchor hash: {answer}"))
-        .and_then(|h| hexser::from_hex(h).map_err(|e| anyhow!("node's anchor hash: {e}")))?;
-    let nonce = registration_nonce(chain_id, &hash, owner);
-    let node_disagrees = answer["nonce"].as_str() != Some(hex::encode(nonce).as_str());
-    Ok(RegistrationAnchor {
-        height,
-        hash,
-        nonce,
-        node_disagrees,
-    })
+    Ok(NodeAnchor::from_answer(answer)?.for_owner(chain_id, owner))
 }
 
 /// Asks the node for a registration anchor (`unet_registrationNonce`) and derives the nonce
@@ -63,15 +88,20 @@ pub async fn fetch_anchor(
         .call("unet_registrationNonce", json!([hexser::to_hex(owner)]))
         .await?;
     let anchor = anchor_from_answer(&answer, chain_id, owner)?;
+    warn_if_steered(client.url(), &anchor);
+    Ok(anchor)
+}
+
+/// Warns when `node`'s nonce was not the one derived for this owner.
+pub fn warn_if_steered(node: &str, anchor: &RegistrationAnchor) {
     if anchor.node_disagrees {
         warn!(
-            node = client.url(),
+            node,
             anchor_height = anchor.height,
             "the node's registration nonce is not the one for this owner; signing the locally \
              computed nonce (a node that hands out another owner's nonce is trying to take the chip)"
         );
     }
-    Ok(anchor)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 
 use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
-use std::{collections::BTreeMap, io::Write as _, path::Path};
+use std::{collections::BTreeMap, path::Path};
 
 /// What a transaction in flight carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,19 +80,8 @@ impl MinerState {
 
     /// Replaces the file atomically.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        {
-            let mut f = crate::home::create_private(&tmp, true)?;
-            f.write_all(serde_json::to_string(self)?.as_bytes())?;
-            f.sync_all()?;
-        }
-        std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
-        if let Some(dir) = path.parent() {
-            if let Ok(d) = std::fs::File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
+        unet_types::private_file::write_atomic(path, serde_json::to_string(self)?.as_bytes())
+            .with_context(|| format!("saving {}", path.display()))
     }
 
     /// Whether the challenge of `chip` at `height` was answered by this miner.

@@ -15,6 +15,7 @@ pub mod genesis;
 pub mod hexser;
 pub mod keys;
 pub mod liveness;
+pub mod private_file;
 /// The compute rental market's types and rules (re-exported from `unet-market`).
 pub use unet_market as market;
 pub mod rewards;
@@ -29,6 +30,12 @@ pub use commonware_cryptography::{
 pub use genesis::{Genesis, Params};
 pub use tx::{Payload, SignedTx, Transaction, TxError};
 
+/// SHA-256 of the concatenation of `parts`.
+pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
+    use commonware_cryptography::Hasher as _;
+    chip::digest32(commonware_cryptography::Sha256::hash(parts))
+}
+
 /// An account address: the account's ed25519 public key.
 pub type Address = PublicKey;
 
@@ -40,3 +47,16 @@ pub const CONSENSUS_NAMESPACE: &[u8] = b"UNET_CONSENSUS";
 
 /// Namespace for the p2p handshake.
 pub const P2P_NAMESPACE: &[u8] = b"UNET_P2P";
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sha256_hashes_the_concatenation_of_its_parts() {
+        // FIPS 180-2, appendix B.1.
+        assert_eq!(
+            hex::encode(super::sha256(&[b"abc"])),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(super::sha256(&[b"a", b"", b"bc"]), super::sha256(&[b"abc"]));
+    }
+}
