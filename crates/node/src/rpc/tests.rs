@@ -330,7 +330,11 @@ fn lists_return_at_most_a_page_and_a_cursor_that_continues() {
             )
             .await;
             let page = r["result"]["validators"].as_array().expect("page").clone();
-            assert!(page.len() as u64 <= unet_api::params::MAX_PAGE, "{}", page.len());
+            assert!(
+                page.len() as u64 <= unet_api::params::MAX_PAGE,
+                "{}",
+                page.len()
+            );
             seen.extend(page.into_iter().map(|v| v["p2p_address"].clone()));
             cursor = r["result"]["next"].clone();
             pages += 1;
