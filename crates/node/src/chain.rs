@@ -11,7 +11,7 @@
 use commonware_cryptography::Digestible;
 use std::collections::HashMap;
 use unet_state::{
-    check_stateless_batch, execute, genesis_writes, BlockEnv, Mode, Outcome, PreState,
+    check_stateless_batch, execute_with, genesis_writes, BlockEnv, Mode, Outcome, PreState,
     PreStateLoader, Receipt,
 };
 use unet_store::{Batch, Merkleized, StateDb, StoreContext};
@@ -86,7 +86,16 @@ pub struct Chain<E: StoreContext> {
     treasury: Option<unet_types::Address>,
     /// Protocol events of the last finalized block (taken by the finalizer).
     pub last_events: Vec<unet_state::Event>,
+    /// Keys of liveness answers this node verified itself at admission
+    /// ([`unet_state::admit_answer`]): execution skips their proof check (the key is derived
+    /// from the verifier's own pre-state and the proof, see `unet_state`'s `answers.rs`, so a
+    /// leader cannot make it skip anything else). Bounded, oldest dropped first.
+    verified_answers: std::collections::HashSet<Digest>,
+    verified_order: std::collections::VecDeque<Digest>,
 }
+
+/// Most remembered verified-answer keys (a few epochs of a large registry's answers).
+const VERIFIED_ANSWERS_LIMIT: usize = 1 << 21;
 
 /// Most finalized transactions kept in the in-memory index.
 const TX_INDEX_LIMIT: usize = 1_000_000;
@@ -119,6 +128,8 @@ impl<E: StoreContext> Chain<E> {
             tx_index: HashMap::new(),
             tx_order: Default::default(),
             supply,
+            verified_answers: Default::default(),
+            verified_order: Default::default(),
         })
     }
 
@@ -235,7 +246,8 @@ impl<E: StoreContext> Chain<E> {
     ) -> Result<bool, ExecError> {
         let batch = self.batch_on(parent)?;
         let pre = Self::load_pre(&batch, env, txs).await?;
-        Ok(execute(env, &pre, txs, Mode::Propose).is_ok())
+        let known = &self.verified_answers;
+        Ok(execute_with(env, &pre, txs, Mode::Propose, &|k| known.contains(k)).is_ok())
     }
 
     /// Builds a block on `parent` from mempool `candidates`.
@@ -311,8 +323,9 @@ impl<E: StoreContext> Chain<E> {
     ) -> Result<(Outcome, Merkleized<E>), ExecError> {
         let mut batch = self.batch_on(parent)?;
         let pre = Self::load_pre(&batch, env, txs).await?;
-        let outcome =
-            execute(env, &pre, txs, mode).map_err(|e| ExecError::Invalid(e.to_string()))?;
+        let known = &self.verified_answers;
+        let outcome = execute_with(env, &pre, txs, mode, &|k| known.contains(k))
+            .map_err(|e| ExecError::Invalid(e.to_string()))?;
         for (k, v) in &outcome.writes {
             match v {
                 Some(v) => batch.put(*k, v.clone())?,
@@ -473,6 +486,25 @@ impl<E: StoreContext> Chain<E> {
             at = e.parent;
         }
         out
+    }
+
+    /// Remembers liveness answers verified at admission (see `verified_answers`).
+    pub fn remember_verified_answers(&mut self, keys: impl IntoIterator<Item = Digest>) {
+        for key in keys {
+            if self.verified_answers.insert(key) {
+                self.verified_order.push_back(key);
+            }
+        }
+        while self.verified_order.len() > VERIFIED_ANSWERS_LIMIT {
+            if let Some(old) = self.verified_order.pop_front() {
+                self.verified_answers.remove(&old);
+            }
+        }
+    }
+
+    /// Number of remembered verified-answer keys (for metrics and tests).
+    pub fn verified_answers(&self) -> usize {
+        self.verified_answers.len()
     }
 
     /// Number of cached speculative states (for metrics and tests).

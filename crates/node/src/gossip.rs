@@ -18,11 +18,12 @@ use std::{
     time::Duration,
 };
 use tracing::debug;
-use unet_state::check_stateless_batch;
+use unet_state::{admit_answers, check_stateless_batch};
 use unet_store::StoreContext;
 use unet_types::{
-    keys::{account_key, Account},
-    Address, Digest, SignedTx, TxError,
+    chip::Chip,
+    keys::{account_key, chip_key, Account},
+    Address, Digest, Payload, SignedTx, TxError,
 };
 
 /// Most transactions in one gossip message.
@@ -119,20 +120,61 @@ pub async fn admit<E: StoreContext>(
         }
         accounts.insert(t.tx.sender.clone(), account);
     }
-    let mut mempool = shared.mempool.lock().expect("mempool lock");
-    for (t, r) in txs.into_iter().zip(results.iter_mut()) {
-        if r.is_err() {
-            continue;
-        }
-        let Some(Some(account)) = accounts.get(&t.tx.sender) else {
-            *r = Err(TxError::Malformed("sender account unreadable".into()));
-            continue;
-        };
-        if let Err(e) = mempool.insert(t, account, height) {
-            *r = Err(e);
+    let mut answers = Vec::new();
+    {
+        let mut mempool = shared.mempool.lock().expect("mempool lock");
+        for (t, r) in txs.into_iter().zip(results.iter_mut()) {
+            if r.is_err() {
+                continue;
+            }
+            let Some(Some(account)) = accounts.get(&t.tx.sender) else {
+                *r = Err(TxError::Malformed("sender account unreadable".into()));
+                continue;
+            };
+            if let Payload::Liveness { responses } = &t.tx.payload {
+                answers.extend(responses.iter().cloned());
+            }
+            if let Err(e) = mempool.insert(t, account, height) {
+                *r = Err(e);
+            }
         }
     }
+    verify_answers(shared, chain_id, view, answers).await;
     results
+}
+
+/// Checks admitted liveness answers against the chips as the finalized state holds them (on
+/// all cores) and has the chain remember the ones that verified, so block execution does not
+/// check them again (see [`unet_state::admit_answer`]). Answers whose challenge is not pending
+/// in the finalized state yet, or that fail, are left for the block to check in full: this
+/// only moves work, it never decides a verdict.
+async fn verify_answers<E: StoreContext>(
+    shared: &Shared<E>,
+    chain_id: u64,
+    view: unet_store::Batch<E>,
+    answers: Vec<unet_types::liveness::LivenessResponse>,
+) {
+    use commonware_codec::DecodeExt;
+    if answers.is_empty() {
+        return;
+    }
+    let mut checks = Vec::with_capacity(answers.len());
+    for r in answers {
+        // A stale view (a block applied meanwhile) just leaves the rest to the block.
+        let Ok(Some(bytes)) = view.get(&chip_key(&r.chip_id)).await else {
+            continue;
+        };
+        if let Ok(chip) = Chip::decode(bytes) {
+            checks.push((chip, r));
+        }
+    }
+    let keys: Vec<Digest> = admit_answers(chain_id, &checks)
+        .into_iter()
+        .filter_map(Result::ok)
+        .collect();
+    if !keys.is_empty() {
+        shared.chain().await.remember_verified_answers(keys);
+    }
 }
 
 /// Starts the gossip tasks on the `txs` channel.
