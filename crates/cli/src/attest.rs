@@ -13,7 +13,6 @@
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use clap::{Args, Subcommand, ValueEnum};
-use commonware_cryptography::{Hasher as _, Sha256};
 use serde::Serialize;
 use std::{
     io::Write as _,
@@ -273,7 +272,7 @@ fn x509(a: X509Args) -> Verdict {
 fn demo(a: DemoArgs) -> Verdict {
     let nonce = match &a.nonce {
         Some(n) => parse_nonce(n)?,
-        None => sha256(&[b"unet attest x509-demo nonce", a.seed.as_bytes()]),
+        None => unet_types::sha256(&[b"unet attest x509-demo nonce", a.seed.as_bytes()]),
     };
     let curve = match a.curve {
         DemoCurve::P256 => Curve::P256,
@@ -281,7 +280,7 @@ fn demo(a: DemoArgs) -> Verdict {
     };
     let ca_seed = a.ca_seed.as_ref().map_or(DEVNET_CA_SEED, |s| s.as_bytes());
     let ca = DevnetVendorCa::from_seed(ca_seed).map_err(|e| anyhow!("devnet vendor CA: {e}"))?;
-    let secret = sha256(&[b"unet attest x509-demo device secret", a.seed.as_bytes()]);
+    let secret = unet_types::sha256(&[b"unet attest x509-demo device secret", a.seed.as_bytes()]);
     let mut device_secret = [0u8; 16];
     device_secret.copy_from_slice(&secret[..16]);
     let key_seed = [
@@ -464,13 +463,6 @@ fn decode_maybe_hex(raw: &[u8]) -> Option<Vec<u8>> {
 fn pem(der: &[u8]) -> Result<String> {
     der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der)
         .map_err(|e| anyhow!("PEM encoding: {e}"))
-}
-
-fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-    let digest = Sha256::hash(parts);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
 }
 
 fn now() -> u64 {

@@ -38,7 +38,6 @@ use commonware_utils::{
 use serde::{Deserialize, Serialize};
 use std::{
     fs,
-    io::Write as _,
     net::SocketAddr,
     path::{Path, PathBuf},
 };
@@ -330,28 +329,11 @@ pub fn decode_polynomial(hex_str: &str) -> Result<Sharing<MinSig>> {
         .map_err(|e| anyhow!("invalid consensus_polynomial: {e}"))
 }
 
-/// Writes a secret as hex to a new file readable only by its owner (0600).
+/// Writes a secret as hex to a file readable only by its owner (0600), atomically.
 pub fn write_secret(path: &Path, value: &impl Encode) -> Result<()> {
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(fs::Permissions::from_mode(0o600))?;
-    }
-    writeln!(f, "{}", hex::encode(value.encode()))?;
-    Ok(())
+    let text = format!("{}\n", hex::encode(value.encode()));
+    unet_types::private_file::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Reads a hex-encoded key file, refusing files others can read.

@@ -300,14 +300,7 @@ impl Keystore {
             set_mode(&self.dir, 0o700)?;
         }
         let path = self.path(&file.name);
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let mut f = match opts.open(&path) {
+        let mut f = match unet_types::private_file::create(&path, false) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 bail!(
