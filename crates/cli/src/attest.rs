@@ -66,6 +66,14 @@ pub struct NvidiaArgs {
     /// Also write the evidence container (what a RegisterChip transaction carries) to this file.
     #[arg(long)]
     pub evidence_out: Option<PathBuf>,
+    /// Check the report against a firmware policy (JSON: architecture, min_driver, min_vbios,
+    /// measurements), as a chain with that policy would.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+    /// Write the firmware policy this report meets exactly (its versions as minimums, every
+    /// measurement pinned): a template for `unet gov approve --set-firmware-policy`.
+    #[arg(long)]
+    pub policy_out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -213,7 +221,7 @@ fn nvidia(a: NvidiaArgs) -> Verdict {
     let nonce = parse_nonce(&a.nonce)?;
     let report = read_text(&a.report, "report")?;
     let chain = read_text(&a.chain, "chain")?;
-    let trust = match &a.root {
+    let mut trust = match &a.root {
         None => TrustStore::with_nvidia_root(),
         Some(path) => {
             let mut trust = TrustStore::new();
@@ -221,6 +229,9 @@ fn nvidia(a: NvidiaArgs) -> Verdict {
             trust
         }
     };
+    if let Some(path) = &a.policy {
+        trust.set_firmware_policy(read_policy(path)?);
+    }
     let at = a.at.unwrap_or_else(now);
     let kind = EvidenceKind::NvidiaSpdm;
     // The files are the evidence being judged: if they do not decode, that is a verdict.
@@ -237,11 +248,32 @@ fn nvidia(a: NvidiaArgs) -> Verdict {
         Ok(att) => {
             let mut v = verified(&att.identity, at, container.len());
             v.measurements = Some(att.report.measurements.len());
+            if let Some(path) = &a.policy_out {
+                let policy = unet_poci::nvidia::FirmwarePolicy::from_report(
+                    &att.architecture,
+                    &att.opaque,
+                    &att.report,
+                );
+                let text = serde_json::to_string_pretty(&policy).context("encoding the policy")?;
+                std::fs::write(path, text + "\n")
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
             v.leaf = Some(att.leaf_common_name);
             Ok((to_json(&v)?, true))
         }
         Err(e) => Ok((failure(kind, &e)?, false)),
     }
+}
+
+/// A firmware policy file (JSON), checked to be well formed.
+pub fn read_policy(path: &std::path::Path) -> Result<unet_poci::nvidia::FirmwarePolicy> {
+    let text = read_text(path, "firmware policy")?;
+    let policy: unet_poci::nvidia::FirmwarePolicy = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a firmware policy", path.display()))?;
+    policy
+        .validate()
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(policy)
 }
 
 fn x509(a: X509Args) -> Verdict {

@@ -13,13 +13,13 @@ use commonware_cryptography::Signer;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use unet_client::api::params::{ListChipsParams, PageParams};
-use unet_node::home::DEVNET_CA_SEED;
-use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
+use unet_poci::Curve;
 use unet_types::{amount::parse_unc, hexser, Payload};
 
 #[derive(Subcommand)]
 pub enum ChipCommand {
-    /// Manufacture an emulated chip (software secure element certified by the devnet CA).
+    /// Manufacture an emulated chip certified by a devnet CA: a software secure element, or
+    /// with `--model H100` / `--model B200` an emulated NVIDIA GPU that attests with SPDM reports.
     Provision {
         /// Chip file to write (mode 0600).
         #[arg(long)]
@@ -143,8 +143,7 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
                 "p384" | "P-384" => Curve::P384,
                 other => bail!("--curve must be p256 or p384, not {other:?}"),
             };
-            let ca = DevnetVendorCa::from_seed(DEVNET_CA_SEED).map_err(|e| anyhow!("{e}"))?;
-            let chip = ChipFile::provision(&ca, &model, serial.as_deref(), curve)?;
+            let chip = crate::miner::emulated_chip(&model, serial.as_deref(), curve)?;
             chip.save(&out)?;
             let v = json!({"chip_id": chip.chip_id, "model": chip.model, "serial": chip.serial, "file": out});
             common.print(&v, || {
@@ -167,7 +166,6 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
             common,
         } => {
             let file = ChipFile::load(&chip)?;
-            let (se, chain) = file.open()?;
             let key = common.unlock(&from, &passphrase)?;
             let owner = key.public_key();
             let client = common.client();
@@ -188,13 +186,7 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
                 );
             }
             let (nonce, anchor_height) = (anchor.nonce, anchor.height);
-            let evidence = Evidence::VendorX509(VendorX509Evidence {
-                nonce,
-                chain,
-                signature: se.sign_registration(&nonce).map_err(|e| anyhow!("{e}"))?,
-            })
-            .encode()
-            .map_err(|e| anyhow!("{e}"))?;
+            let evidence = file.registration_evidence(&nonce)?;
             let payload = Payload::RegisterChip {
                 anchor_height,
                 evidence,

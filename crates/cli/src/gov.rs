@@ -41,6 +41,11 @@ pub struct ActionArgs {
     /// certificate's subject key, so every encoding and re-issue of it is revoked.
     #[arg(long)]
     revoke_cert: Option<String>,
+    /// Set an NVIDIA architecture's firmware policy from a JSON file (minimum driver and VBIOS
+    /// versions, reference measurements; `unet attest nvidia --policy-out` writes one). A file
+    /// with no minimum and no measurement removes the architecture's policy.
+    #[arg(long)]
+    set_firmware_policy: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -179,6 +184,12 @@ fn action(a: &ActionArgs, root: &RootOptions) -> Result<GovAction> {
                 .map_err(|e| anyhow!("--revoke-cert {}: {e}", path.display()))?
         };
         return Ok(GovAction::RevokeCertificate { fingerprint });
+    }
+    if let Some(path) = &a.set_firmware_policy {
+        let policy = crate::attest::read_policy(path)?;
+        return Ok(GovAction::SetFirmwarePolicy(
+            unet_state::registry::chain_policy(&policy),
+        ));
     }
     bail!("name one action")
 }

@@ -7,8 +7,11 @@ use serde_json::json;
 use std::{net::SocketAddr, path::PathBuf};
 use unet_client::DEFAULT_RPC;
 use unet_miner::{open_backend, ChipFile, Miner, MinerConfig, MinerHome, MinerState};
-use unet_node::home::DEVNET_CA_SEED;
-use unet_poci::{secure_element::DevnetVendorCa, Curve};
+use unet_node::home::{DEVNET_CA_SEED, DEVNET_NVIDIA_CA_SEED};
+use unet_poci::{
+    secure_element::{DevnetNvidiaCa, DevnetVendorCa},
+    Curve,
+};
 use unet_types::amount::{format_unc, parse_unc};
 
 #[derive(Args)]
@@ -74,7 +77,8 @@ pub struct InitArgs {
     /// vendor CA certifies them).
     #[arg(long, default_value_t = 0)]
     pub emulated_chips: usize,
-    /// Models of the emulated chips, used in turn.
+    /// Models of the emulated chips, used in turn. `H100` and `B200` make emulated NVIDIA GPUs
+    /// (SPDM evidence), e.g. `--emulated-chips 8 --models B200` for an 8-GPU host.
     #[arg(long, value_delimiter = ',', default_value = "BM1684X,BM1684")]
     pub models: Vec<String>,
     #[arg(long)]
@@ -103,6 +107,34 @@ pub fn run(args: MinerArgs) -> Result<()> {
     }
 }
 
+/// A new emulated chip of `model`, certified by a devnet CA. A model that is an emulated GPU
+/// architecture's board (`H100` for Hopper, `B200` for Blackwell) is an emulated NVIDIA GPU that
+/// attests with SPDM reports (the path real GPUs take, anchored in the devnet's NVIDIA-shaped
+/// roots); any other model is a secure element with vendor-x509 evidence on `curve`.
+pub fn emulated_chip(model: &str, serial: Option<&str>, curve: Curve) -> Result<ChipFile> {
+    let gpu = unet_node::home::DEVNET_GPU_ARCHITECTURES
+        .into_iter()
+        .find(|arch| {
+            unet_poci::nvidia::ARCHITECTURES
+                .iter()
+                .any(|a| a.name == *arch && a.default_model == model)
+        });
+    match gpu {
+        Some(arch) => {
+            if serial.is_some() {
+                bail!("an emulated {model} GPU's serial comes from its certificate; drop --serial");
+            }
+            let ca = DevnetNvidiaCa::from_seed(DEVNET_NVIDIA_CA_SEED, arch)
+                .map_err(|e| anyhow!("devnet NVIDIA-shaped CA: {e}"))?;
+            ChipFile::provision_gpu(&ca)
+        }
+        None => {
+            let ca = DevnetVendorCa::from_seed(DEVNET_CA_SEED).map_err(|e| anyhow!("{e}"))?;
+            ChipFile::provision(&ca, model, serial, curve)
+        }
+    }
+}
+
 /// Creates a home and `n` emulated chips; returns the owner address (hex) and chip ids.
 pub fn init_home(
     home: &MinerHome,
@@ -115,10 +147,9 @@ pub fn init_home(
         if models.is_empty() {
             bail!("--models must name at least one model");
         }
-        let ca = DevnetVendorCa::from_seed(DEVNET_CA_SEED).map_err(|e| anyhow!("{e}"))?;
         for i in 0..emulated {
             let model = &models[i % models.len()];
-            let chip = ChipFile::provision(&ca, model, None, Curve::P256)?;
+            let chip = emulated_chip(model, None, Curve::P256)?;
             chip.save(
                 &home
                     .chips_dir()

@@ -407,3 +407,43 @@ fn x509_demo_p384_and_explicit_nonce() {
     assert_eq!(v["model"], "BM1686");
     assert_eq!(v["device_key"].as_str().map(str::len), Some(97 * 2));
 }
+
+#[test]
+fn nvidia_firmware_policy_template_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("policy.json");
+    let t = template.display().to_string();
+    // The policy the sample meets exactly, written as a template.
+    let (code, v, stderr) = nvidia(REPORT, CHAIN, NONCE, NOW, &["--policy-out", &t]);
+    assert_eq!(code, 0, "{v} {stderr}");
+    let policy: Value = serde_json::from_str(&std::fs::read_to_string(&template).unwrap()).unwrap();
+    assert_eq!(policy["architecture"], "Hopper");
+    assert_eq!(policy["min_driver"], "550.90.07");
+    assert_eq!(policy["min_vbios"], "96.00.9F.00.01");
+    assert_eq!(policy["measurements"].as_array().unwrap().len(), 64);
+    // Checked against it, the sample passes.
+    let (code, v, _) = nvidia(REPORT, CHAIN, NONCE, NOW, &["--policy", &t]);
+    assert_eq!((code, &v["ok"]), (0, &Value::Bool(true)), "{v}");
+    // A higher driver minimum, or one reference value changed, is refused with its check.
+    let mut higher = policy.clone();
+    higher["min_driver"] = "550.90.08".into();
+    let path = dir.path().join("higher.json");
+    std::fs::write(&path, higher.to_string()).unwrap();
+    let p = path.display().to_string();
+    assert_rejected(
+        nvidia(REPORT, CHAIN, NONCE, NOW, &["--policy", &p]),
+        "firmware_below_minimum",
+    );
+    let mut other = policy.clone();
+    other["measurements"][5]["allowed"][0] = "00".repeat(48).into();
+    std::fs::write(&path, other.to_string()).unwrap();
+    assert_rejected(
+        nvidia(REPORT, CHAIN, NONCE, NOW, &["--policy", &p]),
+        "measurement_not_allowed",
+    );
+    // A malformed policy file is a usage error, not a verdict.
+    std::fs::write(&path, r#"{"architecture":"Hopper","min_driver":"new"}"#).unwrap();
+    let (code, v, stderr) = nvidia(REPORT, CHAIN, NONCE, NOW, &["--policy", &p]);
+    assert_eq!(code, 2, "{v} {stderr}");
+    assert!(stderr.contains("min_driver"), "{stderr}");
+}

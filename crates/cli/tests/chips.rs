@@ -333,6 +333,83 @@ async fn chip_lifecycle_through_the_cli() {
     let r = unet(&net, ks, &["chip", "show", &"00".repeat(32), "--json"], &[]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("no registered chip"), "{}", r.stderr);
+
+    // 9. An emulated B200 GPU registers with SPDM evidence (the path real GPUs take); once
+    // governance sets a Blackwell firmware policy above its driver, a second GPU cannot.
+    let gpu = |name: &str| {
+        let path = net.path().join(name);
+        let v = unet_json(
+            &net,
+            ks,
+            &[
+                "chip",
+                "provision",
+                "--out",
+                path.to_str().unwrap(),
+                "--model",
+                "B200",
+            ],
+            &[],
+        );
+        assert_eq!(v["model"], "B200");
+        path
+    };
+    let register = |path: &std::path::Path| {
+        let r = unet(
+            &net,
+            ks,
+            &[
+                "chip",
+                "register",
+                "--from",
+                "miner",
+                "--chip",
+                path.to_str().unwrap(),
+                "--json",
+            ],
+            &[],
+        );
+        serde_json::from_str::<Value>(&r.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {} {}", r.stdout, r.stderr))
+    };
+    let r = register(&gpu("gpu-1.json"));
+    assert_eq!(r["receipt"]["status"], "ok", "{r}");
+    assert_eq!(r["chip"]["kind"], "nvidia-spdm");
+    assert_eq!(r["chip"]["model"], "B200");
+    let policy = net.path().join("blackwell-policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"architecture":"Blackwell","min_driver":"580.65.06"}"#,
+    )
+    .unwrap();
+    let set = ["--set-firmware-policy", policy.to_str().unwrap()];
+    let approval = net.path().join("approval-fw.json");
+    let mut args = vec![
+        "gov",
+        "approve",
+        "--from",
+        "gov",
+        "--out",
+        approval.to_str().unwrap(),
+    ];
+    args.extend(set);
+    unet_json(&net, ks, &args, &[]);
+    let mut args = vec![
+        "gov",
+        "submit",
+        "--from",
+        "miner",
+        "--approval",
+        approval.to_str().unwrap(),
+    ];
+    args.extend(set);
+    let r = unet_json(&net, ks, &args, &[]);
+    assert_eq!(r["receipt"]["status"], "ok", "{r}");
+    let r = register(&gpu("gpu-2.json"));
+    assert_eq!(
+        r["receipt"]["code"], "evidence_firmware_below_minimum",
+        "{r}"
+    );
 }
 
 fn r_owner(net: &Network, ks: &std::path::Path) -> String {

@@ -103,6 +103,23 @@ impl ChipFile {
         Ok((se, self.decoded_chain()?))
     }
 
+    /// Registration evidence over `nonce` (what a `RegisterChip` transaction carries): an SPDM
+    /// report for an emulated GPU, a vendor-x509 signature for a secure element.
+    pub fn registration_evidence(&self, nonce: &[u8; 32]) -> Result<Vec<u8>> {
+        if self.is_gpu() {
+            return self.open_gpu()?.evidence(nonce).map_err(|e| anyhow!("{e}"));
+        }
+        let (se, chain) = self.open()?;
+        let signature = se.sign_registration(nonce).map_err(|e| anyhow!("{e}"))?;
+        Evidence::VendorX509(VendorX509Evidence {
+            nonce: *nonce,
+            chain,
+            signature,
+        })
+        .encode()
+        .map_err(|e| anyhow!("{e}"))
+    }
+
     /// Opens an emulated GPU; checks that its chain certifies its keys and that it is the chip
     /// the file names.
     pub fn open_gpu(&self) -> Result<EmulatedGpu> {

@@ -150,6 +150,32 @@ pub enum VerifyError {
     /// The DICE extension names an identity key other than the DeviceID (BROM) certificate's key.
     #[error("DICE identity key does not match the DeviceID certificate key")]
     DiceIdentityMismatch,
+    /// The report's signed DRIVER_VERSION or VBIOS_VERSION is below the governance minimum for
+    /// its architecture ([`crate::nvidia::FirmwarePolicy`]).
+    #[error("{field} version {have} is below the minimum {min} this chain accepts")]
+    FirmwareBelowMinimum {
+        /// "driver" or "vbios"
+        field: &'static str,
+        /// the version the report carries
+        have: String,
+        /// the policy's minimum
+        min: String,
+    },
+    /// A minimum applies but the report's version field is missing or not a dotted version.
+    #[error("{0} version is missing or unreadable, and this chain sets a minimum for it")]
+    FirmwareVersionUnreadable(&'static str),
+    /// The firmware policy lists reference values for a measurement index the report lacks.
+    #[error("the report has no measurement block {index}, which the firmware policy checks")]
+    MeasurementMissing {
+        /// measurement block index
+        index: u8,
+    },
+    /// A measurement block is none of the firmware policy's reference values for its index.
+    #[error("measurement block {index} matches none of the reference values")]
+    MeasurementNotAllowed {
+        /// measurement block index
+        index: u8,
+    },
 
     // ---- freshness and signatures over challenges ----
     /// The requester nonce in the evidence is not the expected challenge.

@@ -36,6 +36,9 @@ pub struct TrustStore {
     roots: Vec<TrustedRoot>,
     revoked_chips: BTreeSet<[u8; 32]>,
     revoked_certs: BTreeSet<[u8; 32]>,
+    /// Firmware requirements by architecture name (governance's stand-in for NVIDIA's RIM
+    /// comparison and version policy; see [`crate::nvidia::policy`]).
+    firmware: Vec<crate::nvidia::FirmwarePolicy>,
     /// When false (production), chains that lead to a devnet-only root are rejected with
     /// [`VerifyError::DevnetRootNotAllowed`].
     pub allow_devnet_roots: bool,
@@ -142,6 +145,20 @@ impl TrustStore {
     /// Whether a chip is revoked.
     pub fn is_chip_revoked(&self, chip_id: &[u8; 32]) -> bool {
         self.revoked_chips.contains(chip_id)
+    }
+
+    /// Sets the firmware policy of `policy.architecture`, replacing any earlier one.
+    pub fn set_firmware_policy(&mut self, policy: crate::nvidia::FirmwarePolicy) {
+        self.firmware
+            .retain(|p| p.architecture != policy.architecture);
+        self.firmware.push(policy);
+    }
+
+    /// The firmware policy for an architecture ([`crate::nvidia::Architecture::name`]), if any.
+    pub fn firmware_policy(&self, architecture: &str) -> Option<&crate::nvidia::FirmwarePolicy> {
+        self.firmware
+            .iter()
+            .find(|p| p.architecture == architecture)
     }
 
     /// Revoke a certificate (typically a vendor intermediate) by its

@@ -13,6 +13,7 @@ use unet_types::{
         registration_nonce, Approval, BlockHashEntry, Chip, ChipId, ChipList, ChipStatus,
         GovAction, Registry, GOV_NAMESPACE, MAX_NAME, MAX_ROOTS,
     },
+    firmware::{FirmwarePolicy, MeasurementRule, MAX_FIRMWARE_POLICIES},
     keys::{
         block_hash_key, chip_index_key, chip_key, owner_chips_key, registry_key, revoked_cert_key,
         revoked_chip_key,
@@ -157,7 +158,45 @@ pub fn trust_store(registry: &Registry) -> TrustStore {
             let _ = trust.add_root(kind, &r.der, r.devnet_only);
         }
     }
+    for p in &registry.firmware {
+        trust.set_firmware_policy(verifier_policy(p));
+    }
     trust
+}
+
+/// A firmware policy as chain data, in the verifier's terms.
+pub fn verifier_policy(p: &FirmwarePolicy) -> unet_poci::nvidia::FirmwarePolicy {
+    let version = |v: &String| (!v.is_empty()).then(|| v.clone());
+    unet_poci::nvidia::FirmwarePolicy {
+        architecture: p.architecture.clone(),
+        min_driver: version(&p.min_driver),
+        min_vbios: version(&p.min_vbios),
+        measurements: p
+            .measurements
+            .iter()
+            .map(|r| unet_poci::nvidia::MeasurementRule {
+                index: r.index,
+                allowed: r.allowed.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A verifier's firmware policy as chain data (what `GovAction::SetFirmwarePolicy` carries).
+pub fn chain_policy(p: &unet_poci::nvidia::FirmwarePolicy) -> FirmwarePolicy {
+    FirmwarePolicy {
+        architecture: p.architecture.clone(),
+        min_driver: p.min_driver.clone().unwrap_or_default(),
+        min_vbios: p.min_vbios.clone().unwrap_or_default(),
+        measurements: p
+            .measurements
+            .iter()
+            .map(|r| MeasurementRule {
+                index: r.index,
+                allowed: r.allowed.clone(),
+            })
+            .collect(),
+    }
 }
 
 /// Registers a chip to `owner`.
@@ -381,6 +420,33 @@ pub(crate) fn govern(
         }
         GovAction::RevokeCertificate { fingerprint } => {
             w.put(revoked_cert_key(fingerprint), &1u8);
+        }
+        GovAction::SetFirmwarePolicy(policy) => {
+            if !unet_poci::nvidia::ARCHITECTURES
+                .iter()
+                .any(|a| a.name == policy.architecture)
+            {
+                return invalid("no such NVIDIA architecture");
+            }
+            if let Err(m) = verifier_policy(policy).validate() {
+                return Ok(Err(PociError::InvalidAction(m)));
+            }
+            let existing = registry
+                .firmware
+                .binary_search_by(|p| p.architecture.cmp(&policy.architecture));
+            match (existing, policy.is_empty()) {
+                (Ok(i), true) => {
+                    registry.firmware.remove(i);
+                }
+                (Ok(i), false) => registry.firmware[i] = policy.clone(),
+                (Err(_), true) => return invalid("no firmware policy to remove"),
+                (Err(i), false) => {
+                    if registry.firmware.len() >= MAX_FIRMWARE_POLICIES {
+                        return invalid("too many firmware policies");
+                    }
+                    registry.firmware.insert(i, policy.clone());
+                }
+            }
         }
     }
     registry.gov_nonce += 1;

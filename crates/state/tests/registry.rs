@@ -621,3 +621,116 @@ fn governance_manages_models_and_roots() {
     let tx = c.tx(&alice, p);
     assert_eq!(c.block(&[tx]), vec![TxStatus::Ok]);
 }
+
+#[test]
+fn governance_firmware_policy_gates_gpu_registration() {
+    use unet_poci::secure_element::DevnetNvidiaCa;
+    use unet_types::firmware::{FirmwarePolicy, MeasurementRule};
+    let ca = ca();
+    let (alice, g) = (PrivateKey::from_seed(1), PrivateKey::from_seed(50));
+    let mut reg = registry(&ca, &[&g], 1);
+    let nv = DevnetNvidiaCa::from_seed(b"test nvidia", "Blackwell").unwrap();
+    reg.roots.push(Root {
+        kind: unet_types::chip::kind::NVIDIA_SPDM,
+        der: nv.root_der().to_vec(),
+        devnet_only: true,
+    });
+    reg.set_model(Model {
+        name: "B200".into(),
+        compute_milli_tops: 2_250_000,
+    });
+    let mut c = Chain::new(reg, &[&alice, &g]);
+    let gpus: Vec<_> = (0..3u8)
+        .map(|i| nv.manufacture([0xC0 + i; 16]).unwrap())
+        .collect();
+    let register = |c: &mut Chain, gpu: &unet_poci::secure_element::EmulatedGpu| {
+        let (h, hash) = c.anchor();
+        let nonce = registration_nonce(CHAIN, &hash, &alice.public_key());
+        let payload = Payload::RegisterChip {
+            anchor_height: h,
+            evidence: gpu.evidence(&nonce).unwrap(),
+        };
+        let tx = c.tx(&alice, payload);
+        c.block(&[tx]).remove(0)
+    };
+    let govern = |c: &mut Chain, policy: FirmwarePolicy| {
+        let action = GovAction::SetFirmwarePolicy(policy);
+        let approvals = approve(&action, c.registry().gov_nonce, &[&g]);
+        let tx = c.tx(&g, Payload::Govern { action, approvals });
+        c.block(&[tx]).remove(0)
+    };
+    // The emulated GPUs report driver 575.32 and VBIOS 97.00.88.00.0F.
+    let strict = FirmwarePolicy {
+        architecture: "Blackwell".into(),
+        min_driver: "580.65.06".into(),
+        ..Default::default()
+    };
+    assert_eq!(govern(&mut c, strict.clone()), TxStatus::Ok);
+    assert_eq!(c.registry().firmware, vec![strict]);
+    let refused = register(&mut c, &gpus[0]);
+    assert_eq!(failed(&refused), "evidence_firmware_below_minimum");
+    assert!(format!("{refused:?}").contains("580.65.06"), "{refused:?}");
+    assert!(c.chip(&gpus[0].chip_id()).is_none());
+
+    // Lowered to what the GPU runs, with one measurement pinned to its true value.
+    let report = unet_poci::nvidia::parse_report(&gpus[0].attest(&[0; 32])).unwrap();
+    let block = &report.measurements[4];
+    let met = FirmwarePolicy {
+        architecture: "Blackwell".into(),
+        min_driver: "575.32".into(),
+        min_vbios: "97.00.88.00.0F".into(),
+        measurements: vec![MeasurementRule {
+            index: block.index,
+            allowed: vec![block.value.clone()],
+        }],
+    };
+    assert_eq!(govern(&mut c, met.clone()), TxStatus::Ok);
+    assert_eq!(register(&mut c, &gpus[0]), TxStatus::Ok);
+    assert!(c.chip(&gpus[0].chip_id()).is_some());
+    // Firmware whose measurement is not the reference value (here: the reference changed).
+    let mut moved = met.clone();
+    moved.measurements[0].allowed[0][0] ^= 1;
+    assert_eq!(govern(&mut c, moved.clone()), TxStatus::Ok);
+    assert_eq!(
+        failed(&register(&mut c, &gpus[1])),
+        "evidence_measurement_not_allowed"
+    );
+
+    // Malformed or meaningless policies are refused and change nothing.
+    for bad in [
+        FirmwarePolicy {
+            architecture: "Rubin".into(),
+            min_driver: "1".into(),
+            ..Default::default()
+        },
+        FirmwarePolicy {
+            architecture: "Blackwell".into(),
+            min_driver: "latest".into(),
+            ..Default::default()
+        },
+        FirmwarePolicy {
+            architecture: "Blackwell".into(),
+            measurements: vec![MeasurementRule {
+                index: 1,
+                allowed: vec![],
+            }],
+            ..Default::default()
+        },
+        FirmwarePolicy {
+            architecture: "Hopper".into(), // nothing to remove
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(failed(&govern(&mut c, bad)), "invalid_action");
+    }
+    assert_eq!(c.registry().firmware, vec![moved]);
+
+    // A policy that requires nothing removes it: the second GPU now registers.
+    let none = FirmwarePolicy {
+        architecture: "Blackwell".into(),
+        ..Default::default()
+    };
+    assert_eq!(govern(&mut c, none), TxStatus::Ok);
+    assert!(c.registry().firmware.is_empty());
+    assert_eq!(register(&mut c, &gpus[1]), TxStatus::Ok);
+}

@@ -8,6 +8,7 @@
 //!             | live ChipLiveness (see [`crate::liveness`])
 //! Registry   := models vec<Model> | roots vec<Root> | allow_devnet_roots bool
 //!             | governance vec<[32]> | threshold u8 | gov_nonce u64 | chip_count u64
+//!             | firmware vec<FirmwarePolicy> (see [`crate::firmware`])
 //! Model      := name str | compute_milli_tops u64
 //! Root       := kind u8 | der bytes | devnet_only bool
 //! GovAction  := tag u8 | fields (see [`GovAction`])
@@ -138,6 +139,8 @@ pub struct Registry {
     pub gov_nonce: u64,
     /// Chips ever registered (next chip index).
     pub chip_count: u64,
+    /// Firmware policies by architecture, sorted by name ([`crate::firmware`]).
+    pub firmware: Vec<crate::firmware::FirmwarePolicy>,
 }
 
 impl Registry {
@@ -191,6 +194,9 @@ pub enum GovAction {
         /// (r, s) as (r, n - s), and the rewritten certificate still verifies.
         fingerprint: [u8; 32],
     },
+    /// Set the firmware policy of one NVIDIA architecture (minimum driver and VBIOS versions,
+    /// reference measurements); a policy that requires nothing removes it.
+    SetFirmwarePolicy(crate::firmware::FirmwarePolicy),
 }
 
 impl GovAction {
@@ -202,6 +208,7 @@ impl GovAction {
             Self::RemoveRoot { .. } => "remove_root",
             Self::RevokeChip { .. } => "revoke_chip",
             Self::RevokeCertificate { .. } => "revoke_certificate",
+            Self::SetFirmwarePolicy(_) => "set_firmware_policy",
         }
     }
 
@@ -248,15 +255,18 @@ pub fn digest32(d: Digest) -> [u8; 32] {
 
 // ---- codec ----
 
-fn write_str(s: &str, buf: &mut impl BufMut) {
+pub(crate) fn write_str(s: &str, buf: &mut impl BufMut) {
     s.as_bytes().to_vec().write(buf);
 }
 
-fn str_size(s: &str) -> usize {
+pub(crate) fn str_size(s: &str) -> usize {
     s.as_bytes().to_vec().encode_size()
 }
 
-fn read_str(buf: &mut impl commonware_codec::Buf, max: usize) -> Result<String, CodecError> {
+pub(crate) fn read_str(
+    buf: &mut impl commonware_codec::Buf,
+    max: usize,
+) -> Result<String, CodecError> {
     let bytes = Vec::<u8>::read_cfg(buf, &(RangeCfg::from(..=max), ()))?;
     String::from_utf8(bytes).map_err(|_| CodecError::Invalid("str", "not utf-8"))
 }
@@ -373,6 +383,7 @@ impl Write for Registry {
         self.threshold.write(buf);
         self.gov_nonce.write(buf);
         self.chip_count.write(buf);
+        self.firmware.write(buf);
     }
 }
 
@@ -385,6 +396,7 @@ impl EncodeSize for Registry {
             + 1
             + 8
             + 8
+            + self.firmware.encode_size()
     }
 }
 
@@ -399,6 +411,13 @@ impl Read for Registry {
             threshold: u8::read(buf)?,
             gov_nonce: u64::read(buf)?,
             chip_count: u64::read(buf)?,
+            firmware: Vec::<crate::firmware::FirmwarePolicy>::read_cfg(
+                buf,
+                &(
+                    RangeCfg::from(..=crate::firmware::MAX_FIRMWARE_POLICIES),
+                    (),
+                ),
+            )?,
         })
     }
 }
@@ -430,6 +449,10 @@ impl Write for GovAction {
                 5u8.write(buf);
                 fingerprint.write(buf);
             }
+            Self::SetFirmwarePolicy(p) => {
+                6u8.write(buf);
+                p.write(buf);
+            }
         }
     }
 }
@@ -440,6 +463,7 @@ impl EncodeSize for GovAction {
             Self::SetModel(m) => m.encode_size(),
             Self::RemoveModel { name } => str_size(name),
             Self::AddRoot(r) => r.encode_size(),
+            Self::SetFirmwarePolicy(p) => p.encode_size(),
             Self::RemoveRoot { .. } | Self::RevokeChip { .. } | Self::RevokeCertificate { .. } => {
                 32
             }
@@ -465,6 +489,7 @@ impl Read for GovAction {
             5 => Self::RevokeCertificate {
                 fingerprint: <[u8; 32]>::read(buf)?,
             },
+            6 => Self::SetFirmwarePolicy(crate::firmware::FirmwarePolicy::read(buf)?),
             t => return Err(CodecError::InvalidEnum(t)),
         })
     }

@@ -11,6 +11,7 @@ pub mod amount;
 pub mod block;
 pub mod chip;
 pub mod epoch;
+pub mod firmware;
 pub mod genesis;
 pub mod hexser;
 pub mod keys;

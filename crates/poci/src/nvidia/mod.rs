@@ -16,7 +16,9 @@
 //! 7. the report's FWID equals the FWID of the leaf's architecture-specific DICE extension
 //!    (2.23.133.5.4.1 composite identifier on Hopper, 2.23.133.5.4.1.1 TcbInfo on Blackwell), and
 //!    the extension's identity key (when it names one) is the DeviceID (BROM) certificate's key;
-//! 8. `chip_id` = [`crate::chip_id`] of the BROM certificate's key for this kind, and is not revoked.
+//! 8. `chip_id` = [`crate::chip_id`] of the BROM certificate's key for this kind, and is not revoked;
+//! 9. the signed driver and VBIOS versions and measurement blocks meet the trust store's
+//!    [`FirmwarePolicy`] for the architecture, when governance has set one ([`policy`]).
 //!
 //! Steps 4, 5 and the certificate half of 7 depend only on the chain: [`ChainCache`] keeps their
 //! outcome per chain, so a repeat report costs one P-384 verification plus parsing.
@@ -24,6 +26,7 @@
 pub mod arch;
 mod cache;
 pub mod fields;
+pub mod policy;
 pub mod spdm;
 
 use der::Encode;
@@ -41,6 +44,7 @@ use crate::types::{
 pub use arch::{Architecture, DeviceClass, ARCHITECTURES};
 pub use cache::{CacheStats, ChainCache};
 pub use fields::OpaqueData;
+pub use policy::{FirmwarePolicy, MeasurementRule};
 pub use spdm::{parse_report, MeasurementBlock, OpaqueField, SpdmReport};
 
 /// NVIDIA's "NVIDIA Device Identity CA" root (verifier_device_root.pem from NVIDIA's local GPU
@@ -252,6 +256,9 @@ fn verify_with(
 
     if trust.is_chip_revoked(&device.chip_id) {
         return Err(VerifyError::ChipRevoked(hex::encode(device.chip_id)));
+    }
+    if let Some(policy) = trust.firmware_policy(device.arch.name) {
+        policy.check(&opaque, &report)?;
     }
 
     let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".to_string());
