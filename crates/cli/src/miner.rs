@@ -35,6 +35,17 @@ enum MinerCommand {
     /// One miner with many emulated chips on a local devnet with short epochs: keeps every
     /// chip Online? Reports the miner's CPU and memory.
     Bench(crate::miner_bench::MinerBenchArgs),
+    /// Check this host for what renters' workloads need (root, runc, user namespaces, cgroups,
+    /// a real sandboxed run; NVIDIA devices and CDI for GPU chips) and say how to fix what is
+    /// missing. Exits 1 when a required check fails.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct DoctorArgs {
+    /// One JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Clone)]
@@ -102,6 +113,7 @@ pub fn run(args: MinerArgs) -> Result<()> {
         Some(MinerCommand::Init(a)) => init(a),
         Some(MinerCommand::Run(a)) => run_daemon(a),
         Some(MinerCommand::Status(a)) => status(a),
+        Some(MinerCommand::Doctor(a)) => doctor(a),
         Some(MinerCommand::Bench(a)) => crate::miner_bench::bench(a),
         None => run_daemon(args.run),
     }
@@ -133,6 +145,40 @@ pub fn emulated_chip(model: &str, serial: Option<&str>, curve: Curve) -> Result<
             ChipFile::provision(&ca, model, serial, curve)
         }
     }
+}
+
+fn doctor(a: DoctorArgs) -> Result<()> {
+    use unet_sandbox::doctor;
+    let work = std::env::temp_dir().join(format!("unet-doctor-{}", std::process::id()));
+    let checks = doctor::check_host(&doctor::HostPaths::default(), &work);
+    let ready = doctor::host_ready(&checks);
+    if a.json {
+        println!("{}", json!({"ready": ready, "checks": checks}));
+    } else {
+        for c in &checks {
+            let mark = match (c.ok, c.required) {
+                (true, _) => "ok  ",
+                (false, true) => "FAIL",
+                (false, false) => "--  ",
+            };
+            println!("{mark} {:<16} {}", c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                println!("     {:<16} fix: {fix}", "");
+            }
+        }
+        println!(
+            "{}",
+            if ready {
+                "this host can run renters' workloads"
+            } else {
+                "this host cannot run renters' workloads yet (see FAIL above)"
+            }
+        );
+    }
+    if !ready {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// Creates a home and `n` emulated chips; returns the owner address (hex) and chip ids.

@@ -312,3 +312,33 @@ async fn miner_registers_answers_recovers_and_never_double_answers() {
         answered.len()
     );
 }
+
+/// `unet miner doctor` on this host (which has runc and busybox-static, as CI installs them):
+/// ready, every required check passed, a real sandboxed run among them, and the optional GPU
+/// checks report what a GPU host would need.
+#[test]
+fn miner_doctor_reports_this_host_ready() {
+    let out = Command::new(env!("CARGO_BIN_EXE_unet"))
+        .args(["miner", "doctor", "--json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["ready"], true, "{v}");
+    let checks = v["checks"].as_array().unwrap();
+    for name in ["root", "runc", "user_namespaces", "cgroups", "container"] {
+        let c = checks.iter().find(|c| c["name"] == name).unwrap();
+        assert_eq!(
+            (&c["ok"], &c["required"]),
+            (&Value::Bool(true), &Value::Bool(true)),
+            "{c}"
+        );
+    }
+    let cdi = checks.iter().find(|c| c["name"] == "cdi_spec").unwrap();
+    assert_eq!(cdi["required"], false);
+    if cdi["ok"] == false {
+        assert!(cdi["fix"].as_str().unwrap().contains("nvidia-ctk"), "{cdi}");
+    }
+}

@@ -8,9 +8,11 @@
 //! - [`rootfs`]: the minimal busybox root for commands without an image.
 //! - [`gpu`]: the leased NVIDIA GPU's device nodes and driver files, from a CDI spec.
 //! - [`image`]: OCI images (archive import, digest checks, safe layer unpacking, cache).
+//! - [`doctor`]: what a host lacks to run workloads, and how to fix it (`unet miner doctor`).
 //!
 //! See crates/sandbox/README.md and docs/jobs.md.
 
+pub mod doctor;
 pub mod gpu;
 pub mod image;
 pub mod rootfs;

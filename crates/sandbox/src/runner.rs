@@ -34,7 +34,7 @@ pub enum Stopped {
 }
 
 /// What happened to a workload.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunOutcome {
     pub stopped: Option<Stopped>,
     pub exit_code: Option<i32>,
@@ -52,14 +52,8 @@ impl RunOutcome {
     /// A workload that could not be started (`error` says why).
     pub fn failed_to_start(error: String) -> Self {
         Self {
-            stopped: None,
-            exit_code: None,
-            signal: None,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-            truncated: false,
-            wall_ms: 0,
             start_error: Some(error),
+            ..Self::default()
         }
     }
 
@@ -121,16 +115,7 @@ impl Runtime {
         output_cap: u64,
     ) -> RunOutcome {
         let started = Instant::now();
-        let mut out = RunOutcome {
-            stopped: None,
-            exit_code: None,
-            signal: None,
-            stdout: Vec::new(),
-            stderr: Vec::new(),
-            truncated: false,
-            wall_ms: 0,
-            start_error: None,
-        };
+        let mut out = RunOutcome::default();
         if let Err(e) = self.prepare(id, bundle, spec) {
             out.start_error = Some(e);
             return out;

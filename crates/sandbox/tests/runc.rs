@@ -382,3 +382,32 @@ fn start_latency_against_running_directly() {
         batch.saturating_sub(direct)
     );
 }
+
+/// `unet miner doctor`'s checks on this host (which has what the sandbox tests need): every
+/// required check passes, including a real sandboxed run; GPU checks are optional.
+#[test]
+fn doctor_finds_this_host_ready() {
+    use unet_sandbox::doctor::{check_host, host_ready, HostPaths};
+    let dir = tempfile::tempdir().unwrap();
+    let checks = check_host(&HostPaths::default(), &dir.path().join("doctor"));
+    let names: Vec<&str> = checks.iter().map(|c| c.name).collect();
+    assert_eq!(
+        names,
+        [
+            "root",
+            "runc",
+            "user_namespaces",
+            "cgroups",
+            "container",
+            "busybox",
+            "nvidia_devices",
+            "cdi_spec"
+        ]
+    );
+    for c in checks.iter().filter(|c| c.required) {
+        assert!(c.ok, "{c:?}");
+    }
+    assert!(host_ready(&checks));
+    let run = checks.iter().find(|c| c.name == "container").unwrap();
+    assert!(run.detail.contains("ran `echo`"), "{run:?}");
+}

@@ -192,31 +192,40 @@ impl DevnetNvidiaCa {
             (OID_CN, &format!("{} DEVNET", arch.provisioner_ca_prefix)),
             (OID_O, &org),
         ])?;
-        let ca = |subject: &Name, issuer: Option<&Name>| Profile {
-            subject: subject.clone(),
-            issuer: issuer.cloned(),
-            ca: Some(None),
+        // A CA certificate for `key` named `subject`, signed by `issuer_key` (`label` seeds
+        // its serial).
+        let issue_ca = |label: &[u8],
+                        subject: &Name,
+                        issuer: Option<&Name>,
+                        key: &p384::ecdsa::SigningKey,
+                        issuer_key: &p384::ecdsa::SigningKey| {
+            let profile = Profile {
+                subject: subject.clone(),
+                issuer: issuer.cloned(),
+                ca: Some(None),
+            };
+            sign_p384(
+                profile,
+                &[&seed[..], label].concat(),
+                spki_of(key)?,
+                issuer_key,
+                None,
+            )
         };
-        let root_der = sign_p384(
-            ca(&root_name, None),
-            &[&seed[..], b"root"].concat(),
-            spki_of(&root_key)?,
-            &root_key,
-            None,
-        )?;
-        let identity_der = sign_p384(
-            ca(&identity_name, Some(&root_name)),
-            &[&seed[..], b"identity"].concat(),
-            spki_of(&identity_key)?,
-            &root_key,
-            None,
-        )?;
-        let ica_der = sign_p384(
-            ca(&ica_name, Some(&identity_name)),
-            &[&seed[..], b"provisioner"].concat(),
-            spki_of(&ica_key)?,
+        let root_der = issue_ca(b"root", &root_name, None, &root_key, &root_key)?;
+        let identity_der = issue_ca(
+            b"identity",
+            &identity_name,
+            Some(&root_name),
             &identity_key,
-            None,
+            &root_key,
+        )?;
+        let ica_der = issue_ca(
+            b"provisioner",
+            &ica_name,
+            Some(&identity_name),
+            &ica_key,
+            &identity_key,
         )?;
         Ok(Self {
             arch,
