@@ -19,7 +19,7 @@ use unet_types::{amount::parse_unc, hexser, Payload};
 #[derive(Subcommand)]
 pub enum ChipCommand {
     /// Manufacture an emulated chip certified by a devnet CA: a software secure element, or
-    /// with `--model H100` / `--model B200` an emulated NVIDIA GPU that attests with SPDM reports.
+    /// with `--gpu --model H100|B200` an emulated NVIDIA GPU that attests with SPDM reports.
     Provision {
         /// Chip file to write (mode 0600).
         #[arg(long)]
@@ -33,6 +33,9 @@ pub enum ChipCommand {
         /// Curve of the device key: p256 or p384.
         #[arg(long, default_value = "p256")]
         curve: String,
+        /// An emulated NVIDIA GPU (SPDM evidence) of --model H100 or B200.
+        #[arg(long)]
+        gpu: bool,
         #[command(flatten)]
         common: Common,
     },
@@ -136,6 +139,7 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
             model,
             serial,
             curve,
+            gpu,
             common,
         } => {
             let curve = match curve.as_str() {
@@ -143,7 +147,7 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
                 "p384" | "P-384" => Curve::P384,
                 other => bail!("--curve must be p256 or p384, not {other:?}"),
             };
-            let chip = crate::miner::emulated_chip(&model, serial.as_deref(), curve)?;
+            let chip = crate::miner::emulated_chip(&model, serial.as_deref(), curve, gpu)?;
             chip.save(&out)?;
             let v = json!({"chip_id": chip.chip_id, "model": chip.model, "serial": chip.serial, "file": out});
             common.print(&v, || {

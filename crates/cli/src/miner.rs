@@ -88,10 +88,13 @@ pub struct InitArgs {
     /// vendor CA certifies them).
     #[arg(long, default_value_t = 0)]
     pub emulated_chips: usize,
-    /// Models of the emulated chips, used in turn. `H100` and `B200` make emulated NVIDIA GPUs
-    /// (SPDM evidence), e.g. `--emulated-chips 8 --models B200` for an 8-GPU host.
+    /// Models of the emulated chips, used in turn.
     #[arg(long, value_delimiter = ',', default_value = "BM1684X,BM1684")]
     pub models: Vec<String>,
+    /// The emulated chips are NVIDIA GPUs (SPDM evidence) of --models H100 or B200, e.g.
+    /// `--emulated-chips 8 --gpus --models B200` for an 8-GPU Blackwell host.
+    #[arg(long)]
+    pub gpus: bool,
     #[arg(long)]
     pub json: bool,
 }
@@ -119,32 +122,36 @@ pub fn run(args: MinerArgs) -> Result<()> {
     }
 }
 
-/// A new emulated chip of `model`, certified by a devnet CA. A model that is an emulated GPU
-/// architecture's board (`H100` for Hopper, `B200` for Blackwell) is an emulated NVIDIA GPU that
-/// attests with SPDM reports (the path real GPUs take, anchored in the devnet's NVIDIA-shaped
-/// roots); any other model is a secure element with vendor-x509 evidence on `curve`.
-pub fn emulated_chip(model: &str, serial: Option<&str>, curve: Curve) -> Result<ChipFile> {
-    let gpu = unet_node::home::DEVNET_GPU_ARCHITECTURES
+/// A new emulated chip of `model`, certified by a devnet CA: a secure element with vendor-x509
+/// evidence on `curve`, or with `gpu` an emulated NVIDIA GPU that attests with SPDM reports (the
+/// path real GPUs take, anchored in the devnet's NVIDIA-shaped roots) whose model is its
+/// architecture's board: `H100` (Hopper) or `B200` (Blackwell).
+pub fn emulated_chip(
+    model: &str,
+    serial: Option<&str>,
+    curve: Curve,
+    gpu: bool,
+) -> Result<ChipFile> {
+    if !gpu {
+        let ca = DevnetVendorCa::from_seed(DEVNET_CA_SEED).map_err(|e| anyhow!("{e}"))?;
+        return ChipFile::provision(&ca, model, serial, curve);
+    }
+    let arch = unet_node::home::DEVNET_GPU_ARCHITECTURES
         .into_iter()
         .find(|arch| {
             unet_poci::nvidia::ARCHITECTURES
                 .iter()
                 .any(|a| a.name == *arch && a.default_model == model)
-        });
-    match gpu {
-        Some(arch) => {
-            if serial.is_some() {
-                bail!("an emulated {model} GPU's serial comes from its certificate; drop --serial");
-            }
-            let ca = DevnetNvidiaCa::from_seed(DEVNET_NVIDIA_CA_SEED, arch)
-                .map_err(|e| anyhow!("devnet NVIDIA-shaped CA: {e}"))?;
-            ChipFile::provision_gpu(&ca)
-        }
-        None => {
-            let ca = DevnetVendorCa::from_seed(DEVNET_CA_SEED).map_err(|e| anyhow!("{e}"))?;
-            ChipFile::provision(&ca, model, serial, curve)
-        }
+        })
+        .ok_or_else(|| {
+            anyhow!("emulated GPUs are H100 (Hopper) or B200 (Blackwell), not {model:?}")
+        })?;
+    if serial.is_some() {
+        bail!("an emulated GPU's serial comes from its certificate; drop --serial");
     }
+    let ca = DevnetNvidiaCa::from_seed(DEVNET_NVIDIA_CA_SEED, arch)
+        .map_err(|e| anyhow!("devnet NVIDIA-shaped CA: {e}"))?;
+    ChipFile::provision_gpu(&ca)
 }
 
 fn doctor(a: DoctorArgs) -> Result<()> {
@@ -186,6 +193,7 @@ pub fn init_home(
     home: &MinerHome,
     emulated: usize,
     models: &[String],
+    gpus: bool,
 ) -> Result<(String, bool, Vec<String>)> {
     let (owner, new) = home.init()?;
     let mut ids = Vec::new();
@@ -195,7 +203,7 @@ pub fn init_home(
         }
         for i in 0..emulated {
             let model = &models[i % models.len()];
-            let chip = emulated_chip(model, None, Curve::P256)?;
+            let chip = emulated_chip(model, None, Curve::P256, gpus)?;
             chip.save(
                 &home
                     .chips_dir()
@@ -209,7 +217,7 @@ pub fn init_home(
 
 fn init(a: InitArgs) -> Result<()> {
     let home = MinerHome::new(&a.home);
-    let (owner, new, ids) = init_home(&home, a.emulated_chips, &a.models)?;
+    let (owner, new, ids) = init_home(&home, a.emulated_chips, &a.models, a.gpus)?;
     if a.json {
         println!(
             "{}",

@@ -163,7 +163,7 @@ pub async fn start_devnet_miners(
     for i in 0..miners {
         let home = MinerHome::new(dir.join(format!("miner{i}")));
         if !home.key_path().exists() {
-            let (_, _, _) = crate::miner::init_home(&home, chips, &models)?;
+            let (_, _, _) = crate::miner::init_home(&home, chips, &models, false)?;
             fresh.push(home.owner_key()?.public_key());
         }
     }
@@ -372,7 +372,7 @@ async fn run_bench(args: &MinerBenchArgs, dir: &Path, homes: Vec<PathBuf>) -> Re
     let home = MinerHome::new(dir.join("miner"));
     let t = Instant::now();
     let models = ["BM1684X".to_string(), "BM1684".to_string()];
-    crate::miner::init_home(&home, args.chips, &models)?;
+    crate::miner::init_home(&home, args.chips, &models, false)?;
     println!(
         "manufactured {} emulated chips in {:.1} s",
         args.chips,

@@ -344,6 +344,7 @@ async fn chip_lifecycle_through_the_cli() {
             &[
                 "chip",
                 "provision",
+                "--gpu",
                 "--out",
                 path.to_str().unwrap(),
                 "--model",
