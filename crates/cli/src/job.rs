@@ -12,11 +12,9 @@ use base64::Engine as _;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::{path::PathBuf, time::Duration};
-use unet_miner::jobs::{
-    exec::ExecLimits,
-    onnx::{TensorData, TensorIn},
-    renter::{verify_receipt, JobClient},
-    JobRequest, JobSpec, JobView, Outcome,
+use unet_renter::{
+    client::{verify_receipt, JobClient},
+    job::{ExecLimits, JobRequest, JobSpec, JobView, Outcome, TensorData, TensorIn},
 };
 
 #[derive(Subcommand)]

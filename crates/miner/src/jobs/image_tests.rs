@@ -6,7 +6,6 @@
 
 use super::{
     exec::ExecLimits,
-    renter::JobClient,
     server::{
         tests::{fixture, fixture_with, key, Fixture, CHAIN},
         LeaseInfo,
@@ -16,6 +15,7 @@ use super::{
 use base64::Engine as _;
 use std::time::Duration;
 use unet_poci::TrustStore;
+use unet_renter::client::JobClient;
 
 fn example() -> unet_sandbox::image::build::BuiltImage {
     let bb = unet_sandbox::rootfs::find_busybox()
@@ -185,7 +185,10 @@ async fn malicious_and_oversized_images_are_refused() {
     // Past the upload cap: refused before it is read whole.
     let err = c.upload_image(vec![0u8; 5 << 20]).await.unwrap_err();
     assert!(
-        matches!(err, super::renter::RenterError::Refused { status: 413, .. }),
+        matches!(
+            err,
+            unet_renter::client::RenterError::Refused { status: 413, .. }
+        ),
         "{err}"
     );
 }

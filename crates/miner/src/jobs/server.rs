@@ -13,10 +13,10 @@
 //! docs/jobs.md for the codes. Nothing a client sends can panic the server.
 
 use super::{
-    auth::{sha256, AuthError, ReplayGuard, SignedHeaders},
-    exec::{self, ExecLimits, Limit},
-    onnx,
-    receipt::Receipt,
+    auth::{AuthError, SignedHeaders},
+    exec::{self, ExecLimits},
+    onnx, receipt,
+    replay::ReplayGuard,
     JobRequest, JobSpec, JobView, Outcome, ResultDoc,
 };
 use crate::backend::ChipBackend;
@@ -41,6 +41,7 @@ use std::{
 };
 use tokio::sync::{mpsc, OnceCell};
 use tracing::{info, warn};
+use unet_renter::job::Limit;
 use unet_types::chip::ChipId;
 
 /// Longest accepted request body (an ONNX model travels in it, base64).
@@ -49,41 +50,7 @@ pub const DEFAULT_MAX_BODY: usize = 64 << 20;
 pub const MAX_ARGS: usize = 256;
 pub const MAX_ARG_LEN: usize = 4096;
 
-/// A lease as the job server needs it (from `unet_getLease`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LeaseInfo {
-    pub id: u64,
-    /// Renter address, hex.
-    pub renter: String,
-    /// Chip ids, hex.
-    pub chips: Vec<String>,
-    /// `open` or `closed`.
-    pub status: String,
-    pub close_reason: Option<String>,
-    /// First block the lease no longer serves.
-    pub end: u64,
-    /// The chain height the answer is from.
-    pub height: u64,
-}
-
-impl LeaseInfo {
-    /// Parses an `unet_getLease` answer.
-    pub fn from_json(v: &Value) -> Option<Self> {
-        Some(Self {
-            id: v["id"].as_u64()?,
-            renter: v["renter"].as_str()?.to_lowercase(),
-            chips: v["chips"]
-                .as_array()?
-                .iter()
-                .map(|c| c.as_str().map(str::to_lowercase))
-                .collect::<Option<_>>()?,
-            status: v["status"].as_str()?.to_string(),
-            close_reason: v["close_reason"].as_str().map(str::to_string),
-            end: v["end"].as_u64()?,
-            height: v["height"].as_u64()?,
-        })
-    }
-}
+pub use unet_renter::lease::LeaseInfo;
 
 /// Why the chain could not be asked.
 #[derive(Debug, Clone)]
@@ -575,7 +542,7 @@ async fn submit_handler(
             }
         }
     }
-    let job_hash = sha256(&body);
+    let job_hash = unet_types::sha256(&[&body]);
     let job_id = hex::encode(job_hash);
     let renter = unet_types::hexser::to_hex(&h.key);
     // The same body again: the same job (queued, running or finished).
@@ -767,7 +734,7 @@ async fn run_job(s: &Arc<Shared>, job: Queued) -> anyhow::Result<JobView> {
             doc.stdout_b64 = Some(b64(&out.stdout));
             doc.stderr_b64 = Some(b64(&out.stderr));
             doc.output_truncated = Some(out.truncated);
-            doc.limit = out.stopped;
+            doc.limit = out.stopped.map(exec::result_limit);
             doc.error = out.start_error.clone();
             doc.status = if out.stopped.is_some() {
                 Outcome::LimitExceeded
@@ -846,13 +813,13 @@ async fn finish(
 ) -> anyhow::Result<JobView> {
     doc.finished_ms = now_ms();
     let result_json = serde_json::to_string(&doc)?;
-    let result_hash = sha256(result_json.as_bytes());
+    let result_hash = unet_types::sha256(&[result_json.as_bytes()]);
     let chain_id = s.chain_id().await.map_err(|e| anyhow::anyhow!("{}", e.2))?;
     let backend = s.backend.clone();
     let job_hash = *job_hash;
     let lease_id = doc.lease_id;
     let receipt = tokio::task::spawn_blocking(move || {
-        Receipt::sign(
+        receipt::sign(
             backend.as_ref(),
             &chip,
             chain_id,
@@ -909,12 +876,12 @@ pub(crate) mod tests {
     use crate::jobs::{
         auth::{sign_request, H_NONCE},
         onnx::{example_model, TensorData, TensorIn},
-        renter::JobClient,
     };
     use crate::soft::{ChipFile, SoftBackend};
     use commonware_codec::{Copying, DecodeExt};
     use commonware_cryptography::Signer;
     use unet_poci::{secure_element::DevnetVendorCa, Curve, TrustStore};
+    use unet_renter::client::JobClient;
     use unet_types::PrivateKey;
 
     pub(crate) const CHAIN: u64 = 77;

@@ -1,7 +1,11 @@
 //! The renter's side of the job endpoint: signed submissions and fetches, and the full
 //! check of a result's receipt against the chain (`unet job`, `unet market verify-receipt`).
 
-use super::{auth::sign_request, server::LeaseInfo, JobRequest, JobView, ResultDoc};
+use crate::{
+    auth::sign_request,
+    job::{JobRequest, JobView, ResultDoc},
+    lease::LeaseInfo,
+};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use unet_poci::TrustStore;
@@ -13,17 +17,28 @@ pub enum RenterError {
     /// The miner refused it (its JSON error).
     #[error("the miner refused: {code}: {message} (HTTP {status})")]
     Refused {
+        /// The HTTP status.
         status: u16,
+        /// The miner's error code (`http` when the answer was not JSON).
         code: String,
+        /// The miner's message.
         message: String,
     },
+    /// The request did not reach the miner, or its answer did not arrive.
     #[error("cannot reach the miner at {url}: {reason}")]
-    Transport { url: String, reason: String },
+    Transport {
+        /// Where the request went.
+        url: String,
+        /// What the HTTP client reported.
+        reason: String,
+    },
+    /// Anything else: an answer that does not parse, a job still running at the deadline.
     #[error("{0}")]
     Other(String),
 }
 
 impl RenterError {
+    /// The miner's error code, for a refusal.
     pub fn code(&self) -> Option<&str> {
         match self {
             RenterError::Refused { code, .. } => Some(code),
@@ -48,6 +63,8 @@ fn now_ms() -> u64 {
 }
 
 impl JobClient {
+    /// A client of the job endpoint at `endpoint` (the lease's), signing as `key` for lease
+    /// `lease_id` on chain `chain_id`.
     pub fn new(endpoint: &str, key: PrivateKey, chain_id: u64, lease_id: u64) -> Self {
         Self {
             http: reqwest::Client::builder()
@@ -181,9 +198,13 @@ impl JobClient {
 /// A receipt checked against the chain.
 #[derive(Clone, Debug)]
 pub struct VerifiedReceipt {
+    /// The result document the receipt covers.
     pub result: ResultDoc,
+    /// The chip that signed (hex, lower case).
     pub chip_id: String,
+    /// Its evidence kind as registered (`vendor-x509`, `nvidia-spdm`).
     pub chip_kind: String,
+    /// The lease, as the chain reports it.
     pub lease: LeaseInfo,
 }
 
