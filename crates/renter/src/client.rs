@@ -6,10 +6,10 @@ use crate::{
     job::{JobRequest, JobView, ResultDoc},
     lease::LeaseInfo,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use unet_poci::TrustStore;
-use unet_types::PrivateKey;
+use unet_types::{chip::ChipId, PrivateKey};
 
 /// Why a request to a miner failed.
 #[derive(Debug, thiserror::Error)]
@@ -218,43 +218,46 @@ pub async fn verify_receipt(
     let result = view.check_binding()?;
     let receipt = view.receipt.as_ref().ok_or("no receipt")?;
     let status = client
-        .call("unet_status", json!([]))
+        .status()
         .await
         .map_err(|e| format!("unet_status: {e}"))?;
-    if status["chain_id"].as_u64() != Some(receipt.chain_id) {
+    if status.chain_id != receipt.chain_id {
         return Err(format!(
             "the receipt is for chain {}, the node serves chain {}",
-            receipt.chain_id, status["chain_id"]
+            receipt.chain_id, status.chain_id
         ));
     }
-    let lease = client
-        .call("unet_getLease", json!({"id": receipt.lease_id}))
+    let lease: LeaseInfo = client
+        .lease(receipt.lease_id)
         .await
-        .map_err(|e| format!("unet_getLease {}: {e}", receipt.lease_id))?;
-    let lease = LeaseInfo::from_json(&lease).ok_or("unexpected unet_getLease answer")?;
+        .map_err(|e| format!("unet_getLease {}: {e}", receipt.lease_id))?
+        .into();
     let chip_id = receipt.chip_id.to_lowercase();
     if !lease.chips.contains(&chip_id) {
         return Err(format!("chip {chip_id} is not in lease {}", lease.id));
     }
+    let id: ChipId = hex::decode(&chip_id)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or("receipt chip_id is not 32 bytes of hex")?;
     let chip = client
-        .call("unet_getChip", json!([chip_id]))
+        .chip(&id)
         .await
         .map_err(|e| format!("unet_getChip {chip_id}: {e}"))?;
-    let kind = chip["kind"]
-        .as_str()
-        .ok_or("chip without kind")?
-        .to_string();
-    let key = chip["device_key"]
-        .as_str()
-        .ok_or("chip without device_key")?;
+    let kind = chip.kind.as_str();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    receipt.verify_signature(&kind, key, &TrustStore::with_nvidia_root(), now)?;
+    receipt.verify_signature(
+        kind,
+        &hex::encode(&chip.device_key),
+        &TrustStore::with_nvidia_root(),
+        now,
+    )?;
     Ok(VerifiedReceipt {
         result,
         chip_id,
-        chip_kind: kind,
+        chip_kind: kind.to_string(),
         lease,
     })
 }

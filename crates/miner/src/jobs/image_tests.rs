@@ -62,7 +62,7 @@ fn second_renter(fx: &Fixture) -> JobClient {
             id: 4,
             renter,
             chips: vec![fx.files[1].chip_id.clone()],
-            status: "open".into(),
+            status: unet_api::market::LeaseState::Open,
             close_reason: None,
             end: 100,
             height: 50,

@@ -2,7 +2,7 @@
 //! node API ([`RpcChain`]).
 
 use futures::future::BoxFuture;
-use serde_json::{json, Value};
+use unet_api::{calls, code, params::LeaseParams, Call, NoParams};
 use unet_renter::lease::LeaseInfo;
 
 /// Why the chain could not be asked.
@@ -30,16 +30,24 @@ impl RpcChain {
         }
     }
 
-    async fn call(&self, method: &str, params: Value) -> Result<Option<Value>, ChainUnavailable> {
+    /// One call of the contract, on the current node, moving on to the next on failure.
+    /// `Ok(None)`: the node says there is no such thing.
+    async fn request<C: Call>(
+        &self,
+        params: C::Params,
+    ) -> Result<Option<C::Result>, ChainUnavailable>
+    where
+        C::Params: Clone,
+    {
         use std::sync::atomic::Ordering;
         let n = self.clients.len().max(1);
         let mut last = String::from("no node configured");
         for _ in 0..n {
             let i = self.next.load(Ordering::Relaxed) % n;
             let Some(c) = self.clients.get(i) else { break };
-            match c.call(method, params.clone()).await {
+            match c.request::<C>(params.clone()).await {
                 Ok(v) => return Ok(Some(v)),
-                Err(e) if e.code() == Some(-32004) => return Ok(None),
+                Err(e) if e.code() == Some(code::NOT_FOUND) => return Ok(None),
                 Err(e) => {
                     last = format!("{}: {e}", c.url());
                     self.next.fetch_add(1, Ordering::Relaxed);
@@ -53,24 +61,19 @@ impl RpcChain {
 impl ChainView for RpcChain {
     fn chain_id(&self) -> BoxFuture<'_, Result<u64, ChainUnavailable>> {
         Box::pin(async move {
-            let v = self
-                .call("unet_status", json!([]))
+            self.request::<calls::Status>(NoParams {})
                 .await?
-                .ok_or_else(|| ChainUnavailable("unet_status: not found".into()))?;
-            v["chain_id"]
-                .as_u64()
-                .ok_or_else(|| ChainUnavailable("unet_status has no chain_id".into()))
+                .map(|s| s.chain_id)
+                .ok_or_else(|| ChainUnavailable("unet_status: not found".into()))
         })
     }
 
     fn lease(&self, id: u64) -> BoxFuture<'_, Result<Option<LeaseInfo>, ChainUnavailable>> {
         Box::pin(async move {
-            match self.call("unet_getLease", json!({"id": id})).await? {
-                None => Ok(None),
-                Some(v) => LeaseInfo::from_json(&v)
-                    .map(Some)
-                    .ok_or_else(|| ChainUnavailable(format!("unet_getLease answer {v}"))),
-            }
+            Ok(self
+                .request::<calls::GetLease>(LeaseParams { id })
+                .await?
+                .map(LeaseInfo::from))
         })
     }
 }

@@ -43,6 +43,8 @@ use std::{
 };
 use tokio::sync::{mpsc, OnceCell};
 use tracing::info;
+use unet_api::market::LeaseState;
+use unet_renter::lease::close_reason_name;
 use unet_types::chip::ChipId;
 
 /// Longest accepted request body (an ONNX model travels in it, base64).
@@ -315,14 +317,16 @@ impl Shared {
             ));
         }
         if for_submit {
-            if lease.status != "open" {
+            if lease.status != LeaseState::Open {
                 return Err(ApiError(
                     StatusCode::FORBIDDEN,
                     "lease_closed",
                     format!(
                         "lease {} is closed ({})",
                         lease.id,
-                        lease.close_reason.as_deref().unwrap_or("closed")
+                        lease
+                            .close_reason
+                            .map_or_else(|| "closed".to_string(), close_reason_name)
                     ),
                 ));
             }

@@ -11,6 +11,7 @@ use commonware_codec::{Copying, DecodeExt};
 use commonware_cryptography::Signer;
 use futures::future::BoxFuture;
 use serde_json::Value;
+use unet_api::market::{CloseReason, LeaseState};
 use unet_poci::{secure_element::DevnetVendorCa, Curve, TrustStore};
 use unet_renter::client::JobClient;
 use unet_renter::job::Limit;
@@ -67,19 +68,31 @@ pub(crate) async fn fixture_with(
     let mut leases = HashMap::new();
     // Lease 0: open, first chip. Lease 1: closed. Lease 2: a chip of another miner.
     // Lease 3: open but past its end.
-    let lease = |id, chips: Vec<String>, status: &str, end| LeaseInfo {
+    let lease = |id, chips: Vec<String>, status: LeaseState, end| LeaseInfo {
         id,
         renter: renter.clone(),
         chips,
-        status: status.into(),
-        close_reason: (status == "closed").then(|| "renter".to_string()),
+        status,
+        close_reason: (status == LeaseState::Closed).then_some(CloseReason::Renter),
         end,
         height: 50,
     };
-    leases.insert(0, lease(0, vec![files[0].chip_id.clone()], "open", 100));
-    leases.insert(1, lease(1, vec![files[1].chip_id.clone()], "closed", 100));
-    leases.insert(2, lease(2, vec![hex::encode([7u8; 32])], "open", 100));
-    leases.insert(3, lease(3, vec![files[1].chip_id.clone()], "open", 50));
+    leases.insert(
+        0,
+        lease(0, vec![files[0].chip_id.clone()], LeaseState::Open, 100),
+    );
+    leases.insert(
+        1,
+        lease(1, vec![files[1].chip_id.clone()], LeaseState::Closed, 100),
+    );
+    leases.insert(
+        2,
+        lease(2, vec![hex::encode([7u8; 32])], LeaseState::Open, 100),
+    );
+    leases.insert(
+        3,
+        lease(3, vec![files[1].chip_id.clone()], LeaseState::Open, 50),
+    );
     let chain = Arc::new(FakeChain(Mutex::new(leases)));
     let mut cfg = JobsConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().join("jobs"));
     // Jobs run under runc, which needs a sandbox dir whose ancestors others may traverse.
@@ -321,7 +334,7 @@ async fn refusals() {
 
     // The lease closes on chain: new jobs are refused, results stay readable.
     let v = c.submit(&echo(0)).await.unwrap();
-    fx.chain.0.lock().unwrap().get_mut(&0).unwrap().status = "closed".into();
+    fx.chain.0.lock().unwrap().get_mut(&0).unwrap().status = LeaseState::Closed;
     assert_eq!(
         c.submit(&echo(0)).await.unwrap_err().code(),
         Some("lease_closed")
