@@ -22,7 +22,8 @@
 //! Trust runs one way: a renter needs nothing from the miner but its answers, and checks
 //! each result by the receipt; the chain (through any node) says which chip was leased and
 //! which key it registered. The crate depends on `unet-types`, `unet-poci` (device-key and
-//! attestation checks) and `unet-client` (node reads), never on the node or the miner.
+//! attestation checks), `unet-api` and `unet-client` (typed node reads: status, lease,
+//! chip), never on the node or the miner.
 
 pub mod auth;
 pub mod client;
