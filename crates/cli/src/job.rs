@@ -374,7 +374,7 @@ async fn dispatch(command: JobCommand) -> Result<()> {
                 (_, Some(file)) => {
                     let bytes = std::fs::read(file)
                         .with_context(|| format!("reading {}", file.display()))?;
-                    let (digest, _) = c.upload_image(bytes).await?;
+                    let digest = c.upload_image(bytes).await?.digest;
                     Some(digest)
                 }
                 (Some(r), None) if r.contains('@') || r.starts_with("sha256:") => Some(r.clone()),

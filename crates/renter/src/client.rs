@@ -3,7 +3,7 @@
 
 use crate::{
     auth::sign_request,
-    job::{JobRequest, JobView, ResultDoc},
+    job::{ErrorReply, ImageUploaded, JobRequest, JobView, ResultDoc},
     lease::LeaseInfo,
 };
 use serde_json::Value;
@@ -115,30 +115,31 @@ impl JobClient {
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(transport)?;
-        let v: Value = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            // A refusal by the HTTP layer (e.g. 413 past the body cap) is not JSON.
-            Err(_) if status >= 400 => {
-                return Err(RenterError::Refused {
+        if status >= 400 {
+            return Err(match serde_json::from_str::<ErrorReply>(&text) {
+                Ok(r) => RenterError::Refused {
+                    status,
+                    code: r.error.code,
+                    message: r.error.message,
+                },
+                // A refusal by the HTTP layer (e.g. 413 past the body cap) is not JSON.
+                Err(_) if serde_json::from_str::<Value>(&text).is_err() => RenterError::Refused {
                     status,
                     code: "http".into(),
                     message: format!("{text:.200}"),
-                })
-            }
-            Err(_) => {
-                return Err(RenterError::Other(format!(
-                    "the miner answered HTTP {status} with non-JSON: {text:.200}"
-                )))
-            }
-        };
-        if status >= 400 {
-            return Err(RenterError::Refused {
-                status,
-                code: v["error"]["code"].as_str().unwrap_or("unknown").to_string(),
-                message: v["error"]["message"].as_str().unwrap_or("").to_string(),
+                },
+                Err(_) => RenterError::Refused {
+                    status,
+                    code: "unknown".into(),
+                    message: format!("{text:.200}"),
+                },
             });
         }
-        Ok(v)
+        serde_json::from_str(&text).map_err(|_| {
+            RenterError::Other(format!(
+                "the miner answered HTTP {status} with non-JSON: {text:.200}"
+            ))
+        })
     }
 
     /// Submits a job (the body is `req` serialized once; its hash is the job id).
@@ -148,17 +149,14 @@ impl JobClient {
         serde_json::from_value(v).map_err(|e| RenterError::Other(format!("job view: {e}")))
     }
 
-    /// Uploads an OCI image-layout archive for this lease; returns its manifest digest
-    /// (`sha256:<hex>`, what a job's `image` names) and the miner's answer.
-    pub async fn upload_image(&self, archive: Vec<u8>) -> Result<(String, Value), RenterError> {
+    /// Uploads an OCI image-layout archive for this lease; the answer names its manifest
+    /// digest (`sha256:<hex>`, what a job's `image` names).
+    pub async fn upload_image(&self, archive: Vec<u8>) -> Result<ImageUploaded, RenterError> {
         let v = self
             .send_typed("POST", "/v1/images", archive, "application/x-tar")
             .await?;
-        let d = v["digest"]
-            .as_str()
-            .ok_or_else(|| RenterError::Other(format!("image upload answer without digest: {v}")))?
-            .to_string();
-        Ok((d, v))
+        serde_json::from_value(v)
+            .map_err(|e| RenterError::Other(format!("image upload answer: {e}")))
     }
 
     /// The job's current view.

@@ -256,3 +256,71 @@ pub enum Limit {
     /// `file_size`: the job wrote a file past `file_bytes`.
     FileSize,
 }
+
+/// A refusal of the job endpoint, sent with a 4xx/5xx status:
+/// `{"error": {"code", "message"}}` (codes: docs/jobs.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// What went wrong.
+    pub error: ErrorDetail,
+}
+
+/// The body of an [`ErrorReply`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable code (`bad_signature`, `lease_closed`, `queue_full`, ...).
+    pub code: String,
+    /// Why, in words.
+    pub message: String,
+}
+
+impl ErrorReply {
+    /// The reply for `code` and `message`.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// The answer to `POST /v1/images`: the uploaded image's manifest digest (what a job's
+/// `image` names), the lease it was granted to, and its OCI configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImageUploaded {
+    /// `sha256:<hex>` of the manifest.
+    pub digest: String,
+    /// The lease that may run it.
+    pub lease_id: u64,
+    /// The image's configuration (`cmd`, `entrypoint`, `env`, ...), as the miner read it.
+    pub config: Value,
+}
+
+/// `GET /v1/info` (unauthenticated): what the endpoint serves and its limits.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EndpointInfo {
+    /// The chain the miner serves (null while the node cannot be reached).
+    pub chain_id: Option<u64>,
+    /// The chips this miner manages (hex).
+    pub chips: Vec<String>,
+    /// Jobs running at once.
+    pub workers: usize,
+    /// Jobs waiting at most.
+    pub queue_capacity: usize,
+    /// Jobs waiting now.
+    pub queued: usize,
+    /// Longest request body, bytes.
+    pub max_body: usize,
+    /// The most an exec job may ask for.
+    pub max_exec: ExecLimits,
+    /// Wall time of an inference that names none.
+    pub onnx_wall_ms: u64,
+    /// The most an inference may name.
+    pub max_onnx_wall_ms: u64,
+    /// Job kinds served (`onnx`, `exec`).
+    pub kinds: Vec<String>,
+    /// Longest image archive, bytes.
+    pub max_image_bytes: usize,
+}

@@ -169,12 +169,9 @@ impl MinerChain for RpcChain {
 
     fn registration_anchor<'a>(&'a self, owner: &'a Address) -> BoxFuture<'a, Result<NodeAnchor>> {
         Box::pin(async move {
-            let answer = self.client.registration_nonce(owner).await?;
-            Ok(NodeAnchor {
-                height: answer.anchor_height,
-                hash: answer.anchor_hash,
-                nonce: Some(hex::encode(answer.nonce)),
-            })
+            Ok(NodeAnchor::from(
+                self.client.registration_nonce(owner).await?,
+            ))
         })
     }
 

@@ -76,9 +76,10 @@ async fn an_uploaded_image_runs_and_the_receipt_binds_its_digest() {
     let fx = fixture(2, 8).await;
     let c = JobClient::new(&fx.url, key(1), CHAIN, 0);
     let built = example();
-    let (digest, answer) = c.upload_image(built.archive.clone()).await.unwrap();
+    let answer = c.upload_image(built.archive.clone()).await.unwrap();
+    let digest = answer.digest.clone();
     assert_eq!(digest, built.digest);
-    assert_eq!(answer["config"]["cmd"][0], "/bin/sh");
+    assert_eq!(answer.config["cmd"][0], "/bin/sh");
     // No argv: the image's Cmd, whose /bin/sh runs echo.
     let (done, doc) = run(&c, &image_job(0, &digest, &[])).await;
     assert_eq!(doc.status, Outcome::Ok, "{doc:?}");
@@ -112,7 +113,7 @@ async fn images_and_volumes_stay_with_their_lease() {
     let fx = fixture(2, 8).await;
     let a = JobClient::new(&fx.url, key(1), CHAIN, 0);
     let b = second_renter(&fx);
-    let (digest, _) = a.upload_image(example().archive).await.unwrap();
+    let digest = a.upload_image(example().archive).await.unwrap().digest;
     // Another lease cannot run an image it did not upload, even knowing the digest.
     let err = b.submit(&image_job(4, &digest, &[])).await.unwrap_err();
     assert_eq!(err.code(), Some("unknown_image"), "{err}");
@@ -133,7 +134,7 @@ async fn images_and_volumes_stay_with_their_lease() {
     )
     .await;
     assert_eq!(doc.status, Outcome::Ok, "{doc:?}");
-    let (digest_b, _) = b.upload_image(example().archive).await.unwrap();
+    let digest_b = b.upload_image(example().archive).await.unwrap().digest;
     let (_, doc) = run(
         &b,
         &image_job(

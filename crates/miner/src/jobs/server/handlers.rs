@@ -10,10 +10,10 @@ use axum::{
     response::Response,
 };
 use base64::Engine as _;
-use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 use tracing::info;
+use unet_renter::job::EndpointInfo;
 use unet_types::chip::ChipId;
 
 pub(super) async fn info_handler(State(s): State<Arc<Shared>>) -> Response {
@@ -29,19 +29,19 @@ pub(super) async fn info_handler(State(s): State<Arc<Shared>>) -> Response {
         .unwrap_or(0);
     json_ok(
         StatusCode::OK,
-        &json!({
-            "chain_id": chain_id,
-            "chips": s.chips,
-            "workers": s.cfg.workers,
-            "queue_capacity": s.cfg.queue,
-            "queued": queued,
-            "max_body": s.cfg.max_body,
-            "max_exec": s.cfg.max_exec,
-            "onnx_wall_ms": s.cfg.onnx_wall_ms,
-            "max_onnx_wall_ms": s.cfg.max_onnx_wall_ms,
-            "kinds": ["onnx", "exec"],
-            "max_image_bytes": s.cfg.max_image_bytes,
-        }),
+        &EndpointInfo {
+            chain_id,
+            chips: s.chips.iter().cloned().collect(),
+            workers: s.cfg.workers,
+            queue_capacity: s.cfg.queue,
+            queued,
+            max_body: s.cfg.max_body,
+            max_exec: s.cfg.max_exec,
+            onnx_wall_ms: s.cfg.onnx_wall_ms,
+            max_onnx_wall_ms: s.cfg.max_onnx_wall_ms,
+            kinds: vec!["onnx".into(), "exec".into()],
+            max_image_bytes: s.cfg.max_image_bytes,
+        },
     )
 }
 

@@ -33,7 +33,6 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use serde_json::json;
 use std::{
     collections::{BTreeSet, HashMap},
     net::SocketAddr,
@@ -44,7 +43,7 @@ use std::{
 use tokio::sync::{mpsc, OnceCell};
 use tracing::info;
 use unet_api::market::LeaseState;
-use unet_renter::lease::close_reason_name;
+use unet_renter::{job::ErrorReply, lease::close_reason_name};
 use unet_types::chip::ChipId;
 
 /// Longest accepted request body (an ONNX model travels in it, base64).
@@ -153,7 +152,7 @@ impl IntoResponse for ApiError {
         (
             self.0,
             [(axum::http::header::CONTENT_TYPE, "application/json")],
-            json!({"error": {"code": self.1, "message": self.2}}).to_string(),
+            serde_json::to_string(&ErrorReply::new(self.1, self.2)).unwrap_or_default(),
         )
             .into_response()
     }

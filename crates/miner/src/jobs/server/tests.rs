@@ -10,7 +10,7 @@ use crate::soft::{ChipFile, SoftBackend};
 use commonware_codec::{Copying, DecodeExt};
 use commonware_cryptography::Signer;
 use futures::future::BoxFuture;
-use serde_json::Value;
+use serde_json::{json, Value};
 use unet_api::market::{CloseReason, LeaseState};
 use unet_poci::{secure_element::DevnetVendorCa, Curve, TrustStore};
 use unet_renter::client::JobClient;
