@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::{path::PathBuf, time::Duration};
 use unet_renter::{
     client::{verify_receipt, JobClient},
-    job::{ExecLimits, JobRequest, JobSpec, JobView, Outcome, TensorData, TensorIn},
+    job::{ExecLimits, JobRequest, JobSpec, JobState, JobView, Outcome, TensorData, TensorIn},
 };
 
 #[derive(Subcommand)]
@@ -221,7 +221,7 @@ async fn report(t: &Target, view: &JobView, image: Option<Option<&str>>) -> Resu
         std::fs::write(path, serde_json::to_string_pretty(view)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if view.state != "done" {
+    if view.state != JobState::Done {
         t.common.print(&serde_json::to_value(view)?, || {
             format!("job {} is {}", view.job_id, view.state)
         });

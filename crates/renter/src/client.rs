@@ -3,7 +3,7 @@
 
 use crate::{
     auth::sign_request,
-    job::{ErrorReply, ImageUploaded, JobRequest, JobView, ResultDoc},
+    job::{ErrorReply, ImageUploaded, JobRequest, JobState, JobView, ResultDoc},
     lease::LeaseInfo,
 };
 use serde_json::Value;
@@ -177,8 +177,8 @@ impl JobClient {
         let deadline = Instant::now() + timeout;
         loop {
             let v = self.get(job_id).await?;
-            progress(&v.state);
-            if v.state == "done" {
+            progress(v.state.as_str());
+            if v.state == JobState::Done {
                 return Ok(v);
             }
             if Instant::now() >= deadline {

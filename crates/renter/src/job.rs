@@ -120,6 +120,35 @@ impl ResultDoc {
     }
 }
 
+/// Where a job is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for a worker.
+    Queued,
+    /// On a worker.
+    Running,
+    /// Finished: the view carries the result and the receipt.
+    Done,
+}
+
+impl JobState {
+    /// The wire name (`queued`, `running`, `done`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+        }
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `GET /v1/jobs/{id}`: the job's state; once finished, the result document (as a string:
 /// its bytes are hashed) and the chip's receipt.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -127,7 +156,7 @@ pub struct JobView {
     pub job_id: String,
     pub lease_id: u64,
     /// `queued`, `running` or `done`.
-    pub state: String,
+    pub state: JobState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_json: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

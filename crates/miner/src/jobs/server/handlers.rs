@@ -209,7 +209,7 @@ pub(super) async fn submit_handler(
         &JobView {
             job_id,
             lease_id: lease.id,
-            state: "queued".into(),
+            state: JobState::Queued,
             result_json: None,
             receipt: None,
         },
@@ -222,14 +222,10 @@ async fn existing(s: &Shared, job_id: &str, lease_id: u64) -> Option<JobView> {
         if lease != lease_id {
             return None;
         }
-        let state = match state {
-            JobState::Queued => "queued",
-            JobState::Running => "running",
-        };
         return Some(JobView {
             job_id: job_id.to_string(),
             lease_id,
-            state: state.into(),
+            state,
             result_json: None,
             receipt: None,
         });

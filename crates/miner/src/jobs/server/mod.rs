@@ -43,7 +43,10 @@ use std::{
 use tokio::sync::{mpsc, OnceCell};
 use tracing::info;
 use unet_api::market::LeaseState;
-use unet_renter::{job::ErrorReply, lease::close_reason_name};
+use unet_renter::{
+    job::{ErrorReply, JobState},
+    lease::close_reason_name,
+};
 use unet_types::chip::ChipId;
 
 /// Longest accepted request body (an ONNX model travels in it, base64).
@@ -111,12 +114,6 @@ impl JobsConfig {
     }
 }
 
-#[derive(Clone, Debug)]
-enum JobState {
-    Queued,
-    Running,
-}
-
 struct Queued {
     job_id: String,
     job_hash: [u8; 32],
@@ -132,7 +129,8 @@ pub(super) struct Shared {
     chain: Arc<dyn ChainView>,
     chain_id: OnceCell<u64>,
     replay: ReplayGuard,
-    /// Jobs not finished yet: id -> (lease, renter, state). Finished jobs live on disk.
+    /// Jobs not finished yet: id -> (lease, renter, state: queued or running). Finished
+    /// jobs live on disk.
     live: Mutex<HashMap<String, (u64, String, JobState)>>,
     queue: mpsc::Sender<Queued>,
 }

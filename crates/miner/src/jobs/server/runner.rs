@@ -195,7 +195,7 @@ async fn finish(
     let view = JobView {
         job_id: doc.job_id.clone(),
         lease_id,
-        state: "done".into(),
+        state: JobState::Done,
         result_json: Some(result_json),
         receipt: Some(receipt),
     };

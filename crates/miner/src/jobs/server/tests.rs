@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use unet_api::market::{CloseReason, LeaseState};
 use unet_poci::{secure_element::DevnetVendorCa, Curve, TrustStore};
 use unet_renter::client::JobClient;
-use unet_renter::job::Limit;
+use unet_renter::job::{JobState, Limit};
 use unet_types::PrivateKey;
 
 pub(crate) const CHAIN: u64 = 77;
@@ -139,7 +139,7 @@ async fn exec_and_onnx_jobs_return_results_with_chip_receipts() {
         .submit(&exec_req(0, &["/bin/echo", "hello"], ExecLimits::default()))
         .await
         .unwrap();
-    assert_eq!(v.state, "queued");
+    assert_eq!(v.state, JobState::Queued);
     let done = c
         .wait(&v.job_id, Duration::from_secs(30), |_| {})
         .await
@@ -343,7 +343,7 @@ async fn refusals() {
         .wait(&v.job_id, Duration::from_secs(20), |_| {})
         .await
         .unwrap();
-    assert_eq!(done.state, "done");
+    assert_eq!(done.state, JobState::Done);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,12 +365,12 @@ async fn a_full_queue_refuses_instead_of_waiting() {
     let first = c.submit(&slow("a")).await.unwrap();
     // Let the worker take the first one, then fill the queue (capacity 1).
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while c.get(&first.job_id).await.unwrap().state != "running" {
+    while c.get(&first.job_id).await.unwrap().state != JobState::Running {
         assert!(std::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let second = c.submit(&slow("b")).await.unwrap();
-    assert_eq!(second.state, "queued");
+    assert_eq!(second.state, JobState::Queued);
     let err = c.submit(&slow("c")).await.unwrap_err();
     assert_eq!(err.code(), Some("queue_full"), "{err}");
     // Both accepted jobs finish.
