@@ -6,8 +6,10 @@
 //! market verify-receipt`, or any program) share one definition:
 //!
 //! - [`job`]: the documents: the [`job::JobRequest`] a renter submits (its exact bytes are
-//!   the job: the job id is their SHA-256), the [`job::JobView`] the miner answers, and the
-//!   [`job::ResultDoc`] a finished job produced.
+//!   the job: the job id is their SHA-256), the [`job::JobView`] the miner answers (with its
+//!   [`job::JobState`]), the [`job::ResultDoc`] a finished job produced, and the endpoint's
+//!   other answers: refusals ([`job::ErrorReply`]), image uploads ([`job::ImageUploaded`])
+//!   and `/v1/info` ([`job::EndpointInfo`]).
 //! - [`auth`]: request signing. Every request is signed with the renter's ed25519 account key
 //!   over chain, lease, method, path, time, a nonce and the body's hash, sent in `x-unet-*`
 //!   headers. Parsing and verification live here too, as pure functions; the miner adds the
