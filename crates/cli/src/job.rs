@@ -12,11 +12,9 @@ use base64::Engine as _;
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::{path::PathBuf, time::Duration};
-use unet_miner::jobs::{
-    exec::ExecLimits,
-    onnx::{TensorData, TensorIn},
-    renter::{verify_receipt, JobClient},
-    JobRequest, JobSpec, JobView, Outcome,
+use unet_renter::{
+    client::{verify_receipt, JobClient},
+    job::{ExecLimits, JobRequest, JobSpec, JobState, JobView, Outcome, TensorData, TensorIn},
 };
 
 #[derive(Subcommand)]
@@ -223,7 +221,7 @@ async fn report(t: &Target, view: &JobView, image: Option<Option<&str>>) -> Resu
         std::fs::write(path, serde_json::to_string_pretty(view)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if view.state != "done" {
+    if view.state != JobState::Done {
         t.common.print(&serde_json::to_value(view)?, || {
             format!("job {} is {}", view.job_id, view.state)
         });
@@ -376,7 +374,7 @@ async fn dispatch(command: JobCommand) -> Result<()> {
                 (_, Some(file)) => {
                     let bytes = std::fs::read(file)
                         .with_context(|| format!("reading {}", file.display()))?;
-                    let (digest, _) = c.upload_image(bytes).await?;
+                    let digest = c.upload_image(bytes).await?.digest;
                     Some(digest)
                 }
                 (Some(r), None) if r.contains('@') || r.starts_with("sha256:") => Some(r.clone()),

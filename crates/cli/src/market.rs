@@ -394,9 +394,9 @@ async fn dispatch(command: MarketCommand) -> Result<()> {
 async fn verify_receipt(file: &std::path::Path, common: &Common) -> Result<()> {
     let text =
         std::fs::read_to_string(file).map_err(|e| anyhow!("reading {}: {e}", file.display()))?;
-    let view: unet_miner::jobs::JobView = serde_json::from_str(&text)
+    let view: unet_renter::job::JobView = serde_json::from_str(&text)
         .map_err(|e| anyhow!("{} is not a saved job: {e}", file.display()))?;
-    match unet_miner::jobs::renter::verify_receipt(&common.client(), &view).await {
+    match unet_renter::client::verify_receipt(&common.client(), &view).await {
         Ok(v) => {
             let r = view.receipt.as_ref();
             common.print(

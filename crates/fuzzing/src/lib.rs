@@ -6,7 +6,7 @@
 //! agreeing on a block).
 //!
 //! The targets of crates with heavy dependencies live in their crates (`unet_node::rpc::fuzzing`,
-//! `unet_miner::jobs::auth::fuzz_request`) so that this crate stays cheap to build.
+//! `unet_miner::jobs::replay::fuzz_request`) so that this crate stays cheap to build.
 
 pub mod decode;
 pub mod poci;

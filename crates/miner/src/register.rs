@@ -10,10 +10,10 @@
 //! never register the chip to anyone else.
 
 use anyhow::{anyhow, Result};
-use serde_json::{json, Value};
 use tracing::warn;
+use unet_api::chips::RegistrationNonceView;
 use unet_client::Client;
-use unet_types::{chip::registration_nonce, hexser, Address, Digest};
+use unet_types::{chip::registration_nonce, Address, Digest};
 
 /// The anchor of a registration and the nonce derived from it for one owner.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,23 +38,18 @@ pub struct NodeAnchor {
     pub nonce: Option<String>,
 }
 
-impl NodeAnchor {
-    /// Reads an `unet_registrationNonce` answer.
-    pub fn from_answer(answer: &Value) -> Result<Self> {
-        let height = answer["anchor_height"]
-            .as_u64()
-            .ok_or_else(|| anyhow!("node returned no anchor height: {answer}"))?;
-        let hash: Digest = answer["anchor_hash"]
-            .as_str()
-            .ok_or_else(|| anyhow!("node returned no anchor hash: {answer}"))
-            .and_then(|h| hexser::from_hex(h).map_err(|e| anyhow!("node's anchor hash: {e}")))?;
-        Ok(Self {
-            height,
-            hash,
-            nonce: answer["nonce"].as_str().map(str::to_string),
-        })
+impl From<RegistrationNonceView> for NodeAnchor {
+    /// The anchor of an `unet_registrationNonce` answer (the contract's type).
+    fn from(answer: RegistrationNonceView) -> Self {
+        Self {
+            height: answer.anchor_height,
+            hash: answer.anchor_hash,
+            nonce: Some(hex::encode(answer.nonce)),
+        }
     }
+}
 
+impl NodeAnchor {
     /// The nonce for `owner` on `chain_id`, derived locally from the anchor hash.
     pub fn for_owner(&self, chain_id: u64, owner: &Address) -> RegistrationAnchor {
         let nonce = registration_nonce(chain_id, &self.hash, owner);
@@ -67,16 +62,6 @@ impl NodeAnchor {
     }
 }
 
-/// Reads the anchor out of an `unet_registrationNonce` answer and derives the nonce for
-/// `owner` on `chain_id`. The answer's `nonce` field is only compared, never used.
-pub fn anchor_from_answer(
-    answer: &Value,
-    chain_id: u64,
-    owner: &Address,
-) -> Result<RegistrationAnchor> {
-    Ok(NodeAnchor::from_answer(answer)?.for_owner(chain_id, owner))
-}
-
 /// Asks the node for a registration anchor (`unet_registrationNonce`) and derives the nonce
 /// for `owner` locally; warns when the node's nonce differs from it.
 pub async fn fetch_anchor(
@@ -85,9 +70,10 @@ pub async fn fetch_anchor(
     owner: &Address,
 ) -> Result<RegistrationAnchor> {
     let answer = client
-        .call("unet_registrationNonce", json!([hexser::to_hex(owner)]))
-        .await?;
-    let anchor = anchor_from_answer(&answer, chain_id, owner)?;
+        .registration_nonce(owner)
+        .await
+        .map_err(|e| anyhow!("unet_registrationNonce: {e}"))?;
+    let anchor = NodeAnchor::from(answer).for_owner(chain_id, owner);
     warn_if_steered(client.url(), &anchor);
     Ok(anchor)
 }
@@ -109,13 +95,26 @@ mod tests {
     use super::*;
     use crate::{backend::ChipBackend, soft::ChipFile, SoftBackend};
     use commonware_cryptography::{Hasher, Sha256, Signer};
+    use serde_json::{json, Value};
     use unet_poci::{
         secure_element::DevnetVendorCa, Curve, Evidence, EvidenceVerifier, PociVerifier,
         VerifyError,
     };
+    use unet_types::hexser;
     use unet_types::PrivateKey;
 
     const CHAIN: u64 = 7701;
+
+    /// What the daemon and `fetch_anchor` do with an answer: decode it as the contract's
+    /// type, then derive the nonce for `owner`.
+    fn anchor_from_answer(
+        answer: &Value,
+        chain_id: u64,
+        owner: &Address,
+    ) -> Result<RegistrationAnchor> {
+        let view: RegistrationNonceView = serde_json::from_value(answer.clone())?;
+        Ok(NodeAnchor::from(view).for_owner(chain_id, owner))
+    }
 
     /// A node API that answers every `unet_registrationNonce` with a genuine anchor and the
     /// nonce bound to the attacker's address.
@@ -198,8 +197,10 @@ mod tests {
             "anchor_height": 9,
             "anchor_hash": hexser::to_hex(&hash),
             "nonce": hex::encode(registration_nonce(CHAIN, &hash, &owner)),
+            "valid_for_blocks": 256,
         });
         let a = anchor_from_answer(&honest, CHAIN, &owner).unwrap();
+        assert_eq!(a.nonce, registration_nonce(CHAIN, &hash, &owner));
         assert!(!a.node_disagrees);
         assert_eq!((a.height, a.hash), (9, hash));
         // Another chain id gives another nonce: the chain id is part of what the miner binds.
@@ -208,11 +209,23 @@ mod tests {
                 .unwrap()
                 .node_disagrees
         );
+        // Each broken answer is the honest one with one defect.
+        let with = |field: &str, value: Option<Value>| {
+            let mut v = honest.clone();
+            match value {
+                Some(x) => v[field] = x,
+                None => {
+                    v.as_object_mut().unwrap().remove(field);
+                }
+            }
+            v
+        };
         for broken in [
-            json!({"anchor_hash": hexser::to_hex(&hash)}),
-            json!({"anchor_height": 9}),
-            json!({"anchor_height": 9, "anchor_hash": "zz"}),
-            json!({"anchor_height": 9, "anchor_hash": "00"}),
+            with("anchor_height", None),
+            with("anchor_hash", None),
+            with("anchor_hash", Some(json!("zz"))),
+            with("anchor_hash", Some(json!("00"))),
+            with("anchor_height", Some(json!("nine"))),
             json!(null),
         ] {
             assert!(

@@ -3,7 +3,8 @@
 
 use commonware_cryptography::Signer;
 use std::path::PathBuf;
-use unet_miner::jobs::auth::{fuzz_request, sign_request, FUZZ_CHAIN_ID};
+use unet_miner::jobs::replay::{fuzz_request, FUZZ_CHAIN_ID};
+use unet_renter::auth::sign_request;
 use unet_types::PrivateKey;
 
 /// A correctly signed request in the target's input format.

@@ -12,7 +12,10 @@
 
 use anyhow::Result;
 use futures::{future::BoxFuture, stream::BoxStream};
-use unet_types::{chip::ChipId, Address, Digest, SignedTx};
+use unet_types::{
+    chip::{ChipId, ChipStatus},
+    Address, Digest, SignedTx,
+};
 
 /// Chain facts read at the start of a session (`unet_status`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,8 +54,8 @@ pub struct PendingChallenge {
 pub struct ChipOnChain {
     /// Owner address, hex.
     pub owner: String,
-    /// `online`, `unresponsive`, `revoked` (or whatever newer status the node reports).
-    pub status: String,
+    /// Online, Unresponsive or Revoked.
+    pub status: ChipStatus,
     /// Rewards paid to date, base units, when the node reports them.
     pub rewards_total: Option<u128>,
     pub pending_challenge: Option<PendingChallenge>,
@@ -118,7 +121,7 @@ pub struct ChallengeEvent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChipStatusEvent {
     pub chip_id: ChipId,
-    pub to: String,
+    pub to: ChipStatus,
     pub reason: String,
 }
 

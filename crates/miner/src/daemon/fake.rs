@@ -14,7 +14,10 @@ use std::{
     sync::{Arc, Mutex, MutexGuard},
 };
 use tokio::sync::mpsc;
-use unet_types::{chip::ChipId, hexser, Address, Digest, Payload, SignedTx};
+use unet_types::{
+    chip::{ChipId, ChipStatus},
+    hexser, Address, Digest, Payload, SignedTx,
+};
 
 pub const CHAIN_ID: u64 = 4242;
 pub const WINDOW: u64 = 20;
@@ -23,7 +26,7 @@ pub const WINDOW: u64 = 20;
 #[derive(Clone, Debug)]
 pub struct FakeChip {
     pub owner: String,
-    pub status: String,
+    pub status: ChipStatus,
     pub pending: Option<(u64, Digest)>,
     /// Highest challenge height whose answer applied.
     pub answered: Option<u64>,
@@ -79,7 +82,7 @@ impl FakeChain {
                 *id,
                 FakeChip {
                     owner: hexser::to_hex(owner),
-                    status: "online".into(),
+                    status: ChipStatus::Online,
                     pending: None,
                     answered: None,
                 },
@@ -136,7 +139,7 @@ impl FakeChain {
             if let Some((h, _)) = c.pending {
                 if h + WINDOW <= height {
                     c.pending = None;
-                    c.status = "unresponsive".into();
+                    c.status = ChipStatus::Unresponsive;
                     expired.push((*id, h));
                 }
             }
@@ -225,7 +228,7 @@ fn apply(w: &mut World, stx: &SignedTx, height: u64) -> Receipt {
         match c.pending {
             Some((h, _)) if h == r.challenge_height && h + WINDOW >= height => {
                 c.pending = None;
-                c.status = "online".into();
+                c.status = ChipStatus::Online;
                 c.answered = Some(h);
                 w.applied.push((r.chip_id, h));
             }
@@ -283,7 +286,7 @@ impl MinerChain for FakeChain {
                     None => ChipReading::NotFound,
                     Some(c) => ChipReading::Found(ChipOnChain {
                         owner: c.owner.clone(),
-                        status: c.status.clone(),
+                        status: c.status,
                         rewards_total: None,
                         pending_challenge: c
                             .pending

@@ -3,6 +3,7 @@
 use super::{view::OnChain, Miner};
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::info;
+use unet_types::chip::ChipStatus;
 
 /// Chips read per step of the catch-up bar.
 pub(super) const BAR_STEP: usize = 200;
@@ -16,11 +17,10 @@ impl Miner {
             match v {
                 OnChain::Mine { status } => {
                     registered += 1;
-                    match status.as_str() {
-                        "online" => online += 1,
-                        "unresponsive" => unresponsive += 1,
-                        "revoked" => revoked += 1,
-                        _ => {}
+                    match status {
+                        ChipStatus::Online => online += 1,
+                        ChipStatus::Unresponsive => unresponsive += 1,
+                        ChipStatus::Revoked => revoked += 1,
                     }
                 }
                 OnChain::Foreign { .. } => foreign += 1,

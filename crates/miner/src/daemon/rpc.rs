@@ -1,6 +1,9 @@
 //! [`RpcChain`]: the daemon's [`MinerChain`] over one node's JSON-RPC and WebSocket API.
 //!
-//! Every call the daemon makes to a node is in this file; the JSON is read by [`super::wire`].
+//! Every call the daemon makes to a node is in this file, written with the `unet-api`
+//! contract: typed calls of [`unet_client::Client`] where one call is made, the contract's
+//! method names and parameter types for the batched ones, its topics and request type for
+//! the subscriptions. The answers are decoded into contract types by [`super::wire`].
 
 use super::{
     chain::{
@@ -9,19 +12,22 @@ use super::{
     },
     wire::{self, Sids},
 };
-use anyhow::{anyhow, bail, Result};
+use anyhow::{anyhow, Result};
 use futures::{future::BoxFuture, SinkExt, StreamExt};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, warn};
+use unet_api::{
+    code::{INVALID_TX, NOT_FOUND},
+    events::{Topic, SUBSCRIBE},
+    params::{ChipParams, HashParams},
+    Method, Request,
+};
 use unet_client::{Client, ClientError};
-use unet_types::{chip::ChipId, hexser, Address, SignedTx};
+use unet_types::{chip::ChipId, hexser, Address, Digest, SignedTx};
 
-/// JSON-RPC code of a refused transaction.
-const INVALID_TX: i64 = -32010;
-/// JSON-RPC code of "not found".
-const NOT_FOUND: i64 = -32004;
 /// Calls per JSON-RPC batch.
 const BATCH: usize = 200;
 
@@ -38,16 +44,20 @@ impl RpcChain {
         }
     }
 
-    /// `method` once per parameter, in batches; one reply each, in order.
-    async fn batch(
+    /// `method` once per parameter (the method's parameter type), in batches; one reply
+    /// each, in order.
+    async fn batch<P: Serialize>(
         &self,
-        method: &str,
-        params: impl Iterator<Item = Value>,
+        method: Method,
+        params: impl Iterator<Item = P>,
     ) -> Result<Vec<std::result::Result<Value, ClientError>>> {
-        let params: Vec<Value> = params.collect();
+        let params = params
+            .map(serde_json::to_value)
+            .collect::<std::result::Result<Vec<Value>, _>>()?;
         let mut out = Vec::with_capacity(params.len());
         for chunk in params.chunks(BATCH) {
-            let calls: Vec<(&str, Value)> = chunk.iter().map(|p| (method, p.clone())).collect();
+            let calls: Vec<(&str, Value)> =
+                chunk.iter().map(|p| (method.name(), p.clone())).collect();
             out.extend(self.client.batch(&calls).await?);
         }
         Ok(out)
@@ -91,14 +101,14 @@ impl MinerChain for RpcChain {
         Box::pin(async move {
             let replies = self
                 .batch(
-                    "unet_getChip",
-                    ids.iter().map(|id| json!([hex::encode(id)])),
+                    Method::GetChip,
+                    ids.iter().map(|id| ChipParams { chip_id: *id }),
                 )
                 .await?;
             Ok(replies
                 .into_iter()
                 .map(|r| match r {
-                    Ok(v) => match wire::chip(&v) {
+                    Ok(v) => match wire::chip(v) {
                         Ok(c) => ChipReading::Found(c),
                         Err(e) => ChipReading::Error(e),
                     },
@@ -113,13 +123,18 @@ impl MinerChain for RpcChain {
 
     fn transactions<'a>(&'a self, hashes: &'a [String]) -> BoxFuture<'a, Result<Vec<TxLookup>>> {
         Box::pin(async move {
+            let hashes = hashes
+                .iter()
+                .map(|h| hexser::from_hex::<Digest>(h).map(|hash| HashParams { hash }))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| anyhow!("a transaction hash of ours is not hex: {e}"))?;
             let replies = self
-                .batch("unet_getTransaction", hashes.iter().map(|h| json!([h])))
+                .batch(Method::GetTransaction, hashes.into_iter())
                 .await?;
             replies
                 .into_iter()
                 .map(|r| match r {
-                    Ok(v) => Ok(wire::transaction(&v)),
+                    Ok(v) => Ok(wire::transaction(v)),
                     Err(ClientError::Rpc { .. }) => Ok(TxLookup::Unknown),
                     Err(e) => Err(e.into()),
                 })
@@ -154,11 +169,9 @@ impl MinerChain for RpcChain {
 
     fn registration_anchor<'a>(&'a self, owner: &'a Address) -> BoxFuture<'a, Result<NodeAnchor>> {
         Box::pin(async move {
-            let answer = self
-                .client
-                .call("unet_registrationNonce", json!([hexser::to_hex(owner)]))
-                .await?;
-            NodeAnchor::from_answer(&answer)
+            Ok(NodeAnchor::from(
+                self.client.registration_nonce(owner).await?,
+            ))
         })
     }
 
@@ -179,17 +192,21 @@ async fn subscribe(url: String) -> Result<Notifications> {
     )
     .await
     .map_err(|_| anyhow!("WebSocket connect timed out"))??;
+    let events = |kind: &str| Topic::Events {
+        kind: Some(kind.to_string()),
+    };
     let topics = [
-        json!(["events", {"kind": "challenge"}]),
-        json!(["events", {"kind": "chip_status"}]),
-        json!(["events", {"kind": "reward"}]),
-        json!(["newBlocks"]),
+        events("challenge"),
+        events("chip_status"),
+        events("reward"),
+        Topic::NewBlocks,
     ];
     let mut ids = [0u64; 4];
-    for (i, params) in topics.iter().enumerate() {
-        let req =
-            json!({"jsonrpc": "2.0", "id": i + 1, "method": "unet_subscribe", "params": params});
-        ws.send(Message::Text(req.to_string().into())).await?;
+    for (i, topic) in topics.iter().enumerate() {
+        let params = topic.to_params();
+        let req = Request::new(SUBSCRIBE, &params, i as u64 + 1);
+        ws.send(Message::Text(serde_json::to_string(&req)?.into()))
+            .await?;
         // Notifications of earlier subscriptions may come first; they are re-derived by the
         // catch-up that follows, so skipping them loses nothing.
         loop {
@@ -198,16 +215,19 @@ async fn subscribe(url: String) -> Result<Notifications> {
                 .map_err(|_| anyhow!("no reply to unet_subscribe"))?
                 .ok_or_else(|| anyhow!("socket closed while subscribing"))??;
             let Message::Text(t) = msg else { continue };
-            let v: Value = serde_json::from_str(&t)?;
-            if v["id"].as_u64() != Some(i as u64 + 1) {
+            // Notifications have no id and do not decode as a reply.
+            let Ok(reply) = serde_json::from_str::<unet_api::Response>(&t) else {
+                continue;
+            };
+            if reply.id.as_u64() != Some(i as u64 + 1) {
                 continue;
             }
-            if let Some(e) = v.get("error") {
-                bail!("unet_subscribe {params}: {e}");
-            }
-            ids[i] = v["result"]
+            let id = reply
+                .into_result()
+                .map_err(|e| anyhow!("{SUBSCRIBE} {params}: {e}"))?;
+            ids[i] = id
                 .as_u64()
-                .ok_or_else(|| anyhow!("subscription id missing: {v}"))?;
+                .ok_or_else(|| anyhow!("subscription id is not a number: {id}"))?;
             break;
         }
     }
@@ -241,7 +261,7 @@ async fn next(
                     warn!("ignoring a notification that is not JSON");
                     continue;
                 };
-                match wire::notification(&v, &sids) {
+                match wire::notification(v, &sids) {
                     Some(n) => return Some((Ok(n), Some(ws))),
                     None => {
                         debug!("ignoring message {:.200}", t.as_str());

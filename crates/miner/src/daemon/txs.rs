@@ -15,7 +15,7 @@ use anyhow::{anyhow, bail, Result};
 use commonware_codec::DecodeExt;
 use std::collections::{BTreeMap, BTreeSet};
 use tracing::{debug, info, warn};
-use unet_types::{Payload, SignedTx, Transaction};
+use unet_types::{chip::ChipStatus, Payload, SignedTx, Transaction};
 
 impl Miner {
     /// Reads the owner's finalized nonce (it only ever moves forward here).
@@ -235,7 +235,7 @@ impl Miner {
                     self.view.insert(
                         id,
                         OnChain::Mine {
-                            status: "online".into(),
+                            status: ChipStatus::Online,
                         },
                     );
                     self.update_gauges();

@@ -11,7 +11,10 @@ use super::{
 use crate::state::InflightKind;
 use anyhow::{anyhow, Result};
 use tracing::{debug, info, warn};
-use unet_types::{chip::ChipId, Digest};
+use unet_types::{
+    chip::{ChipId, ChipStatus},
+    Digest,
+};
 
 /// A challenge of one of the miner's chips, open until its deadline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,7 +35,7 @@ pub(super) enum OnChain {
     /// Registered to another owner.
     Foreign { owner: String },
     /// Registered to this miner's owner.
-    Mine { status: String },
+    Mine { status: ChipStatus },
 }
 
 impl Miner {
@@ -112,7 +115,7 @@ impl Miner {
             self.pending.remove(id);
             return Ok(());
         }
-        let revoked = c.status == "revoked";
+        let revoked = c.status == ChipStatus::Revoked;
         if revoked && self.reported.insert((*id, "revoked".into())) {
             warn!(chip = %idh, "chip is revoked by governance; it earns nothing and cannot be registered again");
         }
@@ -155,7 +158,7 @@ impl Miner {
 
     /// Registered to our owner and not revoked.
     pub(super) fn is_mine(&self, id: &ChipId) -> bool {
-        matches!(self.view.get(id), Some(OnChain::Mine { status }) if status != "revoked")
+        matches!(self.view.get(id), Some(OnChain::Mine { status }) if *status != ChipStatus::Revoked)
     }
 
     pub(super) fn on_challenges(&mut self, events: &[ChallengeEvent]) {
@@ -178,14 +181,13 @@ impl Miner {
                 continue;
             }
             let (idh, reason) = (hex::encode(e.chip_id), e.reason.as_str());
-            match e.to.as_str() {
-                "online" => info!(chip = %idh, reason, "chip is Online again"),
-                "unresponsive" => warn!(chip = %idh, reason, "chip became Unresponsive"),
-                "revoked" => warn!(chip = %idh, reason, "chip was revoked"),
-                to => info!(chip = %idh, to, reason, "chip status changed"),
+            match e.to {
+                ChipStatus::Online => info!(chip = %idh, reason, "chip is Online again"),
+                ChipStatus::Unresponsive => warn!(chip = %idh, reason, "chip became Unresponsive"),
+                ChipStatus::Revoked => warn!(chip = %idh, reason, "chip was revoked"),
             }
             if let Some(OnChain::Mine { status }) = self.view.get_mut(&e.chip_id) {
-                status.clone_from(&e.to);
+                *status = e.to;
             }
         }
         self.update_gauges();

@@ -16,67 +16,26 @@
 //! The memory limit is reported (`limit_exceeded` / `memory`) when the kernel's OOM killer
 //! fired in the job's memory cgroup.
 
-use serde::{Deserialize, Serialize};
 use std::{
     path::{Path, PathBuf},
     time::Duration,
 };
 
-/// Limits of one command. Missing fields take the defaults.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ExecLimits {
-    /// Wall time, milliseconds.
-    pub wall_ms: u64,
-    /// Memory of all the job's processes together, MiB (memory cgroup, swap included).
-    pub memory_mib: u64,
-    /// Stdout and stderr captured together, bytes.
-    pub output_bytes: u64,
-    /// Largest file the job may write (`RLIMIT_FSIZE`), and the size of its `/tmp` tmpfs,
-    /// bytes.
-    pub file_bytes: u64,
-}
-
-impl Default for ExecLimits {
-    fn default() -> Self {
-        Self {
-            wall_ms: 60_000,
-            memory_mib: 1024,
-            output_bytes: 1 << 20,
-            file_bytes: 64 << 20,
-        }
-    }
-}
-
-impl ExecLimits {
-    /// The most a miner allows by default (`MinerJobsConfig::max_exec`).
-    pub fn max() -> Self {
-        Self {
-            wall_ms: 600_000,
-            memory_mib: 16_384,
-            output_bytes: 16 << 20,
-            file_bytes: 1 << 30,
-        }
-    }
-
-    /// Refuses limits of zero or above `max` (named in the error).
-    pub fn check(&self, max: &ExecLimits) -> Result<(), String> {
-        for (name, v, m) in [
-            ("wall_ms", self.wall_ms, max.wall_ms),
-            ("memory_mib", self.memory_mib, max.memory_mib),
-            ("output_bytes", self.output_bytes, max.output_bytes),
-            ("file_bytes", self.file_bytes, max.file_bytes),
-        ] {
-            if v == 0 || v > m {
-                return Err(format!("limit {name} = {v} must be within 1..={m}"));
-            }
-        }
-        Ok(())
-    }
-}
+pub use unet_renter::job::ExecLimits;
 
 /// Which limit stopped a job: the sandbox runner's own ([`unet_sandbox::Stopped`]).
 pub use unet_sandbox::Stopped as Limit;
+
+/// The limit as a job's result names it ([`unet_renter::job::Limit`], the same names).
+pub fn result_limit(stopped: Limit) -> unet_renter::job::Limit {
+    use unet_renter::job::Limit as L;
+    match stopped {
+        Limit::WallTime => L::WallTime,
+        Limit::Memory => L::Memory,
+        Limit::Output => L::Output,
+        Limit::FileSize => L::FileSize,
+    }
+}
 
 /// What happened to the command: the sandbox runner's outcome
 /// ([`unet_sandbox::RunOutcome`]; `stopped` names the limit, `start_error` a command that
@@ -107,7 +66,7 @@ impl SandboxConfig {
         let dir = match std::env::var_os("UNET_SANDBOX_DIR") {
             Some(d) => PathBuf::from(d),
             None => {
-                let h = super::auth::sha256(jobs_dir.as_os_str().as_encoded_bytes());
+                let h = unet_types::sha256(&[jobs_dir.as_os_str().as_encoded_bytes()]);
                 PathBuf::from("/var/lib/unet-sandbox").join(hex::encode(&h[..8]))
             }
         };

@@ -6,7 +6,6 @@
 
 use super::{
     exec::ExecLimits,
-    renter::JobClient,
     server::{
         tests::{fixture, fixture_with, key, Fixture, CHAIN},
         LeaseInfo,
@@ -16,6 +15,7 @@ use super::{
 use base64::Engine as _;
 use std::time::Duration;
 use unet_poci::TrustStore;
+use unet_renter::client::JobClient;
 
 fn example() -> unet_sandbox::image::build::BuiltImage {
     let bb = unet_sandbox::rootfs::find_busybox()
@@ -62,7 +62,7 @@ fn second_renter(fx: &Fixture) -> JobClient {
             id: 4,
             renter,
             chips: vec![fx.files[1].chip_id.clone()],
-            status: "open".into(),
+            status: unet_api::market::LeaseState::Open,
             close_reason: None,
             end: 100,
             height: 50,
@@ -76,9 +76,10 @@ async fn an_uploaded_image_runs_and_the_receipt_binds_its_digest() {
     let fx = fixture(2, 8).await;
     let c = JobClient::new(&fx.url, key(1), CHAIN, 0);
     let built = example();
-    let (digest, answer) = c.upload_image(built.archive.clone()).await.unwrap();
+    let answer = c.upload_image(built.archive.clone()).await.unwrap();
+    let digest = answer.digest.clone();
     assert_eq!(digest, built.digest);
-    assert_eq!(answer["config"]["cmd"][0], "/bin/sh");
+    assert_eq!(answer.config["cmd"][0], "/bin/sh");
     // No argv: the image's Cmd, whose /bin/sh runs echo.
     let (done, doc) = run(&c, &image_job(0, &digest, &[])).await;
     assert_eq!(doc.status, Outcome::Ok, "{doc:?}");
@@ -112,7 +113,7 @@ async fn images_and_volumes_stay_with_their_lease() {
     let fx = fixture(2, 8).await;
     let a = JobClient::new(&fx.url, key(1), CHAIN, 0);
     let b = second_renter(&fx);
-    let (digest, _) = a.upload_image(example().archive).await.unwrap();
+    let digest = a.upload_image(example().archive).await.unwrap().digest;
     // Another lease cannot run an image it did not upload, even knowing the digest.
     let err = b.submit(&image_job(4, &digest, &[])).await.unwrap_err();
     assert_eq!(err.code(), Some("unknown_image"), "{err}");
@@ -133,7 +134,7 @@ async fn images_and_volumes_stay_with_their_lease() {
     )
     .await;
     assert_eq!(doc.status, Outcome::Ok, "{doc:?}");
-    let (digest_b, _) = b.upload_image(example().archive).await.unwrap();
+    let digest_b = b.upload_image(example().archive).await.unwrap().digest;
     let (_, doc) = run(
         &b,
         &image_job(
@@ -185,7 +186,10 @@ async fn malicious_and_oversized_images_are_refused() {
     // Past the upload cap: refused before it is read whole.
     let err = c.upload_image(vec![0u8; 5 << 20]).await.unwrap_err();
     assert!(
-        matches!(err, super::renter::RenterError::Refused { status: 413, .. }),
+        matches!(
+            err,
+            unet_renter::client::RenterError::Refused { status: 413, .. }
+        ),
         "{err}"
     );
 }

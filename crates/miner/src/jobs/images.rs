@@ -16,8 +16,8 @@
 
 use super::server::{json_ok, ApiError, Shared};
 use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, response::Response};
-use serde_json::json;
 use std::{path::PathBuf, sync::Arc};
+use unet_renter::job::ImageUploaded;
 use unet_sandbox::image::{parse_digest, Image, ImageStore};
 
 /// Default cap of an uploaded archive, bytes.
@@ -142,7 +142,11 @@ pub(super) async fn upload_handler(
     tracing::info!(lease = lease_id, digest = %img.digest, "image imported");
     Ok(json_ok(
         StatusCode::OK,
-        &json!({"digest": img.digest, "lease_id": lease_id, "config": img.config}),
+        &ImageUploaded {
+            digest: img.digest,
+            lease_id,
+            config: serde_json::to_value(&img.config).unwrap_or_default(),
+        },
     ))
 }
 

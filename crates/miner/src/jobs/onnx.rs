@@ -7,44 +7,13 @@
 //! reported, and the runner holds its worker slot until the inference returns, so runaway
 //! models cannot pile up. A panic inside tract is caught and reported as a failure.
 
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tract_onnx::prelude::*;
 
 /// Most elements over all inputs (and over all outputs) of one job.
 pub const MAX_ELEMENTS: usize = 16 << 20;
 
-/// A tensor in a request: element type, shape, and the elements in row-major order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TensorIn {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// `f32`, `f64`, `i32` or `i64`.
-    pub dtype: String,
-    pub shape: Vec<usize>,
-    pub data: Vec<Value>,
-}
-
-/// Elements of an output tensor.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum TensorData {
-    F32(Vec<f32>),
-    F64(Vec<f64>),
-    I32(Vec<i32>),
-    I64(Vec<i64>),
-    Bool(Vec<bool>),
-}
-
-/// A tensor in a result.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TensorOut {
-    pub name: String,
-    pub dtype: String,
-    pub shape: Vec<usize>,
-    pub data: TensorData,
-}
+pub use unet_renter::job::{TensorData, TensorIn, TensorOut};
 
 fn elements(shape: &[usize]) -> Option<usize> {
     shape.iter().try_fold(1usize, |a, d| a.checked_mul(*d))

@@ -167,7 +167,10 @@ pub async fn push(
     let r = Reference::from_str(name).map_err(|e| format!("image reference {name}: {e}"))?;
     c.store_auth_if_needed(r.resolve_registry(), &RegistryAuth::Anonymous)
         .await;
-    let cfg_digest = format!("sha256:{}", hex::encode(super::auth::sha256(&built.config)));
+    let cfg_digest = format!(
+        "sha256:{}",
+        hex::encode(unet_types::sha256(&[&built.config]))
+    );
     let mut blobs = vec![(cfg_digest, built.config.clone())];
     for (d, _, b) in &built.layers {
         blobs.push((d.clone(), b.clone()));

@@ -1,11 +1,15 @@
 //! The renter's side of the job endpoint: signed submissions and fetches, and the full
 //! check of a result's receipt against the chain (`unet job`, `unet market verify-receipt`).
 
-use super::{auth::sign_request, server::LeaseInfo, JobRequest, JobView, ResultDoc};
-use serde_json::{json, Value};
+use crate::{
+    auth::sign_request,
+    job::{ErrorReply, ImageUploaded, JobRequest, JobState, JobView, ResultDoc},
+    lease::LeaseInfo,
+};
+use serde_json::Value;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use unet_poci::TrustStore;
-use unet_types::PrivateKey;
+use unet_types::{chip::ChipId, PrivateKey};
 
 /// Why a request to a miner failed.
 #[derive(Debug, thiserror::Error)]
@@ -13,17 +17,28 @@ pub enum RenterError {
     /// The miner refused it (its JSON error).
     #[error("the miner refused: {code}: {message} (HTTP {status})")]
     Refused {
+        /// The HTTP status.
         status: u16,
+        /// The miner's error code (`http` when the answer was not JSON).
         code: String,
+        /// The miner's message.
         message: String,
     },
+    /// The request did not reach the miner, or its answer did not arrive.
     #[error("cannot reach the miner at {url}: {reason}")]
-    Transport { url: String, reason: String },
+    Transport {
+        /// Where the request went.
+        url: String,
+        /// What the HTTP client reported.
+        reason: String,
+    },
+    /// Anything else: an answer that does not parse, a job still running at the deadline.
     #[error("{0}")]
     Other(String),
 }
 
 impl RenterError {
+    /// The miner's error code, for a refusal.
     pub fn code(&self) -> Option<&str> {
         match self {
             RenterError::Refused { code, .. } => Some(code),
@@ -48,6 +63,8 @@ fn now_ms() -> u64 {
 }
 
 impl JobClient {
+    /// A client of the job endpoint at `endpoint` (the lease's), signing as `key` for lease
+    /// `lease_id` on chain `chain_id`.
     pub fn new(endpoint: &str, key: PrivateKey, chain_id: u64, lease_id: u64) -> Self {
         Self {
             http: reqwest::Client::builder()
@@ -98,30 +115,31 @@ impl JobClient {
         let resp = req.send().await.map_err(transport)?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(transport)?;
-        let v: Value = match serde_json::from_str(&text) {
-            Ok(v) => v,
-            // A refusal by the HTTP layer (e.g. 413 past the body cap) is not JSON.
-            Err(_) if status >= 400 => {
-                return Err(RenterError::Refused {
+        if status >= 400 {
+            return Err(match serde_json::from_str::<ErrorReply>(&text) {
+                Ok(r) => RenterError::Refused {
+                    status,
+                    code: r.error.code,
+                    message: r.error.message,
+                },
+                // A refusal by the HTTP layer (e.g. 413 past the body cap) is not JSON.
+                Err(_) if serde_json::from_str::<Value>(&text).is_err() => RenterError::Refused {
                     status,
                     code: "http".into(),
                     message: format!("{text:.200}"),
-                })
-            }
-            Err(_) => {
-                return Err(RenterError::Other(format!(
-                    "the miner answered HTTP {status} with non-JSON: {text:.200}"
-                )))
-            }
-        };
-        if status >= 400 {
-            return Err(RenterError::Refused {
-                status,
-                code: v["error"]["code"].as_str().unwrap_or("unknown").to_string(),
-                message: v["error"]["message"].as_str().unwrap_or("").to_string(),
+                },
+                Err(_) => RenterError::Refused {
+                    status,
+                    code: "unknown".into(),
+                    message: format!("{text:.200}"),
+                },
             });
         }
-        Ok(v)
+        serde_json::from_str(&text).map_err(|_| {
+            RenterError::Other(format!(
+                "the miner answered HTTP {status} with non-JSON: {text:.200}"
+            ))
+        })
     }
 
     /// Submits a job (the body is `req` serialized once; its hash is the job id).
@@ -131,17 +149,14 @@ impl JobClient {
         serde_json::from_value(v).map_err(|e| RenterError::Other(format!("job view: {e}")))
     }
 
-    /// Uploads an OCI image-layout archive for this lease; returns its manifest digest
-    /// (`sha256:<hex>`, what a job's `image` names) and the miner's answer.
-    pub async fn upload_image(&self, archive: Vec<u8>) -> Result<(String, Value), RenterError> {
+    /// Uploads an OCI image-layout archive for this lease; the answer names its manifest
+    /// digest (`sha256:<hex>`, what a job's `image` names).
+    pub async fn upload_image(&self, archive: Vec<u8>) -> Result<ImageUploaded, RenterError> {
         let v = self
             .send_typed("POST", "/v1/images", archive, "application/x-tar")
             .await?;
-        let d = v["digest"]
-            .as_str()
-            .ok_or_else(|| RenterError::Other(format!("image upload answer without digest: {v}")))?
-            .to_string();
-        Ok((d, v))
+        serde_json::from_value(v)
+            .map_err(|e| RenterError::Other(format!("image upload answer: {e}")))
     }
 
     /// The job's current view.
@@ -162,8 +177,8 @@ impl JobClient {
         let deadline = Instant::now() + timeout;
         loop {
             let v = self.get(job_id).await?;
-            progress(&v.state);
-            if v.state == "done" {
+            progress(v.state.as_str());
+            if v.state == JobState::Done {
                 return Ok(v);
             }
             if Instant::now() >= deadline {
@@ -181,9 +196,13 @@ impl JobClient {
 /// A receipt checked against the chain.
 #[derive(Clone, Debug)]
 pub struct VerifiedReceipt {
+    /// The result document the receipt covers.
     pub result: ResultDoc,
+    /// The chip that signed (hex, lower case).
     pub chip_id: String,
+    /// Its evidence kind as registered (`vendor-x509`, `nvidia-spdm`).
     pub chip_kind: String,
+    /// The lease, as the chain reports it.
     pub lease: LeaseInfo,
 }
 
@@ -197,43 +216,46 @@ pub async fn verify_receipt(
     let result = view.check_binding()?;
     let receipt = view.receipt.as_ref().ok_or("no receipt")?;
     let status = client
-        .call("unet_status", json!([]))
+        .status()
         .await
         .map_err(|e| format!("unet_status: {e}"))?;
-    if status["chain_id"].as_u64() != Some(receipt.chain_id) {
+    if status.chain_id != receipt.chain_id {
         return Err(format!(
             "the receipt is for chain {}, the node serves chain {}",
-            receipt.chain_id, status["chain_id"]
+            receipt.chain_id, status.chain_id
         ));
     }
-    let lease = client
-        .call("unet_getLease", json!({"id": receipt.lease_id}))
+    let lease: LeaseInfo = client
+        .lease(receipt.lease_id)
         .await
-        .map_err(|e| format!("unet_getLease {}: {e}", receipt.lease_id))?;
-    let lease = LeaseInfo::from_json(&lease).ok_or("unexpected unet_getLease answer")?;
+        .map_err(|e| format!("unet_getLease {}: {e}", receipt.lease_id))?
+        .into();
     let chip_id = receipt.chip_id.to_lowercase();
     if !lease.chips.contains(&chip_id) {
         return Err(format!("chip {chip_id} is not in lease {}", lease.id));
     }
+    let id: ChipId = hex::decode(&chip_id)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or("receipt chip_id is not 32 bytes of hex")?;
     let chip = client
-        .call("unet_getChip", json!([chip_id]))
+        .chip(&id)
         .await
         .map_err(|e| format!("unet_getChip {chip_id}: {e}"))?;
-    let kind = chip["kind"]
-        .as_str()
-        .ok_or("chip without kind")?
-        .to_string();
-    let key = chip["device_key"]
-        .as_str()
-        .ok_or("chip without device_key")?;
+    let kind = chip.kind.as_str();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    receipt.verify_signature(&kind, key, &TrustStore::with_nvidia_root(), now)?;
+    receipt.verify_signature(
+        kind,
+        &hex::encode(&chip.device_key),
+        &TrustStore::with_nvidia_root(),
+        now,
+    )?;
     Ok(VerifiedReceipt {
         result,
         chip_id,
-        chip_kind: kind,
+        chip_kind: kind.to_string(),
         lease,
     })
 }

@@ -17,40 +17,41 @@
 //! replayed, redirected to another lease, chain, path or method, or given another body.
 
 use commonware_codec::Encode;
-use commonware_cryptography::{Hasher, Sha256, Signer, Verifier};
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::Mutex,
-};
+use commonware_cryptography::{Signer, Verifier};
 use unet_types::{hexser, PrivateKey, PublicKey, Signature};
 
 /// Signing namespace of job requests.
 pub const REQUEST_NAMESPACE: &[u8] = b"UNET_JOB_REQUEST_V1";
 /// Largest accepted difference between a request's timestamp and the miner's clock.
 pub const MAX_SKEW_MS: u64 = 60_000;
-/// Nonces remembered at most (older ones expire after 2 x [`MAX_SKEW_MS`]).
-pub const MAX_REMEMBERED_NONCES: usize = 200_000;
 
+/// Header naming the lease the request is for (decimal).
 pub const H_LEASE: &str = "x-unet-lease";
+/// Header carrying the renter's ed25519 public key (hex).
 pub const H_KEY: &str = "x-unet-key";
+/// Header carrying the signing time, ms since the Unix epoch (decimal).
 pub const H_TIMESTAMP: &str = "x-unet-timestamp";
+/// Header carrying the request's 16-byte nonce (32 hex digits).
 pub const H_NONCE: &str = "x-unet-nonce";
+/// Header carrying the ed25519 signature over [`RequestHeader::message`] (hex).
 pub const H_SIGNATURE: &str = "x-unet-signature";
-
-/// SHA-256 of `data`.
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    unet_types::chip::digest32(Sha256::hash(&[data]))
-}
 
 /// What a request signature covers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestHeader {
+    /// The chain the lease lives on.
     pub chain_id: u64,
+    /// The lease the request is made under.
     pub lease_id: u64,
+    /// HTTP method (`GET`, `POST`).
     pub method: String,
+    /// HTTP path, without scheme and host.
     pub path: String,
+    /// Signing time, ms since the Unix epoch.
     pub timestamp_ms: u64,
+    /// Random per request; the miner accepts each (key, nonce) once.
     pub nonce: [u8; 16],
+    /// SHA-256 of the exact request body.
     pub body_hash: [u8; 32],
 }
 
@@ -91,7 +92,7 @@ pub fn sign_request(
         path: path.to_string(),
         timestamp_ms,
         nonce,
-        body_hash: sha256(body),
+        body_hash: unet_types::sha256(&[body]),
     };
     let sig = key.sign(REQUEST_NAMESPACE, &header.message());
     vec![
@@ -106,21 +107,32 @@ pub fn sign_request(
 /// Why a request's authentication was refused. `code()` is the JSON error code.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
+    /// A header is missing or does not parse (its name).
     #[error("missing or malformed header {0}")]
     BadHeader(&'static str),
     #[error("timestamp {got} ms is more than {MAX_SKEW_MS} ms from the miner's clock ({now} ms)")]
-    Stale { got: u64, now: u64 },
+    /// The timestamp is too far from the verifier's clock.
+    Stale {
+        /// The request's timestamp, ms.
+        got: u64,
+        /// The verifier's clock, ms.
+        now: u64,
+    },
+    /// The signature does not cover this request.
     #[error(
         "signature does not verify for this key, lease, chain, method, path, time, nonce and body"
     )]
     BadSignature,
+    /// The (key, nonce) was accepted before.
     #[error("nonce already used (replayed request)")]
     Replay,
+    /// The verifier remembers too many nonces to take another now.
     #[error("too many requests in the replay window; retry shortly")]
     Busy,
 }
 
 impl AuthError {
+    /// The stable error code the miner answers with.
     pub fn code(&self) -> &'static str {
         match self {
             AuthError::BadHeader(_) => "bad_auth_header",
@@ -135,10 +147,15 @@ impl AuthError {
 /// The authentication headers of a request, parsed.
 #[derive(Clone, Debug)]
 pub struct SignedHeaders {
+    /// `x-unet-lease`.
     pub lease_id: u64,
+    /// `x-unet-key`: who signed.
     pub key: PublicKey,
+    /// `x-unet-timestamp`.
     pub timestamp_ms: u64,
+    /// `x-unet-nonce`.
     pub nonce: [u8; 16],
+    /// `x-unet-signature`.
     pub signature: Signature,
 }
 
@@ -171,7 +188,8 @@ impl SignedHeaders {
     }
 
     /// Checks the signature over `method`, `path` and `body` on chain `chain_id`, and the
-    /// timestamp against `now_ms`. Does not consume the nonce (see [`ReplayGuard`]).
+    /// timestamp against `now_ms`. Does not consume the nonce: the
+    /// verifier keeps its own record of accepted nonces (the miner's `ReplayGuard`).
     pub fn verify(
         &self,
         chain_id: u64,
@@ -193,7 +211,7 @@ impl SignedHeaders {
             path: path.to_string(),
             timestamp_ms: self.timestamp_ms,
             nonce: self.nonce,
-            body_hash: sha256(body),
+            body_hash: unet_types::sha256(&[body]),
         };
         if self
             .key
@@ -204,94 +222,6 @@ impl SignedHeaders {
             Err(AuthError::BadSignature)
         }
     }
-}
-
-/// Remembers the nonces of accepted requests for twice the allowed clock skew, so that each
-/// signed request is accepted at most once.
-#[derive(Default)]
-pub struct ReplayGuard {
-    inner: Mutex<ReplayInner>,
-}
-
-#[derive(Default)]
-struct ReplayInner {
-    seen: HashMap<(String, [u8; 16]), u64>,
-    order: VecDeque<(u64, String, [u8; 16])>,
-}
-
-impl ReplayGuard {
-    /// Records `(key, nonce)` seen at `now_ms`; refuses a nonce already recorded.
-    pub fn check_and_record(
-        &self,
-        key: &PublicKey,
-        nonce: [u8; 16],
-        now_ms: u64,
-    ) -> Result<(), AuthError> {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let horizon = now_ms.saturating_sub(2 * MAX_SKEW_MS);
-        while g.order.front().is_some_and(|(t, _, _)| *t < horizon) {
-            if let Some((_, k, n)) = g.order.pop_front() {
-                g.seen.remove(&(k, n));
-            }
-        }
-        let id = (hexser::to_hex(key), nonce);
-        if g.seen.contains_key(&id) {
-            return Err(AuthError::Replay);
-        }
-        if g.seen.len() >= MAX_REMEMBERED_NONCES {
-            return Err(AuthError::Busy);
-        }
-        g.order.push_back((now_ms, id.0.clone(), nonce));
-        g.seen.insert(id, now_ms);
-        Ok(())
-    }
-}
-
-/// Chain id the fuzz entry point verifies requests for.
-#[doc(hidden)]
-pub const FUZZ_CHAIN_ID: u64 = 1;
-
-/// Fuzzing entry point (fuzz target `job_auth` and its corpus replay in
-/// tests/fuzz_corpus.rs): `data` holds the values of `x-unet-lease`, `x-unet-key`,
-/// `x-unet-timestamp`, `x-unet-nonce` and `x-unet-signature`, the method and the path, one per
-/// line, then the body. Parsing and verification never panic; a request that verifies (on
-/// chain [`FUZZ_CHAIN_ID`], at its own timestamp) is accepted once and then refused as a
-/// replay. Returns whether it verified.
-#[doc(hidden)]
-pub fn fuzz_request(data: &[u8]) -> bool {
-    let mut parts = data.splitn(8, |b| *b == b'\n');
-    let values: Vec<String> = (0..7)
-        .map(|_| String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned())
-        .collect();
-    let body = parts.next().unwrap_or_default();
-    let names = [H_LEASE, H_KEY, H_TIMESTAMP, H_NONCE, H_SIGNATURE];
-    let get = |name: &str| {
-        let i = names.iter().position(|h| *h == name)?;
-        Some(values[i].as_str())
-    };
-    let Ok(h) = SignedHeaders::parse(get) else {
-        return false;
-    };
-    let (method, path) = (values[5].as_str(), values[6].as_str());
-    for now in [0, u64::MAX, h.timestamp_ms.wrapping_add(MAX_SKEW_MS + 1)] {
-        if now.abs_diff(h.timestamp_ms) > MAX_SKEW_MS {
-            assert!(matches!(
-                h.verify(FUZZ_CHAIN_ID, method, path, body, now),
-                Err(AuthError::Stale { .. })
-            ));
-        }
-    }
-    let now = h.timestamp_ms;
-    if h.verify(FUZZ_CHAIN_ID, method, path, body, now).is_err() {
-        return false;
-    }
-    let guard = ReplayGuard::default();
-    assert_eq!(guard.check_and_record(&h.key, h.nonce, now), Ok(()));
-    assert_eq!(
-        guard.check_and_record(&h.key, h.nonce, now),
-        Err(AuthError::Replay)
-    );
-    true
 }
 
 #[cfg(test)]
@@ -374,24 +304,5 @@ mod tests {
         assert_eq!(err, AuthError::BadHeader(H_NONCE));
         let err = SignedHeaders::parse(|n| (n == H_LEASE).then_some("x")).unwrap_err();
         assert_eq!(err, AuthError::BadHeader(H_LEASE));
-    }
-
-    #[test]
-    fn replay_guard_accepts_a_nonce_once_and_forgets_it_after_the_window() {
-        let g = ReplayGuard::default();
-        let k = key(1).public_key();
-        let k2 = key(2).public_key();
-        assert_eq!(g.check_and_record(&k, [1; 16], 1_000_000), Ok(()));
-        assert_eq!(
-            g.check_and_record(&k, [1; 16], 1_000_001),
-            Err(AuthError::Replay)
-        );
-        // Another key may use the same nonce.
-        assert_eq!(g.check_and_record(&k2, [1; 16], 1_000_001), Ok(()));
-        // After the window the old entry is dropped (its timestamp would be stale anyway).
-        assert_eq!(
-            g.check_and_record(&k, [1; 16], 1_000_000 + 2 * MAX_SKEW_MS + 1),
-            Ok(())
-        );
     }
 }
