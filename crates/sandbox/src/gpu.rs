@@ -220,7 +220,9 @@ mod tests {
             ("nvidia-uvm", 511, 0),
         ] {
             let p = std::ffi::CString::new(d.path().join(name).to_str().unwrap()).unwrap();
-            // SAFETY: valid path; creating a device node in a temporary directory.
+            // SAFETY: `p` is a NUL-terminated path that outlives the call; mknod only creates a
+            // device node inside our own temporary directory.
+            #[allow(unsafe_code)]
             let r = unsafe {
                 libc::mknod(
                     p.as_ptr(),

@@ -67,6 +67,7 @@ fn cstr(b: &[u8]) -> Result<CString, String> {
     CString::new(b).map_err(|_| "a name contains NUL".to_string())
 }
 
+#[allow(unsafe_code)] // raw *at(2) syscalls: each unsafe block carries its SAFETY note
 fn open_dir(path: &Path) -> Result<OwnedFd, String> {
     let c = cstr(path.as_os_str().as_encoded_bytes())?;
     // SAFETY: `c` is a valid NUL-terminated string; the result is checked.
@@ -84,6 +85,7 @@ fn open_dir(path: &Path) -> Result<OwnedFd, String> {
 }
 
 /// `openat(dir, name, O_DIRECTORY | O_NOFOLLOW)`; `Ok(None)` when it does not exist.
+#[allow(unsafe_code)] // raw *at(2) syscalls: each unsafe block carries its SAFETY note
 fn open_subdir(dir: &OwnedFd, name: &CString) -> std::io::Result<Option<OwnedFd>> {
     // SAFETY: valid descriptor and NUL-terminated name; the result is checked.
     let fd = unsafe {
@@ -105,9 +107,13 @@ fn open_subdir(dir: &OwnedFd, name: &CString) -> std::io::Result<Option<OwnedFd>
 }
 
 /// What is at `name` in `dir`, without following a symlink.
+#[allow(unsafe_code)] // raw *at(2) syscalls: each unsafe block carries its SAFETY note
 fn lstat_at(dir: &OwnedFd, name: &CString) -> Option<libc::stat> {
-    // SAFETY: zeroed `stat` is a valid value to be overwritten; arguments are valid.
+    // SAFETY: `libc::stat` is a plain C struct of integers, for which all-zero bytes are a
+    // valid value; fstatat overwrites it.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `dir` is an open descriptor we borrow, `name` is NUL-terminated and `st` is a
+    // valid, exclusively borrowed out-pointer for the duration of the call.
     let r = unsafe {
         libc::fstatat(
             dir.as_raw_fd(),
@@ -124,6 +130,7 @@ fn is_dir(st: &libc::stat) -> bool {
 }
 
 /// Removes `name` from `dir` (recursively for a directory, never following a symlink).
+#[allow(unsafe_code)] // raw *at(2) syscalls: each unsafe block carries its SAFETY note
 fn remove_at(dir: &OwnedFd, name: &CString, depth: usize) -> Result<(), String> {
     let Some(st) = lstat_at(dir, name) else {
         return Ok(());
@@ -141,7 +148,8 @@ fn remove_at(dir: &OwnedFd, name: &CString, depth: usize) -> Result<(), String> 
             return Err(format!("rmdir {}: {}", name.to_string_lossy(), errno()));
         }
     } else if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } != 0 {
-        // SAFETY (above): valid descriptor and name.
+        // SAFETY (of the unlinkat in the condition): valid open descriptor and NUL-terminated
+        // name, both borrowed for the call.
         return Err(format!("unlink {}: {}", name.to_string_lossy(), errno()));
     }
     Ok(())
@@ -217,6 +225,7 @@ pub fn components(raw: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 
 /// Opens the parent directory of `comps` under `root`, creating missing directories (mode
 /// 0755) and refusing any component that is a symlink or not a directory.
+#[allow(unsafe_code)] // raw *at(2) syscalls: each unsafe block carries its SAFETY note
 fn walk_parent(root: &OwnedFd, comps: &[Vec<u8>], shown: &str) -> Result<OwnedFd, String> {
     // SAFETY: dup of a valid descriptor; the result is checked.
     let fd = unsafe { libc::fcntl(root.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
@@ -378,6 +387,7 @@ impl Layer<'_> {
                     }
                     None => mkdir(&parent, &name, &shown)?,
                 }
+                #[allow(unsafe_code)]
                 // SAFETY: valid descriptor and name; mode bits only.
                 if unsafe {
                     libc::fchmodat(
@@ -403,6 +413,7 @@ impl Layer<'_> {
                 if existing.is_some() {
                     remove_at(&parent, &name, 0)?;
                 }
+                #[allow(unsafe_code)]
                 // SAFETY: valid descriptor and name; the result is checked.
                 let fd = unsafe {
                     libc::openat(
@@ -419,6 +430,7 @@ impl Layer<'_> {
                 if fd < 0 {
                     return Err(format!("{shown}: create: {}", errno()));
                 }
+                #[allow(unsafe_code)]
                 // SAFETY: fresh descriptor we own.
                 let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
                 let n = std::io::copy(&mut entry.take(size), &mut f)
@@ -439,6 +451,7 @@ impl Layer<'_> {
                     remove_at(&parent, &name, 0)?;
                 }
                 let target = cstr(target)?;
+                #[allow(unsafe_code)]
                 // SAFETY: valid strings and descriptor. The link is created, never followed.
                 if unsafe { libc::symlinkat(target.as_ptr(), parent.as_raw_fd(), name.as_ptr()) }
                     != 0
@@ -466,6 +479,7 @@ impl Layer<'_> {
                 if existing.is_some() {
                     remove_at(&parent, &name, 0)?;
                 }
+                #[allow(unsafe_code)]
                 // SAFETY: valid descriptors and names; flags 0: the target is not followed.
                 if unsafe {
                     libc::linkat(
@@ -491,6 +505,7 @@ impl Layer<'_> {
     }
 }
 
+#[allow(unsafe_code)] // raw *at(2) syscalls: each unsafe block carries its SAFETY note
 fn mkdir(parent: &OwnedFd, name: &CString, shown: &str) -> Result<(), String> {
     // SAFETY: valid descriptor and name.
     if unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) } != 0 {
