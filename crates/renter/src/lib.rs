@@ -26,8 +26,6 @@
 //! which key it registered. The crate depends on `unet-types`, `unet-poci` (device-key and
 //! attestation checks), `unet-api` and `unet-client` (typed node reads: status, lease,
 //! chip), never on the node or the miner.
-// TODO(docs): 35 public items undocumented
-#![allow(missing_docs)]
 
 pub mod auth;
 pub mod client;
