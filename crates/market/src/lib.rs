@@ -30,8 +30,6 @@
 //! refunded. Opening requires the same for the first period, and a deposit only shrinks by
 //! payment for served blocks, so at every block the escrow covers every block served since
 //! the last settlement: a lease never runs unpaid.
-// TODO(docs): 55 public items undocumented
-#![allow(missing_docs)]
 
 mod codec;
 pub mod error;
