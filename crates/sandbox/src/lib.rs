@@ -11,8 +11,6 @@
 //! - [`doctor`]: what a host lacks to run workloads, and how to fix it (`unet miner doctor`).
 //!
 //! See crates/sandbox/README.md and docs/jobs.md.
-// TODO(docs): 49 public items undocumented
-#![allow(missing_docs)]
 
 pub mod doctor;
 pub mod gpu;

@@ -23,8 +23,9 @@ use std::{
 
 /// Longest GNU long-name or PAX extension record accepted.
 pub const MAX_META_BYTES: u64 = 64 << 10;
-/// Longest path (bytes) and deepest nesting accepted.
+/// Longest path accepted, bytes.
 pub const MAX_PATH_BYTES: usize = 4096;
+/// Deepest directory nesting accepted when unpacking or removing (path components).
 pub const MAX_DEPTH: usize = 128;
 
 /// Caps over all layers of one image.
@@ -48,14 +49,18 @@ impl Default for UnpackLimits {
 /// What the layers used of the limits so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// Bytes of regular files written so far.
     pub bytes: u64,
+    /// Tar entries processed so far.
     pub entries: u64,
 }
 
 /// How a layer blob is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// A plain tar.
     None,
+    /// A gzip-compressed tar.
     Gzip,
 }
 
