@@ -6,8 +6,6 @@
 //! randomness except the block's consensus beacon in [`BlockEnv`], so every validator computes
 //! the same result. The node reads the touched keys from its authenticated store, calls
 //! [`execute`], and writes the result into a speculative batch whose root goes into the block.
-// TODO(docs): 100 public items undocumented
-#![allow(missing_docs)]
 
 mod answers;
 mod events;
