@@ -6,8 +6,6 @@
 //! entries are addressed in the authenticated store). Encodings use `commonware-codec` and are
 //! canonical: every accepted byte string re-encodes to itself, and decoders are bounded so a
 //! peer cannot make us allocate more than a configured limit.
-// TODO(docs): 150 public items undocumented
-#![allow(missing_docs)]
 
 pub mod amount;
 pub mod block;
