@@ -7,8 +7,6 @@
 //!   them, and applies finalized blocks ([`chain`]).
 //! - [`gossip`] admits transactions and spreads them to peers.
 //! - [`shared`] is what the actors and the API share.
-// TODO(docs): 91 public items undocumented
-#![allow(missing_docs)]
 
 pub mod application;
 pub mod chain;
