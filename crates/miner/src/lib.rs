@@ -7,8 +7,6 @@
 //! each of its chips' liveness challenges in batched transactions, keeping what it did in
 //! its home directory so that restarts and dropped connections never lose or repeat an
 //! answer. See [`daemon`] for the loop and [`state`] for the exactly-once rules.
-// TODO(docs): 88 public items undocumented
-#![allow(missing_docs)]
 
 pub mod backend;
 pub mod daemon;
