@@ -84,7 +84,7 @@ pub struct Lease {
     pub id: u64,
     /// The offer the lease was opened on.
     pub offer: u64,
-    /// The account that pays (opened the lease and holds the deposit's refund).
+    /// The account that opened the lease and pays from its deposit (refunds go back to it).
     pub renter: Address,
     /// The account that is paid: the offer's provider, owner of the chips.
     pub provider: Address,

@@ -18,7 +18,7 @@ pub enum Event {
         from: ChipStatus,
         /// Its status after the block.
         to: ChipStatus,
-        /// Why it changed, in words (a missed challenge, a revocation, ...).
+        /// Why it changed, in words (`answered a challenge`, `revoked by governance`, ...).
         reason: String,
     },
     /// A chip was challenged; it must answer within the response window (blocks
@@ -93,7 +93,8 @@ pub enum Event {
     LeaseClosed {
         /// The closed lease's id.
         lease_id: u64,
-        /// Why it closed ([`unet_market::CloseReason::as_str`]: `renter`, `expired`, ...).
+        /// Why it closed ([`unet_types::market::CloseReason::as_str`]: `renter`, `expired`,
+        /// ...).
         reason: String,
         /// Base units the provider received over the whole lease.
         #[serde(with = "base_units")]

@@ -44,7 +44,7 @@ pub enum PociError {
     /// The chip (hex id) was revoked by governance and may not register again.
     #[error("chip {0} was revoked by governance")]
     ChipRevoked(String),
-    /// A certificate (hex fingerprint) of the chip's chain was revoked by governance.
+    /// A certificate of the chip's chain (its certificate id, hex) was revoked by governance.
     #[error("certificate {0} in the chip's chain was revoked by governance")]
     CertificateRevoked(String),
     /// The attested model is not in the governance-kept model table.

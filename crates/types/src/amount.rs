@@ -69,8 +69,8 @@ pub mod base_units {
         s.serialize_str(&v.to_string())
     }
 
-    /// Reads a decimal string of base units; anything else (a JSON number, a sign, an overflow)
-    /// is an error.
+    /// Reads a decimal string of base units; a JSON number, a non-decimal string or a value
+    /// above `u128::MAX` is an error.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
         let s = String::deserialize(d)?;
         s.parse()

@@ -115,7 +115,8 @@ pub enum Payload {
         offer_id: u64,
         /// The chips rented (distinct, all listed by the offer).
         chips: Vec<ChipId>,
-        /// Base units moved into escrow: at least the minimum duration and the first period.
+        /// Base units moved into escrow: at least the price of the minimum duration or of the
+        /// first settlement period, whichever is more.
         deposit: Amount,
     },
     /// Add `amount` to the escrowed deposit of the sender's lease.
@@ -554,7 +555,8 @@ pub enum TxError {
     /// The mempool holds its maximum of transactions.
     #[error("mempool full")]
     MempoolFull,
-    /// The mempool already holds this transaction.
+    /// The mempool already holds this transaction, or one with the same sender and nonce and
+    /// at least its fee.
     #[error("already known")]
     Duplicate,
 }

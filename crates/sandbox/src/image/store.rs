@@ -99,7 +99,8 @@ pub struct ImageConfig {
     /// `KEY=VALUE` pairs.
     #[serde(default)]
     pub env: Vec<String>,
-    /// `WorkingDir`: the directory the command starts in; None: `/`.
+    /// `WorkingDir`: the directory the command starts in; None (also when empty): the
+    /// runner's default (the miner uses `/work`).
     #[serde(default)]
     pub working_dir: Option<String>,
     /// `uid[:gid]`, numeric (names are refused: the root has no trusted `/etc/passwd`).
