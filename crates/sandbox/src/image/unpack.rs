@@ -135,7 +135,6 @@ fn is_dir(st: &libc::stat) -> bool {
 }
 
 /// Removes `name` from `dir` (recursively for a directory, never following a symlink).
-#[allow(unsafe_code)] // raw *at(2) syscalls: each unsafe block carries its SAFETY note
 fn remove_at(dir: &OwnedFd, name: &CString, depth: usize) -> Result<(), String> {
     let Some(st) = lstat_at(dir, name) else {
         return Ok(());
@@ -148,14 +147,19 @@ fn remove_at(dir: &OwnedFd, name: &CString, depth: usize) -> Result<(), String> 
             .map_err(|e| format!("{}: {e}", name.to_string_lossy()))?
             .ok_or("directory vanished")?;
         clear_dir(&sub, &HashSet::new(), &[], depth + 1)?;
-        // SAFETY: valid descriptor and name.
-        if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) } != 0 {
+        // SAFETY: valid open descriptor and NUL-terminated name, both borrowed for the call.
+        #[allow(unsafe_code)]
+        let r = unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) };
+        if r != 0 {
             return Err(format!("rmdir {}: {}", name.to_string_lossy(), errno()));
         }
-    } else if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } != 0 {
-        // SAFETY (of the unlinkat in the condition): valid open descriptor and NUL-terminated
-        // name, both borrowed for the call.
-        return Err(format!("unlink {}: {}", name.to_string_lossy(), errno()));
+    } else {
+        // SAFETY: valid open descriptor and NUL-terminated name, both borrowed for the call.
+        #[allow(unsafe_code)]
+        let r = unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
+        if r != 0 {
+            return Err(format!("unlink {}: {}", name.to_string_lossy(), errno()));
+        }
     }
     Ok(())
 }
@@ -230,14 +234,15 @@ pub fn components(raw: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 
 /// Opens the parent directory of `comps` under `root`, creating missing directories (mode
 /// 0755) and refusing any component that is a symlink or not a directory.
-#[allow(unsafe_code)] // raw *at(2) syscalls: each unsafe block carries its SAFETY note
 fn walk_parent(root: &OwnedFd, comps: &[Vec<u8>], shown: &str) -> Result<OwnedFd, String> {
     // SAFETY: dup of a valid descriptor; the result is checked.
+    #[allow(unsafe_code)]
     let fd = unsafe { libc::fcntl(root.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
     if fd < 0 {
         return Err(format!("dup: {}", errno()));
     }
     // SAFETY: fresh descriptor we own.
+    #[allow(unsafe_code)]
     let mut cur = unsafe { OwnedFd::from_raw_fd(fd) };
     for c in &comps[..comps.len().saturating_sub(1)] {
         let name = cstr(c)?;
@@ -245,6 +250,7 @@ fn walk_parent(root: &OwnedFd, comps: &[Vec<u8>], shown: &str) -> Result<OwnedFd
             Ok(Some(d)) => d,
             Ok(None) => {
                 // SAFETY: valid descriptor and name.
+                #[allow(unsafe_code)]
                 if unsafe { libc::mkdirat(cur.as_raw_fd(), name.as_ptr(), 0o755) } != 0 {
                     return Err(format!("{shown}: mkdir: {}", errno()));
                 }
