@@ -72,10 +72,10 @@ fn cstr(b: &[u8]) -> Result<CString, String> {
     CString::new(b).map_err(|_| "a name contains NUL".to_string())
 }
 
-#[allow(unsafe_code)] // raw *at(2) syscalls: each unsafe block carries its SAFETY note
 fn open_dir(path: &Path) -> Result<OwnedFd, String> {
     let c = cstr(path.as_os_str().as_encoded_bytes())?;
     // SAFETY: `c` is a valid NUL-terminated string; the result is checked.
+    #[allow(unsafe_code)]
     let fd = unsafe {
         libc::open(
             c.as_ptr(),
@@ -85,14 +85,16 @@ fn open_dir(path: &Path) -> Result<OwnedFd, String> {
     if fd < 0 {
         return Err(format!("{}: {}", path.display(), errno()));
     }
-    // SAFETY: `fd` is a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    #[allow(unsafe_code)]
+    let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(dir)
 }
 
 /// `openat(dir, name, O_DIRECTORY | O_NOFOLLOW)`; `Ok(None)` when it does not exist.
-#[allow(unsafe_code)] // raw *at(2) syscalls: each unsafe block carries its SAFETY note
 fn open_subdir(dir: &OwnedFd, name: &CString) -> std::io::Result<Option<OwnedFd>> {
     // SAFETY: valid descriptor and NUL-terminated name; the result is checked.
+    #[allow(unsafe_code)]
     let fd = unsafe {
         libc::openat(
             dir.as_raw_fd(),
@@ -107,18 +109,21 @@ fn open_subdir(dir: &OwnedFd, name: &CString) -> std::io::Result<Option<OwnedFd>
             _ => Err(e),
         };
     }
-    // SAFETY: `fd` is a fresh descriptor we own.
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    #[allow(unsafe_code)]
+    let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(Some(dir))
 }
 
 /// What is at `name` in `dir`, without following a symlink.
-#[allow(unsafe_code)] // raw *at(2) syscalls: each unsafe block carries its SAFETY note
 fn lstat_at(dir: &OwnedFd, name: &CString) -> Option<libc::stat> {
     // SAFETY: `libc::stat` is a plain C struct of integers, for which all-zero bytes are a
     // valid value; fstatat overwrites it.
+    #[allow(unsafe_code)]
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `dir` is an open descriptor we borrow, `name` is NUL-terminated and `st` is a
     // valid, exclusively borrowed out-pointer for the duration of the call.
+    #[allow(unsafe_code)]
     let r = unsafe {
         libc::fstatat(
             dir.as_raw_fd(),
@@ -516,9 +521,9 @@ impl Layer<'_> {
     }
 }
 
-#[allow(unsafe_code)] // raw *at(2) syscalls: each unsafe block carries its SAFETY note
 fn mkdir(parent: &OwnedFd, name: &CString, shown: &str) -> Result<(), String> {
-    // SAFETY: valid descriptor and name.
+    // SAFETY: valid descriptor and NUL-terminated name, both borrowed for the call.
+    #[allow(unsafe_code)]
     if unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) } != 0 {
         return Err(format!("{shown}: mkdir: {}", errno()));
     }
