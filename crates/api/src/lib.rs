@@ -42,7 +42,7 @@ use serde_json::{Map, Value};
 pub trait Call {
     /// The method.
     const METHOD: Method;
-    /// What the request carries (named; see [`Call::POSITIONAL`] for the positional form).
+    /// What the request carries (named; see [`Method::positional`] for the positional form).
     type Params: Serialize + DeserializeOwned;
     /// What a successful reply carries.
     type Result: Serialize + DeserializeOwned;

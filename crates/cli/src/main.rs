@@ -1,4 +1,6 @@
 //! `unet`: the UtilityNet command line.
+// No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
+#![forbid(unsafe_code)]
 
 mod attest;
 mod bench;

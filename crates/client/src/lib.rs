@@ -6,6 +6,8 @@
 //! request method ([`Client::request`] is the generic form; the coverage test in
 //! tests/coverage.rs fails when a method of the contract has no client call). [`Client::call`]
 //! and [`Client::batch`] remain for raw calls.
+// No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
+#![forbid(unsafe_code)]
 
 mod subscribe;
 

@@ -8,6 +8,8 @@
 //! Every response carries a strict Content-Security-Policy: scripts, styles and images only from
 //! this origin (no inline script or style attributes), connections only to this origin and its
 //! WebSocket, no framing, no plugins, and Trusted Types enforced (the page never assigns HTML).
+// No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
+#![forbid(unsafe_code)]
 
 use axum::{
     extract::Path,

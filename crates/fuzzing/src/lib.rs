@@ -7,6 +7,8 @@
 //!
 //! The targets of crates with heavy dependencies live in their crates (`unet_node::rpc::fuzzing`,
 //! `unet_miner::jobs::replay::fuzz_request`) so that this crate stays cheap to build.
+// No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
+#![forbid(unsafe_code)]
 
 pub mod decode;
 pub mod poci;

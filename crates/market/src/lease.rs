@@ -29,6 +29,7 @@ pub enum CloseReason {
 }
 
 impl CloseReason {
+    /// The wire name (`renter`, `deposit_exhausted`, ...), as in receipts and the API.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Renter => "renter",
@@ -65,10 +66,13 @@ impl CloseReason {
 /// Whether a lease is running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeaseStatus {
+    /// Running: the provider serves it and settlements pay from the deposit.
     Open,
     /// Closed at the start of, or during, block `height` (which it did not serve).
     Closed {
+        /// The block at which it closed.
         height: u64,
+        /// Why it closed.
         reason: CloseReason,
     },
 }
@@ -76,10 +80,15 @@ pub enum LeaseStatus {
 /// A lease as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lease {
+    /// Lease id, numbered from 0 in the order leases open.
     pub id: u64,
+    /// The offer the lease was opened on.
     pub offer: u64,
+    /// The account that opened the lease and pays from its deposit (refunds go back to it).
     pub renter: Address,
+    /// The account that is paid: the offer's provider, owner of the chips.
     pub provider: Address,
+    /// The leased chips: distinct chips of the offer, chosen by the renter in `OpenLease`.
     pub chips: Vec<ChipId>,
     /// Base units per block for all the leased chips together.
     pub price_per_block: Amount,
@@ -99,6 +108,7 @@ pub struct Lease {
     pub deposit: Amount,
     /// Paid to the provider so far.
     pub total_paid: Amount,
+    /// Open, or closed at a height for a reason.
     pub status: LeaseStatus,
 }
 
@@ -130,6 +140,7 @@ pub fn required_deposit(
 }
 
 impl Lease {
+    /// Whether the lease is still [`LeaseStatus::Open`].
     pub fn is_open(&self) -> bool {
         self.status == LeaseStatus::Open
     }

@@ -30,6 +30,8 @@
 //! refunded. Opening requires the same for the first period, and a deposit only shrinks by
 //! payment for served blocks, so at every block the escrow covers every block served since
 //! the last settlement: a lease never runs unpaid.
+// No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
+#![forbid(unsafe_code)]
 
 mod codec;
 pub mod error;

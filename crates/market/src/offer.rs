@@ -78,6 +78,7 @@ pub struct OfferTerms {
     pub max_blocks: u64,
     /// Where renters reach the provider's agent (job delivery).
     pub endpoint: String,
+    /// What the chips can run (advertised by the provider, not checked on chain).
     pub capabilities: Capabilities,
 }
 
@@ -155,8 +156,11 @@ impl Read for OfferTerms {
 /// An offer as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Offer {
+    /// Offer id, numbered from 0 in the order offers are created.
     pub id: u64,
+    /// The account that created the offer and owns its chips; leases pay it.
     pub provider: Address,
+    /// The offer's current terms (the last `UpdateOffer`'s, or the creation's).
     pub terms: OfferTerms,
     /// Height of the `CreateOffer`.
     pub created: u64,
@@ -196,11 +200,14 @@ impl Read for Offer {
 /// A chip's role in the market: the offer listing it and the open lease holding it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChipMarket {
+    /// The offer that lists the chip, if any.
     pub offer: Option<u64>,
+    /// The open lease that holds the chip, if any.
     pub lease: Option<u64>,
 }
 
 impl ChipMarket {
+    /// Whether the chip is in no offer and no lease (its record can be deleted).
     pub fn is_empty(&self) -> bool {
         self.offer.is_none() && self.lease.is_none()
     }
@@ -269,7 +276,9 @@ pub struct MarketInfo {
     pub next_offer: u64,
     /// Id the next lease gets.
     pub next_lease: u64,
+    /// Offers not withdrawn.
     pub open_offers: u64,
+    /// Leases not closed.
     pub open_leases: u64,
 }
 

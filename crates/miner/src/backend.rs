@@ -9,14 +9,17 @@ use unet_types::chip::ChipId;
 
 /// Kind names as the chain reports them (`unet_getChip` `kind`).
 pub const KIND_VENDOR_X509: &str = "vendor-x509";
+/// Kind name of NVIDIA SPDM evidence (a GPU's signed attestation report).
 pub const KIND_NVIDIA_SPDM: &str = "nvidia-spdm";
 
 /// One chip as the backend sees it, before asking the chain.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChipInfo {
+    /// The chip's id as the chain computes it from its evidence kind and DeviceID key.
     pub chip_id: ChipId,
     /// Model the chip claims (the chain decides from its certificate).
     pub model: String,
+    /// Serial number the chip claims.
     pub serial: String,
     /// Evidence kind: [`KIND_VENDOR_X509`] or [`KIND_NVIDIA_SPDM`].
     pub kind: &'static str,
@@ -27,10 +30,18 @@ pub struct ChipInfo {
 /// Why a backend could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// The backend has no chip with this id (hex).
     #[error("no chip {0} in this backend")]
     UnknownChip(String),
+    /// The chip's security engine (secure element or GPU attestation) failed.
     #[error("security engine of chip {chip}: {reason}")]
-    Engine { chip: String, reason: String },
+    Engine {
+        /// The chip, hex id.
+        chip: String,
+        /// What failed, in words.
+        reason: String,
+    },
+    /// The backend could not be set up (a missing driver, an unreadable chip file, ...).
     #[error("{0}")]
     Setup(String),
 }

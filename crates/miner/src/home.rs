@@ -17,8 +17,11 @@ use std::{
 };
 use unet_types::{Address, PrivateKey};
 
+/// File name of the owner's private key in a home (0600, hex).
 pub const OWNER_KEY: &str = "owner.key";
+/// Directory of the chip files (software secure elements) in a home.
 pub const CHIPS_DIR: &str = "chips";
+/// File name of the daemon's state (in-flight transactions, totals) in a home.
 pub const STATE_FILE: &str = "state.json";
 
 /// Creates a file only its owner can read or write (0600). Unless `overwrite`, refuses an
@@ -30,22 +33,27 @@ pub fn create_private(path: &Path, overwrite: bool) -> Result<fs::File> {
 /// A miner home.
 #[derive(Clone, Debug)]
 pub struct MinerHome {
+    /// The home directory.
     pub dir: PathBuf,
 }
 
 impl MinerHome {
+    /// The home at `dir` (nothing is read or created).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
 
+    /// Path of the owner's private key.
     pub fn key_path(&self) -> PathBuf {
         self.dir.join(OWNER_KEY)
     }
 
+    /// Path of the chip-file directory.
     pub fn chips_dir(&self) -> PathBuf {
         self.dir.join(CHIPS_DIR)
     }
 
+    /// Path of the daemon's state file.
     pub fn state_path(&self) -> PathBuf {
         self.dir.join(STATE_FILE)
     }

@@ -7,6 +7,8 @@
 //! each of its chips' liveness challenges in batched transactions, keeping what it did in
 //! its home directory so that restarts and dropped connections never lose or repeat an
 //! answer. See [`daemon`] for the loop and [`state`] for the exactly-once rules.
+// No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
+#![forbid(unsafe_code)]
 
 pub mod backend;
 pub mod daemon;

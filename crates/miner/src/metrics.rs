@@ -13,18 +13,31 @@ use std::{
 /// The miner's metrics.
 #[derive(Clone, Default)]
 pub struct Metrics {
+    /// Chips this miner manages.
     pub chips: Gauge,
+    /// Chips registered on chain to this miner's owner.
     pub chips_registered: Gauge,
+    /// Chips Online on chain.
     pub chips_online: Gauge,
+    /// Chips Unresponsive on chain (missed a challenge).
     pub chips_unresponsive: Gauge,
+    /// Chips revoked by governance.
     pub chips_revoked: Gauge,
+    /// Chips registered to another owner (transferred away).
     pub chips_foreign: Gauge,
+    /// Challenges answered in finalized transactions.
     pub challenges_answered: Counter,
+    /// Challenges of this miner's chips whose window closed without an answer.
     pub challenges_missed: Counter,
+    /// Chips registered by this miner.
     pub registrations: Counter,
+    /// Liveness transactions finalized.
     pub liveness_txs: Counter,
+    /// Transactions of this miner finalized with a failed receipt.
     pub failed_txs: Counter,
+    /// WebSocket reconnections to the node.
     pub reconnects: Counter,
+    /// Last finalized height processed.
     pub finalized_height: Gauge,
     /// Sum over this miner's chips of the rewards paid to date, in UNC.
     pub rewards_earned_unc: Gauge<f64, AtomicU64>,
@@ -32,6 +45,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The metrics, registered under the `unet_miner` prefix.
     pub fn new() -> Self {
         let m = Self::default();
         let mut r = Registry::with_prefix("unet_miner");

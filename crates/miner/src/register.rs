@@ -32,7 +32,9 @@ pub struct RegistrationAnchor {
 /// node's own `nonce` is compared with the one derived here, never signed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeAnchor {
+    /// Height of the anchor block.
     pub height: u64,
+    /// Its hash (the nonce binds it).
     pub hash: Digest,
     /// The nonce the node says goes with the anchor (hex), if it sent one.
     pub nonce: Option<String>,

@@ -27,8 +27,11 @@ use unet_types::chip::ChipId;
 /// An emulated chip on disk.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct ChipFile {
+    /// The chip's model (certified in its device certificate).
     pub model: String,
+    /// The chip's serial number.
     pub serial: String,
+    /// The chip id, hex (derived from its device key).
     pub chip_id: String,
     /// The 128-bit device secret (the emulator's eFuse).
     pub device_secret: String,
@@ -191,6 +194,7 @@ impl ChipFile {
         })
     }
 
+    /// Reads a chip file (JSON) from `path`.
     pub fn load(path: &Path) -> Result<Self> {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;

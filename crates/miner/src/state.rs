@@ -18,16 +18,24 @@ use std::{collections::BTreeMap, path::Path};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InflightKind {
-    /// Answers: (chip id hex, challenge height).
-    Liveness { responses: Vec<(String, u64)> },
+    /// Answers to challenges.
+    Liveness {
+        /// The answers: (chip id hex, challenge height).
+        responses: Vec<(String, u64)>,
+    },
     /// A chip registration.
-    Register { chip_id: String },
+    Register {
+        /// The chip registered, hex id.
+        chip_id: String,
+    },
 }
 
 /// A signed transaction sent (or about to be) and not yet seen final.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inflight {
+    /// The transaction's hash, hex.
     pub hash: String,
+    /// The owner nonce it uses.
     pub nonce: u64,
     /// The signed transaction, hex (re-sent as is).
     pub raw: String,
@@ -36,6 +44,7 @@ pub struct Inflight {
     /// Finalized height when it was last (re-)sent.
     #[serde(default)]
     pub last_sent: u64,
+    /// What it carries (flattened into the JSON: `kind` and its fields).
     #[serde(flatten)]
     pub what: InflightKind,
 }
@@ -43,10 +52,15 @@ pub struct Inflight {
 /// Counters that survive restarts.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
+    /// Challenges answered in finalized transactions.
     pub answered: u64,
+    /// Challenges whose window closed without an answer.
     pub missed: u64,
+    /// Chips registered.
     pub registered: u64,
+    /// Liveness transactions finalized.
     pub liveness_txs: u64,
+    /// Transactions finalized with a failed receipt.
     pub failed_txs: u64,
 }
 
@@ -62,7 +76,9 @@ pub struct MinerState {
     /// Per chip: the last challenge height seen (for `unet miner status`).
     #[serde(default)]
     pub last_challenge: BTreeMap<String, u64>,
+    /// Transactions sent and not yet seen final, in the order they were sent.
     pub inflight: Vec<Inflight>,
+    /// Counters that survive restarts.
     #[serde(default)]
     pub totals: Totals,
 }

@@ -9,17 +9,23 @@ use unet_types::Address;
 /// One row of the status table.
 #[derive(Clone, Debug, Serialize)]
 pub struct ChipRow {
+    /// The chip id, hex.
     pub chip_id: String,
+    /// The model the chip claims.
     pub model: String,
+    /// The chip's serial number.
     pub serial: String,
     /// Rated compute (milli-TOPS) from the chain's model table; `None` if not registered.
     pub compute_milli_tops: Option<u64>,
     /// `online`, `unresponsive`, `revoked`, `unregistered` or `foreign` (another owner).
     pub status: String,
+    /// Owner address (hex) on chain; None if not registered.
     pub owner: Option<String>,
     /// Height of the last challenge (from the chain, else from the miner's state).
     pub last_challenge: Option<u64>,
+    /// Height of the chip's last accepted answer, from the chain.
     pub last_response: Option<u64>,
+    /// Height of the chip's open challenge, if any.
     pub pending_challenge: Option<u64>,
     /// Reward paid for the current epoch's predecessor, i.e. the last settled epoch.
     pub reward_epoch: Option<u64>,

@@ -64,6 +64,7 @@ impl<E: StoreContext> Clone for Application<E> {
 }
 
 impl<E: StoreContext> Application<E> {
+    /// The application over the node's shared state, with the chain's parameters.
     pub fn new(shared: Arc<Shared<E>>, params: Params) -> Self {
         Self { shared, params }
     }
@@ -354,6 +355,7 @@ fn note_head<E: StoreContext>(shared: &Shared<E>, height: u64, digest: Digest) {
 
 /// Collects round seeds from consensus activity (the proposer of the next block needs them).
 pub struct SeedCollector<E: StoreContext> {
+    /// The node's shared state, where seeds are recorded.
     pub shared: Arc<Shared<E>>,
 }
 
@@ -502,7 +504,9 @@ async fn finalize_one<E: StoreContext>(
 /// Wraps the (marshaled) application handed to every epoch's consensus engine so the engine's
 /// activity also reaches the [`SeedCollector`] (proposers need their parent round's seed).
 pub struct SeedTap<A, E: StoreContext> {
+    /// The application that consensus drives.
     pub inner: A,
+    /// Where the seeds seen in the engine's activity go.
     pub seeds: SeedCollector<E>,
 }
 

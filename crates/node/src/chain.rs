@@ -23,10 +23,13 @@ use unet_types::{
 /// Why a block could not be executed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    /// The block breaks a rule (which one, in words); it must not be voted for.
     #[error("invalid block: {0}")]
     Invalid(String),
+    /// The block's parent has not been executed on this node.
     #[error("parent state unknown")]
     UnknownParent,
+    /// The store failed (I/O or a corrupt entry); the node, not the block, is at fault.
     #[error("storage: {0}")]
     Store(#[from] unet_store::Error),
 }
@@ -34,14 +37,19 @@ pub enum ExecError {
 /// A block executed on top of its parent, not yet finalized.
 #[derive(Clone)]
 pub struct Executed<E: StoreContext> {
+    /// The block's height.
     pub height: u64,
     /// The block's parent.
     pub parent: Digest,
     /// Each sender's next nonce after this block's transactions (senders of the block only).
     pub next_nonces: HashMap<Address, u64>,
+    /// The state after the block, merkleized but not yet written to the store.
     pub state: Merkleized<E>,
+    /// One receipt per transaction, in block order.
     pub receipts: Vec<Receipt>,
+    /// Supply counters after the block.
     pub supply: Supply,
+    /// Protocol events of the block (status changes, challenges, rewards, leases).
     pub events: Vec<unet_state::Event>,
 }
 
@@ -50,7 +58,9 @@ pub const MAX_DROPPED_PER_PROPOSAL: usize = 8;
 
 /// A block built from mempool candidates by [`Chain::build_on`].
 pub struct Built<E: StoreContext> {
+    /// Which candidates were included and excluded, with the block's receipts.
     pub outcome: Outcome,
+    /// The state after the built block, merkleized but not yet written.
     pub state: Merkleized<E>,
     /// The block's transactions (the included candidates, in order).
     pub txs: Vec<SignedTx>,
@@ -64,13 +74,17 @@ pub struct Built<E: StoreContext> {
 /// Receipts and where a finalized transaction landed.
 #[derive(Clone, Debug)]
 pub struct TxLocation {
+    /// Height of the finalized block that holds the transaction.
     pub height: u64,
+    /// Digest of that block.
     pub block: Digest,
+    /// The transaction's receipt.
     pub receipt: Receipt,
 }
 
 /// The executed chain of one node.
 pub struct Chain<E: StoreContext> {
+    /// The chain's genesis document.
     pub genesis: Genesis,
     db: StateDb<E>,
     /// Digest of the block the store reflects (the last finalized block applied).

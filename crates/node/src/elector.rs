@@ -139,6 +139,7 @@ pub fn pick(weights: &[u128], randomness: &[u8]) -> usize {
 /// Elector configuration: compute-weighted, seeded by the round's threshold VRF signature.
 #[derive(Clone, Debug)]
 pub struct Weighted {
+    /// Each epoch's effective leader-election weights.
     pub book: WeightBook,
 }
 

@@ -82,11 +82,18 @@ const PAGE_CACHE_CAPACITY: NonZero<usize> = NZUsize!(8_192);
 /// Consensus timing.
 #[derive(Clone, Debug)]
 pub struct Timeouts {
+    /// Simplex `leader_timeout`: how long a view waits for its leader's proposal.
     pub leader: Duration,
+    /// Simplex `certification_timeout`: how long a view waits for its certificate.
     pub certification: Duration,
+    /// Simplex `timeout_retry`: pause before a timed-out view's votes are sent again.
     pub timeout_retry: Duration,
+    /// Timeout of simplex's skip policy (`SkipPolicy::Enabled`, budget: the participants).
     pub skip: Duration,
+    /// Simplex `fetch_timeout`: how long a request for missing data waits for a peer.
     pub fetch: Duration,
+    /// Views of consensus activity kept (simplex view retention; the marshal keeps ten times
+    /// as many).
     pub activity: u64,
 }
 
@@ -105,6 +112,7 @@ impl Default for Timeouts {
 
 /// Everything needed to run one node.
 pub struct Config<B, M> {
+    /// Blocks misbehaving peers at the p2p layer.
     pub blocker: B,
     /// Peer manager: activates each epoch's peers (from the epoch's directory) and answers
     /// which peers are tracked (block broadcast, backfill).
@@ -117,8 +125,11 @@ pub struct Config<B, M> {
     pub epoch_zero: EpochInfo,
     /// This node's shares and reshare secrets.
     pub secrets: SecretStore,
+    /// The chain's genesis document.
     pub genesis: Genesis,
+    /// Consensus timing.
     pub timeouts: Timeouts,
+    /// Mempool bounds and expiry.
     pub mempool: MempoolLimits,
     /// Size of freezer tables (small in tests: the deterministic runtime keeps them in RAM).
     pub freezer_table_initial_size: u32,
@@ -126,11 +137,17 @@ pub struct Config<B, M> {
 
 /// The p2p channels a node uses (each a sender/receiver pair).
 pub struct Channels<S, R> {
+    /// Consensus votes.
     pub votes: (S, R),
+    /// Consensus certificates.
     pub certificates: (S, R),
+    /// Consensus resolver (fetching missing certificates).
     pub resolver: (S, R),
+    /// Block broadcast.
     pub blocks: (S, R),
+    /// Threshold-key reshare messages (dealer logs and acknowledgements).
     pub reshare: (S, R),
+    /// Transaction gossip.
     pub txs: (S, R),
 }
 

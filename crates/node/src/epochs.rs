@@ -133,7 +133,9 @@ pub fn transport_address(addr: &str) -> Address {
 
 /// glue's `ParticipantsProvider` over finalized chain state.
 pub struct StateParticipants<E: StoreContext> {
+    /// The node's shared state: finalized chain state the participants are read from.
     pub shared: Arc<Shared<E>>,
+    /// The runtime's clock.
     pub clock: E,
 }
 
@@ -204,6 +206,7 @@ pub struct DynamicProvider {
 }
 
 impl DynamicProvider {
+    /// Installs `scheme` for `epoch` and drops the schemes of epochs more than four older.
     pub fn register(&self, epoch: Epoch, scheme: Scheme) {
         let mut schemes = self.schemes.lock().expect("provider lock");
         schemes.insert(epoch, Arc::new(scheme));
@@ -285,9 +288,13 @@ fn participants_of(info: &SchemeInfo<MinSig, PublicKey>) -> &Set<PublicKey> {
 
 /// Installs each epoch's leader weights and threshold scheme.
 pub struct Registrar<E: StoreContext> {
+    /// Receives each epoch's threshold scheme.
     pub provider: DynamicProvider,
+    /// Receives each epoch's leader weights.
     pub book: WeightBook,
+    /// The node's shared state (roles are recorded there).
     pub shared: Arc<Shared<E>>,
+    /// The runtime's clock.
     pub clock: E,
 }
 

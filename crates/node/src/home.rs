@@ -133,8 +133,11 @@ pub const MAX_VALIDATORS: u32 = 1024;
 /// `config.toml`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NodeConfig {
+    /// The node's name, shown in its logs (`node<i>` in a generated testnet).
     pub name: String,
+    /// Where the p2p endpoint listens.
     pub p2p_listen: SocketAddr,
+    /// Where the JSON-RPC/WebSocket API listens.
     pub rpc_listen: SocketAddr,
     /// Storage directory, relative to the home directory unless absolute.
     #[serde(default = "default_data_dir")]
@@ -178,9 +181,13 @@ fn default_log() -> String {
 
 /// Everything loaded from a home directory.
 pub struct Home {
+    /// The home directory.
     pub dir: PathBuf,
+    /// `config.toml`.
     pub config: NodeConfig,
+    /// `genesis.toml`.
     pub genesis: Genesis,
+    /// This node's ed25519 identity (`keys/identity.key`).
     pub identity: ed25519::PrivateKey,
     /// Epoch zero's public description (from `genesis_epoch.hex`).
     pub epoch_zero: EpochInfo,
@@ -194,6 +201,8 @@ pub const GENESIS_EPOCH_FILE: &str = "genesis_epoch.hex";
 pub const SECRETS_FILE: &str = "keys/secrets.json";
 
 impl Home {
+    /// Loads a home directory: config, genesis, identity, epoch zero and secrets, checking that
+    /// the epoch-zero info matches the genesis.
     pub fn load(dir: &Path) -> Result<Self> {
         let config: NodeConfig = toml::from_str(
             &fs::read_to_string(dir.join("config.toml"))
@@ -362,13 +371,21 @@ pub fn read_key<T: DecodeExt<()>>(path: &Path) -> Result<T> {
 /// What `unet testnet` generates.
 #[derive(Clone, Debug)]
 pub struct TestnetSpec {
+    /// Genesis validators to generate (node `i` gets ports `base + i`).
     pub validators: usize,
+    /// The chain id of the genesis.
     pub chain_id: u64,
+    /// The chain name of the genesis.
     pub chain_name: String,
+    /// Host the nodes listen on and dial each other at.
     pub host: String,
+    /// P2P port of the first node.
     pub base_p2p_port: u16,
+    /// API port of the first node.
     pub base_rpc_port: u16,
+    /// Protocol parameters of the genesis.
     pub params: Params,
+    /// Genesis time, Unix ms.
     pub genesis_time_ms: u64,
     /// Extra nodes that are not genesis validators: they start as followers and join a
     /// committee once registered (`unet validator register`) and selected by the state.

@@ -7,6 +7,8 @@
 //!   them, and applies finalized blocks ([`chain`]).
 //! - [`gossip`] admits transactions and spreads them to peers.
 //! - [`shared`] is what the actors and the API share.
+// No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
+#![forbid(unsafe_code)]
 
 pub mod application;
 pub mod chain;

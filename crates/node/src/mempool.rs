@@ -180,6 +180,7 @@ pub struct Mempool {
 }
 
 impl Mempool {
+    /// An empty pool enforcing `limits`.
     pub fn new(limits: MempoolLimits) -> Self {
         Self {
             limits,
@@ -192,10 +193,12 @@ impl Mempool {
         self.limits
     }
 
+    /// Transactions in the pool.
     pub fn len(&self) -> usize {
         self.by_hash.len()
     }
 
+    /// Whether the pool holds no transaction.
     pub fn is_empty(&self) -> bool {
         self.by_hash.is_empty()
     }

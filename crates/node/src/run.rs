@@ -26,12 +26,19 @@ pub const MAX_MESSAGE_SIZE: u32 = 16 * 1024 * 1024;
 
 /// Channel numbers on the p2p network.
 pub mod channel {
+    /// Consensus votes.
     pub const VOTES: u64 = 0;
+    /// Consensus certificates.
     pub const CERTIFICATES: u64 = 1;
+    /// Consensus resolver (fetching missing certificates).
     pub const RESOLVER: u64 = 2;
+    /// Block broadcast.
     pub const BLOCKS: u64 = 3;
+    /// Marshal backfill (fetching finalized blocks a node lacks).
     pub const BACKFILL: u64 = 4;
+    /// Transaction gossip.
     pub const TXS: u64 = 5;
+    /// Threshold-key reshare messages.
     pub const RESHARE: u64 = 6;
 }
 

@@ -18,20 +18,29 @@ pub type Scheme = vrf::Scheme<PublicKey, MinSig>;
 /// What the API and tests can observe of a node's progress.
 #[derive(Clone, Debug, Default)]
 pub struct Status {
+    /// Height of the last finalized block applied to the store (0: genesis).
     pub finalized_height: u64,
+    /// Its digest (None before the first finalized block).
     pub finalized_digest: Option<Digest>,
+    /// The state root after it (set from the store at start).
     pub finalized_root: Option<Digest>,
+    /// Its timestamp, Unix ms.
     pub finalized_timestamp: u64,
     /// Highest block this node has proposed or verified (not yet final).
     pub head_height: u64,
+    /// Digest of the head block.
     pub head_digest: Option<Digest>,
+    /// Transactions in the finalized blocks this process applied (not persisted: 0 after a
+    /// restart).
     pub finalized_txs: u64,
 }
 
 /// A finalized block with its receipts (what subscribers receive).
 #[derive(Clone, Debug)]
 pub struct FinalizedBlock {
+    /// The finalized block.
     pub block: Arc<Block>,
+    /// Its receipts, one per transaction in order.
     pub receipts: Arc<Vec<Receipt>>,
     /// Protocol events (chip status changes, challenges, rewards, committees).
     pub events: Arc<Vec<unet_state::Event>>,
@@ -39,16 +48,21 @@ pub struct FinalizedBlock {
 
 /// Everything the node's actors share.
 pub struct Shared<E: StoreContext> {
+    /// The executed chain and its store (async: execution awaits storage).
     pub chain: AsyncMutex<Chain<E>>,
+    /// Pending transactions.
     pub mempool: Mutex<Mempool>,
     /// Seed (VRF) signatures of notarized rounds, by (epoch, view), pruned as rounds finalize.
     pub seeds: Mutex<BTreeMap<(u64, u64), SeedSignature>>,
+    /// Progress the API reports.
     pub status: Mutex<Status>,
     /// Recent finalized blocks, by height (bounded).
     pub recent: Mutex<BTreeMap<u64, FinalizedBlock>>,
+    /// Publishes every finalized block to API subscribers.
     pub finalized_tx: tokio::sync::broadcast::Sender<FinalizedBlock>,
     /// Verifies seeds embedded in blocks.
     pub verifier: Scheme,
+    /// Digest of the genesis block.
     pub genesis_digest: Digest,
     /// Number of other validators in the peer set.
     pub peers: usize,
@@ -63,6 +77,8 @@ pub struct Shared<E: StoreContext> {
 pub const RECENT_BLOCKS: usize = 4096;
 
 impl<E: StoreContext> Shared<E> {
+    /// Shared state over `chain` and `mempool`, its status starting at the chain's applied
+    /// height; `verifier` checks seeds, `genesis` is the genesis block.
     pub fn new(chain: Chain<E>, mempool: Mempool, verifier: Scheme, genesis: &Block) -> Self {
         use commonware_cryptography::Digestible;
         let (finalized_tx, _) = tokio::sync::broadcast::channel(1024);

@@ -14,10 +14,14 @@ use serde_json::Value;
 pub struct JobRequest {
     /// The lease (must equal the signed `x-unet-lease`; it makes the job hash name it).
     pub lease: u64,
+    /// The chip (hex chip id) that runs the job; it must be a chip of the lease. None: the first
+    /// chip of the lease that this miner manages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chip: Option<String>,
+    /// Free text that only changes the job id, so an identical job can be submitted again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub salt: Option<String>,
+    /// What to run.
     pub job: JobSpec,
 }
 
@@ -27,7 +31,9 @@ pub struct JobRequest {
 pub enum JobSpec {
     /// An ONNX model (base64 of the protobuf) and its inputs.
     Onnx {
+        /// The ONNX model: base64 of its protobuf bytes.
         model: String,
+        /// The model's inputs: by name when every one is named, otherwise in graph order.
         inputs: Vec<TensorIn>,
         /// Wall time, ms [default: the miner's `onnx_wall_ms`].
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,6 +44,7 @@ pub enum JobSpec {
         /// The command; with an image, empty means the image's `Cmd` (its `Entrypoint`, if
         /// any, always comes first).
         argv: Vec<String>,
+        /// Wall time, memory, output and file-size limits; each within the miner's maximum.
         #[serde(default)]
         limits: ExecLimits,
         /// The image, pinned by digest: `sha256:<hex>` (uploaded on this lease with
@@ -48,6 +55,7 @@ pub enum JobSpec {
 }
 
 impl JobSpec {
+    /// The wire name of the kind (`onnx` or `exec`), as in the result's `kind`.
     pub fn kind(&self) -> &'static str {
         match self {
             JobSpec::Onnx { .. } => "onnx",
@@ -72,30 +80,42 @@ pub enum Outcome {
 /// what the receipt's `result_hash` covers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResultDoc {
+    /// The job id: hex SHA-256 of the request body.
     pub job_id: String,
+    /// The lease the job ran under.
     pub lease_id: u64,
+    /// The chip (hex chip id) that ran the job and signed the receipt.
     pub chip_id: String,
+    /// `onnx` or `exec` ([`JobSpec::kind`]).
     pub kind: String,
+    /// How the job ended.
     pub status: Outcome,
+    /// With [`Outcome::LimitExceeded`]: which limit stopped the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<Limit>,
+    /// With [`Outcome::Failed`]: why, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// Unix ms when the job started and finished running.
+    /// Unix ms when the job started running.
     pub started_ms: u64,
+    /// Unix ms when the job finished running (not before `started_ms`).
     pub finished_ms: u64,
     /// Inference outputs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outputs: Option<Vec<TensorOut>>,
-    /// Exec: exit code, signal, output (base64), whether the output was cut.
+    /// Exec: the exit code, when the command exited (not killed by a signal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// Exec: the signal that killed the command, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<i32>,
+    /// Exec: the command's standard output, base64, at most `output_bytes` with stderr.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout_b64: Option<String>,
+    /// Exec: the command's standard error, base64, at most `output_bytes` with stdout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr_b64: Option<String>,
+    /// Exec: true when the output was cut at `output_bytes`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_truncated: Option<bool>,
     /// The manifest digest (`sha256:<hex>`) of the image the job ran on; the receipt's
@@ -153,12 +173,17 @@ impl std::fmt::Display for JobState {
 /// its bytes are hashed) and the chip's receipt.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobView {
+    /// The job id: hex SHA-256 of the request body.
     pub job_id: String,
+    /// The lease the job runs under.
     pub lease_id: u64,
     /// `queued`, `running` or `done`.
     pub state: JobState,
+    /// Once `done`: the result document ([`ResultDoc`]) as JSON text; the receipt hashes these
+    /// exact bytes, so it is kept as a string.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result_json: Option<String>,
+    /// Once `done`: the receipt the chip signed over the job and its result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<Receipt>,
 }
@@ -191,11 +216,15 @@ impl JobView {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TensorIn {
+    /// The graph input this tensor feeds. Inputs are matched by name when every one is
+    /// named, otherwise by position.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `f32`, `f64`, `i32` or `i64`.
     pub dtype: String,
+    /// Dimensions, outermost first; their product is the number of elements in `data`.
     pub shape: Vec<usize>,
+    /// The elements, row-major, as JSON numbers of `dtype`.
     pub data: Vec<Value>,
 }
 
@@ -203,19 +232,28 @@ pub struct TensorIn {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum TensorData {
+    /// 32-bit floats.
     F32(Vec<f32>),
+    /// 64-bit floats.
     F64(Vec<f64>),
+    /// 32-bit signed integers.
     I32(Vec<i32>),
+    /// 64-bit signed integers.
     I64(Vec<i64>),
+    /// Booleans.
     Bool(Vec<bool>),
 }
 
 /// A tensor in a result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TensorOut {
+    /// The graph output's name.
     pub name: String,
+    /// Element type: `f32`, `f64`, `i32`, `i64` or `bool`.
     pub dtype: String,
+    /// Dimensions, outermost first.
     pub shape: Vec<usize>,
+    /// The elements, row-major.
     pub data: TensorData,
 }
 

@@ -26,6 +26,8 @@
 //! which key it registered. The crate depends on `unet-types`, `unet-poci` (device-key and
 //! attestation checks), `unet-api` and `unet-client` (typed node reads: status, lease,
 //! chip), never on the node or the miner.
+// No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
+#![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod client;

@@ -7,7 +7,7 @@
 //!
 //! `job_hash` is SHA-256 of the exact request body the renter signed, `result_hash` SHA-256 of
 //! the exact result document the miner returns. The chip signs `digest` the way it answers a
-//! liveness challenge ([`crate::ChipBackend::answer`]): an emulated or vendor-x509 chip with a
+//! liveness challenge (`unet_miner`'s `ChipBackend::answer`): an emulated or vendor-x509 chip with a
 //! raw ECDSA `r || s` signature by its DeviceID key, an NVIDIA GPU with a fresh SPDM
 //! attestation whose nonce is `digest`. The miner signs (`unet_miner::jobs::receipt`); anyone
 //! can check a receipt here with the chip's device key as registered on chain

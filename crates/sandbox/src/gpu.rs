@@ -18,16 +18,20 @@ use std::path::{Path, PathBuf};
 pub struct DeviceNode {
     /// Path on the host and in the container.
     pub path: PathBuf,
+    /// Device major number (195 for NVIDIA GPUs and `nvidiactl`).
     pub major: i64,
+    /// Device minor number (the GPU's index; 255 for `nvidiactl`).
     pub minor: i64,
 }
 
 /// What a GPU adds to a workload.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct GpuEdits {
+    /// Device nodes to create in the container and allow in its devices cgroup.
     pub devices: Vec<DeviceNode>,
     /// Read-only binds of the driver's libraries and binaries.
     pub binds: Vec<Bind>,
+    /// `KEY=VALUE` pairs added to the workload's environment.
     pub env: Vec<String>,
 }
 
@@ -220,7 +224,9 @@ mod tests {
             ("nvidia-uvm", 511, 0),
         ] {
             let p = std::ffi::CString::new(d.path().join(name).to_str().unwrap()).unwrap();
-            // SAFETY: valid path; creating a device node in a temporary directory.
+            // SAFETY: `p` is a NUL-terminated path that outlives the call; mknod only creates a
+            // device node inside our own temporary directory.
+            #[allow(unsafe_code)]
             let r = unsafe {
                 libc::mknod(
                     p.as_ptr(),

@@ -27,22 +27,32 @@ use std::{
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stopped {
+    /// The workload ran past its wall time.
     WallTime,
+    /// The memory cgroup's OOM killer fired.
     Memory,
+    /// Stdout and stderr together passed their byte limit.
     Output,
+    /// A process wrote a file past `RLIMIT_FSIZE`.
     FileSize,
 }
 
 /// What happened to a workload.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunOutcome {
+    /// The limit that stopped the workload, if one did.
     pub stopped: Option<Stopped>,
+    /// The container init's exit status, when it exited on its own.
     pub exit_code: Option<i32>,
     /// Signal that ended the container's init, if any.
     pub signal: Option<i32>,
+    /// What the workload wrote to stdout (up to the output limit).
     pub stdout: Vec<u8>,
+    /// What the workload wrote to stderr (up to the output limit).
     pub stderr: Vec<u8>,
+    /// Whether output was dropped at the output limit.
     pub truncated: bool,
+    /// Wall time from start to exit, milliseconds.
     pub wall_ms: u64,
     /// The runtime could not start it (bad image, missing runc, ...).
     pub start_error: Option<String>,

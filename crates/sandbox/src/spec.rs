@@ -48,7 +48,9 @@ impl Default for Resources {
 /// Host uid/gid range a workload's ids map to: container id 0 is host id `host_base`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdRange {
+    /// First host id of the range (container id 0 maps to it).
     pub host_base: u32,
+    /// Number of ids mapped; container ids `0..size` are valid.
     pub size: u32,
 }
 
@@ -65,8 +67,11 @@ impl Default for IdRange {
 /// A read-write or read-only directory of the host given to the workload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bind {
+    /// Path on the host.
     pub host: PathBuf,
+    /// Where it appears in the container (absolute).
     pub container: PathBuf,
+    /// Mounted read-only.
     pub read_only: bool,
 }
 
@@ -75,6 +80,7 @@ pub struct Bind {
 pub struct WorkloadSpec {
     /// The unpacked image (mounted read-only as `/`).
     pub rootfs: PathBuf,
+    /// The command, argv (run directly, no shell).
     pub args: Vec<String>,
     /// `KEY=VALUE` pairs.
     pub env: Vec<String>,
@@ -82,9 +88,13 @@ pub struct WorkloadSpec {
     pub cwd: String,
     /// User and group inside the container (0 = the mapped, unprivileged root).
     pub uid: u32,
+    /// Group inside the container.
     pub gid: u32,
+    /// The container's hostname (UTS namespace).
     pub hostname: String,
+    /// Cgroup limits: memory, pids, CPU, tmpfs and file sizes.
     pub resources: Resources,
+    /// The host ids the container's uids and gids map to.
     pub ids: IdRange,
     /// Extra bind mounts (the per-lease volume, ...).
     pub binds: Vec<Bind>,

@@ -22,13 +22,18 @@ use unet_types::{
 /// What execution may know about the block besides its transactions.
 #[derive(Clone, Debug)]
 pub struct BlockEnv<'a> {
+    /// The chain the block belongs to (transactions are signed for it).
     pub chain_id: u64,
+    /// The chain's parameters (from genesis).
     pub params: &'a Params,
     /// Receives the non-burned part of every fee.
     pub proposer: Address,
+    /// Height of the block being executed.
     pub height: u64,
     /// Digest of the parent block (recorded as an anchor for registration nonces).
     pub parent: Digest,
+    /// The block's timestamp, Unix ms, as agreed by consensus (registration evidence is checked
+    /// against it); never the local clock.
     pub timestamp_ms: u64,
     /// The block's random beacon (challenges are drawn from it).
     pub beacon: Digest,
@@ -48,12 +53,22 @@ pub enum Mode {
 /// Why a block is invalid.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum BlockError {
+    /// A transaction that must not be in a block (see [`Mode::Verify`]).
     #[error("transaction {index} invalid: {error}")]
-    Tx { index: usize, error: TxError },
+    Tx {
+        /// Its position in the block.
+        index: usize,
+        /// Why it cannot be applied.
+        error: TxError,
+    },
+    /// More chip registrations than the per-block maximum (the maximum).
     #[error("too many chip registrations (max {0} per block)")]
     TooManyRegistrations(u32),
+    /// The caller did not load a key that execution touched (a bug of the caller, not of the
+    /// block).
     #[error("pre-state entry {0} is missing (caller did not load a touched key)")]
     MissingKey(String),
+    /// A stored entry does not decode: the store is damaged.
     #[error("stored entry {0} is corrupt")]
     Corrupt(String),
 }

@@ -6,6 +6,8 @@
 //! randomness except the block's consensus beacon in [`BlockEnv`], so every validator computes
 //! the same result. The node reads the touched keys from its authenticated store, calls
 //! [`execute`], and writes the result into a speculative batch whose root goes into the block.
+// No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
+#![forbid(unsafe_code)]
 
 mod answers;
 mod events;

@@ -65,36 +65,71 @@ pub(crate) fn reads(
 /// no answer applies, the receipt says `failed` with the first one's code).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LivenessError {
+    /// The answer names no registered chip.
     #[error("response {index}: no registered chip {chip}")]
-    UnknownChip { index: usize, chip: String },
+    UnknownChip {
+        /// Position of the answer in the transaction.
+        index: usize,
+        /// The chip, hex id.
+        chip: String,
+    },
+    /// The chip has no challenge pending at the answered height.
     #[error("response {index}: chip {chip} has no pending challenge at height {height}")]
     NotChallenged {
+        /// Position of the answer in the transaction.
         index: usize,
+        /// The chip, hex id.
         chip: String,
+        /// The challenge height the answer names.
         height: u64,
     },
+    /// The answer came after the challenge's response window closed.
     #[error("response {index}: the challenge at height {height} closed at height {deadline}")]
     Late {
+        /// Position of the answer in the transaction.
         index: usize,
+        /// The challenge height the answer names.
         height: u64,
+        /// The last block in which an answer counted.
         deadline: u64,
     },
+    /// The chip's challenge at this height was already answered (earlier in the block or
+    /// in an earlier block).
     #[error("response {index}: chip {chip}'s challenge at height {height} is already answered")]
     AlreadyAnswered {
+        /// Position of the answer in the transaction.
         index: usize,
+        /// The chip, hex id.
         chip: String,
+        /// The challenge height.
         height: u64,
     },
+    /// The chip answers twice in one transaction.
     #[error("response {index}: chip {chip} answered twice in one transaction")]
-    Duplicate { index: usize, chip: String },
+    Duplicate {
+        /// Position of the second answer in the transaction.
+        index: usize,
+        /// The chip, hex id.
+        chip: String,
+    },
+    /// The proof does not verify with the chip's registered key.
     #[error("response {index}: proof does not verify with chip {chip}'s key: {reason}")]
     BadProof {
+        /// Position of the answer in the transaction.
         index: usize,
+        /// The chip, hex id.
         chip: String,
+        /// What the verifier refused.
         reason: String,
     },
+    /// The chip is revoked: its answers no longer count.
     #[error("response {index}: chip {chip} is revoked")]
-    Revoked { index: usize, chip: String },
+    Revoked {
+        /// Position of the answer in the transaction.
+        index: usize,
+        /// The chip, hex id.
+        chip: String,
+    },
 }
 
 impl LivenessError {

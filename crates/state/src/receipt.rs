@@ -10,19 +10,29 @@ pub enum TxStatus {
     /// Applied.
     Ok,
     /// Included and charged its fee (its nonce is consumed) but its payload had no effect.
-    Failed { code: String, reason: String },
+    Failed {
+        /// Stable machine-readable code (`market_deposit_too_small`, ...).
+        code: String,
+        /// The refusal in words.
+        reason: String,
+    },
 }
 
 /// Receipt of one transaction in a block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Receipt {
+    /// The transaction's hash (serialized as hex).
     #[serde(serialize_with = "ser_hex")]
     pub tx_hash: Digest,
+    /// Position of the transaction in the block.
     pub index: u32,
+    /// Applied or failed (flattened into the receipt: `status`, `code`, `reason`).
     #[serde(flatten)]
     pub status: TxStatus,
+    /// Part of the fee destroyed, base units.
     #[serde(with = "base_units")]
     pub fee_burned: Amount,
+    /// Part of the fee paid to the block's proposer, base units.
     #[serde(with = "base_units")]
     pub fee_to_proposer: Amount,
     /// Answers of a `Liveness` transaction that did not apply (the others did); empty for
@@ -36,10 +46,12 @@ pub struct Receipt {
 pub struct SkippedAnswer {
     /// Position of the answer in the transaction.
     pub index: u32,
+    /// The chip the answer was for (serialized as hex).
     #[serde(serialize_with = "ser_id")]
     pub chip_id: [u8; 32],
     /// Why (`liveness_already_answered`, `liveness_bad_proof`, ...).
     pub code: String,
+    /// The refusal in words.
     pub reason: String,
 }
 

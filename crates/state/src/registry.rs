@@ -27,32 +27,56 @@ pub use unet_types::chip::MAX_CHIPS_PER_OWNER;
 /// Why a POCI payload had no effect (its receipt says `failed` with this code and reason).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PociError {
+    /// The registration's nonce names an anchor block outside the recent window.
     #[error("anchor block {anchor} is outside the last {window} blocks")]
-    StaleAnchor { anchor: u64, window: u64 },
+    StaleAnchor {
+        /// Height of the anchor block the nonce names.
+        anchor: u64,
+        /// How many recent blocks an anchor may be from (a parameter).
+        window: u64,
+    },
+    /// The POCI evidence (certificate chain, attestation) did not verify.
     #[error("evidence rejected: {0}")]
     Evidence(VerifyError),
+    /// The chip (hex id) is already registered.
     #[error("chip {0} is already registered")]
     AlreadyRegistered(String),
+    /// The chip (hex id) was revoked by governance and may not register again.
     #[error("chip {0} was revoked by governance")]
     ChipRevoked(String),
+    /// A certificate of the chip's chain (its certificate id, hex) was revoked by governance.
     #[error("certificate {0} in the chip's chain was revoked by governance")]
     CertificateRevoked(String),
+    /// The attested model is not in the governance-kept model table.
     #[error("model {0:?} is not in the model table")]
     UnknownModel(String),
+    /// No chip with this id (hex) is registered.
     #[error("no registered chip {0}")]
     UnknownChip(String),
+    /// The chip (hex id) belongs to another account than the signer.
     #[error("chip {0} belongs to another owner")]
     NotOwner(String),
+    /// The owner already has [`MAX_CHIPS_PER_OWNER`] chips.
     #[error("owner already has {MAX_CHIPS_PER_OWNER} chips")]
     TooManyChips,
+    /// An approval signed by a key (hex) that is not a governor.
     #[error("governance approval by {0} who is not a governor")]
     NotGovernor(String),
+    /// An approval whose signature by this governor (hex) does not verify.
     #[error("governance approval by {0} does not verify")]
     BadApproval(String),
+    /// The governor (hex) approved the action twice.
     #[error("governor {0} approved twice")]
     DuplicateApproval(String),
+    /// Fewer distinct governor approvals than the threshold.
     #[error("{got} approvals, {needed} needed")]
-    InsufficientApprovals { got: usize, needed: usize },
+    InsufficientApprovals {
+        /// Valid approvals given.
+        got: usize,
+        /// The governance threshold.
+        needed: usize,
+    },
+    /// The governance action is malformed (the reason in words).
     #[error("invalid governance action: {0}")]
     InvalidAction(String),
 }

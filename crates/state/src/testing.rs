@@ -62,8 +62,11 @@ pub fn params(epoch_length: u64, response_window: u64) -> Params {
 
 /// The test genesis, field by field what a test may vary.
 pub struct TestGenesis {
+    /// The chain id transactions are signed for.
     pub chain_id: u64,
+    /// The chain's name (genesis `chain_name`).
     pub chain_name: String,
+    /// Protocol parameters (usually [`params`]).
     pub params: Params,
     /// Accounts holding 1,000 UNC each at genesis.
     pub funded: Vec<Address>,
@@ -294,7 +297,9 @@ impl Nonces {
 
 /// A devnet chip: its software secure element and vendor certificate chain.
 pub struct TestChip {
+    /// The chip's software secure element (holds its device key).
     pub se: SoftSecureElement,
+    /// Its evidence chain, DER each: device certificate, then the vendor intermediate.
     pub chain: Vec<Vec<u8>>,
 }
 

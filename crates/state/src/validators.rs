@@ -89,14 +89,20 @@ pub(crate) fn reads(rs: &mut ReadSet<'_>, env: &BlockEnv<'_>, txs: &[SignedTx]) 
 /// Why a validator payload had no effect.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ValidatorError {
+    /// The p2p address (quoted) is not `host-ip:port`.
     #[error("p2p address {0:?} is not host-ip:port")]
     BadAddress(String),
+    /// The node key is already registered by another account (hex).
     #[error("node key is already registered by account {0}")]
     NodeKeyTaken(String),
+    /// The registry holds the maximum of validators and none has less online compute than the
+    /// signer.
     #[error("validator registry is full ({MAX_VALIDATORS}) and no entry stands below this account's online compute")]
     Full,
+    /// The signer owns no Online attested chip, so it has no compute to stand on.
     #[error("account has no online attested compute")]
     NoCompute,
+    /// The signer is not a registered validator (it cannot deregister).
     #[error("account is not a registered validator")]
     NotRegistered,
 }

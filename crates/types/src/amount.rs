@@ -64,10 +64,13 @@ pub fn parse_unc(s: &str) -> Result<Amount, String> {
 pub mod base_units {
     use super::*;
 
+    /// Writes `v` as a decimal string.
     pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&v.to_string())
     }
 
+    /// Reads a decimal string of base units; a JSON number, a non-decimal string or a value
+    /// above `u128::MAX` is an error.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
         let s = String::deserialize(d)?;
         s.parse()

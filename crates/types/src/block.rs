@@ -73,16 +73,25 @@ pub struct BlockCfg {
 /// A block of the UtilityNet chain.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Block {
+    /// The simplex consensus context the block was proposed in (round, leader, parent view
+    /// and digest).
     pub context: Context,
+    /// Digest of the parent block.
     pub parent: Digest,
+    /// Height in the chain (the genesis block is height 0).
     pub height: Height,
     /// Proposer's clock in milliseconds since the Unix epoch; never below the parent's.
     pub timestamp: u64,
+    /// Threshold-BLS VRF signature over the parent's consensus round (None when the parent is
+    /// genesis); its SHA-256 is the block's [`Block::beacon`].
     pub seed: Option<SeedSignature>,
     /// Reshare artifact (dealer log or epoch info), if any.
     pub reshare: Option<ResharePayload>,
+    /// Root of the authenticated state after executing this block.
     pub state_root: Digest,
+    /// Binary Merkle root over the transaction hashes, in order.
     pub tx_root: Digest,
+    /// The signed transactions, at most [`BlockCfg::max_txs`], executed in order.
     pub txs: Vec<SignedTx>,
     digest: Digest,
 }

@@ -25,7 +25,9 @@ pub type ChipId = [u8; 32];
 
 /// Evidence kind tags (match `unet_poci::EvidenceKind::tag`).
 pub mod kind {
+    /// Tag of vendor X.509 evidence (a device certificate chain to a pinned vendor root).
     pub const VENDOR_X509: u8 = 1;
+    /// Tag of NVIDIA SPDM evidence (a signed GPU attestation report and its chain).
     pub const NVIDIA_SPDM: u8 = 2;
 
     /// Human name of a kind tag.
@@ -38,14 +40,21 @@ pub mod kind {
     }
 }
 
-/// Limits on variable-size fields.
+/// Longest model name, bytes (decoders and genesis refuse longer).
 pub const MAX_NAME: usize = 64;
+/// Longest chip serial number, bytes.
 pub const MAX_SERIAL: usize = 128;
+/// Longest DeviceID public key, bytes (uncompressed SEC1 P-384: 1 + 48 + 48).
 pub const MAX_DEVICE_KEY: usize = 97;
+/// Most intermediate certificate ids recorded for one chip.
 pub const MAX_CHAIN: usize = 8;
+/// Most models in the model table.
 pub const MAX_MODELS: usize = 1024;
+/// Most pinned vendor roots.
 pub const MAX_ROOTS: usize = 64;
+/// Largest DER of one pinned vendor root, bytes.
 pub const MAX_ROOT_DER: usize = 4096;
+/// Most governors (and so most approvals on one governance action).
 pub const MAX_GOVERNORS: usize = 32;
 /// Largest registration evidence (an NVIDIA report and its chain are about 8 KiB).
 pub const MAX_EVIDENCE: usize = 24 * 1024;
@@ -54,8 +63,11 @@ pub const MAX_EVIDENCE: usize = 24 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ChipStatus {
+    /// Answering its challenges: counts for rewards and can be leased.
     Online = 0,
+    /// Missed a challenge; it returns to Online by answering a later one.
     Unresponsive = 1,
+    /// Revoked by governance (the chip or a certificate of its chain); final.
     Revoked = 2,
 }
 
@@ -69,6 +81,7 @@ impl ChipStatus {
         }
     }
 
+    /// The wire name (`online`, `unresponsive`, `revoked`), as in the API and events.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Online => "online",
@@ -81,13 +94,19 @@ impl ChipStatus {
 /// A registered chip.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Chip {
+    /// The account that registered the chip (or received it by transfer); rewards go to it.
     pub owner: Address,
+    /// The attested model; a name in the model table (its rating is the chip's compute).
     pub model: String,
+    /// Evidence kind tag ([`kind`]) the chip registered with.
     pub kind: u8,
     /// Uncompressed SEC1 DeviceID key (signs liveness answers).
     pub device_key: Vec<u8>,
+    /// Serial number as attested by the evidence.
     pub serial: String,
+    /// Height of the block that registered the chip.
     pub registered_height: u64,
+    /// Online, Unresponsive or Revoked.
     pub status: ChipStatus,
     /// SHA-256 of the vendor root the chip's chain ends in.
     pub root: [u8; 32],
@@ -104,6 +123,7 @@ pub struct Chip {
 /// A chip model and its rated compute.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Model {
+    /// Model name as the evidence states it (e.g. `H100`); at most [`MAX_NAME`] bytes.
     pub name: String,
     /// Rated compute in thousandths of a TOPS (e.g. 32 TOPS = 32_000).
     pub compute_milli_tops: u64,
@@ -112,8 +132,11 @@ pub struct Model {
 /// A pinned vendor root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Root {
+    /// Evidence kind tag ([`kind`]) whose chains may end at this root.
     pub kind: u8,
+    /// The root certificate, DER; at most [`MAX_ROOT_DER`] bytes.
     pub der: Vec<u8>,
+    /// Accepted only where the registry allows devnet roots (a devnet vendor CA).
     pub devnet_only: bool,
 }
 
@@ -129,11 +152,13 @@ impl Root {
 pub struct Registry {
     /// Sorted by name.
     pub models: Vec<Model>,
+    /// Pinned vendor roots; registration chains must end in one.
     pub roots: Vec<Root>,
     /// False on a production chain: devnet-only roots are then refused.
     pub allow_devnet_roots: bool,
     /// Governance members (any `threshold` of them approve an action).
     pub governance: Vec<Address>,
+    /// Approvals an action needs (at least 1, at most the number of governors).
     pub threshold: u8,
     /// Consumed by each governance action (replay protection).
     pub gov_nonce: u64,
@@ -144,6 +169,7 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// The model called `name`, if the table has it.
     pub fn model(&self, name: &str) -> Option<&Model> {
         self.models
             .binary_search_by(|m| m.name.as_str().cmp(name))
@@ -159,6 +185,7 @@ impl Registry {
         }
     }
 
+    /// Removes the model called `name`; false when there is none.
     pub fn remove_model(&mut self, name: &str) -> bool {
         match self.models.binary_search_by(|m| m.name.as_str().cmp(name)) {
             Ok(i) => {
@@ -175,15 +202,21 @@ impl Registry {
 pub enum GovAction {
     /// Add a model or change its rating.
     SetModel(Model),
+    /// Remove a model from the table (registrations of it are refused from then on).
     RemoveModel {
+        /// The model's name.
         name: String,
     },
+    /// Pin a new vendor root.
     AddRoot(Root),
+    /// Unpin a vendor root (registrations through it are refused from then on).
     RemoveRoot {
+        /// SHA-256 of the root's DER ([`Root::fingerprint`]).
         fingerprint: [u8; 32],
     },
     /// Revoke one chip (it stops earning at once and can never register again).
     RevokeChip {
+        /// The chip to revoke.
         chip_id: ChipId,
     },
     /// Revoke a certificate (e.g. a vendor intermediate): every chip whose chain contains it
@@ -200,6 +233,7 @@ pub enum GovAction {
 }
 
 impl GovAction {
+    /// The wire name of the action (`set_model`, `revoke_chip`, ...).
     pub fn name(&self) -> &'static str {
         match self {
             Self::SetModel(_) => "set_model",
@@ -225,7 +259,9 @@ impl GovAction {
 /// One governor's approval of an action.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Approval {
+    /// The governor (one of the registry's `governance`) who approves.
     pub governor: Address,
+    /// Its signature over [`GovAction::approval_message`] under [`GOV_NAMESPACE`].
     pub signature: Signature,
 }
 
@@ -521,7 +557,9 @@ impl Read for Approval {
 /// A recent block's hash, kept in a ring of `registration_window` slots.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockHashEntry {
+    /// The block's height.
     pub height: u64,
+    /// The block's digest.
     pub hash: Digest,
 }
 

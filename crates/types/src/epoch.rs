@@ -76,16 +76,20 @@ pub struct ValidatorInfo {
     pub node_key: Address,
     /// Where the node's p2p endpoint listens (`host:port`).
     pub p2p_address: String,
+    /// Height of the block that registered the validator.
     pub registered_height: u64,
 }
 
 /// One member of an epoch's committee.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommitteeMember {
+    /// The node's ed25519 identity (p2p and consensus participant key; hex in JSON).
     #[serde(with = "crate::hexser")]
     pub node_key: Address,
+    /// The account whose compute weighs for the member (hex in JSON).
     #[serde(with = "crate::hexser")]
     pub account: Address,
+    /// Where the node's p2p endpoint listens (`host:port`).
     pub p2p_address: String,
     /// Leader-election weight: the account's online attested compute (milli-TOPS) when the
     /// committee was chosen, capped (see docs/protocol.md), at least 1.
@@ -96,7 +100,9 @@ pub struct CommitteeMember {
 /// The validators of one epoch.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Committee {
+    /// The epoch these validators run.
     pub epoch: u64,
+    /// The members, each with its leader-election weight.
     pub members: Vec<CommitteeMember>,
 }
 

@@ -47,7 +47,9 @@ impl FirmwarePolicy {
 /// The values one measurement index may take.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MeasurementRule {
+    /// The SPDM measurement block index the rule applies to.
     pub index: u8,
+    /// The measurement values accepted at that index (raw bytes, compared exactly).
     pub allowed: Vec<Vec<u8>>,
 }
 

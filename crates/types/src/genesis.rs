@@ -124,8 +124,10 @@ pub struct Validator {
 /// An initial balance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allocation {
+    /// The funded account (hex in TOML/JSON).
     #[serde(with = "hexser")]
     pub address: Address,
+    /// Initial balance, base units (a decimal string).
     #[serde(with = "base_units")]
     pub amount: Amount,
     /// What the allocation is for (e.g. "dao", "ecosystem", "faucet").
@@ -155,13 +157,16 @@ pub struct PociGenesis {
     /// production genesis sets false.
     #[serde(default)]
     pub allow_devnet_roots: bool,
+    /// Chip models and their ratings (the initial model table).
     #[serde(default)]
     pub models: Vec<crate::chip::Model>,
+    /// Vendor roots pinned at genesis.
     #[serde(default)]
     pub roots: Vec<GenesisRoot>,
     /// Governance members (hex keys); `governance_threshold` of them approve an action.
     #[serde(default)]
     pub governance: Vec<String>,
+    /// Approvals a governance action needs (1 ..= the number of governors when there are any).
     #[serde(default)]
     pub governance_threshold: u8,
 }
@@ -169,16 +174,22 @@ pub struct PociGenesis {
 /// The genesis document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Genesis {
+    /// The chain id every transaction signs (replay protection across chains).
     pub chain_id: u64,
+    /// Human-readable chain name (e.g. `unet-devnet`).
     pub chain_name: String,
     /// Timestamp of the genesis block, milliseconds since the Unix epoch.
     pub genesis_time_ms: u64,
+    /// Protocol parameters (epochs, challenges, fees, rewards, market).
     pub params: Params,
     /// Threshold-BLS public polynomial of the validator set (commonware codec, hex). Its
     /// constant term is the group key that verifies every certificate and beacon.
     pub consensus_polynomial: String,
+    /// The genesis validator set (node keys, accounts, p2p addresses).
     pub validators: Vec<Validator>,
+    /// Initial balances.
     pub allocations: Vec<Allocation>,
+    /// POCI settings: models, vendor roots, governance.
     #[serde(default)]
     pub poci: PociGenesis,
     /// Account (hex) that receives reward rounding dust and the rewards of epochs in which no
@@ -190,8 +201,10 @@ pub struct Genesis {
 /// Why a genesis document is unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum GenesisError {
+    /// The TOML does not parse into a genesis document (the parser's message).
     #[error("cannot parse genesis: {0}")]
     Parse(String),
+    /// The document parses but breaks a rule (which one, in words).
     #[error("invalid genesis: {0}")]
     Invalid(String),
 }

@@ -26,7 +26,9 @@ pub fn supply_key() -> Digest {
 /// An account's balance and next nonce.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Account {
+    /// Spendable balance, base units.
     pub balance: Amount,
+    /// The nonce the account's next transaction must carry (transactions applied so far).
     pub nonce: u64,
 }
 
@@ -55,12 +57,16 @@ impl Read for Account {
 /// `genesis + minted - burned == sum(balances) + escrowed`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Supply {
+    /// Base units allocated at genesis.
     #[serde(with = "crate::amount::base_units")]
     pub genesis: Amount,
+    /// Base units minted since (rewards).
     #[serde(with = "crate::amount::base_units")]
     pub minted: Amount,
+    /// Base units destroyed since (the burned part of fees).
     #[serde(with = "crate::amount::base_units")]
     pub burned: Amount,
+    /// Base units held in lease escrow (deposits not yet paid or refunded).
     #[serde(with = "crate::amount::base_units")]
     pub escrowed: Amount,
 }

@@ -6,6 +6,8 @@
 //! entries are addressed in the authenticated store). Encodings use `commonware-codec` and are
 //! canonical: every accepted byte string re-encodes to itself, and decoders are bounded so a
 //! peer cannot make us allocate more than a configured limit.
+// No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
+#![forbid(unsafe_code)]
 
 pub mod amount;
 pub mod block;

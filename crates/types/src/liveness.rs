@@ -111,7 +111,9 @@ pub fn owner_compute_keys(owner: &Address) -> [Digest; 2] {
 /// to at most the network's online compute at any block of it (a chip counts once).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ComputeFloor {
+    /// The epoch the floor is for.
     pub epoch: u64,
+    /// Lowest online compute (milli-TOPS) the account had during `epoch` so far.
     pub min: u128,
 }
 
@@ -145,7 +147,9 @@ pub fn compute_floor(record: Option<ComputeFloor>, epoch: u64, now: u128) -> u12
 /// One chip's answer to its pending challenge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LivenessResponse {
+    /// The answering chip.
     pub chip_id: ChipId,
+    /// Height of the challenge answered (the block that drew it).
     pub challenge_height: u64,
     /// Raw `r || s` ECDSA signature by the chip's DeviceID key over [`response_digest`], or a
     /// fresh attestation container with that digest as its nonce (NVIDIA).
@@ -180,7 +184,9 @@ impl Read for LivenessResponse {
 /// A challenge waiting for its answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pending {
+    /// Height of the block that drew the challenge.
     pub height: u64,
+    /// That block's beacon, which the answer signs ([`response_digest`]).
     pub beacon: Digest,
 }
 
@@ -188,7 +194,9 @@ pub struct Pending {
 /// closed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EpochBlocks {
+    /// The epoch the weight accrued in.
     pub epoch: u64,
+    /// Rated compute (milli-TOPS) x online blocks, summed over closed intervals.
     pub weight: u128,
 }
 
@@ -202,8 +210,11 @@ pub struct ChipLiveness {
     /// Rated compute (milli-TOPS) counted for this chip while it is online (the model's rating
     /// when the chip last came online).
     pub compute: u64,
+    /// Height from which the chip has been Online without a break (the open interval's start).
     pub online_since: u64,
+    /// Weight accrued in the chip's latest epoch from closed intervals.
     pub cur: EpochBlocks,
+    /// Weight accrued in the epoch before `cur`, kept until that epoch is paid.
     pub prev: EpochBlocks,
     /// Epochs `< settled` are paid (0 = none yet).
     pub settled: u64,
@@ -212,6 +223,7 @@ pub struct ChipLiveness {
     /// Misses of the epoch before that, kept while that epoch is not paid yet (the cursor
     /// pays epoch `e` during `e + 1`, after the chip may already have missed in `e + 1`).
     pub prev_misses: EpochMisses,
+    /// The challenge the chip has not answered yet, if any.
     pub pending: Option<Pending>,
     /// Height of the last challenge issued to the chip (0 = never).
     pub last_challenge: u64,
@@ -220,6 +232,7 @@ pub struct ChipLiveness {
     /// Rewards of the last [`RECENT_REWARDS`] paid epochs, newest first (older ones are only
     /// in `total_rewards` and the owner's per-epoch tallies).
     pub recent_rewards: [EpochReward; RECENT_REWARDS],
+    /// Everything the chip has earned, base units.
     pub total_rewards: Amount,
 }
 
@@ -229,14 +242,18 @@ pub const RECENT_REWARDS: usize = 4;
 /// Misses counted in one epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EpochMisses {
+    /// The epoch counted.
     pub epoch: u64,
+    /// Challenges the chip missed in that epoch.
     pub count: u32,
 }
 
 /// A reward paid for one epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EpochReward {
+    /// The epoch paid.
     pub epoch: u64,
+    /// Base units paid to the chip's owner for it.
     pub amount: Amount,
 }
 
@@ -446,8 +463,11 @@ impl Read for ComputeFloor {
 /// Online chips and compute of one model.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ModelCompute {
+    /// The model's name.
     pub model: String,
+    /// Online chips of this model.
     pub online_chips: u64,
+    /// Sum of their rated compute, milli-TOPS.
     #[serde(with = "crate::amount::base_units")]
     pub online_compute: u128,
 }
@@ -455,6 +475,7 @@ pub struct ModelCompute {
 /// Network-wide online compute (updated on every status change).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NetworkCompute {
+    /// Chips Online now.
     pub online_chips: u64,
     /// Sum of the rated compute (milli-TOPS) of Online chips.
     #[serde(with = "crate::amount::base_units")]

@@ -75,12 +75,15 @@ pub fn owner_rewards_key(owner: &Address, epoch: u64) -> Digest {
 /// An epoch whose rewards are being paid, chip by chip, during the next epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Settlement {
+    /// The epoch being paid.
     pub epoch: u64,
+    /// Base units the epoch emits in total (shared by online weight).
     #[serde(with = "crate::amount::base_units")]
     pub emission: Amount,
     /// Sum over the epoch's blocks of the online compute at the end of each block.
     #[serde(with = "crate::amount::base_units")]
     pub total_weight: u128,
+    /// Base units paid to chip owners so far.
     #[serde(with = "crate::amount::base_units")]
     pub paid: Amount,
     /// Shares of chips that were revoked or missed too often.
@@ -90,21 +93,25 @@ pub struct Settlement {
     pub cursor: u64,
     /// Chip count when the epoch ended (indices `cursor..end` remain).
     pub end: u64,
+    /// Chips paid so far.
     pub chips_paid: u64,
 }
 
 /// Epoch accounting: the epoch being accrued and the one being paid.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EpochState {
+    /// The epoch now accruing weight.
     pub epoch: u64,
     /// Sum of online compute over this epoch's blocks so far.
     pub weight: u128,
+    /// The previous epoch, while its chips are being paid; None once all are paid.
     pub settling: Option<Settlement>,
 }
 
 /// Final rewards of an epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EpochRewards {
+    /// The epoch's settlement when its last chip was paid.
     #[serde(flatten)]
     pub settlement: Settlement,
     /// Rounding dust plus forfeited shares, paid to the treasury (0 without a treasury).

@@ -42,49 +42,95 @@ pub const MAX_TX_BYTES: usize = 32 * 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Payload {
     /// Move `amount` base units from the sender to `to`.
-    Transfer { to: Address, amount: Amount },
+    Transfer {
+        /// The receiving account.
+        to: Address,
+        /// Base units moved (above zero).
+        amount: Amount,
+    },
     /// Register a chip to the sender with attestation evidence whose nonce is
     /// `registration_nonce(chain_id, hash of block anchor_height, sender)`.
     RegisterChip {
+        /// Height of the recent block whose hash the evidence nonce binds (within the registration
+        /// window).
         anchor_height: u64,
+        /// Encoded POCI evidence (at most [`MAX_EVIDENCE`] bytes).
         evidence: Vec<u8>,
     },
     /// Give one of the sender's chips to another owner.
-    TransferChip { chip_id: ChipId, to: Address },
+    TransferChip {
+        /// The chip to give.
+        chip_id: ChipId,
+        /// The new owner.
+        to: Address,
+    },
     /// Remove one of the sender's chips from the registry.
-    DeregisterChip { chip_id: ChipId },
+    DeregisterChip {
+        /// The chip to remove.
+        chip_id: ChipId,
+    },
     /// A governance action approved by a threshold of governors.
     Govern {
+        /// The action.
         action: GovAction,
+        /// Governor signatures over the action's approval message, at most [`MAX_GOVERNORS`].
         approvals: Vec<Approval>,
     },
     /// Answers to pending challenges, each signed by the challenged chip's hardware key. Any
     /// account may carry them (usually the miner running the chips); all must be valid.
-    Liveness { responses: Vec<LivenessResponse> },
+    Liveness {
+        /// The answers, one per chip.
+        responses: Vec<LivenessResponse>,
+    },
     /// Offer the sender's online attested compute as validator weight, run by the node with
     /// identity `node_key` reachable at `p2p_address`.
     RegisterValidator {
+        /// The node's ed25519 identity (p2p and consensus key).
         node_key: Address,
+        /// Where the node's p2p endpoint listens (`host:port`).
         p2p_address: String,
     },
     /// Stop being considered for committees.
     DeregisterValidator,
     /// Offer chips the sender owns (all Online) for rent.
-    CreateOffer { terms: OfferTerms },
+    CreateOffer {
+        /// Chips, price, durations, endpoint and capabilities.
+        terms: OfferTerms,
+    },
     /// Replace the terms of one of the sender's offers (open leases keep their price).
-    UpdateOffer { offer_id: u64, terms: OfferTerms },
+    UpdateOffer {
+        /// The offer to change.
+        offer_id: u64,
+        /// Its new terms.
+        terms: OfferTerms,
+    },
     /// Stop offering (open leases run on until closed).
-    WithdrawOffer { offer_id: u64 },
+    WithdrawOffer {
+        /// The offer to withdraw.
+        offer_id: u64,
+    },
     /// Rent `chips` of an offer, moving `deposit` from the sender into escrow.
     OpenLease {
+        /// The offer rented from.
         offer_id: u64,
+        /// The chips rented (distinct, all listed by the offer).
         chips: Vec<ChipId>,
+        /// Base units moved into escrow: at least the price of the minimum duration or of the
+        /// first settlement period, whichever is more.
         deposit: Amount,
     },
     /// Add `amount` to the escrowed deposit of the sender's lease.
-    TopUp { lease_id: u64, amount: Amount },
+    TopUp {
+        /// The lease topped up.
+        lease_id: u64,
+        /// Base units added (above zero).
+        amount: Amount,
+    },
     /// Close a lease (its renter or its provider).
-    CloseLease { lease_id: u64 },
+    CloseLease {
+        /// The lease to close.
+        lease_id: u64,
+    },
 }
 
 impl Payload {
@@ -347,7 +393,10 @@ impl Transaction {
 /// A transaction with the sender's signature; its hash is cached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SignedTx {
+    /// The transaction: chain id, sender, nonce, fee and payload.
     pub tx: Transaction,
+    /// The sender's ed25519 signature over the encoded transaction, under the transaction
+    /// namespace.
     pub signature: Signature,
     hash: Digest,
 }
@@ -442,28 +491,72 @@ impl Read for SignedTx {
 /// Why a transaction was refused. Each variant names the check that failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TxError {
+    /// The bytes do not decode as a canonical transaction (the decoder's message).
     #[error("malformed transaction: {0}")]
     Malformed(String),
+    /// The encoding is longer than [`MAX_TX_BYTES`] (its length).
     #[error("transaction too large: {0} bytes (max {MAX_TX_BYTES})")]
     TooLarge(usize),
+    /// The transaction is signed for another chain.
     #[error("wrong chain id: expected {expected}, got {got}")]
-    WrongChain { expected: u64, got: u64 },
+    WrongChain {
+        /// This chain's id.
+        expected: u64,
+        /// The transaction's chain id.
+        got: u64,
+    },
+    /// The signature is not the sender's over the transaction.
     #[error("bad signature: not signed by the sender's key")]
     BadSignature,
+    /// The fee is below the chain's minimum.
     #[error("fee too low: minimum {min}, got {got}")]
-    FeeTooLow { min: Amount, got: Amount },
+    FeeTooLow {
+        /// Minimum fee, base units.
+        min: Amount,
+        /// The transaction's fee, base units.
+        got: Amount,
+    },
+    /// A transfer of zero base units.
     #[error("transfer of zero")]
     ZeroAmount,
+    /// The nonce was already used (a replay, or a transaction already applied).
     #[error("nonce too low: account nonce is {expected}, got {got} (already used: replay?)")]
-    NonceTooLow { expected: u64, got: u64 },
+    NonceTooLow {
+        /// The account's next nonce.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// The nonce is ahead of the account's: an earlier transaction is missing.
     #[error("nonce gap: account nonce is {expected}, got {got}")]
-    NonceGap { expected: u64, got: u64 },
+    NonceGap {
+        /// The account's next nonce.
+        expected: u64,
+        /// The transaction's nonce.
+        got: u64,
+    },
+    /// The sender's balance cannot pay the fee.
     #[error("insufficient balance for fee: balance {balance}, fee {fee}")]
-    CannotPayFee { balance: Amount, fee: Amount },
+    CannotPayFee {
+        /// The sender's balance, base units.
+        balance: Amount,
+        /// The transaction's fee, base units.
+        fee: Amount,
+    },
+    /// The sender's balance cannot cover what the transaction moves (in a block: after its
+    /// fee; in the mempool: the fee and the amount together).
     #[error("insufficient balance: balance {balance}, needed {needed}")]
-    InsufficientBalance { balance: Amount, needed: Amount },
+    InsufficientBalance {
+        /// The sender's balance, base units.
+        balance: Amount,
+        /// What it needs, base units.
+        needed: Amount,
+    },
+    /// The mempool holds its maximum of transactions.
     #[error("mempool full")]
     MempoolFull,
+    /// The mempool already holds this transaction, or one with the same sender and nonce and
+    /// at least its fee.
     #[error("already known")]
     Duplicate,
 }

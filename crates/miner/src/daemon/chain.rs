@@ -20,9 +20,11 @@ use unet_types::{
 /// Chain facts read at the start of a session (`unet_status`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChainStatus {
+    /// The chain id transactions must be signed for.
     pub chain_id: u64,
     /// Hex hash of the genesis block (a state file of another chain is refused).
     pub genesis_hash: String,
+    /// Height of the node's last finalized block.
     pub finalized_height: u64,
     /// Blocks a challenge stays open.
     pub response_window: u64,
@@ -46,6 +48,7 @@ pub struct AccountState {
 pub struct PendingChallenge {
     /// The block that drew it.
     pub height: u64,
+    /// That block's beacon, which the answer signs.
     pub beacon: Digest,
 }
 
@@ -58,6 +61,7 @@ pub struct ChipOnChain {
     pub status: ChipStatus,
     /// Rewards paid to date, base units, when the node reports them.
     pub rewards_total: Option<u128>,
+    /// The chip's open challenge, if any.
     pub pending_challenge: Option<PendingChallenge>,
 }
 
@@ -102,7 +106,12 @@ pub enum SendOutcome {
     /// Admitted to the mempool.
     Accepted,
     /// Refused by an admission check (`duplicate`, `nonce_too_low`, `insufficient_fee`, ...).
-    Refused { check: String, message: String },
+    Refused {
+        /// The check that refused it.
+        check: String,
+        /// The node's message.
+        message: String,
+    },
     /// The node answered for this transaction with something that is neither.
     Error(String),
 }
@@ -110,8 +119,11 @@ pub enum SendOutcome {
 /// A challenge event: a chip was challenged in block `height`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChallengeEvent {
+    /// The challenged chip.
     pub chip_id: ChipId,
+    /// The block that drew the challenge.
     pub height: u64,
+    /// That block's beacon, which the answer signs.
     pub beacon: Digest,
     /// Last block the answer may land in, when the node says.
     pub deadline: Option<u64>,
@@ -120,30 +132,41 @@ pub struct ChallengeEvent {
 /// A chip changed status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChipStatusEvent {
+    /// The chip.
     pub chip_id: ChipId,
+    /// Its new status.
     pub to: ChipStatus,
+    /// Why, in words.
     pub reason: String,
 }
 
 /// A chip's owner was paid.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RewardEvent {
+    /// The chip whose owner was paid.
     pub chip_id: ChipId,
     /// Owner address, hex.
     pub owner: String,
+    /// Base units paid.
     pub amount: u128,
+    /// The epoch paid for, when the node says.
     pub epoch: Option<u64>,
 }
 
 /// One notification of a subscription. Within a block, events come before the block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Notification {
+    /// Chips challenged in a finalized block.
     Challenges(Vec<ChallengeEvent>),
+    /// Chips whose status changed in a finalized block.
     ChipStatus(Vec<ChipStatusEvent>),
+    /// Rewards paid in a finalized block.
     Rewards(Vec<RewardEvent>),
     /// A finalized block and the hashes (hex) of its transactions.
     Block {
+        /// The block's height.
         height: u64,
+        /// Hashes (hex) of its transactions.
         txs: Vec<String>,
     },
 }

@@ -74,6 +74,7 @@ use view::{Challenge, OnChain};
 /// How the daemon runs.
 #[derive(Clone, Debug)]
 pub struct MinerConfig {
+    /// The miner's home: owner key, chip files, state file.
     pub home: MinerHome,
     /// Node API URLs; the daemon uses the first that answers and rotates on failures.
     pub rpcs: Vec<String>,

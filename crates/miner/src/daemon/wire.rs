@@ -22,9 +22,13 @@ use unet_types::hexser;
 /// Subscription ids of one socket, in subscription order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sids {
+    /// Subscription to challenge events.
     pub challenge: u64,
+    /// Subscription to chip status changes.
     pub chip_status: u64,
+    /// Subscription to reward payments.
     pub reward: u64,
+    /// Subscription to finalized blocks.
     pub blocks: u64,
 }
 

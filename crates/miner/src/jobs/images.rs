@@ -11,7 +11,7 @@
 //! unpacked safely, cached by manifest digest) and granted to the uploading lease: a job
 //! naming a bare `sha256:<hex>` runs only if its lease uploaded (or pulled) that image, so a
 //! renter cannot use another renter's private image by guessing its digest. A job naming
-//! `REGISTRY/REPO[:TAG]@sha256:<hex>` has the miner pull it ([`pull`]) with the digest
+//! `REGISTRY/REPO[:TAG]@sha256:<hex>` has the miner pull it ([`super::pull`]) with the digest
 //! checked; a reference without a digest is refused.
 
 use super::server::{json_ok, ApiError, Shared};

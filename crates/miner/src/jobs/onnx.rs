@@ -208,8 +208,9 @@ pub fn run(model: &[u8], inputs: &[TensorIn]) -> Result<Vec<TensorOut>, String> 
     }
 }
 
-/// Weights of [`example_model`]: `W` (3 x 2, row-major) and `B` (2).
+/// Weights of [`example_model`]: `W` (3 x 2, row-major).
 pub const EXAMPLE_W: [f32; 6] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+/// Bias of [`example_model`]: `B` (2).
 pub const EXAMPLE_B: [f32; 2] = [0.5, -1.0];
 
 /// A tiny ONNX model (a few hundred bytes) for tests and smoke checks: input `x` f32

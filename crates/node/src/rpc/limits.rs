@@ -90,6 +90,7 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
+    /// Buckets for the node-wide rate (`rate_limit` per second) and each client's rate.
     pub fn new(limits: &RpcLimits) -> Self {
         let quota = |n: u32| Quota::per_second(NonZeroU32::new(n.max(1)).expect("non-zero"));
         Self {
@@ -147,6 +148,7 @@ pub struct ConnGuard {
 }
 
 impl ConnCounter {
+    /// A counter allowing `max_total` open connections, at most `max_per_client` per client IP.
     pub fn new(max_total: usize, max_per_client: usize) -> Arc<Self> {
         Arc::new(Self {
             max_total,
@@ -207,6 +209,7 @@ pub struct CappedListener {
 }
 
 impl CappedListener {
+    /// Wraps `inner`, counting its connections in `counter`.
     pub fn new(inner: TcpListener, counter: Arc<ConnCounter>) -> Self {
         Self { inner, counter }
     }

@@ -56,9 +56,13 @@ pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// What the API handlers share.
 pub struct ApiState<E: StoreContext> {
+    /// The node's shared state (chain, mempool, status).
     pub shared: Arc<Shared<E>>,
+    /// Where submitted transactions are gossiped to peers.
     pub gossip: TxGossip,
+    /// Source of `/metrics`' text.
     pub metrics: MetricsFn,
+    /// Rate, connection and subscription limits.
     pub limits: RpcLimits,
     rates: RateLimits,
     /// Open TCP connections.
@@ -67,10 +71,12 @@ pub struct ApiState<E: StoreContext> {
     pub sessions: Arc<ConnCounter>,
     /// Recently refused transactions and why (bounded), for `unet_getTransaction`.
     pub rejected: Mutex<(HashMap<Digest, TxState>, VecDeque<Digest>)>,
+    /// When the API started (for the reported uptime and rates).
     pub started: std::time::Instant,
 }
 
 impl<E: StoreContext> ApiState<E> {
+    /// The handlers' state with fresh rate buckets and connection counters.
     pub fn new(
         shared: Arc<Shared<E>>,
         gossip: TxGossip,

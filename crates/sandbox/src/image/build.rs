@@ -8,17 +8,23 @@ use std::path::Path;
 
 /// One layer to put in an image: an uncompressed tar, stored gzip-compressed or not.
 pub struct LayerBlob {
+    /// The layer's uncompressed tar (its digest is the config's diff id).
     pub tar: Vec<u8>,
+    /// Store the blob gzip-compressed (`tar+gzip` media type) rather than as the plain tar.
     pub gzip: bool,
 }
 
 /// An image archive and the digest of its manifest (`sha256:<hex>`).
 pub struct BuiltImage {
+    /// The OCI image-layout tar (`oci-layout`, `index.json`, `blobs/sha256/...`).
     pub archive: Vec<u8>,
+    /// `sha256:<hex>` of the manifest: the digest a job pins.
     pub digest: String,
     /// The blobs by digest: manifest, config, layers (what a registry push sends).
     pub manifest: Vec<u8>,
+    /// The config blob (architecture, os, `config`, diff ids).
     pub config: Vec<u8>,
+    /// The layer blobs as stored: (digest `sha256:<hex>`, media type, bytes).
     pub layers: Vec<(String, String, Vec<u8>)>,
 }
 

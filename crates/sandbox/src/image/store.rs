@@ -32,6 +32,7 @@ pub struct ImageLimits {
     pub max_blob_bytes: u64,
     /// Layers of one image.
     pub max_layers: usize,
+    /// Caps on what the layers unpack to.
     pub unpack: UnpackLimits,
 }
 
@@ -49,10 +50,14 @@ impl Default for ImageLimits {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Descriptor {
+    /// `mediaType`; empty when the document omits it.
     #[serde(default)]
     pub media_type: String,
+    /// `sha256:<hex>` of the content.
     pub digest: String,
+    /// Size of the content, bytes (checked against the blob).
     pub size: u64,
+    /// For an index entry: the platform the manifest is for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
 }
@@ -60,7 +65,9 @@ pub struct Descriptor {
 /// A descriptor's platform.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Platform {
+    /// CPU architecture, in Go's naming (`amd64`, `arm64`).
     pub architecture: String,
+    /// Operating system (`linux`).
     pub os: String,
 }
 
@@ -83,13 +90,17 @@ struct Manifest {
 /// The parts of an image's config a workload uses.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageConfig {
+    /// `Entrypoint`: argv prefix that always comes before the command.
     #[serde(default)]
     pub entrypoint: Vec<String>,
+    /// `Cmd`: the default command when a job gives none.
     #[serde(default)]
     pub cmd: Vec<String>,
     /// `KEY=VALUE` pairs.
     #[serde(default)]
     pub env: Vec<String>,
+    /// `WorkingDir`: the directory the command starts in; None (also when empty): the
+    /// runner's default (the miner uses `/work`).
     #[serde(default)]
     pub working_dir: Option<String>,
     /// `uid[:gid]`, numeric (names are refused: the root has no trusted `/etc/passwd`).
@@ -147,7 +158,9 @@ impl ImageConfig {
 pub struct Image {
     /// `sha256:<hex>` of the manifest.
     pub digest: String,
+    /// The unpacked root file system (mounted read-only as the container's `/`).
     pub rootfs: PathBuf,
+    /// The parts of the image config a workload uses.
     pub config: ImageConfig,
 }
 
@@ -167,7 +180,9 @@ static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 /// Blobs and unpacked images under one directory.
 #[derive(Clone, Debug)]
 pub struct ImageStore {
+    /// Root of the store: `blobs/sha256/`, `images/` (unpacked roots) and `tmp/`.
     pub dir: PathBuf,
+    /// Caps applied to every image imported or pulled into this store.
     pub limits: ImageLimits,
 }
 

@@ -23,8 +23,9 @@ use std::{
 
 /// Longest GNU long-name or PAX extension record accepted.
 pub const MAX_META_BYTES: u64 = 64 << 10;
-/// Longest path (bytes) and deepest nesting accepted.
+/// Longest path accepted, bytes.
 pub const MAX_PATH_BYTES: usize = 4096;
+/// Deepest directory nesting accepted when unpacking or removing (path components).
 pub const MAX_DEPTH: usize = 128;
 
 /// Caps over all layers of one image.
@@ -48,14 +49,18 @@ impl Default for UnpackLimits {
 /// What the layers used of the limits so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Usage {
+    /// Bytes of regular files written so far.
     pub bytes: u64,
+    /// Tar entries processed so far.
     pub entries: u64,
 }
 
 /// How a layer blob is compressed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
+    /// A plain tar.
     None,
+    /// A gzip-compressed tar.
     Gzip,
 }
 
@@ -70,6 +75,7 @@ fn cstr(b: &[u8]) -> Result<CString, String> {
 fn open_dir(path: &Path) -> Result<OwnedFd, String> {
     let c = cstr(path.as_os_str().as_encoded_bytes())?;
     // SAFETY: `c` is a valid NUL-terminated string; the result is checked.
+    #[allow(unsafe_code)]
     let fd = unsafe {
         libc::open(
             c.as_ptr(),
@@ -79,13 +85,16 @@ fn open_dir(path: &Path) -> Result<OwnedFd, String> {
     if fd < 0 {
         return Err(format!("{}: {}", path.display(), errno()));
     }
-    // SAFETY: `fd` is a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    #[allow(unsafe_code)]
+    let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(dir)
 }
 
 /// `openat(dir, name, O_DIRECTORY | O_NOFOLLOW)`; `Ok(None)` when it does not exist.
 fn open_subdir(dir: &OwnedFd, name: &CString) -> std::io::Result<Option<OwnedFd>> {
     // SAFETY: valid descriptor and NUL-terminated name; the result is checked.
+    #[allow(unsafe_code)]
     let fd = unsafe {
         libc::openat(
             dir.as_raw_fd(),
@@ -100,14 +109,21 @@ fn open_subdir(dir: &OwnedFd, name: &CString) -> std::io::Result<Option<OwnedFd>
             _ => Err(e),
         };
     }
-    // SAFETY: `fd` is a fresh descriptor we own.
-    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+    // SAFETY: `fd` is a fresh descriptor that nothing else owns.
+    #[allow(unsafe_code)]
+    let dir = unsafe { OwnedFd::from_raw_fd(fd) };
+    Ok(Some(dir))
 }
 
 /// What is at `name` in `dir`, without following a symlink.
 fn lstat_at(dir: &OwnedFd, name: &CString) -> Option<libc::stat> {
-    // SAFETY: zeroed `stat` is a valid value to be overwritten; arguments are valid.
+    // SAFETY: `libc::stat` is a plain C struct of integers, for which all-zero bytes are a
+    // valid value; fstatat overwrites it.
+    #[allow(unsafe_code)]
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: `dir` is an open descriptor we borrow, `name` is NUL-terminated and `st` is a
+    // valid, exclusively borrowed out-pointer for the duration of the call.
+    #[allow(unsafe_code)]
     let r = unsafe {
         libc::fstatat(
             dir.as_raw_fd(),
@@ -136,13 +152,19 @@ fn remove_at(dir: &OwnedFd, name: &CString, depth: usize) -> Result<(), String> 
             .map_err(|e| format!("{}: {e}", name.to_string_lossy()))?
             .ok_or("directory vanished")?;
         clear_dir(&sub, &HashSet::new(), &[], depth + 1)?;
-        // SAFETY: valid descriptor and name.
-        if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) } != 0 {
+        // SAFETY: valid open descriptor and NUL-terminated name, both borrowed for the call.
+        #[allow(unsafe_code)]
+        let r = unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) };
+        if r != 0 {
             return Err(format!("rmdir {}: {}", name.to_string_lossy(), errno()));
         }
-    } else if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } != 0 {
-        // SAFETY (above): valid descriptor and name.
-        return Err(format!("unlink {}: {}", name.to_string_lossy(), errno()));
+    } else {
+        // SAFETY: valid open descriptor and NUL-terminated name, both borrowed for the call.
+        #[allow(unsafe_code)]
+        let r = unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
+        if r != 0 {
+            return Err(format!("unlink {}: {}", name.to_string_lossy(), errno()));
+        }
     }
     Ok(())
 }
@@ -219,11 +241,13 @@ pub fn components(raw: &[u8]) -> Result<Vec<Vec<u8>>, String> {
 /// 0755) and refusing any component that is a symlink or not a directory.
 fn walk_parent(root: &OwnedFd, comps: &[Vec<u8>], shown: &str) -> Result<OwnedFd, String> {
     // SAFETY: dup of a valid descriptor; the result is checked.
+    #[allow(unsafe_code)]
     let fd = unsafe { libc::fcntl(root.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
     if fd < 0 {
         return Err(format!("dup: {}", errno()));
     }
     // SAFETY: fresh descriptor we own.
+    #[allow(unsafe_code)]
     let mut cur = unsafe { OwnedFd::from_raw_fd(fd) };
     for c in &comps[..comps.len().saturating_sub(1)] {
         let name = cstr(c)?;
@@ -231,6 +255,7 @@ fn walk_parent(root: &OwnedFd, comps: &[Vec<u8>], shown: &str) -> Result<OwnedFd
             Ok(Some(d)) => d,
             Ok(None) => {
                 // SAFETY: valid descriptor and name.
+                #[allow(unsafe_code)]
                 if unsafe { libc::mkdirat(cur.as_raw_fd(), name.as_ptr(), 0o755) } != 0 {
                     return Err(format!("{shown}: mkdir: {}", errno()));
                 }
@@ -378,6 +403,7 @@ impl Layer<'_> {
                     }
                     None => mkdir(&parent, &name, &shown)?,
                 }
+                #[allow(unsafe_code)]
                 // SAFETY: valid descriptor and name; mode bits only.
                 if unsafe {
                     libc::fchmodat(
@@ -403,6 +429,7 @@ impl Layer<'_> {
                 if existing.is_some() {
                     remove_at(&parent, &name, 0)?;
                 }
+                #[allow(unsafe_code)]
                 // SAFETY: valid descriptor and name; the result is checked.
                 let fd = unsafe {
                     libc::openat(
@@ -419,6 +446,7 @@ impl Layer<'_> {
                 if fd < 0 {
                     return Err(format!("{shown}: create: {}", errno()));
                 }
+                #[allow(unsafe_code)]
                 // SAFETY: fresh descriptor we own.
                 let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
                 let n = std::io::copy(&mut entry.take(size), &mut f)
@@ -439,6 +467,7 @@ impl Layer<'_> {
                     remove_at(&parent, &name, 0)?;
                 }
                 let target = cstr(target)?;
+                #[allow(unsafe_code)]
                 // SAFETY: valid strings and descriptor. The link is created, never followed.
                 if unsafe { libc::symlinkat(target.as_ptr(), parent.as_raw_fd(), name.as_ptr()) }
                     != 0
@@ -466,6 +495,7 @@ impl Layer<'_> {
                 if existing.is_some() {
                     remove_at(&parent, &name, 0)?;
                 }
+                #[allow(unsafe_code)]
                 // SAFETY: valid descriptors and names; flags 0: the target is not followed.
                 if unsafe {
                     libc::linkat(
@@ -492,7 +522,8 @@ impl Layer<'_> {
 }
 
 fn mkdir(parent: &OwnedFd, name: &CString, shown: &str) -> Result<(), String> {
-    // SAFETY: valid descriptor and name.
+    // SAFETY: valid descriptor and NUL-terminated name, both borrowed for the call.
+    #[allow(unsafe_code)]
     if unsafe { libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755) } != 0 {
         return Err(format!("{shown}: mkdir: {}", errno()));
     }

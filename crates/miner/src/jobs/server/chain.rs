@@ -11,6 +11,7 @@ pub struct ChainUnavailable(pub String);
 
 /// What the job server reads from the chain.
 pub trait ChainView: Send + Sync + 'static {
+    /// The chain id (receipts and request signatures name it).
     fn chain_id(&self) -> BoxFuture<'_, Result<u64, ChainUnavailable>>;
     /// `Ok(None)`: no such lease.
     fn lease(&self, id: u64) -> BoxFuture<'_, Result<Option<LeaseInfo>, ChainUnavailable>>;
@@ -23,6 +24,8 @@ pub struct RpcChain {
 }
 
 impl RpcChain {
+    /// A view over the nodes at `urls`: each call goes to the current node and moves on to the
+    /// next when it fails.
     pub fn new(urls: &[String]) -> Self {
         Self {
             clients: urls.iter().map(unet_client::Client::new).collect(),

@@ -51,8 +51,9 @@ use unet_types::chip::ChipId;
 
 /// Longest accepted request body (an ONNX model travels in it, base64).
 pub const DEFAULT_MAX_BODY: usize = 64 << 20;
-/// Most arguments of an exec job, and the longest argument.
+/// Most arguments of an exec job.
 pub const MAX_ARGS: usize = 256;
+/// Longest argument of an exec job, bytes.
 pub const MAX_ARG_LEN: usize = 4096;
 
 pub use unet_renter::lease::LeaseInfo;
@@ -70,6 +71,7 @@ use runner::{prune, worker};
 /// How the job server runs.
 #[derive(Clone, Debug)]
 pub struct JobsConfig {
+    /// Where the job API listens.
     pub listen: SocketAddr,
     /// Job working directories (`run/`) and finished results (`results/`).
     pub dir: PathBuf,
@@ -77,11 +79,13 @@ pub struct JobsConfig {
     pub workers: usize,
     /// Jobs waiting at most (beyond that: `queue_full`).
     pub queue: usize,
+    /// Longest accepted request body, bytes (default [`DEFAULT_MAX_BODY`]).
     pub max_body: usize,
     /// Upper bounds of what a job may ask for.
     pub max_exec: ExecLimits,
-    /// Wall time of an inference when the job names none, and the most it may name.
+    /// Wall time of an inference when the job names none, ms.
     pub onnx_wall_ms: u64,
+    /// The most wall time an inference job may name, ms.
     pub max_onnx_wall_ms: u64,
     /// Finished results are deleted after this long.
     pub retention: Duration,
@@ -94,6 +98,8 @@ pub struct JobsConfig {
 }
 
 impl JobsConfig {
+    /// Defaults for a server listening on `listen` with its files under `dir` (one worker per
+    /// core).
     pub fn new(listen: SocketAddr, dir: PathBuf) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
@@ -192,6 +198,7 @@ pub(super) fn json_ok(status: StatusCode, v: &impl serde::Serialize) -> Response
 
 /// A running job server; dropping it does not stop it (it lives as long as the runtime).
 pub struct JobServer {
+    /// The address the server actually listens on (the port chosen when `listen` had port 0).
     pub local_addr: SocketAddr,
 }
 
