@@ -158,6 +158,32 @@ pub struct ModelsView {
     pub governance_nonce: u64,
     /// Chips ever registered.
     pub chips_registered: u64,
+    /// Governance's firmware policies, one per NVIDIA architecture (empty: none in force).
+    #[serde(default)]
+    pub firmware_policies: Vec<FirmwarePolicyView>,
+}
+
+/// A firmware policy in force (`GovAction::SetFirmwarePolicy`): what every NVIDIA report of
+/// the architecture must meet, at registration and on every liveness answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirmwarePolicyView {
+    /// Architecture name ("Hopper", "Blackwell", "Hopper NVSwitch").
+    pub architecture: String,
+    /// Lowest accepted driver version (decimal components), if any.
+    pub min_driver: Option<String>,
+    /// Lowest accepted VBIOS version (hexadecimal components), if any.
+    pub min_vbios: Option<String>,
+    /// Reference values by measurement index.
+    pub measurements: Vec<MeasurementRuleView>,
+}
+
+/// The values one measurement block may take.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeasurementRuleView {
+    /// Measurement block index.
+    pub index: u8,
+    /// Allowed values, hex.
+    pub allowed: Vec<String>,
 }
 
 /// `unet_registrationNonce`: what a new registration signs.

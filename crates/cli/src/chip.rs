@@ -315,6 +315,19 @@ async fn dispatch(command: ChipCommand) -> Result<()> {
                         milli % 1000
                     ));
                 }
+                for p in v["firmware_policies"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    out.push_str(&format!(
+                        "firmware policy {}: driver >= {}, VBIOS >= {}, {} measurement(s) pinned\n",
+                        text(&p["architecture"]),
+                        p["min_driver"].as_str().unwrap_or("any"),
+                        p["min_vbios"].as_str().unwrap_or("any"),
+                        p["measurements"].as_array().map_or(0, Vec::len)
+                    ));
+                }
                 out.push_str(&format!(
                     "chips registered: {}\n",
                     text(&v["chips_registered"])

@@ -406,6 +406,13 @@ async fn chip_lifecycle_through_the_cli() {
     args.extend(set);
     let r = unet_json(&net, ks, &args, &[]);
     assert_eq!(r["receipt"]["status"], "ok", "{r}");
+    let models = unet_json(&net, ks, &["chip", "models"], &[]);
+    assert_eq!(
+        models["firmware_policies"],
+        serde_json::json!([{"architecture": "Blackwell", "min_driver": "580.65.06",
+                            "min_vbios": null, "measurements": []}]),
+        "{models}"
+    );
     let r = register(&gpu("gpu-2.json"));
     assert_eq!(
         r["receipt"]["code"], "evidence_firmware_below_minimum",

@@ -6,8 +6,8 @@ use super::{
 };
 use unet_api::{
     chips::{
-        ChipList, ChipView, EvidenceKind, LivenessView, ModelsView, PendingChallengeView,
-        RegistrationNonceView, RewardSummaryView, RootView,
+        ChipList, ChipView, EvidenceKind, FirmwarePolicyView, LivenessView, MeasurementRuleView,
+        ModelsView, PendingChallengeView, RegistrationNonceView, RewardSummaryView, RootView,
     },
     params::{ChipParams, ListChipsParams, OwnerParams},
 };
@@ -179,6 +179,26 @@ pub(super) async fn list_models<E: StoreContext>(state: &ApiState<E>) -> Result<
         governance_threshold: registry.threshold,
         governance_nonce: registry.gov_nonce,
         chips_registered: registry.chip_count,
+        firmware_policies: registry
+            .firmware
+            .iter()
+            .map(|p| {
+                let version = |v: &String| (!v.is_empty()).then(|| v.clone());
+                FirmwarePolicyView {
+                    architecture: p.architecture.clone(),
+                    min_driver: version(&p.min_driver),
+                    min_vbios: version(&p.min_vbios),
+                    measurements: p
+                        .measurements
+                        .iter()
+                        .map(|r| MeasurementRuleView {
+                            index: r.index,
+                            allowed: r.allowed.iter().map(::hex::encode).collect(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
     })
 }
 
