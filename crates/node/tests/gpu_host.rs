@@ -7,9 +7,9 @@ mod common;
 
 use common::*;
 use commonware_cryptography::Signer;
-use commonware_runtime::{deterministic, Runner as _};
+use commonware_runtime::Runner as _;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 use unet_poci::secure_element::DevnetNvidiaCa;
 use unet_state::{Event, TxStatus};
 use unet_types::{
@@ -22,11 +22,7 @@ use unet_types::{
 #[test]
 fn one_host_registers_and_keeps_eight_blackwell_gpus_online() {
     const END: u64 = 4 * EPOCH_LENGTH + 10;
-    let cfg = deterministic::Config::default()
-        .with_seed(17)
-        .with_start_time(UNIX_EPOCH + Duration::from_secs(1_795_305_600))
-        .with_timeout(Some(Duration::from_secs(1800)));
-    deterministic::Runner::new(cfg).start(|context| async move {
+    runner_in_2026(17, 1800).start(|context| async move {
         let net = common::network_with(&context, 4, 4, good_link(), |g| {
             g.params.response_window = 5;
             g.params.challenges_per_epoch = 3;
@@ -57,10 +53,7 @@ fn one_host_registers_and_keeps_eight_blackwell_gpus_online() {
         let gpus: Vec<_> = (0..8u8)
             .map(|i| ca.manufacture([0xB0 + i; 16]).unwrap())
             .collect();
-        let (anchor_height, anchor_hash) = {
-            let chain = vs[0].shared.chain.lock().await;
-            (chain.applied_height(), chain.applied_digest())
-        };
+        let (anchor_height, anchor_hash) = anchor(&vs[0]).await;
         let nonce = registration_nonce(CHAIN_ID, &anchor_hash, &owner.public_key());
         let mut next_nonce = 0u64;
         let regs: Vec<_> = gpus

@@ -16,10 +16,10 @@ mod common;
 
 use common::*;
 use commonware_cryptography::Signer;
-use commonware_runtime::{deterministic, Clock, Runner as _};
+use commonware_runtime::{Clock, Runner as _};
 use std::{
     collections::{BTreeMap, BTreeSet},
-    time::{Duration, UNIX_EPOCH},
+    time::Duration,
 };
 use unet_node::mempool::MempoolLimits;
 use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
@@ -153,11 +153,7 @@ impl Junk {
 
 #[test]
 fn junk_flood_does_not_stop_transfers_or_liveness() {
-    let cfg = deterministic::Config::default()
-        .with_seed(21)
-        .with_start_time(UNIX_EPOCH + Duration::from_secs(1_795_305_600))
-        .with_timeout(Some(Duration::from_secs(3_600)));
-    deterministic::Runner::new(cfg).start(|context| async move {
+    runner_in_2026(21, 3_600).start(|context| async move {
         let net = common::network_with(&context, 4, 4, good_link(), |g| {
             g.params.response_window = 5;
             g.params.challenges_per_epoch = 4;
@@ -215,10 +211,7 @@ fn junk_flood_does_not_stop_transfers_or_liveness() {
                     .unwrap()
             })
             .collect();
-        let (anchor_height, anchor_hash) = {
-            let chain = target.shared.chain.lock().await;
-            (chain.applied_height(), chain.applied_digest())
-        };
+        let (anchor_height, anchor_hash) = anchor(target).await;
         let mut nonces = [0u64; 3];
         let mut regs = Vec::new();
         for (i, (se, chain)) in chips.iter().enumerate() {

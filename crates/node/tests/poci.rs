@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use commonware_cryptography::Signer;
-use commonware_runtime::{deterministic, Runner as _};
-use std::time::{Duration, UNIX_EPOCH};
+use commonware_runtime::Runner as _;
+use std::time::Duration;
 use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
 use unet_state::TxStatus;
 use unet_types::{
@@ -18,11 +18,7 @@ use unet_types::{
 #[test]
 fn chip_registration_is_final_on_every_validator() {
     // Certificates are checked at the block timestamp: start the clock in 2026.
-    let cfg = deterministic::Config::default()
-        .with_seed(11)
-        .with_start_time(UNIX_EPOCH + Duration::from_secs(1_795_305_600))
-        .with_timeout(Some(Duration::from_secs(600)));
-    deterministic::Runner::new(cfg).start(|context| async move {
+    runner_in_2026(11, 600).start(|context| async move {
         let net = network(&context, 4, good_link()).await;
         let mut vs = Vec::new();
         for i in 0..4 {
@@ -39,10 +35,7 @@ fn chip_registration_is_final_on_every_validator() {
         let owner = faucet();
 
         // Anchor = the finalized tip of validator 1, as unet_registrationNonce reports it.
-        let (anchor_height, anchor_hash) = {
-            let chain = vs[1].shared.chain.lock().await;
-            (chain.applied_height(), chain.applied_digest())
-        };
+        let (anchor_height, anchor_hash) = anchor(&vs[1]).await;
         let nonce = registration_nonce(CHAIN_ID, &anchor_hash, &owner.public_key());
         let evidence = Evidence::VendorX509(VendorX509Evidence {
             nonce,
@@ -113,11 +106,7 @@ fn chips_answer_challenges_through_consensus_and_earn_exact_shares() {
     };
     const DOWN: std::ops::Range<u64> = 40..130;
     const END: u64 = 6 * EPOCH_LENGTH + 25;
-    let cfg = deterministic::Config::default()
-        .with_seed(12)
-        .with_start_time(UNIX_EPOCH + Duration::from_secs(1_795_305_600))
-        .with_timeout(Some(Duration::from_secs(1800)));
-    deterministic::Runner::new(cfg).start(|context| async move {
+    runner_in_2026(12, 1800).start(|context| async move {
         let net = common::network_with(&context, 4, 4, good_link(), |g| {
             g.params.response_window = 5;
             g.params.challenges_per_epoch = 4;
@@ -150,10 +139,7 @@ fn chips_answer_challenges_through_consensus_and_earn_exact_shares() {
                     .unwrap()
             })
             .collect();
-        let (anchor_height, anchor_hash) = {
-            let chain = vs[0].shared.chain.lock().await;
-            (chain.applied_height(), chain.applied_digest())
-        };
+        let (anchor_height, anchor_hash) = anchor(&vs[0]).await;
         let mut nonces = [0u64; 3];
         let mut regs = Vec::new();
         for (i, (se, chain)) in chips.iter().enumerate() {

@@ -318,7 +318,6 @@ fn whole_network_restarts_from_disk_and_keeps_finalizing() {
 #[test]
 fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
     use commonware_cryptography::Digestible;
-    use std::time::UNIX_EPOCH;
     use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
     use unet_state::TxStatus;
     use unet_types::{
@@ -331,11 +330,7 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
         .with_test_writer()
         .try_init();
     // Chip certificates are checked at the block timestamp: start the clock in 2026.
-    let cfg = deterministic::Config::default()
-        .with_seed(12)
-        .with_start_time(UNIX_EPOCH + Duration::from_secs(1_795_305_600))
-        .with_timeout(Some(Duration::from_secs(1200)));
-    deterministic::Runner::new(cfg).start(|context| async move {
+    runner_in_2026(12, 1200).start(|context| async move {
         let net = network_with(&context, 5, 4, good_link(), |g| {
             // Nobody answers liveness challenges in this test: keep the chip online.
             g.params.challenges_per_epoch = 0;
@@ -356,10 +351,7 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
             .provision_chip([4; 16], b"chip-4", Curve::P256, "BM1684X", "SN-4")
             .unwrap();
         let operator = faucet();
-        let (anchor_height, anchor_hash) = {
-            let chain = vs[1].shared.chain.lock().await;
-            (chain.applied_height(), chain.applied_digest())
-        };
+        let (anchor_height, anchor_hash) = anchor(&vs[1]).await;
         let nonce = registration_nonce(CHAIN_ID, &anchor_hash, &operator.public_key());
         let evidence = Evidence::VendorX509(VendorX509Evidence {
             nonce,

@@ -329,3 +329,24 @@ pub async fn balance(v: &Running, who: &PublicKey) -> u128 {
         .unwrap()
         .balance
 }
+
+/// 2026-11-22T00:00:00Z: inside every devnet and NVIDIA certificate's validity window, which
+/// chip evidence is checked against at the block timestamp.
+pub const START_2026: u64 = 1_795_305_600;
+
+/// A deterministic runner with `seed`, its clock starting at [`START_2026`], failing after
+/// `timeout_s` simulated seconds.
+pub fn runner_in_2026(seed: u64, timeout_s: u64) -> deterministic::Runner {
+    let cfg = deterministic::Config::default()
+        .with_seed(seed)
+        .with_start_time(std::time::UNIX_EPOCH + Duration::from_secs(START_2026))
+        .with_timeout(Some(Duration::from_secs(timeout_s)));
+    deterministic::Runner::new(cfg)
+}
+
+/// A registration anchor as `unet_registrationNonce` reports it: the validator's finalized
+/// tip (height and block digest).
+pub async fn anchor(v: &Running) -> (u64, unet_types::Digest) {
+    let chain = v.shared.chain.lock().await;
+    (chain.applied_height(), chain.applied_digest())
+}
