@@ -183,14 +183,15 @@ pub(super) async fn list_models<E: StoreContext>(state: &ApiState<E>) -> Result<
             .firmware
             .iter()
             .map(|p| {
-                let version = |v: &String| (!v.is_empty()).then(|| v.clone());
+                // The verifier's reading of the chain data (empty version = no minimum).
+                let p = unet_state::registry::verifier_policy(p);
                 FirmwarePolicyView {
-                    architecture: p.architecture.clone(),
-                    min_driver: version(&p.min_driver),
-                    min_vbios: version(&p.min_vbios),
+                    architecture: p.architecture,
+                    min_driver: p.min_driver,
+                    min_vbios: p.min_vbios,
                     measurements: p
                         .measurements
-                        .iter()
+                        .into_iter()
                         .map(|r| MeasurementRuleView {
                             index: r.index,
                             allowed: r.allowed.iter().map(::hex::encode).collect(),
