@@ -1,9 +1,10 @@
 //! Read-only commands: `balance`, `tx`, `block`, `status`, `supply`, `proof`.
 
-use super::{keystore::looks_like_address, node_error, text, unc_field, Common, Reported};
+use super::{node_error, text, unc_field, Common, Reported};
 use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 use unet_client::VerifyProof;
+use unet_keystore::looks_like_address;
 use unet_types::hexser::to_hex;
 
 pub async fn balance(common: &Common, account: &str) -> Result<()> {

@@ -1,13 +1,11 @@
 //! `unet keys new|import|list|show`.
 
-use super::{
-    keystore::{self, KeyFile},
-    Common, Passphrase,
-};
+use super::{Common, Passphrase};
 use anyhow::Result;
 use clap::Subcommand;
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use unet_keystore::{self as keystore, KeyFile};
 use unet_types::PrivateKey;
 
 #[derive(Subcommand)]

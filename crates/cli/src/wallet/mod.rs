@@ -8,7 +8,6 @@
 
 mod chain;
 mod keys;
-pub mod keystore;
 pub mod submit;
 mod transfer;
 
@@ -17,6 +16,7 @@ use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use unet_client::{Client, ClientError, DEFAULT_RPC};
+use unet_keystore as keystore;
 use unet_types::{amount::format_unc, hexser, Address};
 
 /// Options every wallet command takes.

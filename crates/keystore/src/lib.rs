@@ -13,6 +13,16 @@
 //! XChaCha20-Poly1305 encrypts the secret under a random nonce with the address bytes as
 //! associated data, so editing the address in the file makes decryption fail. After
 //! decrypting, the key's public key must equal the stored address.
+//!
+//! Hostile files: a key file readable by other users is refused (`chmod 600` is named), as
+//! are unknown versions, malformed JSON, and KDF costs outside a fixed range (a file cannot
+//! make the reader spend unbounded memory or time). Secrets live in `Zeroizing` buffers and
+//! are never formatted; names are restricted so a name cannot leave the keystore directory.
+//!
+//! The wallet commands of `unet` (`keys`, `transfer`, the job and market commands that sign)
+//! read keys only through this crate.
+
+#![forbid(unsafe_code)]
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use chacha20poly1305::{
@@ -52,31 +62,46 @@ const SECRET_LEN: usize = 32;
 /// Argon2id parameters as stored in a key file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KdfParams {
+    /// Always `argon2id` (filled in when a file is written).
     pub algorithm: String,
+    /// Argon2 version (0x13 = 19).
     pub version: u32,
+    /// Memory cost in KiB (at most 1 GiB is accepted).
     pub m_cost_kib: u32,
+    /// Passes over memory (at most 64).
     pub t_cost: u32,
+    /// Lanes (at most 16).
     pub p_cost: u32,
 }
 
 /// A key file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KeyFile {
+    /// File format version ([`VERSION`]).
     pub version: u32,
+    /// The key's name in the keystore (also the file name).
     pub name: String,
+    /// The ed25519 public key, hex; checked against the secret after unlocking.
     pub address: String,
+    /// Whether the secret is encrypted under a passphrase.
     pub encrypted: bool,
+    /// The plain secret, hex (unencrypted files only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The passphrase KDF's costs (encrypted files only).
     pub kdf: Option<KdfParams>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The KDF salt, 16 bytes hex.
     pub salt: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Always `xchacha20poly1305`.
     pub cipher: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The AEAD nonce, 24 bytes hex.
     pub nonce: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The encrypted 32-byte secret and its 16-byte tag, hex.
     pub ciphertext: Option<String>,
 }
 
@@ -269,6 +294,7 @@ pub fn looks_like_address(s: &str) -> bool {
 
 /// A keystore directory.
 pub struct Keystore {
+    /// The directory holding the key files.
     pub dir: PathBuf,
 }
 
@@ -287,6 +313,7 @@ impl Keystore {
         Ok(Self { dir })
     }
 
+    /// The file a key of that name lives in.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.json"))
     }
