@@ -1,37 +1,32 @@
-//! The consensus application: builds blocks from the mempool, verifies peers' blocks by
-//! executing them, and applies finalized blocks to the store.
+//! The consensus application: builds blocks from the mempool and verifies peers' blocks by
+//! executing them on their parent's speculative state. Finalized blocks are applied by the
+//! [`crate::finalizer`]; round seeds come from [`crate::seeds`].
 //!
 //! Wrapped by marshal's `Deferred` adapter, which checks each block's embedded consensus
 //! context and height/parent links, disseminates blocks and delivers finalized ones in order.
 
 use crate::{
     chain::ExecError,
-    shared::{FinalizedBlock, Shared, RECENT_BLOCKS},
+    shared::{Scheme, Shared},
 };
-use commonware_actor::Feedback;
 use commonware_consensus::{
-    marshal::{ancestry::Ancestry, Update},
-    simplex::{
-        scheme::bls12381_threshold::vrf::{Seed, Seedable},
-        types::Activity,
-    },
+    marshal::ancestry::Ancestry,
+    simplex::scheme::bls12381_threshold::vrf::{Seed, Seedable},
     types::{Height, Round},
-    Application as ConsensusApplication, Reporter,
+    Application as ConsensusApplication,
 };
 use commonware_cryptography::{Digested, Digestible};
 use commonware_runtime::{Clock, Metrics, Spawner, Storage};
-use commonware_utils::{channel::oneshot, Acknowledgement, SystemTimeExt};
-use futures::{channel::mpsc, StreamExt};
+use commonware_utils::SystemTimeExt;
+use futures::StreamExt;
 use rand::Rng;
 use std::{
     sync::Arc,
     time::{Duration, SystemTime},
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 use unet_store::StoreContext;
 use unet_types::{Block, Digest, Params};
-
-use crate::shared::Scheme;
 
 /// What the reshare wrapper hands a proposal: the reshare payload the block must carry.
 pub type ReshareInput = commonware_glue::dkg::reshare::Input<
@@ -139,6 +134,8 @@ impl<E: StoreContext> Application<E> {
     {
         let key = (round.epoch().get(), round.view().get());
         let deadline = runtime.current() + SEED_WAIT;
+        // Subscribe before looking, so a seed recorded in between still wakes us.
+        let mut recorded = self.shared.seeds_recorded.subscribe();
         let mut asked_marshal = false;
         loop {
             if let Some(s) = self.shared.seeds.lock().expect("seeds").get(&key) {
@@ -154,10 +151,16 @@ impl<E: StoreContext> Application<E> {
                     }
                 }
             }
-            if runtime.current() >= deadline {
-                return None;
+            let changed = recorded.changed();
+            let timeout = runtime.sleep_until(deadline);
+            futures::pin_mut!(changed, timeout);
+            match futures::future::select(changed, timeout).await {
+                futures::future::Either::Left((Ok(()), _)) => continue,
+                // Timed out, or the node is shutting down.
+                _ => {
+                    return self.shared.seeds.lock().expect("seeds").get(&key).copied();
+                }
             }
-            runtime.sleep(Duration::from_millis(5)).await;
         }
     }
 }
@@ -219,16 +222,17 @@ where
         };
 
         let height = parent_height.next();
-        let mut chain = self.shared.chain().await;
         // Transactions of the unfinalized blocks below this one are still pending: start each
         // of their senders after them, so the block carries new transactions, not stale ones.
-        let in_flight = chain.nonces_after(&parent_digest);
+        // (The chain lock is released before the mempool lock is taken: never both at once.)
+        let in_flight = self.shared.chain().await.nonces_after(&parent_digest);
         let candidates = self
             .shared
             .mempool
             .lock()
             .expect("mempool lock")
             .select_after(self.params.max_block_txs as usize, &in_flight);
+        let mut chain = self.shared.chain().await;
         let probe = Block::new(
             context.clone(),
             parent_digest,
@@ -246,20 +250,11 @@ where
                 return None;
             }
         };
-        {
-            // Drop for good what was left out for a permanent reason (and expire old
-            // transactions: see `Mempool::evict_excluded`), and what failed block execution:
-            // every proposer would fail the same way.
-            let mut mempool = self.shared.mempool.lock().expect("mempool lock");
-            mempool.evict_excluded(
-                parent_height.get(),
-                &built.candidates,
-                &built.outcome.excluded,
-            );
-            for (tx, _) in &built.dropped {
-                mempool.evict_failed(tx);
-            }
-        }
+        let (candidates, excluded, dropped) = (
+            built.candidates,
+            built.outcome.excluded.clone(),
+            built.dropped,
+        );
         let (outcome, state, txs) = (built.outcome, built.state, built.txs);
         let block = Block::with_reshare(
             context,
@@ -279,6 +274,16 @@ where
         );
         chain.remember(digest, &block, state, outcome);
         drop(chain);
+        {
+            // Drop for good what was left out for a permanent reason (and expire old
+            // transactions: see `Mempool::evict_excluded`), and what failed block execution:
+            // every proposer would fail the same way.
+            let mut mempool = self.shared.mempool.lock().expect("mempool lock");
+            mempool.evict_excluded(parent_height.get(), &candidates, &excluded);
+            for (tx, _) in &dropped {
+                mempool.evict_failed(tx);
+            }
+        }
         note_head(&self.shared, height.get(), digest);
         Some(Digested::precomputed(Arc::new(block), digest))
     }
@@ -314,19 +319,18 @@ where
         if !self.ensure_executed(parent, &mut ancestry).await {
             return false;
         }
-        let mut chain = self.shared.chain().await;
-        let result = {
-            // Signatures already checked on mempool admission are not checked again.
-            let known: std::collections::HashSet<Digest> = {
-                let m = self.shared.mempool.lock().expect("mempool lock");
-                b.txs
-                    .iter()
-                    .map(|t| t.hash())
-                    .filter(|h| m.contains(h))
-                    .collect()
-            };
-            chain.verify_block_with(&b, |h| known.contains(h)).await
+        // Signatures already checked on mempool admission are not checked again. (Read
+        // before the chain lock is taken: never both locks at once.)
+        let known: std::collections::HashSet<Digest> = {
+            let m = self.shared.mempool.lock().expect("mempool lock");
+            b.txs
+                .iter()
+                .map(|t| t.hash())
+                .filter(|h| m.contains(h))
+                .collect()
         };
+        let mut chain = self.shared.chain().await;
+        let result = chain.verify_block_with(&b, |h| known.contains(h)).await;
         match result {
             Ok(()) => {
                 drop(chain);
@@ -350,245 +354,5 @@ fn note_head<E: StoreContext>(shared: &Shared<E>, height: u64, digest: Digest) {
     if height > s.head_height {
         s.head_height = height;
         s.head_digest = Some(digest);
-    }
-}
-
-/// Collects round seeds from consensus activity (the proposer of the next block needs them).
-pub struct SeedCollector<E: StoreContext> {
-    /// The node's shared state, where seeds are recorded.
-    pub shared: Arc<Shared<E>>,
-}
-
-impl<E: StoreContext> Clone for SeedCollector<E> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: self.shared.clone(),
-        }
-    }
-}
-
-impl<E: StoreContext> Reporter for SeedCollector<E> {
-    type Activity = Activity<Scheme, Digest>;
-
-    fn report(&mut self, activity: Self::Activity) -> Feedback {
-        let seed = match &activity {
-            Activity::Notarization(n) | Activity::Certification(n) => Some(n.seed()),
-            Activity::Finalization(f) => {
-                let s = f.seed();
-                // Older rounds can no longer be built on.
-                let keep_from = (
-                    s.round.epoch().get(),
-                    s.round.view().get().saturating_sub(64),
-                );
-                let mut seeds = self.shared.seeds.lock().expect("seeds");
-                *seeds = seeds.split_off(&keep_from);
-                Some(s)
-            }
-            _ => None,
-        };
-        if let Some(seed) = seed {
-            self.shared.seeds.lock().expect("seeds").insert(
-                (seed.round.epoch().get(), seed.round.view().get()),
-                seed.signature,
-            );
-        }
-        Feedback::Ok
-    }
-}
-
-/// Receives finalized blocks from marshal (in height order) and hands them to the
-/// finalizer task, which applies them and then acknowledges.
-#[derive(Clone)]
-pub struct FinalizedSink {
-    tx: mpsc::UnboundedSender<Update<Block>>,
-}
-
-impl Reporter for FinalizedSink {
-    type Activity = Update<Block>;
-
-    fn report(&mut self, activity: Self::Activity) -> Feedback {
-        match self.tx.unbounded_send(activity) {
-            Ok(()) => Feedback::Ok,
-            Err(_) => Feedback::Closed,
-        }
-    }
-}
-
-/// Starts the finalizer: applies each finalized block to the store, prunes the mempool,
-/// publishes the block, then acknowledges it to marshal.
-pub fn start_finalizer<E>(context: E, shared: Arc<Shared<E>>) -> FinalizedSink
-where
-    E: StoreContext + Spawner,
-{
-    let (tx, mut rx) = mpsc::unbounded::<Update<Block>>();
-    context.spawn(move |_| async move {
-        while let Some(update) = rx.next().await {
-            let Update::Block(block, ack) = update else {
-                continue;
-            };
-            let block = block.inner_shared();
-            match finalize_one(&shared, &block).await {
-                Ok(()) => ack.acknowledge(),
-                Err(e) => {
-                    // A finalized block that does not execute means local state is corrupt:
-                    // stop applying (never acknowledge) rather than diverge.
-                    tracing::error!(height = block.height.get(), error = %e, "cannot apply finalized block; halting finalizer");
-                    return;
-                }
-            }
-        }
-    });
-    FinalizedSink { tx }
-}
-
-async fn finalize_one<E: StoreContext>(
-    shared: &Shared<E>,
-    block: &Arc<Block>,
-) -> Result<(), ExecError> {
-    let mut chain = shared.chain().await;
-    let Some(receipts) = chain.finalize(block).await? else {
-        return Ok(());
-    };
-    let height = block.height.get();
-    let events = std::mem::take(&mut chain.last_events);
-    // Prune the mempool of everything this block made stale.
-    let mut senders = std::collections::BTreeSet::new();
-    for tx in &block.txs {
-        senders.insert(tx.tx.sender.clone());
-    }
-    let mut nonces = Vec::with_capacity(senders.len());
-    for s in senders {
-        nonces.push((s.clone(), chain.account(&s).await?.nonce));
-    }
-    let root = chain.root();
-    drop(chain);
-    {
-        let mut m = shared.mempool.lock().expect("mempool lock");
-        for (s, n) in nonces {
-            m.prune_sender(&s, n);
-        }
-    }
-    {
-        let mut s = shared.status.lock().expect("status lock");
-        s.finalized_height = height;
-        s.finalized_digest = Some(block.digest());
-        s.finalized_root = Some(root);
-        s.finalized_timestamp = block.timestamp;
-        s.finalized_txs += block.txs.len() as u64;
-        if height > s.head_height {
-            s.head_height = height;
-            s.head_digest = Some(block.digest());
-        }
-    }
-    let fb = FinalizedBlock {
-        block: block.clone(),
-        receipts: Arc::new(receipts),
-        events: Arc::new(events),
-    };
-    {
-        let mut recent = shared.recent.lock().expect("recent lock");
-        recent.insert(height, fb.clone());
-        while recent.len() > RECENT_BLOCKS {
-            recent.pop_first();
-        }
-    }
-    let _ = shared.finalized_tx.send(fb);
-    if height.is_multiple_of(100) {
-        info!(height, txs = block.txs.len(), "finalized");
-    } else {
-        debug!(height, txs = block.txs.len(), "finalized");
-    }
-    Ok(())
-}
-
-/// Wraps the (marshaled) application handed to every epoch's consensus engine so the engine's
-/// activity also reaches the [`SeedCollector`] (proposers need their parent round's seed).
-pub struct SeedTap<A, E: StoreContext> {
-    /// The application that consensus drives.
-    pub inner: A,
-    /// Where the seeds seen in the engine's activity go.
-    pub seeds: SeedCollector<E>,
-}
-
-impl<A: Clone, E: StoreContext> Clone for SeedTap<A, E> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            seeds: self.seeds.clone(),
-        }
-    }
-}
-
-impl<A, E> commonware_consensus::Automaton for SeedTap<A, E>
-where
-    A: commonware_consensus::Automaton,
-    E: StoreContext,
-{
-    type Context = A::Context;
-    type Digest = A::Digest;
-
-    fn propose(
-        &mut self,
-        context: Self::Context,
-    ) -> impl std::future::Future<Output = oneshot::Receiver<Self::Digest>> + Send {
-        self.inner.propose(context)
-    }
-
-    fn verify(
-        &mut self,
-        context: Self::Context,
-        payload: Self::Digest,
-    ) -> impl std::future::Future<Output = oneshot::Receiver<bool>> + Send {
-        self.inner.verify(context, payload)
-    }
-}
-
-impl<A, E> commonware_consensus::CertifiableAutomaton for SeedTap<A, E>
-where
-    A: commonware_consensus::CertifiableAutomaton,
-    E: StoreContext,
-{
-    fn prepare(
-        &mut self,
-        context: Self::Context,
-    ) -> impl std::future::Future<
-        Output = oneshot::Receiver<commonware_consensus::Handoff<Self::Digest>>,
-    > + Send {
-        self.inner.prepare(context)
-    }
-
-    fn certify(
-        &mut self,
-        round: Round,
-        payload: Self::Digest,
-    ) -> impl std::future::Future<Output = oneshot::Receiver<bool>> + Send {
-        self.inner.certify(round, payload)
-    }
-}
-
-impl<A, E> commonware_consensus::Relay for SeedTap<A, E>
-where
-    A: commonware_consensus::Relay,
-    E: StoreContext,
-{
-    type Digest = A::Digest;
-    type PublicKey = A::PublicKey;
-    type Plan = A::Plan;
-
-    fn broadcast(&mut self, payload: Self::Digest, plan: Self::Plan) -> Feedback {
-        self.inner.broadcast(payload, plan)
-    }
-}
-
-impl<A, E> Reporter for SeedTap<A, E>
-where
-    A: Reporter<Activity = Activity<Scheme, Digest>>,
-    E: StoreContext,
-{
-    type Activity = Activity<Scheme, Digest>;
-
-    fn report(&mut self, activity: Self::Activity) -> Feedback {
-        let _ = self.seeds.report(activity.clone());
-        self.inner.report(activity)
     }
 }

@@ -7,24 +7,26 @@
 //! transport (authenticated TCP `lookup` in `unet node`, `simulated` in tests).
 
 use crate::{
-    application::{start_finalizer, Application, SeedCollector, SeedTap},
+    application::Application,
     chain::Chain,
     elector::{WeightBook, Weighted},
     epochs::{DynamicProvider, Registrar, SecretStore, StateParticipants},
+    finalizer::start_finalizer,
     gossip,
     mempool::{Mempool, MempoolLimits},
+    seeds::{SeedCollector, SeedTap},
     shared::{Scheme, Shared},
 };
 use commonware_broadcast::buffered;
 use commonware_consensus::{
     marshal::{
         self,
-        core::{Actor as MarshalActor, Mailbox},
+        core::Actor as MarshalActor,
         resolver::handler,
         standard::{Deferred, Standard},
     },
     simplex,
-    types::{Epoch, FixedEpocher, Height, ViewDelta},
+    types::{Epoch, FixedEpocher, ViewDelta},
     Reporters,
 };
 use commonware_cryptography::{
@@ -60,9 +62,6 @@ use unet_types::{
     block::{max_sharing_mode, BlockCfg, Directory, EpochInfo, MAX_PARTICIPANTS},
     Block, Digest, Genesis,
 };
-
-/// Marshal's mailbox for our block type.
-pub type MarshalMailbox = Mailbox<Scheme, Standard<Block>>;
 
 /// The genesis epoch. The epoch of a height is `unet_types::epoch::epoch_of(height,
 /// params.epoch_length)`; this constant stays for callers that report the starting epoch.
@@ -225,26 +224,6 @@ async fn open_chain<E: StoreContext>(
         chain.set_applied(block.digest());
     }
     Ok((chain, block))
-}
-
-/// After a restart the store knows its height but not the digest of that block: ask marshal.
-pub async fn resolve_applied_digest<E: StoreContext>(
-    chain: &mut Chain<E>,
-    marshal: &MarshalMailbox,
-    genesis_digest: Digest,
-) {
-    if chain.applied_digest() != Digest::from([0u8; 32]) {
-        return;
-    }
-    let height = chain.applied_height();
-    if height == 0 {
-        chain.set_applied(genesis_digest);
-        return;
-    }
-    match marshal.get_block(Height::new(height)).await {
-        Some(b) => chain.set_applied(b.digest()),
-        None => tracing::error!(height, "finalized block of the applied state is missing"),
-    }
 }
 
 type Marshaled<E> = Deferred<E, Scheme, ReshareApp<E>, Block, FixedEpocher>;

@@ -22,7 +22,10 @@
 //! If a ceremony fails, glue keeps the previous threshold output: the participants of the next
 //! epoch then differ from the committee, and the elector falls back to uniform weights for it.
 
-use crate::{elector::WeightBook, shared::Scheme, shared::Shared};
+use crate::{
+    elector::WeightBook,
+    shared::{ConsensusRole, Scheme, Shared},
+};
 use commonware_codec::{DecodeExt, Encode};
 use commonware_consensus::types::Epoch;
 use commonware_cryptography::{
@@ -85,6 +88,8 @@ pub async fn committee<E: StoreContext + Clock>(
     epoch: u64,
 ) -> Committee {
     let mut epoch = epoch;
+    // Subscribed before each look, so a block applied in between still wakes us.
+    let mut applied = shared.applied.subscribe();
     loop {
         {
             let chain = shared.chain().await;
@@ -102,14 +107,10 @@ pub async fn committee<E: StoreContext + Clock>(
                 continue;
             }
         }
-        clock.sleep(POLL).await;
-    }
-}
-
-/// Waits until the finalized state has applied `height`.
-async fn wait_applied<E: StoreContext + Clock>(shared: &Shared<E>, clock: &E, height: u64) {
-    while shared.chain().await.applied_height() < height {
-        clock.sleep(POLL).await;
+        if applied.changed().await.is_err() {
+            // The node is shutting down (the sender went away): nothing will change.
+            clock.sleep(POLL).await;
+        }
     }
 }
 
@@ -155,12 +156,9 @@ impl<E: StoreContext + Clock + Send + Sync + 'static> dkg::ParticipantsProvider
         // first block of `epoch - 1` (committee(epoch + 2) is written there).
         let length = self.shared.chain().await.genesis.params.epoch_length;
         let e = epoch.get();
-        wait_applied(
-            &self.shared,
-            &self.clock,
-            first_height(e.saturating_sub(1), length),
-        )
-        .await;
+        self.shared
+            .applied_at_least(first_height(e.saturating_sub(1), length))
+            .await;
         let mut found: HashMap<PublicKey, Address> = HashMap::new();
         // Newest committee first: the most recent address a member registered wins.
         let mut k = e + 2;
@@ -333,18 +331,18 @@ impl<E: StoreContext + Clock + Send + Sync + 'static> dkg::Registrar for Registr
     async fn register(&self, epoch: Epoch, info: SchemeInfo<MinSig, PublicKey>) {
         tracing::info!(
             epoch = epoch.get(),
-            role = role(&info),
+            role = role(&info).as_str(),
             "registered epoch scheme"
         );
         self.install(epoch, info).await;
     }
 }
 
-fn role(info: &SchemeInfo<MinSig, PublicKey>) -> &'static str {
+fn role(info: &SchemeInfo<MinSig, PublicKey>) -> ConsensusRole {
     match info {
-        SchemeInfo::Verifier { .. } => "verifier",
-        SchemeInfo::Member { .. } => "member",
-        SchemeInfo::Signer { .. } => "signer",
+        SchemeInfo::Verifier { .. } => ConsensusRole::Verifier,
+        SchemeInfo::Member { .. } => ConsensusRole::Member,
+        SchemeInfo::Signer { .. } => ConsensusRole::Signer,
     }
 }
 

@@ -3,8 +3,9 @@
 //! - [`engine`] wires one validator: commonware simplex BFT (threshold BLS with a VRF seed per
 //!   round), marshal (ordered finalized blocks and backfill), buffered block broadcast and the
 //!   archives that keep blocks and finalization certificates.
-//! - [`application`] builds blocks from the [`mempool`], verifies peers' blocks by executing
-//!   them, and applies finalized blocks ([`chain`]).
+//! - [`application`] builds blocks from the [`mempool`] and verifies peers' blocks by executing
+//!   them on the [`chain`]; [`seeds`] hands proposers their parent round's seed.
+//! - [`finalizer`] applies finalized blocks to the store and publishes them.
 //! - [`gossip`] admits transactions and spreads them to peers.
 //! - [`shared`] is what the actors and the API share.
 // No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
@@ -15,9 +16,11 @@ pub mod chain;
 pub mod elector;
 pub mod engine;
 pub mod epochs;
+pub mod finalizer;
 pub mod gossip;
 pub mod home;
 pub mod mempool;
 pub mod rpc;
 pub mod run;
+pub mod seeds;
 pub mod shared;

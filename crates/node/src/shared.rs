@@ -1,8 +1,13 @@
 //! State shared by the consensus application, the finalizer, the mempool gossip and the API.
 
 use crate::{chain::Chain, mempool::Mempool};
-use commonware_consensus::simplex::scheme::bls12381_threshold::vrf;
+use commonware_consensus::{
+    marshal::{core::Mailbox, standard::Standard},
+    simplex::scheme::bls12381_threshold::vrf,
+    types::Height,
+};
 use commonware_cryptography::bls12381::primitives::variant::MinSig;
+use commonware_cryptography::Digestible;
 use futures::lock::Mutex as AsyncMutex;
 use std::{
     collections::BTreeMap,
@@ -14,6 +19,9 @@ use unet_types::{block::SeedSignature, Block, Digest, PublicKey};
 
 /// The consensus signing scheme: threshold BLS12-381 (MinSig) with a VRF seed per round.
 pub type Scheme = vrf::Scheme<PublicKey, MinSig>;
+
+/// Marshal's mailbox for our block type.
+pub type MarshalMailbox = Mailbox<Scheme, Standard<Block>>;
 
 /// What the API and tests can observe of a node's progress.
 #[derive(Clone, Debug, Default)]
@@ -33,6 +41,28 @@ pub struct Status {
     /// Transactions in the finalized blocks this process applied (not persisted: 0 after a
     /// restart).
     pub finalized_txs: u64,
+}
+
+/// This node's part in one epoch's consensus.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsensusRole {
+    /// A committee member holding a share of the threshold key: it votes and signs.
+    Signer,
+    /// A committee member without a share (its dealing failed): it follows the votes.
+    Member,
+    /// Outside the committee: it verifies certificates and applies finalized blocks.
+    Verifier,
+}
+
+impl ConsensusRole {
+    /// The role's name, as logs and the API write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Signer => "signer",
+            Self::Member => "member",
+            Self::Verifier => "verifier",
+        }
+    }
 }
 
 /// A finalized block with its receipts (what subscribers receive).
@@ -66,11 +96,16 @@ pub struct Shared<E: StoreContext> {
     pub genesis_digest: Digest,
     /// Number of other validators in the peer set.
     pub peers: usize,
-    /// This node's role in each epoch's consensus as registered ("signer", "member" without a
-    /// share, "verifier" outside the committee), recent epochs only.
-    pub roles: Mutex<BTreeMap<u64, &'static str>>,
+    /// This node's role in each epoch's consensus as registered, recent epochs only.
+    pub roles: Mutex<BTreeMap<u64, ConsensusRole>>,
     /// Marshal's mailbox, for finalized blocks outside the in-memory window.
-    pub marshal: std::sync::OnceLock<crate::engine::MarshalMailbox>,
+    pub marshal: std::sync::OnceLock<MarshalMailbox>,
+    /// The height the store has applied; the finalizer publishes each new one, so waits
+    /// subscribe instead of polling.
+    pub applied: tokio::sync::watch::Sender<u64>,
+    /// Bumped whenever a round seed is recorded in `seeds` (a proposer waiting for its
+    /// parent's seed subscribes).
+    pub seeds_recorded: tokio::sync::watch::Sender<u64>,
 }
 
 /// How many recent finalized blocks the node keeps in memory for the API.
@@ -80,7 +115,6 @@ impl<E: StoreContext> Shared<E> {
     /// Shared state over `chain` and `mempool`, its status starting at the chain's applied
     /// height; `verifier` checks seeds, `genesis` is the genesis block.
     pub fn new(chain: Chain<E>, mempool: Mempool, verifier: Scheme, genesis: &Block) -> Self {
-        use commonware_cryptography::Digestible;
         let (finalized_tx, _) = tokio::sync::broadcast::channel(1024);
         let status = Status {
             finalized_height: chain.applied_height(),
@@ -88,7 +122,11 @@ impl<E: StoreContext> Shared<E> {
             ..Default::default()
         };
         let peers = chain.genesis.validators.len().saturating_sub(1);
+        let (applied, _) = tokio::sync::watch::channel(chain.applied_height());
+        let (seeds_recorded, _) = tokio::sync::watch::channel(0);
         Self {
+            applied,
+            seeds_recorded,
             peers,
             chain: AsyncMutex::new(chain),
             mempool: Mutex::new(mempool),
@@ -110,8 +148,7 @@ impl<E: StoreContext> Shared<E> {
         let mut chain = self.chain.lock().await;
         if chain.applied_digest() == Digest::from([0u8; 32]) {
             if let Some(marshal) = self.marshal.get() {
-                crate::engine::resolve_applied_digest(&mut chain, marshal, self.genesis_digest)
-                    .await;
+                resolve_applied_digest(&mut chain, marshal, self.genesis_digest).await;
                 let digest = chain.applied_digest();
                 if digest != Digest::from([0u8; 32]) {
                     let mut s = self.status.lock().expect("status lock");
@@ -140,12 +177,12 @@ impl<E: StoreContext> Shared<E> {
     }
 
     /// This node's registered role in `epoch`'s consensus, if known.
-    pub fn role(&self, epoch: u64) -> Option<&'static str> {
+    pub fn role(&self, epoch: u64) -> Option<ConsensusRole> {
         self.roles.lock().expect("roles lock").get(&epoch).copied()
     }
 
     /// Records this node's role in `epoch` (keeps the last 16 epochs).
-    pub fn set_role(&self, epoch: u64, role: &'static str) {
+    pub fn set_role(&self, epoch: u64, role: ConsensusRole) {
         let mut roles = self.roles.lock().expect("roles lock");
         roles.insert(epoch, role);
         while roles.len() > 16 {
@@ -153,8 +190,44 @@ impl<E: StoreContext> Shared<E> {
         }
     }
 
+    /// Records a round seed and wakes whoever waits for one.
+    pub fn record_seed(&self, epoch: u64, view: u64, seed: SeedSignature) {
+        self.seeds
+            .lock()
+            .expect("seeds")
+            .insert((epoch, view), seed);
+        self.seeds_recorded.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Waits until the store has applied `height` (returns at once if it has).
+    pub async fn applied_at_least(&self, height: u64) {
+        let mut rx = self.applied.subscribe();
+        // The sender lives as long as `self`, so the wait cannot fail while we borrow it.
+        let _ = rx.wait_for(|h| *h >= height).await;
+    }
+
     /// A snapshot of the node's status.
     pub fn status(&self) -> Status {
         self.status.lock().expect("status lock").clone()
+    }
+}
+
+/// After a restart the store knows its height but not the digest of that block: ask marshal.
+pub async fn resolve_applied_digest<E: StoreContext>(
+    chain: &mut Chain<E>,
+    marshal: &MarshalMailbox,
+    genesis_digest: Digest,
+) {
+    if chain.applied_digest() != Digest::from([0u8; 32]) {
+        return;
+    }
+    let height = chain.applied_height();
+    if height == 0 {
+        chain.set_applied(genesis_digest);
+        return;
+    }
+    match marshal.get_block(Height::new(height)).await {
+        Some(b) => chain.set_applied(b.digest()),
+        None => tracing::error!(height, "finalized block of the applied state is missing"),
     }
 }

@@ -7,6 +7,7 @@ use common::*;
 use commonware_cryptography::Signer;
 use commonware_runtime::{deterministic, Clock, Runner as _};
 use std::time::Duration;
+use unet_node::shared::ConsensusRole;
 use unet_types::{PrivateKey, UNC};
 
 fn runner(seed: u64) -> deterministic::Runner {
@@ -482,8 +483,11 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
         }
         assert!(led_by_new > 0, "the new member never led a block");
         // Roles as each node registered them for epoch 5 (and after).
-        assert_eq!(vs[4].shared.role(5), Some("signer"));
-        assert_eq!(vs[removed_index].shared.role(5), Some("verifier"));
+        assert_eq!(vs[4].shared.role(5), Some(ConsensusRole::Signer));
+        assert_eq!(
+            vs[removed_index].shared.role(5),
+            Some(ConsensusRole::Verifier)
+        );
         // The chain kept its beacon: every block past height 1 carries a verified seed.
         for h in 2..=end {
             assert!(vs[4].shared.block_at(h).await.unwrap().seed.is_some());

@@ -1,0 +1,126 @@
+//! The finalizer: applies each finalized block marshal delivers (in height order) to the
+//! store, prunes the mempool of what the block made stale, publishes the block to the API's
+//! subscribers and the applied height to whoever waits for it, and only then acknowledges
+//! the block to marshal. A finalized block that does not execute halts the finalizer rather
+//! than let local state diverge.
+
+use crate::{
+    chain::ExecError,
+    shared::{FinalizedBlock, Shared, RECENT_BLOCKS},
+};
+use commonware_actor::Feedback;
+use commonware_consensus::{marshal::Update, Reporter};
+use commonware_cryptography::Digestible;
+use commonware_runtime::Spawner;
+use commonware_utils::Acknowledgement;
+use futures::{channel::mpsc, StreamExt};
+use std::sync::Arc;
+use tracing::{debug, info};
+use unet_store::StoreContext;
+use unet_types::Block;
+
+/// Receives finalized blocks from marshal (in height order) and hands them to the
+/// finalizer task, which applies them and then acknowledges.
+#[derive(Clone)]
+pub struct FinalizedSink {
+    tx: mpsc::UnboundedSender<Update<Block>>,
+}
+
+impl Reporter for FinalizedSink {
+    type Activity = Update<Block>;
+
+    fn report(&mut self, activity: Self::Activity) -> Feedback {
+        match self.tx.unbounded_send(activity) {
+            Ok(()) => Feedback::Ok,
+            Err(_) => Feedback::Closed,
+        }
+    }
+}
+
+/// Starts the finalizer: applies each finalized block to the store, prunes the mempool,
+/// publishes the block, then acknowledges it to marshal.
+pub fn start_finalizer<E>(context: E, shared: Arc<Shared<E>>) -> FinalizedSink
+where
+    E: StoreContext + Spawner,
+{
+    let (tx, mut rx) = mpsc::unbounded::<Update<Block>>();
+    context.spawn(move |_| async move {
+        while let Some(update) = rx.next().await {
+            let Update::Block(block, ack) = update else {
+                continue;
+            };
+            let block = block.inner_shared();
+            match finalize_one(&shared, &block).await {
+                Ok(()) => ack.acknowledge(),
+                Err(e) => {
+                    // A finalized block that does not execute means local state is corrupt:
+                    // stop applying (never acknowledge) rather than diverge.
+                    tracing::error!(height = block.height.get(), error = %e, "cannot apply finalized block; halting finalizer");
+                    return;
+                }
+            }
+        }
+    });
+    FinalizedSink { tx }
+}
+
+async fn finalize_one<E: StoreContext>(
+    shared: &Shared<E>,
+    block: &Arc<Block>,
+) -> Result<(), ExecError> {
+    let mut chain = shared.chain().await;
+    let Some(receipts) = chain.finalize(block).await? else {
+        return Ok(());
+    };
+    let height = block.height.get();
+    let events = std::mem::take(&mut chain.last_events);
+    // Prune the mempool of everything this block made stale.
+    let mut senders = std::collections::BTreeSet::new();
+    for tx in &block.txs {
+        senders.insert(tx.tx.sender.clone());
+    }
+    let mut nonces = Vec::with_capacity(senders.len());
+    for s in senders {
+        nonces.push((s.clone(), chain.account(&s).await?.nonce));
+    }
+    let root = chain.root();
+    drop(chain);
+    {
+        let mut m = shared.mempool.lock().expect("mempool lock");
+        for (s, n) in nonces {
+            m.prune_sender(&s, n);
+        }
+    }
+    {
+        let mut s = shared.status.lock().expect("status lock");
+        s.finalized_height = height;
+        s.finalized_digest = Some(block.digest());
+        s.finalized_root = Some(root);
+        s.finalized_timestamp = block.timestamp;
+        s.finalized_txs += block.txs.len() as u64;
+        if height > s.head_height {
+            s.head_height = height;
+            s.head_digest = Some(block.digest());
+        }
+    }
+    let fb = FinalizedBlock {
+        block: block.clone(),
+        receipts: Arc::new(receipts),
+        events: Arc::new(events),
+    };
+    {
+        let mut recent = shared.recent.lock().expect("recent lock");
+        recent.insert(height, fb.clone());
+        while recent.len() > RECENT_BLOCKS {
+            recent.pop_first();
+        }
+    }
+    let _ = shared.finalized_tx.send(fb);
+    shared.applied.send_replace(height);
+    if height.is_multiple_of(100) {
+        info!(height, txs = block.txs.len(), "finalized");
+    } else {
+        debug!(height, txs = block.txs.len(), "finalized");
+    }
+    Ok(())
+}
