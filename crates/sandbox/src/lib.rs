@@ -8,6 +8,7 @@
 //! - [`rootfs`]: the minimal busybox root for commands without an image.
 //! - [`gpu`]: the leased NVIDIA GPU's device nodes and driver files, from a CDI spec.
 //! - [`image`]: OCI images (archive import, digest checks, safe layer unpacking, cache).
+//! - [`volume`]: a lease's volume with a size quota (a loop-mounted ext4 image).
 //! - [`doctor`]: what a host lacks to run workloads, and how to fix it (`unet miner doctor`).
 //!
 //! See crates/sandbox/README.md and docs/jobs.md.
@@ -19,6 +20,7 @@ pub mod rootfs;
 pub mod runner;
 pub mod seccomp;
 pub mod spec;
+pub mod volume;
 
 pub use runner::{RunOutcome, Runtime, Stopped};
 pub use spec::{Bind, IdRange, Resources, WorkloadSpec};

@@ -343,6 +343,66 @@ fn a_lease_cannot_read_another_leases_volume() {
     assert!(!text(&out.stdout).contains("RENTER-A"), "{out:?}");
 }
 
+#[test]
+fn disk_filling_stops_at_the_volume_quota_and_the_volume_survives_a_remount() {
+    let e = env();
+    let ids = IdRange::default();
+    let (image, vol) = (e.base.join("volumes/q.img"), e.base.join("volumes/q"));
+    let quota = 16u64 << 20;
+    unet_sandbox::volume::mount(&image, &vol, quota, ids).unwrap();
+    // Eight files of 8 MiB each: every one is under RLIMIT_FSIZE, together four times the
+    // quota. Without the quota they would all land on the miner's disk.
+    let bind = vec![Bind {
+        host: vol.clone(),
+        container: "/data".into(),
+        read_only: false,
+    }];
+    let out = e.run_with(
+        "quota",
+        "echo keep > /data/keep; for i in 1 2 3 4 5 6 7 8; do head -c 8388608 /dev/zero > /data/f$i 2>/dev/null; done; \
+         du -sk /data | awk '{print $1}'",
+        bind.clone(),
+        Resources::default(),
+        60_000,
+    );
+    let kib: u64 = text(&out.stdout)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(
+        kib <= quota / 1024,
+        "{kib} KiB written into a 16 MiB volume: {out:?}"
+    );
+    assert!(
+        kib >= 8 << 10,
+        "the volume took less than one file: {kib} KiB {out:?}"
+    );
+    let on_disk = unet_sandbox::volume::allocated_bytes(&image).unwrap();
+    assert!(
+        on_disk <= quota,
+        "the image occupies {on_disk} bytes on the host"
+    );
+    // A restarted miner mounts the same image again: the data is still there.
+    unet_sandbox::volume::unmount(&vol).unwrap();
+    assert!(
+        !vol.join("keep").exists(),
+        "unmounted, yet the data is visible"
+    );
+    unet_sandbox::volume::mount(&image, &vol, quota, ids).unwrap();
+    let out = e.run_with(
+        "quota2",
+        "cat /data/keep",
+        bind,
+        Resources::default(),
+        20_000,
+    );
+    let kept = text(&out.stdout);
+    unet_sandbox::volume::remove(&image, &vol).unwrap();
+    assert_eq!(kept, "keep\n", "{out:?}");
+    assert!(!image.exists() && !vol.exists());
+}
+
 /// Figures for docs/jobs.md: `cargo test -p unet-sandbox --test runc -- --nocapture
 /// start_latency`. Asserts only that the sandbox ran the same command with the same output.
 #[test]
