@@ -19,7 +19,7 @@ use std::{
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
 };
-use unet_node::home::DEVNET_CA_SEED;
+use unet_devnet::DEVNET_CA_SEED;
 use unet_poci::{
     secure_element::DevnetVendorCa, verify_nvidia_container, ChipIdentity, Curve, Evidence,
     EvidenceKind, EvidenceVerifier, LivenessMethod, NvidiaEvidence, TrustStore, VendorX509Evidence,

@@ -8,11 +8,11 @@
 //! validators, each of which verifies every transaction on this one machine.
 //! `--json` ends the output with one JSON object of the figures.
 
-use crate::procs::{wait_ready, NodeProcess};
 use anyhow::{anyhow, Context as _, Result};
 use clap::Args;
 use commonware_cryptography::Signer;
 use futures::StreamExt;
+use unet_devnet::process::{wait_ready, NodeProcess};
 
 use std::{
     collections::HashMap,
@@ -21,7 +21,8 @@ use std::{
     time::{Duration, Instant},
 };
 use unet_client::Client;
-use unet_node::home::{generate_testnet, read_key, TestnetSpec};
+use unet_devnet::{generate_testnet, TestnetSpec};
+use unet_node::home::read_key;
 use unet_types::{Params, Payload, PrivateKey, SignedTx, Transaction, UNC};
 
 #[derive(Args)]

@@ -1,9 +1,5 @@
 //! `unet testnet` and `unet devnet`.
 
-use crate::{
-    miner_bench::MinerProcess,
-    procs::{check_free, log_tail, wait_ready, NodeProcess, StopSignals},
-};
 use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use std::{
@@ -11,7 +7,11 @@ use std::{
     path::PathBuf,
     time::{Duration, Instant},
 };
-use unet_node::home::{generate_testnet, TestnetSpec};
+use unet_devnet::{
+    generate_testnet,
+    process::{check_free, log_tail, wait_ready, MinerProcess, NodeProcess, StopSignals},
+    TestnetSpec,
+};
 use unet_types::Params;
 
 #[derive(Args, Clone)]

@@ -11,7 +11,6 @@ mod job;
 mod market;
 mod miner;
 mod miner_bench;
-mod procs;
 mod sim;
 mod validator;
 mod wallet;

@@ -6,8 +6,8 @@ use commonware_cryptography::Signer;
 use serde_json::json;
 use std::{net::SocketAddr, path::PathBuf};
 use unet_client::DEFAULT_RPC;
+use unet_devnet::{DEVNET_CA_SEED, DEVNET_NVIDIA_CA_SEED};
 use unet_miner::{open_backend, ChipFile, Miner, MinerConfig, MinerHome, MinerState};
-use unet_node::home::{DEVNET_CA_SEED, DEVNET_NVIDIA_CA_SEED};
 use unet_poci::{
     secure_element::{DevnetNvidiaCa, DevnetVendorCa},
     Curve,
@@ -136,7 +136,7 @@ pub fn emulated_chip(
         let ca = DevnetVendorCa::from_seed(DEVNET_CA_SEED).map_err(|e| anyhow!("{e}"))?;
         return ChipFile::provision(&ca, model, serial, curve);
     }
-    let arch = unet_node::home::DEVNET_GPU_ARCHITECTURES
+    let arch = unet_devnet::DEVNET_GPU_ARCHITECTURES
         .into_iter()
         .find(|arch| {
             unet_poci::nvidia::ARCHITECTURES

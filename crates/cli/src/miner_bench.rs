@@ -1,149 +1,23 @@
 //! Miner processes beside a local network: the emulated miners of `unet devnet`, and
 //! `unet miner bench` (one miner, many chips, CPU and memory measured from /proc).
 
-use crate::procs::{wait_ready, NodeProcess};
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{anyhow, bail, Result};
 use clap::Args;
 use commonware_cryptography::Signer;
 use serde_json::Value;
 use std::{
-    fs::File,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 use unet_client::{
     api::params::{ListChipsParams, PageParams, MAX_PAGE},
     Client,
 };
+use unet_devnet::process::{fund, sample, wait_ready, MinerProcess, NodeProcess};
+use unet_devnet::{generate_testnet, TestnetSpec};
 use unet_miner::MinerHome;
-use unet_node::home::{generate_testnet, read_key, TestnetSpec};
-use unet_types::{Address, Params, Payload, PrivateKey, Transaction, UNC};
-
-/// A `unet miner run` child process; killed when dropped.
-pub struct MinerProcess {
-    pub name: String,
-    pub owner: Address,
-    pub log: PathBuf,
-    pub metrics: Option<String>,
-    child: Option<Child>,
-}
-
-impl MinerProcess {
-    /// Starts `unet miner run --home HOME --rpc RPCS`, logging to HOME/miner.log.
-    pub fn start(
-        name: &str,
-        home: &Path,
-        rpcs: &[String],
-        metrics_port: Option<u16>,
-    ) -> Result<Self> {
-        Self::start_with_jobs(name, home, rpcs, metrics_port, None)
-    }
-
-    /// [`MinerProcess::start`], also serving the job endpoint on 127.0.0.1:`jobs_port`.
-    pub fn start_with_jobs(
-        name: &str,
-        home: &Path,
-        rpcs: &[String],
-        metrics_port: Option<u16>,
-        jobs_port: Option<u16>,
-    ) -> Result<Self> {
-        let exe = std::env::current_exe().context("locating the unet binary")?;
-        let owner = MinerHome::new(home).owner_key()?.public_key();
-        let log = home.join("miner.log");
-        let out = File::options().create(true).append(true).open(&log)?;
-        let mut cmd = Command::new(exe);
-        cmd.args(["miner", "run", "--no-progress", "--home"])
-            .arg(home)
-            .arg("--rpc")
-            .arg(rpcs.join(","));
-        let metrics = metrics_port.map(|p| format!("127.0.0.1:{p}"));
-        if let Some(m) = &metrics {
-            cmd.args(["--metrics", m]);
-        }
-        if let Some(p) = jobs_port {
-            cmd.args(["--jobs", &format!("127.0.0.1:{p}")]);
-        }
-        let child = cmd
-            .env(
-                "RUST_LOG",
-                std::env::var("UNET_MINER_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(out)
-            .spawn()
-            .context("spawning unet miner")?;
-        Ok(Self {
-            name: name.into(),
-            owner,
-            log,
-            metrics,
-            child: Some(child),
-        })
-    }
-
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
-    }
-
-    pub fn exited(&mut self) -> bool {
-        match &mut self.child {
-            Some(c) => !matches!(c.try_wait(), Ok(None)),
-            None => true,
-        }
-    }
-
-    pub fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for MinerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Sends `amount` from the faucet to each owner and waits until the last transfer is final.
-pub async fn fund(
-    client: &Client,
-    faucet: &PrivateKey,
-    owners: &[Address],
-    amount: u128,
-) -> Result<()> {
-    if owners.is_empty() {
-        return Ok(());
-    }
-    let status = client.status().await?;
-    let account = client.account(&faucet.public_key()).await?;
-    let first = account.pending_nonce;
-    let mut last = None;
-    for (nonce, to) in (first..).zip(owners) {
-        let tx = Transaction {
-            chain_id: status.chain_id,
-            sender: faucet.public_key(),
-            nonce,
-            fee: status.params.min_fee,
-            payload: Payload::Transfer {
-                to: to.clone(),
-                amount,
-            },
-        }
-        .sign(faucet);
-        last = Some(client.send_transaction(&tx).await?);
-    }
-    let Some(last) = last else { return Ok(()) };
-    let v = client
-        .wait_finalized(&last, Duration::from_secs(120))
-        .await?;
-    if !v.is_finalized() {
-        bail!("funding transfer {last} was not finalized: {v:?}");
-    }
-    Ok(())
-}
+use unet_node::home::read_key;
+use unet_types::{Params, PrivateKey, UNC};
 
 /// Creates (first run) and starts the devnet's emulated miners: `dir/minerI`, each with
 /// `chips` chips of alternating models, funded from the faucet, connected to node I.
@@ -272,50 +146,6 @@ pub struct MinerBenchArgs {
     /// Keep the network directory afterwards.
     #[arg(long)]
     pub keep: bool,
-}
-
-/// CPU seconds (user + system) and current / peak resident memory of a process.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ProcSample {
-    pub cpu_s: f64,
-    pub rss_kib: u64,
-    pub hwm_kib: u64,
-}
-
-/// Reads /proc/PID/stat and /proc/PID/status (Linux).
-pub fn sample(pid: u32) -> Option<ProcSample> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = f.get(11)?.parse().ok()?;
-    let stime: f64 = f.get(12)?.parse().ok()?;
-    // SAFETY-free: the clock tick rate is 100 on every Linux we run on; read it to be sure.
-    let hz = clock_ticks();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    Some(ProcSample {
-        cpu_s: (utime + stime) / hz,
-        rss_kib: kib("VmRSS:"),
-        hwm_kib: kib("VmHWM:"),
-    })
-}
-
-fn clock_ticks() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 pub fn bench(args: MinerBenchArgs) -> Result<()> {

@@ -209,8 +209,7 @@ fn x509_demo_roundtrip() {
     assert_eq!(demo["devnet"], true);
     // By default the demo chip is certified by the devnet CA that `unet devnet` pins in genesis.
     let devnet_ca =
-        unet_poci::secure_element::DevnetVendorCa::from_seed(unet_node::home::DEVNET_CA_SEED)
-            .unwrap();
+        unet_poci::secure_element::DevnetVendorCa::from_seed(unet_devnet::DEVNET_CA_SEED).unwrap();
     assert_eq!(
         demo["root_fingerprint"],
         hex::encode(devnet_ca.root_fingerprint())

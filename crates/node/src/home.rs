@@ -30,7 +30,6 @@ use commonware_cryptography::{
     ed25519, Signer,
 };
 use commonware_glue::dkg::types::{EpochInfo as GlueEpochInfo, EpochOutcome};
-use commonware_math::algebra::Random as _;
 use commonware_utils::{
     ordered::{Map, Set},
     N3f1, NZU32,
@@ -43,89 +42,9 @@ use std::{
 };
 use unet_types::{
     block::{max_sharing_mode, EpochInfo, MAX_PARTICIPANTS},
-    chip::Model,
-    genesis::{Allocation, GenesisRoot, PociGenesis, Validator, GENESIS_ALLOCATION_CAP},
-    Genesis, Params, PrivateKey, PublicKey,
+    genesis::Validator,
+    Genesis, PublicKey,
 };
-
-/// Seed of the devnet vendor CA that certifies software secure elements. It is public, which
-/// is why its root is devnet-only: a production genesis must never trust it.
-pub const DEVNET_CA_SEED: &[u8] = b"utilitynet devnet vendor ca v1";
-
-/// Seed of the devnet NVIDIA-shaped CAs that certify emulated GPUs (one per GPU architecture,
-/// `unet_poci::secure_element::DevnetNvidiaCa`). Public, so their roots are devnet-only.
-pub const DEVNET_NVIDIA_CA_SEED: &[u8] = b"utilitynet devnet nvidia-shaped ca v1";
-
-/// GPU architectures a devnet can emulate (each gets a devnet-only root in genesis).
-pub const DEVNET_GPU_ARCHITECTURES: [&str; 2] = ["Hopper", "Blackwell"];
-
-/// The model table a devnet (and a generated testnet) starts with: rated compute is the
-/// vendor's dense INT8 TOPS per chip (NVIDIA datasheets print INT8 Tensor Core TOPS with 2:4
-/// sparsity; dense is half): H100/H200 SXM 1,979; HGX B100 3,500 (7 POPS sparse per GPU);
-/// HGX B200 4,500 (9 POPS sparse); GB200 NVL72 5,000 per GPU (720 POPS sparse / 72 GPUs).
-/// NVIDIA evidence names the die (GB100) and the board (PROJECT / PROJECT_SKU / CHIP_SKU);
-/// a Blackwell chip rates as B200 unless governance maps its board to B100 or GB200 with a
-/// `model_detail`-named entry (see docs/poci.md).
-pub fn default_models() -> Vec<Model> {
-    [
-        ("BM1684", 17_600),
-        ("BM1684X", 32_000),
-        ("H100", 1_979_000),
-        ("H200", 1_979_000),
-        ("B100", 3_500_000),
-        ("B200", 4_500_000),
-        ("GB200", 5_000_000),
-    ]
-    .into_iter()
-    .map(|(name, compute_milli_tops)| Model {
-        name: name.into(),
-        compute_milli_tops,
-    })
-    .collect()
-}
-
-/// POCI genesis for a devnet: the model table, the devnet CA (devnet-only) and NVIDIA's root,
-/// and one governance key.
-pub fn devnet_poci(governor: &PublicKey) -> Result<PociGenesis> {
-    let ca = unet_poci::secure_element::DevnetVendorCa::from_seed(DEVNET_CA_SEED)
-        .map_err(|e| anyhow!("devnet CA: {e}"))?;
-    let nvidia = unet_poci::pem_chain_to_der(unet_poci::nvidia::NVIDIA_DEVICE_IDENTITY_CA_PEM)
-        .map_err(|e| anyhow!("NVIDIA root: {e}"))?;
-    let mut emulated_gpu_roots = Vec::new();
-    for arch in DEVNET_GPU_ARCHITECTURES {
-        let ca = unet_poci::secure_element::DevnetNvidiaCa::from_seed(DEVNET_NVIDIA_CA_SEED, arch)
-            .map_err(|e| anyhow!("devnet NVIDIA-shaped CA: {e}"))?;
-        emulated_gpu_roots.push(GenesisRoot {
-            kind: "nvidia-spdm".into(),
-            der_hex: hex::encode(ca.root_der()),
-            devnet_only: true,
-            label: format!("UtilityNet Devnet NVIDIA-shaped CA ({arch}, emulated GPUs)"),
-        });
-    }
-    Ok(PociGenesis {
-        allow_devnet_roots: true,
-        models: default_models(),
-        roots: vec![
-            GenesisRoot {
-                kind: "vendor-x509".into(),
-                der_hex: hex::encode(ca.root_der()),
-                devnet_only: true,
-                label: "UtilityNet Devnet vendor CA (software secure elements)".into(),
-            },
-            GenesisRoot {
-                kind: "nvidia-spdm".into(),
-                der_hex: hex::encode(&nvidia[0]),
-                devnet_only: false,
-                label: "NVIDIA Device Identity CA".into(),
-            },
-        ]
-        .into_iter()
-        .chain(emulated_gpu_roots)
-        .collect(),
-        governance: vec![unet_types::hexser::to_hex(governor)],
-        governance_threshold: 1,
-    })
-}
 
 /// Most validators a genesis polynomial may describe (decoding bound).
 pub const MAX_VALIDATORS: u32 = 1024;
@@ -158,6 +77,20 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
+    /// A node named `name` listening on these addresses, everything else at its default.
+    pub fn new(name: &str, p2p_listen: SocketAddr, rpc_listen: SocketAddr) -> Self {
+        Self {
+            name: name.into(),
+            p2p_listen,
+            rpc_listen,
+            data_dir: default_data_dir(),
+            log: default_log(),
+            rpc_rate_limit: default_rate(),
+            rpc: Default::default(),
+            mempool: Default::default(),
+        }
+    }
+
     /// Every API limit, the node-wide rate included.
     pub fn rpc_limits(&self) -> crate::rpc::RpcLimits {
         crate::rpc::RpcLimits {
@@ -366,129 +299,6 @@ pub fn read_key<T: DecodeExt<()>>(path: &Path) -> Result<T> {
     let bytes =
         hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))?;
     T::decode(bytes).map_err(|e| anyhow!("{} is not a valid key: {e}", path.display()))
-}
-
-/// What `unet testnet` generates.
-#[derive(Clone, Debug)]
-pub struct TestnetSpec {
-    /// Genesis validators to generate (node `i` gets ports `base + i`).
-    pub validators: usize,
-    /// The chain id of the genesis.
-    pub chain_id: u64,
-    /// The chain name of the genesis.
-    pub chain_name: String,
-    /// Host the nodes listen on and dial each other at.
-    pub host: String,
-    /// P2P port of the first node.
-    pub base_p2p_port: u16,
-    /// API port of the first node.
-    pub base_rpc_port: u16,
-    /// Protocol parameters of the genesis.
-    pub params: Params,
-    /// Genesis time, Unix ms.
-    pub genesis_time_ms: u64,
-    /// Extra nodes that are not genesis validators: they start as followers and join a
-    /// committee once registered (`unet validator register`) and selected by the state.
-    pub followers: usize,
-}
-
-impl Default for TestnetSpec {
-    fn default() -> Self {
-        Self {
-            validators: 4,
-            chain_id: 7701,
-            chain_name: "unet-devnet".into(),
-            host: "127.0.0.1".into(),
-            base_p2p_port: 30300,
-            base_rpc_port: 8545,
-            params: Params::default(),
-            genesis_time_ms: 0,
-            followers: 0,
-        }
-    }
-}
-
-/// Writes `out/node{i}/` for every validator plus `out/faucet.key` (the account holding the
-/// whole genesis allocation on a devnet) and `out/genesis_epoch.hex` (what a node joining
-/// later needs next to `genesis.toml`). Epoch zero's threshold shares come from a trusted
-/// dealer run here, which is fine for a local network; from then on the validators reshare
-/// the key among each epoch's committee themselves (commonware-glue `dkg::reshare`), and a
-/// public network would create the first key with glue's one-shot DKG (`dkg::bootstrap`).
-pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> {
-    let max = unet_types::epoch::MAX_COMMITTEE;
-    if spec.validators == 0 || spec.validators > max {
-        bail!("validators must be between 1 and {max} (the largest committee)");
-    }
-    let mut rng = commonware_utils::sys_rng();
-    let total = spec.validators + spec.followers;
-    if total > u16::MAX as usize {
-        bail!("too many nodes");
-    }
-    let keys: Vec<ed25519::PrivateKey> = (0..total)
-        .map(|_| ed25519::PrivateKey::random(&mut rng))
-        .collect();
-    let faucet = PrivateKey::random(&mut rng);
-    let governor = PrivateKey::random(&mut rng);
-    let validators: Vec<Validator> = keys[..spec.validators]
-        .iter()
-        .enumerate()
-        .map(|(i, k)| Validator {
-            name: format!("node{i}"),
-            public_key: k.public_key(),
-            p2p_address: format!("{}:{}", spec.host, spec.base_p2p_port + i as u16),
-        })
-        .collect();
-    let (output, shares) = deal_genesis(&mut rng, &validators)?;
-    let genesis = Genesis {
-        chain_id: spec.chain_id,
-        chain_name: spec.chain_name.clone(),
-        genesis_time_ms: spec.genesis_time_ms,
-        params: spec.params.clone(),
-        consensus_polynomial: hex::encode(output.public().encode()),
-        validators,
-        allocations: vec![Allocation {
-            address: faucet.public_key(),
-            amount: GENESIS_ALLOCATION_CAP,
-            label: "devnet faucet (stands in for the 3% genesis allocation)".into(),
-        }],
-        poci: devnet_poci(&governor.public_key())?,
-        treasury: Some(unet_types::hexser::to_hex(&governor.public_key())),
-    };
-    genesis.validate()?;
-    let epoch_zero = epoch_zero_info(&genesis, output);
-    let epoch_zero_hex = format!("{}\n", hex::encode(epoch_zero.encode()));
-    fs::create_dir_all(out)?;
-    fs::write(out.join(GENESIS_EPOCH_FILE), &epoch_zero_hex)?;
-    write_secret(&out.join("faucet.key"), &faucet)?;
-    write_secret(&out.join("governance.key"), &governor)?;
-    fs::write(out.join("genesis.toml"), genesis.to_toml())?;
-    let mut homes = Vec::new();
-    for (i, key) in keys.iter().enumerate() {
-        let home = out.join(format!("node{i}"));
-        fs::create_dir_all(home.join("keys"))?;
-        let config = NodeConfig {
-            name: format!("node{i}"),
-            p2p_listen: format!("{}:{}", spec.host, spec.base_p2p_port + i as u16).parse()?,
-            rpc_listen: format!("{}:{}", spec.host, spec.base_rpc_port + i as u16).parse()?,
-            data_dir: default_data_dir(),
-            log: default_log(),
-            rpc_rate_limit: default_rate(),
-            rpc: Default::default(),
-            mempool: Default::default(),
-        };
-        fs::write(home.join("config.toml"), toml::to_string_pretty(&config)?)?;
-        fs::write(home.join("genesis.toml"), genesis.to_toml())?;
-        fs::write(home.join(GENESIS_EPOCH_FILE), &epoch_zero_hex)?;
-        write_secret(&home.join("keys/identity.key"), key)?;
-        if i < spec.validators {
-            let share = shares
-                .get_value(&key.public_key())
-                .ok_or_else(|| anyhow!("no share dealt to validator {i}"))?;
-            SecretStore::open(&home.join(SECRETS_FILE))?.insert_share(Epoch::zero(), share)?;
-        }
-        homes.push(home);
-    }
-    Ok(homes)
 }
 
 /// Decodes a hex-encoded codec value with a config (helper for callers outside this module).

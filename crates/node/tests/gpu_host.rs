@@ -49,7 +49,7 @@ fn one_host_registers_and_keeps_eight_blackwell_gpus_online() {
 
         // The host: 8 GPUs from the devnet Blackwell CA that genesis pins (devnet-only).
         let ca =
-            DevnetNvidiaCa::from_seed(unet_node::home::DEVNET_NVIDIA_CA_SEED, "Blackwell").unwrap();
+            DevnetNvidiaCa::from_seed(unet_devnet::DEVNET_NVIDIA_CA_SEED, "Blackwell").unwrap();
         let gpus: Vec<_> = (0..8u8)
             .map(|i| ca.manufacture([0xB0 + i; 16]).unwrap())
             .collect();

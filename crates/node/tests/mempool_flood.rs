@@ -203,7 +203,7 @@ fn junk_flood_does_not_stop_transfers_or_liveness() {
         }
 
         // Three chips, registered through the flooded validator.
-        let ca = DevnetVendorCa::from_seed(unet_node::home::DEVNET_CA_SEED).unwrap();
+        let ca = DevnetVendorCa::from_seed(unet_devnet::DEVNET_CA_SEED).unwrap();
         let models = ["BM1684X", "H100", "BM1684X"];
         let chips: Vec<_> = (0..3u8)
             .map(|i| {

@@ -28,7 +28,7 @@ fn chip_registration_is_final_on_every_validator() {
         wait_height(&context, &refs, 5).await;
 
         // Manufacture a chip with the devnet vendor CA pinned in genesis.
-        let ca = DevnetVendorCa::from_seed(unet_node::home::DEVNET_CA_SEED).unwrap();
+        let ca = DevnetVendorCa::from_seed(unet_devnet::DEVNET_CA_SEED).unwrap();
         let (se, chain) = ca
             .provision_chip([3; 16], b"chip-3", Curve::P256, "BM1684X", "SN-3")
             .unwrap();
@@ -131,7 +131,7 @@ fn chips_answer_challenges_through_consensus_and_earn_exact_shares() {
         }
         let h = vs[0].shared.status().finalized_height;
         wait_height(&context, &refs, h + 3).await;
-        let ca = DevnetVendorCa::from_seed(unet_node::home::DEVNET_CA_SEED).unwrap();
+        let ca = DevnetVendorCa::from_seed(unet_devnet::DEVNET_CA_SEED).unwrap();
         let models = ["BM1684X", "H100", "BM1684X"];
         let chips: Vec<_> = (0..3u8)
             .map(|i| {

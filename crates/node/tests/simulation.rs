@@ -347,7 +347,7 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
         wait_height(&context, &validators, 3).await;
 
         // The operator (the faucet account) registers a chip, then node 4 as its validator.
-        let ca = DevnetVendorCa::from_seed(unet_node::home::DEVNET_CA_SEED).unwrap();
+        let ca = DevnetVendorCa::from_seed(unet_devnet::DEVNET_CA_SEED).unwrap();
         let (se, chain) = ca
             .provision_chip([4; 16], b"chip-4", Curve::P256, "BM1684X", "SN-4")
             .unwrap();

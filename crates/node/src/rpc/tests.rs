@@ -43,7 +43,7 @@ fn genesis() -> Genesis {
             p2p_address: "127.0.0.1:1".into(),
         }],
         allocations: Vec::new(),
-        poci: home::devnet_poci(&PrivateKey::from_seed(2).public_key()).expect("poci"),
+        poci: unet_devnet::devnet_poci(&PrivateKey::from_seed(2).public_key()).expect("poci"),
         treasury: None,
     }
 }

@@ -74,7 +74,7 @@ pub fn genesis(participants: &[PublicKey]) -> Genesis {
             amount: FAUCET_BALANCE,
             label: "faucet".into(),
         }],
-        poci: unet_node::home::devnet_poci(&governor().public_key()).expect("devnet poci"),
+        poci: unet_devnet::devnet_poci(&governor().public_key()).expect("devnet poci"),
         treasury: Some(unet_types::hexser::to_hex(&governor().public_key())),
     }
 }
