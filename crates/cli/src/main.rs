@@ -37,6 +37,10 @@ enum Command {
     Node {
         #[arg(long)]
         home: PathBuf,
+        /// Finalized heights whose transactions `unet_getTransaction` keeps answering (0: all;
+        /// overrides `tx_index_keep` in config.toml).
+        #[arg(long, value_name = "BLOCKS")]
+        tx_index_keep: Option<u64>,
     },
     /// Write the homes of an N-validator network (keys, shares, genesis, configs).
     Testnet(devnet::TestnetArgs),
@@ -106,8 +110,14 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Node { home } => {
-            let home = unet_node::home::Home::load(&home)?;
+        Command::Node {
+            home,
+            tx_index_keep,
+        } => {
+            let mut home = unet_node::home::Home::load(&home)?;
+            if let Some(keep) = tx_index_keep {
+                home.config.tx_index_keep = keep;
+            }
             init_tracing(&home.config.log);
             unet_node::run::run(home)
         }

@@ -155,6 +155,11 @@ pub struct NodeConfig {
     /// Mempool bounds and expiry (`[mempool]`).
     #[serde(default)]
     pub mempool: crate::mempool::MempoolLimits,
+    /// Finalized heights whose transactions `unet_getTransaction` keeps answering; older
+    /// ones are pruned from the transaction index. 0 (the default) keeps every height.
+    /// `unet node --tx-index-keep N` overrides it.
+    #[serde(default)]
+    pub tx_index_keep: u64,
 }
 
 impl NodeConfig {
@@ -475,6 +480,7 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
             rpc_rate_limit: default_rate(),
             rpc: Default::default(),
             mempool: Default::default(),
+            tx_index_keep: 0,
         };
         fs::write(home.join("config.toml"), toml::to_string_pretty(&config)?)?;
         fs::write(home.join("genesis.toml"), genesis.to_toml())?;

@@ -7,6 +7,7 @@
 //!   them, and applies finalized blocks ([`chain`]).
 //! - [`gossip`] admits transactions and spreads them to peers.
 //! - [`shared`] is what the actors and the API share.
+//! - [`tx_index`] keeps where every finalized transaction landed, across restarts.
 // No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
 #![forbid(unsafe_code)]
 
@@ -21,3 +22,4 @@ pub mod mempool;
 pub mod rpc;
 pub mod run;
 pub mod shared;
+pub mod tx_index;

@@ -307,10 +307,10 @@ async fn get_transaction<E: StoreContext>(state: &ApiState<E>, p: HashParams) ->
     let hash = p.hash;
     {
         let chain = state.shared.chain().await;
-        if let Some(l) = chain.tx_index.get(&hash) {
+        if let Some(l) = chain.transaction(&hash).await.map_err(internal)? {
             return Ok(TxLookup {
                 hash,
-                state: views::location(l),
+                state: views::location(&l),
             });
         }
     }
