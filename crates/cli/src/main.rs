@@ -8,6 +8,7 @@ mod chip;
 mod devnet;
 mod gov;
 mod job;
+mod light;
 mod market;
 mod miner;
 mod miner_bench;
@@ -103,6 +104,12 @@ enum Command {
         #[command(subcommand)]
         command: job::JobCommand,
     },
+    /// Light client: read balances through an untrusted node, verified against the chain's
+    /// group key (finalization certificate, block header, merkle proof).
+    Light {
+        #[command(subcommand)]
+        command: light::LightCommand,
+    },
     #[command(flatten)]
     Wallet(wallet::Command),
 }
@@ -149,6 +156,7 @@ fn main() -> Result<()> {
         Command::Simulate(args) => sim::run(args),
         Command::Market { command } => market::run(command),
         Command::Job { command } => job::run(command),
+        Command::Light { command } => light::run(command),
     }
 }
 
