@@ -113,6 +113,40 @@ pub struct ProofView {
     pub proof: Vec<u8>,
 }
 
+/// Most headers one `unet_getFinalizedHeader` answer carries (the asked height, then its
+/// descendants up to the first height whose finalization certificate the node holds).
+pub const MAX_HEADER_CHAIN: usize = 64;
+
+/// `unet_getFinalizedHeader`: the header of a finalized block and a finalization certificate
+/// that covers it, for a light client.
+///
+/// Marshal keeps a certificate for most heights but not all (a block finalized through a
+/// descendant's certificate has none of its own), so the answer is a short chain: `headers[0]`
+/// is the block at `height`, each next header is its child, and `finalization` certifies the
+/// last one. A light client trusts none of the plain fields below: it decodes the headers,
+/// recomputes their digests, checks the parent links and verifies the certificate with the
+/// chain's group key (see `unet_client::light`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertifiedHeaderView {
+    /// The height asked for.
+    pub height: u64,
+    /// Its block hash (for reading; recomputed by verifiers).
+    #[serde(with = "hexser")]
+    pub block: Digest,
+    /// Its state root (for reading; taken from the header by verifiers).
+    #[serde(with = "hexser")]
+    pub state_root: Digest,
+    /// Height of the block the certificate finalizes (`height` or a little above).
+    pub certified_height: u64,
+    /// Encoded block headers (`unet_types::BlockHeader`), `height` first, at most
+    /// [`MAX_HEADER_CHAIN`].
+    #[serde(with = "hex::byte_lists")]
+    pub headers: Vec<Vec<u8>>,
+    /// Encoded simplex finalization certificate of the last header's block (threshold BLS).
+    #[serde(with = "hex::bytes")]
+    pub finalization: Vec<u8>,
+}
+
 /// `unet_supply`: every amount in base units.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SupplyView {

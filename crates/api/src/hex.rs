@@ -90,6 +90,24 @@ pub mod bytes {
     }
 }
 
+/// `#[serde(with = "unet_api::hex::byte_lists")]`: a list of raw byte strings.
+pub mod byte_lists {
+    use super::*;
+
+    /// Hex of each item.
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(::hex::encode))
+    }
+
+    /// Each item from hex.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| decode(s).map_err(D::Error::custom))
+            .collect()
+    }
+}
+
 /// `#[serde(with = "unet_api::hex::opt_bytes")]`: optional raw bytes (`null` when absent).
 pub mod opt_bytes {
     use super::*;

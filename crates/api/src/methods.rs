@@ -87,6 +87,8 @@ methods! {
     Supply = "unet_supply" (NoParams) -> SupplyView, [];
     /// A finalized account with its proof against the state root.
     GetProof = "unet_getProof" (AddressParams) -> ProofView, ["address"];
+    /// A finalized block's header with a finalization certificate covering it (light clients).
+    GetFinalizedHeader = "unet_getFinalizedHeader" (HeightParams) -> CertifiedHeaderView, ["height"];
     /// A registered chip.
     GetChip = "unet_getChip" (ChipParams) -> ChipView, ["chip_id"];
     /// Registered chips, filtered and paged.

@@ -166,6 +166,13 @@ pub struct HashParams {
     pub hash: Digest,
 }
 
+/// `unet_getFinalizedHeader [height]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeightParams {
+    /// A finalized height.
+    pub height: u64,
+}
+
 /// `unet_getChip [chip_id]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChipParams {

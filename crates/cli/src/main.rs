@@ -8,6 +8,7 @@ mod chip;
 mod devnet;
 mod gov;
 mod job;
+mod light;
 mod market;
 mod miner;
 mod miner_bench;
@@ -36,6 +37,10 @@ enum Command {
     Node {
         #[arg(long)]
         home: PathBuf,
+        /// Finalized heights whose transactions `unet_getTransaction` keeps answering (0: all;
+        /// overrides `tx_index_keep` in config.toml).
+        #[arg(long, value_name = "BLOCKS")]
+        tx_index_keep: Option<u64>,
     },
     /// Write the homes of an N-validator network (keys, shares, genesis, configs).
     Testnet(devnet::TestnetArgs),
@@ -98,6 +103,12 @@ enum Command {
         #[command(subcommand)]
         command: job::JobCommand,
     },
+    /// Light client: read balances through an untrusted node, verified against the chain's
+    /// group key (finalization certificate, block header, merkle proof).
+    Light {
+        #[command(subcommand)]
+        command: light::LightCommand,
+    },
     #[command(flatten)]
     Wallet(wallet::Command),
 }
@@ -105,8 +116,14 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Node { home } => {
-            let home = unet_node::home::Home::load(&home)?;
+        Command::Node {
+            home,
+            tx_index_keep,
+        } => {
+            let mut home = unet_node::home::Home::load(&home)?;
+            if let Some(keep) = tx_index_keep {
+                home.config.tx_index_keep = keep;
+            }
             init_tracing(&home.config.log);
             unet_node::run::run(home)
         }
@@ -138,6 +155,7 @@ fn main() -> Result<()> {
         Command::Simulate(args) => sim::run(args),
         Command::Market { command } => market::run(command),
         Command::Job { command } => job::run(command),
+        Command::Light { command } => light::run(command),
     }
 }
 

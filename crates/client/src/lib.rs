@@ -9,6 +9,7 @@
 // No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
 #![forbid(unsafe_code)]
 
+pub mod light;
 mod subscribe;
 
 use commonware_codec::{DecodeExt, Encode};
@@ -17,13 +18,16 @@ use serde_json::Value;
 use std::time::Duration;
 use unet_api::{
     calls,
-    chain::{AccountView, BlockView, ProofView, SendOutcome, StatusView, SupplyView, TxLookup},
+    chain::{
+        AccountView, BlockView, CertifiedHeaderView, ProofView, SendOutcome, StatusView,
+        SupplyView, TxLookup,
+    },
     chips::{ChipList, ChipView, ModelsView, RegistrationNonceView},
     code,
     market::{LeaseAt, LeaseList, OfferList},
     params::{
         AddressParams, BlockId, ChipParams, CommitteeParams, EpochParams, GetBlockParams,
-        GetRewardsParams, HashParams, LeaseParams, ListChipsParams, ListLeasesParams,
+        GetRewardsParams, HashParams, HeightParams, LeaseParams, ListChipsParams, ListLeasesParams,
         ListOffersParams, OwnerParams, PageParams, RawTx, SendTransactionParams,
         SendTransactionsParams,
     },
@@ -306,6 +310,13 @@ impl Client {
             address: address.clone(),
         })
         .await
+    }
+
+    /// `unet_getFinalizedHeader`: a finalized block's header and a certificate covering it;
+    /// verify it with [`light::LightVerifier`].
+    pub async fn finalized_header(&self, height: u64) -> Result<CertifiedHeaderView> {
+        self.request::<calls::GetFinalizedHeader>(HeightParams { height })
+            .await
     }
 
     /// `unet_getChip`.

@@ -32,6 +32,9 @@ pub enum ExecError {
     /// The store failed (I/O or a corrupt entry); the node, not the block, is at fault.
     #[error("storage: {0}")]
     Store(#[from] unet_store::Error),
+    /// The transaction index failed to record or read (the node, not the block, is at fault).
+    #[error("{0}")]
+    TxIndex(#[from] crate::tx_index::TxIndexError),
 }
 
 /// A block executed on top of its parent, not yet finalized.
@@ -71,16 +74,8 @@ pub struct Built<E: StoreContext> {
     pub dropped: Vec<(SignedTx, String)>,
 }
 
-/// Receipts and where a finalized transaction landed.
-#[derive(Clone, Debug)]
-pub struct TxLocation {
-    /// Height of the finalized block that holds the transaction.
-    pub height: u64,
-    /// Digest of that block.
-    pub block: Digest,
-    /// The transaction's receipt.
-    pub receipt: Receipt,
-}
+use crate::tx_index::TxIndex;
+pub use crate::tx_index::TxLocation;
 
 /// The executed chain of one node.
 pub struct Chain<E: StoreContext> {
@@ -91,9 +86,9 @@ pub struct Chain<E: StoreContext> {
     applied_digest: Digest,
     /// Speculative states by block digest.
     executed: HashMap<Digest, Executed<E>>,
-    /// Recent finalized transactions (bounded; older lookups fall back to block scans).
-    pub tx_index: HashMap<Digest, TxLocation>,
-    tx_order: std::collections::VecDeque<(u64, Digest)>,
+    /// Where finalized transactions landed, kept on disk across restarts (absent in a chain
+    /// opened without one, e.g. the genesis-state store).
+    tx_index: Option<TxIndex<E>>,
     /// Finalized supply counters.
     pub supply: Supply,
     /// Receives reward dust (from genesis).
@@ -110,9 +105,6 @@ pub struct Chain<E: StoreContext> {
 
 /// Most remembered verified-answer keys (a few epochs of a large registry's answers).
 const VERIFIED_ANSWERS_LIMIT: usize = 1 << 21;
-
-/// Most finalized transactions kept in the in-memory index.
-const TX_INDEX_LIMIT: usize = 1_000_000;
 
 impl<E: StoreContext> Chain<E> {
     /// Opens the store; on a fresh store writes the genesis state.
@@ -139,12 +131,31 @@ impl<E: StoreContext> Chain<E> {
             db,
             applied_digest: Digest::from([0u8; 32]),
             executed: HashMap::new(),
-            tx_index: HashMap::new(),
-            tx_order: Default::default(),
+            tx_index: None,
             supply,
             verified_answers: Default::default(),
             verified_order: Default::default(),
         })
+    }
+
+    /// Gives the chain its lasting transaction index: from now on every finalized block's
+    /// receipts are recorded there before the block's state is applied.
+    pub fn attach_tx_index(&mut self, index: TxIndex<E>) {
+        self.tx_index = Some(index);
+    }
+
+    /// Where the finalized transaction `hash` landed, with its receipt (`None`: not finalized,
+    /// pruned from the index, or no index attached).
+    pub async fn transaction(&self, hash: &Digest) -> Result<Option<TxLocation>, ExecError> {
+        match &self.tx_index {
+            Some(index) => Ok(index.get(hash).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Lowest height whose transactions [`Chain::transaction`] answers (0: every height).
+    pub fn tx_index_floor(&self) -> u64 {
+        self.tx_index.as_ref().map_or(0, |i| i.floor())
     }
 
     /// Tells the chain which block its store reflects (the genesis block on a fresh store, the
@@ -456,28 +467,17 @@ impl<E: StoreContext> Chain<E> {
             self.verify_block_with(block, |_| false).await?;
         }
         let executed = self.executed.remove(&digest).expect("just verified");
+        // The receipts are durable before the state: after a crash in between, the block is
+        // delivered again and its second record is a no-op, so no applied block is missing.
+        if let Some(index) = self.tx_index.as_mut() {
+            index.record(height, digest, &executed.receipts).await?;
+        }
         self.db.apply(&executed.state).await?;
         self.applied_digest = digest;
         self.supply = executed.supply;
         self.last_events = executed.events;
         // Everything at or below the finalized height is now either applied or orphaned.
         self.executed.retain(|_, e| e.height > height);
-        for r in &executed.receipts {
-            self.tx_index.insert(
-                r.tx_hash,
-                TxLocation {
-                    height,
-                    block: digest,
-                    receipt: r.clone(),
-                },
-            );
-            self.tx_order.push_back((height, r.tx_hash));
-        }
-        while self.tx_order.len() > TX_INDEX_LIMIT {
-            if let Some((_, h)) = self.tx_order.pop_front() {
-                self.tx_index.remove(&h);
-            }
-        }
         Ok(Some(executed.receipts))
     }
 

@@ -16,6 +16,7 @@ use crate::{
     mempool::{Mempool, MempoolLimits},
     seeds::{SeedCollector, SeedTap},
     shared::{Scheme, Shared},
+    tx_index::TxIndex,
 };
 use commonware_broadcast::buffered;
 use commonware_consensus::{
@@ -132,6 +133,9 @@ pub struct Config<B, M> {
     pub mempool: MempoolLimits,
     /// Size of freezer tables (small in tests: the deterministic runtime keeps them in RAM).
     pub freezer_table_initial_size: u32,
+    /// Finalized heights whose transactions `unet_getTransaction` keeps answering (0: all);
+    /// see [`crate::tx_index`].
+    pub tx_index_keep: u64,
 }
 
 /// The p2p channels a node uses (each a sender/receiver pair).
@@ -200,6 +204,7 @@ async fn open_chain<E: StoreContext>(
     prefix: &str,
     genesis: &Genesis,
     epoch_zero: &EpochInfo,
+    tx_index_keep: u64,
 ) -> anyhow::Result<(Chain<E>, Block)> {
     // The genesis state lives in its own tiny store so its root is known on every restart:
     // fresh or reopened, that store only ever holds the genesis state.
@@ -219,6 +224,14 @@ async fn open_chain<E: StoreContext>(
     )
     .await
     .map_err(|e| anyhow::anyhow!("opening the state store: {e}"))?;
+    let tx_index = TxIndex::open(
+        context.child("tx_index"),
+        &format!("{prefix}-txindex"),
+        tx_index_keep,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("opening the transaction index: {e}"))?;
+    chain.attach_tx_index(tx_index);
     let block = genesis_block(genesis, genesis_root, epoch_zero);
     if chain.applied_height() == 0 {
         chain.set_applied(block.digest());
@@ -270,7 +283,14 @@ where
     let me = cfg.signer.public_key();
     let length = epoch_length(&genesis);
     let epocher = FixedEpocher::new(length);
-    let (chain, genesis_block) = open_chain(&context, &prefix, &genesis, &cfg.epoch_zero).await?;
+    let (chain, genesis_block) = open_chain(
+        &context,
+        &prefix,
+        &genesis,
+        &cfg.epoch_zero,
+        cfg.tx_index_keep,
+    )
+    .await?;
     // The group key never changes (resharing preserves it): one verifier checks seeds and
     // certificates of every epoch.
     let identity = *cfg.epoch_zero.output.public().public();

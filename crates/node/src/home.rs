@@ -74,6 +74,11 @@ pub struct NodeConfig {
     /// Mempool bounds and expiry (`[mempool]`).
     #[serde(default)]
     pub mempool: crate::mempool::MempoolLimits,
+    /// Finalized heights whose transactions `unet_getTransaction` keeps answering; older
+    /// ones are pruned from the transaction index. 0 (the default) keeps every height.
+    /// `unet node --tx-index-keep N` overrides it.
+    #[serde(default)]
+    pub tx_index_keep: u64,
 }
 
 impl NodeConfig {
@@ -88,6 +93,7 @@ impl NodeConfig {
             rpc_rate_limit: default_rate(),
             rpc: Default::default(),
             mempool: Default::default(),
+            tx_index_keep: 0,
         }
     }
 

@@ -8,6 +8,7 @@
 //! - [`finalizer`] applies finalized blocks to the store and publishes them.
 //! - [`gossip`] admits transactions and spreads them to peers.
 //! - [`shared`] is what the actors and the API share.
+//! - [`tx_index`] keeps where every finalized transaction landed, across restarts.
 // No unsafe code here (the workspace denies it; only unet-sandbox allows it, per item).
 #![forbid(unsafe_code)]
 
@@ -24,3 +25,4 @@ pub mod rpc;
 pub mod run;
 pub mod seeds;
 pub mod shared;
+pub mod tx_index;

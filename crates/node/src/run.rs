@@ -128,6 +128,7 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
             timeouts: Timeouts::default(),
             mempool: home.config.mempool,
             freezer_table_initial_size: 1 << 16,
+            tx_index_keep: home.config.tx_index_keep,
         },
         engine::Channels {
             votes,

@@ -137,7 +137,13 @@ fn one_host_registers_and_keeps_eight_blackwell_gpus_online() {
             let chain = v.shared.chain.lock().await;
             for (i, hash) in hashes.iter().enumerate() {
                 assert_eq!(
-                    chain.tx_index[hash].receipt.status,
+                    chain
+                        .transaction(hash)
+                        .await
+                        .unwrap()
+                        .expect("registration finalized")
+                        .receipt
+                        .status,
                     TxStatus::Ok,
                     "GPU {i} registered"
                 );

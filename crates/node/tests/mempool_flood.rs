@@ -445,8 +445,9 @@ fn junk_flood_does_not_stop_transfers_or_liveness() {
             let chain = target.shared.chain.lock().await;
             for h in &transfers {
                 let at = chain
-                    .tx_index
-                    .get(h)
+                    .transaction(h)
+                    .await
+                    .unwrap()
                     .unwrap_or_else(|| panic!("transfer {} not finalized", hex::encode(h)));
                 assert_eq!(at.receipt.status, TxStatus::Ok);
             }

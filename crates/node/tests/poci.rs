@@ -64,7 +64,8 @@ fn chip_registration_is_final_on_every_validator() {
         loop {
             let mut done = 0;
             for v in &vs {
-                if v.shared.chain.lock().await.tx_index.contains_key(&hash) {
+                let found = v.shared.chain.lock().await.transaction(&hash).await;
+                if found.unwrap().is_some() {
                     done += 1;
                 }
             }
@@ -76,7 +77,8 @@ fn chip_registration_is_final_on_every_validator() {
         let id = se.chip_id();
         for v in &vs {
             let chain = v.shared.chain.lock().await;
-            assert_eq!(chain.tx_index[&hash].receipt.status, TxStatus::Ok);
+            let at = chain.transaction(&hash).await.unwrap().expect("finalized");
+            assert_eq!(at.receipt.status, TxStatus::Ok);
             let chip: Chip = chain
                 .get_decoded(&chip_key(&id))
                 .await

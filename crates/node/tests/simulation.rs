@@ -392,10 +392,14 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
         }
         loop {
             let chain = vs[0].shared.chain.lock().await;
-            if hashes.iter().all(|h| chain.tx_index.contains_key(h)) {
-                for h in &hashes {
-                    tracing::info!(receipt = ?chain.tx_index[h].receipt, "registration receipt");
-                    assert_eq!(chain.tx_index[h].receipt.status, TxStatus::Ok);
+            let mut found = Vec::new();
+            for h in &hashes {
+                found.extend(chain.transaction(h).await.unwrap());
+            }
+            if found.len() == hashes.len() {
+                for at in &found {
+                    tracing::info!(receipt = ?at.receipt, "registration receipt");
+                    assert_eq!(at.receipt.status, TxStatus::Ok);
                 }
                 break;
             }

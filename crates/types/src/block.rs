@@ -213,6 +213,123 @@ impl std::fmt::Debug for Block {
     }
 }
 
+/// A block without its transactions: every field its digest covers (`tx_root` commits to the
+/// transactions). What a light client receives to check a finalization certificate against a
+/// state root: the certificate signs [`BlockHeader::digest`], which equals the block's digest.
+///
+/// Wire format: the block's, up to and including `tx_root` (no `txs`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct BlockHeader {
+    /// The consensus context the block was proposed in.
+    pub context: Context,
+    /// Digest of the parent block.
+    pub parent: Digest,
+    /// Height in the chain.
+    pub height: Height,
+    /// Proposer's clock, ms since the Unix epoch.
+    pub timestamp: u64,
+    /// Threshold VRF signature over the parent's round, if any.
+    pub seed: Option<SeedSignature>,
+    /// Reshare artifact, if any.
+    pub reshare: Option<ResharePayload>,
+    /// Root of the authenticated state after the block.
+    pub state_root: Digest,
+    /// Binary Merkle root over the block's transaction hashes.
+    pub tx_root: Digest,
+}
+
+impl BlockHeader {
+    /// The digest of the block this header belongs to (recomputed from the fields, never
+    /// taken from the sender).
+    pub fn digest(&self) -> Digest {
+        header_digest(
+            &self.context,
+            &self.parent,
+            self.height,
+            self.timestamp,
+            &self.seed,
+            &self.reshare,
+            &self.state_root,
+            &self.tx_root,
+        )
+    }
+}
+
+impl std::fmt::Debug for BlockHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockHeader")
+            .field("height", &self.height)
+            .field("parent", &self.parent)
+            .field("timestamp", &self.timestamp)
+            .field("state_root", &self.state_root)
+            .field("tx_root", &self.tx_root)
+            .field("reshare", &self.reshare.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Block {
+    /// This block's header.
+    pub fn header(&self) -> BlockHeader {
+        BlockHeader {
+            context: self.context.clone(),
+            parent: self.parent,
+            height: self.height,
+            timestamp: self.timestamp,
+            seed: self.seed,
+            reshare: self.reshare.clone(),
+            state_root: self.state_root,
+            tx_root: self.tx_root,
+        }
+    }
+}
+
+impl Write for BlockHeader {
+    fn write(&self, buf: &mut impl BufMut) {
+        self.context.write(buf);
+        self.parent.write(buf);
+        self.height.write(buf);
+        UInt(self.timestamp).write(buf);
+        self.seed.write(buf);
+        self.reshare.write(buf);
+        self.state_root.write(buf);
+        self.tx_root.write(buf);
+    }
+}
+
+impl EncodeSize for BlockHeader {
+    fn encode_size(&self) -> usize {
+        self.context.encode_size()
+            + self.parent.encode_size()
+            + self.height.encode_size()
+            + UInt(self.timestamp).encode_size()
+            + self.seed.encode_size()
+            + self.reshare.encode_size()
+            + self.state_root.encode_size()
+            + self.tx_root.encode_size()
+    }
+}
+
+impl Read for BlockHeader {
+    type Cfg = ();
+
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Self {
+            context: Context::read(buf)?,
+            parent: Digest::read(buf)?,
+            height: Height::read(buf)?,
+            timestamp: UInt::read(buf)?.0,
+            seed: Option::<SeedSignature>::read(buf)?,
+            reshare: Option::<ResharePayload>::read_cfg(
+                buf,
+                &(MAX_PARTICIPANTS, max_sharing_mode()),
+            )?,
+            state_root: Digest::read(buf)?,
+            tx_root: Digest::read(buf)?,
+        })
+    }
+}
+
 /// Binary Merkle root over the transaction hashes, in block order.
 pub fn tx_root(txs: &[SignedTx]) -> Digest {
     let mut builder = bmt::Builder::<Sha256>::new(txs.len());
@@ -398,6 +515,29 @@ mod tests {
         assert_eq!(back, block);
         assert_eq!(back.digest(), block.digest());
         assert_eq!(back.encode(), bytes);
+    }
+
+    /// A header carries the block's digest: recomputed from its fields, equal to the block's,
+    /// and changed by any field (a light client relies on this to bind a certificate to a
+    /// state root).
+    #[test]
+    fn header_digest_is_the_block_digest_and_binds_every_field() {
+        let block = sample(3);
+        let header = block.header();
+        assert_eq!(header.digest(), block.digest());
+        let back =
+            <BlockHeader as commonware_codec::DecodeExt<()>>::decode(header.encode()).unwrap();
+        assert_eq!(back, header);
+        assert_eq!(back.digest(), block.digest());
+        let mut other = header.clone();
+        other.state_root = Digest::EMPTY;
+        assert_ne!(other.digest(), block.digest());
+        let mut other = header.clone();
+        other.tx_root = Digest::EMPTY;
+        assert_ne!(other.digest(), block.digest());
+        let mut other = header;
+        other.height = Height::new(2);
+        assert_ne!(other.digest(), block.digest());
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub mod rewards;
 pub mod tx;
 
 pub use amount::{Amount, UNC};
-pub use block::{Block, BlockCfg, Context};
+pub use block::{Block, BlockCfg, BlockHeader, Context};
 pub use commonware_cryptography::{
     ed25519::{PrivateKey, PublicKey, Signature},
     sha256::Digest,

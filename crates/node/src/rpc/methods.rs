@@ -69,6 +69,12 @@ pub(super) async fn dispatch<E: StoreContext>(
         }
         Method::Supply => run::<c::Supply, _, _>(params, |_| supply(s)).await,
         Method::GetProof => run::<c::GetProof, _, _>(params, |p| get_proof(s, p)).await,
+        Method::GetFinalizedHeader => {
+            run::<c::GetFinalizedHeader, _, _>(params, |p| {
+                super::headers::get_finalized_header(s, p)
+            })
+            .await
+        }
         Method::GetChip => run::<c::GetChip, _, _>(params, |p| chips::get_chip(s, p)).await,
         Method::ListChips => run::<c::ListChips, _, _>(params, |p| chips::list_chips(s, p)).await,
         Method::ListModels => run::<c::ListModels, _, _>(params, |_| chips::list_models(s)).await,
@@ -307,10 +313,10 @@ async fn get_transaction<E: StoreContext>(state: &ApiState<E>, p: HashParams) ->
     let hash = p.hash;
     {
         let chain = state.shared.chain().await;
-        if let Some(l) = chain.tx_index.get(&hash) {
+        if let Some(l) = chain.transaction(&hash).await.map_err(internal)? {
             return Ok(TxLookup {
                 hash,
-                state: views::location(l),
+                state: views::location(&l),
             });
         }
     }

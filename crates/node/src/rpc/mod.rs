@@ -10,6 +10,7 @@
 mod chips;
 #[doc(hidden)]
 pub mod fuzzing;
+mod headers;
 pub mod limits;
 mod market;
 mod methods;

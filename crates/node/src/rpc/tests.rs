@@ -400,17 +400,23 @@ fn limits_round_trip_through_config_toml() {
             ttl_blocks: 9,
             ..MempoolLimits::default()
         },
+        tx_index_keep: 500,
     };
     let text = toml::to_string_pretty(&config).unwrap();
     let back: crate::home::NodeConfig = toml::from_str(&text).unwrap();
     assert_eq!(back.rpc_limits().rate_limit, 7);
     assert_eq!(back.rpc_limits().client_rate_limit, 3);
     assert_eq!(back.mempool, config.mempool);
+    assert_eq!(back.tx_index_keep, 500);
     // Every key optional; a misspelt one is an error, not a silent default.
     let minimal = "name = \"n\"\np2p_listen = \"127.0.0.1:1\"\nrpc_listen = \"127.0.0.1:2\"\n";
     let c: crate::home::NodeConfig = toml::from_str(minimal).unwrap();
     assert_eq!(c.rpc_limits(), RpcLimits::default());
     assert_eq!(c.mempool, MempoolLimits::default());
+    assert_eq!(
+        c.tx_index_keep, 0,
+        "the index keeps every height by default"
+    );
     let typo = format!("{minimal}[rpc]\nclient_rate_limt = 5\n");
     assert!(toml::from_str::<crate::home::NodeConfig>(&typo).is_err());
 }

@@ -261,6 +261,7 @@ pub async fn start_with(context: &Ctx, net: &Net, i: usize, mempool: MempoolLimi
                         timeouts: Timeouts::default(),
                         mempool,
                         freezer_table_initial_size: 1 << 12,
+                        tx_index_keep: 0,
                     },
                     engine::Channels {
                         votes,

@@ -1,0 +1,66 @@
+//! `unet_getFinalizedHeader`: a finalized block's header with a finalization certificate that
+//! covers it, read from marshal's archives, for light clients (`unet light`).
+
+use super::{ApiState, RpcError};
+use commonware_codec::Encode;
+use commonware_consensus::types::Height;
+use unet_api::{
+    chain::{CertifiedHeaderView, MAX_HEADER_CHAIN},
+    params::HeightParams,
+};
+use unet_store::StoreContext;
+
+type Result<T> = std::result::Result<T, RpcError>;
+
+/// The header at `p.height` and the headers after it up to the first height whose
+/// finalization certificate marshal holds (at most [`MAX_HEADER_CHAIN`] headers), with that
+/// certificate.
+pub async fn get_finalized_header<E: StoreContext>(
+    state: &ApiState<E>,
+    p: HeightParams,
+) -> Result<CertifiedHeaderView> {
+    let height = p.height;
+    if height == 0 {
+        return Err(RpcError::not_found(
+            "the genesis block has no certificate: it is fixed by the genesis file",
+        ));
+    }
+    let finalized = state.shared.status().finalized_height;
+    if height > finalized {
+        return Err(RpcError::not_found(format!(
+            "height {height} is not finalized on this node (finalized: {finalized})"
+        )));
+    }
+    let Some(marshal) = state.shared.marshal.get() else {
+        return Err(RpcError::not_found("this node keeps no finalized blocks"));
+    };
+    let mut headers = Vec::new();
+    let mut first = None;
+    for h in height..height.saturating_add(MAX_HEADER_CHAIN as u64) {
+        let block = match state.shared.block_at(h).await {
+            Some(b) => b,
+            None => match marshal.get_block(Height::new(h)).await {
+                Some(b) => b.inner_shared(),
+                None => break,
+            },
+        };
+        let header = block.header();
+        first.get_or_insert((header.digest(), header.state_root));
+        headers.push(header.encode().to_vec());
+        if let Some(f) = marshal.get_finalization(Height::new(h)).await {
+            let (block, state_root) = first.expect("set above");
+            return Ok(CertifiedHeaderView {
+                height,
+                block,
+                state_root,
+                certified_height: h,
+                headers,
+                finalization: f.encode().to_vec(),
+            });
+        }
+    }
+    Err(RpcError::not_found(format!(
+        "no finalization certificate held for height {height} or the {} heights after it",
+        MAX_HEADER_CHAIN - 1
+    )))
+}
