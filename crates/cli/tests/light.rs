@@ -102,7 +102,9 @@ async fn light_client_verifies_balances_and_refuses_forgeries() {
     let client = net.client();
     let proof: ProofView = client.proof(&bob.public_key()).await.unwrap();
     let header = client.finalized_header(proof.height).await.unwrap();
-    let ok = verifier.verify_account(&header, &proof).unwrap();
+    let ok = verifier
+        .verify_account(&bob.public_key(), &header, &proof)
+        .unwrap();
     assert_eq!(ok.account.as_ref().map(|a| a.balance), Some(UNC));
     assert_eq!(ok.certified.header.state_root, proof.state_root);
     assert_eq!(ok.certified.block, proof.block);
@@ -112,7 +114,7 @@ async fn light_client_verifies_balances_and_refuses_forgeries() {
     let (other, _) = unet_node::home::deal_genesis(rng, &genesis.validators).unwrap();
     let forger = LightVerifier::new(*other.public().public());
     assert!(matches!(
-        forger.verify_account(&header, &proof),
+        forger.verify_account(&bob.public_key(), &header, &proof),
         Err(LightError::BadCertificate)
     ));
     // ...through the CLI too, with a clear error and a non-zero exit.
@@ -133,7 +135,7 @@ async fn light_client_verifies_balances_and_refuses_forgeries() {
     let mut tampered = header.clone();
     *tampered.finalization.last_mut().unwrap() ^= 1;
     assert!(matches!(
-        verifier.verify_account(&tampered, &proof),
+        verifier.verify_account(&bob.public_key(), &tampered, &proof),
         Err(LightError::BadCertificate | LightError::CertificateEncoding(_))
     ));
 
@@ -142,17 +144,19 @@ async fn light_client_verifies_balances_and_refuses_forgeries() {
     let lie = Digest::from([7u8; 32]);
     let forged = edit_first_header(&header, |h| h.state_root = lie);
     assert!(matches!(
-        verifier.verify_account(&forged, &proof),
+        verifier.verify_account(&bob.public_key(), &forged, &proof),
         Err(LightError::CertificateForAnotherBlock { .. } | LightError::BrokenChain(_))
     ));
     let mut agreeing = proof.clone();
     agreeing.state_root = lie;
-    assert!(verifier.verify_account(&forged, &agreeing).is_err());
+    assert!(verifier
+        .verify_account(&bob.public_key(), &forged, &agreeing)
+        .is_err());
     // A valid header of another height is refused for this proof.
     net.wait_height(0, header.certified_height + 1).await;
     let next = client.finalized_header(proof.height + 1).await.unwrap();
     assert!(matches!(
-        verifier.verify_account(&next, &proof),
+        verifier.verify_account(&bob.public_key(), &next, &proof),
         Err(LightError::WrongHeight { .. })
     ));
     // A (valid) certificate of another block spliced onto this header chain.
@@ -163,7 +167,7 @@ async fn light_client_verifies_balances_and_refuses_forgeries() {
     let mut spliced = header.clone();
     spliced.finalization = other_cert.finalization.clone();
     assert!(matches!(
-        verifier.verify_account(&spliced, &proof),
+        verifier.verify_account(&bob.public_key(), &spliced, &proof),
         Err(LightError::CertificateForAnotherBlock { .. })
     ));
 
@@ -171,7 +175,7 @@ async fn light_client_verifies_balances_and_refuses_forgeries() {
     let mut other_value = proof.clone();
     other_value.proof[2] ^= 0x01;
     assert!(matches!(
-        verifier.verify_account(&header, &other_value),
+        verifier.verify_account(&bob.public_key(), &header, &other_value),
         Err(LightError::BadProof(_))
     ));
     //    So is another account's (valid) proof, of the same height, passed off as bob's.
@@ -183,16 +187,23 @@ async fn light_client_verifies_balances_and_refuses_forgeries() {
     })
     .await;
     let header_now = client.finalized_header(bob_now.height).await.unwrap();
-    verifier.verify_account(&header_now, &bob_now).unwrap();
+    verifier
+        .verify_account(&bob.public_key(), &header_now, &bob_now)
+        .unwrap();
+    // Another account's proof, unchanged, as the answer about bob: the wrong account.
+    assert!(matches!(
+        verifier.verify_account(&bob.public_key(), &header_now, &faucet_now),
+        Err(LightError::AnotherAccount { .. })
+    ));
     let mut swapped = faucet_now.clone();
     swapped.address = bob.public_key();
     assert!(matches!(
-        verifier.verify_account(&header_now, &swapped),
+        verifier.verify_account(&bob.public_key(), &header_now, &swapped),
         Err(LightError::WrongKey)
     ));
     swapped.key = bob_now.key;
     assert!(matches!(
-        verifier.verify_account(&header_now, &swapped),
+        verifier.verify_account(&bob.public_key(), &header_now, &swapped),
         Err(LightError::BadProof(_))
     ));
 
@@ -205,6 +216,7 @@ async fn light_client_verifies_balances_and_refuses_forgeries() {
     assert_eq!(
         verifier
             .verify_account(
+                &bob.public_key(),
                 &client.finalized_header(later.height).await.unwrap(),
                 &later
             )
@@ -218,19 +230,19 @@ async fn light_client_verifies_balances_and_refuses_forgeries() {
     stale.height = proof.height;
     stale.block = proof.block;
     assert!(matches!(
-        verifier.verify_account(&header, &stale),
+        verifier.verify_account(&bob.public_key(), &header, &stale),
         Err(LightError::RootMismatch { .. })
     ));
     stale.state_root = proof.state_root;
     assert!(matches!(
-        verifier.verify_account(&header, &stale),
+        verifier.verify_account(&bob.public_key(), &header, &stale),
         Err(LightError::BadProof(_))
     ));
     // A proof that names another block than the certified one at its height.
     let mut elsewhere = proof.clone();
     elsewhere.block = later.block;
     assert!(matches!(
-        verifier.verify_account(&header, &elsewhere),
+        verifier.verify_account(&bob.public_key(), &header, &elsewhere),
         Err(LightError::ProofForAnotherBlock { .. })
     ));
 }

@@ -95,6 +95,14 @@ pub enum LightError {
     /// The proof is for another key than the address's.
     #[error("proof key is not the state key of this address")]
     WrongKey,
+    /// The answer proves another account than the one asked about.
+    #[error("asked about account {asked}, the answer proves account {answered}")]
+    AnotherAccount {
+        /// The address asked about.
+        asked: String,
+        /// The address the proof is for.
+        answered: String,
+    },
     /// The merkle proof does not verify against the certified root.
     #[error("merkle proof does not verify against the certified state root: {0}")]
     BadProof(String),
@@ -222,15 +230,23 @@ impl LightVerifier {
         })
     }
 
-    /// Checks an `unet_getProof` answer against the certified header of its height: the
-    /// header checks out ([`LightVerifier::verify_header`]), the proof names that block and
-    /// its state root, and the merkle proof of the address's key verifies against the
-    /// certified root.
+    /// Checks an `unet_getProof` answer for `address` against the certified header of its
+    /// height: the answer is about `address` (a node could otherwise answer with another
+    /// account's valid proof), the header checks out ([`LightVerifier::verify_header`]), the
+    /// proof names that block and its state root, and the merkle proof of the address's key
+    /// verifies against the certified root.
     pub fn verify_account(
         &self,
+        address: &Address,
         header: &CertifiedHeaderView,
         proof: &ProofView,
     ) -> Result<VerifiedAccount, LightError> {
+        if proof.address != *address {
+            return Err(LightError::AnotherAccount {
+                asked: unet_types::hexser::to_hex(address),
+                answered: unet_types::hexser::to_hex(&proof.address),
+            });
+        }
         let certified = self.verify_header(header, proof.height)?;
         if proof.block != certified.block {
             return Err(LightError::ProofForAnotherBlock {
@@ -246,7 +262,7 @@ impl LightVerifier {
                 header: hex::encode(root),
             });
         }
-        let key = unet_types::keys::account_key(&proof.address);
+        let key = unet_types::keys::account_key(address);
         if proof.key != key {
             return Err(LightError::WrongKey);
         }
@@ -258,7 +274,7 @@ impl LightVerifier {
             .map(|v| Account::decode(Copying(&v)).map_err(|e| LightError::BadValue(e.to_string())))
             .transpose()?;
         Ok(VerifiedAccount {
-            address: proof.address.clone(),
+            address: address.clone(),
             account,
             certified,
         })
@@ -273,6 +289,6 @@ impl LightVerifier {
     ) -> Result<VerifiedAccount, LightError> {
         let proof = client.proof(address).await?;
         let header = client.finalized_header(proof.height).await?;
-        self.verify_account(&header, &proof)
+        self.verify_account(address, &header, &proof)
     }
 }
