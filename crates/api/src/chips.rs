@@ -217,3 +217,30 @@ pub(crate) mod addresses {
             .collect()
     }
 }
+
+/// `unet_getChipProof`: a chip's registry entry in the finalized state with its proof against
+/// the state root of block `height` (check it with `unet_getFinalizedHeader` of that height:
+/// `unet_client::light`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChipProofView {
+    /// The chip.
+    #[serde(with = "hex::id")]
+    pub chip_id: [u8; 32],
+    /// Its state key.
+    #[serde(with = "hexser")]
+    pub key: Digest,
+    /// The finalized height proven.
+    pub height: u64,
+    /// That block's hash.
+    #[serde(with = "hexser")]
+    pub block: Digest,
+    /// The state root the proof is against.
+    #[serde(with = "hexser")]
+    pub state_root: Digest,
+    /// The encoded chip entry (`unet_types::chip::Chip`; null: proven absent).
+    #[serde(with = "hex::opt_bytes")]
+    pub value: Option<Vec<u8>>,
+    /// The encoded proof (`unet_store::StateProof`).
+    #[serde(with = "hex::bytes")]
+    pub proof: Vec<u8>,
+}

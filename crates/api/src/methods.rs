@@ -91,6 +91,8 @@ methods! {
     GetFinalizedHeader = "unet_getFinalizedHeader" (HeightParams) -> CertifiedHeaderView, ["height"];
     /// A registered chip.
     GetChip = "unet_getChip" (ChipParams) -> ChipView, ["chip_id"];
+    /// A chip's registry entry with its proof against the state root (light clients).
+    GetChipProof = "unet_getChipProof" (ChipParams) -> ChipProofView, ["chip_id"];
     /// Registered chips, filtered and paged.
     ListChips = "unet_listChips" (ListChipsParams) -> ChipList, [];
     /// The POCI registry: models, roots, governance.

@@ -32,7 +32,7 @@ fn method_names_are_unique_prefixed_and_parse_back() {
         assert!(seen.insert(m.name()), "{m} declared twice");
         assert_eq!(Method::from_name(m.name()), Some(m));
     }
-    assert_eq!(Method::ALL.len(), 21);
+    assert_eq!(Method::ALL.len(), 22);
     assert_eq!(Method::from_name("eth_blockNumber"), None);
 }
 

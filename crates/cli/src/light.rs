@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 use std::path::PathBuf;
 use unet_client::{
-    light::{LightVerifier, VerifiedAccount},
+    light::{CertifiedHeader, LightVerifier, VerifiedAccount},
     Client, DEFAULT_RPC,
 };
 use unet_types::{amount::format_unc, hexser, Address, Genesis};
@@ -39,6 +39,13 @@ pub enum LightCommand {
         #[command(flatten)]
         common: LightCommon,
     },
+    /// A chip's registry entry (status, owner, model), verified the same way.
+    Chip {
+        /// The chip id (64 hex digits).
+        chip_id: String,
+        #[command(flatten)]
+        common: LightCommon,
+    },
 }
 
 /// Runs `unet light ...`; fails (non-zero exit) on any check that does not hold.
@@ -48,6 +55,7 @@ pub fn run(command: LightCommand) -> Result<()> {
         .build()?;
     match command {
         LightCommand::Account { address, common } => rt.block_on(account(&address, &common)),
+        LightCommand::Chip { chip_id, common } => rt.block_on(chip(&chip_id, &common)),
     }
 }
 
@@ -78,6 +86,64 @@ async fn account(address: &str, common: &LightCommon) -> Result<()> {
     Ok(())
 }
 
+async fn chip(chip_id: &str, common: &LightCommon) -> Result<()> {
+    let bytes = hex::decode(chip_id.trim_start_matches("0x"))
+        .map_err(|e| anyhow!("{chip_id:?} is not a chip id (64 hex digits): {e}"))?;
+    let id: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| anyhow!("{chip_id:?} is not a chip id (64 hex digits)"))?;
+    let verifier = verifier(common)?;
+    let client = Client::new(&common.rpc);
+    let v = verifier
+        .chip(&client, &id)
+        .await
+        .map_err(|e| anyhow!("REFUSED: {e}"))?;
+    let c = &v.certified;
+    if common.json {
+        let chip = v.chip.as_ref().map(|chip| {
+            json!({
+                "status": chip.status.as_str(),
+                "owner": hexser::to_hex(&chip.owner),
+                "model": chip.model,
+                "serial": chip.serial,
+                "registered_height": chip.registered_height,
+            })
+        });
+        let out = json!({
+            "chip_id": hex::encode(v.chip_id),
+            "registered": v.chip.is_some(),
+            "chip": chip,
+            "verified": verified_json(&verifier, c),
+        });
+        println!("{out:#}");
+        return Ok(());
+    }
+    println!("chip         {}", hex::encode(v.chip_id));
+    match &v.chip {
+        Some(chip) => {
+            println!("status       {}", chip.status.as_str());
+            println!("owner        {}", hexser::to_hex(&chip.owner));
+            println!("model        {} (serial {})", chip.model, chip.serial);
+            println!("registered   at height {}", chip.registered_height);
+        }
+        None => println!("status       not registered (proven absent)"),
+    }
+    print_verified(&verifier, c, "chip");
+    Ok(())
+}
+
+fn verified_json(verifier: &LightVerifier, c: &CertifiedHeader) -> serde_json::Value {
+    json!({
+        "group_key": verifier.group_key_hex(),
+        "height": c.header.height.get(),
+        "block": hex::encode(c.block),
+        "state_root": hex::encode(c.header.state_root),
+        "certified_height": c.certified_height,
+        "certificate_epoch": c.round.0,
+        "certificate_view": c.round.1,
+    })
+}
+
 fn print(verifier: &LightVerifier, v: &VerifiedAccount, json: bool) {
     let (balance, nonce) = v.account.as_ref().map_or((0, 0), |a| (a.balance, a.nonce));
     let c = &v.certified;
@@ -88,15 +154,7 @@ fn print(verifier: &LightVerifier, v: &VerifiedAccount, json: bool) {
             "balance": balance.to_string(),
             "balance_unc": format_unc(balance),
             "nonce": nonce,
-            "verified": {
-                "group_key": verifier.group_key_hex(),
-                "height": c.header.height.get(),
-                "block": hex::encode(c.block),
-                "state_root": hex::encode(c.header.state_root),
-                "certified_height": c.certified_height,
-                "certificate_epoch": c.round.0,
-                "certificate_view": c.round.1,
-            },
+            "verified": verified_json(verifier, c),
         });
         println!("{out:#}");
         return;
@@ -107,6 +165,10 @@ fn print(verifier: &LightVerifier, v: &VerifiedAccount, json: bool) {
         None => println!("balance      0 UNC (no account: proven absent)"),
     }
     println!("nonce        {nonce}");
+    print_verified(verifier, c, "account");
+}
+
+fn print_verified(verifier: &LightVerifier, c: &CertifiedHeader, what: &str) {
     println!("verified:");
     println!(
         "  certificate  threshold BLS finalization (epoch {}, view {}) valid under group key {}…",
@@ -133,5 +195,5 @@ fn print(verifier: &LightVerifier, v: &VerifiedAccount, json: bool) {
         "  state root   {} (from the certified header)",
         hex::encode(c.header.state_root)
     );
-    println!("  proof        merkle proof of the account's state key verifies against that root");
+    println!("  proof        merkle proof of the {what}'s state key verifies against that root");
 }

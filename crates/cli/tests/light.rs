@@ -8,7 +8,7 @@ mod support;
 
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::Signer;
-use support::{at_one_height, unet, Network};
+use support::{at_one_height, unet, unet_json, Network};
 use unet_client::{
     api::chain::{CertifiedHeaderView, ProofView, TxState},
     light::{LightError, LightVerifier},
@@ -244,5 +244,94 @@ async fn light_client_verifies_balances_and_refuses_forgeries() {
     assert!(matches!(
         verifier.verify_account(&bob.public_key(), &header, &elsewhere),
         Err(LightError::ProofForAnotherBlock { .. })
+    ));
+
+    // 5. A chip's status through `unet light chip`, and a chip proof passed off as another
+    //    chip's or with a changed entry is refused.
+    let faucet_file = net.faucet_file();
+    let import = [
+        "keys",
+        "import",
+        "miner",
+        "--secret-file",
+        faucet_file.to_str().unwrap(),
+    ];
+    unet_json(&net, &keys, &import, &[]);
+    let chip_file = net.path().join("chip.json");
+    let chip_arg = chip_file.to_str().unwrap();
+    let made = unet_json(
+        &net,
+        &keys,
+        &[
+            "chip",
+            "provision",
+            "--out",
+            chip_arg,
+            "--model",
+            "BM1684X",
+            "--serial",
+            "L-1",
+        ],
+        &[],
+    );
+    let chip_id = made["chip_id"].as_str().unwrap().to_string();
+    let r = unet_json(
+        &net,
+        &keys,
+        &["chip", "register", "--from", "miner", "--chip", chip_arg],
+        &[],
+    );
+    assert_eq!(r["receipt"]["status"], "ok");
+    let out = unet_json(
+        &net,
+        &keys,
+        &["light", "chip", &chip_id, "--genesis", genesis_arg],
+        &[],
+    );
+    assert_eq!(out["registered"], true);
+    assert_eq!(out["chip"]["status"], "online");
+    assert_eq!(out["chip"]["model"], "BM1684X");
+    assert_eq!(
+        out["chip"]["owner"],
+        unet_types::hexser::to_hex(&faucet.public_key())
+    );
+    let id: [u8; 32] = hex::decode(&chip_id).unwrap().try_into().unwrap();
+    let chip_proof = client.chip_proof(&id).await.unwrap();
+    let chip_header = client.finalized_header(chip_proof.height).await.unwrap();
+    let verified = verifier
+        .verify_chip(&id, &chip_header, &chip_proof)
+        .unwrap();
+    assert_eq!(verified.chip.unwrap().serial, "L-1");
+    let mut other_chip = chip_proof.clone();
+    other_chip.chip_id = [9u8; 32];
+    assert!(matches!(
+        verifier.verify_chip(&[9u8; 32], &chip_header, &other_chip),
+        Err(LightError::WrongKey)
+    ));
+    other_chip.key = unet_types::keys::chip_key(&[9u8; 32]);
+    assert!(matches!(
+        verifier.verify_chip(&[9u8; 32], &chip_header, &other_chip),
+        Err(LightError::BadProof(_))
+    ));
+    let mut changed = chip_proof.clone();
+    changed.proof[5] ^= 0x01;
+    assert!(matches!(
+        verifier.verify_chip(&id, &chip_header, &changed),
+        Err(LightError::BadProof(_))
+    ));
+    // An unregistered chip is proven absent.
+    let absent = client.chip_proof(&[9u8; 32]).await.unwrap();
+    let absent_header = client.finalized_header(absent.height).await.unwrap();
+    assert_eq!(
+        verifier
+            .verify_chip(&[9u8; 32], &absent_header, &absent)
+            .unwrap()
+            .chip,
+        None
+    );
+    // Another chip's (valid) answer, as the answer about this chip: the wrong chip.
+    assert!(matches!(
+        verifier.verify_chip(&id, &absent_header, &absent),
+        Err(LightError::AnotherChip { .. })
     ));
 }

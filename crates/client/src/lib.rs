@@ -22,7 +22,7 @@ use unet_api::{
         AccountView, BlockView, CertifiedHeaderView, ProofView, SendOutcome, StatusView,
         SupplyView, TxLookup,
     },
-    chips::{ChipList, ChipView, ModelsView, RegistrationNonceView},
+    chips::{ChipList, ChipProofView, ChipView, ModelsView, RegistrationNonceView},
     code,
     market::{LeaseAt, LeaseList, OfferList},
     params::{
@@ -316,6 +316,12 @@ impl Client {
     /// verify it with [`light::LightVerifier`].
     pub async fn finalized_header(&self, height: u64) -> Result<CertifiedHeaderView> {
         self.request::<calls::GetFinalizedHeader>(HeightParams { height })
+            .await
+    }
+
+    /// `unet_getChipProof`: verify it with [`light::LightVerifier::verify_chip`].
+    pub async fn chip_proof(&self, chip_id: &ChipId) -> Result<ChipProofView> {
+        self.request::<calls::GetChipProof>(ChipParams { chip_id: *chip_id })
             .await
     }
 

@@ -11,7 +11,8 @@
 //!    certified header's, and its merkle proof must verify against that root (the root from
 //!    the header, never the one the proof carries).
 //!
-//! Only then is the account reported, with what was verified ([`VerifiedAccount`]).
+//! Only then is the account (or chip, `unet_getChipProof`) reported, with what was verified
+//! ([`VerifiedAccount`], [`VerifiedChip`]).
 
 use crate::{Client, ClientError};
 use commonware_codec::{Copying, Decode, DecodeExt, Encode};
@@ -22,8 +23,15 @@ use commonware_cryptography::bls12381::primitives::{
 };
 use commonware_parallel::Sequential;
 use std::num::NonZeroU32;
-use unet_api::chain::{CertifiedHeaderView, ProofView, MAX_HEADER_CHAIN};
-use unet_types::{keys::Account, Address, BlockHeader, Digest, Genesis, PublicKey};
+use unet_api::{
+    chain::{CertifiedHeaderView, ProofView, MAX_HEADER_CHAIN},
+    chips::ChipProofView,
+};
+use unet_types::{
+    chip::{Chip, ChipId},
+    keys::Account,
+    Address, BlockHeader, Digest, Genesis, PublicKey,
+};
 
 /// The consensus certificate scheme (threshold BLS12-381, MinSig, with a VRF seed).
 pub type Scheme = vrf::Scheme<PublicKey, MinSig>;
@@ -103,6 +111,14 @@ pub enum LightError {
         /// The address the proof is for.
         answered: String,
     },
+    /// The answer proves another chip than the one asked about.
+    #[error("asked about chip {asked}, the answer proves chip {answered}")]
+    AnotherChip {
+        /// The chip asked about.
+        asked: String,
+        /// The chip the proof is for.
+        answered: String,
+    },
     /// The merkle proof does not verify against the certified root.
     #[error("merkle proof does not verify against the certified state root: {0}")]
     BadProof(String),
@@ -131,6 +147,17 @@ pub struct VerifiedAccount {
     pub address: Address,
     /// The account (`None`: proven absent, i.e. zero balance and nonce).
     pub account: Option<Account>,
+    /// The certified header whose state root the proof verified against.
+    pub certified: CertifiedHeader,
+}
+
+/// A chip verified against a certified state root.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifiedChip {
+    /// The chip.
+    pub chip_id: ChipId,
+    /// Its registry entry (`None`: proven not registered).
+    pub chip: Option<Chip>,
     /// The certified header whose state root the proof verified against.
     pub certified: CertifiedHeader,
 }
@@ -247,29 +274,20 @@ impl LightVerifier {
                 answered: unet_types::hexser::to_hex(&proof.address),
             });
         }
-        let certified = self.verify_header(header, proof.height)?;
-        if proof.block != certified.block {
-            return Err(LightError::ProofForAnotherBlock {
-                height: proof.height,
-                proof: hex::encode(proof.block),
-                header: hex::encode(certified.block),
-            });
-        }
-        let root = certified.header.state_root;
-        if proof.state_root != root {
-            return Err(LightError::RootMismatch {
-                proof: hex::encode(proof.state_root),
-                header: hex::encode(root),
-            });
-        }
         let key = unet_types::keys::account_key(address);
         if proof.key != key {
             return Err(LightError::WrongKey);
         }
-        let decoded = unet_store::StateProof::from_bytes(&proof.proof)
-            .map_err(|e| LightError::BadProof(e.to_string()))?;
-        let value = unet_store::verify_proof(&root, &key, &decoded)
-            .map_err(|e| LightError::BadProof(e.to_string()))?;
+        let (certified, value) = self.verify_entry(
+            header,
+            Claim {
+                height: proof.height,
+                block: proof.block,
+                state_root: proof.state_root,
+                key,
+                proof: &proof.proof,
+            },
+        )?;
         let account = value
             .map(|v| Account::decode(Copying(&v)).map_err(|e| LightError::BadValue(e.to_string())))
             .transpose()?;
@@ -278,6 +296,74 @@ impl LightVerifier {
             account,
             certified,
         })
+    }
+
+    /// Checks an `unet_getChipProof` answer for `chip_id` the same way as
+    /// [`LightVerifier::verify_account`].
+    pub fn verify_chip(
+        &self,
+        chip_id: &ChipId,
+        header: &CertifiedHeaderView,
+        proof: &ChipProofView,
+    ) -> Result<VerifiedChip, LightError> {
+        if proof.chip_id != *chip_id {
+            return Err(LightError::AnotherChip {
+                asked: hex::encode(chip_id),
+                answered: hex::encode(proof.chip_id),
+            });
+        }
+        let key = unet_types::keys::chip_key(chip_id);
+        if proof.key != key {
+            return Err(LightError::WrongKey);
+        }
+        let (certified, value) = self.verify_entry(
+            header,
+            Claim {
+                height: proof.height,
+                block: proof.block,
+                state_root: proof.state_root,
+                key,
+                proof: &proof.proof,
+            },
+        )?;
+        let chip = value
+            .map(|v| Chip::decode(Copying(&v)).map_err(|e| LightError::BadValue(e.to_string())))
+            .transpose()?;
+        Ok(VerifiedChip {
+            chip_id: *chip_id,
+            chip,
+            certified,
+        })
+    }
+
+    /// The header of the claim's height checks out, the claim names that block and its state
+    /// root, and the merkle proof of `key` verifies against the certified root; returns the
+    /// proven value.
+    fn verify_entry(
+        &self,
+        header: &CertifiedHeaderView,
+        claim: Claim<'_>,
+    ) -> Result<(CertifiedHeader, Option<Vec<u8>>), LightError> {
+        let certified = self.verify_header(header, claim.height)?;
+        if claim.block != certified.block {
+            return Err(LightError::ProofForAnotherBlock {
+                height: claim.height,
+                proof: hex::encode(claim.block),
+                header: hex::encode(certified.block),
+            });
+        }
+        let root = certified.header.state_root;
+        if claim.state_root != root {
+            return Err(LightError::RootMismatch {
+                proof: hex::encode(claim.state_root),
+                header: hex::encode(root),
+            });
+        }
+        let decoded = unet_store::StateProof::from_bytes(claim.proof)
+            .map_err(|e| LightError::BadProof(e.to_string()))?;
+        let value = unet_store::verify_proof(&root, &claim.key, &decoded)
+            .map_err(|e| LightError::BadProof(e.to_string()))?;
+        Ok((certified, value))
     }
 
     /// Asks `client` for the proof of `address` and the certified header of its height, and
@@ -291,4 +377,25 @@ impl LightVerifier {
         let header = client.finalized_header(proof.height).await?;
         self.verify_account(address, &header, &proof)
     }
+
+    /// Asks `client` for the proof of chip `chip_id` and the certified header of its height,
+    /// and verifies both ([`LightVerifier::verify_chip`]).
+    pub async fn chip(
+        &self,
+        client: &Client,
+        chip_id: &ChipId,
+    ) -> Result<VerifiedChip, LightError> {
+        let proof = client.chip_proof(chip_id).await?;
+        let header = client.finalized_header(proof.height).await?;
+        self.verify_chip(chip_id, &header, &proof)
+    }
+}
+
+/// What an answer claims about one state entry.
+struct Claim<'a> {
+    height: u64,
+    block: Digest,
+    state_root: Digest,
+    key: Digest,
+    proof: &'a [u8],
 }

@@ -57,6 +57,7 @@ async fn call(client: &Client, method: Method) -> Result<(), ClientError> {
         Method::Supply => client.supply().await.map(drop),
         Method::GetProof => client.proof(&who).await.map(drop),
         Method::GetFinalizedHeader => client.finalized_header(5).await.map(drop),
+        Method::GetChipProof => client.chip_proof(&chip).await.map(drop),
         Method::GetChip => client.chip(&chip).await.map(drop),
         Method::ListChips => client.chips(ListChipsParams::default()).await.map(drop),
         Method::ListModels => client.models().await.map(drop),

@@ -228,6 +228,7 @@ async fn open_chain<E: StoreContext>(
         context.child("tx_index"),
         &format!("{prefix}-txindex"),
         tx_index_keep,
+        chain.applied_height(),
     )
     .await
     .map_err(|e| anyhow::anyhow!("opening the transaction index: {e}"))?;

@@ -256,8 +256,15 @@ pub struct TxIndex<E: StoreContext> {
 
 impl<E: StoreContext> TxIndex<E> {
     /// Opens (or creates) the index in the storage partitions named by `partition`, keeping the
-    /// last `keep` heights (0: all), and rebuilds the hash map from the retained records.
-    pub async fn open(context: E, partition: &str, keep: u64) -> Result<Self, TxIndexError> {
+    /// last `keep` heights (0: all) below the node's `finalized` height (the applied state's:
+    /// blocks without transactions leave no record, so the index alone does not know it), and
+    /// rebuilds the hash map from the retained records.
+    pub async fn open(
+        context: E,
+        partition: &str,
+        keep: u64,
+        finalized: u64,
+    ) -> Result<Self, TxIndexError> {
         let cfg = prunable::Config {
             translator: EightCap,
             metadata_partition: format!("{partition}-metadata"),
@@ -272,7 +279,7 @@ impl<E: StoreContext> TxIndex<E> {
             replay_buffer: NZUsize!(1024 * 1024),
         };
         let archive = Store::init(context, cfg).await?;
-        let last = archive.last_index().unwrap_or(0);
+        let last = archive.last_index().unwrap_or(0).max(finalized);
         let mut index = Self {
             archive: Some(archive),
             locate: HashMap::new(),
@@ -459,7 +466,7 @@ mod tests {
     #[test]
     fn reopening_rebuilds_the_same_answers() {
         deterministic::Runner::default().start(|ctx| async move {
-            let mut index = TxIndex::open(ctx.child("a"), "txi", 0).await.unwrap();
+            let mut index = TxIndex::open(ctx.child("a"), "txi", 0, 0).await.unwrap();
             let mut expected = Vec::new();
             for height in 1..=50u64 {
                 if height % 5 == 0 {
@@ -493,7 +500,7 @@ mod tests {
             let prefixes = index.prefixes();
             drop(index);
 
-            let reopened = TxIndex::open(ctx.child("b"), "txi", 0).await.unwrap();
+            let reopened = TxIndex::open(ctx.child("b"), "txi", 0, 50).await.unwrap();
             assert_eq!(reopened.prefixes(), prefixes);
             for (hash, want) in &expected {
                 assert_eq!(reopened.get(hash).await.unwrap().as_ref(), Some(want));
@@ -508,7 +515,7 @@ mod tests {
     #[test]
     fn a_height_recorded_twice_keeps_its_first_record() {
         deterministic::Runner::default().start(|ctx| async move {
-            let mut index = TxIndex::open(ctx.child("a"), "twice", 0).await.unwrap();
+            let mut index = TxIndex::open(ctx.child("a"), "twice", 0, 0).await.unwrap();
             let block = Digest::from([1u8; 32]);
             index
                 .record(3, block, &[receipt(1, 0, false)])
@@ -531,7 +538,9 @@ mod tests {
     fn pruned_heights_answer_not_found() {
         deterministic::Runner::default().start(|ctx| async move {
             let keep = 100;
-            let mut index = TxIndex::open(ctx.child("a"), "pruned", keep).await.unwrap();
+            let mut index = TxIndex::open(ctx.child("a"), "pruned", keep, 0)
+                .await
+                .unwrap();
             let hash = |h: u64| {
                 let mut b = [0u8; 32];
                 b[..8].copy_from_slice(&h.to_be_bytes());
@@ -565,7 +574,9 @@ mod tests {
             assert!(index.prefixes() < (keep + ITEMS_PER_SECTION.get()) as usize);
             drop(index);
 
-            let reopened = TxIndex::open(ctx.child("b"), "pruned", keep).await.unwrap();
+            let reopened = TxIndex::open(ctx.child("b"), "pruned", keep, last)
+                .await
+                .unwrap();
             assert_eq!(reopened.floor(), floor);
             assert_eq!(reopened.prefixes(), keep as usize);
             assert_eq!(reopened.get(&hash(floor - 1)).await.unwrap(), None);
@@ -574,9 +585,21 @@ mod tests {
                 floor
             );
             drop(reopened);
+            // The chain finalized 10 more heights without transactions (no records): the
+            // floor follows the finalized height, not the last record.
+            let later = TxIndex::open(ctx.child("d"), "pruned", keep, last + 10)
+                .await
+                .unwrap();
+            assert_eq!(later.floor(), floor + 10);
+            assert_eq!(later.get(&hash(floor + 9)).await.unwrap(), None);
+            let kept = later.get(&hash(floor + 10)).await.unwrap().unwrap();
+            assert_eq!(kept.height, floor + 10);
+            drop(later);
             // Reopened keeping everything: what storage still holds is answered again, what
             // was released is not.
-            let all = TxIndex::open(ctx.child("c"), "pruned", 0).await.unwrap();
+            let all = TxIndex::open(ctx.child("c"), "pruned", 0, last)
+                .await
+                .unwrap();
             assert_eq!(all.get(&hash(1)).await.unwrap(), None);
             assert_eq!(all.get(&hash(last)).await.unwrap().unwrap().height, last);
         });

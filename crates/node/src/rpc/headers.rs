@@ -1,12 +1,14 @@
-//! `unet_getFinalizedHeader`: a finalized block's header with a finalization certificate that
-//! covers it, read from marshal's archives, for light clients (`unet light`).
+//! What light clients (`unet light`) read: `unet_getFinalizedHeader`, a finalized block's
+//! header with a finalization certificate that covers it, read from marshal's archives; and
+//! `unet_getChipProof`, a chip's registry entry with its merkle proof.
 
 use super::{ApiState, RpcError};
 use commonware_codec::Encode;
 use commonware_consensus::types::Height;
 use unet_api::{
     chain::{CertifiedHeaderView, MAX_HEADER_CHAIN},
-    params::HeightParams,
+    chips::ChipProofView,
+    params::{ChipParams, HeightParams},
 };
 use unet_store::StoreContext;
 
@@ -63,4 +65,23 @@ pub async fn get_finalized_header<E: StoreContext>(
         "no finalization certificate held for height {height} or the {} heights after it",
         MAX_HEADER_CHAIN - 1
     )))
+}
+
+/// The finalized registry entry of `p.chip_id` (or its absence) with its proof.
+pub async fn get_chip_proof<E: StoreContext>(
+    state: &ApiState<E>,
+    p: ChipParams,
+) -> Result<ChipProofView> {
+    let key = unet_types::keys::chip_key(&p.chip_id);
+    let chain = state.shared.chain().await;
+    let proof = chain.prove(&key).await.map_err(RpcError::internal)?;
+    Ok(ChipProofView {
+        chip_id: p.chip_id,
+        key,
+        height: chain.applied_height(),
+        block: chain.applied_digest(),
+        state_root: chain.root(),
+        value: proof.claimed_value().map(|v| v.to_vec()),
+        proof: proof.to_bytes(),
+    })
 }

@@ -75,6 +75,9 @@ pub(super) async fn dispatch<E: StoreContext>(
             })
             .await
         }
+        Method::GetChipProof => {
+            run::<c::GetChipProof, _, _>(params, |p| super::headers::get_chip_proof(s, p)).await
+        }
         Method::GetChip => run::<c::GetChip, _, _>(params, |p| chips::get_chip(s, p)).await,
         Method::ListChips => run::<c::ListChips, _, _>(params, |p| chips::list_chips(s, p)).await,
         Method::ListModels => run::<c::ListModels, _, _>(params, |_| chips::list_models(s)).await,
