@@ -12,6 +12,7 @@ mod market;
 mod miner;
 mod miner_bench;
 mod procs;
+mod service;
 mod sim;
 mod validator;
 mod wallet;
@@ -99,6 +100,12 @@ enum Command {
         #[command(subcommand)]
         command: job::JobCommand,
     },
+    /// A service on a lease: an image running for the life of the lease, one port forwarded
+    /// by the miner (start, status, stop, logs).
+    Service {
+        #[command(subcommand)]
+        command: service::ServiceCommand,
+    },
     #[command(flatten)]
     Wallet(wallet::Command),
 }
@@ -139,6 +146,7 @@ fn main() -> Result<()> {
         Command::Simulate(args) => sim::run(args),
         Command::Market { command } => market::run(command),
         Command::Job { command } => job::run(command),
+        Command::Service { command } => service::run(command),
     }
 }
 

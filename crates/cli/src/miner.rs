@@ -279,12 +279,19 @@ fn run_daemon(a: RunArgs) -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        let mut server = None;
         if let Some(jc) = jobs {
             // Jobs run on their own tasks and blocking threads, beside the liveness daemon.
             let chain = std::sync::Arc::new(unet_miner::jobs::server::RpcChain::new(&a.rpc));
-            unet_miner::jobs::server::JobServer::start(jc, job_backend, chain).await?;
+            server =
+                Some(unet_miner::jobs::server::JobServer::start(jc, job_backend, chain).await?);
         }
-        miner.run(shutdown_signal()).await
+        let ran = miner.run(shutdown_signal()).await;
+        // Renters' services end with the miner.
+        if let Some(s) = server {
+            s.stop_services().await;
+        }
+        ran
     })
 }
 

@@ -56,6 +56,11 @@ pub struct SandboxConfig {
     pub cpu_millis: u64,
     /// Caps of one image (blobs, layers, unpacked bytes and entries).
     pub images: unet_sandbox::image::ImageLimits,
+    /// The runc binary [default: `UNET_RUNC`, else `runc` on `PATH`].
+    pub runc: Option<PathBuf>,
+    /// Memory of one service container, MiB (a batch job names its own, up to the
+    /// server's maximum).
+    pub service_memory_mib: u64,
 }
 
 impl SandboxConfig {
@@ -76,6 +81,8 @@ impl SandboxConfig {
             pids: 256,
             cpu_millis: 1000,
             images: unet_sandbox::image::ImageLimits::default(),
+            runc: None,
+            service_memory_mib: 1024,
         }
     }
 
@@ -99,7 +106,18 @@ impl SandboxConfig {
         self.dir.join("volumes").join(format!("lease-{lease}"))
     }
 
-    fn ensure_dir(&self) -> Result<(), String> {
+    /// runc (the configured binary, else found on `PATH`), its state under `<dir>/runc`.
+    pub fn runtime(&self) -> Result<unet_sandbox::Runtime, String> {
+        match &self.runc {
+            Some(runc) => Ok(unet_sandbox::Runtime {
+                runc: runc.clone(),
+                state_root: self.dir.join("runc"),
+            }),
+            None => unet_sandbox::Runtime::detect(self.dir.join("runc")),
+        }
+    }
+
+    pub(crate) fn ensure_dir(&self) -> Result<(), String> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| format!("sandbox dir {}: {e}", self.dir.display()))?;
@@ -108,39 +126,65 @@ impl SandboxConfig {
     }
 }
 
-/// Runs `argv` as job `job_id` of lease `lease` under `limits` in the sandbox, on `image`
-/// (its entrypoint first; its `Cmd` when `argv` is empty; its environment, working
-/// directory and numeric user) or on the busybox root. Blocks until the command ends or is
-/// stopped; always returns within the wall time plus a short grace.
-pub fn run(
-    sb: &SandboxConfig,
-    job_id: &str,
-    lease: u64,
-    argv: &[String],
-    limits: &ExecLimits,
-    image: Option<&unet_sandbox::image::Image>,
-) -> ExecOutcome {
-    let fail = ExecOutcome::failed_to_start;
+/// What one workload runs with, besides the sandbox's configuration.
+pub struct Workload<'a> {
+    /// The container id (`[A-Za-z0-9_-]`, at most 128 bytes).
+    pub container: String,
+    /// The hostname inside.
+    pub hostname: &'a str,
+    /// The lease (its uid range and volume).
+    pub lease: u64,
+    /// The command (after the image's entrypoint; empty: the image's `Cmd`).
+    pub argv: &'a [String],
+    /// `KEY=VALUE` pairs the renter adds to the image's environment.
+    pub env: &'a [String],
+    /// The image, or None for the busybox root.
+    pub image: Option<&'a unet_sandbox::image::Image>,
+    /// Memory of the whole container, bytes.
+    pub memory_bytes: u64,
+    /// `/tmp` size and largest file, bytes.
+    pub file_bytes: u64,
+}
+
+/// A workload ready to start: the runtime, the container id and its spec.
+pub struct Prepared {
+    /// runc, with the sandbox's state directory.
+    pub runtime: unet_sandbox::Runtime,
+    /// The container id.
+    pub id: String,
+    /// The runtime spec.
+    pub spec: unet_sandbox::WorkloadSpec,
+    /// Where its bundle goes.
+    pub bundle: PathBuf,
+}
+
+/// The spec of `w` in the sandbox `sb`: the image's entrypoint first; its `Cmd` when
+/// `argv` is empty; its environment, working directory and numeric user; the lease's
+/// volume at `/work`.
+pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String> {
     let mut args: Vec<String> = Vec::new();
     let mut env: Vec<String> = Vec::new();
     let (mut cwd, mut uid, mut gid) = ("/work".to_string(), 0, 0);
-    if let Some(img) = image {
+    if let Some(img) = w.image {
         args.extend(img.config.entrypoint.iter().cloned());
-        if argv.is_empty() {
+        if w.argv.is_empty() {
             args.extend(img.config.cmd.iter().cloned());
         }
         env.extend(img.config.env.iter().cloned());
-        if let Some(w) = &img.config.working_dir {
-            cwd = w.clone();
+        if let Some(dir) = &img.config.working_dir {
+            cwd = dir.clone();
         }
-        match img.config.uid_gid() {
-            Ok((u, g)) => (uid, gid) = (u, g),
-            Err(e) => return fail(e),
-        }
+        (uid, gid) = img.config.uid_gid()?;
     }
-    args.extend(argv.iter().cloned());
+    args.extend(w.argv.iter().cloned());
     if args.is_empty() {
-        return fail("empty argv (and the image names no command)".into());
+        return Err("empty argv (and the image names no command)".into());
+    }
+    // The renter's variables replace the image's of the same name.
+    for e in w.env {
+        let name = e.split_once('=').map_or(e.as_str(), |(n, _)| n);
+        env.retain(|x| x.split_once('=').map_or(x.as_str(), |(n, _)| n) != name);
+        env.push(e.clone());
     }
     for (k, v) in [
         (
@@ -157,26 +201,16 @@ pub fn run(
             env.push(format!("{k}={v}"));
         }
     }
-    if let Err(e) = sb.ensure_dir() {
-        return fail(e);
-    }
-    let rt = match unet_sandbox::Runtime::detect(sb.dir.join("runc")) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    let rootfs = match image {
+    sb.ensure_dir()?;
+    let runtime = sb.runtime()?;
+    let rootfs = match w.image {
         Some(img) => img.rootfs.clone(),
-        None => match unet_sandbox::rootfs::busybox_rootfs(&sb.dir.join("busybox-root")) {
-            Ok(r) => r,
-            Err(e) => return fail(e),
-        },
+        None => unet_sandbox::rootfs::busybox_rootfs(&sb.dir.join("busybox-root"))?,
     };
-    let ids = sb.ids(lease);
-    let volume = sb.volume(lease);
-    if let Err(e) = unet_sandbox::runner::prepare_volume(&volume, ids) {
-        return fail(e);
-    }
-    let id: String = format!("unet-{}", &job_id[..job_id.len().min(48)]);
+    let ids = sb.ids(w.lease);
+    let volume = sb.volume(w.lease);
+    unet_sandbox::runner::prepare_volume(&volume, ids)?;
+    let id = w.container.clone();
     let spec = unet_sandbox::WorkloadSpec {
         rootfs,
         args,
@@ -184,13 +218,13 @@ pub fn run(
         cwd,
         uid,
         gid,
-        hostname: "job".into(),
+        hostname: w.hostname.into(),
         resources: unet_sandbox::Resources {
-            memory_bytes: limits.memory_mib.saturating_mul(1 << 20),
+            memory_bytes: w.memory_bytes,
             pids: sb.pids,
             cpu_millis: sb.cpu_millis,
-            tmpfs_bytes: limits.file_bytes,
-            file_bytes: limits.file_bytes,
+            tmpfs_bytes: w.file_bytes,
+            file_bytes: w.file_bytes,
         },
         ids,
         binds: vec![unet_sandbox::Bind {
@@ -201,12 +235,53 @@ pub fn run(
         cgroup: format!("/unet/{id}"),
         devices: vec![],
     };
-    rt.run(
-        &id,
-        &sb.dir.join("bundles").join(&id),
-        &spec,
+    Ok(Prepared {
+        runtime,
+        bundle: sb.dir.join("bundles").join(&id),
+        id,
+        spec,
+    })
+}
+
+/// Runs `argv` as job `job_id` of lease `lease` under `limits` in the sandbox, on `image`
+/// or on the busybox root ([`prepare`]), its output also going to `live` as it arrives.
+/// Blocks until the command ends or is stopped; always returns within the wall time plus a
+/// short grace.
+pub fn run(
+    sb: &SandboxConfig,
+    job_id: &str,
+    lease: u64,
+    argv: &[String],
+    limits: &ExecLimits,
+    image: Option<&unet_sandbox::image::Image>,
+    live: Option<std::sync::Arc<unet_sandbox::LiveLog>>,
+) -> ExecOutcome {
+    let w = Workload {
+        container: format!("unet-{}", &job_id[..job_id.len().min(48)]),
+        hostname: "job",
+        lease,
+        argv,
+        env: &[],
+        image,
+        memory_bytes: limits.memory_mib.saturating_mul(1 << 20),
+        file_bytes: limits.file_bytes,
+    };
+    let p = match prepare(sb, &w) {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(l) = live {
+                l.finish();
+            }
+            return ExecOutcome::failed_to_start(e);
+        }
+    };
+    p.runtime.run_logged(
+        &p.id,
+        &p.bundle,
+        &p.spec,
         Duration::from_millis(limits.wall_ms),
         limits.output_bytes,
+        live,
     )
 }
 
@@ -237,7 +312,7 @@ mod tests {
     }
 
     fn job(sb: &SandboxConfig, id: &str, a: &[&str], limits: &ExecLimits) -> ExecOutcome {
-        let out = run(sb, id, 7, &argv(a), limits, None);
+        let out = run(sb, id, 7, &argv(a), limits, None, None);
         if let Some(e) = &out.start_error {
             assert!(!e.contains("not found: install"), "{e}");
         }

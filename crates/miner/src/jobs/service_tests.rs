@@ -1,0 +1,342 @@
+//! Services and live logs through the job server, on real runc containers: a busybox
+//! `httpd` reached through the forwarded port, the attacks (another renter, the workload
+//! reaching the miner's loopback), the stops (renter, lease closed), and a job's log
+//! followed while it runs. Need root, runc and busybox-static (scripts/ci-deps). Service
+//! ports: 23000-23099.
+
+use super::{
+    exec::ExecLimits,
+    server::tests::{fixture_with, key, Fixture, CHAIN},
+    JobRequest, JobSpec,
+};
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    time::{Duration, Instant},
+};
+use unet_api::market::{CloseReason, LeaseState};
+use unet_renter::{
+    client::JobClient,
+    job::JobState,
+    service::{ServiceRequest, ServiceState},
+};
+
+async fn service_fixture(ports: (u16, u16)) -> Fixture {
+    fixture_with(1, 8, |c| {
+        c.services.ports = ports;
+        c.services.watch_every = Duration::from_millis(200);
+    })
+    .await
+}
+
+async fn upload_example(c: &JobClient) -> String {
+    let bb = unet_sandbox::rootfs::find_busybox()
+        .unwrap_or_else(|e| panic!("this test needs busybox-static: {e}"));
+    let built = unet_sandbox::image::build::example_image(&bb).unwrap();
+    c.upload_image(built.archive).await.unwrap().digest
+}
+
+/// One HTTP/1.0 GET of `/path` at `endpoint` (`http://HOST:PORT`): the body.
+fn http_get(endpoint: &str, path: &str) -> std::io::Result<String> {
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    match out.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.") => Ok(body.to_string()),
+        _ => Err(std::io::Error::other(format!("not HTTP: {out:?}"))),
+    }
+}
+
+/// Retries [`http_get`] until the server in the container answers (it starts after the
+/// container does).
+async fn get_when_up(endpoint: &str, path: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (e, p) = (endpoint.to_string(), path.to_string());
+        match tokio::task::spawn_blocking(move || http_get(&e, &p))
+            .await
+            .unwrap()
+        {
+            Ok(body) if !body.is_empty() => return body,
+            r => assert!(Instant::now() < deadline, "{endpoint}{path}: {r:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn httpd_service(digest: &str, token: &str, probe_port: u16) -> ServiceRequest {
+    // The page is written by the service itself from the token the test chose; the probe
+    // tries the miner's job port on 127.0.0.1 from inside and records what happened.
+    let script = format!(
+        "mkdir -p /tmp/www && echo {token} > /tmp/www/index.html && \
+         (wget -q -T 2 -O - http://127.0.0.1:{probe_port}/v1/info >/tmp/www/probe.txt 2>&1 \
+            && echo REACHED >> /tmp/www/probe.txt || echo refused >> /tmp/www/probe.txt) ; \
+         echo service up; exec httpd -f -p 8080 -h /tmp/www"
+    );
+    ServiceRequest {
+        lease: 0,
+        chip: None,
+        image: digest.to_string(),
+        argv: vec!["/bin/sh".into(), "-c".into(), script],
+        env: vec!["GREETING=hi".into()],
+        port: 8080,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_answers_through_its_endpoint_until_the_lease_closes() {
+    let fx = service_fixture((23000, 23009)).await;
+    let miner_port: u16 = fx.url.rsplit_once(':').unwrap().1.parse().unwrap();
+    let c = JobClient::new(&fx.url, key(1), CHAIN, 0);
+    let digest = upload_example(&c).await;
+
+    let v = c
+        .service_start(&httpd_service(&digest, "page-7f3a", miner_port))
+        .await
+        .unwrap();
+    assert_eq!(v.state, ServiceState::Running);
+    assert_eq!(v.image, digest);
+    assert!(
+        v.endpoint.starts_with("http://127.0.0.1:230"),
+        "{}",
+        v.endpoint
+    );
+    assert_eq!(get_when_up(&v.endpoint, "/index.html").await, "page-7f3a\n");
+    // The workload could not reach the miner's job port on the host's loopback.
+    let probe = get_when_up(&v.endpoint, "/probe.txt").await;
+    assert!(probe.ends_with("refused\n"), "{probe}");
+    assert!(!probe.contains("chain_id"), "{probe}");
+
+    let st = c.service_status().await.unwrap();
+    assert_eq!(
+        (st.state, &st.endpoint),
+        (ServiceState::Running, &v.endpoint)
+    );
+    // Its output so far, through the log.
+    let log = c.logs(None, 0).await.unwrap();
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD
+        .decode(&log.data_b64)
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&text).contains("service up"),
+        "{log:?}"
+    );
+    assert!(!log.done);
+
+    // One service per lease.
+    let again = c
+        .service_start(&httpd_service(&digest, "x", miner_port))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Some("service_running"), "{again}");
+
+    // Another key is not the lease's renter: it can neither start, read nor stop it.
+    let mallory = JobClient::new(&fx.url, key(9), CHAIN, 0);
+    for e in [
+        mallory
+            .service_start(&httpd_service(&digest, "x", miner_port))
+            .await
+            .unwrap_err(),
+        mallory.service_stop().await.unwrap_err(),
+        mallory.service_status().await.unwrap_err(),
+    ] {
+        assert_eq!(e.code(), Some("not_renter"), "{e}");
+    }
+    assert_eq!(get_when_up(&v.endpoint, "/index.html").await, "page-7f3a\n");
+
+    // The renter stops it: the port refuses; a new one may start.
+    let stopped = c.service_stop().await.unwrap();
+    assert_eq!(stopped.state, ServiceState::Stopped);
+    assert_eq!(stopped.stopped_because.as_deref(), Some("renter"));
+    let ep = v.endpoint.clone();
+    let refused = tokio::task::spawn_blocking(move || http_get(&ep, "/index.html"))
+        .await
+        .unwrap();
+    assert!(refused.is_err(), "{refused:?}");
+    let v2 = c
+        .service_start(&httpd_service(&digest, "second", miner_port))
+        .await
+        .unwrap();
+    assert_eq!(get_when_up(&v2.endpoint, "/index.html").await, "second\n");
+
+    // The lease closes on chain: the watcher stops the service and its port refuses.
+    {
+        let mut leases = fx.chain.0.lock().unwrap();
+        let l = leases.get_mut(&0).unwrap();
+        l.status = LeaseState::Closed;
+        l.close_reason = Some(CloseReason::DepositExhausted);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let st = loop {
+        let st = c.service_status().await.unwrap();
+        if st.state == ServiceState::Stopped || Instant::now() > deadline {
+            break st;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(st.state, ServiceState::Stopped, "{st:?}");
+    assert_eq!(st.stopped_because.as_deref(), Some("lease_closed"));
+    let ep = v2.endpoint.clone();
+    assert!(tokio::task::spawn_blocking(move || TcpStream::connect(
+        ep.trim_start_matches("http://")
+    ))
+    .await
+    .unwrap()
+    .is_err());
+    // The container is gone, and a closed lease cannot start another.
+    let rt = unet_sandbox::Runtime {
+        runc: unet_sandbox::runner::find_runc().unwrap(),
+        state_root: fx._dir.path().join("sandbox/runc"),
+    };
+    assert_eq!(rt.running_pid("unet-svc-0"), None);
+    assert!(rt.list("unet-svc-").is_empty());
+    let e = c
+        .service_start(&httpd_service(&digest, "x", miner_port))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("lease_closed"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_service_requests_are_refused_with_clear_errors() {
+    let fx = service_fixture((23010, 23019)).await;
+    let c = JobClient::new(&fx.url, key(1), CHAIN, 0);
+    let digest = upload_example(&c).await;
+    let base = httpd_service(&digest, "x", 1);
+    let cases = [
+        (
+            ServiceRequest {
+                port: 80,
+                ..base.clone()
+            },
+            "bad_job",
+            "below 1024",
+        ),
+        (
+            ServiceRequest {
+                image: "busybox:latest".into(),
+                ..base.clone()
+            },
+            "bad_job",
+            "not pinned",
+        ),
+        (
+            ServiceRequest {
+                image: format!("sha256:{}", "ab".repeat(32)),
+                ..base.clone()
+            },
+            "unknown_image",
+            "not uploaded",
+        ),
+        (
+            ServiceRequest {
+                env: vec!["NO_EQUALS".into()],
+                ..base.clone()
+            },
+            "bad_job",
+            "NAME=VALUE",
+        ),
+        (
+            ServiceRequest {
+                lease: 3,
+                ..base.clone()
+            },
+            "bad_job",
+            "the body names lease 3",
+        ),
+        (
+            ServiceRequest {
+                argv: vec!["/nonexistent".into()],
+                ..base.clone()
+            },
+            "service_failed",
+            "did not start",
+        ),
+    ];
+    for (req, code, text) in cases {
+        let e = c.service_start(&req).await.unwrap_err();
+        assert_eq!(e.code(), Some(code), "{e}");
+        assert!(e.to_string().contains(text), "{e}");
+    }
+    // Nothing runs after a failed start; status says why.
+    let st = c.service_status().await.unwrap();
+    assert_eq!(st.state, ServiceState::Stopped);
+    assert_eq!(st.stopped_because.as_deref(), Some("start_failed"));
+    // A lease without a service, and a bad log offset.
+    let other = JobClient::new(&fx.url, key(1), CHAIN, 3);
+    assert_eq!(
+        other.service_status().await.unwrap_err().code(),
+        Some("no_service")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_log_streams_while_it_runs_and_equals_its_output() {
+    let fx = service_fixture((23020, 23029)).await;
+    let c = JobClient::new(&fx.url, key(1), CHAIN, 0);
+    let req = JobRequest {
+        lease: 0,
+        chip: None,
+        salt: None,
+        job: JobSpec::Exec {
+            argv: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done".into(),
+            ],
+            limits: ExecLimits::default(),
+            image: None,
+        },
+    };
+    let v = c.submit(&req).await.unwrap();
+    let mut first_seen_while = None;
+    let mut text = Vec::new();
+    let mut offset = 0u64;
+    use base64::Engine as _;
+    loop {
+        let chunk = c.logs(Some(&v.job_id), offset).await.unwrap();
+        let data = base64::engine::general_purpose::STANDARD
+            .decode(&chunk.data_b64)
+            .unwrap();
+        if !data.is_empty() && first_seen_while.is_none() {
+            first_seen_while = Some(c.get(&v.job_id).await.unwrap().state);
+        }
+        assert_eq!(chunk.offset, offset);
+        text.extend_from_slice(&data);
+        offset += data.len() as u64;
+        if chunk.done {
+            break;
+        }
+    }
+    // The first lines arrived while the job was still running.
+    assert_eq!(first_seen_while, Some(JobState::Running));
+    let done = c
+        .wait(&v.job_id, Duration::from_secs(30), |_| {})
+        .await
+        .unwrap();
+    let doc = done.check_binding().unwrap();
+    let stdout = base64::engine::general_purpose::STANDARD
+        .decode(doc.stdout_b64.unwrap())
+        .unwrap();
+    assert_eq!(text, stdout);
+    assert_eq!(
+        String::from_utf8(text).unwrap(),
+        (1..=6).map(|i| format!("line {i}\n")).collect::<String>()
+    );
+    // After the end the log still reads (from the live log, then from the result).
+    let mut all = Vec::new();
+    c.follow_logs(Some(&v.job_id), |b| all.extend_from_slice(b))
+        .await
+        .unwrap();
+    assert_eq!(all, stdout);
+    // Another renter cannot read it; a bad offset is refused.
+    let mallory = JobClient::new(&fx.url, key(9), CHAIN, 0);
+    assert_eq!(
+        mallory.logs(Some(&v.job_id), 0).await.unwrap_err().code(),
+        Some("not_renter")
+    );
+}
