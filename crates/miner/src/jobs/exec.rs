@@ -61,6 +61,10 @@ pub struct SandboxConfig {
     /// Memory of one service container, MiB (a batch job names its own, up to the
     /// server's maximum).
     pub service_memory_mib: u64,
+    /// Where the host's GPU device nodes are (`/dev`).
+    pub gpu_dev: PathBuf,
+    /// Where CDI specs are looked for (`/etc/cdi`, `/var/run/cdi`).
+    pub cdi_dirs: Vec<PathBuf>,
 }
 
 impl SandboxConfig {
@@ -83,6 +87,8 @@ impl SandboxConfig {
             images: unet_sandbox::image::ImageLimits::default(),
             runc: None,
             service_memory_mib: 1024,
+            gpu_dev: PathBuf::from("/dev"),
+            cdi_dirs: vec![PathBuf::from("/etc/cdi"), PathBuf::from("/var/run/cdi")],
         }
     }
 
@@ -144,6 +150,9 @@ pub struct Workload<'a> {
     pub memory_bytes: u64,
     /// `/tmp` size and largest file, bytes.
     pub file_bytes: u64,
+    /// The host GPU of the chip it runs on ([`crate::ChipBackend::gpu_index`]): that GPU
+    /// and no other is given to the container.
+    pub gpu: Option<u32>,
 }
 
 /// A workload ready to start: the runtime, the container id and its spec.
@@ -211,6 +220,23 @@ pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String>
     let volume = sb.volume(w.lease);
     unet_sandbox::runner::prepare_volume(&volume, ids)?;
     let id = w.container.clone();
+    let mut binds = vec![unet_sandbox::Bind {
+        host: volume,
+        container: "/work".into(),
+        read_only: false,
+    }];
+    let mut devices = Vec::new();
+    if let Some(index) = w.gpu {
+        let g = unet_sandbox::gpu::gpu_edits(index, &sb.gpu_dev, &sb.cdi_dirs)
+            .map_err(|e| format!("GPU {index} of the leased chip: {e}"))?;
+        devices = g.devices;
+        binds.extend(g.binds);
+        for e in g.env {
+            let name = e.split_once('=').map_or(e.as_str(), |(n, _)| n).to_string();
+            env.retain(|x| x.split_once('=').map_or(x.as_str(), |(n, _)| n) != name);
+            env.push(e);
+        }
+    }
     let spec = unet_sandbox::WorkloadSpec {
         rootfs,
         args,
@@ -227,13 +253,9 @@ pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String>
             file_bytes: w.file_bytes,
         },
         ids,
-        binds: vec![unet_sandbox::Bind {
-            host: volume,
-            container: "/work".into(),
-            read_only: false,
-        }],
+        binds,
         cgroup: format!("/unet/{id}"),
-        devices: vec![],
+        devices,
     };
     Ok(Prepared {
         runtime,
@@ -243,8 +265,19 @@ pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String>
     })
 }
 
-/// Runs `argv` as job `job_id` of lease `lease` under `limits` in the sandbox, on `image`
-/// or on the busybox root ([`prepare`]), its output also going to `live` as it arrives.
+/// What a job runs on besides the sandbox: its image (None: the busybox root) and the
+/// leased chip's host GPU (None: no GPU).
+#[derive(Clone, Copy, Default)]
+pub struct RunsOn<'a> {
+    /// The unpacked image.
+    pub image: Option<&'a unet_sandbox::image::Image>,
+    /// The host GPU index.
+    pub gpu: Option<u32>,
+}
+
+/// Runs `argv` as job `job_id` of lease `lease` under `limits` in the sandbox, on `on`'s
+/// image or the busybox root with its GPU ([`prepare`]), its output also going to `live`
+/// as it arrives.
 /// Blocks until the command ends or is stopped; always returns within the wall time plus a
 /// short grace.
 pub fn run(
@@ -253,9 +286,10 @@ pub fn run(
     lease: u64,
     argv: &[String],
     limits: &ExecLimits,
-    image: Option<&unet_sandbox::image::Image>,
+    on: RunsOn<'_>,
     live: Option<std::sync::Arc<unet_sandbox::LiveLog>>,
 ) -> ExecOutcome {
+    let RunsOn { image, gpu } = on;
     let w = Workload {
         container: format!("unet-{}", &job_id[..job_id.len().min(48)]),
         hostname: "job",
@@ -265,6 +299,7 @@ pub fn run(
         image,
         memory_bytes: limits.memory_mib.saturating_mul(1 << 20),
         file_bytes: limits.file_bytes,
+        gpu,
     };
     let p = match prepare(sb, &w) {
         Ok(p) => p,
@@ -312,7 +347,7 @@ mod tests {
     }
 
     fn job(sb: &SandboxConfig, id: &str, a: &[&str], limits: &ExecLimits) -> ExecOutcome {
-        let out = run(sb, id, 7, &argv(a), limits, None, None);
+        let out = run(sb, id, 7, &argv(a), limits, RunsOn::default(), None);
         if let Some(e) = &out.start_error {
             assert!(!e.contains("not found: install"), "{e}");
         }
@@ -459,5 +494,84 @@ mod tests {
             "limit wall_ms = 0 must be within 1..=600000"
         );
         assert!(ExecLimits::default().check(&max).is_ok());
+    }
+
+    /// The chip file names host GPU 2: a workload on that chip gets `/dev/nvidia2` (with
+    /// `nvidiactl` and `nvidia-uvm`) and no other GPU; a missing node is an error naming it.
+    #[test]
+    fn the_leased_chips_gpu_and_no_other_is_in_the_runtime_spec() {
+        use crate::{backend::ChipBackend as _, soft::ChipFile, SoftBackend};
+        let (d, mut sb) = setup();
+        // A fake /dev: four GPUs and the two control nodes (links to real character devices).
+        let dev = d.path().join("dev");
+        std::fs::create_dir_all(&dev).unwrap();
+        for (name, target) in [
+            ("nvidia0", "/dev/null"),
+            ("nvidia1", "/dev/null"),
+            ("nvidia2", "/dev/zero"),
+            ("nvidia3", "/dev/null"),
+            ("nvidiactl", "/dev/full"),
+            ("nvidia-uvm", "/dev/urandom"),
+        ] {
+            std::os::unix::fs::symlink(target, dev.join(name)).unwrap();
+        }
+        sb.gpu_dev = dev.clone();
+        sb.cdi_dirs = vec![d.path().join("no-cdi")];
+        let chips = d.path().join("chips");
+        std::fs::create_dir_all(&chips).unwrap();
+        let ca = unet_poci::secure_element::DevnetVendorCa::from_seed(b"gpu test").unwrap();
+        let mut f = ChipFile::provision(&ca, "BM1684X", None, unet_poci::Curve::P256).unwrap();
+        f.gpu_index = Some(2);
+        f.save(&chips.join("c.json")).unwrap();
+        let backend = SoftBackend::open(&chips).unwrap();
+        let chip: unet_types::chip::ChipId = hex::decode(&f.chip_id).unwrap().try_into().unwrap();
+        let gpu = backend.gpu_index(&chip);
+        assert_eq!(gpu, Some(2));
+        let argv = argv(&["/bin/true"]);
+        let w = |gpu| Workload {
+            container: "unet-gpu".into(),
+            hostname: "job",
+            lease: 7,
+            argv: &argv,
+            env: &[],
+            image: None,
+            memory_bytes: 1 << 30,
+            file_bytes: 1 << 20,
+            gpu,
+        };
+        let spec = |gpu| {
+            let p = prepare(&sb, &w(gpu)).unwrap();
+            serde_json::to_value(p.spec.build().unwrap()).unwrap()
+        };
+        let v = spec(gpu);
+        let nodes: Vec<&str> = v["linux"]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(nodes, ["/dev/nvidia2", "/dev/nvidiactl", "/dev/nvidia-uvm"]);
+        // /dev/zero is 1:5: the devices cgroup allows GPU 2's node, not GPU 0's (1:3).
+        let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
+        assert_eq!(rules[0]["allow"], false);
+        assert_eq!(
+            (&rules[1]["major"], &rules[1]["minor"]),
+            (&1.into(), &5.into())
+        );
+        assert_eq!(rules.len(), 4);
+        // A chip without a GPU: no device at all.
+        let v = spec(None);
+        assert!(v["linux"]["devices"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()));
+        // Missing nodes are errors naming them.
+        std::fs::remove_file(dev.join("nvidia-uvm")).unwrap();
+        let e = prepare(&sb, &w(Some(2))).err().unwrap();
+        assert!(
+            e.contains("GPU 2 of the leased chip") && e.contains("nvidia-uvm"),
+            "{e}"
+        );
+        let e = prepare(&sb, &w(Some(7))).err().unwrap();
+        assert!(e.contains("nvidia7"), "{e}");
     }
 }

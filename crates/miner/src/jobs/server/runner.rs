@@ -79,6 +79,7 @@ async fn run_job(
         } => {
             let sb = s.cfg.sandbox.clone();
             let (id, lease) = (job.job_id.clone(), job.lease_id);
+            let gpu = s.backend.gpu_index(&job.chip);
             let image = match image.as_deref().map(crate::jobs::images::ImageRef::parse) {
                 None => None,
                 Some(Err(e)) => return finish_failed(s, &job.job_hash, job.chip, doc, e).await,
@@ -103,7 +104,18 @@ async fn run_job(
                 }
             };
             let out = tokio::task::spawn_blocking(move || {
-                exec::run(&sb, &id, lease, &argv, &limits, image.as_ref(), live)
+                exec::run(
+                    &sb,
+                    &id,
+                    lease,
+                    &argv,
+                    &limits,
+                    exec::RunsOn {
+                        image: image.as_ref(),
+                        gpu,
+                    },
+                    live,
+                )
             })
             .await?;
             let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);

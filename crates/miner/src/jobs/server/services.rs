@@ -114,7 +114,7 @@ pub(super) async fn start_handler(
         )));
     }
     let image = check(&req)?;
-    let (chip_hex, _) = pick_chip(&s, &lease, req.chip.as_deref())?;
+    let (chip_hex, chip) = pick_chip(&s, &lease, req.chip.as_deref())?;
     let internal = |e: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
     let store = s.cfg.sandbox.image_store().map_err(internal)?;
     if let ImageRef::Digest(d) = &image {
@@ -153,6 +153,7 @@ pub(super) async fn start_handler(
         image: img,
         bind: s.cfg.listen.ip(),
         host,
+        gpu: s.backend.gpu_index(&chip),
     };
     match s.services.start(req, args).await {
         Ok(v) => Ok(json_ok(StatusCode::OK, &v)),

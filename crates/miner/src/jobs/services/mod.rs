@@ -110,6 +110,8 @@ pub struct StartArgs {
     pub bind: IpAddr,
     /// The host name of the endpoint URL.
     pub host: String,
+    /// The host GPU of the chip, given to the container.
+    pub gpu: Option<u32>,
 }
 
 fn now_ms() -> u64 {
@@ -232,6 +234,7 @@ impl Services {
                 image: Some(&args.image),
                 memory_bytes: sb.service_memory_mib.saturating_mul(1 << 20),
                 file_bytes: 64 << 20,
+                gpu: args.gpu,
             };
             let p = exec::prepare(&sb, &w)?;
             p.runtime.start_service(&p.id, &p.bundle, &p.spec, log)
