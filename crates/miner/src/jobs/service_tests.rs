@@ -340,3 +340,97 @@ async fn a_jobs_log_streams_while_it_runs_and_equals_its_output() {
         Some("not_renter")
     );
 }
+
+async fn wait_stopped(c: &JobClient) -> unet_renter::service::ServiceView {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = c.service_status().await.unwrap();
+        if st.state == ServiceState::Stopped || Instant::now() > deadline {
+            return st;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_stops_when_it_exits_and_when_the_miner_shuts_down() {
+    let fx = service_fixture((23030, 23039)).await;
+    let c = JobClient::new(&fx.url, key(1), CHAIN, 0);
+    let digest = upload_example(&c).await;
+    // Its command exits: stopped, `exited`, with the status.
+    let exits = ServiceRequest {
+        argv: vec!["/bin/sh".into(), "-c".into(), "sleep 0.5; exit 4".into()],
+        ..httpd_service(&digest, "x", 1)
+    };
+    let v = c.service_start(&exits).await.unwrap();
+    let st = wait_stopped(&c).await;
+    assert_eq!(st.state, ServiceState::Stopped, "{st:?}");
+    assert_eq!(st.stopped_because.as_deref(), Some("exited"));
+    assert_eq!(st.exit_code, Some(4));
+    let ep = v.endpoint.clone();
+    assert!(tokio::task::spawn_blocking(move || http_get(&ep, "/"))
+        .await
+        .unwrap()
+        .is_err());
+    // The miner shuts down: its services stop, their ports refuse, no container is left.
+    let v = c
+        .service_start(&httpd_service(&digest, "up", 1))
+        .await
+        .unwrap();
+    assert_eq!(get_when_up(&v.endpoint, "/index.html").await, "up\n");
+    fx.server.stop_services().await;
+    let st = c.service_status().await.unwrap();
+    assert_eq!(st.state, ServiceState::Stopped);
+    assert_eq!(st.stopped_because.as_deref(), Some("miner_shutdown"));
+    let ep = v.endpoint.clone();
+    assert!(
+        tokio::task::spawn_blocking(move || http_get(&ep, "/index.html"))
+            .await
+            .unwrap()
+            .is_err()
+    );
+    let rt = unet_sandbox::Runtime {
+        runc: unet_sandbox::runner::find_runc().unwrap(),
+        state_root: fx._dir.path().join("sandbox/runc"),
+    };
+    assert!(rt.list("unet-svc-").is_empty());
+}
+
+/// A flood of connections cannot take more than `max_connections` forwarding slots: past
+/// the cap a connection is closed at once, and the slot comes back when one ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_connections_are_capped() {
+    let fx = fixture_with(1, 8, |c| {
+        c.services.ports = (23040, 23049);
+        c.services.max_connections = 1;
+    })
+    .await;
+    let c = JobClient::new(&fx.url, key(1), CHAIN, 0);
+    let digest = upload_example(&c).await;
+    let v = c
+        .service_start(&httpd_service(&digest, "capped", 1))
+        .await
+        .unwrap();
+    assert_eq!(get_when_up(&v.endpoint, "/index.html").await, "capped\n");
+    let addr = v.endpoint.trim_start_matches("http://").to_string();
+    let verdict = tokio::task::spawn_blocking(move || {
+        // The first connection holds the only slot (it sends nothing yet).
+        let held = TcpStream::connect(&addr).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        // The second is accepted by the listener and closed at once: EOF, no page.
+        let mut second = TcpStream::connect(&addr).unwrap();
+        second
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let _ = write!(second, "GET /index.html HTTP/1.0\r\n\r\n");
+        let mut got = String::new();
+        let _ = second.read_to_string(&mut got);
+        drop(held);
+        got
+    })
+    .await
+    .unwrap();
+    assert!(!verdict.contains("capped"), "{verdict:?}");
+    // Once the first ends, the slot is free again.
+    assert_eq!(get_when_up(&v.endpoint, "/index.html").await, "capped\n");
+}
