@@ -30,7 +30,8 @@ use unet_api::market::LeaseState;
 use unet_renter::service::{ServiceRequest, ServiceState, ServiceView};
 use unet_sandbox::{LiveLog, ServiceContainer};
 
-/// Container ids of services start with this.
+/// Container ids of services start with this, then a hash of the sandbox directory (two
+/// miners on one host never share a container id or cgroup), then the lease.
 pub const CONTAINER_PREFIX: &str = "unet-svc-";
 
 /// How services run.
@@ -148,10 +149,16 @@ impl Services {
             .cloned()
     }
 
+    /// `unet-svc-<hash of the sandbox directory>-`: this miner's service containers.
+    pub fn container_prefix(&self) -> String {
+        let h = unet_types::sha256(&[self.sandbox.dir.as_os_str().as_encoded_bytes()]);
+        format!("{CONTAINER_PREFIX}{}-", hex::encode(&h[..4]))
+    }
+
     /// Removes the service containers a previous run of the miner left behind.
     pub fn remove_leftovers(&self) {
         if let Ok(rt) = self.sandbox.runtime() {
-            for id in rt.list(CONTAINER_PREFIX) {
+            for id in rt.list(&self.container_prefix()) {
                 warn!(container = %id, "removing a service container left by a previous run");
                 rt.destroy(&id);
             }
@@ -224,9 +231,10 @@ impl Services {
             .map_err(|e| fail(StartError::Failed(e.to_string())))?;
         let sb = self.sandbox.clone();
         let log = entry.log.clone();
+        let container = format!("{}{lease}", self.container_prefix());
         let started = tokio::task::spawn_blocking(move || {
             let w = exec::Workload {
-                container: format!("{CONTAINER_PREFIX}{lease}"),
+                container,
                 hostname: "service",
                 lease,
                 argv: &req.argv,
