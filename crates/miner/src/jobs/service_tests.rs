@@ -332,7 +332,18 @@ async fn a_jobs_log_streams_while_it_runs_and_equals_its_output() {
         .await
         .unwrap();
     assert_eq!(all, stdout);
-    // Another renter cannot read it; a bad offset is refused.
+    // A job id that is not 64 hex digits never reaches a file name (the path would lead to
+    // the miner's state.json); an unknown one is unknown.
+    for bad in ["..%2F..%2Fstate", "state", &"g".repeat(64)] {
+        let e = c.logs(Some(bad), 0).await.unwrap_err();
+        assert!(
+            matches!(e.code(), Some("bad_job") | Some("bad_signature")),
+            "{bad}: {e}"
+        );
+    }
+    let e = c.logs(Some(&"ab".repeat(32)), 0).await.unwrap_err();
+    assert_eq!(e.code(), Some("unknown_job"), "{e}");
+    // Another renter cannot read it.
     let mallory = JobClient::new(&fx.url, key(9), CHAIN, 0);
     assert_eq!(
         mallory.logs(Some(&v.job_id), 0).await.unwrap_err().code(),

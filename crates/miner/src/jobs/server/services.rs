@@ -255,6 +255,10 @@ pub(super) async fn job_logs_handler(
     let (_, lease) = s.authenticate(&headers, "GET", &path, b"", false).await?;
     let offset = parse_offset(&offset)?;
     let id = id.to_lowercase();
+    // A job id is 64 hex digits; anything else never reaches a file name.
+    if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad_job(format!("{id:?} is not a job id (64 hex digits)")));
+    }
     let unknown = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
