@@ -456,3 +456,35 @@ async fn forwarded_connections_are_capped() {
     // Once the first ends, the slot is free again.
     assert_eq!(get_when_up(&v.endpoint, "/index.html").await, "capped\n");
 }
+
+/// A lease the chain reports past its end (not yet settled closed): the watcher stops its
+/// service as `lease_expired`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_stops_when_its_lease_reaches_its_end() {
+    let fx = service_fixture((23050, 23059)).await;
+    let c = JobClient::new(&fx.url, key(1), CHAIN, 0);
+    let digest = upload_example(&c).await;
+    let v = c
+        .service_start(&httpd_service(&digest, "until-the-end", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        get_when_up(&v.endpoint, "/index.html").await,
+        "until-the-end\n"
+    );
+    {
+        let mut leases = fx.chain.0.lock().unwrap();
+        let l = leases.get_mut(&0).unwrap();
+        l.height = l.end;
+    }
+    let st = wait_stopped(&c).await;
+    assert_eq!(st.state, ServiceState::Stopped, "{st:?}");
+    assert_eq!(st.stopped_because.as_deref(), Some("lease_expired"));
+    let ep = v.endpoint.clone();
+    assert!(
+        tokio::task::spawn_blocking(move || http_get(&ep, "/index.html"))
+            .await
+            .unwrap()
+            .is_err()
+    );
+}
