@@ -23,6 +23,14 @@ pub enum JobCommand {
     Submit(Box<SubmitArgs>),
     /// A job's result (waits for it with --wait), with its receipt checked.
     Result(ResultArgs),
+    /// A job's output (stdout and stderr as they came); --follow until it ends.
+    Logs {
+        /// Job id (from `unet job submit --no-wait`).
+        #[arg(long)]
+        job: String,
+        #[command(flatten)]
+        args: crate::service::LogsArgs,
+    },
     /// Write a small OCI image archive to try image jobs with: the static busybox (from
     /// busybox-static), whose /bin/sh runs `echo`; its command prints a greeting.
     ExampleImage {
@@ -134,6 +142,7 @@ pub fn run(command: JobCommand) -> Result<()> {
     let json_mode = match &command {
         JobCommand::Submit(a) => a.target.common.json,
         JobCommand::Result(a) => a.target.common.json,
+        JobCommand::Logs { args, .. } => args.target.common.json,
         JobCommand::ExampleImage { out, busybox } => {
             let bb = match busybox {
                 Some(b) => b.clone(),
@@ -409,6 +418,7 @@ async fn dispatch(command: JobCommand) -> Result<()> {
             report(&a.target, &done, want).await
         }
         JobCommand::ExampleModel { .. } | JobCommand::ExampleImage { .. } => Ok(()),
+        JobCommand::Logs { job, args } => crate::service::logs(&args, Some(&job)).await,
         JobCommand::Result(a) => {
             let c = connect(&a.target).await?;
             let view = if a.wait {

@@ -12,6 +12,7 @@ mod light;
 mod market;
 mod miner;
 mod miner_bench;
+mod service;
 mod sim;
 mod validator;
 mod wallet;
@@ -109,6 +110,12 @@ enum Command {
         #[command(subcommand)]
         command: light::LightCommand,
     },
+    /// A service on a lease: an image running for the life of the lease, one port forwarded
+    /// by the miner (start, status, stop, logs).
+    Service {
+        #[command(subcommand)]
+        command: service::ServiceCommand,
+    },
     #[command(flatten)]
     Wallet(wallet::Command),
 }
@@ -156,6 +163,7 @@ fn main() -> Result<()> {
         Command::Market { command } => market::run(command),
         Command::Job { command } => job::run(command),
         Command::Light { command } => light::run(command),
+        Command::Service { command } => service::run(command),
     }
 }
 

@@ -46,6 +46,12 @@ pub struct DoctorArgs {
     /// One JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Miner home: its provider.toml is checked (and its runc used).
+    #[arg(long)]
+    pub home: Option<PathBuf>,
+    /// The provider configuration to check [default: HOME/provider.toml].
+    #[arg(long)]
+    pub provider_config: Option<PathBuf>,
 }
 
 #[derive(Args, Clone)]
@@ -78,6 +84,10 @@ pub struct RunArgs {
     /// Jobs waiting at most before new ones are refused.
     #[arg(long, default_value_t = 64)]
     pub job_queue: usize,
+    /// The provider configuration of workloads (runtime, uid range, per-chip resources,
+    /// egress, service ports) [default: HOME/provider.toml when it exists].
+    #[arg(long)]
+    pub provider_config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -157,7 +167,47 @@ pub fn emulated_chip(
 fn doctor(a: DoctorArgs) -> Result<()> {
     use unet_sandbox::doctor;
     let work = std::env::temp_dir().join(format!("unet-doctor-{}", std::process::id()));
-    let checks = doctor::check_host(&doctor::HostPaths::default(), &work);
+    let home = a.home.clone().unwrap_or_default();
+    let config = if a.home.is_some() || a.provider_config.is_some() {
+        Some(unet_miner::provider::ProviderConfig::for_home(
+            &home,
+            a.provider_config.as_deref(),
+        ))
+    } else {
+        None
+    };
+    if let Some(Ok((c, _))) = &config {
+        if let Some(runc) = &c.runtime.runc {
+            // The checks below find runc through UNET_RUNC; nothing else runs yet.
+            std::env::set_var("UNET_RUNC", runc);
+        }
+    }
+    let mut checks = doctor::check_host(&doctor::HostPaths::default(), &work);
+    if let Some(config) = config {
+        checks.insert(
+            0,
+            match config {
+                Ok((c, file)) => doctor::Check {
+                    name: "provider config",
+                    ok: true,
+                    required: true,
+                    detail: format!(
+                        "{}: {}",
+                        file.map_or("defaults".into(), |f| f.display().to_string()),
+                        c.summary()
+                    ),
+                    fix: None,
+                },
+                Err(e) => doctor::Check {
+                    name: "provider config",
+                    ok: false,
+                    required: true,
+                    detail: e,
+                    fix: Some("correct the file (see crates/miner/README.md)".into()),
+                },
+            },
+        );
+    }
     let ready = doctor::host_ready(&checks);
     if a.json {
         println!("{}", json!({"ready": ready, "checks": checks}));
@@ -265,26 +315,40 @@ fn run_daemon(a: RunArgs) -> Result<()> {
         .map(|f| parse_unc(f).map_err(|e| anyhow!("--fee: {e}")))
         .transpose()?;
     cfg.progress = !a.no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let jobs = a.jobs.map(|addr| {
-        let mut jc = unet_miner::jobs::server::JobsConfig::new(addr, home.dir.join("jobs"));
-        if let Some(w) = a.job_workers {
-            jc.workers = w.max(1);
-        }
-        jc.queue = a.job_queue.max(1);
-        jc
-    });
+    let (provider, _) =
+        unet_miner::provider::ProviderConfig::for_home(&home.dir, a.provider_config.as_deref())
+            .map_err(|e| anyhow!(e))?;
+    let jobs = a
+        .jobs
+        .map(|addr| {
+            let mut jc = unet_miner::jobs::server::JobsConfig::new(addr, home.dir.join("jobs"));
+            if let Some(w) = a.job_workers {
+                jc.workers = w.max(1);
+            }
+            jc.queue = a.job_queue.max(1);
+            provider.apply(&mut jc).map(|()| jc)
+        })
+        .transpose()
+        .map_err(|e| anyhow!(e))?;
     let job_backend = backend.clone();
     let miner = Miner::new(cfg, backend)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        let mut server = None;
         if let Some(jc) = jobs {
             // Jobs run on their own tasks and blocking threads, beside the liveness daemon.
             let chain = std::sync::Arc::new(unet_miner::jobs::server::RpcChain::new(&a.rpc));
-            unet_miner::jobs::server::JobServer::start(jc, job_backend, chain).await?;
+            server =
+                Some(unet_miner::jobs::server::JobServer::start(jc, job_backend, chain).await?);
         }
-        miner.run(shutdown_signal()).await
+        let ran = miner.run(shutdown_signal()).await;
+        // Renters' services end with the miner.
+        if let Some(s) = server {
+            s.stop_services().await;
+        }
+        ran
     })
 }
 

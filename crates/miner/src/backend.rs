@@ -52,6 +52,11 @@ pub trait ChipBackend: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Every chip this backend manages (discovered when it was opened).
     fn chips(&self) -> Vec<ChipInfo>;
+    /// The host GPU index of `chip` (`/dev/nvidia<index>`) given to renters' workloads on
+    /// it, when it is a GPU this host exposes; None: workloads get no GPU.
+    fn gpu_index(&self, _chip: &ChipId) -> Option<u32> {
+        None
+    }
     /// Registration evidence (an encoded `unet_poci::Evidence`) whose nonce is `nonce`.
     fn registration_evidence(
         &self,

@@ -17,6 +17,7 @@ pub mod jobs;
 pub mod metrics;
 #[cfg(feature = "nvml")]
 pub mod nvml;
+pub mod provider;
 pub mod register;
 pub mod soft;
 pub mod state;

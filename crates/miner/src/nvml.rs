@@ -30,6 +30,7 @@ use unet_types::chip::ChipId;
 
 struct Gpu {
     info: ChipInfo,
+    index: u32,
     uuid: String,
     chain: Vec<Vec<u8>>,
 }
@@ -103,6 +104,7 @@ impl NvmlBackend {
                     kind: KIND_NVIDIA_SPDM,
                     source: label,
                 },
+                index,
                 uuid,
                 chain,
             });
@@ -179,6 +181,13 @@ impl ChipBackend for NvmlBackend {
 
     fn chips(&self) -> Vec<ChipInfo> {
         self.gpus.iter().map(|g| g.info.clone()).collect()
+    }
+
+    fn gpu_index(&self, chip: &ChipId) -> Option<u32> {
+        self.gpus
+            .iter()
+            .find(|g| &g.info.chip_id == chip)
+            .map(|g| g.index)
     }
 
     fn registration_evidence(

@@ -45,6 +45,10 @@ pub struct ChipFile {
     /// GPU architecture of an emulated GPU (`Hopper`, `Blackwell`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architecture: Option<String>,
+    /// The host GPU (`/dev/nvidia<index>`, CDI device `<index>`) that renters' workloads on
+    /// this chip get; none: they get no GPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_index: Option<u32>,
 }
 
 /// The engine behind a chip file.
@@ -158,6 +162,7 @@ impl ChipFile {
             chain: gpu.chain().iter().map(hex::encode).collect(),
             kind: Some(KIND_NVIDIA_SPDM.into()),
             architecture: Some(gpu.architecture().into()),
+            gpu_index: None,
         })
     }
 
@@ -191,6 +196,7 @@ impl ChipFile {
             chain: chain.iter().map(hex::encode).collect(),
             kind: None,
             architecture: None,
+            gpu_index: None,
         })
     }
 
@@ -216,6 +222,7 @@ struct SoftChip {
     info: ChipInfo,
     engine: Engine,
     chain: Vec<Vec<u8>>,
+    gpu_index: Option<u32>,
 }
 
 /// A directory of chip files (`*.json`), each an emulated chip.
@@ -258,6 +265,7 @@ impl SoftBackend {
                         info,
                         engine,
                         chain,
+                        gpu_index: file.gpu_index,
                     },
                 )
                 .is_some()
@@ -287,6 +295,10 @@ impl ChipBackend for SoftBackend {
 
     fn chips(&self) -> Vec<ChipInfo> {
         self.chips.values().map(|c| c.info.clone()).collect()
+    }
+
+    fn gpu_index(&self, chip: &ChipId) -> Option<u32> {
+        self.chips.get(chip).and_then(|c| c.gpu_index)
     }
 
     fn registration_evidence(

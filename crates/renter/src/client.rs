@@ -78,7 +78,12 @@ impl JobClient {
         }
     }
 
-    async fn send(&self, method: &str, path: &str, body: Vec<u8>) -> Result<Value, RenterError> {
+    pub(crate) async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, RenterError> {
         self.send_typed(method, path, body, "application/json")
             .await
     }

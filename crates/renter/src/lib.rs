@@ -18,6 +18,8 @@
 //!   result), and its verification against the chip's device key as registered on chain.
 //!   Signing needs the chip and stays in the miner.
 //! - [`lease`]: a lease as the protocol reads it from the node.
+//! - [`service`]: services (an image running for the life of the lease behind a forwarded
+//!   port) and live logs of jobs and services, with their client calls.
 //! - [`client`]: [`client::JobClient`], the signing HTTP client of one lease, and
 //!   [`client::verify_receipt`], the full check of a finished job against the chain.
 //!
@@ -34,3 +36,4 @@ pub mod client;
 pub mod job;
 pub mod lease;
 pub mod receipt;
+pub mod service;

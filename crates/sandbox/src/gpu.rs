@@ -177,6 +177,29 @@ pub fn from_cdi(
     Ok(out)
 }
 
+/// The edits of host GPU `index` for a workload: from the first JSON CDI spec under
+/// `cdi_dirs` (its device named `index`, plus the spec's common edits), else the device
+/// nodes `nvidia<index>`, `nvidiactl` and `nvidia-uvm` alone. Nodes are looked up under
+/// `dev` (`/dev` on a real host; tests point it elsewhere) and appear in the container as
+/// `/dev/<name>`. A missing node is an error naming it.
+pub fn gpu_edits(index: u32, dev: &Path, cdi_dirs: &[PathBuf]) -> Result<GpuEdits, String> {
+    let dirs: Vec<&Path> = cdi_dirs.iter().map(PathBuf::as_path).collect();
+    let resolve = |p: &str| match p.strip_prefix("/dev/") {
+        Some(name) => dev.join(name),
+        None => PathBuf::from(p),
+    };
+    let mut edits = match find_cdi_spec(&dirs)? {
+        Some(text) => from_cdi(&text, &index.to_string(), resolve)?,
+        None => nvidia_nodes(index, dev)?,
+    };
+    for d in &mut edits.devices {
+        if let Some(name) = d.path.file_name() {
+            d.path = Path::new("/dev").join(name);
+        }
+    }
+    Ok(edits)
+}
+
 /// The first `*.json` CDI spec of kind `nvidia.com/gpu` under `dir` (`/etc/cdi`, then
 /// `/var/run/cdi` on a real host), if any; a YAML spec there is named in the error.
 pub fn find_cdi_spec(dirs: &[&Path]) -> Result<Option<String>, String> {

@@ -5,6 +5,9 @@
 //!   privileges, [`seccomp`] deny list, cgroup limits).
 //! - [`runner`]: runs a container with `runc`, caps output and wall time, and always kills
 //!   and deletes it at the end.
+//! - [`service`]: a container that runs until stopped (a renter's service); [`netns`]
+//!   connects into its network namespace to forward a port; [`log`] is a workload's live
+//!   output.
 //! - [`rootfs`]: the minimal busybox root for commands without an image.
 //! - [`gpu`]: the leased NVIDIA GPU's device nodes and driver files, from a CDI spec.
 //! - [`image`]: OCI images (archive import, digest checks, safe layer unpacking, cache).
@@ -16,11 +19,16 @@
 pub mod doctor;
 pub mod gpu;
 pub mod image;
+pub mod log;
+pub mod netns;
 pub mod rootfs;
 pub mod runner;
 pub mod seccomp;
+pub mod service;
 pub mod spec;
 pub mod volume;
 
+pub use log::{LiveLog, LogChunk};
 pub use runner::{RunOutcome, Runtime, Stopped};
+pub use service::ServiceContainer;
 pub use spec::{Bind, IdRange, Resources, WorkloadSpec};

@@ -10,7 +10,7 @@
 //! the cgroup (`memory.oom_control` / `memory.failcnt`), the job is reported as stopped by
 //! the memory limit.
 
-use crate::spec::WorkloadSpec;
+use crate::{log::LiveLog, spec::WorkloadSpec};
 use std::{
     io::Read,
     path::{Path, PathBuf},
@@ -92,7 +92,7 @@ impl Runtime {
         Ok(Self { runc, state_root })
     }
 
-    fn cmd(&self) -> Command {
+    pub(crate) fn cmd(&self) -> Command {
         let mut c = Command::new(&self.runc);
         c.arg("--root").arg(&self.state_root);
         c
@@ -124,6 +124,36 @@ impl Runtime {
         wall: Duration,
         output_cap: u64,
     ) -> RunOutcome {
+        self.run_logged(id, bundle, spec, wall, output_cap, None)
+    }
+
+    /// [`Runtime::run`], also writing stdout and stderr as they arrive (within the same
+    /// output cap) to `live`, which is finished when the workload has ended.
+    pub fn run_logged(
+        &self,
+        id: &str,
+        bundle: &Path,
+        spec: &WorkloadSpec,
+        wall: Duration,
+        output_cap: u64,
+        live: Option<Arc<LiveLog>>,
+    ) -> RunOutcome {
+        let out = self.run_inner(id, bundle, spec, wall, output_cap, live.clone());
+        if let Some(l) = live {
+            l.finish();
+        }
+        out
+    }
+
+    fn run_inner(
+        &self,
+        id: &str,
+        bundle: &Path,
+        spec: &WorkloadSpec,
+        wall: Duration,
+        output_cap: u64,
+        live: Option<Arc<LiveLog>>,
+    ) -> RunOutcome {
         let started = Instant::now();
         let mut out = RunOutcome::default();
         if let Err(e) = self.prepare(id, bundle, spec) {
@@ -150,7 +180,7 @@ impl Runtime {
         let used = Arc::new(AtomicU64::new(0));
         let over = Arc::new(AtomicBool::new(false));
         let reader = |pipe: Option<Box<dyn Read + Send>>| {
-            let (used, over) = (used.clone(), over.clone());
+            let (used, over, live) = (used.clone(), over.clone(), live.clone());
             let buf = Arc::new(Mutex::new(Vec::new()));
             let b = buf.clone();
             let h = std::thread::spawn(move || {
@@ -165,6 +195,9 @@ impl Runtime {
                     let take = n.min(output_cap.saturating_sub(before) as usize);
                     if let Ok(mut v) = b.lock() {
                         v.extend_from_slice(&chunk[..take]);
+                    }
+                    if let Some(l) = &live {
+                        l.write(&chunk[..take]);
                     }
                     if take < n {
                         over.store(true, Ordering::SeqCst);
@@ -243,7 +276,12 @@ impl Runtime {
             .status();
     }
 
-    fn prepare(&self, id: &str, bundle: &Path, spec: &WorkloadSpec) -> Result<(), String> {
+    pub(crate) fn prepare(
+        &self,
+        id: &str,
+        bundle: &Path,
+        spec: &WorkloadSpec,
+    ) -> Result<(), String> {
         if !valid_id(id) {
             return Err(format!("bad container id {id:?}"));
         }

@@ -56,6 +56,15 @@ pub struct SandboxConfig {
     pub cpu_millis: u64,
     /// Caps of one image (blobs, layers, unpacked bytes and entries).
     pub images: unet_sandbox::image::ImageLimits,
+    /// The runc binary [default: `UNET_RUNC`, else `runc` on `PATH`].
+    pub runc: Option<PathBuf>,
+    /// Memory of one service container, MiB (a batch job names its own, up to the
+    /// server's maximum).
+    pub service_memory_mib: u64,
+    /// Where the host's GPU device nodes are (`/dev`).
+    pub gpu_dev: PathBuf,
+    /// Where CDI specs are looked for (`/etc/cdi`, `/var/run/cdi`).
+    pub cdi_dirs: Vec<PathBuf>,
 }
 
 impl SandboxConfig {
@@ -76,6 +85,10 @@ impl SandboxConfig {
             pids: 256,
             cpu_millis: 1000,
             images: unet_sandbox::image::ImageLimits::default(),
+            runc: None,
+            service_memory_mib: 1024,
+            gpu_dev: PathBuf::from("/dev"),
+            cdi_dirs: vec![PathBuf::from("/etc/cdi"), PathBuf::from("/var/run/cdi")],
         }
     }
 
@@ -99,7 +112,18 @@ impl SandboxConfig {
         self.dir.join("volumes").join(format!("lease-{lease}"))
     }
 
-    fn ensure_dir(&self) -> Result<(), String> {
+    /// runc (the configured binary, else found on `PATH`), its state under `<dir>/runc`.
+    pub fn runtime(&self) -> Result<unet_sandbox::Runtime, String> {
+        match &self.runc {
+            Some(runc) => Ok(unet_sandbox::Runtime {
+                runc: runc.clone(),
+                state_root: self.dir.join("runc"),
+            }),
+            None => unet_sandbox::Runtime::detect(self.dir.join("runc")),
+        }
+    }
+
+    pub(crate) fn ensure_dir(&self) -> Result<(), String> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| format!("sandbox dir {}: {e}", self.dir.display()))?;
@@ -108,39 +132,68 @@ impl SandboxConfig {
     }
 }
 
-/// Runs `argv` as job `job_id` of lease `lease` under `limits` in the sandbox, on `image`
-/// (its entrypoint first; its `Cmd` when `argv` is empty; its environment, working
-/// directory and numeric user) or on the busybox root. Blocks until the command ends or is
-/// stopped; always returns within the wall time plus a short grace.
-pub fn run(
-    sb: &SandboxConfig,
-    job_id: &str,
-    lease: u64,
-    argv: &[String],
-    limits: &ExecLimits,
-    image: Option<&unet_sandbox::image::Image>,
-) -> ExecOutcome {
-    let fail = ExecOutcome::failed_to_start;
+/// What one workload runs with, besides the sandbox's configuration.
+pub struct Workload<'a> {
+    /// The container id (`[A-Za-z0-9_-]`, at most 128 bytes).
+    pub container: String,
+    /// The hostname inside.
+    pub hostname: &'a str,
+    /// The lease (its uid range and volume).
+    pub lease: u64,
+    /// The command (after the image's entrypoint; empty: the image's `Cmd`).
+    pub argv: &'a [String],
+    /// `KEY=VALUE` pairs the renter adds to the image's environment.
+    pub env: &'a [String],
+    /// The image, or None for the busybox root.
+    pub image: Option<&'a unet_sandbox::image::Image>,
+    /// Memory of the whole container, bytes.
+    pub memory_bytes: u64,
+    /// `/tmp` size and largest file, bytes.
+    pub file_bytes: u64,
+    /// The host GPU of the chip it runs on ([`crate::ChipBackend::gpu_index`]): that GPU
+    /// and no other is given to the container.
+    pub gpu: Option<u32>,
+}
+
+/// A workload ready to start: the runtime, the container id and its spec.
+pub struct Prepared {
+    /// runc, with the sandbox's state directory.
+    pub runtime: unet_sandbox::Runtime,
+    /// The container id.
+    pub id: String,
+    /// The runtime spec.
+    pub spec: unet_sandbox::WorkloadSpec,
+    /// Where its bundle goes.
+    pub bundle: PathBuf,
+}
+
+/// The spec of `w` in the sandbox `sb`: the image's entrypoint first; its `Cmd` when
+/// `argv` is empty; its environment, working directory and numeric user; the lease's
+/// volume at `/work`.
+pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String> {
     let mut args: Vec<String> = Vec::new();
     let mut env: Vec<String> = Vec::new();
     let (mut cwd, mut uid, mut gid) = ("/work".to_string(), 0, 0);
-    if let Some(img) = image {
+    if let Some(img) = w.image {
         args.extend(img.config.entrypoint.iter().cloned());
-        if argv.is_empty() {
+        if w.argv.is_empty() {
             args.extend(img.config.cmd.iter().cloned());
         }
         env.extend(img.config.env.iter().cloned());
-        if let Some(w) = &img.config.working_dir {
-            cwd = w.clone();
+        if let Some(dir) = &img.config.working_dir {
+            cwd = dir.clone();
         }
-        match img.config.uid_gid() {
-            Ok((u, g)) => (uid, gid) = (u, g),
-            Err(e) => return fail(e),
-        }
+        (uid, gid) = img.config.uid_gid()?;
     }
-    args.extend(argv.iter().cloned());
+    args.extend(w.argv.iter().cloned());
     if args.is_empty() {
-        return fail("empty argv (and the image names no command)".into());
+        return Err("empty argv (and the image names no command)".into());
+    }
+    // The renter's variables replace the image's of the same name.
+    for e in w.env {
+        let name = e.split_once('=').map_or(e.as_str(), |(n, _)| n);
+        env.retain(|x| x.split_once('=').map_or(x.as_str(), |(n, _)| n) != name);
+        env.push(e.clone());
     }
     for (k, v) in [
         (
@@ -157,26 +210,33 @@ pub fn run(
             env.push(format!("{k}={v}"));
         }
     }
-    if let Err(e) = sb.ensure_dir() {
-        return fail(e);
-    }
-    let rt = match unet_sandbox::Runtime::detect(sb.dir.join("runc")) {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    let rootfs = match image {
+    sb.ensure_dir()?;
+    let runtime = sb.runtime()?;
+    let rootfs = match w.image {
         Some(img) => img.rootfs.clone(),
-        None => match unet_sandbox::rootfs::busybox_rootfs(&sb.dir.join("busybox-root")) {
-            Ok(r) => r,
-            Err(e) => return fail(e),
-        },
+        None => unet_sandbox::rootfs::busybox_rootfs(&sb.dir.join("busybox-root"))?,
     };
-    let ids = sb.ids(lease);
-    let volume = sb.volume(lease);
-    if let Err(e) = unet_sandbox::runner::prepare_volume(&volume, ids) {
-        return fail(e);
+    let ids = sb.ids(w.lease);
+    let volume = sb.volume(w.lease);
+    unet_sandbox::runner::prepare_volume(&volume, ids)?;
+    let id = w.container.clone();
+    let mut binds = vec![unet_sandbox::Bind {
+        host: volume,
+        container: "/work".into(),
+        read_only: false,
+    }];
+    let mut devices = Vec::new();
+    if let Some(index) = w.gpu {
+        let g = unet_sandbox::gpu::gpu_edits(index, &sb.gpu_dev, &sb.cdi_dirs)
+            .map_err(|e| format!("GPU {index} of the leased chip: {e}"))?;
+        devices = g.devices;
+        binds.extend(g.binds);
+        for e in g.env {
+            let name = e.split_once('=').map_or(e.as_str(), |(n, _)| n).to_string();
+            env.retain(|x| x.split_once('=').map_or(x.as_str(), |(n, _)| n) != name);
+            env.push(e);
+        }
     }
-    let id: String = format!("unet-{}", &job_id[..job_id.len().min(48)]);
     let spec = unet_sandbox::WorkloadSpec {
         rootfs,
         args,
@@ -184,29 +244,79 @@ pub fn run(
         cwd,
         uid,
         gid,
-        hostname: "job".into(),
+        hostname: w.hostname.into(),
         resources: unet_sandbox::Resources {
-            memory_bytes: limits.memory_mib.saturating_mul(1 << 20),
+            memory_bytes: w.memory_bytes,
             pids: sb.pids,
             cpu_millis: sb.cpu_millis,
-            tmpfs_bytes: limits.file_bytes,
-            file_bytes: limits.file_bytes,
+            tmpfs_bytes: w.file_bytes,
+            file_bytes: w.file_bytes,
         },
         ids,
-        binds: vec![unet_sandbox::Bind {
-            host: volume,
-            container: "/work".into(),
-            read_only: false,
-        }],
+        binds,
         cgroup: format!("/unet/{id}"),
-        devices: vec![],
+        devices,
     };
-    rt.run(
-        &id,
-        &sb.dir.join("bundles").join(&id),
-        &spec,
+    Ok(Prepared {
+        runtime,
+        bundle: sb.dir.join("bundles").join(&id),
+        id,
+        spec,
+    })
+}
+
+/// What a job runs on besides the sandbox: its image (None: the busybox root) and the
+/// leased chip's host GPU (None: no GPU).
+#[derive(Clone, Copy, Default)]
+pub struct RunsOn<'a> {
+    /// The unpacked image.
+    pub image: Option<&'a unet_sandbox::image::Image>,
+    /// The host GPU index.
+    pub gpu: Option<u32>,
+}
+
+/// Runs `argv` as job `job_id` of lease `lease` under `limits` in the sandbox, on `on`'s
+/// image or the busybox root with its GPU ([`prepare`]), its output also going to `live`
+/// as it arrives.
+/// Blocks until the command ends or is stopped; always returns within the wall time plus a
+/// short grace.
+pub fn run(
+    sb: &SandboxConfig,
+    job_id: &str,
+    lease: u64,
+    argv: &[String],
+    limits: &ExecLimits,
+    on: RunsOn<'_>,
+    live: Option<std::sync::Arc<unet_sandbox::LiveLog>>,
+) -> ExecOutcome {
+    let RunsOn { image, gpu } = on;
+    let w = Workload {
+        container: format!("unet-{}", &job_id[..job_id.len().min(48)]),
+        hostname: "job",
+        lease,
+        argv,
+        env: &[],
+        image,
+        memory_bytes: limits.memory_mib.saturating_mul(1 << 20),
+        file_bytes: limits.file_bytes,
+        gpu,
+    };
+    let p = match prepare(sb, &w) {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(l) = live {
+                l.finish();
+            }
+            return ExecOutcome::failed_to_start(e);
+        }
+    };
+    p.runtime.run_logged(
+        &p.id,
+        &p.bundle,
+        &p.spec,
         Duration::from_millis(limits.wall_ms),
         limits.output_bytes,
+        live,
     )
 }
 
@@ -237,7 +347,7 @@ mod tests {
     }
 
     fn job(sb: &SandboxConfig, id: &str, a: &[&str], limits: &ExecLimits) -> ExecOutcome {
-        let out = run(sb, id, 7, &argv(a), limits, None);
+        let out = run(sb, id, 7, &argv(a), limits, RunsOn::default(), None);
         if let Some(e) = &out.start_error {
             assert!(!e.contains("not found: install"), "{e}");
         }
@@ -384,5 +494,84 @@ mod tests {
             "limit wall_ms = 0 must be within 1..=600000"
         );
         assert!(ExecLimits::default().check(&max).is_ok());
+    }
+
+    /// The chip file names host GPU 2: a workload on that chip gets `/dev/nvidia2` (with
+    /// `nvidiactl` and `nvidia-uvm`) and no other GPU; a missing node is an error naming it.
+    #[test]
+    fn the_leased_chips_gpu_and_no_other_is_in_the_runtime_spec() {
+        use crate::{backend::ChipBackend as _, soft::ChipFile, SoftBackend};
+        let (d, mut sb) = setup();
+        // A fake /dev: four GPUs and the two control nodes (links to real character devices).
+        let dev = d.path().join("dev");
+        std::fs::create_dir_all(&dev).unwrap();
+        for (name, target) in [
+            ("nvidia0", "/dev/null"),
+            ("nvidia1", "/dev/null"),
+            ("nvidia2", "/dev/zero"),
+            ("nvidia3", "/dev/null"),
+            ("nvidiactl", "/dev/full"),
+            ("nvidia-uvm", "/dev/urandom"),
+        ] {
+            std::os::unix::fs::symlink(target, dev.join(name)).unwrap();
+        }
+        sb.gpu_dev = dev.clone();
+        sb.cdi_dirs = vec![d.path().join("no-cdi")];
+        let chips = d.path().join("chips");
+        std::fs::create_dir_all(&chips).unwrap();
+        let ca = unet_poci::secure_element::DevnetVendorCa::from_seed(b"gpu test").unwrap();
+        let mut f = ChipFile::provision(&ca, "BM1684X", None, unet_poci::Curve::P256).unwrap();
+        f.gpu_index = Some(2);
+        f.save(&chips.join("c.json")).unwrap();
+        let backend = SoftBackend::open(&chips).unwrap();
+        let chip: unet_types::chip::ChipId = hex::decode(&f.chip_id).unwrap().try_into().unwrap();
+        let gpu = backend.gpu_index(&chip);
+        assert_eq!(gpu, Some(2));
+        let argv = argv(&["/bin/true"]);
+        let w = |gpu| Workload {
+            container: "unet-gpu".into(),
+            hostname: "job",
+            lease: 7,
+            argv: &argv,
+            env: &[],
+            image: None,
+            memory_bytes: 1 << 30,
+            file_bytes: 1 << 20,
+            gpu,
+        };
+        let spec = |gpu| {
+            let p = prepare(&sb, &w(gpu)).unwrap();
+            serde_json::to_value(p.spec.build().unwrap()).unwrap()
+        };
+        let v = spec(gpu);
+        let nodes: Vec<&str> = v["linux"]["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(nodes, ["/dev/nvidia2", "/dev/nvidiactl", "/dev/nvidia-uvm"]);
+        // /dev/zero is 1:5: the devices cgroup allows GPU 2's node, not GPU 0's (1:3).
+        let rules = v["linux"]["resources"]["devices"].as_array().unwrap();
+        assert_eq!(rules[0]["allow"], false);
+        assert_eq!(
+            (&rules[1]["major"], &rules[1]["minor"]),
+            (&1.into(), &5.into())
+        );
+        assert_eq!(rules.len(), 4);
+        // A chip without a GPU: no device at all.
+        let v = spec(None);
+        assert!(v["linux"]["devices"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()));
+        // Missing nodes are errors naming them.
+        std::fs::remove_file(dev.join("nvidia-uvm")).unwrap();
+        let e = prepare(&sb, &w(Some(2))).err().unwrap();
+        assert!(
+            e.contains("GPU 2 of the leased chip") && e.contains("nvidia-uvm"),
+            "{e}"
+        );
+        let e = prepare(&sb, &w(Some(7))).err().unwrap();
+        assert!(e.contains("nvidia7"), "{e}");
     }
 }

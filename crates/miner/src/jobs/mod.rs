@@ -10,7 +10,8 @@
 //! image-layout archive, or pulled from a registry, pinned by digest). Jobs run on their own
 //! worker threads behind a bounded queue, apart from the liveness daemon, so they never delay
 //! a challenge answer. Every finished job carries a [`Receipt`] signed by the leased chip's
-//! hardware key ([`receipt::sign`]).
+//! hardware key ([`receipt::sign`]). A lease may also run one [`services`] container for its
+//! life, its port forwarded by the miner.
 //!
 //! The protocol both sides share — the request and result documents, request signing, the
 //! receipt format and its verification — and the renter's client (`unet job`) live in the
@@ -29,3 +30,6 @@ pub mod pull;
 pub mod receipt;
 pub mod replay;
 pub mod server;
+#[cfg(test)]
+mod service_tests;
+pub mod services;

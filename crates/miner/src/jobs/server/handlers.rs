@@ -45,28 +45,14 @@ pub(super) async fn info_handler(State(s): State<Arc<Shared>>) -> Response {
     )
 }
 
-fn bad_job(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, "bad_job", msg.into())
-}
-
-pub(super) async fn submit_handler(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let (h, lease) = s
-        .authenticate(&headers, "POST", "/v1/jobs", &body, true)
-        .await?;
-    let req: JobRequest =
-        serde_json::from_slice(&body).map_err(|e| bad_job(format!("job request: {e}")))?;
-    if req.lease != h.lease_id {
-        return Err(bad_job(format!(
-            "the body names lease {}, the signature lease {}",
-            req.lease, h.lease_id
-        )));
-    }
-    // The chip: named, or the first of the lease this miner manages.
-    let chip_hex = match &req.chip {
+/// The chip a workload of `lease` runs on: `named` (a chip of the lease this miner
+/// manages), or the first chip of the lease this miner manages.
+pub(super) fn pick_chip(
+    s: &Shared,
+    lease: &super::LeaseInfo,
+    named: Option<&str>,
+) -> Result<(String, ChipId), ApiError> {
+    let chip_hex = match named {
         Some(c) => {
             let c = c.to_lowercase();
             if !lease.chips.contains(&c) {
@@ -102,6 +88,30 @@ pub(super) async fn submit_handler(
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| bad_job("chip id"))?;
+    Ok((chip_hex, chip))
+}
+
+pub(super) fn bad_job(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, "bad_job", msg.into())
+}
+
+pub(super) async fn submit_handler(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (h, lease) = s
+        .authenticate(&headers, "POST", "/v1/jobs", &body, true)
+        .await?;
+    let req: JobRequest =
+        serde_json::from_slice(&body).map_err(|e| bad_job(format!("job request: {e}")))?;
+    if req.lease != h.lease_id {
+        return Err(bad_job(format!(
+            "the body names lease {}, the signature lease {}",
+            req.lease, h.lease_id
+        )));
+    }
+    let (chip_hex, chip) = pick_chip(&s, &lease, req.chip.as_deref())?;
     match &req.job {
         JobSpec::Exec {
             argv,
@@ -157,6 +167,10 @@ pub(super) async fn submit_handler(
             }
         }
     }
+    let log_cap = match &req.job {
+        JobSpec::Exec { limits, .. } => usize::try_from(limits.output_bytes).unwrap_or(0),
+        JobSpec::Onnx { .. } => 0,
+    };
     let job_hash = unet_types::sha256(&[&body]);
     let job_id = hex::encode(job_hash);
     let renter = unet_types::hexser::to_hex(&h.key);
@@ -180,6 +194,18 @@ pub(super) async fn submit_handler(
             match s.queue.try_send(queued) {
                 Ok(()) => {
                     live.insert(job_id.clone(), (lease.id, renter, JobState::Queued));
+                    let mut logs = s.logs.lock().unwrap_or_else(|e| e.into_inner());
+                    logs.retain(|_, (_, _, ended)| {
+                        ended.is_none_or(|t| t.elapsed() < super::services::FINISHED_LOG_KEPT)
+                    });
+                    logs.insert(
+                        job_id.clone(),
+                        (
+                            lease.id,
+                            Arc::new(unet_sandbox::LiveLog::new(log_cap)),
+                            None,
+                        ),
+                    );
                     None
                 }
                 Err(mpsc::error::TrySendError::Full(_)) => Some(Some("queue_full")),

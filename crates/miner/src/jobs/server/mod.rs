@@ -7,6 +7,9 @@
 //! GET  /v1/jobs/{id}   signed (empty body) -> JobView (queued | running | done + receipt)
 //! POST /v1/images      signed; body = OCI image-layout archive -> {"digest", "config"}
 //!                      (see [`super::images`])
+//! GET  /v1/jobs/{id}/logs/{offset}   signed -> the job's live output (long poll)
+//! POST /v1/service, GET /v1/service, POST /v1/service/stop, GET /v1/service/logs/{offset}
+//!                      signed: the lease's service (see `services` and [`super::services`])
 //! ```
 //!
 //! Refusals are JSON `{"error": {"code", "message"}}` with a 4xx/5xx status; see
@@ -61,6 +64,7 @@ pub use unet_renter::lease::LeaseInfo;
 pub mod chain;
 mod handlers;
 mod runner;
+mod services;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -95,6 +99,8 @@ pub struct JobsConfig {
     pub max_image_bytes: usize,
     /// Registries (`host:port`) pulled from over plain HTTP instead of HTTPS.
     pub insecure_registries: Vec<String>,
+    /// Renters' services: port range, lease watch.
+    pub services: super::services::ServicesConfig,
 }
 
 impl JobsConfig {
@@ -115,6 +121,7 @@ impl JobsConfig {
             sandbox: exec::SandboxConfig::for_jobs_dir(&dir),
             max_image_bytes: super::images::DEFAULT_MAX_IMAGE_BYTES,
             insecure_registries: Vec::new(),
+            services: Default::default(),
             dir,
         }
     }
@@ -138,8 +145,14 @@ pub(super) struct Shared {
     /// Jobs not finished yet: id -> (lease, renter, state: queued or running). Finished
     /// jobs live on disk.
     live: Mutex<HashMap<String, (u64, String, JobState)>>,
+    /// Live output of jobs, queued to a few minutes after they end: id -> (lease, log,
+    /// when it ended).
+    logs: Mutex<HashMap<String, JobLog>>,
     queue: mpsc::Sender<Queued>,
+    services: Arc<super::services::Services>,
 }
+
+type JobLog = (u64, Arc<unet_sandbox::LiveLog>, Option<std::time::Instant>);
 
 /// A refusal: HTTP status, code, message.
 #[derive(Debug)]
@@ -200,6 +213,7 @@ pub(super) fn json_ok(status: StatusCode, v: &impl serde::Serialize) -> Response
 pub struct JobServer {
     /// The address the server actually listens on (the port chosen when `listen` had port 0).
     pub local_addr: SocketAddr,
+    services: Arc<super::services::Services>,
 }
 
 impl JobServer {
@@ -224,6 +238,16 @@ impl JobServer {
                 let _ = std::fs::remove_dir_all(e.path());
             }
         }
+        let services = super::services::Services::new(
+            cfg.services.clone(),
+            cfg.sandbox.clone(),
+            chain.clone(),
+        );
+        tokio::task::spawn_blocking({
+            let services = services.clone();
+            move || services.remove_leftovers()
+        })
+        .await?;
         let (tx, rx) = mpsc::channel(cfg.queue.max(1));
         let chips = backend
             .chips()
@@ -238,7 +262,9 @@ impl JobServer {
             chain_id: OnceCell::new(),
             replay: ReplayGuard::default(),
             live: Mutex::new(HashMap::new()),
+            logs: Mutex::new(HashMap::new()),
             queue: tx,
+            services: services.clone(),
         });
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         for _ in 0..cfg.workers.max(1) {
@@ -249,6 +275,19 @@ impl JobServer {
             .route("/v1/info", get(info_handler))
             .route("/v1/jobs", post(submit_handler))
             .route("/v1/jobs/{id}", get(get_handler))
+            .route(
+                "/v1/jobs/{id}/logs/{offset}",
+                get(services::job_logs_handler),
+            )
+            .route(
+                "/v1/service",
+                post(services::start_handler).get(services::status_handler),
+            )
+            .route("/v1/service/stop", post(services::stop_handler))
+            .route(
+                "/v1/service/logs/{offset}",
+                get(services::service_logs_handler),
+            )
             .route(
                 "/v1/images",
                 post(super::images::upload_handler)
@@ -266,7 +305,16 @@ impl JobServer {
             }
         });
         info!(%local_addr, workers = cfg.workers, queue = cfg.queue, "serving jobs");
-        Ok(Self { local_addr })
+        Ok(Self {
+            local_addr,
+            services,
+        })
+    }
+
+    /// Stops every renter's service (call it when the miner shuts down); returns once
+    /// their containers are gone.
+    pub async fn stop_services(&self) {
+        self.services.stop_all("miner_shutdown").await;
     }
 }
 

@@ -25,17 +25,32 @@ pub(super) async fn worker(s: Arc<Shared>, rx: Arc<tokio::sync::Mutex<mpsc::Rece
             }
         }
         let job_id = job.job_id.clone();
-        match run_job(&s, job).await {
+        let log = s
+            .logs
+            .lock()
+            .ok()
+            .and_then(|l| l.get(&job_id).map(|e| e.1.clone()));
+        match run_job(&s, job, log.clone()).await {
             Ok(view) => info!(job = %job_id, "job done: {}", view.state),
             Err(e) => warn!(job = %job_id, error = %format!("{e:#}"), "job could not be recorded"),
         }
         if let Ok(mut live) = s.live.lock() {
             live.remove(&job_id);
         }
+        if let Some(l) = log {
+            l.finish();
+        }
+        if let Some(e) = s.logs.lock().ok().as_mut().and_then(|l| l.get_mut(&job_id)) {
+            e.2 = Some(std::time::Instant::now());
+        }
     }
 }
 
-async fn run_job(s: &Arc<Shared>, job: Queued) -> anyhow::Result<JobView> {
+async fn run_job(
+    s: &Arc<Shared>,
+    job: Queued,
+    live: Option<Arc<unet_sandbox::LiveLog>>,
+) -> anyhow::Result<JobView> {
     let started_ms = now_ms();
     let chip_hex = hex::encode(job.chip);
     let mut doc = ResultDoc {
@@ -64,6 +79,7 @@ async fn run_job(s: &Arc<Shared>, job: Queued) -> anyhow::Result<JobView> {
         } => {
             let sb = s.cfg.sandbox.clone();
             let (id, lease) = (job.job_id.clone(), job.lease_id);
+            let gpu = s.backend.gpu_index(&job.chip);
             let image = match image.as_deref().map(crate::jobs::images::ImageRef::parse) {
                 None => None,
                 Some(Err(e)) => return finish_failed(s, &job.job_hash, job.chip, doc, e).await,
@@ -88,7 +104,18 @@ async fn run_job(s: &Arc<Shared>, job: Queued) -> anyhow::Result<JobView> {
                 }
             };
             let out = tokio::task::spawn_blocking(move || {
-                exec::run(&sb, &id, lease, &argv, &limits, image.as_ref())
+                exec::run(
+                    &sb,
+                    &id,
+                    lease,
+                    &argv,
+                    &limits,
+                    exec::RunsOn {
+                        image: image.as_ref(),
+                        gpu,
+                    },
+                    live,
+                )
             })
             .await?;
             let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);

@@ -40,6 +40,7 @@ pub(crate) struct Fixture {
     pub(crate) url: String,
     pub(crate) chain: Arc<FakeChain>,
     pub(crate) files: Vec<ChipFile>,
+    pub(crate) server: JobServer,
 }
 
 pub(crate) async fn fixture(workers: usize, queue: usize) -> Fixture {
@@ -107,6 +108,7 @@ pub(crate) async fn fixture_with(
     let server = JobServer::start(cfg, backend, chain.clone()).await.unwrap();
     Fixture {
         url: format!("http://{}", server.local_addr),
+        server,
         _dir: dir,
         chain,
         files,

@@ -1,0 +1,75 @@
+//! Reaching a service inside its container's network namespace, which has only loopback.
+//!
+//! The miner forwards a renter's TCP connection into the container: a fresh thread joins
+//! the network namespace of the container's init (`/proc/<pid>/ns/net`, with `setns(2)`),
+//! connects to `127.0.0.1:<port>` there and ends. The socket stays in the namespace it
+//! was created in, so the miner's other threads use it as any other. Only the miner (root
+//! on the host) can join the namespace; the workload itself still sees nothing but its own
+//! loopback, never the host's.
+
+use std::{
+    fs::File,
+    net::{Ipv4Addr, SocketAddr, TcpStream},
+    path::Path,
+    time::Duration,
+};
+
+/// Connects to `127.0.0.1:port` in the network namespace of process `pid` (the container's
+/// init, from `runc state`), within `timeout`.
+pub fn connect_in_netns(pid: u32, port: u16, timeout: Duration) -> Result<TcpStream, String> {
+    let ns_path = Path::new("/proc").join(pid.to_string()).join("ns/net");
+    let ns = File::open(&ns_path).map_err(|e| format!("{}: {e}", ns_path.display()))?;
+    let worker = std::thread::Builder::new()
+        .name("netns-connect".into())
+        .spawn(move || -> Result<TcpStream, String> {
+            join_netns(&ns)?;
+            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            TcpStream::connect_timeout(&addr, timeout)
+                .map_err(|e| format!("connect to port {port} in the container: {e}"))
+        })
+        .map_err(|e| format!("thread: {e}"))?;
+    worker
+        .join()
+        .map_err(|_| "the netns thread panicked".to_string())?
+}
+
+/// Moves the calling thread (only it) into the network namespace `ns`.
+fn join_netns(ns: &File) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `setns` takes a file descriptor and a namespace type; `ns` is an open file
+    // that outlives the call, and CLONE_NEWNET changes only this thread's network
+    // namespace (allowed in a multi-threaded process). No memory is passed or shared.
+    #[allow(unsafe_code)]
+    let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc != 0 {
+        return Err(format!(
+            "setns into the container's network namespace: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_process_is_a_clear_error() {
+        // Pid 0 never has a /proc entry.
+        let e = connect_in_netns(0, 80, Duration::from_millis(100)).unwrap_err();
+        assert!(e.contains("/proc/0/ns/net"), "{e}");
+    }
+
+    #[test]
+    fn joining_our_own_namespace_reaches_our_loopback() {
+        // Joining the namespace we are in is allowed as root only; elsewhere setns fails
+        // with a clear error rather than a panic.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        match connect_in_netns(std::process::id(), port, Duration::from_secs(2)) {
+            Ok(s) => assert_eq!(s.peer_addr().unwrap().port(), port),
+            Err(e) => assert!(e.contains("setns"), "{e}"),
+        }
+    }
+}

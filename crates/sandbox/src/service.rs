@@ -1,0 +1,201 @@
+//! A workload that runs until it is stopped (a renter's service), in the same sandbox as a
+//! batch job: the same spec, `runc run` in the foreground with stdout and stderr read into
+//! a [`LiveLog`], no wall time. [`ServiceContainer::stop`] (or dropping it) kills every
+//! process of the container and deletes it with its cgroups.
+
+use crate::{log::LiveLog, runner::Runtime, spec::WorkloadSpec};
+use std::{
+    io::Read,
+    path::{Path, PathBuf},
+    process::{Child, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+/// How long a container may take to reach `running`.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running service container.
+#[derive(Debug)]
+pub struct ServiceContainer {
+    rt: Runtime,
+    id: String,
+    bundle: PathBuf,
+    child: Option<Child>,
+    pid: u32,
+    log: Arc<LiveLog>,
+    exit: Option<i32>,
+}
+
+impl Runtime {
+    /// Starts `spec` as container `id` (bundle directory `bundle`), its output going to
+    /// `log`; returns once its init runs, with the init's host pid. A container that does
+    /// not start is taken down and its error returned (runc's own message included).
+    pub fn start_service(
+        &self,
+        id: &str,
+        bundle: &Path,
+        spec: &WorkloadSpec,
+        log: Arc<LiveLog>,
+    ) -> Result<ServiceContainer, String> {
+        self.prepare(id, bundle, spec)?;
+        let mut child = self
+            .cmd()
+            .args(["run", "--keep", "--bundle"])
+            .arg(bundle)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot start runc: {e}"))?;
+        for pipe in [
+            child
+                .stdout
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+            child
+                .stderr
+                .take()
+                .map(|p| Box::new(p) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut pipe = pipe;
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = pipe.read(&mut chunk) {
+                    log.write(&chunk[..n]);
+                }
+            });
+        }
+        let mut svc = ServiceContainer {
+            rt: self.clone(),
+            id: id.to_string(),
+            bundle: bundle.to_path_buf(),
+            child: Some(child),
+            pid: 0,
+            log,
+            exit: None,
+        };
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(pid) = self.running_pid(id) {
+                svc.pid = pid;
+                return Ok(svc);
+            }
+            if svc.has_exited() || Instant::now() >= deadline {
+                std::thread::sleep(Duration::from_millis(50));
+                let out = svc.log.read(0, 4096);
+                let text = String::from_utf8_lossy(&out.data).trim().to_string();
+                svc.stop();
+                return Err(if text.is_empty() {
+                    format!("the container did not start ({:?})", svc.exit)
+                } else {
+                    format!("the container did not start: {text}")
+                });
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The host pid of container `id`'s init while it is running.
+    pub fn running_pid(&self, id: &str) -> Option<u32> {
+        let out = self
+            .cmd()
+            .args(["state", id])
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        if v["status"] != "running" {
+            return None;
+        }
+        v["pid"]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|p| *p > 0)
+    }
+
+    /// Ids of the containers in this runtime's state whose id starts with `prefix` (left
+    /// by a miner that did not stop cleanly).
+    pub fn list(&self, prefix: &str) -> Vec<String> {
+        let Ok(out) = self
+            .cmd()
+            .args(["list", "--format", "json"])
+            .stderr(Stdio::null())
+            .output()
+        else {
+            return Vec::new();
+        };
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["id"].as_str())
+            .filter(|id| id.starts_with(prefix))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl ServiceContainer {
+    /// The host pid of the container's init.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Its output so far.
+    pub fn log(&self) -> &Arc<LiveLog> {
+        &self.log
+    }
+
+    /// Whether the container's init has ended (then [`Self::exit_code`] says how).
+    pub fn has_exited(&mut self) -> bool {
+        if self.exit.is_some() {
+            return true;
+        }
+        let Some(c) = self.child.as_mut() else {
+            return true;
+        };
+        match c.try_wait() {
+            Ok(Some(st)) => {
+                self.exit = Some(st.code().unwrap_or(-1));
+                true
+            }
+            Ok(None) => false,
+            Err(_) => true,
+        }
+    }
+
+    /// The status `runc run` returned (the init's exit status, 128+N for signal N).
+    pub fn exit_code(&self) -> Option<i32> {
+        self.exit
+    }
+
+    /// Kills every process of the container and deletes it. Idempotent.
+    pub fn stop(&mut self) {
+        self.rt.destroy(&self.id);
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            if let Ok(st) = c.wait() {
+                self.exit.get_or_insert(st.code().unwrap_or(-1));
+            }
+        }
+        self.log.finish();
+        let _ = std::fs::remove_dir_all(&self.bundle);
+    }
+}
+
+impl Drop for ServiceContainer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
