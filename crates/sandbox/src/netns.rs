@@ -14,11 +14,25 @@ use std::{
     time::Duration,
 };
 
+/// Opens the network namespace of process `pid`. Holding the file keeps that namespace (not
+/// whatever later gets the pid) the one [`connect_in`] joins.
+pub fn open(pid: u32) -> Result<File, String> {
+    let ns_path = Path::new("/proc").join(pid.to_string()).join("ns/net");
+    File::open(&ns_path).map_err(|e| format!("{}: {e}", ns_path.display()))
+}
+
 /// Connects to `127.0.0.1:port` in the network namespace of process `pid` (the container's
 /// init, from `runc state`), within `timeout`.
 pub fn connect_in_netns(pid: u32, port: u16, timeout: Duration) -> Result<TcpStream, String> {
-    let ns_path = Path::new("/proc").join(pid.to_string()).join("ns/net");
-    let ns = File::open(&ns_path).map_err(|e| format!("{}: {e}", ns_path.display()))?;
+    connect_in(&open(pid)?, port, timeout)
+}
+
+/// Connects to `127.0.0.1:port` in the network namespace `ns` (see [`open`]), within
+/// `timeout`.
+pub fn connect_in(ns: &File, port: u16, timeout: Duration) -> Result<TcpStream, String> {
+    let ns = ns
+        .try_clone()
+        .map_err(|e| format!("network namespace: {e}"))?;
     let worker = std::thread::Builder::new()
         .name("netns-connect".into())
         .spawn(move || -> Result<TcpStream, String> {

@@ -23,6 +23,10 @@ pub struct ServiceContainer {
     bundle: PathBuf,
     child: Option<Child>,
     pid: u32,
+    /// The container's network namespace, held open from the moment its init was found, so
+    /// forwarded connections always reach this container's namespace even if the pid is
+    /// reused after it exits.
+    netns: Option<Arc<std::fs::File>>,
     log: Arc<LiveLog>,
     exit: Option<i32>,
 }
@@ -77,14 +81,23 @@ impl Runtime {
             bundle: bundle.to_path_buf(),
             child: Some(child),
             pid: 0,
+            netns: None,
             log,
             exit: None,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Some(pid) = self.running_pid(id) {
-                svc.pid = pid;
-                return Ok(svc);
+                // Open the namespace, then check the pid is still this container's init: the
+                // namespace held is the container's, not a later process's with that pid.
+                let ns = crate::netns::open(pid);
+                if let (Ok(ns), Some(again)) = (ns, self.running_pid(id)) {
+                    if again == pid {
+                        svc.pid = pid;
+                        svc.netns = Some(Arc::new(ns));
+                        return Ok(svc);
+                    }
+                }
             }
             if svc.has_exited() || Instant::now() >= deadline {
                 std::thread::sleep(Duration::from_millis(50));
@@ -145,6 +158,11 @@ impl ServiceContainer {
     /// The host pid of the container's init.
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The container's network namespace (open since the container started).
+    pub fn netns(&self) -> Option<Arc<std::fs::File>> {
+        self.netns.clone()
     }
 
     /// The container id.

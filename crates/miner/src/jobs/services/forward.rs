@@ -1,6 +1,6 @@
 //! The port forwarder of one service: accepts TCP connections on the service's host port,
 //! connects each into the container's network namespace
-//! ([`unet_sandbox::netns::connect_in_netns`]) and copies bytes both ways until either side
+//! ([`unet_sandbox::netns::connect_in`]) and copies bytes both ways until either side
 //! closes or the service stops. At most `max_connections` at once; more are closed on
 //! accept. When the service stops the listener is closed, so its port refuses connections.
 
@@ -12,10 +12,10 @@ use tracing::debug;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves `listener` until `stop` turns true, forwarding to `port` in the network namespace
-/// of process `pid`.
+/// `netns` (the container's, held open since it started).
 pub async fn serve(
     listener: TcpListener,
-    pid: u32,
+    netns: Arc<std::fs::File>,
     port: u16,
     max_connections: usize,
     mut stop: watch::Receiver<bool>,
@@ -41,10 +41,11 @@ pub async fn serve(
             continue;
         };
         let mut stop = stop.clone();
+        let netns = netns.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let inside = tokio::task::spawn_blocking(move || {
-                unet_sandbox::netns::connect_in_netns(pid, port, CONNECT_TIMEOUT)
+                unet_sandbox::netns::connect_in(&netns, port, CONNECT_TIMEOUT)
             })
             .await;
             let inside = match inside {

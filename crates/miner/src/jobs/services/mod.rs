@@ -250,7 +250,12 @@ impl Services {
         .await
         .map_err(|e| fail(StartError::Failed(e.to_string())))?
         .map_err(|e| fail(StartError::Failed(e)))?;
-        let pid = started.pid();
+        let Some(netns) = started.netns() else {
+            tokio::task::spawn_blocking(move || drop(started));
+            return Err(fail(StartError::Failed(
+                "the container's network namespace is not open".into(),
+            )));
+        };
         let view = {
             let mut v = entry.view.lock().unwrap_or_else(|e| e.into_inner());
             if v.stopped_because.is_some() {
@@ -266,7 +271,7 @@ impl Services {
         };
         tokio::spawn(forward::serve(
             listener,
-            pid,
+            netns,
             view.port,
             self.cfg.max_connections,
             stop_rx.clone(),
