@@ -12,6 +12,7 @@
 //! memory_mib = 4096              # memory (swap included) of one service; most one job may ask
 //! pids = 256                     # processes and threads
 //! cpu_millis = 2000              # CPU, thousandths of a core
+//! volume_mib = 1024              # each lease's volume (its own filesystem: a disk quota)
 //!
 //! [network]
 //! egress = "off"                 # only "off": see crates/miner/README.md
@@ -65,6 +66,8 @@ pub struct ResourcesSection {
     pub pids: u64,
     /// CPU of one workload, thousandths of a core.
     pub cpu_millis: u64,
+    /// Size of each lease's volume (its own filesystem), MiB.
+    pub volume_mib: u64,
 }
 
 impl Default for ResourcesSection {
@@ -73,6 +76,7 @@ impl Default for ResourcesSection {
             memory_mib: 1024,
             pids: 256,
             cpu_millis: 1000,
+            volume_mib: 1024,
         }
     }
 }
@@ -222,6 +226,7 @@ impl ProviderConfig {
         in_range("resources.memory_mib", r.memory_mib, 16, 1 << 24)?;
         in_range("resources.pids", r.pids, 8, 1 << 22)?;
         in_range("resources.cpu_millis", r.cpu_millis, 10, 1 << 20)?;
+        in_range("resources.volume_mib", r.volume_mib, 8, 1 << 20)?;
         match self.network.egress.as_str() {
             "off" => {}
             "on" => {
@@ -257,6 +262,7 @@ impl ProviderConfig {
         jc.sandbox.uid_base = self.ids.uid_base;
         jc.sandbox.pids = self.resources.pids;
         jc.sandbox.cpu_millis = self.resources.cpu_millis;
+        jc.sandbox.volume_mib = self.resources.volume_mib;
         jc.sandbox.service_memory_mib = self.resources.memory_mib;
         jc.max_exec.memory_mib = self.resources.memory_mib;
         jc.services.ports = self.ports()?;
@@ -322,6 +328,7 @@ mod tests {
                 "resources.memory_mib = 0 must be within",
             ),
             ("[resources]\npids = 1", "resources.pids = 1"),
+            ("[resources]\nvolume_mib = 1", "resources.volume_mib = 1"),
             ("[network]\negress = \"on\"", "not supported yet"),
             ("[network]\negress = \"maybe\"", "must be \"off\""),
             (

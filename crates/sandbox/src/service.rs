@@ -29,6 +29,9 @@ pub struct ServiceContainer {
     netns: Option<Arc<std::fs::File>>,
     log: Arc<LiveLog>,
     exit: Option<i32>,
+    /// The lease's volume, kept mounted while the service runs (dropped after the container
+    /// is stopped: fields drop after `Drop::drop`).
+    volume: Option<crate::volume::MountedVolume>,
 }
 
 impl Runtime {
@@ -84,6 +87,7 @@ impl Runtime {
             netns: None,
             log,
             exit: None,
+            volume: None,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -158,6 +162,11 @@ impl ServiceContainer {
     /// The host pid of the container's init.
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// Keeps `volume` mounted until this service is stopped and dropped.
+    pub fn hold_volume(&mut self, volume: crate::volume::MountedVolume) {
+        self.volume = Some(volume);
     }
 
     /// The container's network namespace (open since the container started).

@@ -8,16 +8,20 @@
 //! (`mkfs.ext4 -E root_owner`) with mode 0700, so another lease's uid range cannot read it,
 //! exactly as with [`crate::runner::prepare_volume`].
 //!
-//! The image file outlives the mount: after a miner restart [`mount`] finds the image and
-//! mounts it again with its data; [`remove`] unmounts and deletes it when the lease's grace
-//! period is over. Needs root, `mkfs.ext4` (e2fsprogs) and a loop device; `unet miner doctor`
+//! The image file outlives the mount: the volume is mounted while a workload of the lease
+//! runs ([`acquire`] counts the workloads; the last one to end unmounts it), and the next
+//! workload, after a miner restart too, mounts the same image with its data; [`remove`]
+//! deletes it when the lease's grace period is over. One image is never mounted twice. Needs root, `mkfs.ext4` (e2fsprogs) and a loop device; `unet miner doctor`
 //! says when one is missing.
 
 use crate::IdRange;
 use std::{
+    collections::HashMap,
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::Path,
+    path::PathBuf,
     process::Command,
+    sync::{LazyLock, Mutex},
 };
 
 /// Smallest quota accepted (ext4 needs room for its own metadata).
@@ -55,6 +59,59 @@ pub fn mount(image: &Path, dir: &Path, quota_bytes: u64, ids: IdRange) -> Result
         .map_err(|e| format!("volume {}: {e}", dir.display()))
 }
 
+/// How many running workloads use each mounted volume of this process.
+static IN_USE: LazyLock<Mutex<HashMap<PathBuf, usize>>> = LazyLock::new(Default::default);
+
+/// A volume mounted for one workload; the last one dropped unmounts it.
+#[derive(Debug)]
+pub struct MountedVolume {
+    dir: PathBuf,
+}
+
+impl MountedVolume {
+    /// The mounted directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for MountedVolume {
+    fn drop(&mut self) {
+        let mut in_use = IN_USE.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(n) = in_use.get_mut(&self.dir) else {
+            return;
+        };
+        *n -= 1;
+        if *n == 0 {
+            in_use.remove(&self.dir);
+            // Nothing else of this process uses it; if unmounting fails (a process of the
+            // workload still running), the next `acquire` finds it mounted and uses it.
+            let _ = unmount(&self.dir);
+        }
+    }
+}
+
+/// [`mount`]s the volume for one more workload (unless it is mounted for another already).
+pub fn acquire(
+    image: &Path,
+    dir: &Path,
+    quota_bytes: u64,
+    ids: IdRange,
+) -> Result<MountedVolume, String> {
+    let mut in_use = IN_USE.lock().unwrap_or_else(|e| e.into_inner());
+    let n = in_use.entry(dir.to_path_buf()).or_insert(0);
+    if *n == 0 {
+        if let Err(e) = mount(image, dir, quota_bytes, ids) {
+            in_use.remove(dir);
+            return Err(e);
+        }
+    }
+    *n += 1;
+    Ok(MountedVolume {
+        dir: dir.to_path_buf(),
+    })
+}
+
 /// Unmounts the volume at `dir` if it is mounted (its image and data stay).
 pub fn unmount(dir: &Path) -> Result<(), String> {
     if !dir.exists() || !is_mountpoint(dir)? {
@@ -65,6 +122,13 @@ pub fn unmount(dir: &Path) -> Result<(), String> {
 
 /// Unmounts the volume and deletes its image and directory: the lease's data is gone.
 pub fn remove(image: &Path, dir: &Path) -> Result<(), String> {
+    if IN_USE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains_key(dir)
+    {
+        return Err(format!("volume {} is in use by a workload", dir.display()));
+    }
     unmount(dir)?;
     match std::fs::remove_file(image) {
         Ok(()) => {}

@@ -61,6 +61,9 @@ pub struct SandboxConfig {
     /// Memory of one service container, MiB (a batch job names its own, up to the
     /// server's maximum).
     pub service_memory_mib: u64,
+    /// Size of each lease's volume, MiB: its own ext4 filesystem
+    /// ([`unet_sandbox::volume`]), so a workload cannot fill the miner's disk.
+    pub volume_mib: u64,
     /// Where the host's GPU device nodes are (`/dev`).
     pub gpu_dev: PathBuf,
     /// Where CDI specs are looked for (`/etc/cdi`, `/var/run/cdi`).
@@ -87,6 +90,7 @@ impl SandboxConfig {
             images: unet_sandbox::image::ImageLimits::default(),
             runc: None,
             service_memory_mib: 1024,
+            volume_mib: 1024,
             gpu_dev: PathBuf::from("/dev"),
             cdi_dirs: vec![PathBuf::from("/etc/cdi"), PathBuf::from("/var/run/cdi")],
         }
@@ -110,6 +114,22 @@ impl SandboxConfig {
     /// The volume of lease `lease` on the host.
     pub fn volume(&self, lease: u64) -> PathBuf {
         self.dir.join("volumes").join(format!("lease-{lease}"))
+    }
+
+    /// The filesystem image holding lease `lease`'s volume.
+    pub fn volume_image(&self, lease: u64) -> PathBuf {
+        self.dir.join("volumes").join(format!("lease-{lease}.img"))
+    }
+
+    /// Mounts lease `lease`'s volume for one workload (unmounted when the last one using it
+    /// is dropped).
+    pub fn mount_volume(&self, lease: u64) -> Result<unet_sandbox::volume::MountedVolume, String> {
+        unet_sandbox::volume::acquire(
+            &self.volume_image(lease),
+            &self.volume(lease),
+            self.volume_mib.saturating_mul(1 << 20),
+            self.ids(lease),
+        )
     }
 
     /// runc (the configured binary, else found on `PATH`), its state under `<dir>/runc`.
@@ -165,6 +185,8 @@ pub struct Prepared {
     pub spec: unet_sandbox::WorkloadSpec,
     /// Where its bundle goes.
     pub bundle: PathBuf,
+    /// The lease's volume, mounted for as long as this is kept.
+    pub volume: unet_sandbox::volume::MountedVolume,
 }
 
 /// The spec of `w` in the sandbox `sb`: the image's entrypoint first; its `Cmd` when
@@ -217,11 +239,10 @@ pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String>
         None => unet_sandbox::rootfs::busybox_rootfs(&sb.dir.join("busybox-root"))?,
     };
     let ids = sb.ids(w.lease);
-    let volume = sb.volume(w.lease);
-    unet_sandbox::runner::prepare_volume(&volume, ids)?;
+    let volume = sb.mount_volume(w.lease)?;
     let id = w.container.clone();
     let mut binds = vec![unet_sandbox::Bind {
-        host: volume,
+        host: volume.dir().to_path_buf(),
         container: "/work".into(),
         read_only: false,
     }];
@@ -262,6 +283,7 @@ pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String>
         bundle: sb.dir.join("bundles").join(&id),
         id,
         spec,
+        volume,
     })
 }
 
@@ -376,7 +398,8 @@ mod tests {
         assert_eq!(out.stopped, None);
         assert!(!out.succeeded());
         // The file is in the lease's volume, owned by the lease's unprivileged range.
-        let f = sb.volume(7).join("f");
+        let v = sb.mount_volume(7).unwrap();
+        let f = v.dir().join("f");
         assert_eq!(std::fs::read(&f).unwrap(), b"x\n");
         use std::os::unix::fs::MetadataExt;
         assert_eq!(std::fs::metadata(&f).unwrap().uid(), sb.ids(7).host_base);
@@ -460,6 +483,38 @@ mod tests {
         assert!(!out.succeeded());
     }
 
+    /// Filling the disk: every file under the file-size limit, together four times the
+    /// lease's volume. The volume is its own filesystem, so the writes stop at its size and
+    /// the miner's disk holds at most the volume's image.
+    #[test]
+    fn a_job_cannot_write_past_its_leases_volume() {
+        let (_d, mut sb) = setup();
+        sb.volume_mib = 16;
+        let out = job(
+            &sb,
+            "j8",
+            &[
+                "/bin/sh",
+                "-c",
+                "for i in 1 2 3 4 5 6 7 8; do head -c 8388608 /dev/zero > f$i; done; \
+                 du -sk /work | cut -f1",
+            ],
+            &ExecLimits::default(),
+        );
+        let kib: u64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(u64::MAX);
+        assert!(kib <= 16 << 10, "{kib} KiB in a 16 MiB volume: {out:?}");
+        let image = unet_sandbox::volume::allocated_bytes(&sb.volume_image(7)).unwrap();
+        assert!(
+            image <= 16 << 20,
+            "the volume occupies {image} bytes on the host"
+        );
+        // Unmounted once the job ended.
+        assert!(!sb.volume(7).join("f1").exists());
+    }
+
     #[test]
     fn file_size_limit_is_reported() {
         let (_d, sb) = setup();
@@ -476,7 +531,8 @@ mod tests {
         // The write past the limit fails (busybox reports an I/O error; when the writer dies
         // of SIGXFSZ the job is reported `file_size`); the file stays within the limit.
         assert!(!out.succeeded(), "{out:?}");
-        assert!(std::fs::metadata(sb.volume(7).join("big")).unwrap().len() <= 4096);
+        let v = sb.mount_volume(7).unwrap();
+        assert!(std::fs::metadata(v.dir().join("big")).unwrap().len() <= 4096);
     }
 
     #[test]

@@ -245,7 +245,9 @@ impl Services {
                 gpu: args.gpu,
             };
             let p = exec::prepare(&sb, &w)?;
-            p.runtime.start_service(&p.id, &p.bundle, &p.spec, log)
+            let mut started = p.runtime.start_service(&p.id, &p.bundle, &p.spec, log)?;
+            started.hold_volume(p.volume);
+            Ok(started)
         })
         .await
         .map_err(|e| fail(StartError::Failed(e.to_string())))?
