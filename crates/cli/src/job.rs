@@ -171,25 +171,45 @@ pub fn run(command: JobCommand) -> Result<()> {
 }
 
 async fn connect(t: &Target) -> Result<JobClient> {
-    let client = t.common.client();
-    let key = t.common.unlock(&t.from, &t.passphrase)?;
+    connect_lease(
+        &t.common,
+        &t.from,
+        &t.passphrase,
+        t.lease,
+        t.endpoint.as_deref(),
+    )
+    .await
+}
+
+/// The renter's signing client of lease `lease`'s miner: the key `from` unlocked, the chain
+/// id from the node, the endpoint given or else the lease's on chain. (`unet job` and
+/// `unet service`.)
+pub(crate) async fn connect_lease(
+    common: &Common,
+    from: &str,
+    passphrase: &Passphrase,
+    lease: u64,
+    endpoint: Option<&str>,
+) -> Result<JobClient> {
+    let client = common.client();
+    let key = common.unlock(from, passphrase)?;
     let chain_id = client
         .status()
         .await
-        .map_err(|e| node_error(&t.common, e))?
+        .map_err(|e| node_error(common, e))?
         .chain_id;
-    let endpoint = match &t.endpoint {
-        Some(e) => e.clone(),
+    let endpoint = match endpoint {
+        Some(e) => e.to_string(),
         None => {
             client
-                .lease(t.lease)
+                .lease(lease)
                 .await
-                .map_err(|e| node_error(&t.common, e))?
+                .map_err(|e| node_error(common, e))?
                 .lease
                 .endpoint
         }
     };
-    Ok(JobClient::new(&endpoint, key, chain_id, t.lease))
+    Ok(JobClient::new(&endpoint, key, chain_id, lease))
 }
 
 fn spinner(t: &Target, job_id: &str) -> Option<indicatif::ProgressBar> {

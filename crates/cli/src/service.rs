@@ -2,7 +2,7 @@
 //! lease, one container port forwarded by the miner), and `unet job logs` / `unet service
 //! logs`: a workload's output as it comes.
 
-use crate::wallet::{node_error, Common, Passphrase};
+use crate::wallet::{Common, Passphrase};
 use anyhow::{anyhow, Context as _, Result};
 use clap::{Args, Subcommand};
 use std::{io::Write as _, path::PathBuf};
@@ -86,25 +86,14 @@ pub struct LogsArgs {
 }
 
 async fn connect(t: &Lease) -> Result<JobClient> {
-    let client = t.common.client();
-    let key = t.common.unlock(&t.from, &t.passphrase)?;
-    let chain_id = client
-        .status()
-        .await
-        .map_err(|e| node_error(&t.common, e))?
-        .chain_id;
-    let endpoint = match &t.endpoint {
-        Some(e) => e.clone(),
-        None => {
-            client
-                .lease(t.lease)
-                .await
-                .map_err(|e| node_error(&t.common, e))?
-                .lease
-                .endpoint
-        }
-    };
-    Ok(JobClient::new(&endpoint, key, chain_id, t.lease))
+    crate::job::connect_lease(
+        &t.common,
+        &t.from,
+        &t.passphrase,
+        t.lease,
+        t.endpoint.as_deref(),
+    )
+    .await
 }
 
 fn print_view(common: &Common, v: &ServiceView) -> Result<()> {

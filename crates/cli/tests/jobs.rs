@@ -15,16 +15,19 @@
 
 mod support;
 
-use commonware_cryptography::Signer;
 use serde_json::{json, Value};
 use std::{
     path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-use support::{at_one_height, unet, unet_json, wait_for, Network};
+use support::{
+    at_one_height,
+    provider::{offer, provider},
+    unet, unet_json, wait_for, Network,
+};
 use unet_client::Client;
-use unet_types::{chip::ChipStatus, Payload, Transaction, UNC};
+use unet_types::{chip::ChipStatus, UNC};
 
 const EPOCH: u64 = 40;
 const WINDOW: u64 = 10;
@@ -103,54 +106,10 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
     let ks_dir = net.path().join("keys");
     let ks = ks_dir.as_path();
 
-    // Provider: a miner home with two emulated chips, its key also in the keystore.
-    let home = net.path().join("miner");
-    let out = Command::new(env!("CARGO_BIN_EXE_unet"))
-        .args(["miner", "init", "--json", "--emulated-chips", "2", "--home"])
-        .arg(&home)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let init: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let owner = init["owner"].as_str().unwrap().to_string();
-    let chip = init["chips"][0].as_str().unwrap().to_string();
-    let key_file = home.join("owner.key");
-    unet_json(
-        &net,
-        ks,
-        &[
-            "keys",
-            "import",
-            "miner",
-            "--secret-file",
-            key_file.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let alice = unet_json(&net, ks, &["keys", "new", "alice"], &[])["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let mallory = unet_json(&net, ks, &["keys", "new", "mallory"], &[])["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let faucet = net.faucet();
-    for (i, to) in [&owner, &alice, &mallory].into_iter().enumerate() {
-        let tx = Transaction {
-            chain_id: status.chain_id,
-            sender: faucet.public_key(),
-            nonce: i as u64,
-            fee,
-            payload: Payload::Transfer {
-                to: unet_types::hexser::from_hex(to).unwrap(),
-                amount: 100 * UNC,
-            },
-        }
-        .sign(&faucet);
-        let hash = client.send_transaction(&tx).await.unwrap();
-        net.wait_tx(0, &hex::encode(hash)).await;
-    }
+    // Provider: a miner home with two emulated chips, its key also in the keystore; alice
+    // and mallory are renters. Everyone gets 100 UNC.
+    let p = provider(&net, ks, 2, &["alice", "mallory"]).await;
+    let (home, chip, alice) = (p.home.clone(), p.chips[0].clone(), p.renters[0].clone());
 
     let mut miner = spawn_miner(&home, &net.rpc);
     wait_for("the chip Online", || async {
@@ -172,30 +131,12 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
 
     // Offer, rent.
     let endpoint = format!("http://127.0.0.1:{JOBS_PORT}");
-    unet_json(
+    offer(
         &net,
         ks,
-        &[
-            "market",
-            "offer",
-            "--from",
-            "miner",
-            "--chip",
-            &chip,
-            "--price",
-            "0.001",
-            "--min-blocks",
-            "1",
-            "--max-blocks",
-            "100000",
-            "--endpoint",
-            &endpoint,
-            "--model",
-            "BM1684X",
-            "--tag",
-            "onnx",
-        ],
-        &[],
+        &chip,
+        &endpoint,
+        &["--model", "BM1684X", "--tag", "onnx"],
     );
     let alice_before = balance(&client, &alice).await;
     let rent = unet_json(
@@ -495,7 +436,7 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
     // 6. A deposit that runs out: 41 blocks' worth, a 40-block settlement period. At the first
     //    settlement the provider is paid the 40 served blocks, the rest cannot cover the next
     //    period: the lease closes and the renter gets the remainder, exactly.
-    let chip1 = init["chips"][1].as_str().unwrap().to_string();
+    let chip1 = p.chips[1].clone();
     wait_for("the second chip Online", || async {
         client
             .chip(&chip_id(&chip1))
@@ -503,27 +444,7 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
             .is_ok_and(|c| c.status == ChipStatus::Online)
     })
     .await;
-    unet_json(
-        &net,
-        ks,
-        &[
-            "market",
-            "offer",
-            "--from",
-            "miner",
-            "--chip",
-            &chip1,
-            "--price",
-            "0.001",
-            "--min-blocks",
-            "1",
-            "--max-blocks",
-            "100000",
-            "--endpoint",
-            &endpoint,
-        ],
-        &[],
-    );
+    offer(&net, ks, &chip1, &endpoint, &[]);
     let before_rent = balance(&client, &alice).await;
     let short = PRICE * 41;
     unet_json(

@@ -13,8 +13,6 @@
 
 mod support;
 
-use commonware_cryptography::Signer;
-use serde_json::Value;
 use std::{
     io::{Read, Write},
     net::TcpStream,
@@ -22,8 +20,12 @@ use std::{
     process::{Child, Command, Stdio},
     time::Duration,
 };
-use support::{poll, unet, unet_json, wait_for, Network};
-use unet_types::{chip::ChipStatus, Payload, Transaction, UNC};
+use support::{
+    poll,
+    provider::{offer, provider},
+    unet, unet_json, wait_for, Network,
+};
+use unet_types::chip::ChipStatus;
 
 const JOBS_PORT: u16 = 23601;
 
@@ -96,20 +98,12 @@ async fn a_renters_service_is_reached_through_the_miner_until_the_lease_closes()
     )
     .await;
     let client = net.client();
-    let status = client.status().await.unwrap();
     let ks_dir = net.path().join("keys");
     let ks = ks_dir.as_path();
 
-    let home = net.path().join("miner");
-    let out = Command::new(env!("CARGO_BIN_EXE_unet"))
-        .args(["miner", "init", "--json", "--emulated-chips", "1", "--home"])
-        .arg(&home)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let init: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let owner = init["owner"].as_str().unwrap().to_string();
-    let chip = init["chips"][0].as_str().unwrap().to_string();
+    // The miner (one emulated chip) and its renter alice, funded; mallory is another key.
+    let p = provider(&net, ks, 1, &["alice", "mallory"]).await;
+    let (home, chip) = (p.home.clone(), p.chips[0].clone());
 
     // 1. A bad provider configuration stops the miner before it starts, naming the key.
     let bad = net.path().join("bad.toml");
@@ -125,40 +119,6 @@ async fn a_renters_service_is_reached_through_the_miner_until_the_lease_closes()
     )
     .unwrap();
 
-    let key_file = home.join("owner.key");
-    unet_json(
-        &net,
-        ks,
-        &[
-            "keys",
-            "import",
-            "miner",
-            "--secret-file",
-            key_file.to_str().unwrap(),
-        ],
-        &[],
-    );
-    let alice = unet_json(&net, ks, &["keys", "new", "alice"], &[])["address"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    unet_json(&net, ks, &["keys", "new", "mallory"], &[]);
-    let faucet = net.faucet();
-    for (i, to) in [&owner, &alice].into_iter().enumerate() {
-        let tx = Transaction {
-            chain_id: status.chain_id,
-            sender: faucet.public_key(),
-            nonce: i as u64,
-            fee: status.params.min_fee,
-            payload: Payload::Transfer {
-                to: unet_types::hexser::from_hex(to).unwrap(),
-                amount: 100 * UNC,
-            },
-        }
-        .sign(&faucet);
-        let hash = client.send_transaction(&tx).await.unwrap();
-        net.wait_tx(0, &hex::encode(hash)).await;
-    }
     let mut miner = spawn_miner(&home, &net.rpc, &config);
     let id = unet_client::api::hex::decode32(&chip).unwrap();
     wait_for("the chip Online", || async {
@@ -169,29 +129,7 @@ async fn a_renters_service_is_reached_through_the_miner_until_the_lease_closes()
     })
     .await;
     let endpoint = format!("http://127.0.0.1:{JOBS_PORT}");
-    unet_json(
-        &net,
-        ks,
-        &[
-            "market",
-            "offer",
-            "--from",
-            "miner",
-            "--chip",
-            &chip,
-            "--price",
-            "0.001",
-            "--min-blocks",
-            "1",
-            "--max-blocks",
-            "100000",
-            "--endpoint",
-            &endpoint,
-            "--model",
-            "BM1684X",
-        ],
-        &[],
-    );
+    offer(&net, ks, &chip, &endpoint, &["--model", "BM1684X"]);
     let rent = unet_json(
         &net,
         ks,

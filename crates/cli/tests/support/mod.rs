@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod provider;
+
 use serde_json::Value;
 use std::{
     future::Future,
