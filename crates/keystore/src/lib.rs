@@ -389,20 +389,10 @@ impl Keystore {
 }
 
 fn read_file(path: &Path) -> Result<KeyFile> {
-    #[cfg(unix)]
+    if let Some(why) = unet_types::private_file::exposed(path)
+        .with_context(|| format!("reading {}", path.display()))?
     {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            bail!(
-                "{} is accessible by other users (mode {:o}); run chmod 600 on it",
-                path.display(),
-                mode & 0o777
-            );
-        }
+        bail!(why);
     }
     let text = Zeroizing::new(
         fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,

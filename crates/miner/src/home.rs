@@ -85,26 +85,14 @@ impl MinerHome {
     /// The owner key; refuses a key file other users can read.
     pub fn owner_key(&self) -> Result<PrivateKey> {
         let path = self.key_path();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(&path)
-                .with_context(|| {
-                    format!(
-                        "reading {} (run `unet miner init --home {}` first)",
-                        path.display(),
-                        self.dir.display()
-                    )
-                })?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                bail!(
-                    "{} is accessible by other users (mode {:o}); run chmod 600 on it",
-                    path.display(),
-                    mode & 0o777
-                );
-            }
+        if let Some(why) = unet_types::private_file::exposed(&path).with_context(|| {
+            format!(
+                "reading {} (run `unet miner init --home {}` first)",
+                path.display(),
+                self.dir.display()
+            )
+        })? {
+            bail!(why);
         }
         let text =
             fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;

@@ -386,17 +386,8 @@ impl SecretStore {
     /// other users can read.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         let secrets = if path.exists() {
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(path)?.permissions().mode();
-                if mode & 0o077 != 0 {
-                    anyhow::bail!(
-                        "{} is accessible by other users (mode {:o}); run chmod 600 on it",
-                        path.display(),
-                        mode & 0o777
-                    );
-                }
+            if let Some(why) = unet_types::private_file::exposed(path)? {
+                anyhow::bail!(why);
             }
             let text = std::fs::read_to_string(path)?;
             serde_json::from_str(&text)

@@ -286,20 +286,10 @@ pub fn write_secret(path: &Path, value: &impl Encode) -> Result<()> {
 
 /// Reads a hex-encoded key file, refusing files others can read.
 pub fn read_key<T: DecodeExt<()>>(path: &Path) -> Result<T> {
-    #[cfg(unix)]
+    if let Some(why) = unet_types::private_file::exposed(path)
+        .with_context(|| format!("reading {}", path.display()))?
     {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(path)
-            .with_context(|| format!("reading {}", path.display()))?
-            .permissions()
-            .mode();
-        if mode & 0o077 != 0 {
-            bail!(
-                "{} is accessible by other users (mode {:o}); run chmod 600 on it",
-                path.display(),
-                mode & 0o777
-            );
-        }
+        bail!(why);
     }
     let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let bytes =

@@ -42,6 +42,26 @@ pub fn create(path: &Path, overwrite: bool) -> io::Result<fs::File> {
     Ok(f)
 }
 
+/// Why a secret file may not be used: users other than its owner can read or write it
+/// (`None` when only its owner can). The message names the mode and the fix.
+pub fn exposed(path: &Path) -> io::Result<Option<String>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Ok(Some(format!(
+                "{} is accessible by other users (mode {:o}); run chmod 600 on it",
+                path.display(),
+                mode & 0o777
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    fs::metadata(path)?;
+    Ok(None)
+}
+
 /// Replaces `path` with `contents` atomically: written to a private temporary file next to
 /// it, synced, renamed over it, and the directory synced. A crash leaves the old file or the
 /// new one, never a mix.
@@ -65,6 +85,22 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn files_others_can_read_are_exposed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("unet-exposed-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("k");
+        write_atomic(&p, b"secret").unwrap();
+        assert_eq!(exposed(&p).unwrap(), None);
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        let why = exposed(&p).unwrap().unwrap();
+        assert!(why.ends_with("is accessible by other users (mode 640); run chmod 600 on it"));
+        assert!(exposed(&dir.join("absent")).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[cfg(unix)]
     fn mode(p: &Path) -> u32 {
