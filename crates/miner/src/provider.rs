@@ -13,6 +13,7 @@
 //! pids = 256                     # processes and threads
 //! cpu_millis = 2000              # CPU, thousandths of a core
 //! volume_mib = 1024              # each lease's volume (its own filesystem: a disk quota)
+//! volume_grace_blocks = 36000    # kept this long after the lease ended, then deleted
 //!
 //! [network]
 //! egress = "off"                 # only "off": see crates/miner/README.md
@@ -68,6 +69,8 @@ pub struct ResourcesSection {
     pub cpu_millis: u64,
     /// Size of each lease's volume (its own filesystem), MiB.
     pub volume_mib: u64,
+    /// Blocks a lease's volume is kept after the lease ended, then deleted.
+    pub volume_grace_blocks: u64,
 }
 
 impl Default for ResourcesSection {
@@ -77,6 +80,7 @@ impl Default for ResourcesSection {
             pids: 256,
             cpu_millis: 1000,
             volume_mib: 1024,
+            volume_grace_blocks: 36_000,
         }
     }
 }
@@ -227,6 +231,12 @@ impl ProviderConfig {
         in_range("resources.pids", r.pids, 8, 1 << 22)?;
         in_range("resources.cpu_millis", r.cpu_millis, 10, 1 << 20)?;
         in_range("resources.volume_mib", r.volume_mib, 8, 1 << 20)?;
+        in_range(
+            "resources.volume_grace_blocks",
+            r.volume_grace_blocks,
+            0,
+            1 << 32,
+        )?;
         match self.network.egress.as_str() {
             "off" => {}
             "on" => {
@@ -263,6 +273,7 @@ impl ProviderConfig {
         jc.sandbox.pids = self.resources.pids;
         jc.sandbox.cpu_millis = self.resources.cpu_millis;
         jc.sandbox.volume_mib = self.resources.volume_mib;
+        jc.sandbox.volume_grace_blocks = self.resources.volume_grace_blocks;
         jc.sandbox.service_memory_mib = self.resources.memory_mib;
         jc.max_exec.memory_mib = self.resources.memory_mib;
         jc.services.ports = self.ports()?;

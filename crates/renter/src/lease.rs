@@ -17,10 +17,24 @@ pub struct LeaseInfo {
     pub status: LeaseState,
     /// Why it closed, when it did.
     pub close_reason: Option<CloseReason>,
+    /// The height it closed at, when it did.
+    pub closed_at: Option<u64>,
     /// First block the lease no longer serves.
     pub end: u64,
     /// The chain height the answer is from.
     pub height: u64,
+}
+
+impl LeaseInfo {
+    /// The first height the lease no longer serves, once it has ended: its close height, or
+    /// its end when it ran out (`None` while it serves).
+    pub fn ended_at(&self) -> Option<u64> {
+        match self.closed_at {
+            Some(h) => Some(h.min(self.end)),
+            None if self.status != LeaseState::Open || self.height >= self.end => Some(self.end),
+            None => None,
+        }
+    }
 }
 
 impl From<LeaseAt> for LeaseInfo {
@@ -32,6 +46,7 @@ impl From<LeaseAt> for LeaseInfo {
             chips: l.chips.iter().map(hex::encode).collect(),
             status: l.status,
             close_reason: l.close_reason,
+            closed_at: l.closed_at,
             end: l.end,
             height: at.height,
         }

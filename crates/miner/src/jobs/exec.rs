@@ -64,6 +64,9 @@ pub struct SandboxConfig {
     /// Size of each lease's volume, MiB: its own ext4 filesystem
     /// ([`unet_sandbox::volume`]), so a workload cannot fill the miner's disk.
     pub volume_mib: u64,
+    /// Blocks a lease's volume is kept after the lease ended (closed or ran out), then it
+    /// is deleted ([`super::volumes`]).
+    pub volume_grace_blocks: u64,
     /// Where the host's GPU device nodes are (`/dev`).
     pub gpu_dev: PathBuf,
     /// Where CDI specs are looked for (`/etc/cdi`, `/var/run/cdi`).
@@ -91,6 +94,8 @@ impl SandboxConfig {
             runc: None,
             service_memory_mib: 1024,
             volume_mib: 1024,
+            // One hour of 100 ms blocks.
+            volume_grace_blocks: 36_000,
             gpu_dev: PathBuf::from("/dev"),
             cdi_dirs: vec![PathBuf::from("/etc/cdi"), PathBuf::from("/var/run/cdi")],
         }

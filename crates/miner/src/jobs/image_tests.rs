@@ -64,6 +64,7 @@ fn second_renter(fx: &Fixture) -> JobClient {
             chips: vec![fx.files[1].chip_id.clone()],
             status: unet_api::market::LeaseState::Open,
             close_reason: None,
+            closed_at: None,
             end: 100,
             height: 50,
         },

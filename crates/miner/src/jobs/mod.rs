@@ -33,3 +33,4 @@ pub mod server;
 #[cfg(test)]
 mod service_tests;
 pub mod services;
+pub mod volumes;

@@ -271,6 +271,15 @@ impl JobServer {
             tokio::spawn(worker(shared.clone(), rx.clone()));
         }
         tokio::spawn(prune(shared.clone()));
+        tokio::spawn({
+            let (sb, chain) = (cfg.sandbox.clone(), shared.chain.clone());
+            async move {
+                loop {
+                    tokio::time::sleep(super::volumes::SWEEP_EVERY).await;
+                    super::volumes::sweep(&sb, chain.as_ref()).await;
+                }
+            }
+        });
         let app = Router::new()
             .route("/v1/info", get(info_handler))
             .route("/v1/jobs", post(submit_handler))

@@ -75,6 +75,7 @@ pub(crate) async fn fixture_with(
         chips,
         status,
         close_reason: (status == LeaseState::Closed).then_some(CloseReason::Renter),
+        closed_at: (status == LeaseState::Closed).then_some(40),
         end,
         height: 50,
     };
