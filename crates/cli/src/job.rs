@@ -31,6 +31,12 @@ pub enum JobCommand {
         #[command(flatten)]
         args: crate::service::LogsArgs,
     },
+    /// Download the lease's volume (`/work` of its jobs and services) as a tar, while the
+    /// lease serves and during the miner's grace period after it ended.
+    Volume {
+        #[command(flatten)]
+        target: Target,
+    },
     /// Write a small OCI image archive to try image jobs with: the static busybox (from
     /// busybox-static), whose /bin/sh runs `echo`; its command prints a greeting.
     ExampleImage {
@@ -143,6 +149,7 @@ pub fn run(command: JobCommand) -> Result<()> {
         JobCommand::Submit(a) => a.target.common.json,
         JobCommand::Result(a) => a.target.common.json,
         JobCommand::Logs { args, .. } => args.target.common.json,
+        JobCommand::Volume { target } => target.common.json,
         JobCommand::ExampleImage { out, busybox } => {
             let bb = match busybox {
                 Some(b) => b.clone(),
@@ -439,6 +446,28 @@ async fn dispatch(command: JobCommand) -> Result<()> {
         }
         JobCommand::ExampleModel { .. } | JobCommand::ExampleImage { .. } => Ok(()),
         JobCommand::Logs { job, args } => crate::service::logs(&args, Some(&job)).await,
+        JobCommand::Volume { target } => {
+            let out = target
+                .out
+                .clone()
+                .ok_or_else(|| anyhow!("--out FILE names where the volume's tar goes"))?;
+            let c = connect(&target).await?;
+            let mut f = std::fs::File::create(&out)
+                .with_context(|| format!("creating {}", out.display()))?;
+            let bytes = c.download_volume(&mut f).await?;
+            f.sync_all()
+                .with_context(|| format!("writing {}", out.display()))?;
+            if target.common.json {
+                println!("{}", json!({"out": out, "bytes": bytes}));
+            } else {
+                println!(
+                    "volume of lease {} written to {} ({bytes} bytes)",
+                    target.lease,
+                    out.display()
+                );
+            }
+            Ok(())
+        }
         JobCommand::Result(a) => {
             let c = connect(&a.target).await?;
             let view = if a.wait {

@@ -147,6 +147,54 @@ impl JobClient {
         })
     }
 
+    /// Downloads the lease's volume as a tar into `out` (while the lease serves and during
+    /// the miner's grace period after it); returns the bytes written.
+    pub async fn download_volume(&self, out: &mut impl std::io::Write) -> Result<u64, RenterError> {
+        let path = "/v1/volume";
+        let url = format!("{}{path}", self.endpoint);
+        let headers = sign_request(
+            &self.key,
+            self.chain_id,
+            self.lease_id,
+            "GET",
+            path,
+            &[],
+            now_ms(),
+        );
+        let mut req = self.http.get(&url);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let transport = |e: reqwest::Error| RenterError::Transport {
+            url: url.clone(),
+            reason: e.to_string(),
+        };
+        let mut resp = req.send().await.map_err(transport)?;
+        let status = resp.status().as_u16();
+        if status >= 400 {
+            let text = resp.text().await.map_err(transport)?;
+            return Err(match serde_json::from_str::<ErrorReply>(&text) {
+                Ok(r) => RenterError::Refused {
+                    status,
+                    code: r.error.code,
+                    message: r.error.message,
+                },
+                Err(_) => RenterError::Refused {
+                    status,
+                    code: "http".into(),
+                    message: format!("{text:.200}"),
+                },
+            });
+        }
+        let mut written = 0u64;
+        while let Some(chunk) = resp.chunk().await.map_err(transport)? {
+            out.write_all(&chunk)
+                .map_err(|e| RenterError::Other(format!("writing the volume: {e}")))?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    }
+
     /// Submits a job (the body is `req` serialized once; its hash is the job id).
     pub async fn submit(&self, req: &JobRequest) -> Result<JobView, RenterError> {
         let body = serde_json::to_vec(req).map_err(|e| RenterError::Other(e.to_string()))?;

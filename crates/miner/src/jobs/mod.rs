@@ -33,4 +33,6 @@ pub mod server;
 #[cfg(test)]
 mod service_tests;
 pub mod services;
+#[cfg(test)]
+mod volume_tests;
 pub mod volumes;

@@ -7,10 +7,99 @@
 //! least `volume_grace_blocks` blocks before the chain's height, or that the chain does not
 //! know, loses its volume. A volume a workload is using is never removed; a chain that cannot
 //! be asked removes nothing.
+//!
+//! Until then the renter can download the volume ([`write_tar`], `GET /v1/volume`): a tar of
+//! its directories, regular files and symbolic links (archived as links, never followed);
+//! anything else (fifos, sockets) is left out, and every file is opened without following
+//! links and without blocking, then checked to be a regular file, so nothing the workload
+//! planted can make the miner read outside the volume or wait forever.
 
 use super::{exec::SandboxConfig, server::ChainView};
-use std::time::Duration;
+use std::{
+    io::Write,
+    os::unix::fs::{FileTypeExt, OpenOptionsExt},
+    path::Path,
+    time::Duration,
+};
 use tracing::{info, warn};
+
+/// Deepest directory nesting archived (deeper entries are left out).
+const MAX_DEPTH: usize = 64;
+
+/// Writes a tar of the volume directory `dir` to `out`; returns the entries archived.
+pub fn write_tar(dir: &Path, out: impl Write) -> std::io::Result<u64> {
+    let mut tar = tar::Builder::new(out);
+    tar.follow_symlinks(false);
+    let mut n = 0;
+    add_dir(&mut tar, dir, Path::new(""), 0, &mut n)?;
+    tar.into_inner()?.flush()?;
+    Ok(n)
+}
+
+fn add_dir<W: Write>(
+    tar: &mut tar::Builder<W>,
+    root: &Path,
+    rel: &Path,
+    depth: usize,
+    n: &mut u64,
+) -> std::io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Ok(());
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(root.join(rel))?.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let rel = rel.join(e.file_name());
+        let path = root.join(&rel);
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            let mut h = tar::Header::new_gnu();
+            h.set_metadata(&meta);
+            h.set_size(0);
+            tar.append_data(&mut h, &rel, std::io::empty())?;
+            *n += 1;
+            add_dir(tar, root, &rel, depth + 1, n)?;
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(&path)?;
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Symlink);
+            h.set_size(0);
+            h.set_mode(0o777);
+            tar.append_link(&mut h, &rel, &target)?;
+            *n += 1;
+        } else if kind.is_file() {
+            // No following a link swapped in since the stat, no blocking on a fifo swapped in.
+            let Ok(mut f) = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                .open(&path)
+            else {
+                continue;
+            };
+            let Ok(m) = f.metadata() else { continue };
+            if !m.file_type().is_file() {
+                continue;
+            }
+            let mut h = tar::Header::new_gnu();
+            h.set_metadata(&m);
+            // Exactly the size the header says, even if a workload grows or shrinks the file
+            // meanwhile (zeros past a shrunk end), so the archive stays well-formed.
+            let size = m.len();
+            let data = std::io::Read::take(
+                std::io::Read::chain(std::io::Read::take(&mut f, size), std::io::repeat(0)),
+                size,
+            );
+            tar.append_data(&mut h, &rel, data)?;
+            *n += 1;
+        } else if kind.is_fifo() || kind.is_socket() {
+            continue;
+        }
+    }
+    Ok(())
+}
 
 /// How often the job server sweeps.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(60);

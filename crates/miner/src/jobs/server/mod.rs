@@ -10,6 +10,8 @@
 //! GET  /v1/jobs/{id}/logs/{offset}   signed -> the job's live output (long poll)
 //! POST /v1/service, GET /v1/service, POST /v1/service/stop, GET /v1/service/logs/{offset}
 //!                      signed: the lease's service (see `services` and [`super::services`])
+//! GET  /v1/volume      signed -> a tar of the lease's volume (while it serves and during its
+//!                      grace period; see [`super::volumes`])
 //! ```
 //!
 //! Refusals are JSON `{"error": {"code", "message"}}` with a 4xx/5xx status; see
@@ -67,6 +69,7 @@ mod runner;
 mod services;
 #[cfg(test)]
 pub(crate) mod tests;
+mod volume;
 
 pub use chain::{ChainUnavailable, ChainView, RpcChain};
 use handlers::{get_handler, info_handler, submit_handler};
@@ -293,6 +296,7 @@ impl JobServer {
                 post(services::start_handler).get(services::status_handler),
             )
             .route("/v1/service/stop", post(services::stop_handler))
+            .route("/v1/volume", get(volume::volume_handler))
             .route(
                 "/v1/service/logs/{offset}",
                 get(services::service_logs_handler),
