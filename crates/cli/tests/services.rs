@@ -7,7 +7,8 @@
 //! 3. `unet service status` shows it running on the uploaded digest; another key is refused;
 //!    `unet service logs` shows its output;
 //! 4. `unet market close`: the miner stops the service (`lease_closed`) and the endpoint
-//!    refuses connections.
+//!    refuses connections;
+//! 5. `unet job volume` still downloads what the service wrote to /work (the grace period).
 //!
 //! Ports: nodes 23400+ / 23500+, miner metrics 23600, jobs 23601, services 23610-23619.
 
@@ -176,7 +177,8 @@ async fn a_renters_service_is_reached_through_the_miner_until_the_lease_closes()
             "--cmd",
             "/bin/sh",
             "-c",
-            "mkdir -p /tmp/www && echo served-by-the-lease > /tmp/www/index.html && \
+            "echo kept > /work/notes.txt && mkdir -p /tmp/www && \
+             echo served-by-the-lease > /tmp/www/index.html && \
              echo listening && exec httpd -f -p 8080 -h /tmp/www",
         ],
         &[],
@@ -246,6 +248,37 @@ async fn a_renters_service_is_reached_through_the_miner_until_the_lease_closes()
         .await
         .unwrap();
     assert!(refused.is_err(), "{refused:?}");
+    // 5. The lease is closed, but its volume is kept for the grace period: the renter
+    //    downloads what the service wrote to /work.
+    let tar_file = net.path().join("work.tar");
+    let got = unet_json(
+        &net,
+        ks,
+        &[
+            "job",
+            "volume",
+            "--from",
+            "alice",
+            "--lease",
+            "0",
+            "--out",
+            tar_file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(got["bytes"].as_u64().unwrap() > 0, "{got}");
+    let mut archive = tar::Archive::new(std::fs::File::open(&tar_file).unwrap());
+    let notes = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path().unwrap().to_str() == Some("notes.txt"))
+        .map(|mut e| {
+            let mut s = String::new();
+            e.read_to_string(&mut s).unwrap();
+            s
+        });
+    assert_eq!(notes.as_deref(), Some("kept\n"));
     let _ = miner.kill();
     let _ = miner.wait();
 }
