@@ -23,7 +23,7 @@ use std::{
 };
 use support::{
     at_one_height,
-    provider::{offer, provider},
+    provider::{chip_online, offer, provider, rent},
     unet, unet_json, wait_for, Network,
 };
 use unet_client::Client;
@@ -112,13 +112,7 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
     let (home, chip, alice) = (p.home.clone(), p.chips[0].clone(), p.renters[0].clone());
 
     let mut miner = spawn_miner(&home, &net.rpc);
-    wait_for("the chip Online", || async {
-        client
-            .chip(&chip_id(&chip))
-            .await
-            .is_ok_and(|c| c.status == ChipStatus::Online)
-    })
-    .await;
+    chip_online(&net, &chip).await;
     // The endpoint is up and names the miner's chips.
     let info: Value = reqwest::get(format!("http://127.0.0.1:{JOBS_PORT}/v1/info"))
         .await
@@ -139,24 +133,7 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
         &["--model", "BM1684X", "--tag", "onnx"],
     );
     let alice_before = balance(&client, &alice).await;
-    let rent = unet_json(
-        &net,
-        ks,
-        &[
-            "market",
-            "rent",
-            "--from",
-            "alice",
-            "--offer",
-            "0",
-            "--chip",
-            &chip,
-            "--deposit",
-            "1",
-        ],
-        &[],
-    );
-    assert_eq!(rent["receipt"]["status"], "ok", "{rent}");
+    rent(&net, ks, "alice", 0, &chip, "1");
     assert_eq!(balance(&client, &alice).await, alice_before - DEPOSIT - fee);
     // The lease and the escrow read at one height (a settlement may come in between).
     let (l, in_escrow) = at_one_height(&client, || async {
@@ -437,33 +414,11 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
     //    settlement the provider is paid the 40 served blocks, the rest cannot cover the next
     //    period: the lease closes and the renter gets the remainder, exactly.
     let chip1 = p.chips[1].clone();
-    wait_for("the second chip Online", || async {
-        client
-            .chip(&chip_id(&chip1))
-            .await
-            .is_ok_and(|c| c.status == ChipStatus::Online)
-    })
-    .await;
+    chip_online(&net, &chip1).await;
     offer(&net, ks, &chip1, &endpoint, &[]);
     let before_rent = balance(&client, &alice).await;
     let short = PRICE * 41;
-    unet_json(
-        &net,
-        ks,
-        &[
-            "market",
-            "rent",
-            "--from",
-            "alice",
-            "--offer",
-            "1",
-            "--chip",
-            &chip1,
-            "--deposit",
-            "0.041",
-        ],
-        &[],
-    );
+    rent(&net, ks, "alice", 1, &chip1, "0.041");
     let l = lease(&client, 1).await;
     let start1 = l["start"].as_u64().unwrap();
     assert_eq!(balance(&client, &alice).await, before_rent - short - fee);
@@ -483,23 +438,7 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
 
     // 7. A new lease; the provider's miner goes offline.
     let before_rent = balance(&client, &alice).await;
-    unet_json(
-        &net,
-        ks,
-        &[
-            "market",
-            "rent",
-            "--from",
-            "alice",
-            "--offer",
-            "0",
-            "--chip",
-            &chip,
-            "--deposit",
-            "1",
-        ],
-        &[],
-    );
+    rent(&net, ks, "alice", 0, &chip, "1");
     let l = lease(&client, 2).await;
     assert_eq!(l["status"], "open");
     let start = l["start"].as_u64().unwrap();

@@ -23,10 +23,9 @@ use std::{
 };
 use support::{
     poll,
-    provider::{offer, provider},
+    provider::{chip_online, offer, provider, rent},
     unet, unet_json, wait_for, Network,
 };
-use unet_types::chip::ChipStatus;
 
 const JOBS_PORT: u16 = 23601;
 
@@ -98,7 +97,6 @@ async fn a_renters_service_is_reached_through_the_miner_until_the_lease_closes()
         ],
     )
     .await;
-    let client = net.client();
     let ks_dir = net.path().join("keys");
     let ks = ks_dir.as_path();
 
@@ -121,34 +119,10 @@ async fn a_renters_service_is_reached_through_the_miner_until_the_lease_closes()
     .unwrap();
 
     let mut miner = spawn_miner(&home, &net.rpc, &config);
-    let id = unet_client::api::hex::decode32(&chip).unwrap();
-    wait_for("the chip Online", || async {
-        client
-            .chip(&id)
-            .await
-            .is_ok_and(|c| c.status == ChipStatus::Online)
-    })
-    .await;
+    chip_online(&net, &chip).await;
     let endpoint = format!("http://127.0.0.1:{JOBS_PORT}");
     offer(&net, ks, &chip, &endpoint, &["--model", "BM1684X"]);
-    let rent = unet_json(
-        &net,
-        ks,
-        &[
-            "market",
-            "rent",
-            "--from",
-            "alice",
-            "--offer",
-            "0",
-            "--chip",
-            &chip,
-            "--deposit",
-            "1",
-        ],
-        &[],
-    );
-    assert_eq!(rent["receipt"]["status"], "ok", "{rent}");
+    rent(&net, ks, "alice", 0, &chip, "1");
 
     // 2. The service: the example image, busybox httpd on 8080 serving a page it wrote.
     let archive = net.path().join("example.tar");

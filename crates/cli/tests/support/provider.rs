@@ -118,3 +118,48 @@ pub fn offer(net: &Network, ks: &Path, chip: &str, endpoint: &str, extra: &[&str
     args.extend_from_slice(extra);
     unet_json(net, ks, &args, &[])
 }
+
+/// `unet market rent` by the keystore key `renter` of `chip` from offer `offer` with `deposit`
+/// UNC; asserts the transaction succeeded and returns its answer.
+pub fn rent(
+    net: &Network,
+    ks: &Path,
+    renter: &str,
+    offer: u64,
+    chip: &str,
+    deposit: &str,
+) -> Value {
+    let offer = offer.to_string();
+    let r = unet_json(
+        net,
+        ks,
+        &[
+            "market",
+            "rent",
+            "--from",
+            renter,
+            "--offer",
+            &offer,
+            "--chip",
+            chip,
+            "--deposit",
+            deposit,
+        ],
+        &[],
+    );
+    assert_eq!(r["receipt"]["status"], "ok", "{r}");
+    r
+}
+
+/// Waits until chip `chip` (hex) is Online on chain.
+pub async fn chip_online(net: &Network, chip: &str) {
+    let client = net.client();
+    let id = unet_client::api::hex::decode32(chip).expect("a chip id");
+    super::wait_for(&format!("chip {} Online", &chip[..8]), || async {
+        client
+            .chip(&id)
+            .await
+            .is_ok_and(|c| c.status == unet_types::chip::ChipStatus::Online)
+    })
+    .await;
+}
