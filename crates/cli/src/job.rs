@@ -162,7 +162,7 @@ pub fn run(command: JobCommand) -> Result<()> {
             return Ok(());
         }
         JobCommand::ExampleModel { out, input } => {
-            std::fs::write(out.as_path(), unet_miner::jobs::onnx::example_model())
+            std::fs::write(out.as_path(), unet_onnx::example_model())
                 .with_context(|| format!("writing {}", out.display()))?;
             if let Some(input) = input {
                 std::fs::write(

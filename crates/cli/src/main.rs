@@ -116,6 +116,15 @@ enum Command {
         #[command(subcommand)]
         command: service::ServiceCommand,
     },
+    /// The ONNX runner the miner starts inside a job's sandbox (`unet-onnx-run`): runs MODEL
+    /// on INPUTS (a JSON array of tensors), prints the outputs as JSON.
+    #[command(hide = true)]
+    OnnxRun {
+        /// The ONNX model file.
+        model: PathBuf,
+        /// The inputs, a JSON array of tensors.
+        inputs: PathBuf,
+    },
     #[command(flatten)]
     Wallet(wallet::Command),
 }
@@ -164,6 +173,16 @@ fn main() -> Result<()> {
         Command::Job { command } => job::run(command),
         Command::Light { command } => light::run(command),
         Command::Service { command } => service::run(command),
+        Command::OnnxRun { model, inputs } => match unet_onnx::run_files(&model, &inputs) {
+            Ok(json) => {
+                println!("{json}");
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(unet_onnx::EXIT_REFUSED)
+            }
+        },
     }
 }
 

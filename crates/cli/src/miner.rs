@@ -183,6 +183,34 @@ fn doctor(a: DoctorArgs) -> Result<()> {
         }
     }
     let mut checks = doctor::check_host(&doctor::HostPaths::default(), &work);
+    let configured_runner = match &config {
+        Some(Ok((c, _))) => c.runtime.onnx_runner.clone(),
+        _ => None,
+    };
+    checks.push(
+        match unet_miner::jobs::onnx::find_runner(configured_runner.as_deref()) {
+            Ok(p) => doctor::Check {
+                name: "onnx runner",
+                ok: true,
+                required: false,
+                detail: format!(
+                    "{}{} (ONNX jobs run it inside the sandbox)",
+                    p.binary.display(),
+                    p.subcommand.map(|c| format!(" {c}")).unwrap_or_default()
+                ),
+                fix: None,
+            },
+            Err(e) => doctor::Check {
+                name: "onnx runner",
+                ok: false,
+                required: false,
+                detail: format!("{e}; without it the miner serves exec jobs only"),
+                fix: Some(
+                    "install unet-onnx-run beside unet (cargo build --release builds both)".into(),
+                ),
+            },
+        },
+    );
     if let Some(config) = config {
         checks.insert(
             0,

@@ -152,7 +152,7 @@ async fn renter_runs_jobs_with_chip_receipts_and_is_refunded() {
     // 2. ONNX inference: y = x W + B on [1, 2, 3] is [22.5, 27].
     let dir = net.path();
     let model = dir.join("affine.onnx");
-    std::fs::write(&model, unet_miner::jobs::onnx::example_model()).unwrap();
+    std::fs::write(&model, unet_onnx::example_model()).unwrap();
     let input = dir.join("input.json");
     std::fs::write(
         &input,

@@ -4,6 +4,7 @@
 //! ```toml
 //! [runtime]
 //! runc = "/usr/sbin/runc"        # default: UNET_RUNC, else runc on PATH
+//! onnx_runner = "/usr/local/bin/unet-onnx-run"  # default: beside unet, else on PATH
 //!
 //! [ids]
 //! uid_base = 3000000000          # lease n runs as host uids uid_base + (n % 16384) * 65536 ..
@@ -30,6 +31,27 @@ use crate::jobs::server::JobsConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
+/// `path`, named by config key `key`, is an absolute path to an executable file; `install`
+/// says how to get it.
+fn executable(key: &str, path: &Path, install: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if !path.is_absolute() {
+        return Err(format!(
+            "{key} = {:?} must be an absolute path",
+            path.display()
+        ));
+    }
+    let m = std::fs::metadata(path)
+        .map_err(|e| format!("{key} = {:?}: {e} ({install})", path.display()))?;
+    if !m.is_file() || m.permissions().mode() & 0o111 == 0 {
+        return Err(format!(
+            "{key} = {:?} is not an executable file",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Lease slots of the uid ranges (`lease % SLOTS`), 65536 ids each.
 const SLOTS: u64 = 16_384;
 
@@ -39,6 +61,8 @@ const SLOTS: u64 = 16_384;
 pub struct RuntimeSection {
     /// The runc binary (absolute path).
     pub runc: Option<PathBuf>,
+    /// The ONNX runner started inside the sandbox for inference jobs (absolute path).
+    pub onnx_runner: Option<PathBuf>,
 }
 
 /// `[ids]`
@@ -197,25 +221,14 @@ impl ProviderConfig {
     /// Every rule; the first broken one is the error.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(runc) = &self.runtime.runc {
-            use std::os::unix::fs::PermissionsExt;
-            if !runc.is_absolute() {
-                return Err(format!(
-                    "runtime.runc = {:?} must be an absolute path",
-                    runc.display()
-                ));
-            }
-            let m = std::fs::metadata(runc).map_err(|e| {
-                format!(
-                    "runtime.runc = {:?}: {e} (install it: apt-get install runc)",
-                    runc.display()
-                )
-            })?;
-            if !m.is_file() || m.permissions().mode() & 0o111 == 0 {
-                return Err(format!(
-                    "runtime.runc = {:?} is not an executable file",
-                    runc.display()
-                ));
-            }
+            executable("runtime.runc", runc, "apt-get install runc")?;
+        }
+        if let Some(runner) = &self.runtime.onnx_runner {
+            executable(
+                "runtime.onnx_runner",
+                runner,
+                "cargo build --release builds unet-onnx-run beside unet",
+            )?;
         }
         let base = u64::from(self.ids.uid_base);
         let top = base + SLOTS * 65_536;
@@ -269,6 +282,7 @@ impl ProviderConfig {
     pub fn apply(&self, jc: &mut JobsConfig) -> Result<(), String> {
         self.validate()?;
         jc.sandbox.runc = self.runtime.runc.clone();
+        jc.sandbox.onnx_runner = self.runtime.onnx_runner.clone();
         jc.sandbox.uid_base = self.ids.uid_base;
         jc.sandbox.pids = self.resources.pids;
         jc.sandbox.cpu_millis = self.resources.cpu_millis;
@@ -330,6 +344,10 @@ mod tests {
             ),
             (not_exec.as_str(), "not an executable file"),
             (
+                "[runtime]\nonnx_runner = \"/nonexistent/unet-onnx-run\"",
+                "runtime.onnx_runner = \"/nonexistent/unet-onnx-run\": No such file",
+            ),
+            (
                 "[ids]\nuid_base = 1000",
                 "ids.uid_base = 1000 must be within",
             ),
@@ -380,6 +398,7 @@ mod tests {
             argv: &["/bin/true".to_string()],
             env: &[],
             image: None,
+            program: None,
             memory_bytes: jc.sandbox.service_memory_mib << 20,
             file_bytes: 1 << 20,
             gpu: None,

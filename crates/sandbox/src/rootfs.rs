@@ -109,3 +109,176 @@ pub fn busybox_rootfs(dir: &Path) -> Result<PathBuf, String> {
     std::fs::rename(&tmp, dir).map_err(e)?;
     Ok(dir.to_path_buf())
 }
+
+/// The shared libraries `binary` loads, as `ldd` lists them (absolute paths, the loader
+/// included; the vDSO has no file and is skipped). None for a static binary.
+pub fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, String> {
+    let head = {
+        use std::io::Read;
+        let mut f =
+            std::fs::File::open(binary).map_err(|e| format!("{}: {e}", binary.display()))?;
+        let mut b = Vec::new();
+        f.by_ref()
+            .take(64 << 10)
+            .read_to_end(&mut b)
+            .map_err(|e| format!("{}: {e}", binary.display()))?;
+        b
+    };
+    if is_static_elf(&head) {
+        return Ok(Vec::new());
+    }
+    let out = std::process::Command::new("ldd")
+        .arg(binary)
+        .output()
+        .map_err(|e| format!("ldd {}: {e} (install libc-bin)", binary.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "ldd {}: {}",
+            binary.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let mut libs = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let path = match line.split_once("=>") {
+            Some((_, rest)) => rest.split_whitespace().next(),
+            None => line.split_whitespace().next(),
+        };
+        let Some(path) = path.filter(|p| p.starts_with('/')) else {
+            continue;
+        };
+        let path = PathBuf::from(path);
+        if path.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::RootDir
+            )
+        }) {
+            return Err(format!("ldd named {}: not a plain path", path.display()));
+        }
+        libs.push(path);
+    }
+    Ok(libs)
+}
+
+/// Builds (or reuses) a root at `dir` for one trusted host program, `binary`, run as
+/// `/bin/<name>`: its shared libraries copied from the host, an empty `/bin/<name>` for the
+/// program itself (the caller binds it read-only there, so a rebuilt program is picked up),
+/// empty `/in`, `/proc`, `/dev`, `/sys`, `/tmp`, `/work`, and a passwd with only root.
+/// Nothing else of the host. Rebuilt when the list of libraries, or any of their sizes and
+/// modification times, changes (a host upgrade).
+pub fn program_rootfs(dir: &Path, binary: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let name = binary
+        .file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| format!("{}: no file name", binary.display()))?;
+    let libs = shared_libraries(binary)?;
+    let mut key = format!("/bin/{name}\n");
+    for l in &libs {
+        let m = std::fs::metadata(l).map_err(|e| format!("{}: {e}", l.display()))?;
+        let mtime = m
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        key.push_str(&format!("{} {} {mtime}\n", l.display(), m.len()));
+    }
+    let done = dir.join(".complete");
+    if std::fs::read_to_string(&done).is_ok_and(|k| k == key) {
+        return Ok(dir.to_path_buf());
+    }
+    let tmp = dir.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    let e = |e: std::io::Error| format!("program root {}: {e}", tmp.display());
+    for d in ["bin", "etc", "in", "proc", "dev", "sys", "tmp", "work"] {
+        std::fs::create_dir_all(tmp.join(d)).map_err(e)?;
+    }
+    for l in &libs {
+        let to = tmp.join(l.strip_prefix("/").unwrap_or(l));
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(e)?;
+        }
+        std::fs::copy(l, &to).map_err(e)?;
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o755)).map_err(e)?;
+    }
+    std::fs::write(tmp.join("bin").join(name), b"").map_err(e)?;
+    std::fs::write(tmp.join("etc/passwd"), "root:x:0:0:root:/work:/bin/false\n").map_err(e)?;
+    std::fs::write(tmp.join("etc/group"), "root:x:0:\n").map_err(e)?;
+    std::fs::write(tmp.join(".complete"), key).map_err(e)?;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(&tmp, dir).map_err(e)?;
+    Ok(dir.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The root of a dynamic program holds its loader and libraries, an empty mountpoint
+    /// for the program, and nothing else of the host.
+    #[test]
+    fn a_program_root_holds_only_its_libraries() {
+        let d = tempfile::tempdir().unwrap();
+        let ls = Path::new("/bin/ls");
+        let libs = shared_libraries(ls).unwrap();
+        assert!(
+            libs.iter().any(|l| l.to_string_lossy().contains("libc.so")),
+            "{libs:?}"
+        );
+        let root = program_rootfs(&d.path().join("root"), ls).unwrap();
+        for l in &libs {
+            let copy = root.join(l.strip_prefix("/").unwrap());
+            assert_eq!(
+                std::fs::read(&copy).unwrap(),
+                std::fs::read(l).unwrap(),
+                "{}",
+                l.display()
+            );
+        }
+        assert_eq!(std::fs::metadata(root.join("bin/ls")).unwrap().len(), 0);
+        let mut top: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        top.sort();
+        let mut want: Vec<String> = [
+            ".complete",
+            "bin",
+            "dev",
+            "etc",
+            "in",
+            "proc",
+            "sys",
+            "tmp",
+            "work",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(libs.iter().filter_map(|l| {
+            l.components()
+                .nth(1)
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        }))
+        .collect();
+        want.sort();
+        want.dedup();
+        assert_eq!(top, want);
+        // Reused while nothing changed; rebuilt when the recorded libraries differ.
+        std::fs::write(root.join("bin/marker"), b"").unwrap();
+        program_rootfs(&root, ls).unwrap();
+        assert!(root.join("bin/marker").exists());
+        std::fs::write(root.join(".complete"), "stale").unwrap();
+        program_rootfs(&root, ls).unwrap();
+        assert!(!root.join("bin/marker").exists());
+    }
+
+    #[test]
+    fn a_static_program_needs_no_libraries() {
+        let bb = find_busybox().expect("scripts/ci-deps installs busybox-static");
+        assert_eq!(shared_libraries(&bb).unwrap(), Vec::<PathBuf>::new());
+        let e = shared_libraries(Path::new("/nonexistent/program")).unwrap_err();
+        assert!(e.contains("/nonexistent/program"), "{e}");
+    }
+}

@@ -58,6 +58,10 @@ pub struct SandboxConfig {
     pub images: unet_sandbox::image::ImageLimits,
     /// The runc binary [default: `UNET_RUNC`, else `runc` on `PATH`].
     pub runc: Option<PathBuf>,
+    /// The ONNX runner run inside the sandbox for inference jobs ([`super::onnx`])
+    /// [default: `UNET_ONNX_RUNNER`, else `unet-onnx-run` beside the running binary, else on
+    /// `PATH`].
+    pub onnx_runner: Option<PathBuf>,
     /// Memory of one service container, MiB (a batch job names its own, up to the
     /// server's maximum).
     pub service_memory_mib: u64,
@@ -92,6 +96,7 @@ impl SandboxConfig {
             cpu_millis: 1000,
             images: unet_sandbox::image::ImageLimits::default(),
             runc: None,
+            onnx_runner: None,
             service_memory_mib: 1024,
             volume_mib: 1024,
             // One hour of 100 ms blocks.
@@ -171,6 +176,10 @@ pub struct Workload<'a> {
     pub env: &'a [String],
     /// The image, or None for the busybox root.
     pub image: Option<&'a unet_sandbox::image::Image>,
+    /// A trusted host program (the ONNX runner) to run as `/bin/<name>`, bound read-only
+    /// into a root of its own ([`unet_sandbox::rootfs::program_rootfs`]) instead of the
+    /// image or busybox; its input files are bound read-only at `/in`.
+    pub program: Option<Program<'a>>,
     /// Memory of the whole container, bytes.
     pub memory_bytes: u64,
     /// `/tmp` size and largest file, bytes.
@@ -178,6 +187,15 @@ pub struct Workload<'a> {
     /// The host GPU of the chip it runs on ([`crate::ChipBackend::gpu_index`]): that GPU
     /// and no other is given to the container.
     pub gpu: Option<u32>,
+}
+
+/// A trusted host program and the directory of its inputs ([`Workload::program`]).
+#[derive(Clone, Copy)]
+pub struct Program<'a> {
+    /// The program on the host.
+    pub binary: &'a Path,
+    /// Host directory bound read-only at `/in`.
+    pub inputs: &'a Path,
 }
 
 /// A workload ready to start: the runtime, the container id and its spec.
@@ -239,9 +257,12 @@ pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String>
     }
     sb.ensure_dir()?;
     let runtime = sb.runtime()?;
-    let rootfs = match w.image {
-        Some(img) => img.rootfs.clone(),
-        None => unet_sandbox::rootfs::busybox_rootfs(&sb.dir.join("busybox-root"))?,
+    let rootfs = match (w.program, w.image) {
+        (Some(p), _) => {
+            unet_sandbox::rootfs::program_rootfs(&sb.dir.join("program-root"), p.binary)?
+        }
+        (None, Some(img)) => img.rootfs.clone(),
+        (None, None) => unet_sandbox::rootfs::busybox_rootfs(&sb.dir.join("busybox-root"))?,
     };
     let ids = sb.ids(w.lease);
     let volume = sb.mount_volume(w.lease)?;
@@ -251,6 +272,19 @@ pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String>
         container: "/work".into(),
         read_only: false,
     }];
+    if let Some(p) = w.program {
+        let name = p.binary.file_name().unwrap_or_default();
+        binds.push(unet_sandbox::Bind {
+            host: p.binary.to_path_buf(),
+            container: Path::new("/bin").join(name),
+            read_only: true,
+        });
+        binds.push(unet_sandbox::Bind {
+            host: p.inputs.to_path_buf(),
+            container: "/in".into(),
+            read_only: true,
+        });
+    }
     let mut devices = Vec::new();
     if let Some(index) = w.gpu {
         let g = unet_sandbox::gpu::gpu_edits(index, &sb.gpu_dev, &sb.cdi_dirs)
@@ -324,6 +358,7 @@ pub fn run(
         argv,
         env: &[],
         image,
+        program: None,
         memory_bytes: limits.memory_mib.saturating_mul(1 << 20),
         file_bytes: limits.file_bytes,
         gpu,
@@ -596,6 +631,7 @@ mod tests {
             argv: &argv,
             env: &[],
             image: None,
+            program: None,
             memory_bytes: 1 << 30,
             file_bytes: 1 << 20,
             gpu,

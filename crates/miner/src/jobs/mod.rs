@@ -5,9 +5,10 @@
 //! checks the signature, accepts each request once ([`replay`]), checks the lease on chain
 //! (`unet_getLease`: open, not past its end, signed by its renter, the chip in the lease and
 //! managed by this miner) and refuses anything else with a JSON error. Two kinds of jobs:
-//! ONNX inference with `tract` ([`onnx`]) and bounded machine time ([`exec`]) in a runc
-//! sandbox, on the static busybox root or on an OCI image ([`images`]: uploaded as an
-//! image-layout archive, or pulled from a registry, pinned by digest). Jobs run on their own
+//! bounded machine time ([`exec`]) in a runc sandbox, on the static busybox root or on an OCI
+//! image ([`images`]: uploaded as an image-layout archive, or pulled from a registry, pinned
+//! by digest), and ONNX inference ([`onnx`]): the `unet-onnx-run` runner in the same sandbox,
+//! never in the miner's process. Jobs run on their own
 //! worker threads behind a bounded queue, apart from the liveness daemon, so they never delay
 //! a challenge answer. Every finished job carries a [`Receipt`] signed by the leased chip's
 //! hardware key ([`receipt::sign`]). A lease may also run one [`services`] container for its

@@ -1,342 +1,386 @@
-//! Inference: an ONNX model and input tensors, run with `tract-onnx` on the CPU.
+//! Inference jobs, in the sandbox: the miner never runs a renter's model in its own process.
 //!
-//! Inputs are given in the model's input order, or by name. Their shapes and types fix the
-//! model's input facts, so models with symbolic dimensions run too. Limits: the model size
-//! is bounded by the request size, inputs and outputs by element counts; the run itself is
-//! not interruptible (tract has no cancellation) — the job's wall time is measured and
-//! reported, and the runner holds its worker slot until the inference returns, so runaway
-//! models cannot pile up. A panic inside tract is caught and reported as a failure.
+//! The model and the inputs are written to a directory of their own (readable, not
+//! writable, by the job), which the container sees read-only at `/in`. The container's root
+//! holds only the runner's shared libraries ([`unet_sandbox::rootfs::program_rootfs`]); the
+//! runner binary, `unet-onnx-run` (crate `unet-onnx`, installed beside `unet`), is bound
+//! read-only at `/bin/unet-onnx-run`. Everything else is what any job gets ([`super::exec`]):
+//! its own user, pid, mount and network (loopback only) namespaces, no capabilities, the
+//! seccomp profile, and cgroup limits on memory (the provider's per-chip memory), pids and
+//! CPU. At the wall time the whole container is killed, so a model that loops, or that tract
+//! cannot interrupt, no longer holds a thread of the miner.
+//!
+//! The runner prints the outputs as one JSON array on stdout, read back here with a size cap
+//! ([`MAX_OUTPUT_BYTES`]) and decoded as the contract's [`TensorOut`]; what the runner
+//! refuses comes back as its one line on stderr.
 
-use serde_json::Value;
-use tract_onnx::prelude::*;
+use super::exec::{Program, SandboxConfig, Workload};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+use unet_renter::job::{Limit, TensorIn, TensorOut};
 
-/// Most elements over all inputs (and over all outputs) of one job.
-pub const MAX_ELEMENTS: usize = 16 << 20;
+/// The runner's file name.
+pub const RUNNER: &str = "unet-onnx-run";
 
-pub use unet_renter::job::{TensorData, TensorIn, TensorOut};
+/// Bytes of the runner's output kept: its outputs as JSON. Past it the job is stopped.
+pub const MAX_OUTPUT_BYTES: u64 = 64 << 20;
 
-fn elements(shape: &[usize]) -> Option<usize> {
-    shape.iter().try_fold(1usize, |a, d| a.checked_mul(*d))
+/// The runner's exit status for a model or inputs it refused (`unet_onnx::EXIT_REFUSED`).
+const EXIT_REFUSED: i32 = 2;
+
+/// The model's and the inputs' file names in `/in`.
+const MODEL: &str = "model.onnx";
+const INPUTS: &str = "inputs.json";
+
+/// Bytes of `/tmp` (a tmpfs) and of any one file the runner may write.
+const FILE_BYTES: u64 = 16 << 20;
+
+/// How an inference job ended.
+#[derive(Debug, PartialEq)]
+pub enum OnnxOutcome {
+    /// The model ran; its outputs.
+    Outputs(Vec<TensorOut>),
+    /// The model or inputs were refused, or the job could not start: why.
+    Failed(String),
+    /// A limit stopped it: which, and what the runner had said on stderr.
+    Stopped(Limit, String),
 }
 
-fn to_tensor(t: &TensorIn, i: usize) -> Result<Tensor, String> {
-    let n = elements(&t.shape).ok_or_else(|| format!("input {i}: shape overflows"))?;
-    if n != t.data.len() {
-        return Err(format!(
-            "input {i}: shape {:?} has {n} elements, data has {}",
-            t.shape,
-            t.data.len()
-        ));
-    }
-    let bad = |j: usize| format!("input {i}: element {j} is not a {}", t.dtype);
-    macro_rules! build {
-        ($ty:ty, $conv:expr) => {{
-            let mut v: Vec<$ty> = Vec::with_capacity(n);
-            for (j, x) in t.data.iter().enumerate() {
-                v.push($conv(x).ok_or_else(|| bad(j))?);
-            }
-            Tensor::from_shape::<$ty>(&t.shape, &v).map_err(|e| format!("input {i}: {e}"))
-        }};
-    }
-    match t.dtype.as_str() {
-        "f32" => build!(f32, |x: &Value| x.as_f64().map(|f| f as f32)),
-        "f64" => build!(f64, |x: &Value| x.as_f64()),
-        "i32" => build!(i32, |x: &Value| x
-            .as_i64()
-            .and_then(|v| i32::try_from(v).ok())),
-        "i64" => build!(i64, |x: &Value| x.as_i64()),
-        other => Err(format!(
-            "input {i}: dtype {other:?} is not one of f32, f64, i32, i64"
-        )),
-    }
+/// The ONNX runner: a program, and the subcommand that makes it the runner (`unet
+/// onnx-run`), if it needs one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Runner {
+    /// The program on the host.
+    pub binary: PathBuf,
+    /// `onnx-run` when the program is `unet` itself.
+    pub subcommand: Option<&'static str>,
 }
 
-fn from_tensor(name: String, t: &Tensor) -> Result<TensorOut, String> {
-    let shape = t.shape().to_vec();
-    let err = |e: anyhow::Error| format!("output {name}: {e}");
-    let (dtype, data) = match t.datum_type() {
-        DatumType::F64 => (
-            "f64",
-            TensorData::F64(
-                t.to_plain_array_view::<f64>()
-                    .map_err(err)?
-                    .iter()
-                    .copied()
-                    .collect(),
-            ),
-        ),
-        DatumType::I64 => (
-            "i64",
-            TensorData::I64(
-                t.to_plain_array_view::<i64>()
-                    .map_err(err)?
-                    .iter()
-                    .copied()
-                    .collect(),
-            ),
-        ),
-        DatumType::I32 => (
-            "i32",
-            TensorData::I32(
-                t.to_plain_array_view::<i32>()
-                    .map_err(err)?
-                    .iter()
-                    .copied()
-                    .collect(),
-            ),
-        ),
-        DatumType::Bool => (
-            "bool",
-            TensorData::Bool(
-                t.to_plain_array_view::<bool>()
-                    .map_err(err)?
-                    .iter()
-                    .copied()
-                    .collect(),
-            ),
-        ),
-        _ => {
-            let c = t.cast_to::<f32>().map_err(err)?;
-            (
-                "f32",
-                TensorData::F32(
-                    c.to_plain_array_view::<f32>()
-                        .map_err(err)?
-                        .iter()
-                        .copied()
-                        .collect(),
-                ),
+/// The runner (a program named `unet` is run as `unet onnx-run`): `configured`, else `UNET_ONNX_RUNNER`, else [`RUNNER`] beside the running
+/// binary (or beside its parent directory, as for a test binary in `target/*/deps`), else
+/// the running binary itself when it is `unet` (`unet onnx-run`), else [`RUNNER`] on `PATH`.
+pub fn find_runner(configured: Option<&Path>) -> Result<Runner, String> {
+    // `unet` is the runner through its subcommand, wherever it was found.
+    let plain = |binary: PathBuf| Runner {
+        subcommand: binary
+            .file_name()
+            .is_some_and(|n| n == "unet")
+            .then_some("onnx-run"),
+        binary,
+    };
+    let given = configured
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("UNET_ONNX_RUNNER").map(PathBuf::from));
+    if let Some(p) = given {
+        return if p.is_file() {
+            Ok(plain(p))
+        } else {
+            Err(format!("the ONNX runner {}: no such file", p.display()))
+        };
+    }
+    let exe = std::env::current_exe().ok();
+    if let Some(p) = exe
+        .iter()
+        .flat_map(|e| e.ancestors().skip(1).take(2))
+        .map(|d| d.join(RUNNER))
+        .find(|p| p.is_file())
+    {
+        return Ok(plain(p));
+    }
+    if let Some(e) = exe.filter(|e| e.file_name().is_some_and(|n| n == "unet")) {
+        return Ok(plain(e));
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(RUNNER))
+        .find(|p| p.is_file())
+        .map(plain)
+        .ok_or_else(|| {
+            format!(
+                "the ONNX runner {RUNNER} was not found beside unet or on PATH \
+                 (cargo build --release builds it; or set [runtime] onnx_runner)"
             )
-        }
-    };
-    Ok(TensorOut {
-        name,
-        dtype: dtype.into(),
-        shape,
-        data,
-    })
-}
-
-fn run_inner(model: &[u8], inputs: &[TensorIn]) -> Result<Vec<TensorOut>, String> {
-    let total: usize = inputs
-        .iter()
-        .map(|t| elements(&t.shape).unwrap_or(usize::MAX))
-        .fold(0usize, |a, b| a.saturating_add(b));
-    if total > MAX_ELEMENTS {
-        return Err(format!("inputs have more than {MAX_ELEMENTS} elements"));
-    }
-    let mut m = tract_onnx::onnx()
-        .model_for_read(&mut &model[..])
-        .map_err(|e| format!("model: {e:#}"))?;
-    let names: Vec<String> = m
-        .input_outlets()
-        .map_err(|e| format!("model: {e}"))?
-        .iter()
-        .map(|o| m.node(o.node).name.clone())
-        .collect();
-    if names.len() != inputs.len() {
-        return Err(format!(
-            "the model has {} input(s) ({}), the job gives {}",
-            names.len(),
-            names.join(", "),
-            inputs.len()
-        ));
-    }
-    // Order the given tensors as the model's inputs (by name when every input is named).
-    let ordered: Vec<&TensorIn> = if inputs.iter().all(|t| t.name.is_some()) {
-        names
-            .iter()
-            .map(|n| {
-                inputs
-                    .iter()
-                    .find(|t| t.name.as_deref() == Some(n))
-                    .ok_or_else(|| format!("no input named {n:?} in the job"))
-            })
-            .collect::<Result<_, _>>()?
-    } else {
-        inputs.iter().collect()
-    };
-    let mut tensors = TVec::new();
-    for (i, t) in ordered.iter().enumerate() {
-        let tensor = to_tensor(t, i)?;
-        m = m
-            .with_input_fact(i, InferenceFact::dt_shape_from_tensor(&tensor))
-            .map_err(|e| format!("input {i}: {e:#}"))?;
-        tensors.push(tensor.into_tvalue());
-    }
-    let outputs: Vec<String> = m
-        .output_outlets()
-        .map_err(|e| format!("model: {e}"))?
-        .iter()
-        .map(|o| m.node(o.node).name.clone())
-        .collect();
-    let plan = m
-        .into_optimized()
-        .map_err(|e| format!("model: {e:#}"))?
-        .into_runnable()
-        .map_err(|e| format!("model: {e:#}"))?;
-    let result = plan.run(tensors).map_err(|e| format!("inference: {e:#}"))?;
-    let out_total: usize = result.iter().map(|t| t.len()).sum();
-    if out_total > MAX_ELEMENTS {
-        return Err(format!("outputs have more than {MAX_ELEMENTS} elements"));
-    }
-    result
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let name = outputs
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| format!("output{i}"));
-            from_tensor(name, t)
         })
-        .collect()
 }
 
-/// Runs `model` (ONNX protobuf bytes) on `inputs`. Never panics: errors, including panics
-/// inside the runtime, come back as `Err`.
-pub fn run(model: &[u8], inputs: &[TensorIn]) -> Result<Vec<TensorOut>, String> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_inner(model, inputs))) {
+/// Runs `model` (ONNX bytes) on `inputs` as job `job_id` of lease `lease`, inside the
+/// sandbox `sb`, for at most `wall`. Blocks until the container ends or is stopped.
+pub fn run(
+    sb: &SandboxConfig,
+    job_id: &str,
+    lease: u64,
+    model: &[u8],
+    inputs: &[TensorIn],
+    wall: Duration,
+) -> OnnxOutcome {
+    let runner = match find_runner(sb.onnx_runner.as_deref()) {
         Ok(r) => r,
-        Err(p) => Err(format!(
-            "inference runtime panicked: {}",
-            p.downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| p.downcast_ref::<String>().cloned())
-                .unwrap_or_default()
+        Err(e) => return OnnxOutcome::Failed(e),
+    };
+    let container = format!("unet-{}", &job_id[..job_id.len().min(48)]);
+    let in_dir = sb.dir.join("inputs").join(&container);
+    let outcome = write_inputs(sb, &in_dir, model, inputs).and_then(|()| {
+        let name = runner
+            .binary
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy();
+        let mut argv = vec![format!("/bin/{name}")];
+        argv.extend(runner.subcommand.map(String::from));
+        argv.extend([format!("/in/{MODEL}"), format!("/in/{INPUTS}")]);
+        let w = Workload {
+            container,
+            hostname: "job",
+            lease,
+            argv: &argv,
+            env: &[],
+            image: None,
+            program: Some(Program {
+                binary: &runner.binary,
+                inputs: &in_dir,
+            }),
+            memory_bytes: sb.service_memory_mib.saturating_mul(1 << 20),
+            file_bytes: FILE_BYTES,
+            gpu: None,
+        };
+        let p = super::exec::prepare(sb, &w)?;
+        Ok(p.runtime
+            .run_logged(&p.id, &p.bundle, &p.spec, wall, MAX_OUTPUT_BYTES, None))
+    });
+    let _ = std::fs::remove_dir_all(&in_dir);
+    let out = match outcome {
+        Ok(out) => out,
+        Err(e) => return OnnxOutcome::Failed(e),
+    };
+    let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    if let Some(stopped) = out.stopped {
+        return OnnxOutcome::Stopped(super::exec::result_limit(stopped), said);
+    }
+    if let Some(e) = out.start_error {
+        return OnnxOutcome::Failed(e);
+    }
+    match (out.exit_code, out.signal) {
+        (Some(0), _) => match serde_json::from_slice::<Vec<TensorOut>>(&out.stdout) {
+            Ok(outputs) => OnnxOutcome::Outputs(outputs),
+            Err(e) => OnnxOutcome::Failed(format!("the runner's outputs: {e}")),
+        },
+        (Some(code), _) if code == EXIT_REFUSED && !said.is_empty() => OnnxOutcome::Failed(said),
+        (code, signal) => OnnxOutcome::Failed(format!(
+            "the runner ended with {}: {said}",
+            match (code, signal) {
+                (_, Some(s)) => format!("signal {s}"),
+                (Some(c), _) => format!("status {c}"),
+                _ => "no status".into(),
+            }
         )),
     }
 }
 
-/// Weights of [`example_model`]: `W` (3 x 2, row-major).
-pub const EXAMPLE_W: [f32; 6] = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-/// Bias of [`example_model`]: `B` (2).
-pub const EXAMPLE_B: [f32; 2] = [0.5, -1.0];
-
-/// A tiny ONNX model (a few hundred bytes) for tests and smoke checks: input `x` f32
-/// `[1, 3]`, output `y = MatMul(x, W) + B` f32 `[1, 2]` with [`EXAMPLE_W`] and [`EXAMPLE_B`]
-/// as initializers (opset 13). Built with the protobuf types tract itself reads.
-pub fn example_model() -> Vec<u8> {
-    use prost::Message as _;
-    use tract_onnx::pb::{
-        tensor_shape_proto::{dimension, Dimension},
-        type_proto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-        TensorShapeProto, TypeProto, ValueInfoProto,
-    };
-    const FLOAT: i32 = 1;
-    let value = |name: &str, dims: &[i64]| ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: FLOAT,
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|d| Dimension {
-                            value: Some(dimension::Value::DimValue(*d)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let init = |name: &str, dims: &[i64], data: &[f32]| TensorProto {
-        name: name.into(),
-        dims: dims.to_vec(),
-        data_type: FLOAT,
-        float_data: data.to_vec(),
-        ..Default::default()
-    };
-    let node = |op: &str, inputs: &[&str], output: &str| NodeProto {
-        name: output.into(),
-        op_type: op.into(),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![output.into()],
-        ..Default::default()
-    };
-    ModelProto {
-        ir_version: 7,
-        producer_name: "unet-miner example".into(),
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(GraphProto {
-            name: "affine".into(),
-            node: vec![
-                node("MatMul", &["x", "W"], "xw"),
-                node("Add", &["xw", "B"], "y"),
-            ],
-            initializer: vec![init("W", &[3, 2], &EXAMPLE_W), init("B", &[2], &EXAMPLE_B)],
-            input: vec![value("x", &[1, 3])],
-            output: vec![value("y", &[1, 2])],
-            ..Default::default()
-        }),
-        ..Default::default()
+/// Writes the model and the inputs into `dir` (created fresh; 0755 and 0644: the job's
+/// unprivileged uid reads them, and only root writes).
+fn write_inputs(
+    sb: &SandboxConfig,
+    dir: &Path,
+    model: &[u8],
+    inputs: &[TensorIn],
+) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    sb.ensure_dir()?;
+    let e = |e: std::io::Error| format!("job inputs {}: {e}", dir.display());
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(e)?;
+    for d in [dir.parent().unwrap_or(dir), dir] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).map_err(e)?;
     }
-    .encode_to_vec()
+    let json = serde_json::to_vec(inputs).map_err(|x| format!("job inputs: {x}"))?;
+    for (name, bytes) in [(MODEL, model), (INPUTS, json.as_slice())] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(e)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).map_err(e)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use unet_renter::job::TensorData;
 
-    fn input(name: Option<&str>, data: &[f32]) -> TensorIn {
-        TensorIn {
-            name: name.map(str::to_string),
+    /// A sandbox dir (needs root, runc and the runner, which `cargo test --workspace`
+    /// builds beside the test binaries).
+    fn setup(memory_mib: u64) -> (tempfile::TempDir, SandboxConfig) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let sb = SandboxConfig {
+            dir: dir.path().join("sandbox"),
+            service_memory_mib: memory_mib,
+            ..SandboxConfig::for_jobs_dir(&dir.path().join("jobs"))
+        };
+        (dir, sb)
+    }
+
+    fn x(shape: &[usize], data: &[f64]) -> Vec<TensorIn> {
+        vec![TensorIn {
+            name: None,
             dtype: "f32".into(),
-            shape: vec![1, 3],
-            data: data.iter().map(|x| json!(x)).collect(),
-        }
+            shape: shape.to_vec(),
+            data: data.iter().map(|v| json!(v)).collect(),
+        }]
     }
 
     #[test]
-    fn example_model_computes_the_affine_map() {
-        let model = example_model();
-        assert!(model.len() < 1024, "{} bytes", model.len());
-        let out = run(&model, &[input(Some("x"), &[1.0, 2.0, 3.0])]).unwrap();
-        // [1 2 3] . [[1 2] [3 4] [5 6]] = [22 28]; + [0.5 -1] = [22.5 27]
+    fn the_runner_refuses_with_the_status_the_miner_reads() {
+        assert_eq!(EXIT_REFUSED, unet_onnx::EXIT_REFUSED);
+    }
+
+    #[test]
+    fn the_example_model_runs_inside_the_sandbox() {
+        let (_d, sb) = setup(256);
+        let out = run(
+            &sb,
+            "onnx-ok",
+            3,
+            &unet_onnx::example_model(),
+            &x(&[1, 3], &[1.0, 2.0, 3.0]),
+            Duration::from_secs(60),
+        );
+        let OnnxOutcome::Outputs(out) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(out[0].data, TensorData::F32(vec![22.5, 27.0]));
+        // The inputs' directory is gone with the job.
+        assert!(!sb.dir.join("inputs/unet-onnx-ok").exists());
+    }
+
+    #[test]
+    fn refusals_come_back_as_the_runners_message() {
+        let (_d, sb) = setup(256);
+        let out = run(
+            &sb,
+            "onnx-bad",
+            3,
+            b"not onnx",
+            &x(&[1], &[1.0]),
+            Duration::from_secs(60),
+        );
+        let OnnxOutcome::Failed(e) = out else {
+            panic!("{out:?}")
+        };
+        assert!(e.starts_with("model:"), "{e}");
+        let short = x(&[1, 3], &[1.0]);
+        let out = run(
+            &sb,
+            "onnx-short",
+            3,
+            &unet_onnx::example_model(),
+            &short,
+            Duration::from_secs(60),
+        );
         assert_eq!(
             out,
-            vec![TensorOut {
-                name: "y".into(),
-                dtype: "f32".into(),
-                shape: vec![1, 2],
-                data: TensorData::F32(vec![22.5, 27.0]),
-            }]
+            OnnxOutcome::Failed("input 0: shape [1, 3] has 3 elements, data has 1".into())
         );
-        assert_eq!(serde_json::to_string(&out[0].data).unwrap(), "[22.5,27.0]");
-        let unnamed = run(&model, &[input(None, &[0.0, 0.0, -1.0])]).unwrap();
-        assert_eq!(unnamed[0].data, TensorData::F32(vec![-4.5, -7.0]));
+    }
+
+    /// A 300-byte model that writes a 1 GiB tensor. Run in the miner's process, as it was
+    /// before, it took the miner's memory; here the job's cgroup stops it.
+    #[test]
+    fn a_model_that_eats_memory_is_stopped_in_its_own_container() {
+        let (_d, sb) = setup(128);
+        let model = unet_onnx::heavy_model(1 << 14, false);
+        assert!(model.len() < 1024);
+        let out = run(
+            &sb,
+            "onnx-mem",
+            3,
+            &model,
+            &x(&[1], &[1.0]),
+            Duration::from_secs(120),
+        );
+        assert!(
+            matches!(out, OnnxOutcome::Stopped(Limit::Memory, _)),
+            "{out:?}"
+        );
+    }
+
+    /// A model of 2 * 8192^3 operations, stopped at its wall time: the container is killed,
+    /// no thread of the miner keeps running it.
+    #[test]
+    fn a_model_past_its_wall_time_is_killed() {
+        let (_d, sb) = setup(1536);
+        let model = unet_onnx::heavy_model(1 << 13, true);
+        let started = std::time::Instant::now();
+        let out = run(
+            &sb,
+            "onnx-slow",
+            3,
+            &model,
+            &x(&[1], &[1.0]),
+            Duration::from_millis(500),
+        );
+        assert!(
+            matches!(out, OnnxOutcome::Stopped(Limit::WallTime, _)),
+            "{out:?}"
+        );
+        // Killed, not waited for (the multiplication alone takes minutes).
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+
+    /// `unet onnx-run`, the runner a plain `cargo run --bin unet` has, works the same.
+    #[test]
+    fn the_unet_binary_is_a_runner_too() {
+        let (_d, mut sb) = setup(256);
+        let unet = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("unet");
+        assert!(
+            unet.is_file(),
+            "cargo test --workspace builds {}",
+            unet.display()
+        );
+        sb.onnx_runner = Some(unet.clone());
+        assert_eq!(
+            find_runner(Some(&unet)).unwrap().subcommand,
+            Some("onnx-run")
+        );
+        let out = run(
+            &sb,
+            "onnx-unet",
+            3,
+            &unet_onnx::example_model(),
+            &x(&[1, 3], &[0.0, 0.0, -1.0]),
+            Duration::from_secs(60),
+        );
+        let OnnxOutcome::Outputs(out) = out else {
+            panic!("{out:?}")
+        };
+        assert_eq!(out[0].data, TensorData::F32(vec![-4.5, -7.0]));
     }
 
     #[test]
-    fn bad_models_and_inputs_are_errors_not_panics() {
-        let model = example_model();
-        let e = run(b"not a model at all", &[input(None, &[1.0, 2.0, 3.0])]).unwrap_err();
-        assert!(e.starts_with("model:"), "{e}");
-        let e = run(&model, &[]).unwrap_err();
-        assert_eq!(e, "the model has 1 input(s) (x), the job gives 0");
-        let mut short = input(None, &[1.0, 2.0]);
-        short.shape = vec![1, 3];
-        assert_eq!(
-            run(&model, &[short]).unwrap_err(),
-            "input 0: shape [1, 3] has 3 elements, data has 2"
+    fn a_missing_runner_is_a_clear_error() {
+        let (d, mut sb) = setup(128);
+        sb.onnx_runner = Some(d.path().join("nowhere/unet-onnx-run"));
+        let out = run(
+            &sb,
+            "onnx-none",
+            3,
+            &unet_onnx::example_model(),
+            &x(&[1, 3], &[1.0, 2.0, 3.0]),
+            Duration::from_secs(5),
         );
-        let mut wrong = input(None, &[1.0, 2.0, 3.0]);
-        wrong.dtype = "u8".into();
-        assert!(run(&model, &[wrong]).unwrap_err().contains("dtype \"u8\""));
-        let e = run(&model, &[input(Some("nope"), &[1.0, 2.0, 3.0])]).unwrap_err();
-        assert_eq!(e, "no input named \"x\" in the job");
-        let mut text = input(None, &[1.0, 2.0, 3.0]);
-        text.data[1] = json!("two");
-        assert_eq!(
-            run(&model, &[text]).unwrap_err(),
-            "input 0: element 1 is not a f32"
-        );
+        let OnnxOutcome::Failed(e) = out else {
+            panic!("{out:?}")
+        };
+        assert!(e.contains("nowhere/unet-onnx-run: no such file"), "{e}");
     }
 }

@@ -39,10 +39,19 @@ pub(super) async fn info_handler(State(s): State<Arc<Shared>>) -> Response {
             max_exec: s.cfg.max_exec,
             onnx_wall_ms: s.cfg.onnx_wall_ms,
             max_onnx_wall_ms: s.cfg.max_onnx_wall_ms,
-            kinds: vec!["onnx".into(), "exec".into()],
+            kinds: if onnx_runner(&s).is_ok() {
+                vec!["onnx".into(), "exec".into()]
+            } else {
+                vec!["exec".into()]
+            },
             max_image_bytes: s.cfg.max_image_bytes,
         },
     )
+}
+
+/// The ONNX runner this miner starts in the sandbox, if it has one.
+fn onnx_runner(s: &Shared) -> Result<crate::jobs::onnx::Runner, String> {
+    crate::jobs::onnx::find_runner(s.cfg.sandbox.onnx_runner.as_deref())
 }
 
 /// The chip a workload of `lease` runs on: `named` (a chip of the lease this miner
@@ -154,6 +163,7 @@ pub(super) async fn submit_handler(
             limits.check(&s.cfg.max_exec).map_err(bad_job)?;
         }
         JobSpec::Onnx { model, wall_ms, .. } => {
+            onnx_runner(&s).map_err(|e| bad_job(format!("this miner runs no ONNX jobs: {e}")))?;
             base64::engine::general_purpose::STANDARD
                 .decode(model)
                 .map_err(|e| bad_job(format!("model is not base64: {e}")))?;

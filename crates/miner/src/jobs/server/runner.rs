@@ -7,7 +7,6 @@ use base64::Engine as _;
 use std::{sync::Arc, time::Duration};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
-use unet_renter::job::Limit;
 use unet_types::chip::ChipId;
 
 pub(super) async fn worker(s: Arc<Shared>, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<Queued>>>) {
@@ -140,40 +139,29 @@ async fn run_job(
             wall_ms,
         } => {
             let wall = Duration::from_millis(wall_ms.unwrap_or(s.cfg.onnx_wall_ms));
-            let handle = tokio::task::spawn_blocking(move || {
-                let model = base64::engine::general_purpose::STANDARD
-                    .decode(&model)
-                    .map_err(|e| format!("model is not base64: {e}"))?;
-                onnx::run(&model, &inputs)
-            });
-            tokio::pin!(handle);
-            let result = tokio::select! {
-                r = &mut handle => Some(r),
-                _ = tokio::time::sleep(wall) => None,
+            let model = match base64::engine::general_purpose::STANDARD.decode(&model) {
+                Ok(m) => m,
+                Err(e) => {
+                    let e = format!("model is not base64: {e}");
+                    return finish_failed(s, &job.job_hash, job.chip, doc, e).await;
+                }
             };
-            match result {
-                Some(Ok(Ok(outputs))) => doc.outputs = Some(outputs),
-                Some(Ok(Err(e))) => {
+            let sb = s.cfg.sandbox.clone();
+            let (id, lease) = (job.job_id.clone(), job.lease_id);
+            let out = tokio::task::spawn_blocking(move || {
+                onnx::run(&sb, &id, lease, &model, &inputs, wall)
+            })
+            .await?;
+            match out {
+                onnx::OnnxOutcome::Outputs(outputs) => doc.outputs = Some(outputs),
+                onnx::OnnxOutcome::Failed(e) => {
                     doc.status = Outcome::Failed;
                     doc.error = Some(e);
                 }
-                Some(Err(e)) => {
-                    doc.status = Outcome::Failed;
-                    doc.error = Some(format!("inference task: {e}"));
-                }
-                None => {
+                onnx::OnnxOutcome::Stopped(limit, said) => {
                     doc.status = Outcome::LimitExceeded;
-                    doc.limit = Some(Limit::WallTime);
-                    doc.error = Some(format!(
-                        "inference ran past {} ms; reported now, its thread is abandoned",
-                        wall.as_millis()
-                    ));
-                    // The worker slot stays taken until the inference returns, so runaway
-                    // models cannot pile up; the result is reported right away.
-                    let s2 = s.clone();
-                    let view = finish(&s2, &job.job_hash, job.chip, doc).await?;
-                    let _ = handle.await;
-                    return Ok(view);
+                    doc.limit = Some(limit);
+                    doc.error = (!said.is_empty()).then_some(said);
                 }
             }
         }

@@ -3,7 +3,6 @@
 use super::*;
 use crate::jobs::{
     auth::{sign_request, H_NONCE},
-    onnx::{example_model, TensorData, TensorIn},
     JobRequest, Outcome,
 };
 use crate::soft::{ChipFile, SoftBackend};
@@ -12,6 +11,7 @@ use commonware_cryptography::Signer;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use unet_api::market::{CloseReason, LeaseState};
+use unet_onnx::{example_model, TensorData, TensorIn};
 use unet_poci::{secure_element::DevnetVendorCa, Curve, TrustStore};
 use unet_renter::client::JobClient;
 use unet_renter::job::{JobState, Limit};

@@ -240,6 +240,7 @@ impl Services {
                 argv: &req.argv,
                 env: &req.env,
                 image: Some(&args.image),
+                program: None,
                 memory_bytes: sb.service_memory_mib.saturating_mul(1 << 20),
                 file_bytes: 64 << 20,
                 gpu: args.gpu,
