@@ -224,14 +224,13 @@ where
         let height = parent_height.next();
         // Transactions of the unfinalized blocks below this one are still pending: start each
         // of their senders after them, so the block carries new transactions, not stale ones.
-        // (The chain lock is released before the mempool lock is taken: never both at once.)
+        // (The chain lock is released before the mempool's owner is asked.)
         let in_flight = self.shared.chain().await.nonces_after(&parent_digest);
         let candidates = self
             .shared
             .mempool
-            .lock()
-            .expect("mempool lock")
-            .select_after(self.params.max_block_txs as usize, &in_flight);
+            .select_after(self.params.max_block_txs as usize, in_flight)
+            .await;
         let mut chain = self.shared.chain().await;
         let probe = Block::new(
             context.clone(),
@@ -274,16 +273,14 @@ where
         );
         chain.remember(digest, &block, state, outcome);
         drop(chain);
-        {
-            // Drop for good what was left out for a permanent reason (and expire old
-            // transactions: see `Mempool::evict_excluded`), and what failed block execution:
-            // every proposer would fail the same way.
-            let mut mempool = self.shared.mempool.lock().expect("mempool lock");
-            mempool.evict_excluded(parent_height.get(), &candidates, &excluded);
-            for (tx, _) in &dropped {
-                mempool.evict_failed(tx);
-            }
-        }
+        // Drop for good what was left out for a permanent reason (and expire old
+        // transactions: see `Mempool::evict_excluded`), and what failed block execution:
+        // every proposer would fail the same way.
+        let failed = dropped.into_iter().map(|(tx, _)| tx).collect();
+        self.shared
+            .mempool
+            .proposed(parent_height.get(), candidates, excluded, failed)
+            .await;
         note_head(&self.shared, height.get(), digest);
         Some(Digested::precomputed(Arc::new(block), digest))
     }
@@ -319,16 +316,13 @@ where
         if !self.ensure_executed(parent, &mut ancestry).await {
             return false;
         }
-        // Signatures already checked on mempool admission are not checked again. (Read
-        // before the chain lock is taken: never both locks at once.)
-        let known: std::collections::HashSet<Digest> = {
-            let m = self.shared.mempool.lock().expect("mempool lock");
-            b.txs
-                .iter()
-                .map(|t| t.hash())
-                .filter(|h| m.contains(h))
-                .collect()
-        };
+        // Signatures already checked on mempool admission are not checked again (asked of
+        // the mempool's owner before the chain is locked).
+        let known: std::collections::HashSet<Digest> = self
+            .shared
+            .mempool
+            .pending(b.txs.iter().map(|t| t.hash()).collect())
+            .await;
         let mut chain = self.shared.chain().await;
         let result = chain.verify_block_with(&b, |h| known.contains(h)).await;
         match result {

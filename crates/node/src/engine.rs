@@ -296,9 +296,11 @@ where
     // certificates of every epoch.
     let identity = *cfg.epoch_zero.output.public().public();
     let verifier = Scheme::certificate_verifier(unet_types::CONSENSUS_NAMESPACE, identity);
+    let (mempool, _) =
+        crate::mempool::actor::start(context.child("mempool"), Mempool::new(cfg.mempool));
     let shared = Arc::new(Shared::new(
         chain,
-        Mempool::new(cfg.mempool),
+        mempool,
         verifier.clone(),
         &genesis_block,
     ));

@@ -85,12 +85,7 @@ async fn finalize_one<E: StoreContext>(
     }
     let root = chain.root();
     drop(chain);
-    {
-        let mut m = shared.mempool.lock().expect("mempool lock");
-        for (s, n) in nonces {
-            m.prune_sender(&s, n);
-        }
-    }
+    shared.mempool.finalized(nonces).await;
     {
         let mut s = shared.status.lock().expect("status lock");
         s.finalized_height = height;

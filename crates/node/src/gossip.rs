@@ -71,13 +71,10 @@ pub async fn admit<E: StoreContext>(
             chain.applied_height(),
         )
     };
-    let pending: HashSet<Digest> = {
-        let m = shared.mempool.lock().expect("mempool lock");
-        txs.iter()
-            .map(|t| t.hash())
-            .filter(|h| m.contains(h))
-            .collect()
-    };
+    let pending: HashSet<Digest> = shared
+        .mempool
+        .pending(txs.iter().map(|t| t.hash()).collect())
+        .await;
     let mut results: Vec<Result<Digest, TxError>> = Vec::with_capacity(txs.len());
     if check_stateless_batch(&txs, chain_id, min_fee, |h| pending.contains(h)).is_ok() {
         results.extend(txs.iter().map(|t| Ok(t.hash())));
@@ -121,22 +118,28 @@ pub async fn admit<E: StoreContext>(
         accounts.insert(t.tx.sender.clone(), account);
     }
     let mut answers = Vec::new();
+    let mut admitted = Vec::new();
+    let mut slots = Vec::new();
+    for (i, (t, r)) in txs.into_iter().zip(results.iter_mut()).enumerate() {
+        if r.is_err() {
+            continue;
+        }
+        let Some(Some(account)) = accounts.get(&t.tx.sender) else {
+            *r = Err(TxError::Malformed("sender account unreadable".into()));
+            continue;
+        };
+        if let Payload::Liveness { responses } = &t.tx.payload {
+            answers.extend(responses.iter().cloned());
+        }
+        admitted.push((t, *account));
+        slots.push(i);
+    }
+    for (i, outcome) in slots
+        .into_iter()
+        .zip(shared.mempool.insert(admitted, height).await)
     {
-        let mut mempool = shared.mempool.lock().expect("mempool lock");
-        for (t, r) in txs.into_iter().zip(results.iter_mut()) {
-            if r.is_err() {
-                continue;
-            }
-            let Some(Some(account)) = accounts.get(&t.tx.sender) else {
-                *r = Err(TxError::Malformed("sender account unreadable".into()));
-                continue;
-            };
-            if let Payload::Liveness { responses } = &t.tx.payload {
-                answers.extend(responses.iter().cloned());
-            }
-            if let Err(e) = mempool.insert(t, account, height) {
-                *r = Err(e);
-            }
+        if let Err(e) = outcome {
+            results[i] = Err(e);
         }
     }
     verify_answers(shared, chain_id, view, answers).await;

@@ -1,6 +1,6 @@
 //! State shared by the consensus application, the finalizer, the mempool gossip and the API.
 
-use crate::{chain::Chain, mempool::Mempool};
+use crate::{chain::Chain, mempool::MempoolMailbox};
 use commonware_consensus::{
     marshal::{core::Mailbox, standard::Standard},
     simplex::scheme::bls12381_threshold::vrf,
@@ -80,8 +80,8 @@ pub struct FinalizedBlock {
 pub struct Shared<E: StoreContext> {
     /// The executed chain and its store (async: execution awaits storage).
     pub chain: AsyncMutex<Chain<E>>,
-    /// Pending transactions.
-    pub mempool: Mutex<Mempool>,
+    /// Pending transactions: the mailbox of their owner ([`crate::mempool::actor`]).
+    pub mempool: MempoolMailbox,
     /// Seed (VRF) signatures of notarized rounds, by (epoch, view), pruned as rounds finalize.
     pub seeds: Mutex<BTreeMap<(u64, u64), SeedSignature>>,
     /// Progress the API reports.
@@ -112,9 +112,14 @@ pub struct Shared<E: StoreContext> {
 pub const RECENT_BLOCKS: usize = 4096;
 
 impl<E: StoreContext> Shared<E> {
-    /// Shared state over `chain` and `mempool`, its status starting at the chain's applied
-    /// height; `verifier` checks seeds, `genesis` is the genesis block.
-    pub fn new(chain: Chain<E>, mempool: Mempool, verifier: Scheme, genesis: &Block) -> Self {
+    /// Shared state over `chain` and the mempool's owner, its status starting at the chain's
+    /// applied height; `verifier` checks seeds, `genesis` is the genesis block.
+    pub fn new(
+        chain: Chain<E>,
+        mempool: MempoolMailbox,
+        verifier: Scheme,
+        genesis: &Block,
+    ) -> Self {
         let (finalized_tx, _) = tokio::sync::broadcast::channel(1024);
         let status = Status {
             finalized_height: chain.applied_height(),
@@ -129,7 +134,7 @@ impl<E: StoreContext> Shared<E> {
             seeds_recorded,
             peers,
             chain: AsyncMutex::new(chain),
-            mempool: Mutex::new(mempool),
+            mempool,
             seeds: Mutex::new(BTreeMap::new()),
             status: Mutex::new(status),
             recent: Mutex::new(BTreeMap::new()),

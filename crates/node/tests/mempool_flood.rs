@@ -345,11 +345,11 @@ fn junk_flood_does_not_stop_transfers_or_liveness() {
                 }
             }
             {
-                let m = target.shared.mempool.lock().unwrap();
-                max_len = max_len.max(m.len());
-                max_bytes = max_bytes.max(m.bytes());
-                assert!(m.len() <= LIMITS.max_txs, "{} pending", m.len());
-                assert!(m.bytes() <= LIMITS.max_bytes, "{} bytes pending", m.bytes());
+                let m = target.shared.mempool.figures().await;
+                max_len = max_len.max(m.len);
+                max_bytes = max_bytes.max(m.bytes);
+                assert!(m.len <= LIMITS.max_txs, "{} pending", m.len);
+                assert!(m.bytes <= LIMITS.max_bytes, "{} bytes pending", m.bytes);
             }
             context.sleep(Duration::from_millis(20)).await;
         }
@@ -433,7 +433,7 @@ fn junk_flood_does_not_stop_transfers_or_liveness() {
              {max_len} transactions / {max_bytes} bytes; {} answers, {} transfers; {:?}",
             answered.len(),
             transfers.len(),
-            target.shared.mempool.lock().unwrap().stats()
+            target.shared.mempool.figures().await.stats
         );
 
         // Every transfer of alice finalized, on every validator alike.

@@ -497,3 +497,53 @@ fn indexes_stay_consistent() {
         }
     }
 }
+
+/// The owner answers in the order it was asked: an eviction sent after a proposal is
+/// applied before the next selection, finalized nonces prune, and a stopped owner admits
+/// nothing (a clear error) instead of hanging.
+#[test]
+fn the_owner_applies_requests_in_order_and_refuses_once_stopped() {
+    use commonware_runtime::{deterministic, Runner as _};
+    deterministic::Runner::default().start(|ctx| async move {
+        let (pool, handle) = actor::start(ctx, Mempool::new(limits(100)));
+        let results = pool
+            .insert(
+                vec![
+                    (tx(1, 0, 10), rich(0)),
+                    (tx(1, 1, 10), rich(0)),
+                    (tx(2, 20, 10), rich(0)),
+                ],
+                0,
+            )
+            .await;
+        assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
+        assert!(
+            matches!(results[2], Err(TxError::NonceGap { .. })),
+            "{results:?}"
+        );
+        assert_eq!(pool.figures().await.len, 2);
+        assert_eq!(pool.next_nonce(addr(1), 0).await, 2);
+        let picked = pool.select_after(10, HashMap::new()).await;
+        assert_eq!(picked.len(), 2);
+        // The proposer found the first one failing: it and the sender's later nonce go, and
+        // the very next selection sees that.
+        pool.proposed(0, picked.clone(), Vec::new(), vec![picked[0].clone()])
+            .await;
+        assert!(pool.select_after(10, HashMap::new()).await.is_empty());
+        assert_eq!(pool.figures().await.stats.evicted_excluded, 2);
+        // A finalized block moved sender 3 past nonce 0.
+        pool.insert(vec![(tx(3, 0, 10), rich(0))], 0).await;
+        let h = tx(3, 0, 10).hash();
+        assert_eq!(pool.pending(vec![h]).await.len(), 1);
+        pool.finalized(vec![(addr(3), 1)]).await;
+        assert!(pool.get(h).await.is_none());
+        handle.abort();
+        let _ = handle.await;
+        let refused = pool.insert(vec![(tx(4, 0, 10), rich(0))], 0).await;
+        assert_eq!(
+            refused,
+            vec![Err(TxError::Malformed("the mempool stopped".into()))]
+        );
+        assert_eq!(pool.figures().await, MempoolFigures::default());
+    });
+}

@@ -115,6 +115,7 @@ fn internal(e: impl std::fmt::Display) -> RpcError {
 
 async fn status<E: StoreContext>(state: &ApiState<E>) -> Result<StatusView> {
     let s = state.shared.status();
+    let mempool = state.shared.mempool.figures().await.len as u64;
     let chain = state.shared.chain().await;
     let genesis = &chain.genesis;
     Ok(StatusView {
@@ -130,7 +131,7 @@ async fn status<E: StoreContext>(state: &ApiState<E>) -> Result<StatusView> {
         epoch: unet_types::epoch::epoch_of(s.finalized_height, genesis.params.epoch_length),
         peers: state.shared.peers as u64,
         validators: genesis.validators.len() as u64,
-        mempool: state.shared.mempool.lock().expect("mempool lock").len() as u64,
+        mempool,
         sync: if s.head_height > s.finalized_height + 10 {
             SyncState::CatchingUp
         } else {
@@ -202,9 +203,8 @@ async fn get_account<E: StoreContext>(
     let pending_nonce = state
         .shared
         .mempool
-        .lock()
-        .expect("mempool lock")
-        .next_nonce(&p.address, account.nonce);
+        .next_nonce(p.address.clone(), account.nonce)
+        .await;
     let entry = views::account(&p.address, &account);
     Ok(AccountView {
         address: entry.address,
@@ -323,17 +323,11 @@ async fn get_transaction<E: StoreContext>(state: &ApiState<E>, p: HashParams) ->
             });
         }
     }
-    if let Some(t) = state
-        .shared
-        .mempool
-        .lock()
-        .expect("mempool lock")
-        .get(&hash)
-    {
+    if let Some(t) = state.shared.mempool.get(hash).await {
         return Ok(TxLookup {
             hash,
             state: TxState::Pending {
-                transaction: views::tx(t),
+                transaction: views::tx(&t),
             },
         });
     }

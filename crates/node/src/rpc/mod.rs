@@ -292,10 +292,11 @@ async fn health<E: StoreContext>(State(state): State<Arc<ApiState<E>>>) -> Respo
 
 async fn metrics<E: StoreContext>(State(state): State<Arc<ApiState<E>>>) -> Response {
     let s = state.shared.status();
-    let (mempool, mempool_bytes, mempool_stats) = {
-        let m = state.shared.mempool.lock().expect("mempool lock");
-        (m.len(), m.bytes(), m.stats())
-    };
+    let crate::mempool::MempoolFigures {
+        len: mempool,
+        bytes: mempool_bytes,
+        stats: mempool_stats,
+    } = state.shared.mempool.figures().await;
     let uptime = state.started.elapsed().as_secs_f64().max(1e-9);
     let mut text = String::new();
     let mut gauge = |name: &str, help: &str, v: f64| {

@@ -108,12 +108,11 @@ where
         chain.set_applied(block.digest());
         let identity = *epoch_zero.output.public().public();
         let verifier = Scheme::certificate_verifier(unet_types::CONSENSUS_NAMESPACE, identity);
-        let shared = Arc::new(Shared::new(
-            chain,
+        let (mempool, _) = crate::mempool::actor::start(
+            context.child("mempool"),
             Mempool::new(MempoolLimits::default()),
-            verifier,
-            &block,
-        ));
+        );
+        let shared = Arc::new(Shared::new(chain, mempool, verifier, &block));
         let (gossip, _rx) = TxGossip::detached();
         let state = Arc::new(ApiState::new(shared, gossip, Arc::new(String::new), limits));
         test(state).await;

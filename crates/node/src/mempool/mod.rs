@@ -35,6 +35,9 @@
 //! consecutive nonces from the sender's finalized nonce): answers first, then by fee per byte,
 //! taking turns between senders of equal fee so one busy sender does not starve the rest.
 
+pub mod actor;
+pub use actor::{MempoolFigures, MempoolMailbox};
+
 use commonware_codec::EncodeSize;
 use serde::{Deserialize, Serialize};
 use std::{
