@@ -79,28 +79,40 @@ impl<E: StoreContext> Application<E> {
                 return false;
             };
             let digest = block.digest();
-            {
-                let chain = self.shared.chain().await;
-                if chain.knows(&digest) {
-                    break;
-                }
-                if block.inner().height.get() <= chain.applied_height() {
-                    // Below the finalized tip but not on it: a conflicting fork.
-                    return false;
-                }
+            let Ok((known, applied)) = self
+                .shared
+                .chain(move |chain| {
+                    Box::pin(async move { (chain.knows(&digest), chain.applied_height()) })
+                })
+                .await
+            else {
+                return false;
+            };
+            if known {
+                break;
+            }
+            if block.inner().height.get() <= applied {
+                // Below the finalized tip but not on it: a conflicting fork.
+                return false;
             }
             pending.push(block.inner_shared());
             next = ancestry.next().await;
         }
         // Execute oldest first.
-        let mut chain = self.shared.chain().await;
-        for block in pending.into_iter().rev() {
-            if let Err(e) = chain.verify_block_with(&block, |_| false).await {
-                warn!(height = block.height.get(), error = %e, "ancestor failed to execute");
-                return false;
-            }
-        }
-        true
+        self.shared
+            .chain(move |chain| {
+                Box::pin(async move {
+                    for block in pending.into_iter().rev() {
+                        if let Err(e) = chain.verify_block_with(&block, |_| false).await {
+                            warn!(height = block.height.get(), error = %e, "ancestor failed to execute");
+                            return false;
+                        }
+                    }
+                    true
+                })
+            })
+            .await
+            .unwrap_or(false)
     }
 
     /// A block's seed must be the threshold VRF signature over its parent's consensus round
@@ -225,54 +237,69 @@ where
         // Transactions of the unfinalized blocks below this one are still pending: start each
         // of their senders after them, so the block carries new transactions, not stale ones.
         // (The chain lock is released before the mempool's owner is asked.)
-        let in_flight = self.shared.chain().await.nonces_after(&parent_digest);
+        let in_flight = self
+            .shared
+            .chain(move |chain| Box::pin(async move { chain.nonces_after(&parent_digest) }))
+            .await
+            .ok()?;
         let candidates = self
             .shared
             .mempool
             .select_after(self.params.max_block_txs as usize, in_flight)
             .await;
-        let mut chain = self.shared.chain().await;
-        let probe = Block::new(
-            context.clone(),
-            parent_digest,
-            height,
-            timestamp,
-            seed,
-            Digest::from([0u8; 32]),
-            Vec::new(),
-        );
-        let env = chain.env(&probe, &self.params);
-        let built = match chain.build_on(&parent_digest, &env, &candidates).await {
-            Ok(b) => b,
-            Err(e) => {
-                warn!(error = %e, "proposal execution failed");
-                return None;
-            }
-        };
-        let (candidates, excluded, dropped) = (
-            built.candidates,
-            built.outcome.excluded.clone(),
-            built.dropped,
-        );
-        let (outcome, state, txs) = (built.outcome, built.state, built.txs);
-        let block = Block::with_reshare(
-            context,
-            parent_digest,
-            height,
-            timestamp,
-            seed,
-            input.payload,
-            state.root(),
-            txs,
-        );
-        let digest = block.digest();
+        let params = self.params.clone();
+        let payload = input.payload;
+        let built = self
+            .shared
+            .chain(move |chain| {
+                Box::pin(async move {
+                    let probe = Block::new(
+                        context.clone(),
+                        parent_digest,
+                        height,
+                        timestamp,
+                        seed,
+                        Digest::from([0u8; 32]),
+                        Vec::new(),
+                    );
+                    let env = chain.env(&probe, &params);
+                    let built = match chain.build_on(&parent_digest, &env, &candidates).await {
+                        Ok(b) => b,
+                        Err(e) => {
+                            warn!(error = %e, "proposal execution failed");
+                            return None;
+                        }
+                    };
+                    let (candidates, excluded, dropped) = (
+                        built.candidates,
+                        built.outcome.excluded.clone(),
+                        built.dropped,
+                    );
+                    let (outcome, state, txs) = (built.outcome, built.state, built.txs);
+                    let block = Block::with_reshare(
+                        context,
+                        parent_digest,
+                        height,
+                        timestamp,
+                        seed,
+                        payload,
+                        state.root(),
+                        txs,
+                    );
+                    let digest = block.digest();
+                    chain.remember(digest, &block, state, outcome);
+                    Some((block, digest, candidates, excluded, dropped))
+                })
+            })
+            .await
+            .ok()
+            .flatten();
+        let (block, digest, candidates, excluded, dropped) = built?;
         debug!(
             height = height.get(),
             txs = block.txs.len(),
             "proposed block"
         );
-        chain.remember(digest, &block, state, outcome);
-        drop(chain);
         // Drop for good what was left out for a permanent reason (and expire old
         // transactions: see `Mempool::evict_excluded`), and what failed block execution:
         // every proposer would fail the same way.
@@ -323,11 +350,20 @@ where
             .mempool
             .pending(b.txs.iter().map(|t| t.hash()).collect())
             .await;
-        let mut chain = self.shared.chain().await;
-        let result = chain.verify_block_with(&b, |h| known.contains(h)).await;
+        let verifying = b.clone();
+        let result = self
+            .shared
+            .chain(move |chain| {
+                Box::pin(async move {
+                    chain
+                        .verify_block_with(&verifying, |h| known.contains(h))
+                        .await
+                })
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.into()));
         match result {
             Ok(()) => {
-                drop(chain);
                 note_head(&self.shared, b.height.get(), b.digest());
                 true
             }

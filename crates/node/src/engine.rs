@@ -299,6 +299,7 @@ where
     let (mempool, _) =
         crate::mempool::actor::start(context.child("mempool"), Mempool::new(cfg.mempool));
     let shared = Arc::new(Shared::new(
+        context.child("chain"),
         chain,
         mempool,
         verifier.clone(),
@@ -500,7 +501,7 @@ where
     // Learn the digest of the block the store reflects as soon as marshal answers.
     let eager = shared.clone();
     context.child("resume").spawn(move |_| async move {
-        drop(eager.chain().await);
+        let _ = eager.chain(|_| Box::pin(async {})).await;
     });
     Ok((
         shared,

@@ -91,18 +91,25 @@ pub async fn committee<E: StoreContext + Clock>(
     // Subscribed before each look, so a block applied in between still wakes us.
     let mut applied = shared.applied.subscribe();
     loop {
-        {
-            let chain = shared.chain().await;
-            if let Ok(Some(c)) = chain.get_decoded::<Committee>(&committee_key(epoch)).await {
+        let looked = shared
+            .chain(move |chain| {
+                Box::pin(async move {
+                    let found = chain.get_decoded::<Committee>(&committee_key(epoch)).await;
+                    (found, chain.applied_height())
+                })
+            })
+            .await;
+        if let Ok((found, applied_height)) = looked {
+            if let Ok(Some(c)) = found {
                 if !c.members.is_empty() {
                     return c;
                 }
             }
             if epoch <= 3 {
-                return genesis_committee(&chain.genesis, epoch);
+                return genesis_committee(&shared.genesis, epoch);
             }
-            let due = first_height(epoch - 3, chain.genesis.params.epoch_length);
-            if chain.applied_height() >= due {
+            let due = first_height(epoch - 3, shared.genesis.params.epoch_length);
+            if applied_height >= due {
                 epoch -= 1;
                 continue;
             }
@@ -154,7 +161,7 @@ impl<E: StoreContext + Clock + Send + Sync + 'static> dkg::ParticipantsProvider
     async fn directory(&mut self, epoch: Epoch, peers: Set<PublicKey>) -> Directory {
         // Needed at the last block of `epoch - 1`; everything read here was final by the
         // first block of `epoch - 1` (committee(epoch + 2) is written there).
-        let length = self.shared.chain().await.genesis.params.epoch_length;
+        let length = self.shared.genesis.params.epoch_length;
         let e = epoch.get();
         self.shared
             .applied_at_least(first_height(e.saturating_sub(1), length))
@@ -178,7 +185,7 @@ impl<E: StoreContext + Clock + Send + Sync + 'static> dkg::ParticipantsProvider
             }
             k -= 1;
         }
-        let genesis = self.shared.chain().await.genesis.clone();
+        let genesis = self.shared.genesis.clone();
         for v in &genesis.validators {
             if peers.position(&v.public_key).is_some() && !found.contains_key(&v.public_key) {
                 found.insert(v.public_key.clone(), transport_address(&v.p2p_address));

@@ -68,23 +68,33 @@ async fn finalize_one<E: StoreContext>(
     shared: &Shared<E>,
     block: &Arc<Block>,
 ) -> Result<(), ExecError> {
-    let mut chain = shared.chain().await;
-    let Some(receipts) = chain.finalize(block).await? else {
+    let applying = block.clone();
+    let applied = shared
+        .chain(move |chain| {
+            Box::pin(async move {
+                let block = applying;
+                let Some(receipts) = chain.finalize(&block).await? else {
+                    return Ok(None);
+                };
+                let events = std::mem::take(&mut chain.last_events);
+                // Each sender's next nonce, to prune the mempool of what this block made stale.
+                let mut senders = std::collections::BTreeSet::new();
+                for tx in &block.txs {
+                    senders.insert(tx.tx.sender.clone());
+                }
+                let mut nonces = Vec::with_capacity(senders.len());
+                for s in senders {
+                    let nonce = chain.account(&s).await?.nonce;
+                    nonces.push((s, nonce));
+                }
+                Ok::<_, ExecError>(Some((receipts, events, nonces, chain.root())))
+            })
+        })
+        .await??;
+    let Some((receipts, events, nonces, root)) = applied else {
         return Ok(());
     };
     let height = block.height.get();
-    let events = std::mem::take(&mut chain.last_events);
-    // Prune the mempool of everything this block made stale.
-    let mut senders = std::collections::BTreeSet::new();
-    for tx in &block.txs {
-        senders.insert(tx.tx.sender.clone());
-    }
-    let mut nonces = Vec::with_capacity(senders.len());
-    for s in senders {
-        nonces.push((s.clone(), chain.account(&s).await?.nonce));
-    }
-    let root = chain.root();
-    drop(chain);
     shared.mempool.finalized(nonces).await;
     {
         let mut s = shared.status.lock().expect("status lock");

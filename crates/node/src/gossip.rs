@@ -62,14 +62,12 @@ pub async fn admit<E: StoreContext>(
     shared: &Shared<E>,
     txs: Vec<SignedTx>,
 ) -> Vec<Result<Digest, TxError>> {
-    let (chain_id, min_fee, mut view, mut height) = {
-        let chain = shared.chain().await;
-        (
-            chain.genesis.chain_id,
-            chain.genesis.params.min_fee,
-            chain.finalized_view(),
-            chain.applied_height(),
-        )
+    let (chain_id, min_fee) = (shared.genesis.chain_id, shared.genesis.params.min_fee);
+    let Ok((mut view, mut height)) = tip(shared).await else {
+        return txs
+            .iter()
+            .map(|_| Err(TxError::Malformed("the node is stopping".into())))
+            .collect();
     };
     let pending: HashSet<Digest> = shared
         .mempool
@@ -108,9 +106,10 @@ pub async fn admit<E: StoreContext>(
                 }
                 Err(unet_store::Error::StaleBatch) => {
                     // A block was applied meanwhile: read from the new tip.
-                    let chain = shared.chain().await;
-                    view = chain.finalized_view();
-                    height = chain.applied_height();
+                    match tip(shared).await {
+                        Ok((v, h)) => (view, height) = (v, h),
+                        Err(_) => break,
+                    }
                 }
                 Err(_) => break,
             }
@@ -146,6 +145,15 @@ pub async fn admit<E: StoreContext>(
     results
 }
 
+/// A view of the finalized state and its height, read without holding the chain.
+async fn tip<E: StoreContext>(
+    shared: &Shared<E>,
+) -> Result<(unet_store::Batch<E>, u64), crate::chain::owner::ChainStopped> {
+    shared
+        .chain(|chain| Box::pin(async move { (chain.finalized_view(), chain.applied_height()) }))
+        .await
+}
+
 /// Checks admitted liveness answers against the chips as the finalized state holds them (on
 /// all cores) and has the chain remember the ones that verified, so block execution does not
 /// check them again (see [`unet_state::admit_answer`]). Answers whose challenge is not pending
@@ -176,7 +184,9 @@ async fn verify_answers<E: StoreContext>(
         .filter_map(Result::ok)
         .collect();
     if !keys.is_empty() {
-        shared.chain().await.remember_verified_answers(keys);
+        let _ = shared
+            .chain(move |chain| Box::pin(async move { chain.remember_verified_answers(keys) }))
+            .await;
     }
 }
 

@@ -1,6 +1,17 @@
 //! State shared by the consensus application, the finalizer, the mempool gossip and the API.
+//!
+//! The chain and the mempool each have one owner, a task reached through a mailbox
+//! ([`crate::chain::owner`], [`crate::mempool::actor`]); what is left here is immutable
+//! (genesis, the seed verifier) or small and written by one part (status, recent blocks,
+//! roles, seeds), with waits on `watch` channels.
 
-use crate::{chain::Chain, mempool::MempoolMailbox};
+use crate::{
+    chain::{
+        owner::{self, ChainMailbox, ChainStopped},
+        Chain,
+    },
+    mempool::MempoolMailbox,
+};
 use commonware_consensus::{
     marshal::{core::Mailbox, standard::Standard},
     simplex::scheme::bls12381_threshold::vrf,
@@ -8,14 +19,15 @@ use commonware_consensus::{
 };
 use commonware_cryptography::bls12381::primitives::variant::MinSig;
 use commonware_cryptography::Digestible;
-use futures::lock::Mutex as AsyncMutex;
+use commonware_runtime::Spawner;
+use futures::future::BoxFuture;
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
 };
 use unet_state::Receipt;
 use unet_store::StoreContext;
-use unet_types::{block::SeedSignature, Block, Digest, PublicKey};
+use unet_types::{block::SeedSignature, Block, Digest, Genesis, PublicKey};
 
 /// The consensus signing scheme: threshold BLS12-381 (MinSig) with a VRF seed per round.
 pub type Scheme = vrf::Scheme<PublicKey, MinSig>;
@@ -78,8 +90,10 @@ pub struct FinalizedBlock {
 
 /// Everything the node's actors share.
 pub struct Shared<E: StoreContext> {
-    /// The executed chain and its store (async: execution awaits storage).
-    pub chain: AsyncMutex<Chain<E>>,
+    /// The executed chain and its store, through its owner (see [`Shared::chain`]).
+    chain: ChainMailbox<E>,
+    /// The genesis document (never changes).
+    pub genesis: Arc<Genesis>,
     /// Pending transactions: the mailbox of their owner ([`crate::mempool::actor`]).
     pub mempool: MempoolMailbox,
     /// Seed (VRF) signatures of notarized rounds, by (epoch, view), pruned as rounds finalize.
@@ -112,9 +126,11 @@ pub struct Shared<E: StoreContext> {
 pub const RECENT_BLOCKS: usize = 4096;
 
 impl<E: StoreContext> Shared<E> {
-    /// Shared state over `chain` and the mempool's owner, its status starting at the chain's
-    /// applied height; `verifier` checks seeds, `genesis` is the genesis block.
+    /// Shared state over `chain` (its owner started on `context`) and the mempool's owner,
+    /// its status starting at the chain's applied height; `verifier` checks seeds, `genesis`
+    /// is the genesis block.
     pub fn new(
+        context: impl Spawner,
         chain: Chain<E>,
         mempool: MempoolMailbox,
         verifier: Scheme,
@@ -127,13 +143,15 @@ impl<E: StoreContext> Shared<E> {
             ..Default::default()
         };
         let peers = chain.genesis.validators.len().saturating_sub(1);
+        let genesis_doc = Arc::new(chain.genesis.clone());
         let (applied, _) = tokio::sync::watch::channel(chain.applied_height());
         let (seeds_recorded, _) = tokio::sync::watch::channel(0);
         Self {
             applied,
             seeds_recorded,
             peers,
-            chain: AsyncMutex::new(chain),
+            genesis: genesis_doc,
+            chain: owner::start(context, chain).0,
             mempool,
             seeds: Mutex::new(BTreeMap::new()),
             status: Mutex::new(status),
@@ -146,24 +164,42 @@ impl<E: StoreContext> Shared<E> {
         }
     }
 
-    /// The executed chain, locked. After a restart the store knows its height but not the
-    /// digest of the block it reflects; the first caller asks marshal for it, so nothing that
-    /// builds on the finalized tip (proposals, verification, the API) ever sees it unknown.
-    pub async fn chain(&self) -> futures::lock::MutexGuard<'_, Chain<E>> {
-        let mut chain = self.chain.lock().await;
-        if chain.applied_digest() == Digest::from([0u8; 32]) {
-            if let Some(marshal) = self.marshal.get() {
-                resolve_applied_digest(&mut chain, marshal, self.genesis_digest).await;
-                let digest = chain.applied_digest();
-                if digest != Digest::from([0u8; 32]) {
-                    let mut s = self.status.lock().expect("status lock");
-                    if s.finalized_digest.is_none() {
-                        s.finalized_digest = Some(digest);
+    /// Runs `f` on the executed chain, through its owner, after the requests sent before it.
+    /// After a restart the store knows its height but not the digest of the block it
+    /// reflects; the first request asks marshal for it first, so nothing that builds on the
+    /// finalized tip (proposals, verification, the API) ever sees it unknown.
+    pub async fn chain<R, F>(&self, f: F) -> Result<R, ChainStopped>
+    where
+        R: Send + 'static,
+        F: for<'c> FnOnce(&'c mut Chain<E>) -> BoxFuture<'c, R> + Send + 'static,
+    {
+        let marshal = self.marshal.get().cloned();
+        let genesis = self.genesis_digest;
+        let (r, resolved) = self
+            .chain
+            .with(move |chain| {
+                Box::pin(async move {
+                    let mut resolved = None;
+                    if chain.applied_digest() == Digest::from([0u8; 32]) {
+                        if let Some(marshal) = marshal {
+                            resolve_applied_digest(chain, &marshal, genesis).await;
+                            let digest = chain.applied_digest();
+                            if digest != Digest::from([0u8; 32]) {
+                                resolved = Some(digest);
+                            }
+                        }
                     }
-                }
+                    (f(chain).await, resolved)
+                })
+            })
+            .await?;
+        if let Some(digest) = resolved {
+            let mut s = self.status.lock().expect("status lock");
+            if s.finalized_digest.is_none() {
+                s.finalized_digest = Some(digest);
             }
         }
-        chain
+        Ok(r)
     }
 
     /// A finalized block by height: from memory if recent, else from marshal's archive.

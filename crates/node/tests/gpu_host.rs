@@ -90,14 +90,7 @@ fn one_host_registers_and_keeps_eight_blackwell_gpus_online() {
             }
             let mut responses = Vec::new();
             for (i, gpu) in gpus.iter().enumerate() {
-                let chip: Option<Chip> = vs[0]
-                    .shared
-                    .chain
-                    .lock()
-                    .await
-                    .get_decoded(&chip_key(&ids[i]))
-                    .await
-                    .unwrap();
+                let chip: Option<Chip> = entry(&vs[0], chip_key(&ids[i])).await;
                 let Some(p) = chip.and_then(|c| c.live.pending) else {
                     continue;
                 };
@@ -134,13 +127,10 @@ fn one_host_registers_and_keeps_eight_blackwell_gpus_online() {
             assert_eq!(digest_at(v, END).await, Some(d));
         }
         for v in &vs {
-            let chain = v.shared.chain.lock().await;
             for (i, hash) in hashes.iter().enumerate() {
                 assert_eq!(
-                    chain
-                        .transaction(hash)
+                    landed(v, *hash)
                         .await
-                        .unwrap()
                         .expect("registration finalized")
                         .receipt
                         .status,
@@ -149,7 +139,7 @@ fn one_host_registers_and_keeps_eight_blackwell_gpus_online() {
                 );
             }
             for id in &ids {
-                let chip: Chip = chain.get_decoded(&chip_key(id)).await.unwrap().unwrap();
+                let chip: Chip = entry(v, chip_key(id)).await.unwrap();
                 assert_eq!(chip.model, "B200");
                 assert_eq!(chip.kind, kind::NVIDIA_SPDM);
                 assert_eq!(chip.owner, owner.public_key());

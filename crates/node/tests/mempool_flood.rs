@@ -239,19 +239,12 @@ fn junk_flood_does_not_stop_transfers_or_liveness() {
         }
         let ids: Vec<[u8; 32]> = chips.iter().map(|(se, _)| se.chip_id()).collect();
         loop {
-            let chain = target.shared.chain.lock().await;
             let mut registered = 0;
             for id in &ids {
-                if chain
-                    .get_decoded::<Chip>(&chip_key(id))
-                    .await
-                    .unwrap()
-                    .is_some()
-                {
+                if entry::<Chip>(target, chip_key(id)).await.is_some() {
                     registered += 1;
                 }
             }
-            drop(chain);
             if registered == 3 {
                 break;
             }
@@ -303,14 +296,7 @@ fn junk_flood_does_not_stop_transfers_or_liveness() {
             }
             // The miners answer every pending challenge through the flooded validator.
             for (i, (se, _)) in chips.iter().enumerate() {
-                let chip: Option<Chip> = target
-                    .shared
-                    .chain
-                    .lock()
-                    .await
-                    .get_decoded(&chip_key(&ids[i]))
-                    .await
-                    .unwrap();
+                let chip: Option<Chip> = entry(target, chip_key(&ids[i])).await;
                 let Some(p) = chip.and_then(|c| c.live.pending) else {
                     continue;
                 };
@@ -442,17 +428,14 @@ fn junk_flood_does_not_stop_transfers_or_liveness() {
             assert_eq!(digest_at(v, END).await, Some(d));
         }
         {
-            let chain = target.shared.chain.lock().await;
             for h in &transfers {
-                let at = chain
-                    .transaction(h)
+                let at = landed(target, *h)
                     .await
-                    .unwrap()
                     .unwrap_or_else(|| panic!("transfer {} not finalized", hex::encode(h)));
                 assert_eq!(at.receipt.status, TxStatus::Ok);
             }
             assert_eq!(
-                chain.account(&alice.public_key()).await.unwrap().nonce,
+                account(target, &alice.public_key()).await.nonce,
                 alice_nonce
             );
         }

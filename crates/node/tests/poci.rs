@@ -64,8 +64,7 @@ fn chip_registration_is_final_on_every_validator() {
         loop {
             let mut done = 0;
             for v in &vs {
-                let found = v.shared.chain.lock().await.transaction(&hash).await;
-                if found.unwrap().is_some() {
+                if landed(v, hash).await.is_some() {
                     done += 1;
                 }
             }
@@ -76,18 +75,18 @@ fn chip_registration_is_final_on_every_validator() {
         }
         let id = se.chip_id();
         for v in &vs {
-            let chain = v.shared.chain.lock().await;
-            let at = chain.transaction(&hash).await.unwrap().expect("finalized");
+            let at = landed(v, hash).await.expect("finalized");
             assert_eq!(at.receipt.status, TxStatus::Ok);
-            let chip: Chip = chain
-                .get_decoded(&chip_key(&id))
-                .await
-                .unwrap()
-                .expect("chip");
+            let chip: Chip = entry(v, chip_key(&id)).await.expect("chip");
             assert_eq!(chip.owner, owner.public_key());
             assert_eq!(chip.model, "BM1684X");
             assert_eq!(chip.status, ChipStatus::Online);
-            assert_eq!(chain.registry().await.unwrap().chip_count, 1);
+            let chips = v
+                .shared
+                .chain(|c| Box::pin(async move { c.registry().await.unwrap().chip_count }))
+                .await
+                .unwrap();
+            assert_eq!(chips, 1);
         }
     });
 }
@@ -185,14 +184,7 @@ fn chips_answer_challenges_through_consensus_and_earn_exact_shares() {
                 if i == 2 && DOWN.contains(&height) {
                     continue;
                 }
-                let chip: Option<Chip> = vs[0]
-                    .shared
-                    .chain
-                    .lock()
-                    .await
-                    .get_decoded(&chip_key(&se.chip_id()))
-                    .await
-                    .unwrap();
+                let chip: Option<Chip> = entry(&vs[0], chip_key(&se.chip_id())).await;
                 let Some(p) = chip.and_then(|c| c.live.pending) else {
                     continue;
                 };
@@ -310,16 +302,11 @@ fn chips_answer_challenges_through_consensus_and_earn_exact_shares() {
 
         // Supply invariant over every account that can hold a balance.
         for v in &vs {
-            let chain = v.shared.chain.lock().await;
-            let s = chain.supply;
             let mut accounts: Vec<PublicKey> = net.participants.clone();
             accounts.extend(owners.iter().map(|o| o.public_key()));
             accounts.push(faucet().public_key());
             accounts.push(governor().public_key());
-            let mut sum = 0u128;
-            for a in &accounts {
-                sum += chain.account(a).await.unwrap().balance;
-            }
+            let (s, sum) = supply_and_balances(v, accounts).await;
             assert_eq!(s.genesis + s.minted - s.burned, sum + s.escrowed);
             assert!(s.minted > 0 && s.minted <= MINED_CAP);
         }

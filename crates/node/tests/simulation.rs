@@ -64,20 +64,12 @@ fn four_validators_finalize_100_blocks_with_transfers() {
             for (j, r) in recipients.iter().enumerate() {
                 assert_eq!(balance(v, &r.public_key()).await, sent[j]);
             }
-            let chain = v.shared.chain.lock().await;
-            assert_eq!(
-                chain.account(&faucet.public_key()).await.unwrap().nonce,
-                100
-            );
+            assert_eq!(account(v, &faucet.public_key()).await.nonce, 100);
             // Supply invariant: genesis + minted - burned == sum of balances + escrow.
-            let supply = chain.supply;
-            let mut sum = chain.account(&faucet.public_key()).await.unwrap().balance;
-            for r in &recipients {
-                sum += chain.account(&r.public_key()).await.unwrap().balance;
-            }
-            for p in &net.participants {
-                sum += chain.account(p).await.unwrap().balance;
-            }
+            let mut accounts = vec![faucet.public_key()];
+            accounts.extend(recipients.iter().map(|r| r.public_key()));
+            accounts.extend(net.participants.iter().cloned());
+            let (supply, sum) = supply_and_balances(v, accounts).await;
             assert_eq!(
                 supply.genesis + supply.minted - supply.burned,
                 sum + supply.escrowed
@@ -391,10 +383,9 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
             r.unwrap();
         }
         loop {
-            let chain = vs[0].shared.chain.lock().await;
             let mut found = Vec::new();
             for h in &hashes {
-                found.extend(chain.transaction(h).await.unwrap());
+                found.extend(landed(&vs[0], *h).await);
             }
             if found.len() == hashes.len() {
                 for at in &found {
@@ -403,7 +394,6 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
                 }
                 break;
             }
-            drop(chain);
             context.sleep(Duration::from_millis(50)).await;
         }
         let registered_at = vs[0].shared.status().finalized_height;
@@ -416,28 +406,13 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
         // halfway) is still the genesis one; committee 5 (chosen at height 60) holds node 4
         // and drops one genesis validator.
         wait_height(&context, &validators, 2 * EPOCH_LENGTH + 1).await;
-        let genesis_committee: Committee = vs[0]
-            .shared
-            .chain
-            .lock()
-            .await
-            .get_decoded(&committee_key(4))
-            .await
-            .unwrap()
-            .expect("committee 4");
+        let genesis_committee: Committee =
+            entry(&vs[0], committee_key(4)).await.expect("committee 4");
         assert!(!genesis_committee
             .members
             .iter()
             .any(|m| m.node_key == new_node));
-        let committee: Committee = vs[0]
-            .shared
-            .chain
-            .lock()
-            .await
-            .get_decoded(&committee_key(5))
-            .await
-            .unwrap()
-            .expect("committee 5");
+        let committee: Committee = entry(&vs[0], committee_key(5)).await.expect("committee 5");
         tracing::info!(?committee, "committee of epoch 5");
         let members: Vec<_> = committee
             .members

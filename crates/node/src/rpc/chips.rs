@@ -161,46 +161,50 @@ async fn list_chips_at<E: StoreContext>(
 }
 
 pub(super) async fn list_models<E: StoreContext>(state: &ApiState<E>) -> Result<ModelsView> {
-    let chain = state.shared.chain().await;
-    let registry = chain.registry().await.map_err(RpcError::internal)?;
-    Ok(ModelsView {
-        roots: registry
-            .roots
-            .iter()
-            .map(|r| RootView {
-                kind: EvidenceKind::from_tag(r.kind),
-                fingerprint: r.fingerprint(),
-                devnet_only: r.devnet_only,
+    super::on_chain(state, move |chain| {
+        Box::pin(async move {
+            let registry = chain.registry().await.map_err(RpcError::internal)?;
+            Ok(ModelsView {
+                roots: registry
+                    .roots
+                    .iter()
+                    .map(|r| RootView {
+                        kind: EvidenceKind::from_tag(r.kind),
+                        fingerprint: r.fingerprint(),
+                        devnet_only: r.devnet_only,
+                    })
+                    .collect(),
+                models: registry.models,
+                allow_devnet_roots: registry.allow_devnet_roots,
+                governance: registry.governance,
+                governance_threshold: registry.threshold,
+                governance_nonce: registry.gov_nonce,
+                chips_registered: registry.chip_count,
+                firmware_policies: registry
+                    .firmware
+                    .iter()
+                    .map(|p| {
+                        // The verifier's reading of the chain data (empty version = no minimum).
+                        let p = unet_state::registry::verifier_policy(p);
+                        FirmwarePolicyView {
+                            architecture: p.architecture,
+                            min_driver: p.min_driver,
+                            min_vbios: p.min_vbios,
+                            measurements: p
+                                .measurements
+                                .into_iter()
+                                .map(|r| MeasurementRuleView {
+                                    index: r.index,
+                                    allowed: r.allowed.iter().map(::hex::encode).collect(),
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect(),
             })
-            .collect(),
-        models: registry.models,
-        allow_devnet_roots: registry.allow_devnet_roots,
-        governance: registry.governance,
-        governance_threshold: registry.threshold,
-        governance_nonce: registry.gov_nonce,
-        chips_registered: registry.chip_count,
-        firmware_policies: registry
-            .firmware
-            .iter()
-            .map(|p| {
-                // The verifier's reading of the chain data (empty version = no minimum).
-                let p = unet_state::registry::verifier_policy(p);
-                FirmwarePolicyView {
-                    architecture: p.architecture,
-                    min_driver: p.min_driver,
-                    min_vbios: p.min_vbios,
-                    measurements: p
-                        .measurements
-                        .into_iter()
-                        .map(|r| MeasurementRuleView {
-                            index: r.index,
-                            allowed: r.allowed.iter().map(::hex::encode).collect(),
-                        })
-                        .collect(),
-                }
-            })
-            .collect(),
+        })
     })
+    .await
 }
 
 /// The anchor a new registration should use (the latest finalized block) and the nonce the
@@ -209,12 +213,16 @@ pub(super) async fn registration_nonce_for<E: StoreContext>(
     state: &ApiState<E>,
     p: OwnerParams,
 ) -> Result<RegistrationNonceView> {
-    let chain = state.shared.chain().await;
-    let anchor = chain.applied_digest();
-    Ok(RegistrationNonceView {
-        anchor_height: chain.applied_height(),
-        anchor_hash: anchor,
-        nonce: registration_nonce(chain.genesis.chain_id, &anchor, &p.owner),
-        valid_for_blocks: chain.genesis.params.registration_window,
+    super::on_chain(state, move |chain| {
+        Box::pin(async move {
+            let anchor = chain.applied_digest();
+            Ok(RegistrationNonceView {
+                anchor_height: chain.applied_height(),
+                anchor_hash: anchor,
+                nonce: registration_nonce(chain.genesis.chain_id, &anchor, &p.owner),
+                valid_for_blocks: chain.genesis.params.registration_window,
+            })
+        })
     })
+    .await
 }

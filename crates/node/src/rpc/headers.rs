@@ -73,15 +73,19 @@ pub async fn get_chip_proof<E: StoreContext>(
     p: ChipParams,
 ) -> Result<ChipProofView> {
     let key = unet_types::keys::chip_key(&p.chip_id);
-    let chain = state.shared.chain().await;
-    let proof = chain.prove(&key).await.map_err(RpcError::internal)?;
-    Ok(ChipProofView {
-        chip_id: p.chip_id,
-        key,
-        height: chain.applied_height(),
-        block: chain.applied_digest(),
-        state_root: chain.root(),
-        value: proof.claimed_value().map(|v| v.to_vec()),
-        proof: proof.to_bytes(),
+    super::on_chain(state, move |chain| {
+        Box::pin(async move {
+            let proof = chain.prove(&key).await.map_err(RpcError::internal)?;
+            Ok(ChipProofView {
+                chip_id: p.chip_id,
+                key,
+                height: chain.applied_height(),
+                block: chain.applied_digest(),
+                state_root: chain.root(),
+                value: proof.claimed_value().map(|v| v.to_vec()),
+                proof: proof.to_bytes(),
+            })
+        })
     })
+    .await
 }

@@ -141,17 +141,21 @@ pub(super) async fn get_lease<E: StoreContext>(
     state: &ApiState<E>,
     p: LeaseParams,
 ) -> Result<LeaseAt> {
-    let chain = state.shared.chain().await;
-    let lease: Lease = chain
-        .get_decoded(&lease_key(p.id))
-        .await
-        .map_err(RpcError::internal)?
-        .ok_or_else(|| RpcError::not_found(format!("no lease {}", p.id)))?;
-    let height = chain.applied_height();
-    Ok(LeaseAt {
-        lease: lease_view(&lease, height),
-        height,
+    super::on_chain(state, move |chain| {
+        Box::pin(async move {
+            let lease: Lease = chain
+                .get_decoded(&lease_key(p.id))
+                .await
+                .map_err(RpcError::internal)?
+                .ok_or_else(|| RpcError::not_found(format!("no lease {}", p.id)))?;
+            let height = chain.applied_height();
+            Ok(LeaseAt {
+                lease: lease_view(&lease, height),
+                height,
+            })
+        })
     })
+    .await
 }
 
 pub(super) async fn list_leases<E: StoreContext>(

@@ -116,8 +116,11 @@ fn internal(e: impl std::fmt::Display) -> RpcError {
 async fn status<E: StoreContext>(state: &ApiState<E>) -> Result<StatusView> {
     let s = state.shared.status();
     let mempool = state.shared.mempool.figures().await.len as u64;
-    let chain = state.shared.chain().await;
-    let genesis = &chain.genesis;
+    let (applied_digest, root) = super::on_chain(state, |chain| {
+        Box::pin(async move { Ok((chain.applied_digest(), chain.root())) })
+    })
+    .await?;
+    let genesis = &state.shared.genesis;
     Ok(StatusView {
         chain_id: genesis.chain_id,
         chain_name: genesis.chain_name.clone(),
@@ -125,8 +128,8 @@ async fn status<E: StoreContext>(state: &ApiState<E>) -> Result<StatusView> {
         head_height: s.head_height,
         head_hash: s.head_digest,
         finalized_height: s.finalized_height,
-        finalized_hash: s.finalized_digest.unwrap_or_else(|| chain.applied_digest()),
-        finalized_state_root: chain.root(),
+        finalized_hash: s.finalized_digest.unwrap_or(applied_digest),
+        finalized_state_root: root,
         finalized_timestamp_ms: s.finalized_timestamp,
         epoch: unet_types::epoch::epoch_of(s.finalized_height, genesis.params.epoch_length),
         peers: state.shared.peers as u64,
@@ -196,10 +199,14 @@ async fn get_account<E: StoreContext>(
     state: &ApiState<E>,
     p: AddressParams,
 ) -> Result<AccountView> {
-    let chain = state.shared.chain().await;
-    let account = chain.account(&p.address).await.map_err(internal)?;
-    let height = chain.applied_height();
-    drop(chain);
+    let address = p.address.clone();
+    let (account, height) = super::on_chain(state, move |chain| {
+        Box::pin(async move {
+            let account = chain.account(&address).await.map_err(internal)?;
+            Ok((account, chain.applied_height()))
+        })
+    })
+    .await?;
     let pending_nonce = state
         .shared
         .mempool
@@ -314,14 +321,15 @@ fn tx_error(e: &TxError) -> RpcError {
 
 async fn get_transaction<E: StoreContext>(state: &ApiState<E>, p: HashParams) -> Result<TxLookup> {
     let hash = p.hash;
-    {
-        let chain = state.shared.chain().await;
-        if let Some(l) = chain.transaction(&hash).await.map_err(internal)? {
-            return Ok(TxLookup {
-                hash,
-                state: views::location(&l),
-            });
-        }
+    let found = super::on_chain(state, move |chain| {
+        Box::pin(async move { chain.transaction(&hash).await.map_err(internal) })
+    })
+    .await?;
+    if let Some(l) = found {
+        return Ok(TxLookup {
+            hash,
+            state: views::location(&l),
+        });
     }
     if let Some(t) = state.shared.mempool.get(hash).await {
         return Ok(TxLookup {
@@ -344,38 +352,46 @@ async fn get_transaction<E: StoreContext>(state: &ApiState<E>, p: HashParams) ->
 }
 
 async fn supply<E: StoreContext>(state: &ApiState<E>) -> Result<SupplyView> {
-    let chain = state.shared.chain().await;
-    let s = chain.supply;
-    Ok(SupplyView {
-        height: chain.applied_height(),
-        max_supply: unet_types::amount::MAX_SUPPLY,
-        genesis: s.genesis,
-        minted: s.minted,
-        burned: s.burned,
-        total: s.total(),
-        circulating: s.circulating(),
-        escrowed: s.escrowed,
+    super::on_chain(state, move |chain| {
+        Box::pin(async move {
+            let s = chain.supply;
+            Ok(SupplyView {
+                height: chain.applied_height(),
+                max_supply: unet_types::amount::MAX_SUPPLY,
+                genesis: s.genesis,
+                minted: s.minted,
+                burned: s.burned,
+                total: s.total(),
+                circulating: s.circulating(),
+                escrowed: s.escrowed,
+            })
+        })
     })
+    .await
 }
 
 async fn get_proof<E: StoreContext>(state: &ApiState<E>, p: AddressParams) -> Result<ProofView> {
     let address = p.address;
     let key = account_key(&address);
-    let chain = state.shared.chain().await;
-    let proof = chain.prove(&key).await.map_err(internal)?;
-    let value = proof.claimed_value().map(|v| v.to_vec());
-    let account = value
-        .as_ref()
-        .and_then(|v| unet_types::keys::Account::decode(v.clone()).ok())
-        .map(|a| views::account(&address, &a));
-    Ok(ProofView {
-        address,
-        key,
-        height: chain.applied_height(),
-        block: chain.applied_digest(),
-        state_root: chain.root(),
-        value,
-        account,
-        proof: proof.to_bytes(),
+    super::on_chain(state, move |chain| {
+        Box::pin(async move {
+            let proof = chain.prove(&key).await.map_err(internal)?;
+            let value = proof.claimed_value().map(|v| v.to_vec());
+            let account = value
+                .as_ref()
+                .and_then(|v| unet_types::keys::Account::decode(v.clone()).ok())
+                .map(|a| views::account(&address, &a));
+            Ok(ProofView {
+                address,
+                key,
+                height: chain.applied_height(),
+                block: chain.applied_digest(),
+                state_root: chain.root(),
+                value,
+                account,
+                proof: proof.to_bytes(),
+            })
+        })
     })
+    .await
 }

@@ -55,6 +55,21 @@ pub use unet_api::{code, RpcError};
 /// Metrics text source (the runtime's registry).
 pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
 
+/// Runs `f` on the chain (through its owner) for an API call; a stopped owner is an internal
+/// error.
+pub(super) async fn on_chain<E, T, F>(state: &ApiState<E>, f: F) -> Result<T, RpcError>
+where
+    E: StoreContext,
+    T: Send + 'static,
+    F: for<'c> FnOnce(
+            &'c mut crate::chain::Chain<E>,
+        ) -> futures::future::BoxFuture<'c, Result<T, RpcError>>
+        + Send
+        + 'static,
+{
+    state.shared.chain(f).await.map_err(RpcError::internal)?
+}
+
 /// What the API handlers share.
 pub struct ApiState<E: StoreContext> {
     /// The node's shared state (chain, mempool, status).

@@ -46,68 +46,74 @@ pub(super) async fn get_rewards<E: StoreContext>(
     state: &ApiState<E>,
     p: GetRewardsParams,
 ) -> Result<Rewards> {
-    let chain = state.shared.chain().await;
-    let l = chain.genesis.params.epoch_length;
-    let current = epoch_of(chain.applied_height(), l);
-    if let Some(id) = p.chip_id {
-        let chip: Chip = chain
-            .get_decoded(&chip_key(&id))
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| {
-                RpcError::not_found(format!("no registered chip {}", hex::encode(id)))
-            })?;
-        let asked = p.epoch.map(|epoch| ChipEpochReward {
-            epoch,
-            amount: match chip.live.reward_of(epoch) {
-                Some(a) => Some(a),
-                // Settled and not among the recent ones: nothing, or older than the record keeps.
-                None if epoch + unet_types::liveness::RECENT_REWARDS as u64 >= current => Some(0),
-                None => None,
-            },
-        });
-        return Ok(Rewards::Chip(ChipRewards {
-            chip_id: id,
-            owner: chip.owner.clone(),
-            current_epoch: current,
-            recent_rewards: chip
-                .live
-                .recent_rewards
-                .iter()
-                .filter(|r| r.amount > 0)
-                .map(|r| EpochAmount {
-                    epoch: r.epoch,
-                    amount: r.amount,
-                })
-                .collect(),
-            total_rewards: chip.live.total_rewards,
-            settled_through_epoch: chip.live.settled.checked_sub(1),
-            asked,
-        }));
-    }
-    let Some(owner) = p.owner else {
-        return Err(RpcError::params(
-            "give {\"owner\": ADDRESS, \"epoch\"?: N} or {\"chip_id\": ID}",
-        ));
-    };
-    let epoch = p.epoch.unwrap_or(current.saturating_sub(1));
-    let amount: u128 = chain
-        .get_decoded(&owner_rewards_key(&owner, epoch))
-        .await
-        .map_err(internal)?
-        .unwrap_or(0);
-    let settled: Option<EpochRewards> = chain
-        .get_decoded(&epoch_rewards_key(epoch))
-        .await
-        .map_err(internal)?;
-    Ok(Rewards::Owner(OwnerRewards {
-        owner,
-        epoch,
-        current_epoch: current,
-        amount,
-        epoch_settled: settled.is_some(),
-        settlement: settled,
-    }))
+    super::on_chain(state, move |chain| {
+        Box::pin(async move {
+            let l = chain.genesis.params.epoch_length;
+            let current = epoch_of(chain.applied_height(), l);
+            if let Some(id) = p.chip_id {
+                let chip: Chip = chain
+                    .get_decoded(&chip_key(&id))
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(|| {
+                        RpcError::not_found(format!("no registered chip {}", hex::encode(id)))
+                    })?;
+                let asked = p.epoch.map(|epoch| ChipEpochReward {
+                    epoch,
+                    amount: match chip.live.reward_of(epoch) {
+                        Some(a) => Some(a),
+                        // Settled and not among the recent ones: nothing, or older than the record keeps.
+                        None if epoch + unet_types::liveness::RECENT_REWARDS as u64 >= current => {
+                            Some(0)
+                        }
+                        None => None,
+                    },
+                });
+                return Ok(Rewards::Chip(ChipRewards {
+                    chip_id: id,
+                    owner: chip.owner.clone(),
+                    current_epoch: current,
+                    recent_rewards: chip
+                        .live
+                        .recent_rewards
+                        .iter()
+                        .filter(|r| r.amount > 0)
+                        .map(|r| EpochAmount {
+                            epoch: r.epoch,
+                            amount: r.amount,
+                        })
+                        .collect(),
+                    total_rewards: chip.live.total_rewards,
+                    settled_through_epoch: chip.live.settled.checked_sub(1),
+                    asked,
+                }));
+            }
+            let Some(owner) = p.owner else {
+                return Err(RpcError::params(
+                    "give {\"owner\": ADDRESS, \"epoch\"?: N} or {\"chip_id\": ID}",
+                ));
+            };
+            let epoch = p.epoch.unwrap_or(current.saturating_sub(1));
+            let amount: u128 = chain
+                .get_decoded(&owner_rewards_key(&owner, epoch))
+                .await
+                .map_err(internal)?
+                .unwrap_or(0);
+            let settled: Option<EpochRewards> = chain
+                .get_decoded(&epoch_rewards_key(epoch))
+                .await
+                .map_err(internal)?;
+            Ok(Rewards::Owner(OwnerRewards {
+                owner,
+                epoch,
+                current_epoch: current,
+                amount,
+                epoch_settled: settled.is_some(),
+                settlement: settled,
+            }))
+        })
+    })
+    .await
 }
 
 /// `unet_getEpochRewards {epoch}`: an epoch's final settlement, or `settled: false`.
@@ -115,73 +121,85 @@ pub(super) async fn get_epoch_rewards<E: StoreContext>(
     state: &ApiState<E>,
     p: EpochParams,
 ) -> Result<EpochRewardsView> {
-    let chain = state.shared.chain().await;
-    let current = epoch_of(chain.applied_height(), chain.genesis.params.epoch_length);
-    let settled: Option<EpochRewards> = chain
-        .get_decoded(&epoch_rewards_key(p.epoch))
-        .await
-        .map_err(internal)?;
-    Ok(EpochRewardsView {
-        epoch: p.epoch,
-        current_epoch: current,
-        settled: settled.is_some(),
-        settlement: settled,
+    super::on_chain(state, move |chain| {
+        Box::pin(async move {
+            let current = epoch_of(chain.applied_height(), chain.genesis.params.epoch_length);
+            let settled: Option<EpochRewards> = chain
+                .get_decoded(&epoch_rewards_key(p.epoch))
+                .await
+                .map_err(internal)?;
+            Ok(EpochRewardsView {
+                epoch: p.epoch,
+                current_epoch: current,
+                settled: settled.is_some(),
+                settlement: settled,
+            })
+        })
     })
+    .await
 }
 
 pub(super) async fn network_compute<E: StoreContext>(
     state: &ApiState<E>,
 ) -> Result<NetworkComputeView> {
-    let chain = state.shared.chain().await;
-    let params = &chain.genesis.params;
-    let height = chain.applied_height();
-    let epoch = epoch_of(height, params.epoch_length);
-    let net: NetworkCompute = chain
-        .get_decoded(&network_compute_key())
-        .await
-        .map_err(internal)?
-        .unwrap_or_default();
-    let es: EpochState = chain
-        .get_decoded(&epoch_state_key())
-        .await
-        .map_err(internal)?
-        .unwrap_or_default();
-    let per_era = epochs_per_era(params.halving_blocks, params.epoch_length);
-    Ok(NetworkComputeView {
-        height,
-        epoch,
-        epoch_length: params.epoch_length,
-        online_chips: net.online_chips,
-        online_compute_milli_tops: net.online_compute,
-        models: net.models,
-        epoch_emission: epoch_emission(epoch, per_era),
-        epoch_weight_so_far: es.weight,
-        settling: es.settling,
+    super::on_chain(state, move |chain| {
+        Box::pin(async move {
+            let params = &chain.genesis.params;
+            let height = chain.applied_height();
+            let epoch = epoch_of(height, params.epoch_length);
+            let net: NetworkCompute = chain
+                .get_decoded(&network_compute_key())
+                .await
+                .map_err(internal)?
+                .unwrap_or_default();
+            let es: EpochState = chain
+                .get_decoded(&epoch_state_key())
+                .await
+                .map_err(internal)?
+                .unwrap_or_default();
+            let per_era = epochs_per_era(params.halving_blocks, params.epoch_length);
+            Ok(NetworkComputeView {
+                height,
+                epoch,
+                epoch_length: params.epoch_length,
+                online_chips: net.online_chips,
+                online_compute_milli_tops: net.online_compute,
+                models: net.models,
+                epoch_emission: epoch_emission(epoch, per_era),
+                epoch_weight_so_far: es.weight,
+                settling: es.settling,
+            })
+        })
     })
+    .await
 }
 
 pub(super) async fn get_committee<E: StoreContext>(
     state: &ApiState<E>,
     p: CommitteeParams,
 ) -> Result<CommitteeView> {
-    let chain = state.shared.chain().await;
-    let current = epoch_of(chain.applied_height(), chain.genesis.params.epoch_length);
-    let epoch = p.epoch.unwrap_or(current);
-    let committee: Committee = chain
-        .get_decoded(&committee_key(epoch))
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| {
-            RpcError::not_found(format!(
-                "no committee chosen for epoch {epoch} yet (current epoch {current})"
-            ))
-        })?;
-    Ok(CommitteeView {
-        epoch,
-        current_epoch: current,
-        total_weight: committee.total_weight(),
-        members: committee.members,
+    super::on_chain(state, move |chain| {
+        Box::pin(async move {
+            let current = epoch_of(chain.applied_height(), chain.genesis.params.epoch_length);
+            let epoch = p.epoch.unwrap_or(current);
+            let committee: Committee = chain
+                .get_decoded(&committee_key(epoch))
+                .await
+                .map_err(internal)?
+                .ok_or_else(|| {
+                    RpcError::not_found(format!(
+                        "no committee chosen for epoch {epoch} yet (current epoch {current})"
+                    ))
+                })?;
+            Ok(CommitteeView {
+                epoch,
+                current_epoch: current,
+                total_weight: committee.total_weight(),
+                members: committee.members,
+            })
+        })
     })
+    .await
 }
 
 /// `unet_listValidators {cursor?, limit?}`: registered validators in registration order with

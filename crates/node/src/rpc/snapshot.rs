@@ -37,14 +37,19 @@ pub struct Snapshot<E: StoreContext> {
 }
 
 impl<E: StoreContext> Snapshot<E> {
-    /// The current finalized state (holds the chain's lock only to take it).
-    pub async fn take(shared: &Shared<E>) -> Self {
-        let chain = shared.chain().await;
-        Self {
-            view: chain.finalized_view(),
-            height: chain.applied_height(),
+    /// The current finalized state (the chain's owner only hands out the view).
+    pub async fn take(shared: &Shared<E>) -> Result<Self> {
+        let (view, height) = shared
+            .chain(|chain| {
+                Box::pin(async move { (chain.finalized_view(), chain.applied_height()) })
+            })
+            .await
+            .map_err(|e| RpcError::new(code::INTERNAL, e.to_string()))?;
+        Ok(Self {
+            view,
+            height,
             reads: AtomicUsize::new(0),
-        }
+        })
     }
 
     /// State reads so far.
@@ -95,7 +100,7 @@ where
     let mut tries = 0;
     loop {
         tries += 1;
-        match read(Snapshot::take(&state.shared).await).await {
+        match read(Snapshot::take(&state.shared).await?).await {
             Err(e) if e.code == code::INTERNAL && e.message == STALE && tries < 3 => continue,
             r => return r,
         }

@@ -112,7 +112,13 @@ where
             context.child("mempool"),
             Mempool::new(MempoolLimits::default()),
         );
-        let shared = Arc::new(Shared::new(chain, mempool, verifier, &block));
+        let shared = Arc::new(Shared::new(
+            context.child("chain"),
+            chain,
+            mempool,
+            verifier,
+            &block,
+        ));
         let (gossip, _rx) = TxGossip::detached();
         let state = Arc::new(ApiState::new(shared, gossip, Arc::new(String::new), limits));
         test(state).await;

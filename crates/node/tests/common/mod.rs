@@ -321,14 +321,58 @@ pub async fn digest_at(v: &Running, height: u64) -> Option<unet_types::Digest> {
 
 /// Finalized balance of an account at a validator.
 pub async fn balance(v: &Running, who: &PublicKey) -> u128 {
+    account(v, who).await.balance
+}
+
+/// Finalized account of `who` at a validator (through the chain's owner).
+pub async fn account(v: &Running, who: &PublicKey) -> unet_types::keys::Account {
+    let who = who.clone();
     v.shared
-        .chain
-        .lock()
-        .await
-        .account(who)
+        .chain(move |c| Box::pin(async move { c.account(&who).await.unwrap() }))
         .await
         .unwrap()
-        .balance
+}
+
+/// The supply counters and the summed finalized balances of `accounts` at a validator, read
+/// in one request to the chain's owner (so no block lands in between).
+pub async fn supply_and_balances(
+    v: &Running,
+    accounts: Vec<PublicKey>,
+) -> (unet_types::keys::Supply, u128) {
+    v.shared
+        .chain(move |c| {
+            Box::pin(async move {
+                let mut sum = 0u128;
+                for a in &accounts {
+                    sum += c.account(a).await.unwrap().balance;
+                }
+                (c.supply, sum)
+            })
+        })
+        .await
+        .unwrap()
+}
+
+/// A finalized state entry at a validator, decoded (`None` if absent).
+pub async fn entry<T: commonware_codec::DecodeExt<()> + Send + 'static>(
+    v: &Running,
+    key: unet_types::Digest,
+) -> Option<T> {
+    v.shared
+        .chain(move |c| Box::pin(async move { c.get_decoded::<T>(&key).await.unwrap() }))
+        .await
+        .unwrap()
+}
+
+/// Where a finalized transaction landed, at a validator.
+pub async fn landed(
+    v: &Running,
+    hash: unet_types::Digest,
+) -> Option<unet_node::tx_index::TxLocation> {
+    v.shared
+        .chain(move |c| Box::pin(async move { c.transaction(&hash).await.unwrap() }))
+        .await
+        .unwrap()
 }
 
 /// 2026-11-22T00:00:00Z: inside every devnet and NVIDIA certificate's validity window, which
@@ -348,6 +392,8 @@ pub fn runner_in_2026(seed: u64, timeout_s: u64) -> deterministic::Runner {
 /// A registration anchor as `unet_registrationNonce` reports it: the validator's finalized
 /// tip (height and block digest).
 pub async fn anchor(v: &Running) -> (u64, unet_types::Digest) {
-    let chain = v.shared.chain.lock().await;
-    (chain.applied_height(), chain.applied_digest())
+    v.shared
+        .chain(|c| Box::pin(async move { (c.applied_height(), c.applied_digest()) }))
+        .await
+        .unwrap()
 }
