@@ -147,11 +147,11 @@ impl<E: StoreContext> Application<E> {
         let key = (round.epoch().get(), round.view().get());
         let deadline = runtime.current() + SEED_WAIT;
         // Subscribe before looking, so a seed recorded in between still wakes us.
-        let mut recorded = self.shared.seeds_recorded.subscribe();
+        let mut recorded = self.shared.seeds.subscribe();
         let mut asked_marshal = false;
         loop {
-            if let Some(s) = self.shared.seeds.lock().expect("seeds").get(&key) {
-                return Some(*s);
+            if let Some(s) = recorded.borrow_and_update().get(&key).copied() {
+                return Some(s);
             }
             if !asked_marshal {
                 asked_marshal = true;
@@ -170,7 +170,7 @@ impl<E: StoreContext> Application<E> {
                 futures::future::Either::Left((Ok(()), _)) => continue,
                 // Timed out, or the node is shutting down.
                 _ => {
-                    return self.shared.seeds.lock().expect("seeds").get(&key).copied();
+                    return self.shared.seeds.borrow().get(&key).copied();
                 }
             }
         }
@@ -380,9 +380,12 @@ where
 }
 
 fn note_head<E: StoreContext>(shared: &Shared<E>, height: u64, digest: Digest) {
-    let mut s = shared.status.lock().expect("status lock");
-    if height > s.head_height {
-        s.head_height = height;
-        s.head_digest = Some(digest);
-    }
+    shared.status.send_if_modified(|s| {
+        let ahead = height > s.head_height;
+        if ahead {
+            s.head_height = height;
+            s.head_digest = Some(digest);
+        }
+        ahead
+    });
 }

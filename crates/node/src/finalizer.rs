@@ -96,8 +96,7 @@ async fn finalize_one<E: StoreContext>(
     };
     let height = block.height.get();
     shared.mempool.finalized(nonces).await;
-    {
-        let mut s = shared.status.lock().expect("status lock");
+    shared.status.send_modify(|s| {
         s.finalized_height = height;
         s.finalized_digest = Some(block.digest());
         s.finalized_root = Some(root);
@@ -107,7 +106,7 @@ async fn finalize_one<E: StoreContext>(
             s.head_height = height;
             s.head_digest = Some(block.digest());
         }
-    }
+    });
     let fb = FinalizedBlock {
         block: block.clone(),
         receipts: Arc::new(receipts),

@@ -44,8 +44,9 @@ impl<E: StoreContext> Reporter for SeedCollector<E> {
                     s.round.epoch().get(),
                     s.round.view().get().saturating_sub(64),
                 );
-                let mut seeds = self.shared.seeds.lock().expect("seeds");
-                *seeds = seeds.split_off(&keep_from);
+                self.shared.seeds.send_modify(|seeds| {
+                    *seeds = seeds.split_off(&keep_from);
+                });
                 Some(s)
             }
             _ => None,

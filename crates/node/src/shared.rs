@@ -97,10 +97,13 @@ pub struct Shared<E: StoreContext> {
     /// Pending transactions: the mailbox of their owner ([`crate::mempool::actor`]).
     pub mempool: MempoolMailbox,
     /// Seed (VRF) signatures of notarized rounds, by (epoch, view), pruned as rounds finalize.
-    pub seeds: Mutex<BTreeMap<(u64, u64), SeedSignature>>,
-    /// Progress the API reports.
-    pub status: Mutex<Status>,
-    /// Recent finalized blocks, by height (bounded).
+    /// Written only by the seed collector ([`crate::seeds`]); a proposer waiting for its
+    /// parent's seed subscribes.
+    pub seeds: tokio::sync::watch::Sender<BTreeMap<(u64, u64), SeedSignature>>,
+    /// Progress the API reports: the finalized fields written by the finalizer, the head by
+    /// the application (see [`Shared::status`]).
+    pub status: tokio::sync::watch::Sender<Status>,
+    /// Recent finalized blocks, by height (bounded). Written only by the finalizer.
     pub recent: Mutex<BTreeMap<u64, FinalizedBlock>>,
     /// Publishes every finalized block to API subscribers.
     pub finalized_tx: tokio::sync::broadcast::Sender<FinalizedBlock>,
@@ -110,16 +113,14 @@ pub struct Shared<E: StoreContext> {
     pub genesis_digest: Digest,
     /// Number of other validators in the peer set.
     pub peers: usize,
-    /// This node's role in each epoch's consensus as registered, recent epochs only.
-    pub roles: Mutex<BTreeMap<u64, ConsensusRole>>,
+    /// This node's role in each epoch's consensus as registered, recent epochs only. Written
+    /// only by the epoch registrar ([`Shared::set_role`]).
+    pub roles: tokio::sync::watch::Sender<BTreeMap<u64, ConsensusRole>>,
     /// Marshal's mailbox, for finalized blocks outside the in-memory window.
     pub marshal: std::sync::OnceLock<MarshalMailbox>,
     /// The height the store has applied; the finalizer publishes each new one, so waits
     /// subscribe instead of polling.
     pub applied: tokio::sync::watch::Sender<u64>,
-    /// Bumped whenever a round seed is recorded in `seeds` (a proposer waiting for its
-    /// parent's seed subscribes).
-    pub seeds_recorded: tokio::sync::watch::Sender<u64>,
 }
 
 /// How many recent finalized blocks the node keeps in memory for the API.
@@ -145,21 +146,19 @@ impl<E: StoreContext> Shared<E> {
         let peers = chain.genesis.validators.len().saturating_sub(1);
         let genesis_doc = Arc::new(chain.genesis.clone());
         let (applied, _) = tokio::sync::watch::channel(chain.applied_height());
-        let (seeds_recorded, _) = tokio::sync::watch::channel(0);
         Self {
             applied,
-            seeds_recorded,
             peers,
             genesis: genesis_doc,
             chain: owner::start(context, chain).0,
             mempool,
-            seeds: Mutex::new(BTreeMap::new()),
-            status: Mutex::new(status),
+            seeds: tokio::sync::watch::Sender::new(BTreeMap::new()),
+            status: tokio::sync::watch::Sender::new(status),
             recent: Mutex::new(BTreeMap::new()),
             finalized_tx,
             verifier,
             genesis_digest: genesis.digest(),
-            roles: Mutex::new(BTreeMap::new()),
+            roles: tokio::sync::watch::Sender::new(BTreeMap::new()),
             marshal: std::sync::OnceLock::new(),
         }
     }
@@ -194,10 +193,13 @@ impl<E: StoreContext> Shared<E> {
             })
             .await?;
         if let Some(digest) = resolved {
-            let mut s = self.status.lock().expect("status lock");
-            if s.finalized_digest.is_none() {
-                s.finalized_digest = Some(digest);
-            }
+            self.status.send_if_modified(|s| {
+                let unknown = s.finalized_digest.is_none();
+                if unknown {
+                    s.finalized_digest = Some(digest);
+                }
+                unknown
+            });
         }
         Ok(r)
     }
@@ -219,25 +221,24 @@ impl<E: StoreContext> Shared<E> {
 
     /// This node's registered role in `epoch`'s consensus, if known.
     pub fn role(&self, epoch: u64) -> Option<ConsensusRole> {
-        self.roles.lock().expect("roles lock").get(&epoch).copied()
+        self.roles.borrow().get(&epoch).copied()
     }
 
     /// Records this node's role in `epoch` (keeps the last 16 epochs).
     pub fn set_role(&self, epoch: u64, role: ConsensusRole) {
-        let mut roles = self.roles.lock().expect("roles lock");
-        roles.insert(epoch, role);
-        while roles.len() > 16 {
-            roles.pop_first();
-        }
+        self.roles.send_modify(|roles| {
+            roles.insert(epoch, role);
+            while roles.len() > 16 {
+                roles.pop_first();
+            }
+        });
     }
 
     /// Records a round seed and wakes whoever waits for one.
     pub fn record_seed(&self, epoch: u64, view: u64, seed: SeedSignature) {
-        self.seeds
-            .lock()
-            .expect("seeds")
-            .insert((epoch, view), seed);
-        self.seeds_recorded.send_modify(|n| *n = n.wrapping_add(1));
+        self.seeds.send_modify(|seeds| {
+            seeds.insert((epoch, view), seed);
+        });
     }
 
     /// Waits until the store has applied `height` (returns at once if it has).
@@ -249,7 +250,7 @@ impl<E: StoreContext> Shared<E> {
 
     /// A snapshot of the node's status.
     pub fn status(&self) -> Status {
-        self.status.lock().expect("status lock").clone()
+        self.status.borrow().clone()
     }
 }
 
