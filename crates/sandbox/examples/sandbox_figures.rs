@@ -33,6 +33,7 @@ fn spec(root: &Path, cgroup: &str, args: &[&str]) -> WorkloadSpec {
         binds: vec![],
         cgroup: format!("/unet-bench/{cgroup}"),
         devices: vec![],
+        netns: None,
     }
 }
 

@@ -278,6 +278,7 @@ fn run_container(
             binds: vec![],
             cgroup: format!("/unet-doctor/{id}"),
             devices: vec![],
+            netns: None,
         };
         let out = rt.run(
             &id,

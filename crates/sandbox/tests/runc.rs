@@ -52,6 +52,7 @@ impl Env {
             binds,
             cgroup: format!("/unet-test/{}", unique(name)),
             devices: vec![],
+            netns: None,
         }
     }
 

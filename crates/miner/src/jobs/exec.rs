@@ -282,6 +282,7 @@ pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String>
         binds,
         cgroup: format!("/unet/{id}"),
         devices,
+        netns: None,
     };
     Ok(Prepared {
         runtime,

@@ -1,0 +1,820 @@
+//! Egress to the outside for workloads, when the provider allows it (`[network] egress =
+//! "on"`); nothing else of the network.
+//!
+//! For each workload [`Egress::attach`] makes a network namespace (held as a bind mount of
+//! its nsfs file under the egress directory, made with `unshare --net=FILE`) before the
+//! container starts; runc joins it through the spec's network namespace `path`. The
+//! namespace belongs to the host's user namespace, so the workload (root only of its own
+//! user namespace) has no `CAP_NET_ADMIN` over it: it cannot change its address, routes or
+//! firewall. A veth pair joins it to the host: the host end `unetv<10 hex>` (its alias
+//! names the miner that owns it), the workload's end `eth0`, a /30 per workload out of the
+//! provider's private subnet (default [`DEFAULT_SUBNET`]), default route via the host end.
+//! IPv4 only: IPv6 is disabled in the namespace and on the host end, and the firewall drops
+//! any IPv6 from a workload.
+//!
+//! One nftables table, [`TABLE`] (`inet`), owned by the miner and replaced atomically by
+//! [`Egress::install`], with [`ruleset`]:
+//! - input: anything arriving from `unetv*` is dropped: a workload reaches no address of the
+//!   host itself (its LAN and public addresses where the node's API, P2P and the miner's job
+//!   port may listen, and the veth's own host address);
+//! - forward: to `unetv*` only established/related traffic (no inbound connections, no
+//!   workload to workload); from `unetv*`: IPv6, a source outside the subnet, and every
+//!   destination in [`BLOCKED`] (private, loopback, link-local with the cloud metadata
+//!   address 169.254.169.254, CGNAT, multicast, reserved) are dropped, the rest accepted;
+//! - postrouting: the subnet is masqueraded behind the host's outgoing address.
+//!
+//! [`Egress::install`] also sets `net.ipv4.ip_forward = 1` (host-wide). DNS: the workload's
+//! `/etc/resolv.conf` is a read-only bind of a file naming the provider's resolvers
+//! (default [`DEFAULT_DNS`], Cloudflare's and Quad9's public resolvers). Dropping the
+//! [`Attached`] workload deletes its veth and unmounts its namespace; [`Egress::sweep`] removes
+//! what a crashed miner left (its `unetv*` links by alias, its namespace files).
+//!
+//! Needs `ip` (iproute2), `nft` (nftables), `unshare` and `umount` (util-linux, mount).
+
+use crate::spec::Bind;
+use std::{
+    collections::BTreeSet,
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{Arc, Mutex},
+};
+
+/// The miner's nftables table (family `inet`).
+pub const TABLE: &str = "unet_egress";
+/// Host ends of the workloads' veth pairs are named `unetv` and 10 hex digits.
+pub const HOST_IF_PREFIX: &str = "unetv";
+/// The alias of a host end: this prefix, then the owner (see [`Egress::new`]).
+const ALIAS_PREFIX: &str = "unet-egress:";
+/// The workloads' subnet unless the provider names another.
+pub const DEFAULT_SUBNET: &str = "10.213.0.0/16";
+/// The workloads' resolvers unless the provider names others: Cloudflare and Quad9.
+pub const DEFAULT_DNS: [Ipv4Addr; 2] = [Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(9, 9, 9, 9)];
+
+/// Destinations a workload never reaches: RFC 1918 private, loopback, link-local (cloud
+/// metadata), CGNAT, "this network", IETF protocol assignments, benchmarking, multicast and
+/// the reserved 240/4 with broadcast.
+pub const BLOCKED: [&str; 11] = [
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+];
+
+/// An IPv4 network, `a.b.c.d/n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subnet {
+    /// First address (host bits zero).
+    pub base: Ipv4Addr,
+    /// Prefix length.
+    pub prefix: u8,
+}
+
+impl Subnet {
+    /// Parses `a.b.c.d/n` with host bits zero.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not an IPv4 network a.b.c.d/n");
+        let (a, p) = s.trim().split_once('/').ok_or_else(bad)?;
+        let base: Ipv4Addr = a.parse().map_err(|_| bad())?;
+        let prefix: u8 = p.parse().map_err(|_| bad())?;
+        if prefix > 32 {
+            return Err(bad());
+        }
+        let n = Self { base, prefix };
+        if u32::from(base) & !n.mask() != 0 {
+            return Err(format!(
+                "{s:?} has host bits set (the network is {}/{prefix})",
+                Ipv4Addr::from(u32::from(base) & n.mask())
+            ));
+        }
+        Ok(n)
+    }
+
+    fn mask(&self) -> u32 {
+        u32::MAX
+            .checked_shl(32 - u32::from(self.prefix))
+            .unwrap_or(0)
+    }
+
+    /// Whether `a` is in this network.
+    pub fn contains(&self, a: Ipv4Addr) -> bool {
+        u32::from(a) & self.mask() == u32::from(self.base)
+    }
+
+    /// Whether all of `self` lies in `outer`.
+    pub fn within(&self, outer: &Subnet) -> bool {
+        self.prefix >= outer.prefix && outer.contains(self.base)
+    }
+
+    /// How many /30 workload networks it holds.
+    pub fn slots(&self) -> u32 {
+        if self.prefix > 30 {
+            0
+        } else {
+            1u32.checked_shl(30 - u32::from(self.prefix))
+                .unwrap_or(u32::MAX)
+        }
+    }
+
+    /// Slot `n`'s host-end (gateway) and workload addresses.
+    pub fn slot(&self, n: u32) -> (Ipv4Addr, Ipv4Addr) {
+        let net = u32::from(self.base).wrapping_add(n.wrapping_mul(4));
+        (Ipv4Addr::from(net + 1), Ipv4Addr::from(net + 2))
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.base, self.prefix)
+    }
+}
+
+/// Whether `a` is in one of the [`BLOCKED`] ranges.
+pub fn is_blocked(a: Ipv4Addr) -> bool {
+    BLOCKED
+        .iter()
+        .filter_map(|s| Subnet::parse(s).ok())
+        .any(|n| n.contains(a))
+}
+
+/// What the provider configures.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EgressConfig {
+    /// The workloads' addresses: a /30 each, inside RFC 1918 space.
+    pub subnet: Subnet,
+    /// Resolvers written to the workloads' `/etc/resolv.conf` (public addresses).
+    pub dns: Vec<Ipv4Addr>,
+}
+
+impl Default for EgressConfig {
+    fn default() -> Self {
+        Self {
+            subnet: Subnet {
+                base: Ipv4Addr::new(10, 213, 0, 0),
+                prefix: 16,
+            },
+            dns: DEFAULT_DNS.to_vec(),
+        }
+    }
+}
+
+impl EgressConfig {
+    /// The subnet is private and holds at least four workloads; one to three resolvers,
+    /// each reachable from a workload (not in [`BLOCKED`]).
+    pub fn validate(&self) -> Result<(), String> {
+        let private = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
+            .map(|s| Subnet::parse(s).expect("constant network"));
+        if !private.iter().any(|p| self.subnet.within(p)) {
+            return Err(format!(
+                "subnet {} is not private: it must lie in 10.0.0.0/8, 172.16.0.0/12 or \
+                 192.168.0.0/16",
+                self.subnet
+            ));
+        }
+        if self.subnet.slots() < 4 {
+            return Err(format!(
+                "subnet {} is too small: each workload takes a /30, at least a /28 is needed",
+                self.subnet
+            ));
+        }
+        if self.dns.is_empty() || self.dns.len() > 3 {
+            return Err("dns must name one to three resolvers".into());
+        }
+        if let Some(a) = self.dns.iter().find(|a| is_blocked(**a)) {
+            return Err(format!(
+                "dns resolver {a} is in a range workloads cannot reach (private, loopback, \
+                 link-local, ...): name public resolvers"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The nftables script that replaces [`TABLE`] atomically (`nft -f -`).
+pub fn ruleset(subnet: &Subnet) -> String {
+    let p = HOST_IF_PREFIX;
+    format!(
+        "table inet {TABLE}\n\
+         delete table inet {TABLE}\n\
+         table inet {TABLE} {{\n\
+         \tset blocked {{\n\
+         \t\ttype ipv4_addr; flags interval;\n\
+         \t\telements = {{ {blocked} }}\n\
+         \t}}\n\
+         \tchain input {{\n\
+         \t\ttype filter hook input priority filter - 10; policy accept;\n\
+         \t\tiifname \"{p}*\" drop\n\
+         \t}}\n\
+         \tchain forward {{\n\
+         \t\ttype filter hook forward priority filter - 10; policy accept;\n\
+         \t\toifname \"{p}*\" ct state established,related accept\n\
+         \t\toifname \"{p}*\" drop\n\
+         \t\tiifname \"{p}*\" meta nfproto ipv6 drop\n\
+         \t\tiifname \"{p}*\" ip saddr != {subnet} drop\n\
+         \t\tiifname \"{p}*\" ip daddr @blocked drop\n\
+         \t}}\n\
+         \tchain postrouting {{\n\
+         \t\ttype nat hook postrouting priority srcnat; policy accept;\n\
+         \t\tip saddr {subnet} oifname != \"{p}*\" masquerade\n\
+         \t}}\n\
+         }}\n",
+        blocked = BLOCKED.join(", "),
+    )
+}
+
+/// The workload's `/etc/resolv.conf`.
+pub fn resolv_conf(dns: &[Ipv4Addr]) -> String {
+    let mut s = String::from("# written by the UtilityNet miner: the provider's resolvers\n");
+    for a in dns {
+        s.push_str(&format!("nameserver {a}\n"));
+    }
+    s.push_str("options timeout:2 attempts:2\n");
+    s
+}
+
+/// Egress for the workloads of one miner.
+#[derive(Debug)]
+pub struct Egress {
+    cfg: EgressConfig,
+    dir: PathBuf,
+    owner: String,
+    installed: Mutex<bool>,
+    slots: Arc<Mutex<BTreeSet<u32>>>,
+}
+
+impl Egress {
+    /// Egress with `cfg` (validated), keeping the workloads' namespace and resolv.conf
+    /// files in `dir`; `owner` (`[A-Za-z0-9_-]`, at most 40 bytes) tags the host ends of
+    /// its veth pairs so that [`Egress::sweep`] removes this miner's leftovers only.
+    pub fn new(cfg: EgressConfig, dir: PathBuf, owner: &str) -> Result<Self, String> {
+        cfg.validate()?;
+        if owner.len() > 40 || !crate::runner::valid_id(owner) {
+            return Err(format!("bad egress owner {owner:?}"));
+        }
+        Ok(Self {
+            cfg,
+            dir,
+            owner: owner.to_string(),
+            installed: Mutex::new(false),
+            slots: Arc::new(Mutex::new(BTreeSet::new())),
+        })
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &EgressConfig {
+        &self.cfg
+    }
+
+    /// Sets `net.ipv4.ip_forward = 1` and (re)places the [`TABLE`] with [`ruleset`].
+    pub fn install(&self) -> Result<(), String> {
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1\n")
+            .map_err(|e| format!("net.ipv4.ip_forward = 1: {e}"))?;
+        run_stdin(
+            Command::new("nft").args(["-f", "-"]),
+            &ruleset(&self.cfg.subnet),
+            "nft",
+        )?;
+        if let Ok(mut done) = self.installed.lock() {
+            *done = true;
+        }
+        Ok(())
+    }
+
+    fn ensure_installed(&self) -> Result<(), String> {
+        let done = self.installed.lock().map(|d| *d).unwrap_or(false);
+        if done {
+            Ok(())
+        } else {
+            self.install()
+        }
+    }
+
+    /// The host end's name for container `id` (stable, 15 bytes: the kernel's limit).
+    pub fn host_if(&self, id: &str) -> String {
+        let h = <sha2::Sha256 as sha2::Digest>::digest(format!("{}/{id}", self.owner));
+        format!("{HOST_IF_PREFIX}{}", &hex::encode(h)[..10])
+    }
+
+    /// Makes container `id`'s network namespace with its veth, addresses, default route and
+    /// resolv.conf; installs the firewall first if this miner has not yet.
+    pub fn attach(&self, id: &str) -> Result<Attached, String> {
+        if !crate::runner::valid_id(id) {
+            return Err(format!("bad container id {id:?}"));
+        }
+        self.ensure_installed()?;
+        let slot = self.claim_slot()?;
+        let mut a = Attached {
+            netns: self.dir.join(format!("{id}.netns")),
+            resolv_conf: self.dir.join(format!("{id}.resolv.conf")),
+            host_if: self.host_if(id),
+            gateway: self.cfg.subnet.slot(slot).0,
+            address: self.cfg.subnet.slot(slot).1,
+            slot,
+            slots: self.slots.clone(),
+            mounted: false,
+        };
+        // On error `a` is dropped, which removes whatever was made.
+        self.build(&mut a)?;
+        Ok(a)
+    }
+
+    fn build(&self, a: &mut Attached) -> Result<(), String> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| format!("egress dir {}: {e}", self.dir.display()))?;
+        // The workload (an unprivileged host uid) reads resolv.conf through this directory.
+        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o711))
+            .map_err(|e| format!("egress dir {}: {e}", self.dir.display()))?;
+        // Leftovers of a crashed run with the same id go first.
+        remove_link(&a.host_if);
+        unmount_netns(&a.netns);
+        std::fs::write(&a.netns, b"").map_err(|e| format!("{}: {e}", a.netns.display()))?;
+        run(
+            Command::new("unshare")
+                .arg(format!("--net={}", a.netns.display()))
+                .arg("true"),
+            "unshare --net",
+        )?;
+        a.mounted = true;
+        let ns =
+            std::fs::File::open(&a.netns).map_err(|e| format!("{}: {e}", a.netns.display()))?;
+        let me = std::process::id().to_string();
+        let subnet = "/30";
+        let (host_if, gw, addr) = (a.host_if.clone(), a.gateway, a.address);
+        // Inside the namespace: the veth (its peer moved to this process's namespace), IPv6
+        // off, addresses and the default route.
+        crate::netns::run_in(&ns, move || -> Result<(), String> {
+            std::fs::write("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1\n")
+                .and_then(|()| {
+                    std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1\n")
+                })
+                .map_err(|e| format!("disable IPv6 in the workload's namespace: {e}"))?;
+            ip(&[
+                "link", "add", "eth0", "type", "veth", "peer", "name", &host_if, "netns", &me,
+            ])?;
+            ip(&["link", "set", "lo", "up"])?;
+            ip(&["addr", "add", &format!("{addr}{subnet}"), "dev", "eth0"])?;
+            ip(&["link", "set", "eth0", "up"])?;
+            ip(&["route", "add", "default", "via", &gw.to_string()])
+        })??;
+        let _ = std::fs::write(
+            format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", a.host_if),
+            "1\n",
+        );
+        ip(&[
+            "link",
+            "set",
+            &a.host_if,
+            "alias",
+            &format!("{ALIAS_PREFIX}{}", self.owner),
+        ])?;
+        ip(&["addr", "add", &format!("{gw}{subnet}"), "dev", &a.host_if])?;
+        ip(&["link", "set", &a.host_if, "up"])?;
+        std::fs::write(&a.resolv_conf, resolv_conf(&self.cfg.dns))
+            .and_then(|()| {
+                std::fs::set_permissions(&a.resolv_conf, std::fs::Permissions::from_mode(0o644))
+            })
+            .map_err(|e| format!("{}: {e}", a.resolv_conf.display()))
+    }
+
+    /// A free /30: not held by this miner and not on any host interface (another miner's).
+    fn claim_slot(&self) -> Result<u32, String> {
+        let on_host = host_ipv4_addresses();
+        let mut held = self.slots.lock().map_err(|_| "egress slots poisoned")?;
+        let n = self.cfg.subnet.slots();
+        let free =
+            (0..n).find(|s| !held.contains(s) && !on_host.contains(&self.cfg.subnet.slot(*s).0));
+        let Some(s) = free else {
+            return Err(format!(
+                "no free workload network left in subnet {} ({n} in use)",
+                self.cfg.subnet
+            ));
+        };
+        held.insert(s);
+        Ok(s)
+    }
+
+    /// Removes what a previous run of this miner left: its `unetv*` links (by alias) and
+    /// the namespace and resolv.conf files in its directory. Returns what it removed.
+    pub fn sweep(&self) -> Vec<String> {
+        let mut removed = Vec::new();
+        let alias = format!("{ALIAS_PREFIX}{}", self.owner);
+        for (name, a) in host_links() {
+            if name.starts_with(HOST_IF_PREFIX) && a.as_deref() == Some(alias.as_str()) {
+                remove_link(&name);
+                removed.push(name);
+            }
+        }
+        for e in std::fs::read_dir(&self.dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".netns") {
+                unmount_netns(&p);
+                removed.push(name);
+            } else if name.ends_with(".resolv.conf") {
+                let _ = std::fs::remove_file(&p);
+            }
+        }
+        removed
+    }
+}
+
+/// A workload's network while it runs; dropping it removes the veth pair and namespace and
+/// frees its addresses.
+#[derive(Debug)]
+pub struct Attached {
+    netns: PathBuf,
+    resolv_conf: PathBuf,
+    host_if: String,
+    gateway: Ipv4Addr,
+    address: Ipv4Addr,
+    slot: u32,
+    slots: Arc<Mutex<BTreeSet<u32>>>,
+    mounted: bool,
+}
+
+impl Attached {
+    /// The namespace file runc joins (the spec's network namespace `path`).
+    pub fn netns(&self) -> &Path {
+        &self.netns
+    }
+
+    /// The workload's address.
+    pub fn address(&self) -> Ipv4Addr {
+        self.address
+    }
+
+    /// The host end's address (the workload's default route).
+    pub fn gateway(&self) -> Ipv4Addr {
+        self.gateway
+    }
+
+    /// The host end's interface name.
+    pub fn host_if(&self) -> &str {
+        &self.host_if
+    }
+
+    /// The read-only bind of the resolv.conf at `/etc/resolv.conf`.
+    pub fn resolv_bind(&self) -> Bind {
+        Bind {
+            host: self.resolv_conf.clone(),
+            container: "/etc/resolv.conf".into(),
+            read_only: true,
+        }
+    }
+
+    /// Applies it to `spec`: join the namespace, the resolv.conf bind. The bind needs a
+    /// mount point in the (read-only, shared) root: an empty `/etc/resolv.conf` is created
+    /// when the image has none; one that is not a regular file (a symlink: where it points
+    /// is the image's choice) or an `/etc` that is not a directory is an error.
+    pub fn apply(&self, spec: &mut crate::WorkloadSpec) -> Result<(), String> {
+        resolv_mount_point(&spec.rootfs)?;
+        spec.netns = Some(self.netns.clone());
+        spec.binds.push(self.resolv_bind());
+        Ok(())
+    }
+}
+
+/// Makes sure `root/etc/resolv.conf` is a regular file, never following a link.
+fn resolv_mount_point(root: &Path) -> Result<(), String> {
+    let etc = root.join("etc");
+    match std::fs::symlink_metadata(&etc) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err("the image's /etc is not a directory".into()),
+        Err(_) => std::fs::create_dir(&etc).map_err(|e| format!("image /etc: {e}"))?,
+    }
+    let f = etc.join("resolv.conf");
+    match std::fs::symlink_metadata(&f) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(
+            "the image's /etc/resolv.conf is not a regular file (a link?): egress binds the \
+             provider's resolvers there"
+                .into(),
+        ),
+        // O_CREAT|O_EXCL: fails on anything there, a dangling link included.
+        Err(_) => std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&f)
+            .map(drop)
+            .map_err(|e| format!("image /etc/resolv.conf: {e}")),
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        remove_link(&self.host_if);
+        if self.mounted {
+            unmount_netns(&self.netns);
+        }
+        let _ = std::fs::remove_file(&self.resolv_conf);
+        if let Ok(mut s) = self.slots.lock() {
+            s.remove(&self.slot);
+        }
+    }
+}
+
+fn remove_link(name: &str) {
+    let _ = Command::new("ip")
+        .args(["link", "del", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}
+
+/// Unmounts a namespace file (if mounted) and removes it.
+fn unmount_netns(p: &Path) {
+    if p.exists() {
+        let _ = Command::new("umount")
+            .arg(p)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// The links of this network namespace: name and alias.
+pub fn host_links() -> Vec<(String, Option<String>)> {
+    let Ok(out) = Command::new("ip").args(["-j", "link", "show"]).output() else {
+        return Vec::new();
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| {
+            let name = l["ifname"].as_str()?.to_string();
+            Some((name, l["ifalias"].as_str().map(str::to_string)))
+        })
+        .collect()
+}
+
+fn host_ipv4_addresses() -> BTreeSet<Ipv4Addr> {
+    let Ok(out) = Command::new("ip")
+        .args(["-j", "-4", "addr", "show"])
+        .output()
+    else {
+        return BTreeSet::new();
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|l| l["addr_info"].as_array().into_iter().flatten())
+        .filter_map(|a| a["local"].as_str()?.parse().ok())
+        .collect()
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    run(
+        Command::new("ip").args(args),
+        &format!("ip {}", args.join(" ")),
+    )
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| not_installed(what, e))?;
+    check(out, what)
+}
+
+fn run_stdin(cmd: &mut Command, input: &str, what: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| not_installed(what, e))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| format!("{what}: {e}"))?;
+    }
+    check(
+        child
+            .wait_with_output()
+            .map_err(|e| format!("{what}: {e}"))?,
+        what,
+    )
+}
+
+fn not_installed(what: &str, e: std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        format!(
+            "{what}: not installed (egress needs iproute2, nftables and util-linux: \
+             apt-get install iproute2 nftables util-linux)"
+        )
+    } else {
+        format!("{what}: {e}")
+    }
+}
+
+fn check(out: std::process::Output, what: &str) -> Result<(), String> {
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets_parse_and_bad_ones_are_refused() {
+        let s = Subnet::parse("10.213.0.0/16").unwrap();
+        assert_eq!(s.slots(), 16_384);
+        assert_eq!(
+            s.slot(1),
+            (Ipv4Addr::new(10, 213, 0, 5), Ipv4Addr::new(10, 213, 0, 6))
+        );
+        assert!(s.contains(Ipv4Addr::new(10, 213, 255, 254)));
+        assert!(!s.contains(Ipv4Addr::new(10, 214, 0, 1)));
+        for (bad, want) in [
+            ("10.213.0.0", "not an IPv4 network"),
+            ("10.213.0.0/33", "not an IPv4 network"),
+            ("10.213.0.1/16", "host bits set"),
+            ("ten/8", "not an IPv4 network"),
+        ] {
+            let e = Subnet::parse(bad).unwrap_err();
+            assert!(e.contains(want), "{bad}: {e}");
+        }
+        let cfg = |s: &str, dns: Vec<Ipv4Addr>| EgressConfig {
+            subnet: Subnet::parse(s).unwrap(),
+            dns,
+        };
+        let one = DEFAULT_DNS.to_vec();
+        assert!(EgressConfig::default().validate().is_ok());
+        assert!(cfg("192.168.7.0/28", one.clone()).validate().is_ok());
+        for (c, want) in [
+            (cfg("192.168.7.0/29", one.clone()), "too small"),
+            (cfg("8.8.0.0/16", one.clone()), "not private"),
+            (cfg("172.0.0.0/8", one.clone()), "not private"),
+            (cfg("10.0.0.0/16", vec![]), "one to three"),
+            (
+                cfg("10.0.0.0/16", vec![Ipv4Addr::new(127, 0, 0, 53)]),
+                "cannot reach",
+            ),
+            (
+                cfg("10.0.0.0/16", vec![Ipv4Addr::new(169, 254, 169, 254)]),
+                "cannot reach",
+            ),
+        ] {
+            let e = c.validate().unwrap_err();
+            assert!(e.contains(want), "{c:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn blocked_ranges_cover_the_host_side_of_the_world() {
+        for a in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.31.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "0.0.0.0",
+        ] {
+            assert!(is_blocked(a.parse().unwrap()), "{a}");
+        }
+        for a in ["1.1.1.1", "203.0.113.1", "8.8.8.8", "172.32.0.1"] {
+            assert!(!is_blocked(a.parse().unwrap()), "{a}");
+        }
+    }
+
+    #[test]
+    fn the_ruleset_names_every_hook_and_range() {
+        let r = ruleset(&Subnet::parse("10.213.0.0/16").unwrap());
+        assert!(r.starts_with("table inet unet_egress\ndelete table inet unet_egress\n"));
+        for want in [
+            "hook input",
+            "iifname \"unetv*\" drop",
+            "hook forward",
+            "oifname \"unetv*\" ct state established,related accept",
+            "oifname \"unetv*\" drop",
+            "meta nfproto ipv6 drop",
+            "ip saddr != 10.213.0.0/16 drop",
+            "ip daddr @blocked drop",
+            "169.254.0.0/16",
+            "hook postrouting",
+            "ip saddr 10.213.0.0/16 oifname != \"unetv*\" masquerade",
+        ] {
+            assert!(r.contains(want), "{want}: {r}");
+        }
+        assert_eq!(
+            resolv_conf(&DEFAULT_DNS),
+            "# written by the UtilityNet miner: the provider's resolvers\n\
+             nameserver 1.1.1.1\nnameserver 9.9.9.9\noptions timeout:2 attempts:2\n"
+        );
+    }
+
+    #[test]
+    fn host_ends_fit_the_kernels_name_limit_and_differ_per_owner() {
+        let a = Egress::new(EgressConfig::default(), "/x".into(), "a").unwrap();
+        let b = Egress::new(EgressConfig::default(), "/x".into(), "b").unwrap();
+        assert_eq!(a.host_if("unet-job-1").len(), 15);
+        assert!(a.host_if("unet-job-1").starts_with("unetv"));
+        assert_ne!(a.host_if("unet-job-1"), a.host_if("unet-job-2"));
+        assert_ne!(a.host_if("unet-job-1"), b.host_if("unet-job-1"));
+        assert!(Egress::new(EgressConfig::default(), "/x".into(), "a/b").is_err());
+        assert!(a.attach("../x").is_err());
+    }
+
+    /// The spec of an egress workload joins the prepared namespace by path, binds the
+    /// resolv.conf read-only and mounts no sysfs; hostile roots are refused.
+    #[test]
+    fn the_spec_joins_the_namespace_and_binds_resolv_conf_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let a = Attached {
+            netns: dir.path().join("w.netns"),
+            resolv_conf: dir.path().join("w.resolv.conf"),
+            host_if: "unetvunittest0".into(),
+            gateway: Ipv4Addr::new(10, 213, 0, 1),
+            address: Ipv4Addr::new(10, 213, 0, 2),
+            slot: 0,
+            slots: Arc::default(),
+            mounted: false,
+        };
+        let mut spec = crate::WorkloadSpec {
+            rootfs: root.clone(),
+            args: vec!["/bin/sh".into()],
+            env: vec![],
+            cwd: "/".into(),
+            uid: 0,
+            gid: 0,
+            hostname: "job".into(),
+            resources: crate::Resources::default(),
+            ids: crate::IdRange::default(),
+            binds: vec![],
+            cgroup: "/unet/x".into(),
+            devices: vec![],
+            netns: None,
+        };
+        a.apply(&mut spec).unwrap();
+        // The mount point exists now (an empty regular file in the image's /etc).
+        assert_eq!(std::fs::read(root.join("etc/resolv.conf")).unwrap(), b"");
+        let v = serde_json::to_value(spec.build().unwrap()).unwrap();
+        let net: Vec<&serde_json::Value> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["type"] == "network")
+            .collect();
+        assert_eq!(net.len(), 1);
+        assert_eq!(
+            net[0]["path"],
+            dir.path().join("w.netns").display().to_string()
+        );
+        let mounts = v["mounts"].as_array().unwrap();
+        let resolv: Vec<_> = mounts
+            .iter()
+            .filter(|m| m["destination"] == "/etc/resolv.conf")
+            .collect();
+        assert_eq!(resolv.len(), 1);
+        assert_eq!(
+            resolv[0]["source"],
+            dir.path().join("w.resolv.conf").display().to_string()
+        );
+        assert!(resolv[0]["options"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("ro")));
+        assert!(mounts.iter().all(|m| m["destination"] != "/sys"));
+        // Without egress: a new namespace (no path) and sysfs as before.
+        spec.netns = None;
+        let v = serde_json::to_value(spec.build().unwrap()).unwrap();
+        assert!(v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["destination"] == "/sys"));
+        // An image whose resolv.conf is a link (to the host's, say) or whose /etc is a link.
+        std::fs::remove_file(root.join("etc/resolv.conf")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("etc/resolv.conf")).unwrap();
+        let e = a.apply(&mut spec).unwrap_err();
+        assert!(e.contains("not a regular file"), "{e}");
+        std::fs::remove_dir_all(root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("etc")).unwrap();
+        let e = a.apply(&mut spec).unwrap_err();
+        assert!(e.contains("/etc is not a directory"), "{e}");
+    }
+}
