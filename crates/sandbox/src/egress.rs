@@ -541,6 +541,30 @@ fn unmount_netns(p: &Path) {
     }
 }
 
+/// The programs egress runs that this host lacks, each with its Debian package
+/// (`nft (apt-get install nftables)`); empty when all are there.
+pub fn missing_tools() -> Vec<String> {
+    [
+        ("nft", "nftables"),
+        ("ip", "iproute2"),
+        ("unshare", "util-linux"),
+        ("umount", "mount"),
+    ]
+    .iter()
+    .filter(|(bin, _)| find_program(bin).is_none())
+    .map(|(bin, pkg)| format!("{bin} (apt-get install {pkg})"))
+    .collect()
+}
+
+/// `bin` on `PATH` or in the usual system directories.
+pub fn find_program(bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(PathBuf::from))
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
 /// The links of this network namespace: name and alias.
 pub fn host_links() -> Vec<(String, Option<String>)> {
     let Ok(out) = Command::new("ip").args(["-j", "link", "show"]).output() else {

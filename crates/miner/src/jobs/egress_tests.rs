@@ -1,0 +1,129 @@
+//! The provider's egress policy reaching the workloads: with `[network] egress = "on"` a
+//! batch job and a service get the sandbox's egress network (namespace joined by path,
+//! default route via their veth, the provider's resolvers), taken down when they end; with
+//! egress off nothing of it. Each test re-executes itself in a private network namespace
+//! (`unshare -n`), so the miner's nftables table and `ip_forward` never touch the host's.
+//! Needs root, runc, busybox-static, nftables and iproute2 (scripts/ci-deps).
+
+use super::exec::{self, ExecLimits, RunsOn, SandboxConfig};
+use crate::{jobs::server::JobsConfig, provider::ProviderConfig};
+use std::{path::Path, process::Command, sync::Arc};
+
+const INNER: &str = "UNET_MINER_EGRESS_TEST_INNER";
+
+/// True inside the private namespace; outside, runs `test` there and returns false.
+fn inside(test: &str) -> bool {
+    if std::env::var_os(INNER).is_some() {
+        return true;
+    }
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(INNER, "1")
+        .output()
+        .unwrap_or_else(|e| panic!("this test needs unshare (util-linux): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{test}:\n{text}");
+    assert!(text.contains("1 passed"), "{test} did not run:\n{text}");
+    false
+}
+
+fn sandbox(dir: &Path, provider: &str) -> SandboxConfig {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut jc = JobsConfig::new("127.0.0.1:0".parse().unwrap(), dir.join("jobs"));
+    jc.sandbox.dir = dir.join("sandbox");
+    ProviderConfig::parse(provider, Path::new("provider.toml"))
+        .unwrap()
+        .apply(&mut jc)
+        .unwrap();
+    jc.sandbox
+}
+
+fn unetv_links() -> Vec<String> {
+    unet_sandbox::egress::host_links()
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.starts_with("unetv"))
+        .collect()
+}
+
+const PROBE: &str = "ip route; cat /etc/resolv.conf; echo end";
+
+fn probe(sb: &SandboxConfig, id: &str) -> String {
+    let out = exec::run(
+        sb,
+        id,
+        3,
+        &["/bin/sh".to_string(), "-c".to_string(), PROBE.to_string()],
+        &ExecLimits::default(),
+        RunsOn::default(),
+        None,
+    );
+    assert_eq!(out.start_error, None, "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_providers_egress_reaches_jobs_and_services() {
+    if !inside("jobs::egress_tests::the_providers_egress_reaches_jobs_and_services") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(
+        dir.path(),
+        "[network]\negress = \"on\"\nsubnet = \"192.168.77.0/28\"\ndns = [\"9.9.9.9\"]",
+    );
+    assert!(sb.egress.is_some());
+    // A batch job: its route and resolvers, and nothing left once it ended.
+    let out = probe(&sb, &format!("eg1-{}", std::process::id()));
+    assert!(out.contains("default via 192.168.77.1 dev eth0"), "{out}");
+    assert!(out.contains("nameserver 9.9.9.9\n"), "{out}");
+    assert!(out.ends_with("end\n"), "{out}");
+    assert_eq!(unetv_links(), Vec::<String>::new());
+    // A service holds its network while it runs, and gives it back when stopped.
+    let argv = ["/bin/sleep".to_string(), "60".to_string()];
+    let w = exec::Workload {
+        container: format!("unet-svc-egress-{}", std::process::id()),
+        hostname: "service",
+        lease: 3,
+        argv: &argv,
+        env: &[],
+        image: None,
+        memory_bytes: 64 << 20,
+        file_bytes: 1 << 20,
+        gpu: None,
+    };
+    let p = exec::prepare(&sb, &w).unwrap();
+    let host_if = p.egress.as_ref().unwrap().host_if().to_string();
+    let log = Arc::new(unet_sandbox::LiveLog::new(4096));
+    let mut svc = p
+        .runtime
+        .start_service(&p.id, &p.bundle, &p.spec, log)
+        .unwrap();
+    svc.hold_volume(p.volume);
+    svc.hold_network(p.egress.unwrap());
+    assert_eq!(unetv_links(), vec![host_if]);
+    drop(svc);
+    assert_eq!(unetv_links(), Vec::<String>::new());
+}
+
+#[test]
+fn with_egress_off_a_job_has_loopback_only() {
+    if !inside("jobs::egress_tests::with_egress_off_a_job_has_loopback_only") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(dir.path(), "[network]\negress = \"off\"");
+    assert!(sb.egress.is_none());
+    let out = probe(&sb, &format!("eg2-{}", std::process::id()));
+    assert!(!out.contains("default"), "{out}");
+    assert!(!out.contains("nameserver"), "{out}");
+    assert!(out.ends_with("end\n"), "{out}");
+    assert_eq!(unetv_links(), Vec::<String>::new());
+}
