@@ -287,12 +287,24 @@ impl Egress {
         Ok(())
     }
 
-    fn ensure_installed(&self) -> Result<(), String> {
+    /// Installs the table unless it is in place: not yet installed by this miner, or gone
+    /// since (`nft flush ruleset`, a firewall service restarted). Returns whether it had to.
+    /// Run before each workload starts and every minute by the miner, so a flushed firewall
+    /// never lets a new workload out unfiltered and running ones for a minute at most.
+    pub fn ensure_installed(&self) -> Result<bool, String> {
         let done = self.installed.lock().map(|d| *d).unwrap_or(false);
-        if done {
-            Ok(())
+        let present = || {
+            Command::new("nft")
+                .args(["list", "table", "inet", TABLE])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if done && present() {
+            Ok(false)
         } else {
-            self.install()
+            self.install().map(|()| true)
         }
     }
 

@@ -329,7 +329,24 @@ fn stopping_removes_the_network_and_the_sweep_removes_leftovers() {
     }
     let e = env();
     let a = e.egress.attach("unet-left-1").unwrap();
+    // The firewall is in place, and put back when something removed it.
+    let table = || {
+        Command::new("nft")
+            .args(["list", "table", "inet", "unet_egress"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(table());
+    assert!(!e.egress.ensure_installed().unwrap());
+    sh("nft flush ruleset");
+    assert!(!table());
+    assert!(e.egress.ensure_installed().unwrap());
+    assert!(table());
+    sh("nft delete table inet unet_egress");
     let b = e.egress.attach("unet-left-2").unwrap();
+    assert!(table(), "a workload starting puts the firewall back");
     assert_ne!(a.address(), b.address());
     assert_eq!(unetv_links().len(), 2);
     let ns_file = a.netns().to_path_buf();
