@@ -127,3 +127,44 @@ fn with_egress_off_a_job_has_loopback_only() {
     assert!(out.ends_with("end\n"), "{out}");
     assert_eq!(unetv_links(), Vec::<String>::new());
 }
+
+/// A service started through the job server with egress on: the miner's forwarded port
+/// still reaches it, it has its route out and the provider's resolvers, and its veth goes
+/// when the renter stops it. Service ports 25100-25109.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_holds_its_network_until_it_stops() {
+    use super::server::tests::{fixture_with, key, CHAIN};
+    use super::service_tests::{get_when_up, httpd_service, upload_example};
+    use unet_renter::{client::JobClient, service::ServiceState};
+    if !inside("jobs::egress_tests::a_service_holds_its_network_until_it_stops") {
+        return;
+    }
+    let fx = fixture_with(1, 8, |c| {
+        c.services.ports = (25100, 25109);
+        let egress = c
+            .sandbox
+            .egress_for(unet_sandbox::egress::EgressConfig::default())
+            .unwrap();
+        c.sandbox.egress = Some(egress);
+    })
+    .await;
+    let c = JobClient::new(&fx.url, key(1), CHAIN, 0);
+    let digest = upload_example(&c).await;
+    let script = "mkdir -p /tmp/www && cat /proc/net/route > /tmp/www/route.txt && \
+                  cat /etc/resolv.conf > /tmp/www/resolv.txt && exec httpd -f -p 8080 -h /tmp/www";
+    let req = unet_renter::service::ServiceRequest {
+        argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        ..httpd_service(&digest, "x", 1)
+    };
+    let v = c.service_start(&req).await.unwrap();
+    assert_eq!(v.state, ServiceState::Running);
+    // Default route (destination 0) via 10.213.0.1, as /proc/net/route writes it.
+    let route = get_when_up(&v.endpoint, "/route.txt").await;
+    assert!(route.contains("eth0\t00000000\t0100D50A"), "{route}");
+    let resolv = get_when_up(&v.endpoint, "/resolv.txt").await;
+    assert!(resolv.contains("nameserver 1.1.1.1\n"), "{resolv}");
+    assert_eq!(unetv_links().len(), 1);
+    let stopped = c.service_stop().await.unwrap();
+    assert_eq!(stopped.state, ServiceState::Stopped);
+    assert_eq!(unetv_links(), Vec::<String>::new());
+}
