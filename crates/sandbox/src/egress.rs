@@ -322,7 +322,7 @@ impl Egress {
         }
         self.ensure_installed()?;
         let slot = self.claim_slot()?;
-        let mut a = Attached {
+        let a = Attached {
             netns: self.dir.join(format!("{id}.netns")),
             resolv_conf: self.dir.join(format!("{id}.resolv.conf")),
             host_if: self.host_if(id),
@@ -330,14 +330,13 @@ impl Egress {
             address: self.cfg.subnet.slot(slot).1,
             slot,
             slots: self.slots.clone(),
-            mounted: false,
         };
         // On error `a` is dropped, which removes whatever was made.
-        self.build(&mut a)?;
+        self.build(&a)?;
         Ok(a)
     }
 
-    fn build(&self, a: &mut Attached) -> Result<(), String> {
+    fn build(&self, a: &Attached) -> Result<(), String> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| format!("egress dir {}: {e}", self.dir.display()))?;
@@ -354,7 +353,6 @@ impl Egress {
                 .arg("true"),
             "unshare --net",
         )?;
-        a.mounted = true;
         let ns =
             std::fs::File::open(&a.netns).map_err(|e| format!("{}: {e}", a.netns.display()))?;
         let me = std::process::id().to_string();
@@ -363,11 +361,18 @@ impl Egress {
         // Inside the namespace: the veth (its peer moved to this process's namespace), IPv6
         // off, addresses and the default route.
         crate::netns::run_in(&ns, move || -> Result<(), String> {
-            std::fs::write("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1\n")
-                .and_then(|()| {
-                    std::fs::write("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1\n")
-                })
-                .map_err(|e| format!("disable IPv6 in the workload's namespace: {e}"))?;
+            for knob in ["all", "default"] {
+                match std::fs::write(
+                    format!("/proc/sys/net/ipv6/conf/{knob}/disable_ipv6"),
+                    "1\n",
+                ) {
+                    // A kernel without IPv6 (ipv6.disable=1) has no such file: nothing to do.
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(format!("disable IPv6 in the workload's namespace: {e}"))
+                    }
+                    _ => {}
+                }
+            }
             ip(&[
                 "link", "add", "eth0", "type", "veth", "peer", "name", &host_if, "netns", &me,
             ])?;
@@ -449,7 +454,6 @@ pub struct Attached {
     address: Ipv4Addr,
     slot: u32,
     slots: Arc<Mutex<BTreeSet<u32>>>,
-    mounted: bool,
 }
 
 impl Attached {
@@ -523,9 +527,7 @@ fn resolv_mount_point(root: &Path) -> Result<(), String> {
 impl Drop for Attached {
     fn drop(&mut self) {
         remove_link(&self.host_if);
-        if self.mounted {
-            unmount_netns(&self.netns);
-        }
+        unmount_netns(&self.netns);
         let _ = std::fs::remove_file(&self.resolv_conf);
         if let Ok(mut s) = self.slots.lock() {
             s.remove(&self.slot);
@@ -541,10 +543,12 @@ fn remove_link(name: &str) {
         .status();
 }
 
-/// Unmounts a namespace file (if mounted) and removes it.
+/// Unmounts a namespace file (if mounted; lazily, so a descriptor still open on it does not
+/// keep it mounted) and removes it.
 fn unmount_netns(p: &Path) {
     if p.exists() {
         let _ = Command::new("umount")
+            .arg("-l")
             .arg(p)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -788,7 +792,6 @@ mod tests {
             address: Ipv4Addr::new(10, 213, 0, 2),
             slot: 0,
             slots: Arc::default(),
-            mounted: false,
         };
         let mut spec = crate::WorkloadSpec {
             rootfs: root.clone(),

@@ -137,9 +137,21 @@ fn serve(l: TcpListener, body: String) {
     });
 }
 
+/// The world's network namespace, unmounted when dropped.
+struct World {
+    file: PathBuf,
+    ns: std::fs::File,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.file).status();
+    }
+}
+
 /// The world namespace: its veth to this namespace, its addresses and listeners, and the
-/// default route of this namespace through it. Returns the namespace file.
-fn world(base: &Path) -> std::fs::File {
+/// default route of this namespace through it.
+fn world(base: &Path) -> World {
     let file = base.join("world.netns");
     std::fs::write(&file, b"").unwrap();
     sh(&format!("unshare --net={} true", file.display()));
@@ -162,7 +174,7 @@ fn world(base: &Path) -> std::fs::File {
         "ip addr add {HOST_UPLINK}/30 dev tworld && ip link set tworld up && \
          ip route add default via 198.51.100.2"
     ));
-    ns
+    World { file, ns }
 }
 
 /// Reads what a connection to `addr` answers (within 3 s), or the error.
@@ -281,8 +293,9 @@ fn egress_never_reaches_the_host_private_ranges_or_other_workloads() {
         std::thread::sleep(Duration::from_secs(4));
         // Control: the workload listens (a connection from inside its namespace gets in).
         let from_inside = netns::run_in(&ns1, move || fetch((addr1, SECOND_PORT).into()));
-        let from_world = netns::run_in(&world, move || fetch((addr1, SECOND_PORT).into()));
+        let from_world = netns::run_in(&world.ns, move || fetch((addr1, SECOND_PORT).into()));
         let from_host = fetch((addr1, SECOND_PORT).into());
+        drop(world);
         (from_inside.unwrap(), from_world.unwrap(), from_host)
     });
     let out = e.rt.run(
