@@ -272,8 +272,23 @@ impl Egress {
         &self.cfg
     }
 
-    /// Sets `net.ipv4.ip_forward = 1` and (re)places the [`TABLE`] with [`ruleset`].
+    /// Sets `net.ipv4.ip_forward = 1` and (re)places the [`TABLE`] with [`ruleset`]; refuses
+    /// a subnet that overlaps a route of the host (its LAN, a VPN, a Docker bridge), which
+    /// would make workloads' addresses ambiguous.
     pub fn install(&self) -> Result<(), String> {
+        let routes = Command::new("ip")
+            .args(["-j", "-4", "route", "show"])
+            .output()
+            .map_err(|e| not_installed("ip", e))?;
+        let clash = conflicting_routes(&routes.stdout, &self.cfg.subnet);
+        if !clash.is_empty() {
+            return Err(format!(
+                "the egress subnet {} overlaps the host's route(s) {}: choose another \
+                 network.subnet",
+                self.cfg.subnet,
+                clash.join(", ")
+            ));
+        }
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1\n")
             .map_err(|e| format!("net.ipv4.ip_forward = 1: {e}"))?;
         run_stdin(
@@ -581,6 +596,32 @@ pub fn find_program(bin: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The routes in `ip -j -4 route show` output that overlap `subnet`, other than the
+/// workloads' own (`unetv*`), as `DST dev DEV`.
+pub fn conflicting_routes(json: &[u8], subnet: &Subnet) -> Vec<String> {
+    let v: serde_json::Value = serde_json::from_slice(json).unwrap_or_default();
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let dst = r["dst"].as_str()?;
+            let dev = r["dev"].as_str().unwrap_or("");
+            if dev.starts_with(HOST_IF_PREFIX) || dst == "default" {
+                return None;
+            }
+            let net = if dst.contains('/') {
+                Subnet::parse(dst).ok()?
+            } else {
+                Subnet {
+                    base: dst.parse().ok()?,
+                    prefix: 32,
+                }
+            };
+            (net.within(subnet) || subnet.within(&net)).then(|| format!("{dst} dev {dev}"))
+        })
+        .collect()
+}
+
 /// The links of this network namespace: name and alias.
 pub fn host_links() -> Vec<(String, Option<String>)> {
     let Ok(out) = Command::new("ip").args(["-j", "link", "show"]).output() else {
@@ -763,6 +804,22 @@ mod tests {
             "# written by the UtilityNet miner: the provider's resolvers\n\
              nameserver 1.1.1.1\nnameserver 9.9.9.9\noptions timeout:2 attempts:2\n"
         );
+    }
+
+    #[test]
+    fn a_subnet_overlapping_a_host_route_is_found() {
+        let routes = br#"[{"dst":"default","gateway":"192.0.2.1","dev":"eth0"},
+            {"dst":"192.0.2.0/24","dev":"eth0"},{"dst":"10.213.0.4/30","dev":"unetv0123456789"},
+            {"dst":"10.0.0.0/8","dev":"wg0"},{"dst":"10.213.7.9","dev":"tun0"},
+            {"dst":"10.214.0.0/16","dev":"br0"}]"#;
+        let s = Subnet::parse("10.213.0.0/16").unwrap();
+        assert_eq!(
+            conflicting_routes(routes, &s),
+            ["10.0.0.0/8 dev wg0", "10.213.7.9 dev tun0"]
+        );
+        let other = Subnet::parse("172.20.0.0/16").unwrap();
+        assert!(conflicting_routes(routes, &other).is_empty());
+        assert!(conflicting_routes(b"not json", &s).is_empty());
     }
 
     #[test]

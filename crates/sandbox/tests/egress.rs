@@ -358,6 +358,23 @@ fn stopping_removes_the_network_and_the_sweep_removes_leftovers() {
     assert!(e.egress.ensure_installed().unwrap());
     assert!(table());
     sh("nft delete table inet unet_egress");
+    // A subnet that overlaps one of the host's routes (its LAN, say) is refused.
+    let lan = Egress::new(
+        EgressConfig {
+            subnet: unet_sandbox::egress::Subnet::parse("192.168.30.0/24").unwrap(),
+            ..EgressConfig::default()
+        },
+        e.base.join("lan"),
+        "lan",
+    )
+    .unwrap();
+    sh(
+        "ip link add tlan type veth peer name tlan1 && ip addr add 192.168.30.250/25 dev tlan && \
+        ip link set tlan up && ip link set tlan1 up",
+    );
+    let err = lan.install().unwrap_err();
+    assert!(err.contains("192.168.30.128/25 dev tlan"), "{err}");
+    sh("ip link del tlan");
     let b = e.egress.attach("unet-left-2").unwrap();
     assert!(table(), "a workload starting puts the firewall back");
     assert_ne!(a.address(), b.address());
