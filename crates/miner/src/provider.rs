@@ -26,9 +26,10 @@
 //! public_host = "gpu1.example.com"  # default: the host the renter's request named
 //! ```
 //!
-//! Every key is optional; an unknown key, a value out of range, a subnet that is not private
-//! or smaller than a /28, a resolver workloads cannot reach, or `egress = "on"` on a host
-//! without `nft` or `ip` is refused with a message naming the key. With egress on the miner
+//! Every key is optional; an unknown key, a value out of range, a subnet that is not private,
+//! smaller than a /28 or (with egress on) overlapping one of the host's routes, a resolver
+//! workloads cannot reach, or `egress = "on"` on a host without `nft` or `ip` is refused with
+//! a message naming the key. With egress on the miner
 //! sets `net.ipv4.ip_forward = 1` and owns the nftables table `inet unet_egress`
 //! ([`unet_sandbox::egress`], docs/jobs.md).
 
@@ -148,6 +149,7 @@ impl NetworkSection {
         if let Some(missing) = unet_sandbox::egress::missing_tools().first() {
             return Err(format!("network.egress = \"on\" needs {missing}"));
         }
+        unet_sandbox::egress::check_routes(&subnet)?;
         Ok(Some(cfg))
     }
 }

@@ -276,19 +276,7 @@ impl Egress {
     /// a subnet that overlaps a route of the host (its LAN, a VPN, a Docker bridge), which
     /// would make workloads' addresses ambiguous.
     pub fn install(&self) -> Result<(), String> {
-        let routes = Command::new("ip")
-            .args(["-j", "-4", "route", "show"])
-            .output()
-            .map_err(|e| not_installed("ip", e))?;
-        let clash = conflicting_routes(&routes.stdout, &self.cfg.subnet);
-        if !clash.is_empty() {
-            return Err(format!(
-                "the egress subnet {} overlaps the host's route(s) {}: choose another \
-                 network.subnet",
-                self.cfg.subnet,
-                clash.join(", ")
-            ));
-        }
+        check_routes(&self.cfg.subnet)?;
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1\n")
             .map_err(|e| format!("net.ipv4.ip_forward = 1: {e}"))?;
         run_stdin(
@@ -594,6 +582,24 @@ pub fn find_program(bin: &str) -> Option<PathBuf> {
         .chain(["/usr/sbin", "/usr/bin", "/sbin", "/bin"].map(PathBuf::from))
         .map(|d| d.join(bin))
         .find(|p| p.is_file())
+}
+
+/// Refuses `subnet` when it overlaps a route of this host (other than the workloads' own).
+pub fn check_routes(subnet: &Subnet) -> Result<(), String> {
+    let routes = Command::new("ip")
+        .args(["-j", "-4", "route", "show"])
+        .output()
+        .map_err(|e| not_installed("ip", e))?;
+    let clash = conflicting_routes(&routes.stdout, subnet);
+    if clash.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the egress subnet {subnet} overlaps the host's route(s) {}: choose another \
+             network.subnet",
+            clash.join(", ")
+        ))
+    }
 }
 
 /// The routes in `ip -j -4 route show` output that overlap `subnet`, other than the

@@ -80,6 +80,28 @@ fn the_providers_egress_reaches_jobs_and_services() {
         "[network]\negress = \"on\"\nsubnet = \"192.168.77.0/28\"\ndns = [\"9.9.9.9\"]",
     );
     assert!(sb.egress.is_some());
+    // A subnet overlapping one of the host's routes is refused when the file is loaded.
+    let sh = |c: &str| {
+        assert!(Command::new("sh")
+            .args(["-c", c])
+            .status()
+            .unwrap()
+            .success())
+    };
+    sh(
+        "ip link add tlan type veth peer name tlan1 && ip addr add 172.20.5.1/24 dev tlan && \
+        ip link set tlan up && ip link set tlan1 up",
+    );
+    let e = ProviderConfig::parse(
+        "[network]\negress = \"on\"\nsubnet = \"172.20.0.0/16\"",
+        Path::new("provider.toml"),
+    )
+    .unwrap_err();
+    assert!(
+        e.contains("overlaps the host's route(s) 172.20.5.0/24 dev tlan"),
+        "{e}"
+    );
+    sh("ip link del tlan");
     // A batch job: its route and resolvers, and nothing left once it ended.
     let out = probe(&sb, &format!("eg1-{}", std::process::id()));
     assert!(out.contains("default via 192.168.77.1 dev eth0"), "{out}");
