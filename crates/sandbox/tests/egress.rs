@@ -389,10 +389,28 @@ fn stopping_removes_the_network_and_the_sweep_removes_leftovers() {
     // Another miner's link (another owner) is not this miner's to remove.
     let other = Egress::new(EgressConfig::default(), e.base.join("other"), "other").unwrap();
     let theirs = other.attach("unet-theirs").unwrap();
+    // A third miner with another subnet may not replace the table under them.
+    let third = Egress::new(
+        EgressConfig {
+            subnet: unet_sandbox::egress::Subnet::parse("172.22.0.0/16").unwrap(),
+            ..EgressConfig::default()
+        },
+        e.base.join("third"),
+        "third",
+    )
+    .unwrap();
+    let err = third.attach("unet-third").unwrap_err();
+    assert!(err.contains("must use the same network.subnet"), "{err}");
     let removed = e.egress.sweep();
     assert!(removed.contains(&leftover), "{removed:?}");
     assert!(!ns_file.exists());
     assert_eq!(unetv_links(), vec![theirs.host_if().to_string()]);
     drop(theirs);
     assert_eq!(unetv_links(), Vec::<String>::new());
+    // Alone on the host, a miner may change the subnet.
+    let net = third.attach("unet-third").unwrap();
+    assert!(
+        net.address().to_string().starts_with("172.22.0."),
+        "{net:?}"
+    );
 }

@@ -91,9 +91,35 @@ impl Egress {
 
     /// Sets `net.ipv4.ip_forward = 1` and (re)places the [`TABLE`] with [`ruleset`]; refuses
     /// a subnet that overlaps a route of the host (its LAN, a VPN, a Docker bridge), which
-    /// would make workloads' addresses ambiguous.
+    /// would make workloads' addresses ambiguous, and a subnet other than the one of the
+    /// table in place while another miner's workloads use it (the table is one per host:
+    /// replacing it would cut their egress off).
     pub fn install(&self) -> Result<(), String> {
         check_routes(&self.cfg.subnet)?;
+        let current = Command::new("nft")
+            .args(["list", "table", "inet", TABLE])
+            .output()
+            .map_err(|e| host::not_installed("nft", e))?;
+        let ours = format!("ip saddr != {} drop", self.cfg.subnet);
+        if current.status.success() && !String::from_utf8_lossy(&current.stdout).contains(&ours) {
+            let alias = format!("{ALIAS_PREFIX}{}", self.owner);
+            let others: Vec<String> = host_links()
+                .into_iter()
+                .filter(|(n, a)| {
+                    n.starts_with(HOST_IF_PREFIX)
+                        && a.as_deref()
+                            .is_some_and(|a| a.starts_with(ALIAS_PREFIX) && a != alias)
+                })
+                .map(|(n, _)| n)
+                .collect();
+            if !others.is_empty() {
+                return Err(format!(
+                    "another miner on this host runs egress workloads ({}) with a different \
+                     subnet: miners sharing a host must use the same network.subnet",
+                    others.join(", ")
+                ));
+            }
+        }
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1\n")
             .map_err(|e| format!("net.ipv4.ip_forward = 1: {e}"))?;
         run_stdin(
