@@ -201,8 +201,10 @@ impl Egress {
         )?;
         let ns =
             std::fs::File::open(&a.netns).map_err(|e| format!("{}: {e}", a.netns.display()))?;
+        // `ip ... netns PID` names the namespace of this process's main thread: the miner's
+        // (only short-lived helper threads ever join another one).
         let me = std::process::id().to_string();
-        let subnet = "/30";
+        let prefix = "/30";
         let (host_if, gw, addr) = (a.host_if.clone(), a.gateway, a.address);
         // Inside the namespace: the veth (its peer moved to this process's namespace), IPv6
         // off, addresses and the default route.
@@ -223,7 +225,7 @@ impl Egress {
                 "link", "add", "eth0", "type", "veth", "peer", "name", &host_if, "netns", &me,
             ])?;
             ip(&["link", "set", "lo", "up"])?;
-            ip(&["addr", "add", &format!("{addr}{subnet}"), "dev", "eth0"])?;
+            ip(&["addr", "add", &format!("{addr}{prefix}"), "dev", "eth0"])?;
             ip(&["link", "set", "eth0", "up"])?;
             ip(&["route", "add", "default", "via", &gw.to_string()])
         })??;
@@ -238,7 +240,7 @@ impl Egress {
             "alias",
             &format!("{ALIAS_PREFIX}{}", self.owner),
         ])?;
-        ip(&["addr", "add", &format!("{gw}{subnet}"), "dev", &a.host_if])?;
+        ip(&["addr", "add", &format!("{gw}{prefix}"), "dev", &a.host_if])?;
         ip(&["link", "set", &a.host_if, "up"])?;
         std::fs::write(&a.resolv_conf, resolv_conf(&self.cfg.dns))
             .and_then(|()| {
