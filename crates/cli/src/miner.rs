@@ -211,6 +211,14 @@ fn doctor(a: DoctorArgs) -> Result<()> {
             },
         },
     );
+    if let Some(Ok((c, _))) = &config {
+        // With egress on, its tools are required.
+        if c.network.egress == "on" {
+            for check in checks.iter_mut().filter(|c| c.name == "egress") {
+                check.required = true;
+            }
+        }
+    }
     if let Some(config) = config {
         checks.insert(
             0,

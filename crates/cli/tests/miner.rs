@@ -341,4 +341,40 @@ fn miner_doctor_reports_this_host_ready() {
     if cdi["ok"] == false {
         assert!(cdi["fix"].as_str().unwrap().contains("nvidia-ctk"), "{cdi}");
     }
+    // Egress's tools (CI installs nftables): optional unless the provider turns egress on.
+    let egress = |v: &Value| {
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "egress")
+            .cloned()
+            .unwrap()
+    };
+    let e = egress(&v);
+    assert_eq!(
+        (&e["ok"], &e["required"]),
+        (&true.into(), &false.into()),
+        "{e}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("provider.toml");
+    std::fs::write(&cfg, "[network]\negress = \"on\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_unet"))
+        .args(["miner", "doctor", "--json", "--provider-config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = egress(&v);
+    assert_eq!(
+        (&e["ok"], &e["required"]),
+        (&true.into(), &true.into()),
+        "{e}"
+    );
+    let summary = v["checks"][0]["detail"].as_str().unwrap();
+    assert!(
+        summary.contains("egress on (10.213.0.0/16, dns 1.1.1.1 9.9.9.9)"),
+        "{v}"
+    );
 }

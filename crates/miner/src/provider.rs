@@ -16,16 +16,23 @@
 //! volume_mib = 1024              # each lease's volume (its own filesystem: a disk quota)
 //! volume_grace_blocks = 36000    # kept this long after the lease ended, then deleted
 //!
-//! [network]
-//! egress = "off"                 # only "off": see crates/miner/README.md
+//! [network]                      # a policy for every job and service of this miner
+//! egress = "off"                 # "on": workloads reach the Internet, never the host, private
+//!                                # ranges (LAN, cloud metadata) or each other (needs nftables)
+//! subnet = "10.213.0.0/16"       # private subnet, a /30 per workload (at least a /28)
+//! dns = ["1.1.1.1", "9.9.9.9"]   # public resolvers for the workloads' /etc/resolv.conf
 //!
 //! [services]
 //! ports = "28600-28699"          # host ports forwarded to renters' services
 //! public_host = "gpu1.example.com"  # default: the host the renter's request named
 //! ```
 //!
-//! Every key is optional; an unknown key, a value out of range or `egress = "on"` is refused
-//! with a message naming the key.
+//! Every key is optional; an unknown key, a value out of range, a subnet that is not private,
+//! smaller than a /28 or (with egress on) overlapping one of the host's routes, a resolver
+//! workloads cannot reach, or `egress = "on"` on a host without `nft` or `ip` is refused with
+//! a message naming the key. With egress on the miner
+//! sets `net.ipv4.ip_forward = 1` and owns the nftables table `inet unet_egress`
+//! ([`unet_sandbox::egress`], docs/jobs.md).
 
 use crate::jobs::server::JobsConfig;
 use serde::Deserialize;
@@ -109,19 +116,65 @@ impl Default for ResourcesSection {
     }
 }
 
-/// `[network]`
+/// `[network]`: egress is a provider policy, applied to every workload (job and service)
+/// of this miner.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetworkSection {
-    /// Egress of workloads to the outside: only `off`.
+    /// Egress of workloads to the outside: `off` (loopback only) or `on`
+    /// ([`unet_sandbox::egress`]).
     pub egress: String,
+    /// The workloads' private IPv4 subnet (a /30 each), with egress on.
+    pub subnet: String,
+    /// Resolvers in the workloads' `/etc/resolv.conf` (public IPv4), with egress on.
+    pub dns: Vec<String>,
 }
 
 impl Default for NetworkSection {
     fn default() -> Self {
         Self {
             egress: "off".into(),
+            subnet: unet_sandbox::egress::DEFAULT_SUBNET.into(),
+            dns: unet_sandbox::egress::DEFAULT_DNS
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
         }
+    }
+}
+
+impl NetworkSection {
+    /// The egress configuration when egress is on, None when off.
+    pub fn egress(&self) -> Result<Option<unet_sandbox::egress::EgressConfig>, String> {
+        let on = match self.egress.as_str() {
+            "off" => false,
+            "on" => true,
+            other => {
+                return Err(format!(
+                    "network.egress = {other:?} must be \"on\" or \"off\""
+                ))
+            }
+        };
+        let subnet = unet_sandbox::egress::Subnet::parse(&self.subnet)
+            .map_err(|e| format!("network.subnet = {e}"))?;
+        let dns = self
+            .dns
+            .iter()
+            .map(|d| {
+                d.parse()
+                    .map_err(|_| format!("network.dns: {d:?} is not an IPv4 address"))
+            })
+            .collect::<Result<Vec<std::net::Ipv4Addr>, String>>()?;
+        let cfg = unet_sandbox::egress::EgressConfig { subnet, dns };
+        cfg.validate().map_err(|e| format!("network: {e}"))?;
+        if !on {
+            return Ok(None);
+        }
+        if let Some(missing) = unet_sandbox::egress::missing_tools().first() {
+            return Err(format!("network.egress = \"on\" needs {missing}"));
+        }
+        unet_sandbox::egress::check_routes(&subnet)?;
+        Ok(Some(cfg))
     }
 }
 
@@ -250,19 +303,7 @@ impl ProviderConfig {
             0,
             1 << 32,
         )?;
-        match self.network.egress.as_str() {
-            "off" => {}
-            "on" => {
-                return Err(
-                    "network.egress = \"on\" is not supported yet: workloads get \
-                     loopback only, because a safe egress needs a per-lease veth with NAT and \
-                     a firewall that keeps the host's own addresses and private ranges out of \
-                     reach, which the miner does not set up; use \"off\""
-                        .into(),
-                )
-            }
-            other => return Err(format!("network.egress = {other:?} must be \"off\"")),
-        }
+        self.network.egress()?;
         self.ports()?;
         if let Some(h) = &self.services.public_host {
             let ok = !h.is_empty()
@@ -292,6 +333,10 @@ impl ProviderConfig {
         jc.max_exec.memory_mib = self.resources.memory_mib;
         jc.services.ports = self.ports()?;
         jc.services.public_host = self.services.public_host.clone();
+        jc.sandbox.egress = match self.network.egress()? {
+            Some(cfg) => Some(jc.sandbox.egress_for(cfg)?),
+            None => None,
+        };
         Ok(())
     }
 
@@ -299,7 +344,7 @@ impl ProviderConfig {
     pub fn summary(&self) -> String {
         let r = &self.resources;
         format!(
-            "runc {}, uids from {}, per chip {} MiB / {} pids / {} millicores, egress {}, \
+            "runc {}, uids from {}, per chip {} MiB / {} pids / {} millicores, egress {}{}, \
              service ports {}",
             self.runtime
                 .runc
@@ -310,6 +355,15 @@ impl ProviderConfig {
             r.pids,
             r.cpu_millis,
             self.network.egress,
+            if self.network.egress == "on" {
+                format!(
+                    " ({}, dns {})",
+                    self.network.subnet,
+                    self.network.dns.join(" ")
+                )
+            } else {
+                String::new()
+            },
             self.services.ports
         )
     }
@@ -358,8 +412,14 @@ mod tests {
             ),
             ("[resources]\npids = 1", "resources.pids = 1"),
             ("[resources]\nvolume_mib = 1", "resources.volume_mib = 1"),
-            ("[network]\negress = \"on\"", "not supported yet"),
-            ("[network]\negress = \"maybe\"", "must be \"off\""),
+            ("[network]\negress = \"maybe\"", "must be \"on\" or \"off\""),
+            ("[network]\nsubnet = \"10.213.0.0\"", "network.subnet = "),
+            ("[network]\nsubnet = \"10.213.0.1/16\"", "host bits set"),
+            ("[network]\nsubnet = \"8.8.8.0/24\"", "not private"),
+            ("[network]\nsubnet = \"10.213.0.0/30\"", "too small"),
+            ("[network]\ndns = [\"one\"]", "not an IPv4 address"),
+            ("[network]\ndns = [\"127.0.0.53\"]", "cannot reach"),
+            ("[network]\ndns = []", "one to three"),
             (
                 "[services]\nports = \"80-90\"",
                 "services.ports = \"80-90\"",

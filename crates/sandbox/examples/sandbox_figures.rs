@@ -5,11 +5,15 @@
 //!   run directly (ratio and fixed overhead);
 //! - a service: from `runc run` to the first connection forwarded into its network
 //!   namespace (busybox `httpd`), and one forwarded connect (`setns` thread + connect)
-//!   against a plain loopback connect.
+//!   against a plain loopback connect;
+//! - with `--egress`: start + teardown of `true` with egress on (namespace, veth, addresses,
+//!   resolv.conf made before and removed after), against the same without. It installs the
+//!   egress firewall and `ip_forward` in the current network namespace: run it in a private
+//!   one, `unshare -n sh -c 'ip link set lo up && exec sandbox_figures 10 --egress'`.
 //!
 //! `cargo build --workspace --examples --locked`, then as root:
-//! `$CARGO_TARGET_DIR/debug/examples/sandbox_figures [ROUNDS]` (default 10). Needs runc and
-//! busybox-static, as the sandbox tests do.
+//! `$CARGO_TARGET_DIR/debug/examples/sandbox_figures [ROUNDS] [--egress]` (default 10). Needs
+//! runc and busybox-static, as the sandbox tests do (and nftables, iproute2 for `--egress`).
 
 use std::{
     net::TcpStream,
@@ -33,6 +37,7 @@ fn spec(root: &Path, cgroup: &str, args: &[&str]) -> WorkloadSpec {
         binds: vec![],
         cgroup: format!("/unet-bench/{cgroup}"),
         devices: vec![],
+        netns: None,
     }
 }
 
@@ -41,8 +46,10 @@ fn mean(total: Duration, n: u32) -> Duration {
 }
 
 fn main() -> Result<(), String> {
+    let egress_figure = std::env::args().any(|a| a == "--egress");
     let n: u32 = std::env::args()
-        .nth(1)
+        .skip(1)
+        .find(|a| a != "--egress")
         .map(|a| {
             a.parse()
                 .map_err(|_| format!("ROUNDS {a:?} is not a number"))
@@ -147,6 +154,36 @@ fn main() -> Result<(), String> {
         svc.stop();
     }
 
+    // Egress: the same `true`, with its network made before and removed after.
+    let mut e_true = Duration::ZERO;
+    if egress_figure {
+        let egress = unet_sandbox::egress::Egress::new(
+            unet_sandbox::egress::EgressConfig::default(),
+            dir.path().join("egress"),
+            "figures",
+        )?;
+        egress.install()?;
+        for i in 0..n {
+            let id = format!("b{pid}-egress-{i}");
+            let t = Instant::now();
+            let net = egress.attach(&id)?;
+            let mut sp = spec(&root, &id, &["/bin/true"]);
+            net.apply(&mut sp)?;
+            let out = rt.run(
+                &id,
+                &dir.path().join("bundles").join(&id),
+                &sp,
+                Duration::from_secs(30),
+                1 << 20,
+            );
+            drop(net);
+            e_true += t.elapsed();
+            if out.exit_code != Some(0) {
+                return Err(format!("`true` with egress: {out:?}"));
+            }
+        }
+    }
+
     let (t_true, t_loop, s_true, s_loop) = (
         mean(t_true, n),
         mean(t_loop, n),
@@ -172,5 +209,14 @@ fn main() -> Result<(), String> {
          ({:.0}x)",
         x(s_fwd, plain)
     );
+    if egress_figure {
+        let e_true = mean(e_true, n);
+        println!(
+            "  `true` with egress on (netns, veth, teardown): {e_true:.1?} vs {s_true:.1?} \
+             without ({:.2}x, overhead {:.1?})",
+            x(e_true, s_true),
+            e_true.saturating_sub(s_true)
+        );
+    }
     Ok(())
 }

@@ -93,7 +93,30 @@ pub fn check_host(paths: &HostPaths, work: &Path) -> Vec<Check> {
     out.insert(1, runc.0);
     out.push(busybox.0);
     out.extend(gpu(&paths.dev, &paths.cdi));
+    out.push(egress());
     out
+}
+
+/// The programs egress needs (`nft`, `ip`, `unshare`, `umount`). Not required: a host
+/// without them serves workloads with egress off; `unet miner doctor` makes it required
+/// when the provider's configuration turns egress on.
+pub fn egress() -> Check {
+    let missing = crate::egress::missing_tools();
+    if missing.is_empty() {
+        let version = std::process::Command::new("nft")
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        Check::pass("egress", false, format!("{version}, iproute2, util-linux"))
+    } else {
+        Check::fail(
+            "egress",
+            false,
+            format!("missing {}", missing.join(", ")),
+            "apt-get install nftables iproute2 util-linux mount (only for network.egress = \"on\")",
+        )
+    }
 }
 
 /// Runs as root (runc maps each workload to an unprivileged uid range, which needs it).
@@ -278,6 +301,7 @@ fn run_container(
             binds: vec![],
             cgroup: format!("/unet-doctor/{id}"),
             devices: vec![],
+            netns: None,
         };
         let out = rt.run(
             &id,

@@ -281,6 +281,7 @@ mod tests {
             binds: vec![],
             cgroup: "/unet/x".into(),
             devices,
+            netns: None,
         };
         serde_json::to_value(w.build().unwrap()).unwrap()
     }

@@ -9,6 +9,8 @@
 //!   connects into its network namespace to forward a port; [`log`] is a workload's live
 //!   output.
 //! - [`rootfs`]: the minimal busybox root for commands without an image.
+//! - [`egress`]: a workload's way out when the provider allows it (veth, NAT, nftables
+//!   firewall that keeps the host and private ranges out of reach).
 //! - [`gpu`]: the leased NVIDIA GPU's device nodes and driver files, from a CDI spec.
 //! - [`image`]: OCI images (archive import, digest checks, safe layer unpacking, cache).
 //! - [`volume`]: a lease's volume with a size quota (a loop-mounted ext4 image).
@@ -17,6 +19,7 @@
 //! See crates/sandbox/README.md and docs/jobs.md.
 
 pub mod doctor;
+pub mod egress;
 pub mod gpu;
 pub mod image;
 pub mod log;

@@ -1,4 +1,5 @@
-//! Reaching a service inside its container's network namespace, which has only loopback.
+//! Reaching a service inside its container's network namespace, which has only loopback
+//! (or, with egress on, loopback and its veth: [`crate::egress`]).
 //!
 //! The miner forwards a renter's TCP connection into the container: a fresh thread joins
 //! the network namespace of the container's init (`/proc/<pid>/ns/net`, with `setns(2)`),
@@ -30,16 +31,28 @@ pub fn connect_in_netns(pid: u32, port: u16, timeout: Duration) -> Result<TcpStr
 /// Connects to `127.0.0.1:port` in the network namespace `ns` (see [`open`]), within
 /// `timeout`.
 pub fn connect_in(ns: &File, port: u16, timeout: Duration) -> Result<TcpStream, String> {
+    run_in(ns, move || {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        TcpStream::connect_timeout(&addr, timeout)
+            .map_err(|e| format!("connect to port {port} in the container: {e}"))
+    })?
+}
+
+/// Runs `f` on a fresh thread that joined the network namespace `ns` (and ends with it):
+/// sockets it makes and processes it spawns live in that namespace; the caller's threads
+/// are untouched.
+pub fn run_in<T: Send + 'static>(
+    ns: &File,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
     let ns = ns
         .try_clone()
         .map_err(|e| format!("network namespace: {e}"))?;
     let worker = std::thread::Builder::new()
-        .name("netns-connect".into())
-        .spawn(move || -> Result<TcpStream, String> {
+        .name("netns".into())
+        .spawn(move || -> Result<T, String> {
             join_netns(&ns)?;
-            let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-            TcpStream::connect_timeout(&addr, timeout)
-                .map_err(|e| format!("connect to port {port} in the container: {e}"))
+            Ok(f())
         })
         .map_err(|e| format!("thread: {e}"))?;
     worker
@@ -84,9 +97,12 @@ mod tests {
         let ns = open(std::process::id()).unwrap();
         let s = connect_in(&ns, port, Duration::from_secs(2)).unwrap();
         assert_eq!(s.peer_addr().unwrap().port(), port);
-        // Nothing listening there: a clear error, not a hang or a panic.
+        // Nothing listening there: a clear error, not a hang or a panic. The port is the
+        // client end of `s`, held (so no other process can take it) and not listening: a
+        // freed listener's port could be taken by anyone meanwhile, which made this flaky.
+        let held = s.local_addr().unwrap().port();
+        let e = connect_in(&ns, held, Duration::from_secs(2)).unwrap_err();
+        assert!(e.contains(&format!("port {held}")), "{e}");
         drop(l);
-        let e = connect_in(&ns, port, Duration::from_secs(2)).unwrap_err();
-        assert!(e.contains(&format!("port {port}")), "{e}");
     }
 }

@@ -32,6 +32,8 @@ pub struct ServiceContainer {
     /// The lease's volume, kept mounted while the service runs (dropped after the container
     /// is stopped: fields drop after `Drop::drop`).
     volume: Option<crate::volume::MountedVolume>,
+    /// Its network with egress on, taken down after the container (like `volume`).
+    network: Option<crate::egress::Attached>,
 }
 
 impl Runtime {
@@ -88,6 +90,7 @@ impl Runtime {
             log,
             exit: None,
             volume: None,
+            network: None,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
@@ -167,6 +170,11 @@ impl ServiceContainer {
     /// Keeps `volume` mounted until this service is stopped and dropped.
     pub fn hold_volume(&mut self, volume: crate::volume::MountedVolume) {
         self.volume = Some(volume);
+    }
+
+    /// Keeps the workload's egress network until this service is stopped and dropped.
+    pub fn hold_network(&mut self, network: crate::egress::Attached) {
+        self.network = Some(network);
     }
 
     /// The container's network namespace (open since the container started).

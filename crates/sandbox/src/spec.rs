@@ -103,6 +103,10 @@ pub struct WorkloadSpec {
     /// Device nodes given to the workload (the leased GPU, [`crate::gpu`]); each is also
     /// allowed in its devices cgroup. Nothing else of the host's `/dev`.
     pub devices: Vec<crate::gpu::DeviceNode>,
+    /// A network namespace to join (egress on, [`crate::egress`]) instead of a new one with
+    /// loopback only. The workload's user namespace does not own it, so the kernel refuses
+    /// it a fresh sysfs: `/sys` is then not mounted at all.
+    pub netns: Option<PathBuf>,
 }
 
 fn mount(dest: &str, typ: &str, source: &str, opts: &[&str]) -> Result<Mount, String> {
@@ -182,6 +186,7 @@ impl WorkloadSpec {
         let mut mounts: Vec<Mount> = oci_spec::runtime::get_default_mounts()
             .into_iter()
             .filter(|m| m.destination() != &PathBuf::from("/sys/fs/cgroup"))
+            .filter(|m| self.netns.is_none() || m.destination() != &PathBuf::from("/sys"))
             .collect();
         let tmp_size = format!("size={}", r.tmpfs_bytes);
         mounts.push(mount(
@@ -211,7 +216,14 @@ impl WorkloadSpec {
         let namespaces = vec![
             ns(LinuxNamespaceType::User).map_err(e)?,
             ns(LinuxNamespaceType::Pid).map_err(e)?,
-            ns(LinuxNamespaceType::Network).map_err(e)?,
+            match &self.netns {
+                None => ns(LinuxNamespaceType::Network).map_err(e)?,
+                Some(path) => LinuxNamespaceBuilder::default()
+                    .typ(LinuxNamespaceType::Network)
+                    .path(path.clone())
+                    .build()
+                    .map_err(e)?,
+            },
             ns(LinuxNamespaceType::Ipc).map_err(e)?,
             ns(LinuxNamespaceType::Uts).map_err(e)?,
             ns(LinuxNamespaceType::Mount).map_err(e)?,
@@ -340,6 +352,7 @@ mod tests {
             }],
             cgroup: "/unet/x".into(),
             devices: vec![],
+            netns: None,
         }
     }
 

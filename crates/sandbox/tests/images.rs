@@ -374,6 +374,7 @@ fn the_example_image_runs_in_the_sandbox() {
         binds: vec![],
         cgroup: format!("/unet-test/img{}", std::process::id()),
         devices: vec![],
+        netns: None,
     };
     let id = format!("img{}", std::process::id());
     let out = rt.run(

@@ -52,6 +52,7 @@ impl Env {
             binds,
             cgroup: format!("/unet-test/{}", unique(name)),
             devices: vec![],
+            netns: None,
         }
     }
 
@@ -461,9 +462,13 @@ fn doctor_finds_this_host_ready() {
             "container",
             "busybox",
             "nvidia_devices",
-            "cdi_spec"
+            "cdi_spec",
+            "egress"
         ]
     );
+    // nft and ip are installed (scripts/ci-deps); egress is optional unless configured on.
+    let egress = checks.iter().find(|c| c.name == "egress").unwrap();
+    assert!(egress.ok && !egress.required, "{egress:?}");
     for c in checks.iter().filter(|c| c.required) {
         assert!(c.ok, "{c:?}");
     }

@@ -7,7 +7,8 @@
 //! lease's unprivileged uid range, unreadable by other leases); `/tmp` is a tmpfs of
 //! `file_bytes`. The container has its own user (mapped to an unprivileged host uid range
 //! chosen from the lease), pid, mount, ipc, uts, cgroup and network namespaces (loopback
-//! only), no capabilities, no new privileges, a seccomp deny list, and cgroup limits:
+//! only; with the provider's egress on, also a veth to the outside through the miner's
+//! firewall: [`SandboxConfig::egress`]), no capabilities, no new privileges, a seccomp deny list, and cgroup limits:
 //! `memory_mib` for all its processes together, a pids limit and a CPU quota from the
 //! miner's configuration. The environment is only `PATH`, `HOME=/work`, `TMPDIR=/tmp`.
 //!
@@ -75,6 +76,9 @@ pub struct SandboxConfig {
     pub gpu_dev: PathBuf,
     /// Where CDI specs are looked for (`/etc/cdi`, `/var/run/cdi`).
     pub cdi_dirs: Vec<PathBuf>,
+    /// Egress to the outside for every workload ([`unet_sandbox::egress`]); None: off,
+    /// loopback only.
+    pub egress: Option<std::sync::Arc<unet_sandbox::egress::Egress>>,
 }
 
 impl SandboxConfig {
@@ -103,7 +107,19 @@ impl SandboxConfig {
             volume_grace_blocks: 36_000,
             gpu_dev: PathBuf::from("/dev"),
             cdi_dirs: vec![PathBuf::from("/etc/cdi"), PathBuf::from("/var/run/cdi")],
+            egress: None,
         }
+    }
+
+    /// Egress with `cfg` for this sandbox's workloads: namespace files under `<dir>/egress`,
+    /// host ends tagged with a hash of `dir` (so the sweep takes only this miner's).
+    pub fn egress_for(
+        &self,
+        cfg: unet_sandbox::egress::EgressConfig,
+    ) -> Result<std::sync::Arc<unet_sandbox::egress::Egress>, String> {
+        let h = unet_types::sha256(&[self.dir.as_os_str().as_encoded_bytes()]);
+        unet_sandbox::egress::Egress::new(cfg, self.dir.join("egress"), &hex::encode(&h[..8]))
+            .map(std::sync::Arc::new)
     }
 
     /// The image store (`<dir>/images`).
@@ -210,6 +226,8 @@ pub struct Prepared {
     pub bundle: PathBuf,
     /// The lease's volume, mounted for as long as this is kept.
     pub volume: unet_sandbox::volume::MountedVolume,
+    /// Its network with egress on (veth, namespace), taken down when dropped.
+    pub egress: Option<unet_sandbox::egress::Attached>,
 }
 
 /// The spec of `w` in the sandbox `sb`: the image's entrypoint first; its `Cmd` when
@@ -297,7 +315,7 @@ pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String>
             env.push(e);
         }
     }
-    let spec = unet_sandbox::WorkloadSpec {
+    let mut spec = unet_sandbox::WorkloadSpec {
         rootfs,
         args,
         env,
@@ -316,6 +334,16 @@ pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String>
         binds,
         cgroup: format!("/unet/{id}"),
         devices,
+        netns: None,
+    };
+    // The ONNX runner needs no network: the provider's egress is for renters' own programs.
+    let egress = match sb.egress.as_ref().filter(|_| w.program.is_none()) {
+        Some(e) => {
+            let net = e.attach(&id).map_err(|e| format!("egress: {e}"))?;
+            net.apply(&mut spec)?;
+            Some(net)
+        }
+        None => None,
     };
     Ok(Prepared {
         runtime,
@@ -323,6 +351,7 @@ pub fn prepare(sb: &SandboxConfig, w: &Workload<'_>) -> Result<Prepared, String>
         id,
         spec,
         volume,
+        egress,
     })
 }
 

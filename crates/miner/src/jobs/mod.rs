@@ -22,6 +22,8 @@ pub use unet_renter::auth;
 pub use unet_renter::job::{JobRequest, JobSpec, JobView, Outcome, ResultDoc};
 pub use unet_renter::receipt::Receipt;
 
+#[cfg(test)]
+mod egress_tests;
 pub mod exec;
 #[cfg(test)]
 mod image_tests;

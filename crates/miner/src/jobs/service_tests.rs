@@ -29,7 +29,7 @@ async fn service_fixture(ports: (u16, u16)) -> Fixture {
     .await
 }
 
-async fn upload_example(c: &JobClient) -> String {
+pub(super) async fn upload_example(c: &JobClient) -> String {
     let bb = unet_sandbox::rootfs::find_busybox()
         .unwrap_or_else(|e| panic!("this test needs busybox-static: {e}"));
     let built = unet_sandbox::image::build::example_image(&bb).unwrap();
@@ -37,7 +37,7 @@ async fn upload_example(c: &JobClient) -> String {
 }
 
 /// One HTTP/1.0 GET of `/path` at `endpoint` (`http://HOST:PORT`): the body.
-fn http_get(endpoint: &str, path: &str) -> std::io::Result<String> {
+pub(super) fn http_get(endpoint: &str, path: &str) -> std::io::Result<String> {
     let addr = endpoint.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -52,7 +52,7 @@ fn http_get(endpoint: &str, path: &str) -> std::io::Result<String> {
 
 /// Retries [`http_get`] until the server in the container answers (it starts after the
 /// container does).
-async fn get_when_up(endpoint: &str, path: &str) -> String {
+pub(super) async fn get_when_up(endpoint: &str, path: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let (e, p) = (endpoint.to_string(), path.to_string());
@@ -67,7 +67,7 @@ async fn get_when_up(endpoint: &str, path: &str) -> String {
     }
 }
 
-fn httpd_service(digest: &str, token: &str, probe_port: u16) -> ServiceRequest {
+pub(super) fn httpd_service(digest: &str, token: &str, probe_port: u16) -> ServiceRequest {
     // The page is written by the service itself from the token the test chose; the probe
     // tries the miner's job port on 127.0.0.1 from inside and records what happened.
     let script = format!(

@@ -280,6 +280,14 @@ impl JobServer {
                 loop {
                     tokio::time::sleep(super::volumes::SWEEP_EVERY).await;
                     super::volumes::sweep(&sb, chain.as_ref()).await;
+                    // The egress firewall back in place if something flushed it.
+                    if let Some(egress) = sb.egress.clone() {
+                        match tokio::task::spawn_blocking(move || egress.ensure_installed()).await {
+                            Ok(Ok(true)) => tracing::warn!("egress firewall was gone: reinstalled"),
+                            Ok(Err(e)) => tracing::warn!(error = %e, "egress firewall"),
+                            _ => {}
+                        }
+                    }
                 }
             }
         });

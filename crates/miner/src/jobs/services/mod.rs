@@ -3,7 +3,8 @@
 //!
 //! A service runs in the same sandbox as a batch job ([`super::exec::prepare`]: user, pid,
 //! mount, ipc, uts, cgroup and network namespaces, no capabilities, seccomp, cgroup limits,
-//! the lease's volume at `/work`); its network namespace keeps only loopback. The miner
+//! the lease's volume at `/work`); its network namespace keeps only loopback (with the
+//! provider's egress on, also its veth to the outside, [`exec::SandboxConfig::egress`]). The miner
 //! listens on a port of its configured range and, for each accepted connection, connects
 //! into the container's namespace ([`unet_sandbox::netns`]) and copies bytes both ways.
 //!
@@ -155,12 +156,22 @@ impl Services {
         format!("{CONTAINER_PREFIX}{}-", hex::encode(&h[..4]))
     }
 
-    /// Removes the service containers a previous run of the miner left behind.
+    /// Removes the service containers a previous run of the miner left behind, then, with
+    /// egress on, the workloads' veth pairs and network namespaces it left, and installs the
+    /// firewall ([`unet_sandbox::egress`]).
     pub fn remove_leftovers(&self) {
         if let Ok(rt) = self.sandbox.runtime() {
             for id in rt.list(&self.container_prefix()) {
                 warn!(container = %id, "removing a service container left by a previous run");
                 rt.destroy(&id);
+            }
+        }
+        if let Some(egress) = &self.sandbox.egress {
+            for left in egress.sweep() {
+                warn!(network = %left, "removing a workload network left by a previous run");
+            }
+            if let Err(e) = egress.install() {
+                warn!(error = %e, "egress firewall not installed: workloads will not start");
             }
         }
     }
@@ -248,6 +259,9 @@ impl Services {
             let p = exec::prepare(&sb, &w)?;
             let mut started = p.runtime.start_service(&p.id, &p.bundle, &p.spec, log)?;
             started.hold_volume(p.volume);
+            if let Some(net) = p.egress {
+                started.hold_network(net);
+            }
             Ok(started)
         })
         .await
