@@ -562,7 +562,7 @@ mod tests {
 
     const CHAIN_ID: u64 = 5;
 
-    fn genesis(funded: &[&PrivateKey]) -> Genesis {
+    pub(super) fn genesis(funded: &[&PrivateKey]) -> Genesis {
         Genesis {
             chain_id: CHAIN_ID,
             chain_name: "build".into(),
@@ -601,49 +601,6 @@ mod tests {
             payload,
         }
         .sign(from)
-    }
-
-    /// The chain's owner runs requests whole and in the order they were sent: a request
-    /// that waits midway (as one awaiting storage does) still finishes before the next one
-    /// sees the chain, and a stopped owner answers `ChainStopped` instead of hanging.
-    #[test]
-    fn the_owner_runs_requests_whole_and_in_order() {
-        use commonware_runtime::{Clock, Spawner, Supervisor};
-        deterministic::Runner::default().start(|ctx| async move {
-            let chain = Chain::open(ctx.child("state"), "owner", genesis(&[]))
-                .await
-                .unwrap();
-            let (owner, handle) = owner::start(ctx.child("owner"), chain);
-            let marked = Digest::from([9u8; 32]);
-            let (first, second) = (owner.clone(), owner.clone());
-            let clock = ctx.child("clock");
-            let writer = ctx.child("writer").spawn(move |_| async move {
-                first
-                    .with(move |c| {
-                        Box::pin(async move {
-                            // Half the change, a wait, the other half.
-                            c.set_applied(Digest::from([1u8; 32]));
-                            clock.sleep(std::time::Duration::from_millis(20)).await;
-                            c.set_applied(marked);
-                        })
-                    })
-                    .await
-            });
-            // Sent after the writer's request (which is waiting midway by now).
-            ctx.sleep(std::time::Duration::from_millis(5)).await;
-            let seen = second
-                .with(|c| Box::pin(async move { c.applied_digest() }))
-                .await
-                .unwrap();
-            assert_eq!(seen, marked);
-            writer.await.unwrap().unwrap();
-            handle.abort();
-            let _ = handle.await;
-            let stopped = owner
-                .with(|c| Box::pin(async move { c.applied_height() }))
-                .await;
-            assert_eq!(stopped, Err(owner::ChainStopped));
-        });
     }
 
     /// A transaction whose execution fails for an internal reason (here: the chip entry it

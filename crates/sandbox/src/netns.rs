@@ -77,6 +77,33 @@ fn join_netns(ns: &File) -> Result<(), String> {
     Ok(())
 }
 
+/// For tests that change the host's network (nftables, `ip_forward`, veth pairs): true when
+/// the calling test already runs in a private network namespace (marked by the environment
+/// variable `marker`), so its body should run; otherwise re-runs test `test` of the current
+/// test binary there (`unshare -n`, loopback up), asserts that it ran and passed, and
+/// returns false. Needs root and util-linux's `unshare`.
+pub fn rerun_in_private_netns(test: &str, marker: &str) -> bool {
+    if std::env::var_os(marker).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let out = std::process::Command::new("unshare")
+        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
+        .arg(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(marker, "1")
+        .output()
+        .unwrap_or_else(|e| panic!("this test needs unshare (util-linux): {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{test} in its own namespace:\n{text}");
+    assert!(text.contains("1 passed"), "{test} did not run:\n{text}");
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,28 +27,8 @@ const METADATA: Ipv4Addr = Ipv4Addr::new(169, 254, 169, 254);
 const LAN: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
 const HOST_UPLINK: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 
-/// True inside the private namespace (run the test's body); outside, runs the test there and
-/// returns false.
 fn inside(test: &str) -> bool {
-    if std::env::var_os(INNER).is_some() {
-        return true;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .unwrap_or_else(|e| panic!("these tests need unshare (util-linux): {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{test} in its own namespace:\n{text}");
-    assert!(text.contains("1 passed"), "{test} did not run:\n{text}");
-    false
+    unet_sandbox::netns::rerun_in_private_netns(test, INNER)
 }
 
 struct Env {

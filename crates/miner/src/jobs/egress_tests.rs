@@ -11,26 +11,8 @@ use std::{path::Path, process::Command, sync::Arc};
 
 const INNER: &str = "UNET_MINER_EGRESS_TEST_INNER";
 
-/// True inside the private namespace; outside, runs `test` there and returns false.
 fn inside(test: &str) -> bool {
-    if std::env::var_os(INNER).is_some() {
-        return true;
-    }
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-c", "ip link set lo up && exec \"$0\" \"$@\""])
-        .arg(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .unwrap_or_else(|e| panic!("this test needs unshare (util-linux): {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{test}:\n{text}");
-    assert!(text.contains("1 passed"), "{test} did not run:\n{text}");
-    false
+    unet_sandbox::netns::rerun_in_private_netns(test, INNER)
 }
 
 fn sandbox(dir: &Path, provider: &str) -> SandboxConfig {

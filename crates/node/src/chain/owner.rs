@@ -80,3 +80,57 @@ impl<E: StoreContext> ChainMailbox<E> {
         answer.await.map_err(|_| ChainStopped)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_runtime::{deterministic, Runner as _};
+    use unet_types::Digest;
+
+    /// The chain's owner runs requests whole and in the order they were sent: a request
+    /// that waits midway (as one awaiting storage does) still finishes before the next one
+    /// sees the chain, and a stopped owner answers `ChainStopped` instead of hanging.
+    #[test]
+    fn the_owner_runs_requests_whole_and_in_order() {
+        use commonware_runtime::{Clock, Spawner, Supervisor};
+        deterministic::Runner::default().start(|ctx| async move {
+            let chain = Chain::open(
+                ctx.child("state"),
+                "owner",
+                super::super::tests::genesis(&[]),
+            )
+            .await
+            .unwrap();
+            let (owner, handle) = start(ctx.child("owner"), chain);
+            let marked = Digest::from([9u8; 32]);
+            let (first, second) = (owner.clone(), owner.clone());
+            let clock = ctx.child("clock");
+            let writer = ctx.child("writer").spawn(move |_| async move {
+                first
+                    .with(move |c| {
+                        Box::pin(async move {
+                            // Half the change, a wait, the other half.
+                            c.set_applied(Digest::from([1u8; 32]));
+                            clock.sleep(std::time::Duration::from_millis(20)).await;
+                            c.set_applied(marked);
+                        })
+                    })
+                    .await
+            });
+            // Sent after the writer's request (which is waiting midway by now).
+            ctx.sleep(std::time::Duration::from_millis(5)).await;
+            let seen = second
+                .with(|c| Box::pin(async move { c.applied_digest() }))
+                .await
+                .unwrap();
+            assert_eq!(seen, marked);
+            writer.await.unwrap().unwrap();
+            handle.abort();
+            let _ = handle.await;
+            let stopped = owner
+                .with(|c| Box::pin(async move { c.applied_height() }))
+                .await;
+            assert_eq!(stopped, Err(ChainStopped));
+        });
+    }
+}
