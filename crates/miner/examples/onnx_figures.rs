@@ -89,7 +89,11 @@ fn main() -> Result<(), String> {
             let b = job(&mut jobs)?;
             sandboxed += t.elapsed();
             if a != b {
-                return Err(format!("{name}: the sandbox's outputs differ"));
+                let (x, y) = (&a[0], &b[0]);
+                return Err(format!(
+                    "{name}: the sandbox's outputs differ: {} {} {:?} / {} {} {:?}",
+                    x.name, x.dtype, x.shape, y.name, y.dtype, y.shape
+                ));
             }
         }
         let (h, s) = (mean(here, n), mean(sandboxed, n));

@@ -326,7 +326,7 @@ pub fn example_model() -> Vec<u8> {
 }
 
 /// A model of a few hundred bytes that asks for far more than its size, as a hostile renter
-/// would send: input `x` f32 `[1]`; `C = ConstantOfShape([n, n])` (`4 n^2` bytes) times `x`;
+/// would send: input `x` f32 `[1]`; `C = ConstantOfShape([n, n], 1.0)` (`4 n^2` bytes) times `x`;
 /// with `square`, also `y = MatMul(C, C)` (`2 n^3` floating-point operations). For the
 /// sandbox's memory and wall-time tests.
 pub fn heavy_model(n: i64, square: bool) -> Vec<u8> {
@@ -337,8 +337,22 @@ pub fn heavy_model(n: i64, square: bool) -> Vec<u8> {
         int64_data: vec![n, n],
         ..Default::default()
     };
+    // ConstantOfShape's value: a one-element f32 tensor of 1 (the default is f32 zeros, which
+    // tract makes f64).
+    let mut fill = node("ConstantOfShape", &["shape"], "c");
+    fill.attribute.push(pb::AttributeProto {
+        name: "value".into(),
+        r#type: pb::attribute_proto::AttributeType::Tensor as i32,
+        t: Some(pb::TensorProto {
+            dims: vec![1],
+            data_type: FLOAT,
+            float_data: vec![1.0],
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
     let mut nodes = vec![
-        node("ConstantOfShape", &["shape"], "c"),
+        fill,
         node("Mul", &["c", "x"], if square { "cx" } else { "y" }),
     ];
     if square {
