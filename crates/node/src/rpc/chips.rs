@@ -161,9 +161,9 @@ async fn list_chips_at<E: StoreContext>(
 }
 
 pub(super) async fn list_models<E: StoreContext>(state: &ApiState<E>) -> Result<ModelsView> {
-    super::on_chain(state, move |chain| {
-        Box::pin(async move {
-            let registry = chain.registry().await.map_err(RpcError::internal)?;
+    with_snapshot(state, |snap| {
+        async move {
+            let registry = snap.registry().await?;
             Ok(ModelsView {
                 roots: registry
                     .roots
@@ -202,7 +202,7 @@ pub(super) async fn list_models<E: StoreContext>(state: &ApiState<E>) -> Result<
                     })
                     .collect(),
             })
-        })
+        }
     })
     .await
 }

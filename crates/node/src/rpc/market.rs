@@ -141,18 +141,15 @@ pub(super) async fn get_lease<E: StoreContext>(
     state: &ApiState<E>,
     p: LeaseParams,
 ) -> Result<LeaseAt> {
-    super::on_chain(state, move |chain| {
-        Box::pin(async move {
-            let lease: Lease = chain
-                .get_decoded(&lease_key(p.id))
-                .await
-                .map_err(RpcError::internal)?
-                .ok_or_else(|| RpcError::not_found(format!("no lease {}", p.id)))?;
-            let height = chain.applied_height();
-            Ok(LeaseAt {
-                lease: lease_view(&lease, height),
-                height,
-            })
+    with_snapshot(state, |snap| async move {
+        let lease: Lease = snap
+            .get_decoded(&lease_key(p.id))
+            .await?
+            .ok_or_else(|| RpcError::not_found(format!("no lease {}", p.id)))?;
+        let height = snap.height;
+        Ok(LeaseAt {
+            lease: lease_view(&lease, height),
+            height,
         })
     })
     .await

@@ -199,12 +199,11 @@ async fn get_account<E: StoreContext>(
     state: &ApiState<E>,
     p: AddressParams,
 ) -> Result<AccountView> {
-    let address = p.address.clone();
-    let (account, height) = super::on_chain(state, move |chain| {
-        Box::pin(async move {
-            let account = chain.account(&address).await.map_err(internal)?;
-            Ok((account, chain.applied_height()))
-        })
+    // Read from a snapshot of the finalized state, not through the chain's owner.
+    let key = account_key(&p.address);
+    let (account, height) = super::snapshot::with_snapshot(state, |snap| async move {
+        let account = crate::chain::read_account(snap.get(&key).await?).map_err(internal)?;
+        Ok((account, snap.height))
     })
     .await?;
     let pending_nonce = state

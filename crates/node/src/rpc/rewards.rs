@@ -38,26 +38,20 @@ use unet_types::{
 
 type Result<T> = std::result::Result<T, RpcError>;
 
-fn internal(e: impl std::fmt::Display) -> RpcError {
-    RpcError::internal(e)
-}
-
 pub(super) async fn get_rewards<E: StoreContext>(
     state: &ApiState<E>,
     p: GetRewardsParams,
 ) -> Result<Rewards> {
-    super::on_chain(state, move |chain| {
-        Box::pin(async move {
-            let l = chain.genesis.params.epoch_length;
-            let current = epoch_of(chain.applied_height(), l);
+    let genesis = state.shared.genesis.clone();
+    with_snapshot(state, |snap| {
+        let (p, genesis) = (p.clone(), genesis.clone());
+        async move {
+            let l = genesis.params.epoch_length;
+            let current = epoch_of(snap.height, l);
             if let Some(id) = p.chip_id {
-                let chip: Chip = chain
-                    .get_decoded(&chip_key(&id))
-                    .await
-                    .map_err(internal)?
-                    .ok_or_else(|| {
-                        RpcError::not_found(format!("no registered chip {}", hex::encode(id)))
-                    })?;
+                let chip: Chip = snap.get_decoded(&chip_key(&id)).await?.ok_or_else(|| {
+                    RpcError::not_found(format!("no registered chip {}", hex::encode(id)))
+                })?;
                 let asked = p.epoch.map(|epoch| ChipEpochReward {
                     epoch,
                     amount: match chip.live.reward_of(epoch) {
@@ -94,15 +88,11 @@ pub(super) async fn get_rewards<E: StoreContext>(
                 ));
             };
             let epoch = p.epoch.unwrap_or(current.saturating_sub(1));
-            let amount: u128 = chain
+            let amount: u128 = snap
                 .get_decoded(&owner_rewards_key(&owner, epoch))
-                .await
-                .map_err(internal)?
+                .await?
                 .unwrap_or(0);
-            let settled: Option<EpochRewards> = chain
-                .get_decoded(&epoch_rewards_key(epoch))
-                .await
-                .map_err(internal)?;
+            let settled: Option<EpochRewards> = snap.get_decoded(&epoch_rewards_key(epoch)).await?;
             Ok(Rewards::Owner(OwnerRewards {
                 owner,
                 epoch,
@@ -111,7 +101,7 @@ pub(super) async fn get_rewards<E: StoreContext>(
                 epoch_settled: settled.is_some(),
                 settlement: settled,
             }))
-        })
+        }
     })
     .await
 }
@@ -121,20 +111,20 @@ pub(super) async fn get_epoch_rewards<E: StoreContext>(
     state: &ApiState<E>,
     p: EpochParams,
 ) -> Result<EpochRewardsView> {
-    super::on_chain(state, move |chain| {
-        Box::pin(async move {
-            let current = epoch_of(chain.applied_height(), chain.genesis.params.epoch_length);
-            let settled: Option<EpochRewards> = chain
-                .get_decoded(&epoch_rewards_key(p.epoch))
-                .await
-                .map_err(internal)?;
+    let genesis = state.shared.genesis.clone();
+    with_snapshot(state, |snap| {
+        let (p, genesis) = (p, genesis.clone());
+        async move {
+            let current = epoch_of(snap.height, genesis.params.epoch_length);
+            let settled: Option<EpochRewards> =
+                snap.get_decoded(&epoch_rewards_key(p.epoch)).await?;
             Ok(EpochRewardsView {
                 epoch: p.epoch,
                 current_epoch: current,
                 settled: settled.is_some(),
                 settlement: settled,
             })
-        })
+        }
     })
     .await
 }
@@ -142,20 +132,20 @@ pub(super) async fn get_epoch_rewards<E: StoreContext>(
 pub(super) async fn network_compute<E: StoreContext>(
     state: &ApiState<E>,
 ) -> Result<NetworkComputeView> {
-    super::on_chain(state, move |chain| {
-        Box::pin(async move {
-            let params = &chain.genesis.params;
-            let height = chain.applied_height();
+    let genesis = state.shared.genesis.clone();
+    with_snapshot(state, |snap| {
+        let genesis = genesis.clone();
+        async move {
+            let params = &genesis.params;
+            let height = snap.height;
             let epoch = epoch_of(height, params.epoch_length);
-            let net: NetworkCompute = chain
+            let net: NetworkCompute = snap
                 .get_decoded(&network_compute_key())
-                .await
-                .map_err(internal)?
+                .await?
                 .unwrap_or_default();
-            let es: EpochState = chain
+            let es: EpochState = snap
                 .get_decoded(&epoch_state_key())
-                .await
-                .map_err(internal)?
+                .await?
                 .unwrap_or_default();
             let per_era = epochs_per_era(params.halving_blocks, params.epoch_length);
             Ok(NetworkComputeView {
@@ -169,7 +159,7 @@ pub(super) async fn network_compute<E: StoreContext>(
                 epoch_weight_so_far: es.weight,
                 settling: es.settling,
             })
-        })
+        }
     })
     .await
 }
@@ -178,26 +168,27 @@ pub(super) async fn get_committee<E: StoreContext>(
     state: &ApiState<E>,
     p: CommitteeParams,
 ) -> Result<CommitteeView> {
-    super::on_chain(state, move |chain| {
-        Box::pin(async move {
-            let current = epoch_of(chain.applied_height(), chain.genesis.params.epoch_length);
+    let genesis = state.shared.genesis.clone();
+    with_snapshot(state, |snap| {
+        let (p, genesis) = (p, genesis.clone());
+        async move {
+            let current = epoch_of(snap.height, genesis.params.epoch_length);
             let epoch = p.epoch.unwrap_or(current);
-            let committee: Committee = chain
-                .get_decoded(&committee_key(epoch))
-                .await
-                .map_err(internal)?
-                .ok_or_else(|| {
-                    RpcError::not_found(format!(
-                        "no committee chosen for epoch {epoch} yet (current epoch {current})"
-                    ))
-                })?;
+            let committee: Committee =
+                snap.get_decoded(&committee_key(epoch))
+                    .await?
+                    .ok_or_else(|| {
+                        RpcError::not_found(format!(
+                            "no committee chosen for epoch {epoch} yet (current epoch {current})"
+                        ))
+                    })?;
             Ok(CommitteeView {
                 epoch,
                 current_epoch: current,
                 total_weight: committee.total_weight(),
                 members: committee.members,
             })
-        })
+        }
     })
     .await
 }
