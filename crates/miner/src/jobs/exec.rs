@@ -83,7 +83,8 @@ pub struct SandboxConfig {
 
 impl SandboxConfig {
     /// The default for a miner whose job directory is `jobs_dir`: under
-    /// `/var/lib/unet-sandbox/<hash of jobs_dir>` (`UNET_SANDBOX_DIR` overrides), since a
+    /// `/var/lib/unet-sandbox/<hash of jobs_dir>` (`UNET_SANDBOX_DIR` overrides; never give two
+    /// miners the same one: see [`remove_leftover_containers`]), since a
     /// miner's home is usually not traversable by others.
     pub fn for_jobs_dir(jobs_dir: &Path) -> Self {
         let dir = match std::env::var_os("UNET_SANDBOX_DIR") {
@@ -411,6 +412,21 @@ pub fn run(
     )
 }
 
+/// Stops and deletes every container in this sandbox's runc state: at miner start nothing of
+/// this miner runs yet, so each one (a batch job, an ONNX job or a service) was left by a run
+/// that crashed, and must not outlive it (its lease may be over). Returns their ids. The
+/// runc state directory is this sandbox's own, so other miners' containers are not touched.
+pub fn remove_leftover_containers(sb: &SandboxConfig) -> Vec<String> {
+    let Ok(rt) = sb.runtime() else {
+        return Vec::new();
+    };
+    let left = rt.list("");
+    for id in &left {
+        rt.destroy(id);
+    }
+    left
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -472,6 +488,38 @@ mod tests {
         assert_eq!(std::fs::read(&f).unwrap(), b"x\n");
         use std::os::unix::fs::MetadataExt;
         assert_eq!(std::fs::metadata(&f).unwrap().uid(), sb.ids(7).host_base);
+    }
+
+    /// A miner that crashed leaves its running jobs' containers behind; the next start
+    /// removes them, so a job cannot outlive the miner (and its lease) that way.
+    #[test]
+    fn containers_left_by_a_crashed_run_are_removed_at_start() {
+        let (_d, sb) = setup();
+        let running = {
+            let sb = sb.clone();
+            std::thread::spawn(move || {
+                let limits = ExecLimits {
+                    wall_ms: 120_000,
+                    ..ExecLimits::default()
+                };
+                job(&sb, "crashed-run-job", &["/bin/sleep", "600"], &limits)
+            })
+        };
+        let rt = sb.runtime().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while rt.list("").is_empty() {
+            assert!(Instant::now() < deadline, "the job never started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let started = Instant::now();
+        assert_eq!(
+            remove_leftover_containers(&sb),
+            vec!["unet-crashed-run-job".to_string()]
+        );
+        let out = running.join().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(60), "{out:?}");
+        assert_eq!(out.exit_code, None, "{out:?}");
+        assert!(rt.list("").is_empty());
     }
 
     /// The attack of issue 13: a renter's command reading the provider's owner key.

@@ -156,15 +156,13 @@ impl Services {
         format!("{CONTAINER_PREFIX}{}-", hex::encode(&h[..4]))
     }
 
-    /// Removes the service containers a previous run of the miner left behind, then, with
-    /// egress on, the workloads' veth pairs and network namespaces it left, and installs the
-    /// firewall ([`unet_sandbox::egress`]).
+    /// Removes the containers (services, batch and ONNX jobs) a previous run of the miner
+    /// left behind ([`super::exec::remove_leftover_containers`]), then, with egress on, the
+    /// workloads' veth pairs and network namespaces it left, and installs the firewall
+    /// ([`unet_sandbox::egress`]). Called at start, before any workload of this run.
     pub fn remove_leftovers(&self) {
-        if let Ok(rt) = self.sandbox.runtime() {
-            for id in rt.list(&self.container_prefix()) {
-                warn!(container = %id, "removing a service container left by a previous run");
-                rt.destroy(&id);
-            }
+        for id in super::exec::remove_leftover_containers(&self.sandbox) {
+            warn!(container = %id, "removed a container left by a previous run");
         }
         if let Some(egress) = &self.sandbox.egress {
             for left in egress.sweep() {
