@@ -161,14 +161,21 @@ pub fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(libs)
 }
 
-/// Builds (or reuses) a root at `dir` for one trusted host program, `binary`, run as
+/// Builds (or reuses) a root under `dir` for one trusted host program, `binary`, run as
 /// `/bin/<name>`: its shared libraries copied from the host, an empty `/bin/<name>` for the
 /// program itself (the caller binds it read-only there, so a rebuilt program is picked up),
 /// empty `/in`, `/proc`, `/dev`, `/sys`, `/tmp`, `/work`, and a passwd with only root.
-/// Nothing else of the host. Rebuilt when the list of libraries, or any of their sizes and
-/// modification times, changes (a host upgrade).
+/// Nothing else of the host.
+///
+/// Each root is `dir/<hash>`, named after the list of libraries with their sizes and
+/// modification times, and never changed once complete: after a host upgrade the next job
+/// gets a new root while a running one keeps its own, and two jobs building the same root
+/// at once each build in a directory of their own and the first rename wins.
 pub fn program_rootfs(dir: &Path, binary: &Path) -> Result<PathBuf, String> {
+    use sha2::Digest as _;
     use std::os::unix::fs::PermissionsExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static BUILDS: AtomicU64 = AtomicU64::new(0);
     let name = binary
         .file_name()
         .and_then(|n| n.to_str())
@@ -185,13 +192,17 @@ pub fn program_rootfs(dir: &Path, binary: &Path) -> Result<PathBuf, String> {
             .map_or(0, |d| d.as_nanos());
         key.push_str(&format!("{} {} {mtime}\n", l.display(), m.len()));
     }
-    let done = dir.join(".complete");
-    if std::fs::read_to_string(&done).is_ok_and(|k| k == key) {
-        return Ok(dir.to_path_buf());
+    let root = dir.join(hex::encode(&sha2::Sha256::digest(key.as_bytes())[..8]));
+    if root.join(".complete").exists() {
+        return Ok(root);
     }
-    let tmp = dir.with_extension("tmp");
-    let _ = std::fs::remove_dir_all(&tmp);
+    let tmp = dir.join(format!(
+        ".build-{}-{}",
+        std::process::id(),
+        BUILDS.fetch_add(1, Ordering::Relaxed)
+    ));
     let e = |e: std::io::Error| format!("program root {}: {e}", tmp.display());
+    let _ = std::fs::remove_dir_all(&tmp);
     for d in ["bin", "etc", "in", "proc", "dev", "sys", "tmp", "work"] {
         std::fs::create_dir_all(tmp.join(d)).map_err(e)?;
     }
@@ -207,9 +218,15 @@ pub fn program_rootfs(dir: &Path, binary: &Path) -> Result<PathBuf, String> {
     std::fs::write(tmp.join("etc/passwd"), "root:x:0:0:root:/work:/bin/false\n").map_err(e)?;
     std::fs::write(tmp.join("etc/group"), "root:x:0:\n").map_err(e)?;
     std::fs::write(tmp.join(".complete"), key).map_err(e)?;
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::rename(&tmp, dir).map_err(e)?;
-    Ok(dir.to_path_buf())
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(e)?;
+    if let Err(err) = std::fs::rename(&tmp, &root) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        // Another build finished first: use its root.
+        if !root.join(".complete").exists() {
+            return Err(format!("program root {}: {err}", root.display()));
+        }
+    }
+    Ok(root)
 }
 
 #[cfg(test)]
@@ -265,13 +282,30 @@ mod tests {
         want.sort();
         want.dedup();
         assert_eq!(top, want);
-        // Reused while nothing changed; rebuilt when the recorded libraries differ.
+        // Reused while nothing changed; another program (other libraries) gets its own root,
+        // and the first one stays as it was (a job running on it keeps it).
         std::fs::write(root.join("bin/marker"), b"").unwrap();
-        program_rootfs(&root, ls).unwrap();
+        assert_eq!(program_rootfs(&d.path().join("root"), ls).unwrap(), root);
         assert!(root.join("bin/marker").exists());
-        std::fs::write(root.join(".complete"), "stale").unwrap();
-        program_rootfs(&root, ls).unwrap();
-        assert!(!root.join("bin/marker").exists());
+        let other = program_rootfs(&d.path().join("root"), Path::new("/bin/mount")).unwrap();
+        assert_ne!(other, root);
+        assert!(other.join("bin/mount").exists() && root.join("bin/marker").exists());
+        // Builds racing for one root all end with that root, complete.
+        let racers: Vec<_> = (0..4)
+            .map(|_| {
+                let dir = d.path().join("race");
+                std::thread::spawn(move || program_rootfs(&dir, Path::new("/bin/ls")))
+            })
+            .collect();
+        let roots: Vec<PathBuf> = racers
+            .into_iter()
+            .map(|t| t.join().unwrap().unwrap())
+            .collect();
+        assert!(roots
+            .iter()
+            .all(|r| r == &roots[0] && r.join(".complete").exists()));
+        let left: Vec<_> = std::fs::read_dir(d.path().join("race")).unwrap().collect();
+        assert_eq!(left.len(), 1, "no build directory left behind");
     }
 
     #[test]
