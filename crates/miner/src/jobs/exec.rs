@@ -81,6 +81,10 @@ pub struct SandboxConfig {
     pub egress: Option<std::sync::Arc<unet_sandbox::egress::Egress>>,
 }
 
+/// Name of the directory that holds every miner's sandbox directory by default
+/// (`/var/lib/unet-sandbox`).
+pub const SANDBOX_BASE_NAME: &str = "unet-sandbox";
+
 impl SandboxConfig {
     /// The default for a miner whose job directory is `jobs_dir`: under
     /// `/var/lib/unet-sandbox/<hash of jobs_dir>` (`UNET_SANDBOX_DIR` overrides; never give two
@@ -91,7 +95,9 @@ impl SandboxConfig {
             Some(d) => PathBuf::from(d),
             None => {
                 let h = unet_types::sha256(&[jobs_dir.as_os_str().as_encoded_bytes()]);
-                PathBuf::from("/var/lib/unet-sandbox").join(hex::encode(&h[..8]))
+                PathBuf::from("/var/lib")
+                    .join(SANDBOX_BASE_NAME)
+                    .join(hex::encode(&h[..8]))
             }
         };
         Self {
@@ -170,12 +176,24 @@ impl SandboxConfig {
         }
     }
 
+    /// Creates the sandbox directory, mode 0711: the workloads' mapped uids pass through it
+    /// to their roots and volumes but cannot list it. Its parent too when that is the shared
+    /// base (`/var/lib/unet-sandbox`, or any directory of that name): runc creates a missing
+    /// state root and all its parents 0700, which would lock every workload out of the roots
+    /// below, so the base is repaired here if a runc call ever created it.
     pub(crate) fn ensure_dir(&self) -> Result<(), String> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| format!("sandbox dir {}: {e}", self.dir.display()))?;
-        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o711))
-            .map_err(|e| format!("sandbox dir {}: {e}", self.dir.display()))
+        let base = self
+            .dir
+            .parent()
+            .filter(|p| p.file_name().is_some_and(|n| n == SANDBOX_BASE_NAME));
+        for d in base.into_iter().chain([self.dir.as_path()]) {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o711))
+                .map_err(|e| format!("sandbox dir {}: {e}", d.display()))?;
+        }
+        Ok(())
     }
 }
 
@@ -417,6 +435,10 @@ pub fn run(
 /// that crashed, and must not outlive it (its lease may be over). Returns their ids. The
 /// runc state directory is this sandbox's own, so other miners' containers are not touched.
 pub fn remove_leftover_containers(sb: &SandboxConfig) -> Vec<String> {
+    // Before runc sees the state root: runc would create it and its parents 0700.
+    if sb.ensure_dir().is_err() {
+        return Vec::new();
+    }
     let Ok(rt) = sb.runtime() else {
         return Vec::new();
     };
@@ -520,6 +542,43 @@ mod tests {
         assert!(started.elapsed() < Duration::from_secs(60), "{out:?}");
         assert_eq!(out.exit_code, None, "{out:?}");
         assert!(rt.list("").is_empty());
+    }
+
+    /// On a clean host the miner's first runc call is the start-up sweep, and runc creates a
+    /// missing state root with all its parents 0700, which locked every workload out of its
+    /// root (`mount ...: permission denied`) when the base did not exist yet. The sweep now
+    /// makes the directories first, and a base that runc did create 0700 is repaired.
+    #[test]
+    fn a_clean_hosts_first_sweep_leaves_the_sandbox_traversable_and_jobs_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let (d, sb) = setup();
+        let base = d.path().join(SANDBOX_BASE_NAME);
+        let sb = SandboxConfig {
+            dir: base.join("0123456789abcdef"),
+            ..sb
+        };
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert!(remove_leftover_containers(&sb).is_empty());
+        assert_eq!(mode(&base), 0o711);
+        assert_eq!(mode(&sb.dir), 0o711);
+        let out = job(
+            &sb,
+            "first-job",
+            &["/bin/echo", "hi"],
+            &ExecLimits::default(),
+        );
+        assert_eq!(out.exit_code, Some(0), "{out:?}");
+        // A base an older miner let runc create 0700 is repaired by the next sweep.
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o700)).unwrap();
+        remove_leftover_containers(&sb);
+        assert_eq!(mode(&base), 0o711);
+        let out = job(
+            &sb,
+            "second-job",
+            &["/bin/echo", "hi"],
+            &ExecLimits::default(),
+        );
+        assert_eq!(out.exit_code, Some(0), "{out:?}");
     }
 
     /// The attack of issue 13: a renter's command reading the provider's owner key.
