@@ -14,6 +14,18 @@ pub enum SyncState {
     CatchingUp,
 }
 
+/// What the answering node is on the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeRole {
+    /// It runs consensus.
+    #[default]
+    Validator,
+    /// A full node: it follows and verifies finalized blocks, serves the API and forwards
+    /// transactions to validators.
+    Full,
+}
+
 /// `unet_status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusView {
@@ -48,6 +60,9 @@ pub struct StatusView {
     pub mempool: u64,
     /// Whether the node keeps up.
     pub sync: SyncState,
+    /// What the node is (`validator` or `full`).
+    #[serde(default)]
+    pub role: NodeRole,
     /// The chain's parameters.
     pub params: Params,
 }

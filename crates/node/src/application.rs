@@ -148,15 +148,15 @@ impl<E: StoreContext> Application<E> {
         let deadline = runtime.current() + SEED_WAIT;
         // Subscribe before looking, so a seed recorded in between still wakes us.
         let mut recorded = self.shared.seeds.subscribe();
-        let mut asked_marshal = false;
+        let mut asked_history = false;
         loop {
             if let Some(s) = recorded.borrow_and_update().get(&key).copied() {
                 return Some(s);
             }
-            if !asked_marshal {
-                asked_marshal = true;
-                if let Some(marshal) = self.shared.marshal.get() {
-                    if let Some(f) = marshal.get_finalization(height).await {
+            if !asked_history {
+                asked_history = true;
+                if let Some(history) = self.shared.history.get() {
+                    if let Some(f) = history.finalization(height.get()).await {
                         if f.round() == round {
                             return Some(f.seed().signature);
                         }

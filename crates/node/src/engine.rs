@@ -13,9 +13,10 @@ use crate::{
     epochs::{DynamicProvider, Registrar, SecretStore, StateParticipants},
     finalizer::start_finalizer,
     gossip,
+    history::History,
     mempool::{Mempool, MempoolLimits},
     seeds::{SeedCollector, SeedTap},
-    shared::{Scheme, Shared},
+    shared::{NodeRole, Scheme, Shared},
     tx_index::TxIndex,
 };
 use commonware_broadcast::buffered;
@@ -76,8 +77,8 @@ const IMMUTABLE_ITEMS_PER_SECTION: NonZero<u64> = NZU64!(262_144);
 const FREEZER_JOURNAL_TARGET_SIZE: u64 = 1024 * 1024 * 1024;
 const REPLAY_BUFFER: NonZero<usize> = NZUsize!(8 * 1024 * 1024);
 const WRITE_BUFFER: NonZero<usize> = NZUsize!(1024 * 1024);
-const PAGE_CACHE_PAGE_SIZE: NonZero<u16> = page_size(4096);
-const PAGE_CACHE_CAPACITY: NonZero<usize> = NZUsize!(8_192);
+pub(crate) const PAGE_CACHE_PAGE_SIZE: NonZero<u16> = page_size(4096);
+pub(crate) const PAGE_CACHE_CAPACITY: NonZero<usize> = NZUsize!(8_192);
 
 /// Consensus timing.
 #[derive(Clone, Debug)]
@@ -199,7 +200,7 @@ pub fn epoch_length(genesis: &Genesis) -> NonZeroU64 {
 }
 
 /// Opens the state and computes the genesis block (same on every node of the network).
-async fn open_chain<E: StoreContext>(
+pub(crate) async fn open_chain<E: StoreContext>(
     context: &E,
     prefix: &str,
     genesis: &Genesis,
@@ -304,6 +305,7 @@ where
         mempool,
         verifier.clone(),
         &genesis_block,
+        NodeRole::Validator,
     ));
 
     // Epoch zero's scheme and leader weights (later epochs are registered by the reshare
@@ -393,7 +395,9 @@ where
         },
     )
     .await;
-    let _ = shared.marshal.set(marshal_mailbox.clone());
+    let _ = shared
+        .history
+        .set(History::Marshal(marshal_mailbox.clone()));
 
     // No state sync: a node always replays finalized blocks from genesis (marshal backfill),
     // so the plan starts empty.
@@ -515,7 +519,7 @@ where
     ))
 }
 
-fn archive_config<C>(
+pub(crate) fn archive_config<C>(
     prefix: &str,
     name: &str,
     table_size: u32,

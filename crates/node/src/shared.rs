@@ -10,12 +10,12 @@ use crate::{
         owner::{self, ChainMailbox, ChainStopped},
         Chain,
     },
+    history::History,
     mempool::MempoolMailbox,
 };
 use commonware_consensus::{
     marshal::{core::Mailbox, standard::Standard},
     simplex::scheme::bls12381_threshold::vrf,
-    types::Height,
 };
 use commonware_cryptography::bls12381::primitives::variant::MinSig;
 use commonware_cryptography::Digestible;
@@ -53,6 +53,27 @@ pub struct Status {
     /// Transactions in the finalized blocks this process applied (not persisted: 0 after a
     /// restart).
     pub finalized_txs: u64,
+}
+
+/// What a node is on the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeRole {
+    /// It runs consensus (signing when its epoch's committee holds it).
+    Validator,
+    /// A full node: it follows finalized blocks and certificates from upstream nodes,
+    /// verifies and executes them, serves the API and forwards transactions (see
+    /// [`crate::follow`]).
+    Full,
+}
+
+impl NodeRole {
+    /// The role's name, as `unet_status` writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Validator => "validator",
+            Self::Full => "full",
+        }
+    }
 }
 
 /// This node's part in one epoch's consensus.
@@ -116,8 +137,11 @@ pub struct Shared<E: StoreContext> {
     /// This node's role in each epoch's consensus as registered, recent epochs only. Written
     /// only by the epoch registrar ([`Shared::set_role`]).
     pub roles: tokio::sync::watch::Sender<BTreeMap<u64, ConsensusRole>>,
-    /// Marshal's mailbox, for finalized blocks outside the in-memory window.
-    pub marshal: std::sync::OnceLock<MarshalMailbox>,
+    /// Finalized blocks and certificates outside the in-memory window: marshal's archives on
+    /// a validator, the followed archives on a full node (set once, at start).
+    pub history: std::sync::OnceLock<History>,
+    /// Whether this node votes in consensus or only follows it.
+    pub role: NodeRole,
     /// The height the store has applied; the finalizer publishes each new one, so waits
     /// subscribe instead of polling.
     pub applied: tokio::sync::watch::Sender<u64>,
@@ -128,14 +152,15 @@ pub const RECENT_BLOCKS: usize = 4096;
 
 impl<E: StoreContext> Shared<E> {
     /// Shared state over `chain` (its owner started on `context`) and the mempool's owner,
-    /// its status starting at the chain's applied height; `verifier` checks seeds, `genesis`
-    /// is the genesis block.
+    /// its status starting at the chain's applied height; `verifier` checks seeds and
+    /// certificates, `genesis` is the genesis block, `role` what the node is.
     pub fn new(
         context: impl Spawner,
         chain: Chain<E>,
         mempool: MempoolMailbox,
         verifier: Scheme,
         genesis: &Block,
+        role: NodeRole,
     ) -> Self {
         let (finalized_tx, _) = tokio::sync::broadcast::channel(1024);
         let status = Status {
@@ -159,20 +184,21 @@ impl<E: StoreContext> Shared<E> {
             verifier,
             genesis_digest: genesis.digest(),
             roles: tokio::sync::watch::Sender::new(BTreeMap::new()),
-            marshal: std::sync::OnceLock::new(),
+            history: std::sync::OnceLock::new(),
+            role,
         }
     }
 
     /// Runs `f` on the executed chain, through its owner, after the requests sent before it.
     /// After a restart the store knows its height but not the digest of the block it
-    /// reflects; the first request asks marshal for it first, so nothing that builds on the
+    /// reflects; the first request asks the history for it first, so nothing that builds on the
     /// finalized tip (proposals, verification, the API) ever sees it unknown.
     pub async fn chain<R, F>(&self, f: F) -> Result<R, ChainStopped>
     where
         R: Send + 'static,
         F: for<'c> FnOnce(&'c mut Chain<E>) -> BoxFuture<'c, R> + Send + 'static,
     {
-        let marshal = self.marshal.get().cloned();
+        let history = self.history.get().cloned();
         let genesis = self.genesis_digest;
         let (r, resolved) = self
             .chain
@@ -180,8 +206,8 @@ impl<E: StoreContext> Shared<E> {
                 Box::pin(async move {
                     let mut resolved = None;
                     if chain.applied_digest() == Digest::from([0u8; 32]) {
-                        if let Some(marshal) = marshal {
-                            resolve_applied_digest(chain, &marshal, genesis).await;
+                        if let Some(history) = history {
+                            resolve_applied_digest(chain, &history, genesis).await;
                             let digest = chain.applied_digest();
                             if digest != Digest::from([0u8; 32]) {
                                 resolved = Some(digest);
@@ -204,7 +230,7 @@ impl<E: StoreContext> Shared<E> {
         Ok(r)
     }
 
-    /// A finalized block by height: from memory if recent, else from marshal's archive.
+    /// A finalized block by height: from memory if recent, else from the history.
     pub async fn block_at(&self, height: u64) -> Option<Arc<Block>> {
         if let Some(b) = self.recent.lock().expect("recent lock").get(&height) {
             return Some(b.block.clone());
@@ -212,11 +238,7 @@ impl<E: StoreContext> Shared<E> {
         if height > self.status().finalized_height {
             return None;
         }
-        let marshal = self.marshal.get()?;
-        marshal
-            .get_block(commonware_consensus::types::Height::new(height))
-            .await
-            .map(|b| b.inner_shared())
+        self.history.get()?.block(height).await
     }
 
     /// This node's registered role in `epoch`'s consensus, if known.
@@ -254,10 +276,11 @@ impl<E: StoreContext> Shared<E> {
     }
 }
 
-/// After a restart the store knows its height but not the digest of that block: ask marshal.
+/// After a restart the store knows its height but not the digest of that block: ask the
+/// history.
 pub async fn resolve_applied_digest<E: StoreContext>(
     chain: &mut Chain<E>,
-    marshal: &MarshalMailbox,
+    history: &History,
     genesis_digest: Digest,
 ) {
     if chain.applied_digest() != Digest::from([0u8; 32]) {
@@ -268,7 +291,7 @@ pub async fn resolve_applied_digest<E: StoreContext>(
         chain.set_applied(genesis_digest);
         return;
     }
-    match marshal.get_block(Height::new(height)).await {
+    match history.block(height).await {
         Some(b) => chain.set_applied(b.digest()),
         None => tracing::error!(height, "finalized block of the applied state is missing"),
     }

@@ -1,10 +1,9 @@
 //! What light clients (`unet light`) read: `unet_getFinalizedHeader`, a finalized block's
-//! header with a finalization certificate that covers it, read from marshal's archives; and
+//! header with a finalization certificate that covers it, read from the node's history; and
 //! `unet_getChipProof`, a chip's registry entry with its merkle proof.
 
 use super::{ApiState, RpcError};
 use commonware_codec::Encode;
-use commonware_consensus::types::Height;
 use unet_api::{
     chain::{CertifiedHeaderView, MAX_HEADER_CHAIN},
     chips::ChipProofView,
@@ -15,7 +14,7 @@ use unet_store::StoreContext;
 type Result<T> = std::result::Result<T, RpcError>;
 
 /// The header at `p.height` and the headers after it up to the first height whose
-/// finalization certificate marshal holds (at most [`MAX_HEADER_CHAIN`] headers), with that
+/// finalization certificate the node holds (at most [`MAX_HEADER_CHAIN`] headers), with that
 /// certificate.
 pub async fn get_finalized_header<E: StoreContext>(
     state: &ApiState<E>,
@@ -33,7 +32,7 @@ pub async fn get_finalized_header<E: StoreContext>(
             "height {height} is not finalized on this node (finalized: {finalized})"
         )));
     }
-    let Some(marshal) = state.shared.marshal.get() else {
+    let Some(history) = state.shared.history.get() else {
         return Err(RpcError::not_found("this node keeps no finalized blocks"));
     };
     let mut headers = Vec::new();
@@ -41,15 +40,15 @@ pub async fn get_finalized_header<E: StoreContext>(
     for h in height..height.saturating_add(MAX_HEADER_CHAIN as u64) {
         let block = match state.shared.block_at(h).await {
             Some(b) => b,
-            None => match marshal.get_block(Height::new(h)).await {
-                Some(b) => b.inner_shared(),
+            None => match history.block(h).await {
+                Some(b) => b,
                 None => break,
             },
         };
         let header = block.header();
         first.get_or_insert((header.digest(), header.state_root));
         headers.push(header.encode().to_vec());
-        if let Some(f) = marshal.get_finalization(Height::new(h)).await {
+        if let Some(f) = history.finalization(h).await {
             let (block, state_root) = first.expect("set above");
             return Ok(CertifiedHeaderView {
                 height,

@@ -141,6 +141,10 @@ async fn status<E: StoreContext>(state: &ApiState<E>) -> Result<StatusView> {
             SyncState::Synced
         },
         params: genesis.params.clone(),
+        role: match state.shared.role {
+            crate::shared::NodeRole::Validator => unet_api::chain::NodeRole::Validator,
+            crate::shared::NodeRole::Full => unet_api::chain::NodeRole::Full,
+        },
     })
 }
 
@@ -184,9 +188,9 @@ async fn block_by_hash<E: StoreContext>(
     if let Some(fb) = found {
         return Ok(views::finalized(&fb, full));
     }
-    if let Some(marshal) = state.shared.marshal.get() {
-        if let Some(b) = marshal.get_block(hash).await {
-            return Ok(views::block(b.inner(), None, full));
+    if let Some(history) = state.shared.history.get() {
+        if let Some(b) = history.block_by_digest(*hash).await {
+            return Ok(views::block(&b, None, full));
         }
     }
     Err(RpcError::not_found(format!(
