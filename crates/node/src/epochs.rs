@@ -421,6 +421,17 @@ impl SecretStore {
         s.shares.get(&epoch.get()).and_then(|h| decode_hex(h))
     }
 
+    /// Whether the store holds a key share of any epoch (a home that never held one and is
+    /// not a genesis validator can run as a full node).
+    pub fn holds_any_share(&self) -> bool {
+        !self
+            .inner
+            .lock()
+            .expect("secret store lock")
+            .shares
+            .is_empty()
+    }
+
     fn persist(&self, secrets: &Secrets) -> anyhow::Result<()> {
         let Some(path) = &self.path else {
             return Ok(());

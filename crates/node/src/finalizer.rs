@@ -64,7 +64,9 @@ where
     FinalizedSink { tx }
 }
 
-async fn finalize_one<E: StoreContext>(
+/// Applies one finalized block (the finalizer's step; a full node's follower takes it too):
+/// executes it unless already verified, records it, prunes the mempool and publishes it.
+pub(crate) async fn finalize_one<E: StoreContext>(
     shared: &Shared<E>,
     block: &Arc<Block>,
 ) -> Result<(), ExecError> {

@@ -79,6 +79,10 @@ pub struct NodeConfig {
     /// `unet node --tx-index-keep N` overrides it.
     #[serde(default)]
     pub tx_index_keep: u64,
+    /// Following and being followed (`[follow]`): the follow address this node serves, and
+    /// for a full node the upstreams it follows.
+    #[serde(default)]
+    pub follow: crate::follow::FollowConfig,
 }
 
 impl NodeConfig {
@@ -94,6 +98,7 @@ impl NodeConfig {
             rpc: Default::default(),
             mempool: Default::default(),
             tx_index_keep: 0,
+            follow: Default::default(),
         }
     }
 
@@ -174,6 +179,16 @@ impl Home {
             epoch_zero,
             secrets,
         })
+    }
+
+    /// Whether this home runs as a full node: `[follow] full = true`, or it names upstreams
+    /// while holding no key share and not being a genesis validator.
+    pub fn is_full_node(&self) -> bool {
+        let me = self.identity.public_key();
+        self.config.follow.full
+            || (!self.config.follow.upstreams.is_empty()
+                && !self.secrets.holds_any_share()
+                && self.epoch_zero.output.players().position(&me).is_none())
     }
 
     /// Absolute storage directory.

@@ -6,6 +6,8 @@
 //! - [`application`] builds blocks from the [`mempool`] and verifies peers' blocks by executing
 //!   them on the [`chain`]; [`seeds`] hands proposers their parent round's seed.
 //! - [`finalizer`] applies finalized blocks to the store and publishes them.
+//! - [`follow`] runs full nodes (they follow and verify finalized blocks without voting) and
+//!   serves followers; [`history`] keeps finalized blocks and certificates for both roles.
 //! - [`gossip`] admits transactions and spreads them to peers.
 //! - [`shared`] is what the actors and the API share.
 //! - [`tx_index`] keeps where every finalized transaction landed, across restarts.
@@ -18,7 +20,9 @@ pub mod elector;
 pub mod engine;
 pub mod epochs;
 pub mod finalizer;
+pub mod follow;
 pub mod gossip;
+pub mod history;
 pub mod home;
 pub mod mempool;
 pub mod rpc;

@@ -1,9 +1,12 @@
-//! Runs one node as a process: tokio runtime, authenticated TCP p2p (`lookup`: the peers of
-//! each epoch and their addresses come from the epoch's directory, genesis first, then the
-//! finalized boundary blocks), storage under the home's data directory, and the API.
+//! Runs one node as a process: tokio runtime, storage under the home's data directory, the
+//! API, and either the validator's authenticated TCP p2p (`lookup`: the peers of each epoch
+//! and their addresses come from the epoch's directory, genesis first, then the finalized
+//! boundary blocks) with consensus, or a full node's follower ([`crate::follow`]). Either
+//! serves followers of its own on `[follow] listen`.
 
 use crate::{
     engine::{self, Timeouts},
+    follow,
     home::Home,
     rpc::{self, ApiState},
 };
@@ -12,7 +15,9 @@ use commonware_consensus::marshal;
 use commonware_cryptography::{ChaCha20Poly1305, Signer};
 use commonware_glue::dkg::network::AddressableManager;
 use commonware_p2p::authenticated::lookup;
-use commonware_runtime::{tokio as cw_tokio, Metrics, Quota, Runner as _, Spawner, Supervisor};
+use commonware_runtime::{
+    tokio as cw_tokio, Metrics, Network as _, Quota, Runner as _, Spawner, Supervisor,
+};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
@@ -49,6 +54,9 @@ pub mod channel {
 pub fn run(home: Home) -> Result<()> {
     check_bindable(home.config.p2p_listen, "P2P")?;
     check_bindable(home.config.rpc_listen, "API")?;
+    if let Some(listen) = home.config.follow.listen {
+        check_bindable(listen, "follow")?;
+    }
     let data = home.data_dir();
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     let cfg = cw_tokio::Config::new()
@@ -70,7 +78,6 @@ pub fn check_bindable(addr: SocketAddr, what: &str) -> Result<()> {
 
 async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
     let genesis = home.genesis.clone();
-    let me = home.identity.public_key();
     let handshake = Cups::<_, ChaCha20Poly1305>::new(
         Sake {
             signer: home.identity.clone(),
@@ -80,6 +87,84 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
         },
         cups::Version::V1,
     );
+    let full = home.is_full_node();
+    let (shared, gossip, handles) = if full {
+        let node = follow::start_full(
+            context.child("full"),
+            follow::FullConfig {
+                partition_prefix: "unet".into(),
+                genesis: genesis.clone(),
+                epoch_zero: home.epoch_zero.clone(),
+                upstreams: home.config.follow.upstreams.clone(),
+                mempool: home.config.mempool,
+                freezer_table_initial_size: 1 << 16,
+                tx_index_keep: home.config.tx_index_keep,
+                retry: Duration::from_secs(1),
+            },
+            handshake.clone(),
+        )
+        .await?;
+        (node.shared, node.gossip, node.handles)
+    } else {
+        validator(&context, &home, handshake.clone()).await?
+    };
+    let mut all = handles;
+    if let Some(listen) = home.config.follow.listen {
+        let listener = context
+            .bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on the follow address {listen}"))?;
+        all.push(follow::server::serve(
+            context.child("follow"),
+            listener,
+            handshake,
+            home.config.follow.max_followers,
+            shared.clone(),
+            gossip.clone(),
+        ));
+    }
+    let status = shared.status();
+    info!(
+        name = home.config.name,
+        chain_id = genesis.chain_id,
+        role = shared.role.as_str(),
+        p2p = %home.config.p2p_listen,
+        rpc = %home.config.rpc_listen,
+        finalized_height = status.finalized_height,
+        "node started"
+    );
+
+    let metrics_ctx = context.child("metrics");
+    let api = Arc::new(ApiState::new(
+        shared,
+        gossip,
+        Arc::new(move || metrics_ctx.encode()),
+        home.config.rpc_limits(),
+    ));
+    let rpc_addr = home.config.rpc_listen;
+    let rpc_handle = context.child("rpc").spawn(move |_| async move {
+        if let Err(e) = rpc::serve(rpc_addr, api).await {
+            tracing::error!(address = %rpc_addr, error = %e, "API server stopped");
+        }
+    });
+
+    all.push(rpc_handle);
+    let (res, _, _) = futures::future::select_all(all).await;
+    Err(anyhow!("a node component stopped: {res:?}"))
+}
+
+/// Starts the validator side: the committee's p2p network and the consensus engine.
+async fn validator(
+    context: &cw_tokio::Context,
+    home: &Home,
+    handshake: Cups<Sake<commonware_cryptography::ed25519::PrivateKey>, ChaCha20Poly1305>,
+) -> Result<(
+    Arc<crate::shared::Shared<cw_tokio::Context>>,
+    crate::gossip::TxGossip,
+    Vec<commonware_runtime::Handle<()>>,
+)> {
+    let genesis = home.genesis.clone();
+    let me = home.identity.public_key();
     // Each epoch tracks its dealers, players and next players (up to three committees); the
     // peers of every epoch come from the epoch's directory (genesis, then finalized blocks).
     // The bound also sizes the network's inbound buffers, so keep it to what genesis allows.
@@ -115,7 +200,7 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
         engine::backfill_config(me.clone(), manager.clone(), oracle.clone()),
         backfill,
     );
-    let (shared, gossip, handles) = engine::start(
+    let (shared, gossip, mut handles) = engine::start(
         context.child("engine"),
         engine::Config {
             blocker: oracle.clone(),
@@ -141,33 +226,6 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
         backfill,
     )
     .await?;
-    let status = shared.status();
-    info!(
-        name = home.config.name,
-        chain_id = genesis.chain_id,
-        p2p = %home.config.p2p_listen,
-        rpc = %home.config.rpc_listen,
-        finalized_height = status.finalized_height,
-        "node started"
-    );
-
-    let metrics_ctx = context.child("metrics");
-    let api = Arc::new(ApiState::new(
-        shared,
-        gossip,
-        Arc::new(move || metrics_ctx.encode()),
-        home.config.rpc_limits(),
-    ));
-    let rpc_addr = home.config.rpc_listen;
-    let rpc_handle = context.child("rpc").spawn(move |_| async move {
-        if let Err(e) = rpc::serve(rpc_addr, api).await {
-            tracing::error!(address = %rpc_addr, error = %e, "API server stopped");
-        }
-    });
-
-    let mut all = handles;
-    all.push(network_handle);
-    all.push(rpc_handle);
-    let (res, _, _) = futures::future::select_all(all).await;
-    Err(anyhow!("a node component stopped: {res:?}"))
+    handles.push(network_handle);
+    Ok((shared, gossip, handles))
 }

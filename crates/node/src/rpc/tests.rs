@@ -118,6 +118,7 @@ where
             mempool,
             verifier,
             &block,
+            crate::shared::NodeRole::Validator,
         ));
         let (gossip, _rx) = TxGossip::detached();
         let state = Arc::new(ApiState::new(shared, gossip, Arc::new(String::new), limits));
@@ -406,6 +407,21 @@ fn limits_round_trip_through_config_toml() {
             ..MempoolLimits::default()
         },
         tx_index_keep: 500,
+        follow: crate::follow::FollowConfig {
+            full: true,
+            listen: Some("127.0.0.1:3".parse().unwrap()),
+            max_followers: 2,
+            upstreams: vec![format!(
+                "{}@127.0.0.1:4",
+                hex::encode(commonware_codec::Encode::encode(
+                    &commonware_cryptography::Signer::public_key(
+                        &commonware_cryptography::ed25519::PrivateKey::from_seed(5)
+                    )
+                ))
+            )
+            .parse()
+            .unwrap()],
+        },
     };
     let text = toml::to_string_pretty(&config).unwrap();
     let back: crate::home::NodeConfig = toml::from_str(&text).unwrap();
@@ -413,6 +429,11 @@ fn limits_round_trip_through_config_toml() {
     assert_eq!(back.rpc_limits().client_rate_limit, 3);
     assert_eq!(back.mempool, config.mempool);
     assert_eq!(back.tx_index_keep, 500);
+    assert_eq!(back.follow, config.follow);
+    // An upstream must name a key and an address.
+    for bad in ["127.0.0.1:4", "zz@127.0.0.1:4", "00@127.0.0.1:4"] {
+        assert!(bad.parse::<crate::follow::Upstream>().is_err(), "{bad}");
+    }
     // Every key optional; a misspelt one is an error, not a silent default.
     let minimal = "name = \"n\"\np2p_listen = \"127.0.0.1:1\"\nrpc_listen = \"127.0.0.1:2\"\n";
     let c: crate::home::NodeConfig = toml::from_str(minimal).unwrap();
@@ -422,6 +443,7 @@ fn limits_round_trip_through_config_toml() {
         c.tx_index_keep, 0,
         "the index keeps every height by default"
     );
+    assert_eq!(c.follow, crate::follow::FollowConfig::default());
     let typo = format!("{minimal}[rpc]\nclient_rate_limt = 5\n");
     assert!(toml::from_str::<crate::home::NodeConfig>(&typo).is_err());
 }

@@ -1,0 +1,380 @@
+//! Full nodes in the deterministic runtime: four validators serve followers over the follow
+//! protocol (authenticated streams on the runtime's simulated sockets); full nodes follow
+//! them across epoch changes and reshares, verify every certificate under the genesis group
+//! key, execute every block, forward transactions, and drop an upstream that sends a forged
+//! certificate or a tampered block.
+
+mod common;
+
+use common::*;
+use commonware_codec::{Decode, Encode};
+use commonware_cryptography::{ed25519, ChaCha20Poly1305, Digestible, Signer};
+use commonware_runtime::{
+    deterministic, Clock, Listener as _, Network as _, Runner as _, Spawner, Supervisor,
+};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+    Upgrader as _,
+};
+use std::{net::SocketAddr, sync::atomic::Ordering, time::Duration};
+use unet_node::{
+    follow::{
+        self,
+        wire::{ToFollower, ToUpstream, NAMESPACE},
+        FullConfig, FullNode, Upstream,
+    },
+    gossip,
+    mempool::MempoolLimits,
+    run::MAX_MESSAGE_SIZE,
+    shared::NodeRole,
+};
+use unet_types::{PrivateKey, UNC};
+
+type Upgrader = Cups<Sake<ed25519::PrivateKey>, ChaCha20Poly1305>;
+
+fn runner(seed: u64) -> deterministic::Runner {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    deterministic::Runner::new(
+        deterministic::Config::default()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(900))),
+    )
+}
+
+fn upgrader(key: ed25519::PrivateKey) -> Upgrader {
+    Cups::new(
+        Sake {
+            signer: key,
+            synchrony_bound: Duration::from_secs(5),
+            max_handshake_age: Duration::from_secs(10),
+            version: sake::Version::V1,
+        },
+        cups::Version::V1,
+    )
+}
+
+fn follow_address(i: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7_000 + i as u16))
+}
+
+/// Validator `i` serves followers on its follow address.
+async fn serve(context: &Ctx, net: &Net, v: &Running, i: usize) -> Upstream {
+    let listener = context.bind(follow_address(i)).await.expect("bind");
+    follow::server::serve(
+        context.child("follow").with_attribute("index", i),
+        listener,
+        upgrader(net.keys[i].clone()),
+        8,
+        v.shared.clone(),
+        v.gossip.clone(),
+    );
+    Upstream {
+        key: net.keys[i].public_key(),
+        address: follow_address(i),
+    }
+}
+
+/// Starts a full node named `name` following `upstreams` (storage under its own prefix).
+async fn full_node(
+    context: &Ctx,
+    net: &Net,
+    name: &str,
+    upstreams: Vec<Upstream>,
+) -> FullNode<Ctx> {
+    // A full node's identity only names it in the handshake; any key will do.
+    let key = ed25519::PrivateKey::from_seed(0xf011);
+    follow::start_full(
+        context.child("full").with_attribute("name", name),
+        FullConfig {
+            partition_prefix: name.into(),
+            genesis: net.genesis.clone(),
+            epoch_zero: net.epoch_zero.clone(),
+            upstreams,
+            mempool: MempoolLimits::default(),
+            freezer_table_initial_size: 1 << 12,
+            tx_index_keep: 0,
+            retry: Duration::from_millis(200),
+        },
+        upgrader(key),
+    )
+    .await
+    .expect("full node")
+}
+
+async fn wait_full(context: &Ctx, f: &FullNode<Ctx>, height: u64) {
+    while f.shared.status().finalized_height < height {
+        context.sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Four validators, two full nodes (one from the start, one joining at height 40), 75 blocks
+/// across two epoch boundaries and their reshares. Both full nodes hold every block the
+/// validators finalized, the same state root, and a transfer submitted to a full node lands.
+#[test]
+fn full_nodes_follow_across_epochs_and_reshares_and_forward_transactions() {
+    runner(11).start(|context| async move {
+        let net = network(&context, 4, good_link()).await;
+        let mut vs = Vec::new();
+        let mut upstreams = Vec::new();
+        for i in 0..4 {
+            let v = start(&context, &net, i).await;
+            upstreams.push(serve(&context, &net, &v, i).await);
+            vs.push(v);
+        }
+        let early = full_node(&context, &net, "full-a", upstreams[..2].to_vec()).await;
+        assert_eq!(early.shared.role, NodeRole::Full);
+
+        // A transfer submitted to the full node: admitted there, forwarded, finalized.
+        let bob = PrivateKey::from_seed(4242);
+        let tx = transfer(&faucet(), 0, &bob.public_key(), 5 * UNC);
+        let admitted = gossip::admit(&early.shared, vec![tx.clone()]).await;
+        assert!(admitted[0].is_ok(), "{admitted:?}");
+        early.gossip.publish(tx);
+
+        wait_height(&context, &[&vs[0]], 40).await;
+        let late = full_node(&context, &net, "full-b", vec![upstreams[2].clone()]).await;
+        let target = 2 * EPOCH_LENGTH + 15;
+        wait_height(&context, &vs.iter().collect::<Vec<_>>(), target).await;
+        wait_full(&context, &early, target).await;
+        wait_full(&context, &late, target).await;
+
+        for h in 1..=target {
+            let want = digest_at(&vs[0], h).await.expect("validator block");
+            for f in [&early, &late] {
+                let got = f.shared.block_at(h).await.map(|b| b.digest());
+                assert_eq!(got, Some(want), "height {h}");
+            }
+            // Every block crossed the epoch boundaries with the same epoch in its round.
+        }
+        // Same state at the same height (read in one request each, at `target`).
+        let root = |s: &std::sync::Arc<unet_node::shared::Shared<Ctx>>| {
+            let s = s.clone();
+            async move {
+                s.applied_at_least(target).await;
+                s.history
+                    .get()
+                    .expect("history")
+                    .block(target)
+                    .await
+                    .expect("block")
+                    .state_root
+            }
+        };
+        assert_eq!(root(&early.shared).await, root(&vs[0].shared).await);
+        assert_eq!(root(&late.shared).await, root(&vs[0].shared).await);
+        let at_validator = balance(&vs[0], &bob.public_key()).await;
+        assert_eq!(at_validator, 5 * UNC, "the forwarded transfer landed");
+        let at_full = {
+            let who = bob.public_key();
+            late.shared
+                .chain(move |c| Box::pin(async move { c.account(&who).await.unwrap() }))
+                .await
+                .unwrap()
+                .balance
+        };
+        assert_eq!(at_full, 5 * UNC);
+        // Every height has a certificate stored by the full node, or a later one covers it.
+        let history = late.shared.history.get().unwrap();
+        assert!(
+            history.finalization(target).await.is_some()
+                || history.finalization(target + 1).await.is_some()
+        );
+        assert_eq!(early.stats.misbehaved.load(Ordering::Relaxed), 0);
+        assert_eq!(late.stats.misbehaved.load(Ordering::Relaxed), 0);
+        assert!(late.stats.applied.load(Ordering::Relaxed) >= target);
+    });
+}
+
+/// What a byzantine upstream sends.
+#[derive(Clone, Copy, Debug)]
+enum Lie {
+    /// Block 1 with block 2's certificate re-pointed at block 1 (its signature no longer
+    /// matches).
+    ForgedCertificate,
+    /// Block 1 with its timestamp changed, and the real certificate of block 1.
+    TamperedBlock,
+    /// Block 2 first (a height gap).
+    SkippedHeight,
+}
+
+/// Serves one lie to every follower that connects, on `address`, under `key`.
+async fn byzantine(
+    context: &Ctx,
+    v: &Running,
+    key: ed25519::PrivateKey,
+    address: SocketAddr,
+    lie: Lie,
+) {
+    let mut listener = context.bind(address).await.expect("bind");
+    let history = v.shared.history.get().expect("history").clone();
+    let block1 = (*history.block(1).await.expect("block 1")).clone();
+    let block2 = (*history.block(2).await.expect("block 2")).clone();
+    let cert1 = history.finalization(1).await.expect("certificate 1");
+    let cert2 = history.finalization(2).await.expect("certificate 2");
+    let message = match lie {
+        Lie::ForgedCertificate => {
+            let mut forged = cert2;
+            forged.proposal.payload = block1.digest();
+            ToFollower::Block {
+                block: Box::new(block1),
+                certificate: Some(Box::new(forged)),
+            }
+        }
+        Lie::TamperedBlock => {
+            let mut tampered = block1;
+            tampered.timestamp += 1;
+            ToFollower::Block {
+                block: Box::new(tampered),
+                certificate: Some(Box::new(cert1)),
+            }
+        }
+        Lie::SkippedHeight => ToFollower::Block {
+            block: Box::new(block2),
+            certificate: Some(Box::new(cert2)),
+        },
+    };
+    context.child("byzantine").spawn(move |context| async move {
+        loop {
+            let Ok((_, sink, stream)) = listener.accept().await else {
+                return;
+            };
+            let Ok((_, mut sender, mut receiver)) = upgrader(key.clone())
+                .listen(
+                    context.child("hs"),
+                    NAMESPACE,
+                    MAX_MESSAGE_SIZE,
+                    |_| async { true },
+                    stream,
+                    sink,
+                )
+                .await
+            else {
+                continue;
+            };
+            let hello = receiver.recv().await.expect("hello");
+            assert!(matches!(
+                ToUpstream::decode_cfg(hello, &()),
+                Ok(ToUpstream::Follow { from: 1, .. })
+            ));
+            let _ = sender.send(message.encode()).await;
+            // Hold the connection: the follower must hang up by itself.
+            let _ = receiver.recv().await;
+        }
+    });
+}
+
+/// A full node whose first upstream lies is not fooled: it drops that upstream (naming why),
+/// follows the honest one, and ends with the validators' blocks.
+#[test]
+fn an_upstream_that_lies_is_dropped_and_the_full_node_follows_an_honest_one() {
+    for (seed, lie, why) in [
+        (21, Lie::ForgedCertificate, "forged certificate"),
+        (22, Lie::TamperedBlock, "finalizes another block"),
+        (23, Lie::SkippedHeight, "where 1 was next"),
+    ] {
+        runner(seed).start(|context| async move {
+            let net = network(&context, 4, good_link()).await;
+            let mut vs = Vec::new();
+            let mut upstreams = Vec::new();
+            for i in 0..4 {
+                let v = start(&context, &net, i).await;
+                upstreams.push(serve(&context, &net, &v, i).await);
+                vs.push(v);
+            }
+            wait_height(&context, &[&vs[0]], 5).await;
+            let liar_key = ed25519::PrivateKey::from_seed(0xbad);
+            let liar_address = SocketAddr::from(([127, 0, 0, 1], 7_100));
+            byzantine(&context, &vs[0], liar_key.clone(), liar_address, lie).await;
+            let liar = Upstream {
+                key: liar_key.public_key(),
+                address: liar_address,
+            };
+            let f = full_node(&context, &net, "full-x", vec![liar, upstreams[1].clone()]).await;
+            wait_height(&context, &vs.iter().collect::<Vec<_>>(), 20).await;
+            wait_full(&context, &f, 20).await;
+            assert!(
+                f.stats.misbehaved.load(Ordering::Relaxed) >= 1,
+                "{lie:?} not caught"
+            );
+            let last = f
+                .stats
+                .last_misbehaviour
+                .lock()
+                .unwrap()
+                .clone()
+                .unwrap_or_default();
+            assert!(last.contains(why), "{lie:?}: {last}");
+            for h in 1..=20 {
+                assert_eq!(
+                    f.shared.block_at(h).await.map(|b| b.digest()),
+                    digest_at(&vs[0], h).await,
+                    "height {h}"
+                );
+            }
+        });
+    }
+}
+
+/// A full node restarted from its own storage resumes where it stopped (it asks for the first
+/// height it lacks, not genesis), and the blocks it stored before the crash still serve.
+#[test]
+fn a_full_node_resumes_from_its_own_storage_after_a_crash() {
+    runner(31).start(|context| async move {
+        let net = network(&context, 4, good_link()).await;
+        let mut vs = Vec::new();
+        let mut upstreams = Vec::new();
+        for i in 0..4 {
+            let v = start(&context, &net, i).await;
+            upstreams.push(serve(&context, &net, &v, i).await);
+            vs.push(v);
+        }
+        let (tx, rx) = commonware_utils::channel::oneshot::channel();
+        let ups = upstreams.clone();
+        let crashing = context.child("crashing").spawn({
+            let epoch_zero = net.epoch_zero.clone();
+            let genesis = net.genesis.clone();
+            move |context| async move {
+                let f = follow::start_full(
+                    context.child("full"),
+                    FullConfig {
+                        partition_prefix: "full-r".into(),
+                        genesis,
+                        epoch_zero,
+                        upstreams: ups,
+                        mempool: MempoolLimits::default(),
+                        freezer_table_initial_size: 1 << 12,
+                        tx_index_keep: 0,
+                        retry: Duration::from_millis(200),
+                    },
+                    upgrader(ed25519::PrivateKey::from_seed(0xf0f0)),
+                )
+                .await
+                .expect("full node");
+                wait_full(&context, &f, 12).await;
+                let _ = tx.send(f.shared.status().finalized_height);
+                futures::future::pending::<()>().await;
+            }
+        });
+        let before = rx.await.expect("followed");
+        crashing.abort();
+        let _ = crashing.await;
+        wait_height(&context, &[&vs[0]], before + 10).await;
+        let f = full_node(&context, &net, "full-r", upstreams).await;
+        assert!(
+            f.shared.status().finalized_height >= before,
+            "reopened at its applied height"
+        );
+        wait_full(&context, &f, before + 10).await;
+        for h in 1..=before + 10 {
+            assert_eq!(
+                f.shared.block_at(h).await.map(|b| b.digest()),
+                digest_at(&vs[0], h).await,
+                "height {h}"
+            );
+        }
+    });
+}
