@@ -39,6 +39,15 @@ pub struct TestnetArgs {
     /// they follow the chain and join a committee once registered and selected.
     #[arg(long, default_value_t = 0)]
     pub followers: usize,
+    /// Full nodes (homes after the validators and followers): they follow every validator,
+    /// verify and execute finalized blocks without voting, serve the API and forward
+    /// transactions.
+    #[arg(long, default_value_t = 0)]
+    pub full_nodes: usize,
+    /// Follow port of the first node (node i serves followers on this + i; default: the
+    /// P2P base + 50).
+    #[arg(long)]
+    pub base_follow_port: Option<u16>,
     /// Required: acknowledge that the genesis trusts the devnet vendor CA, whose seed is public
     /// (anyone can certify an emulated chip with it and earn on this network). Fine for a local
     /// or private test network, never for one where rewards are worth anything.
@@ -91,6 +100,10 @@ impl TestnetArgs {
             params,
             genesis_time_ms: 0,
             followers: self.followers,
+            full_nodes: self.full_nodes,
+            base_follow_port: self
+                .base_follow_port
+                .unwrap_or(self.base_p2p_port.saturating_add(50)),
         }
     }
 }
@@ -113,19 +126,35 @@ pub fn testnet(args: TestnetArgs) -> Result<()> {
             args.out.display()
         );
     }
-    let homes = generate_testnet(&args.spec(), &args.out)?;
+    let spec = args.spec();
+    let homes = generate_testnet(&spec, &args.out)?;
+    let mut extra = String::new();
+    if args.followers > 0 {
+        extra += &format!(", {} follower homes", args.followers);
+    }
+    if args.full_nodes > 0 {
+        extra += &format!(", {} full node homes", args.full_nodes);
+    }
     println!(
-        "wrote {} validator homes{} under {}",
+        "wrote {} validator homes{extra} under {}",
         args.validators,
-        if args.followers > 0 {
-            format!(" and {} follower homes", args.followers)
-        } else {
-            String::new()
-        },
         args.out.display()
     );
-    for h in homes {
-        println!("  unet node --home {}", h.display());
+    let first_full = args.validators + args.followers;
+    for (i, h) in homes.iter().enumerate() {
+        let config = unet_node::home::Home::load(h)?.config;
+        let what = if i >= first_full {
+            "full node"
+        } else if i >= args.validators {
+            "follower"
+        } else {
+            "validator"
+        };
+        println!(
+            "  unet node --home {}   ({what}, API http://{})",
+            h.display(),
+            config.rpc_listen
+        );
     }
     println!("faucet key: {}", args.out.join("faucet.key").display());
     Ok(())
@@ -155,6 +184,10 @@ pub struct DevnetArgs {
     pub response_window: Option<u64>,
     #[arg(long)]
     pub challenges_per_epoch: Option<u32>,
+    /// Full nodes started beside the validators (they follow them without voting and serve
+    /// the API; the miners use them when there are any).
+    #[arg(long, default_value_t = 0)]
+    pub full_nodes: usize,
     /// Emulated miners started beside the validators (each its own process and home).
     #[arg(long, default_value_t = 4)]
     pub miners: usize,
@@ -200,6 +233,8 @@ pub fn devnet(args: DevnetArgs) -> Result<()> {
                 challenges_per_epoch: args.challenges_per_epoch,
             },
             followers: 0,
+            full_nodes: args.full_nodes,
+            base_follow_port: None,
             // `unet devnet` is a local network by definition.
             trust_devnet_ca: true,
         };
@@ -268,6 +303,9 @@ fn check_ports(homes: &[PathBuf], args: &DevnetArgs) -> Result<()> {
         let config = unet_node::home::Home::load(h)?.config;
         check_free(config.p2p_listen, &format!("node{i} (P2P)"))?;
         check_free(config.rpc_listen, &format!("node{i} (API)"))?;
+        if let Some(listen) = config.follow.listen {
+            check_free(listen, &format!("node{i} (follow)"))?;
+        }
     }
     for i in 0..args.miners {
         let port = |base: u16| {
@@ -289,11 +327,20 @@ fn check_ports(homes: &[PathBuf], args: &DevnetArgs) -> Result<()> {
 async fn start_up(nodes: &mut [NodeProcess], args: &DevnetArgs) -> Result<Vec<MinerProcess>> {
     wait_ready(nodes, Duration::from_secs(120)).await?;
     check_children(nodes, &mut [])?;
+    let full: Vec<bool> = nodes
+        .iter()
+        .map(|n| unet_node::home::Home::load(&n.home).map(|h| h.is_full_node()))
+        .collect::<Result<_>>()?;
+    let full_nodes = full.iter().filter(|f| **f).count();
     println!();
-    println!("UtilityNet devnet is up: {} validators", nodes.len());
+    println!(
+        "UtilityNet devnet is up: {} validators, {full_nodes} full nodes",
+        nodes.len() - full_nodes
+    );
     for (i, n) in nodes.iter().enumerate() {
         println!(
-            "  node{i}: API {}  (WebSocket {}/ws, logs {})",
+            "  node{i} ({}): API {}  (WebSocket {}/ws, logs {})",
+            if full[i] { "full node" } else { "validator" },
             n.rpc,
             n.rpc.replace("http", "ws"),
             n.home.join("node.log").display()
@@ -307,7 +354,13 @@ async fn start_up(nodes: &mut [NodeProcess], args: &DevnetArgs) -> Result<Vec<Mi
     );
     println!();
     println!("try: curl -s -X POST {} -H 'content-type: application/json' -d '{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"unet_status\"}}'", nodes[0].rpc);
-    let rpcs: Vec<String> = nodes.iter().map(|n| n.rpc.clone()).collect();
+    // Miners use the full nodes when there are any, so their load stays off the validators.
+    let rpcs: Vec<String> = nodes
+        .iter()
+        .zip(&full)
+        .filter(|(_, f)| **f || full_nodes == 0)
+        .map(|(n, _)| n.rpc.clone())
+        .collect();
     let miners = crate::miner_bench::start_devnet_miners(
         &args.dir,
         &rpcs,

@@ -169,6 +169,8 @@ pub fn bench(args: MinerBenchArgs) -> Result<()> {
         },
         genesis_time_ms: 0,
         followers: 0,
+        full_nodes: 0,
+        base_follow_port: args.base_p2p_port.saturating_add(50),
     };
     let homes = generate_testnet(&spec, &dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -12,6 +12,7 @@ use std::{
 };
 use unet_node::{
     epochs::SecretStore,
+    follow::Upstream,
     home::{
         deal_genesis, epoch_zero_info, write_secret, NodeConfig, GENESIS_EPOCH_FILE, SECRETS_FILE,
     },
@@ -43,6 +44,11 @@ pub struct TestnetSpec {
     /// Extra nodes that are not genesis validators: they start as followers and join a
     /// committee once registered (`unet validator register`) and selected by the state.
     pub followers: usize,
+    /// Full nodes: they follow the validators (every validator is an upstream) without
+    /// voting, serve the API and forward transactions. Their homes come after the others.
+    pub full_nodes: usize,
+    /// Follow port of the first node (node `i` serves followers on this + `i`).
+    pub base_follow_port: u16,
 }
 
 impl Default for TestnetSpec {
@@ -57,7 +63,43 @@ impl Default for TestnetSpec {
             params: Params::default(),
             genesis_time_ms: 0,
             followers: 0,
+            full_nodes: 0,
+            base_follow_port: 30350,
         }
+    }
+}
+
+impl TestnetSpec {
+    /// Every node: validators, followers, full nodes.
+    pub fn nodes(&self) -> usize {
+        self.validators + self.followers + self.full_nodes
+    }
+
+    /// Fails if two kinds of port of the nodes would overlap or pass 65535.
+    pub fn check_ports(&self) -> Result<()> {
+        let n = self.nodes() as u32;
+        let ranges = [
+            ("P2P", self.base_p2p_port),
+            ("API", self.base_rpc_port),
+            ("follow", self.base_follow_port),
+        ];
+        for (name, base) in ranges {
+            if base as u32 + n > u16::MAX as u32 + 1 {
+                bail!("{n} nodes from {name} port {base} pass 65535");
+            }
+        }
+        for (i, (a, x)) in ranges.iter().enumerate() {
+            for (b, y) in &ranges[i + 1..] {
+                let (x, y) = (*x as u32, *y as u32);
+                if x < y + n && y < x + n {
+                    bail!(
+                        "the {a} ports {x}.. and the {b} ports {y}.. of {n} nodes overlap; \
+                         choose other base ports"
+                    );
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -73,10 +115,8 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
         bail!("validators must be between 1 and {max} (the largest committee)");
     }
     let mut rng = commonware_utils::sys_rng();
-    let total = spec.validators + spec.followers;
-    if total > u16::MAX as usize {
-        bail!("too many nodes");
-    }
+    let total = spec.nodes();
+    spec.check_ports()?;
     let keys: Vec<ed25519::PrivateKey> = (0..total)
         .map(|_| ed25519::PrivateKey::random(&mut rng))
         .collect();
@@ -115,15 +155,33 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
     write_secret(&out.join("faucet.key"), &faucet)?;
     write_secret(&out.join("governance.key"), &governor)?;
     fs::write(out.join("genesis.toml"), genesis.to_toml())?;
+    let follow_address = |i: usize| -> Result<std::net::SocketAddr> {
+        Ok(format!("{}:{}", spec.host, spec.base_follow_port + i as u16).parse()?)
+    };
+    // Every validator is a full node's upstream (tried in turn).
+    let upstreams = (0..spec.validators)
+        .map(|i| {
+            Ok(Upstream {
+                key: keys[i].public_key(),
+                address: follow_address(i)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let first_full = spec.validators + spec.followers;
     let mut homes = Vec::new();
     for (i, key) in keys.iter().enumerate() {
         let home = out.join(format!("node{i}"));
         fs::create_dir_all(home.join("keys"))?;
-        let config = NodeConfig::new(
+        let mut config = NodeConfig::new(
             &format!("node{i}"),
             format!("{}:{}", spec.host, spec.base_p2p_port + i as u16).parse()?,
             format!("{}:{}", spec.host, spec.base_rpc_port + i as u16).parse()?,
         );
+        config.follow.listen = Some(follow_address(i)?);
+        if i >= first_full {
+            config.follow.full = true;
+            config.follow.upstreams = upstreams.clone();
+        }
         fs::write(home.join("config.toml"), toml::to_string_pretty(&config)?)?;
         fs::write(home.join("genesis.toml"), genesis.to_toml())?;
         fs::write(home.join(GENESIS_EPOCH_FILE), &epoch_zero_hex)?;
@@ -137,4 +195,55 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
         homes.push(home);
     }
     Ok(homes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use unet_node::home::Home;
+
+    /// Full node homes follow every validator (by key and follow address) and never hold a
+    /// share; every node serves followers on its own port; overlapping port ranges are refused.
+    #[test]
+    fn full_node_homes_follow_every_validator() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = TestnetSpec {
+            validators: 2,
+            full_nodes: 2,
+            base_p2p_port: 30000,
+            base_follow_port: 30100,
+            base_rpc_port: 30200,
+            ..TestnetSpec::default()
+        };
+        let homes = generate_testnet(&spec, dir.path()).unwrap();
+        assert_eq!(homes.len(), 4);
+        let loaded: Vec<Home> = homes.iter().map(|h| Home::load(h).unwrap()).collect();
+        let want: Vec<Upstream> = loaded[..2]
+            .iter()
+            .enumerate()
+            .map(|(i, h)| Upstream {
+                key: h.identity.public_key(),
+                address: format!("127.0.0.1:{}", 30100 + i).parse().unwrap(),
+            })
+            .collect();
+        for (i, h) in loaded.iter().enumerate() {
+            assert_eq!(
+                h.config.follow.listen,
+                Some(format!("127.0.0.1:{}", 30100 + i).parse().unwrap())
+            );
+            assert_eq!(h.is_full_node(), i >= 2, "node{i}");
+            if i >= 2 {
+                assert_eq!(h.config.follow.upstreams, want);
+                assert!(!h.secrets.holds_any_share());
+            } else {
+                assert!(h.config.follow.upstreams.is_empty());
+            }
+        }
+        let overlapping = TestnetSpec {
+            base_follow_port: 30202,
+            ..spec
+        };
+        let err = overlapping.check_ports().unwrap_err().to_string();
+        assert!(err.contains("overlap"), "{err}");
+    }
 }

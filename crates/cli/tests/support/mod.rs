@@ -112,10 +112,18 @@ pub struct Network {
 
 impl Network {
     /// Generates a network on the given base ports and waits until every node finalizes.
+    /// `--full-nodes N` in `extra` adds full nodes (homes after the validators; follow ports
+    /// from `p2p_port + 50`).
     pub async fn start(p2p_port: u16, rpc_port: u16, extra: &[&str]) -> Network {
+        let full_nodes: usize = extra
+            .iter()
+            .position(|a| *a == "--full-nodes")
+            .and_then(|i| extra.get(i + 1))
+            .map_or(0, |n| n.parse().expect("--full-nodes N"));
+        let nodes = VALIDATORS + full_nodes;
         // A port held by a leftover process would let it answer in a node's place.
-        for i in 0..VALIDATORS as u16 {
-            for port in [p2p_port + i, rpc_port + i] {
+        for i in 0..nodes as u16 {
+            for port in [p2p_port + i, rpc_port + i, p2p_port + 50 + i] {
                 if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
                     panic!("port {port} is taken ({e}): a leftover process from an earlier run?");
                 }
@@ -139,7 +147,7 @@ impl Network {
             rpc_port,
             rpc: format!("http://127.0.0.1:{rpc_port}"),
         };
-        for i in 0..VALIDATORS {
+        for i in 0..nodes {
             let child = net.spawn(i);
             net.nodes.lock().unwrap().push(Some(child));
         }
