@@ -5,6 +5,9 @@
 //! its log is its whole output; a service runs for the life of its lease, so its log keeps
 //! the newest `cap` bytes and a reader that falls behind is told where the kept text
 //! starts. Offsets never go back: byte `n` of the stream is always byte `n`.
+//!
+//! A reader waiting for more subscribes ([`LiveLog::subscribe`]) and is woken by the next
+//! write or the end, instead of polling.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -14,6 +17,8 @@ use std::sync::Mutex;
 pub struct LiveLog {
     cap: usize,
     inner: Mutex<Inner>,
+    /// Bumped after every write and at the end; readers wait on it.
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -43,7 +48,18 @@ impl LiveLog {
         Self {
             cap,
             inner: Mutex::new(Inner::default()),
+            changed: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// A receiver that sees a change after every later write and at the end. Subscribe
+    /// before reading, so a write in between still wakes the reader.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -68,11 +84,14 @@ impl LiveLog {
         g.buf.drain(..over);
         g.start += over as u64;
         g.buf.extend(bytes);
+        drop(g);
+        self.bump();
     }
 
     /// Marks the end of the stream.
     pub fn finish(&self) {
         self.lock().done = true;
+        self.bump();
     }
 
     /// Up to `max` bytes from stream offset `offset` (or from the oldest kept byte when
@@ -117,5 +136,18 @@ mod tests {
         assert_eq!(c.data, b"456789AB");
         log.finish();
         assert!(log.read(22, 1).done);
+    }
+
+    /// A reader subscribed before reading is woken by the next write and by the end.
+    #[test]
+    fn subscribers_are_woken_by_writes_and_the_end() {
+        let log = LiveLog::new(8);
+        let mut rx = log.subscribe();
+        assert!(!rx.has_changed().unwrap());
+        log.write(b"x");
+        assert!(rx.has_changed().unwrap());
+        rx.mark_unchanged();
+        log.finish();
+        assert!(rx.has_changed().unwrap());
     }
 }

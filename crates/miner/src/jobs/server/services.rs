@@ -23,10 +23,7 @@ use axum::{
     response::Response,
 };
 use base64::Engine as _;
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 use unet_renter::service::{LogChunkDoc, ServiceRequest, LOG_CHUNK_MAX, LOG_POLL_MS};
 use unet_sandbox::LiveLog;
 
@@ -208,10 +205,13 @@ pub(super) async fn stop_handler(
 /// Answers from `log` at `offset`: at once when there are bytes or the workload ended,
 /// else after [`LOG_POLL_MS`] with none.
 async fn long_poll(log: Arc<LiveLog>, offset: u64) -> Response {
-    let deadline = Instant::now() + Duration::from_millis(LOG_POLL_MS);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(LOG_POLL_MS);
+    // Subscribed before each read: a write in between still wakes the wait below.
+    let mut changed = log.subscribe();
     loop {
+        changed.mark_unchanged();
         let c = log.read(offset, LOG_CHUNK_MAX);
-        if !c.data.is_empty() || c.done || Instant::now() >= deadline {
+        if !c.data.is_empty() || c.done || tokio::time::Instant::now() >= deadline {
             return json_ok(
                 StatusCode::OK,
                 &LogChunkDoc {
@@ -222,7 +222,10 @@ async fn long_poll(log: Arc<LiveLog>, offset: u64) -> Response {
                 },
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::select! {
+            _ = changed.changed() => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
     }
 }
 
