@@ -52,6 +52,10 @@ pub struct BenchArgs {
     /// End with one line holding a JSON object of the figures.
     #[arg(long)]
     pub json: bool,
+    /// Full nodes following the validators during the run: their lag behind validator 0 is
+    /// measured per block, and the validators' CPU is reported either way (compare runs).
+    #[arg(long, default_value_t = 0)]
+    pub full_nodes: usize,
 }
 
 /// The figures of one run (`--json` prints them as its last line).
@@ -69,12 +73,22 @@ pub struct BenchReport {
     pub loaded_latency_p99_ms: f64,
     pub submission_s: f64,
     pub nodes_agree: bool,
+    /// Full nodes following during the run.
+    pub full_nodes: usize,
+    /// When a full node had a block, minus when validator 0 had it (its API's new-block
+    /// subscription), over every block of both phases and every full node.
+    pub follower_lag_p50_ms: f64,
+    pub follower_lag_p99_ms: f64,
+    /// CPU seconds the validator processes used in the throughput phase, per 1,000 transfers.
+    pub validator_cpu_s_per_1k_tx: f64,
 }
 
 pub fn bench(args: BenchArgs) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("unet-bench-{}", std::process::id()));
     let spec = TestnetSpec {
         validators: args.validators,
+        full_nodes: args.full_nodes,
+        base_follow_port: args.base_p2p_port.saturating_add(50),
         base_p2p_port: args.base_p2p_port,
         base_rpc_port: args.base_rpc_port,
         params: Params {
@@ -139,7 +153,8 @@ pub fn signature_rate(window: Duration) -> f64 {
 
 async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Result<()> {
     let mut report = BenchReport {
-        validators: homes.len(),
+        validators: args.validators,
+        full_nodes: args.full_nodes,
         ..BenchReport::default()
     };
     let mut nodes = Vec::new();
@@ -147,7 +162,12 @@ async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Re
         nodes.push(NodeProcess::start(h)?);
     }
     wait_ready(&mut nodes, Duration::from_secs(60)).await?;
-    let clients: Vec<Client> = nodes.iter().map(|n| n.client()).collect();
+    // Transactions go to the validators; the full nodes only follow.
+    let clients: Vec<Client> = nodes[..args.validators]
+        .iter()
+        .map(|n| n.client())
+        .collect();
+    let arrivals = follow_arrivals(&nodes).await?;
     let status = clients[0].status().await?;
     let chain_id = status.chain_id;
     let fee = status.params.min_fee;
@@ -239,12 +259,15 @@ async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Re
     );
 
     // Phase 2: throughput.
+    let cpu_before = validators_cpu(&nodes[..args.validators]);
     let start = Instant::now();
     let hashes = submit_all(&clients, &throughput_txs, &tracker, 16).await?;
     let submitted_in = start.elapsed();
     wait_all(&tracker, &hashes, Duration::from_secs(600)).await?;
     let (p50, p99, last) = latencies(&tracker, &hashes);
     let elapsed = last.duration_since(start);
+    report.validator_cpu_s_per_1k_tx =
+        (validators_cpu(&nodes[..args.validators]) - cpu_before) / (hashes.len() as f64 / 1_000.0);
     report.throughput_tps = hashes.len() as f64 / elapsed.as_secs_f64();
     report.submission_s = submitted_in.as_secs_f64();
     report.loaded_latency_p50_ms = p50.as_secs_f64() * 1e3;
@@ -265,6 +288,28 @@ async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Re
     }
     report.nodes_agree = agree(&clients, common).await?;
     println!("all nodes agree at height {common}: {}", report.nodes_agree);
+    println!(
+        "validators' CPU in the throughput phase: {:.2} s per 1,000 transfers ({} full nodes following)",
+        report.validator_cpu_s_per_1k_tx, args.full_nodes
+    );
+    if args.full_nodes > 0 {
+        // Let the full nodes reach the last height, then compare arrival times.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let lags = arrivals.lags();
+        if lags.is_empty() {
+            return Err(anyhow!("no block reached both validator 0 and a full node"));
+        }
+        let at = |q: f64| lags[((lags.len() - 1) as f64 * q).round() as usize];
+        report.follower_lag_p50_ms = at(0.5);
+        report.follower_lag_p99_ms = at(0.99);
+        println!(
+            "full node lag behind validator 0 ({} block arrivals on {} full nodes): p50 {:.1} ms, p99 {:.1} ms",
+            lags.len(),
+            args.full_nodes,
+            report.follower_lag_p50_ms,
+            report.follower_lag_p99_ms
+        );
+    }
     // The ceiling, measured after the network is stopped so the nodes do not share the cores.
     for n in &mut nodes {
         n.kill();
@@ -282,6 +327,62 @@ async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Re
         println!("{}", serde_json::to_string(&report)?);
     }
     Ok(())
+}
+
+/// When each block reached validator 0 and each full node (their new-block subscriptions).
+struct Arrivals {
+    by_node: Vec<Arc<Mutex<HashMap<u64, Instant>>>>,
+}
+
+impl Arrivals {
+    /// Each full node's arrival minus validator 0's, in ms, over the heights both saw, sorted.
+    fn lags(&self) -> Vec<f64> {
+        let validator = self.by_node[0].lock().expect("arrivals").clone();
+        let mut lags = Vec::new();
+        for full in &self.by_node[1..] {
+            for (h, t) in full.lock().expect("arrivals").iter() {
+                if let Some(v) = validator.get(h) {
+                    lags.push(t.saturating_duration_since(*v).as_secs_f64() * 1e3);
+                }
+            }
+        }
+        lags.sort_by(f64::total_cmp);
+        lags
+    }
+}
+
+/// Subscribes to new blocks on validator 0 and on every full node (the homes after the
+/// validators that `Home::is_full_node` says are full).
+async fn follow_arrivals(nodes: &[NodeProcess]) -> Result<Arrivals> {
+    let mut watched = vec![&nodes[0]];
+    for n in nodes {
+        if unet_node::home::Home::load(&n.home)?.is_full_node() {
+            watched.push(n);
+        }
+    }
+    let mut by_node = Vec::new();
+    for n in watched {
+        let seen = Arc::new(Mutex::new(HashMap::new()));
+        let mut blocks = n.client().subscribe_blocks().await?;
+        let s = seen.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(b)) = blocks.next().await {
+                s.lock().expect("arrivals").insert(b.height, Instant::now());
+            }
+        });
+        by_node.push(seen);
+    }
+    Ok(Arrivals { by_node })
+}
+
+/// CPU seconds used so far by these node processes, together.
+fn validators_cpu(nodes: &[NodeProcess]) -> f64 {
+    nodes
+        .iter()
+        .filter_map(|n| n.child.as_ref())
+        .filter_map(|c| unet_devnet::process::sample(c.id()))
+        .map(|s| s.cpu_s)
+        .sum()
 }
 
 fn sign(
@@ -426,6 +527,9 @@ mod tests {
             "latency_p99_ms",
             "loaded_latency_p50_ms",
             "loaded_latency_p99_ms",
+            "follower_lag_p50_ms",
+            "follower_lag_p99_ms",
+            "validator_cpu_s_per_1k_tx",
         ] {
             assert!(v[key].is_number(), "{key} missing from {v}");
         }
