@@ -7,26 +7,12 @@
 mod support;
 
 use commonware_cryptography::Signer;
-use support::{Network, VALIDATORS};
+use support::{transfer, Network, VALIDATORS};
 use unet_client::api::{
     chain::{NodeRole, TxState},
     params::BlockId,
 };
-use unet_types::{Payload, PrivateKey, SignedTx, Transaction, UNC};
-
-fn transfer(from: &PrivateKey, chain_id: u64, nonce: u64, fee: u128, to: &PrivateKey) -> SignedTx {
-    Transaction {
-        chain_id,
-        sender: from.public_key(),
-        nonce,
-        fee,
-        payload: Payload::Transfer {
-            to: to.public_key(),
-            amount: UNC,
-        },
-    }
-    .sign(from)
-}
+use unet_types::{PrivateKey, UNC};
 
 /// A transfer sent to a full node is forwarded and finalized; the full nodes answer the API as
 /// the validators do (status role, blocks, the transaction, the account, the certified

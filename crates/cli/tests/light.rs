@@ -8,26 +8,12 @@ mod support;
 
 use commonware_codec::{DecodeExt, Encode};
 use commonware_cryptography::Signer;
-use support::{at_one_height, unet, unet_json, Network};
+use support::{at_one_height, transfer, unet, unet_json, Network};
 use unet_client::{
     api::chain::{CertifiedHeaderView, ProofView, TxState},
     light::{LightError, LightVerifier},
 };
-use unet_types::{BlockHeader, Digest, Genesis, PrivateKey, SignedTx, Transaction, UNC};
-
-fn transfer(from: &PrivateKey, chain_id: u64, nonce: u64, fee: u128, to: &PrivateKey) -> SignedTx {
-    Transaction {
-        chain_id,
-        sender: from.public_key(),
-        nonce,
-        fee,
-        payload: unet_types::Payload::Transfer {
-            to: to.public_key(),
-            amount: UNC,
-        },
-    }
-    .sign(from)
-}
+use unet_types::{BlockHeader, Digest, Genesis, PrivateKey, UNC};
 
 /// Re-encodes the first header of `view` after `edit`.
 fn edit_first_header(

@@ -5,22 +5,8 @@
 mod support;
 
 use commonware_cryptography::Signer;
-use support::{height, wait_for, Network};
-use unet_types::{Payload, PrivateKey, SignedTx, Transaction, UNC};
-
-fn transfer(from: &PrivateKey, chain_id: u64, nonce: u64, fee: u128, to: &PrivateKey) -> SignedTx {
-    Transaction {
-        chain_id,
-        sender: from.public_key(),
-        nonce,
-        fee,
-        payload: Payload::Transfer {
-            to: to.public_key(),
-            amount: UNC,
-        },
-    }
-    .sign(from)
-}
+use support::{height, transfer, wait_for, Network};
+use unet_types::{PrivateKey, UNC};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_processes_survive_kill_9_and_agree() {

@@ -5,23 +5,9 @@
 mod support;
 
 use commonware_cryptography::Signer;
-use support::Network;
+use support::{transfer, Network};
 use unet_client::api::chain::TxState;
-use unet_types::{Payload, PrivateKey, SignedTx, Transaction, UNC};
-
-fn transfer(from: &PrivateKey, chain_id: u64, nonce: u64, fee: u128, to: &PrivateKey) -> SignedTx {
-    Transaction {
-        chain_id,
-        sender: from.public_key(),
-        nonce,
-        fee,
-        payload: Payload::Transfer {
-            to: to.public_key(),
-            amount: UNC,
-        },
-    }
-    .sign(from)
-}
+use unet_types::PrivateKey;
 
 /// Sets `tx_index_keep` in node `i`'s config.toml (a top-level key, so it goes first).
 fn set_tx_index_keep(net: &Network, i: usize, keep: u64) {

@@ -78,6 +78,33 @@ async fn serve(context: &Ctx, net: &Net, v: &Running, i: usize) -> Upstream {
     }
 }
 
+/// Four validators, each serving followers; their upstream entries in the same order.
+async fn validators_serving(context: &Ctx) -> (Net, Vec<Running>, Vec<Upstream>) {
+    let net = network(context, 4, good_link()).await;
+    let mut vs = Vec::new();
+    let mut upstreams = Vec::new();
+    for i in 0..4 {
+        let v = start(context, &net, i).await;
+        upstreams.push(serve(context, &net, &v, i).await);
+        vs.push(v);
+    }
+    (net, vs, upstreams)
+}
+
+/// What a full node named `name` (its storage prefix) following `upstreams` starts with.
+fn full_config(net: &Net, name: &str, upstreams: Vec<Upstream>) -> FullConfig {
+    FullConfig {
+        partition_prefix: name.into(),
+        genesis: net.genesis.clone(),
+        epoch_zero: net.epoch_zero.clone(),
+        upstreams,
+        mempool: MempoolLimits::default(),
+        freezer_table_initial_size: 1 << 12,
+        tx_index_keep: 0,
+        retry: Duration::from_millis(200),
+    }
+}
+
 /// Starts a full node named `name` following `upstreams` (storage under its own prefix).
 async fn full_node(
     context: &Ctx,
@@ -89,16 +116,7 @@ async fn full_node(
     let key = ed25519::PrivateKey::from_seed(0xf011);
     follow::start_full(
         context.child("full").with_attribute("name", name),
-        FullConfig {
-            partition_prefix: name.into(),
-            genesis: net.genesis.clone(),
-            epoch_zero: net.epoch_zero.clone(),
-            upstreams,
-            mempool: MempoolLimits::default(),
-            freezer_table_initial_size: 1 << 12,
-            tx_index_keep: 0,
-            retry: Duration::from_millis(200),
-        },
+        full_config(net, name, upstreams),
         upgrader(key),
     )
     .await
@@ -117,14 +135,7 @@ async fn wait_full(context: &Ctx, f: &FullNode<Ctx>, height: u64) {
 #[test]
 fn full_nodes_follow_across_epochs_and_reshares_and_forward_transactions() {
     runner(11).start(|context| async move {
-        let net = network(&context, 4, good_link()).await;
-        let mut vs = Vec::new();
-        let mut upstreams = Vec::new();
-        for i in 0..4 {
-            let v = start(&context, &net, i).await;
-            upstreams.push(serve(&context, &net, &v, i).await);
-            vs.push(v);
-        }
+        let (net, vs, upstreams) = validators_serving(&context).await;
         let early = full_node(&context, &net, "full-a", upstreams[..2].to_vec()).await;
         assert_eq!(early.shared.role, NodeRole::Full);
 
@@ -277,14 +288,7 @@ fn an_upstream_that_lies_is_dropped_and_the_full_node_follows_an_honest_one() {
         (23, Lie::SkippedHeight, "where 1 was next"),
     ] {
         runner(seed).start(|context| async move {
-            let net = network(&context, 4, good_link()).await;
-            let mut vs = Vec::new();
-            let mut upstreams = Vec::new();
-            for i in 0..4 {
-                let v = start(&context, &net, i).await;
-                upstreams.push(serve(&context, &net, &v, i).await);
-                vs.push(v);
-            }
+            let (net, vs, upstreams) = validators_serving(&context).await;
             wait_height(&context, &[&vs[0]], 5).await;
             let liar_key = ed25519::PrivateKey::from_seed(0xbad);
             let liar_address = SocketAddr::from(([127, 0, 0, 1], 7_100));
@@ -324,32 +328,14 @@ fn an_upstream_that_lies_is_dropped_and_the_full_node_follows_an_honest_one() {
 #[test]
 fn a_full_node_resumes_from_its_own_storage_after_a_crash() {
     runner(31).start(|context| async move {
-        let net = network(&context, 4, good_link()).await;
-        let mut vs = Vec::new();
-        let mut upstreams = Vec::new();
-        for i in 0..4 {
-            let v = start(&context, &net, i).await;
-            upstreams.push(serve(&context, &net, &v, i).await);
-            vs.push(v);
-        }
+        let (net, vs, upstreams) = validators_serving(&context).await;
         let (tx, rx) = commonware_utils::channel::oneshot::channel();
-        let ups = upstreams.clone();
+        let cfg = full_config(&net, "full-r", upstreams.clone());
         let crashing = context.child("crashing").spawn({
-            let epoch_zero = net.epoch_zero.clone();
-            let genesis = net.genesis.clone();
             move |context| async move {
                 let f = follow::start_full(
                     context.child("full"),
-                    FullConfig {
-                        partition_prefix: "full-r".into(),
-                        genesis,
-                        epoch_zero,
-                        upstreams: ups,
-                        mempool: MempoolLimits::default(),
-                        freezer_table_initial_size: 1 << 12,
-                        tx_index_keep: 0,
-                        retry: Duration::from_millis(200),
-                    },
+                    cfg,
                     upgrader(ed25519::PrivateKey::from_seed(0xf0f0)),
                 )
                 .await

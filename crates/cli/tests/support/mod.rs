@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 use unet_client::Client;
-use unet_types::PrivateKey;
+use unet_types::{PrivateKey, SignedTx};
 
 pub const VALIDATORS: usize = 4;
 
@@ -334,4 +334,26 @@ pub fn unet_json(net: &Network, keystore: &Path, args: &[&str], env: &[(&str, &s
     assert_eq!(r.code, 0, "unet {args:?} failed: {}{}", r.stdout, r.stderr);
     serde_json::from_str(&r.stdout)
         .unwrap_or_else(|e| panic!("{args:?}: bad JSON {e}: {}", r.stdout))
+}
+
+/// A signed transfer of 1 UNC from `from` to `to`.
+pub fn transfer(
+    from: &PrivateKey,
+    chain_id: u64,
+    nonce: u64,
+    fee: u128,
+    to: &PrivateKey,
+) -> SignedTx {
+    use commonware_cryptography::Signer;
+    unet_types::Transaction {
+        chain_id,
+        sender: from.public_key(),
+        nonce,
+        fee,
+        payload: unet_types::Payload::Transfer {
+            to: to.public_key(),
+            amount: unet_types::UNC,
+        },
+    }
+    .sign(from)
 }
