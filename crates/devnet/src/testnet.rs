@@ -158,7 +158,7 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
     let follow_address = |i: usize| -> Result<std::net::SocketAddr> {
         Ok(format!("{}:{}", spec.host, spec.base_follow_port + i as u16).parse()?)
     };
-    // Every validator is a full node's upstream (tried in turn).
+    // Every validator is a full node's upstream (tried in turn from a different one each).
     let upstreams = (0..spec.validators)
         .map(|i| {
             Ok(Upstream {
@@ -180,7 +180,11 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
         config.follow.listen = Some(follow_address(i)?);
         if i >= first_full {
             config.follow.full = true;
-            config.follow.upstreams = upstreams.clone();
+            // Full node j tries validator j first (then the rest in turn), so full nodes
+            // spread over the validators instead of all filling validator 0's places.
+            let mut order = upstreams.clone();
+            order.rotate_left((i - first_full) % spec.validators);
+            config.follow.upstreams = order;
         }
         fs::write(home.join("config.toml"), toml::to_string_pretty(&config)?)?;
         fs::write(home.join("genesis.toml"), genesis.to_toml())?;
@@ -202,8 +206,8 @@ mod tests {
     use super::*;
     use unet_node::home::Home;
 
-    /// Full node homes follow every validator (by key and follow address) and never hold a
-    /// share; every node serves followers on its own port; overlapping port ranges are refused.
+    /// Full node homes follow every validator (by key and follow address, each from a
+    /// different first one) and never hold a share; every node serves followers on its own port; overlapping port ranges are refused.
     #[test]
     fn full_node_homes_follow_every_validator() {
         let dir = tempfile::tempdir().unwrap();
@@ -233,7 +237,10 @@ mod tests {
             );
             assert_eq!(h.is_full_node(), i >= 2, "node{i}");
             if i >= 2 {
-                assert_eq!(h.config.follow.upstreams, want);
+                // Every validator, starting from a different one for each full node.
+                let mut rotated = want.clone();
+                rotated.rotate_left(i - 2);
+                assert_eq!(h.config.follow.upstreams, rotated);
                 assert!(!h.secrets.holds_any_share());
             } else {
                 assert!(h.config.follow.upstreams.is_empty());

@@ -34,15 +34,7 @@ use unet_types::{PrivateKey, UNC};
 type Upgrader = Cups<Sake<ed25519::PrivateKey>, ChaCha20Poly1305>;
 
 fn runner(seed: u64) -> deterministic::Runner {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    deterministic::Runner::new(
-        deterministic::Config::default()
-            .with_seed(seed)
-            .with_timeout(Some(Duration::from_secs(900))),
-    )
+    common::runner(seed, 900)
 }
 
 fn upgrader(key: ed25519::PrivateKey) -> Upgrader {

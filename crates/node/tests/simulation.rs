@@ -11,15 +11,7 @@ use unet_node::shared::ConsensusRole;
 use unet_types::{PrivateKey, UNC};
 
 fn runner(seed: u64) -> deterministic::Runner {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_test_writer()
-        .try_init();
-    deterministic::Runner::new(
-        deterministic::Config::default()
-            .with_seed(seed)
-            .with_timeout(Some(Duration::from_secs(600))),
-    )
+    common::runner(seed, 600)
 }
 
 #[test]

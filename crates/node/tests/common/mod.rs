@@ -379,6 +379,20 @@ pub async fn landed(
 /// chip evidence is checked against at the block timestamp.
 pub const START_2026: u64 = 1_795_305_600;
 
+/// A deterministic runner with `seed` that fails after `timeout_s` simulated seconds, logging
+/// through the test writer (`RUST_LOG` filters).
+pub fn runner(seed: u64, timeout_s: u64) -> deterministic::Runner {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    deterministic::Runner::new(
+        deterministic::Config::default()
+            .with_seed(seed)
+            .with_timeout(Some(Duration::from_secs(timeout_s))),
+    )
+}
+
 /// A deterministic runner with `seed`, its clock starting at [`START_2026`], failing after
 /// `timeout_s` simulated seconds.
 pub fn runner_in_2026(seed: u64, timeout_s: u64) -> deterministic::Runner {
