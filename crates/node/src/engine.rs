@@ -343,31 +343,15 @@ where
         },
     );
     let page_cache = CacheRef::new(PAGE_CACHE_PAGE_SIZE, PAGE_CACHE_CAPACITY);
-    let finalizations = immutable::Archive::init(
-        context.child("finalizations_by_height"),
-        archive_config(
-            &prefix,
-            "finalizations",
-            cfg.freezer_table_initial_size,
-            &page_cache,
-            // Certificates of this scheme decode with a unit configuration.
-            (),
-        ),
+    let (finalizations, blocks) = open_history(
+        &context,
+        &prefix,
+        ("finalizations", "blocks"),
+        cfg.freezer_table_initial_size,
+        &page_cache,
+        &genesis,
     )
-    .await
-    .map_err(|e| anyhow::anyhow!("opening the finalizations archive: {e}"))?;
-    let blocks = immutable::Archive::init(
-        context.child("finalized_blocks"),
-        archive_config(
-            &prefix,
-            "blocks",
-            cfg.freezer_table_initial_size,
-            &page_cache,
-            block_cfg(&genesis),
-        ),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("opening the blocks archive: {e}"))?;
+    .await?;
 
     let (marshal, marshal_mailbox, _floor): (Marshal<E>, _, _) = MarshalActor::init(
         context.child("marshal"),
@@ -517,6 +501,36 @@ where
             orchestrator_handle,
         ],
     ))
+}
+
+/// Opens the two archives of finalized history under `prefix`: finalization certificates
+/// and blocks, both by height and keyed by the block's digest (`names`: their partition
+/// names, so marshal's and a full node's never share files).
+pub(crate) async fn open_history<E: Storage + Metrics + Clock + Spawner + StoreContext>(
+    context: &E,
+    prefix: &str,
+    (certificates, blocks): (&'static str, &'static str),
+    table_size: u32,
+    page_cache: &CacheRef,
+    genesis: &Genesis,
+) -> anyhow::Result<(
+    immutable::Archive<E, Digest, crate::history::Certificate>,
+    immutable::Archive<E, Digest, Arc<Block>>,
+)> {
+    let certificates_archive = immutable::Archive::init(
+        context.child(certificates),
+        // Certificates of this scheme decode with a unit configuration.
+        archive_config(prefix, certificates, table_size, page_cache, ()),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("opening the {certificates} archive: {e}"))?;
+    let blocks_archive = immutable::Archive::init(
+        context.child(blocks),
+        archive_config(prefix, blocks, table_size, page_cache, block_cfg(genesis)),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("opening the {blocks} archive: {e}"))?;
+    Ok((certificates_archive, blocks_archive))
 }
 
 pub(crate) fn archive_config<C>(

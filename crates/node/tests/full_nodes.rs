@@ -202,6 +202,8 @@ enum Lie {
     TamperedBlock,
     /// Block 2 first (a height gap).
     SkippedHeight,
+    /// Nothing at all after the handshake.
+    Silence,
 }
 
 /// Serves one lie to every follower that connects, on `address`, under `key`.
@@ -235,7 +237,7 @@ async fn byzantine(
                 certificate: Some(Box::new(cert1)),
             }
         }
-        Lie::SkippedHeight => ToFollower::Block {
+        Lie::SkippedHeight | Lie::Silence => ToFollower::Block {
             block: Box::new(block2),
             certificate: Some(Box::new(cert2)),
         },
@@ -263,7 +265,9 @@ async fn byzantine(
                 ToUpstream::decode_cfg(hello, &()),
                 Ok(ToUpstream::Follow { from: 1, .. })
             ));
-            let _ = sender.send(message.encode()).await;
+            if !matches!(lie, Lie::Silence) {
+                let _ = sender.send(message.encode()).await;
+            }
             // Hold the connection: the follower must hang up by itself.
             let _ = receiver.recv().await;
         }
@@ -278,6 +282,7 @@ fn an_upstream_that_lies_is_dropped_and_the_full_node_follows_an_honest_one() {
         (21, Lie::ForgedCertificate, "forged certificate"),
         (22, Lie::TamperedBlock, "finalizes another block"),
         (23, Lie::SkippedHeight, "where 1 was next"),
+        (24, Lie::Silence, ""),
     ] {
         runner(seed).start(|context| async move {
             let (net, vs, upstreams) = validators_serving(&context).await;
@@ -292,18 +297,23 @@ fn an_upstream_that_lies_is_dropped_and_the_full_node_follows_an_honest_one() {
             let f = full_node(&context, &net, "full-x", vec![liar, upstreams[1].clone()]).await;
             wait_height(&context, &vs.iter().collect::<Vec<_>>(), 20).await;
             wait_full(&context, &f, 20).await;
-            assert!(
-                f.stats.misbehaved.load(Ordering::Relaxed) >= 1,
-                "{lie:?} not caught"
-            );
-            let last = f
-                .stats
-                .last_misbehaviour
-                .lock()
-                .unwrap()
-                .clone()
-                .unwrap_or_default();
-            assert!(last.contains(why), "{lie:?}: {last}");
+            if matches!(lie, Lie::Silence) {
+                // Not a lie, but it must not hold the node: left after the stall timeout.
+                assert!(f.stats.disconnects.load(Ordering::Relaxed) >= 1);
+            } else {
+                assert!(
+                    f.stats.misbehaved.load(Ordering::Relaxed) >= 1,
+                    "{lie:?} not caught"
+                );
+                let last = f
+                    .stats
+                    .last_misbehaviour
+                    .lock()
+                    .unwrap()
+                    .clone()
+                    .unwrap_or_default();
+                assert!(last.contains(why), "{lie:?}: {last}");
+            }
             for h in 1..=20 {
                 assert_eq!(
                     f.shared.block_at(h).await.map(|b| b.digest()),

@@ -8,7 +8,8 @@
 //! epoch: resharing keeps it). A run of up to [`MAX_UNCERTIFIED`] blocks may wait for one.
 //! Anything else is misbehaviour: the upstream is dropped, counted in [`FollowStats`], left
 //! alone for [`PENALTY`] retries, and the next one is tried. Only verified runs are stored
-//! and executed, through the same step as a validator's finalizer.
+//! and executed, through the same step as a validator's finalizer. An upstream that sends no
+//! block for [`STALL`] is left for the next one, so a silent upstream cannot hold the node.
 
 use super::{
     wire::{ToFollower, ToUpstream, MAX_SUBMIT_BATCH, NAMESPACE},
@@ -41,6 +42,10 @@ use unet_types::{block::BlockCfg, Block, Digest, SignedTx};
 
 /// Most blocks held while waiting for a certificate that finalizes them.
 pub const MAX_UNCERTIFIED: usize = 256;
+
+/// An upstream that sends no block for this long is left for the next one (a chain makes a
+/// block every block time; one that truly halted loses nothing by the switch).
+pub const STALL: Duration = Duration::from_secs(30);
 
 /// Retries an upstream that misbehaved sits out.
 pub const PENALTY: u32 = 10;
@@ -241,12 +246,20 @@ where
     });
     let mut pending: Vec<Arc<Block>> = Vec::new();
     let mut rng = context.child("verify");
+    // An upstream that goes quiet (or never speaks) is left after STALL without a block.
+    let mut last_block = context.current();
     let ended = loop {
         // Forward what waits first, in batches.
         if let Some(e) = flush(&mut sender, queued).await {
             break Ended::Lost(format!("send: {e}"));
         }
+        let mut stalled = Box::pin(futures::FutureExt::fuse(
+            context.sleep_until(last_block + STALL),
+        ));
         futures::select! {
+            _ = stalled => {
+                break Ended::Lost(format!("no block for {} s", STALL.as_secs()));
+            }
             t = forward.next() => {
                 let Some(t) = t else { continue };
                 queue(queued, t);
@@ -263,6 +276,7 @@ where
                     Some(Err(ended)) => break ended,
                     None => break Ended::Lost("reader stopped".into()),
                 };
+                last_block = context.current();
                 let (block, certificate) = match message {
                     ToFollower::Block { block, certificate } => (*block, certificate.map(|c| *c)),
                     ToFollower::Refused(why) => break Ended::Lost(format!("refused: {why}")),

@@ -24,7 +24,7 @@ pub mod server;
 pub mod wire;
 
 use crate::{
-    engine::{archive_config, open_chain},
+    engine::{open_chain, open_history},
     gossip::TxGossip,
     history::{Followed, FollowedArchives, History},
     mempool::{Mempool, MempoolLimits},
@@ -209,30 +209,15 @@ where
         crate::engine::PAGE_CACHE_PAGE_SIZE,
         crate::engine::PAGE_CACHE_CAPACITY,
     );
-    let blocks = commonware_storage::archive::immutable::Archive::init(
-        context.child("followed_blocks"),
-        archive_config(
-            &prefix,
-            "followed-blocks",
-            cfg.freezer_table_initial_size,
-            &page_cache,
-            crate::engine::block_cfg(&cfg.genesis),
-        ),
+    let (certificates, blocks) = open_history(
+        &context,
+        &prefix,
+        ("followed_certificates", "followed_blocks"),
+        cfg.freezer_table_initial_size,
+        &page_cache,
+        &cfg.genesis,
     )
-    .await
-    .map_err(|e| anyhow::anyhow!("opening the followed blocks archive: {e}"))?;
-    let certificates = commonware_storage::archive::immutable::Archive::init(
-        context.child("followed_certificates"),
-        archive_config(
-            &prefix,
-            "followed-certificates",
-            cfg.freezer_table_initial_size,
-            &page_cache,
-            (),
-        ),
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("opening the followed certificates archive: {e}"))?;
+    .await?;
     let (followed, history_handle) = Followed::start(
         context.child("history"),
         FollowedArchives {
