@@ -39,7 +39,7 @@ impl<T: commonware_storage::Context + Spawner> StoreContext for T {}
 
 /// The qmdb instance wrapped by [`StateDb`]: `current::ordered::variable` over an MMR, SHA-256,
 /// 32-byte activity chunks, an 8-byte ordered key translator, and sequential merkleization.
-type Db<E> = QmdbDb<Family, E, Key, Vec<u8>, Sha256, EightCap, CHUNK_SIZE, Sequential>;
+pub(crate) type Db<E> = QmdbDb<Family, E, Key, Vec<u8>, Sha256, EightCap, CHUNK_SIZE, Sequential>;
 type QmdbUpdate = Update<Key, ValueEncoding>;
 type QmdbBatch =
     current::batch::UnmerkleizedBatch<Family, Sha256, QmdbUpdate, CHUNK_SIZE, Sequential>;
@@ -48,7 +48,7 @@ type QmdbMerkleized =
 
 /// Codec configuration of a log operation: (key, (value length bound, byte)).
 type LogCodecCfg = ((), (commonware_codec::RangeCfg<usize>, ()));
-type QmdbConfig = VariableConfig<EightCap, LogCodecCfg, Sequential>;
+pub(crate) type QmdbConfig = VariableConfig<EightCap, LogCodecCfg, Sequential>;
 
 /// Storage tuning for [`StateDb::open_with_config`]. [`StateDb::open`] uses [`Self::new`].
 #[derive(Clone, Debug)]
@@ -72,7 +72,7 @@ impl StoreConfig {
         }
     }
 
-    fn qmdb(&self) -> QmdbConfig {
+    pub(crate) fn qmdb(&self) -> QmdbConfig {
         const BUFFER: NonZeroUsize = NZUsize!(1 << 20);
         let p = &self.partition_prefix;
         let page_cache = CacheRef::new(page_size(BLOB_PAGE_SIZE), self.page_cache_pages);
@@ -105,14 +105,14 @@ impl StoreConfig {
 }
 
 /// State shared by a [`StateDb`] and every batch built from it.
-struct Shared<E: StoreContext> {
+pub(crate) struct Shared<E: StoreContext> {
     /// `None` once closed, or after a failed/cancelled apply consumed the qmdb handle.
-    db: AsyncRwLock<Option<Db<E>>>,
+    pub(crate) db: AsyncRwLock<Option<Db<E>>>,
     closed: AtomicBool,
 }
 
 impl<E: StoreContext> Shared<E> {
-    fn unavailable(&self) -> Error {
+    pub(crate) fn unavailable(&self) -> Error {
         if self.closed.load(Ordering::Acquire) {
             Error::Closed
         } else {
@@ -122,7 +122,7 @@ impl<E: StoreContext> Shared<E> {
 }
 
 /// Decode the height stored as commit metadata (absent on a fresh database: height 0).
-fn decode_height(metadata: Option<Vec<u8>>) -> Result<u64, Error> {
+pub(crate) fn decode_height(metadata: Option<Vec<u8>>) -> Result<u64, Error> {
     match metadata {
         None => Ok(0),
         Some(bytes) => bytes
@@ -134,7 +134,7 @@ fn decode_height(metadata: Option<Vec<u8>>) -> Result<u64, Error> {
 
 /// Authenticated, crash-safe key/value state. See the crate documentation.
 pub struct StateDb<E: StoreContext> {
-    shared: Arc<Shared<E>>,
+    pub(crate) shared: Arc<Shared<E>>,
     root: Digest,
     height: u64,
     prune_interval: Option<NonZeroU64>,
@@ -151,9 +151,14 @@ impl<E: StoreContext> StateDb<E> {
     pub async fn open_with_config(context: E, config: StoreConfig) -> Result<Self, Error> {
         let db = Db::init(context, config.qmdb(), None).await?;
         let height = decode_height(db.get_metadata().await?)?;
+        tracing::debug!(height, root = ?db.root(), "opened state db");
+        Ok(Self::from_db(db, height, &config))
+    }
+
+    /// Wraps an opened (or freshly synced) qmdb at `height`.
+    pub(crate) fn from_db(db: Db<E>, height: u64, config: &StoreConfig) -> Self {
         let root = db.root();
-        tracing::debug!(height, ?root, "opened state db");
-        Ok(Self {
+        Self {
             shared: Arc::new(Shared {
                 db: AsyncRwLock::new(Some(db)),
                 closed: AtomicBool::new(false),
@@ -162,7 +167,7 @@ impl<E: StoreContext> StateDb<E> {
             height,
             prune_interval: config.prune_interval,
             applies_since_prune: 0,
-        })
+        }
     }
 
     /// Root of the applied state (equal to [`Merkleized::root`] of the last applied batch).

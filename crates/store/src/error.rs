@@ -45,6 +45,11 @@ pub enum Error {
     #[error("corrupt state database: {0}")]
     Corrupt(&'static str),
 
+    /// State sync failed: a target that does not verify, a source that could not answer, or a
+    /// rebuilt state that is not the target's (in words).
+    #[error("state sync: {0}")]
+    Sync(String),
+
     /// Any other error from the underlying qmdb / storage layer.
     #[error("storage error: {0}")]
     Storage(QmdbError),
