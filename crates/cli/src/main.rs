@@ -42,6 +42,11 @@ enum Command {
         /// overrides `tx_index_keep` in config.toml).
         #[arg(long, value_name = "BLOCKS")]
         tx_index_keep: Option<u64>,
+        /// How a full node with no state gets it: `state` (sync the state of a certified block
+        /// from its upstreams, then follow) or `replay` (every block from genesis); overrides
+        /// `[follow] sync` in config.toml.
+        #[arg(long, value_name = "MODE")]
+        sync: Option<unet_node::follow::SyncMode>,
     },
     /// Write the homes of an N-validator network (keys, shares, genesis, configs).
     Testnet(devnet::TestnetArgs),
@@ -135,10 +140,14 @@ fn main() -> Result<()> {
         Command::Node {
             home,
             tx_index_keep,
+            sync,
         } => {
             let mut home = unet_node::home::Home::load(&home)?;
             if let Some(keep) = tx_index_keep {
                 home.config.tx_index_keep = keep;
+            }
+            if let Some(sync) = sync {
+                home.config.follow.sync = sync;
             }
             init_tracing(&home.config.log);
             unet_node::run::run(home)

@@ -182,6 +182,12 @@ impl<E: StoreContext> Chain<E> {
         self.db.root()
     }
 
+    /// Serves the finalized state to nodes that sync it (reads under the store's read lock,
+    /// so it never waits on this chain's owner).
+    pub fn sync_server(&self) -> unet_store::SyncServer<E> {
+        self.db.sync_server()
+    }
+
     /// A read-only view of the finalized state that does not borrow the chain, so long reads
     /// (the API's lists, mempool admission) need not hold the chain's lock, which consensus
     /// needs. Its reads fail with [`unet_store::Error::StaleBatch`] once a newer block is

@@ -200,15 +200,13 @@ pub fn epoch_length(genesis: &Genesis) -> NonZeroU64 {
 }
 
 /// Opens the state and computes the genesis block (same on every node of the network).
-pub(crate) async fn open_chain<E: StoreContext>(
+/// Root of the genesis state. The genesis state lives in its own tiny store so its root is
+/// known on every restart: fresh or reopened, that store only ever holds the genesis state.
+async fn genesis_root<E: StoreContext>(
     context: &E,
     prefix: &str,
     genesis: &Genesis,
-    epoch_zero: &EpochInfo,
-    tx_index_keep: u64,
-) -> anyhow::Result<(Chain<E>, Block)> {
-    // The genesis state lives in its own tiny store so its root is known on every restart:
-    // fresh or reopened, that store only ever holds the genesis state.
+) -> anyhow::Result<Digest> {
     let genesis_chain = Chain::open(
         context.child("genesis_state"),
         &format!("{prefix}-genesis"),
@@ -216,8 +214,28 @@ pub(crate) async fn open_chain<E: StoreContext>(
     )
     .await
     .map_err(|e| anyhow::anyhow!("opening the genesis state: {e}"))?;
-    let genesis_root = genesis_chain.root();
-    drop(genesis_chain);
+    Ok(genesis_chain.root())
+}
+
+/// Digest of the chain's genesis block.
+pub(crate) async fn genesis_digest<E: StoreContext>(
+    context: &E,
+    prefix: &str,
+    genesis: &Genesis,
+    epoch_zero: &EpochInfo,
+) -> anyhow::Result<Digest> {
+    let root = genesis_root(context, prefix, genesis).await?;
+    Ok(genesis_block(genesis, root, epoch_zero).digest())
+}
+
+pub(crate) async fn open_chain<E: StoreContext>(
+    context: &E,
+    prefix: &str,
+    genesis: &Genesis,
+    epoch_zero: &EpochInfo,
+    tx_index_keep: u64,
+) -> anyhow::Result<(Chain<E>, Block)> {
+    let genesis_root = genesis_root(context, prefix, genesis).await?;
     let mut chain = Chain::open(
         context.child("state"),
         &format!("{prefix}-state"),

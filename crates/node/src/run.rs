@@ -100,6 +100,10 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
                 freezer_table_initial_size: 1 << 16,
                 tx_index_keep: home.config.tx_index_keep,
                 retry: Duration::from_secs(1),
+                sync: home.config.follow.sync,
+                sync_settings: follow::sync::SyncSettings {
+                    min_height: home.config.follow.sync_min_height,
+                },
             },
             handshake.clone(),
         )

@@ -145,6 +145,8 @@ pub struct Shared<E: StoreContext> {
     /// The height the store has applied; the finalizer publishes each new one, so waits
     /// subscribe instead of polling.
     pub applied: tokio::sync::watch::Sender<u64>,
+    /// Serves the finalized state to syncing nodes ([`crate::follow::server`]).
+    pub state_sync: unet_store::SyncServer<E>,
 }
 
 /// How many recent finalized blocks the node keeps in memory for the API.
@@ -171,7 +173,9 @@ impl<E: StoreContext> Shared<E> {
         let peers = chain.genesis.validators.len().saturating_sub(1);
         let genesis_doc = Arc::new(chain.genesis.clone());
         let (applied, _) = tokio::sync::watch::channel(chain.applied_height());
+        let state_sync = chain.sync_server();
         Self {
+            state_sync,
             applied,
             peers,
             genesis: genesis_doc,

@@ -21,8 +21,9 @@ use std::{net::SocketAddr, sync::atomic::Ordering, time::Duration};
 use unet_node::{
     follow::{
         self,
+        sync::SyncSettings,
         wire::{ToFollower, ToUpstream, NAMESPACE},
-        FullConfig, FullNode, Upstream,
+        FullConfig, FullNode, SyncMode, Upstream,
     },
     gossip,
     mempool::MempoolLimits,
@@ -94,6 +95,9 @@ fn full_config(net: &Net, name: &str, upstreams: Vec<Upstream>) -> FullConfig {
         freezer_table_initial_size: 1 << 12,
         tx_index_keep: 0,
         retry: Duration::from_millis(200),
+        // These tests are about following block by block (state sync has its own below).
+        sync: SyncMode::Replay,
+        sync_settings: SyncSettings::default(),
     }
 }
 
@@ -365,4 +369,244 @@ fn a_full_node_resumes_from_its_own_storage_after_a_crash() {
             );
         }
     });
+}
+
+/// What a byzantine state-sync upstream does.
+#[derive(Clone, Copy, Debug)]
+enum SyncLie {
+    /// Offers the real state with the previous block's certificate re-pointed at its block.
+    ForgedCertificate,
+    /// Offers the real block and certificate with a target whose ops root is another one.
+    WrongState,
+    /// Offers the real state honestly, then changes every operation it sends.
+    TamperedChunks,
+}
+
+fn tamper(op: unet_store::SyncOp) -> unet_store::SyncOp {
+    match op {
+        unet_store::SyncOp::Update(mut update) => {
+            update.value.push(0xff);
+            unet_store::SyncOp::Update(update)
+        }
+        unet_store::SyncOp::CommitFloor(value, floor) => {
+            let mut value = value.unwrap_or_default();
+            value.push(1);
+            unet_store::SyncOp::CommitFloor(Some(value), floor)
+        }
+        delete => unet_store::SyncOp::CommitFloor(Some(delete.encode().to_vec()), 0u64.into()),
+    }
+}
+
+/// Serves state sync with one lie, on `address`, from validator `v`'s state.
+async fn sync_liar(
+    context: &Ctx,
+    v: &Running,
+    key: ed25519::PrivateKey,
+    address: SocketAddr,
+    lie: SyncLie,
+) {
+    let mut listener = context.bind(address).await.expect("bind");
+    let shared = v.shared.clone();
+    context.child("sync_liar").spawn(move |context| async move {
+        loop {
+            let Ok((_, sink, stream)) = listener.accept().await else {
+                return;
+            };
+            let Ok((_, mut sender, mut receiver)) = upgrader(key.clone())
+                .listen(
+                    context.child("hs"),
+                    NAMESPACE,
+                    MAX_MESSAGE_SIZE,
+                    |_| async { true },
+                    stream,
+                    sink,
+                )
+                .await
+            else {
+                continue;
+            };
+            // It serves state sync only (the follower comes to it later, block by block).
+            let Ok(hello) = receiver.recv().await else {
+                continue;
+            };
+            if !matches!(
+                ToUpstream::decode_cfg(hello, &()),
+                Ok(ToUpstream::Sync { .. })
+            ) {
+                continue;
+            }
+            // The applied state at a height that has its own certificate (and the one before).
+            let history = shared.history.get().expect("history").clone();
+            let (mut target, block, mut certificate) = loop {
+                let target = shared.state_sync.target().await.expect("target");
+                let h = target.height;
+                if let (Some(b), Some(c), Some(_)) = (
+                    history.block(h).await,
+                    history.finalization(h).await,
+                    history.finalization(h - 1).await,
+                ) {
+                    break (target, b, c);
+                }
+                context.sleep(Duration::from_millis(100)).await;
+            };
+            match lie {
+                SyncLie::ForgedCertificate => {
+                    certificate = history.finalization(target.height - 1).await.unwrap();
+                    certificate.proposal.payload = block.digest();
+                }
+                SyncLie::WrongState => target.ops_root = block.parent,
+                SyncLie::TamperedChunks => {}
+            }
+            let offer = ToFollower::SyncTarget {
+                block: Box::new((*block).clone()),
+                certificate: Box::new(certificate),
+                target: Box::new(target),
+            };
+            if sender.send(offer.encode()).await.is_err() {
+                continue;
+            }
+            while let Ok(m) = receiver.recv().await {
+                let Ok(ToUpstream::SyncOps(request)) = ToUpstream::decode_cfg(m, &()) else {
+                    break;
+                };
+                let Ok(response) = shared.state_sync.serve(request, 1 << 20).await else {
+                    break;
+                };
+                let response = match response {
+                    unet_store::SyncResponse::Operations { proof, operations } => {
+                        unet_store::SyncResponse::Operations {
+                            proof,
+                            operations: operations.into_iter().map(tamper).collect(),
+                        }
+                    }
+                    unet_store::SyncResponse::Boundary {
+                        proof,
+                        op,
+                        pinned_nodes,
+                    } => unet_store::SyncResponse::Boundary {
+                        proof,
+                        op: tamper(op),
+                        pinned_nodes,
+                    },
+                };
+                let message = ToFollower::SyncOps(Box::new(response));
+                if sender.send(message.encode()).await.is_err() {
+                    break;
+                }
+            }
+        }
+    });
+}
+
+/// A full node joining a chain past `sync_min_height` syncs the state of a certified block
+/// instead of replaying: it never fetches a block below that height, reaches the validators'
+/// state root and follows on block by block. An upstream that offers a forged certificate,
+/// a state that is not the certified block's, or chunks that do not match their proofs is
+/// caught (named, counted, benched) and the sync completes from the honest upstreams.
+#[test]
+fn a_late_full_node_syncs_state_and_lying_upstreams_are_caught() {
+    for (seed, lie, why) in [
+        (41, None, ""),
+        (42, Some(SyncLie::ForgedCertificate), "forged certificate"),
+        (43, Some(SyncLie::WrongState), "not the certified block's"),
+        (
+            44,
+            Some(SyncLie::TamperedChunks),
+            "does not match its proof",
+        ),
+    ] {
+        runner(seed).start(|context| async move {
+            let (net, vs, upstreams) = validators_serving(&context).await;
+            wait_height(&context, &[&vs[0]], 30).await;
+            let mut ups = upstreams[1..3].to_vec();
+            if let Some(lie) = lie {
+                let key = ed25519::PrivateKey::from_seed(0xbad5);
+                let address = SocketAddr::from(([127, 0, 0, 1], 7_200));
+                sync_liar(&context, &vs[0], key.clone(), address, lie).await;
+                ups.insert(
+                    0,
+                    Upstream {
+                        key: key.public_key(),
+                        address,
+                    },
+                );
+            }
+            let mut cfg = full_config(&net, "full-s", ups);
+            cfg.sync = SyncMode::State;
+            cfg.sync_settings = SyncSettings { min_height: 20 };
+            let f = follow::start_full(
+                context.child("full"),
+                cfg,
+                upgrader(ed25519::PrivateKey::from_seed(0xf055)),
+            )
+            .await
+            .expect("full node");
+            let synced = f.stats.synced_height.load(Ordering::Relaxed);
+            assert!(synced >= 30, "synced at {synced}");
+            assert_eq!(f.shared.status().finalized_height, synced);
+            // Nothing below the synced height was fetched.
+            assert!(f.shared.block_at(synced - 1).await.is_none());
+            assert!(f.shared.block_at(1).await.is_none());
+
+            let target = synced + 15;
+            wait_height(&context, &vs.iter().collect::<Vec<_>>(), target).await;
+            wait_full(&context, &f, target).await;
+            for h in synced..=target {
+                assert_eq!(
+                    f.shared.block_at(h).await.map(|b| b.digest()),
+                    digest_at(&vs[0], h).await,
+                    "height {h}"
+                );
+            }
+            let applied = f.stats.applied.load(Ordering::Relaxed);
+            let height = f.shared.status().finalized_height;
+            assert_eq!(
+                applied,
+                height - synced,
+                "only blocks after the synced one ran"
+            );
+            let root = |s: &std::sync::Arc<unet_node::shared::Shared<Ctx>>| {
+                let s = s.clone();
+                async move {
+                    s.applied_at_least(target).await;
+                    s.history
+                        .get()
+                        .unwrap()
+                        .block(target)
+                        .await
+                        .unwrap()
+                        .state_root
+                }
+            };
+            assert_eq!(root(&f.shared).await, root(&vs[0].shared).await);
+            // The synced state answers reads: the faucet's balance is the validators'.
+            let faucet = faucet().public_key();
+            let at_full = {
+                let who = faucet.clone();
+                f.shared
+                    .chain(move |c| Box::pin(async move { c.account(&who).await.unwrap() }))
+                    .await
+                    .unwrap()
+                    .balance
+            };
+            let at_validator = {
+                let v = &vs[0];
+                v.shared
+                    .applied_at_least(f.shared.status().finalized_height)
+                    .await;
+                balance(v, &faucet).await
+            };
+            assert_eq!(at_full, at_validator);
+
+            let misbehaved = f.stats.misbehaved.load(Ordering::Relaxed);
+            match lie {
+                None => assert_eq!(misbehaved, 0),
+                Some(lie) => {
+                    assert!(misbehaved >= 1, "{lie:?} not caught");
+                    let last = f.stats.last_misbehaviour.lock().unwrap().clone();
+                    assert!(last.unwrap_or_default().contains(why), "{lie:?}");
+                }
+            }
+        });
+    }
 }

@@ -74,6 +74,8 @@ pub struct FollowStats {
     pub disconnects: AtomicU64,
     /// Blocks verified and applied.
     pub applied: AtomicU64,
+    /// Height whose state this node synced instead of replaying blocks (0: none).
+    pub synced_height: AtomicU64,
     /// Why the last upstream was dropped for misbehaviour.
     pub last_misbehaviour: Mutex<Option<String>>,
     /// The upstream being followed now.
@@ -99,14 +101,13 @@ pub fn start<E, U>(
     shared: Arc<Shared<E>>,
     history: Followed,
     mut forward: mpsc::UnboundedReceiver<SignedTx>,
-) -> (Handle<()>, Arc<FollowStats>)
+    stats: Arc<FollowStats>,
+) -> Handle<()>
 where
     E: Clock + Rng + CryptoRng + Spawner + Network + StoreContext + Send + Sync + 'static,
     U: Upgrader<PublicKey = ed25519::PublicKey>,
 {
-    let stats = Arc::new(FollowStats::default());
-    let handle = context.spawn({
-        let stats = stats.clone();
+    context.spawn({
         move |context| async move {
             let upgrader = Timeout::new(upgrader, HANDSHAKE_TIMEOUT);
             let mut queued = VecDeque::new();
@@ -163,8 +164,7 @@ where
                 context.sleep(cfg.retry).await;
             }
         }
-    });
-    (handle, stats)
+    })
 }
 
 fn queue(queued: &mut VecDeque<SignedTx>, t: SignedTx) {
@@ -280,6 +280,9 @@ where
                 let (block, certificate) = match message {
                     ToFollower::Block { block, certificate } => (*block, certificate.map(|c| *c)),
                     ToFollower::Refused(why) => break Ended::Lost(format!("refused: {why}")),
+                    ToFollower::SyncTarget { .. } | ToFollower::SyncOps(_) => {
+                        break Ended::Misbehaved("sent state sync to a follower".into())
+                    }
                 };
                 match accept(&mut rng, shared, &mut pending, height, digest, block, certificate) {
                     Err(why) => break Ended::Misbehaved(why),

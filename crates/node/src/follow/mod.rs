@@ -21,10 +21,13 @@
 
 pub mod client;
 pub mod server;
+pub mod sync;
 pub mod wire;
 
+pub use sync::SyncMode;
+
 use crate::{
-    engine::{open_chain, open_history},
+    engine::{genesis_digest, open_chain, open_history},
     gossip::TxGossip,
     history::{Followed, FollowedArchives, History},
     mempool::{Mempool, MempoolLimits},
@@ -64,6 +67,13 @@ pub struct FollowConfig {
     /// The nodes a full node follows, tried in turn: `"<ed25519 key hex>@<host:port>"`.
     #[serde(default)]
     pub upstreams: Vec<Upstream>,
+    /// How a full node with no state gets it: `"state"` (sync the state of a certified block,
+    /// then follow) or `"replay"` (every block from genesis).
+    #[serde(default)]
+    pub sync: SyncMode,
+    /// A fresh full node replays instead of syncing state while the chain is below this height.
+    #[serde(default = "default_sync_min_height")]
+    pub sync_min_height: u64,
 }
 
 impl Default for FollowConfig {
@@ -73,8 +83,14 @@ impl Default for FollowConfig {
             listen: None,
             max_followers: DEFAULT_MAX_FOLLOWERS,
             upstreams: Vec::new(),
+            sync: SyncMode::default(),
+            sync_min_height: default_sync_min_height(),
         }
     }
+}
+
+fn default_sync_min_height() -> u64 {
+    sync::SyncSettings::default().min_height
 }
 
 fn default_max_followers() -> usize {
@@ -159,6 +175,10 @@ pub struct FullConfig {
     pub tx_index_keep: u64,
     /// How long to wait before trying the next upstream after one failed.
     pub retry: Duration,
+    /// How to get the state when the node has none.
+    pub sync: SyncMode,
+    /// When state sync is chosen over replay.
+    pub sync_settings: sync::SyncSettings,
 }
 
 /// A started full node.
@@ -185,26 +205,8 @@ where
     U: Upgrader<PublicKey = ed25519::PublicKey>,
 {
     let prefix = cfg.partition_prefix.clone();
-    let (chain, genesis_block) = open_chain(
-        &context,
-        &prefix,
-        &cfg.genesis,
-        &cfg.epoch_zero,
-        cfg.tx_index_keep,
-    )
-    .await?;
     let identity = *cfg.epoch_zero.output.public().public();
     let verifier = Scheme::certificate_verifier(unet_types::CONSENSUS_NAMESPACE, identity);
-    let (mempool, mempool_handle) =
-        crate::mempool::actor::start(context.child("mempool"), Mempool::new(cfg.mempool));
-    let shared = Arc::new(Shared::new(
-        context.child("chain"),
-        chain,
-        mempool,
-        verifier,
-        &genesis_block,
-        NodeRole::Full,
-    ));
     let page_cache = CacheRef::new(
         crate::engine::PAGE_CACHE_PAGE_SIZE,
         crate::engine::PAGE_CACHE_CAPACITY,
@@ -225,19 +227,64 @@ where
             certificates,
         },
     );
+    let follower_cfg = client::Config {
+        upstreams: cfg.upstreams,
+        retry: cfg.retry,
+        block_cfg: crate::engine::block_cfg(&cfg.genesis),
+    };
+    let stats = Arc::new(client::FollowStats::default());
+    if cfg.sync == SyncMode::State && sync::wanted(&context, &prefix).await {
+        let genesis_digest =
+            genesis_digest(&context, &prefix, &cfg.genesis, &cfg.epoch_zero).await?;
+        let offer = sync::sync_state(
+            &context,
+            &prefix,
+            genesis_digest,
+            &verifier,
+            &follower_cfg,
+            cfg.sync_settings,
+            upgrader.clone(),
+            &stats,
+        )
+        .await?;
+        if let Some(offer) = offer {
+            // The synced block goes into the history: the chain resolves its applied block
+            // from there, and the follower goes on from the next height.
+            followed
+                .put(vec![offer.block], offer.certificate)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            sync::clear_marker(&context, &prefix).await?;
+        }
+    }
+    let (chain, genesis_block) = open_chain(
+        &context,
+        &prefix,
+        &cfg.genesis,
+        &cfg.epoch_zero,
+        cfg.tx_index_keep,
+    )
+    .await?;
+    let (mempool, mempool_handle) =
+        crate::mempool::actor::start(context.child("mempool"), Mempool::new(cfg.mempool));
+    let shared = Arc::new(Shared::new(
+        context.child("chain"),
+        chain,
+        mempool,
+        verifier,
+        &genesis_block,
+        NodeRole::Full,
+    ));
     let _ = shared.history.set(History::Followed(followed.clone()));
     let (gossip, forward) = TxGossip::detached();
-    let (follower, stats) = client::start(
+    let follower = client::start(
         context.child("follower"),
-        client::Config {
-            upstreams: cfg.upstreams,
-            retry: cfg.retry,
-            block_cfg: crate::engine::block_cfg(&cfg.genesis),
-        },
+        follower_cfg,
         upgrader,
         shared.clone(),
         followed,
         forward,
+        stats.clone(),
     );
     Ok(FullNode {
         shared,

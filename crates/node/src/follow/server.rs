@@ -156,7 +156,13 @@ async fn serve_one<E, S, R>(
     };
     let from = match first {
         Ok(ToUpstream::Follow { genesis, from }) if genesis == shared.genesis_digest => from.max(1),
-        Ok(ToUpstream::Follow { .. }) => {
+        Ok(ToUpstream::Sync { genesis }) if genesis == shared.genesis_digest => {
+            info!(%addr, ?peer, "serving state sync");
+            let why = serve_sync(&mut sender, &mut receiver, &shared).await;
+            info!(%addr, ?peer, why, "stopped serving state sync");
+            return;
+        }
+        Ok(ToUpstream::Follow { .. } | ToUpstream::Sync { .. }) => {
             refuse(&mut sender, "another chain: the genesis differs").await;
             return;
         }
@@ -189,6 +195,77 @@ async fn serve_one<E, S, R>(
 
 async fn refuse<S: commonware_stream::Sender>(sender: &mut S, why: &str) {
     let _ = sender.send(ToFollower::Refused(why.into()).encode()).await;
+}
+
+/// Serves one state sync: the applied state as a target, then each request for operations
+/// in order; returns why it stopped. A request the state can no longer answer (pruned past
+/// it) is refused and the session ends; the syncing node asks for a newer target.
+async fn serve_sync<E, S, R>(sender: &mut S, receiver: &mut R, shared: &Shared<E>) -> String
+where
+    E: StoreContext,
+    S: commonware_stream::Sender,
+    R: commonware_stream::Receiver,
+{
+    let target = match shared.state_sync.target().await {
+        Ok(t) => t,
+        Err(e) => {
+            refuse(sender, "the state is unavailable").await;
+            return format!("no target: {e}");
+        }
+    };
+    let height = target.height;
+    if height == 0 {
+        refuse(sender, "nothing to sync: the chain is at genesis").await;
+        return "at genesis".into();
+    }
+    let block = shared.block_at(height).await;
+    let certificate = match shared.history.get() {
+        Some(h) => h.finalization(height).await,
+        None => None,
+    };
+    let (Some(block), Some(certificate)) = (block, certificate) else {
+        // The applied block is finalized by a later certificate (or not yet published):
+        // the next applied height will do.
+        refuse(sender, "no certificate for the applied height yet; retry").await;
+        return format!("nothing certified at {height}");
+    };
+    let offer = ToFollower::SyncTarget {
+        block: Box::new((*block).clone()),
+        certificate: Box::new(certificate),
+        target: Box::new(target),
+    };
+    if sender.send(offer.encode()).await.is_err() {
+        return "connection closed".into();
+    }
+    // Room for the message's own framing around the response.
+    let budget = MAX_MESSAGE_SIZE as usize - 1024;
+    loop {
+        let Ok(message) = receiver.recv().await else {
+            return "the syncing node left".into();
+        };
+        let request = match ToUpstream::decode_cfg(message, &()) {
+            Ok(ToUpstream::SyncOps(request)) => request,
+            _ => return "unexpected message during sync".into(),
+        };
+        let response = match shared.state_sync.serve(request, budget).await {
+            Ok(r) => r,
+            Err(e) => {
+                refuse(
+                    sender,
+                    "this node can no longer serve that state; ask again",
+                )
+                .await;
+                return format!("cannot serve {request}: {e}");
+            }
+        };
+        if sender
+            .send(ToFollower::SyncOps(Box::new(response)).encode())
+            .await
+            .is_err()
+        {
+            return "connection closed".into();
+        }
+    }
 }
 
 /// Streams every finalized block from `from` on; returns why it stopped.
@@ -240,7 +317,8 @@ where
         };
         let txs = match ToUpstream::decode_cfg(message, &()) {
             Ok(ToUpstream::Submit(txs)) => txs,
-            Ok(ToUpstream::Follow { .. }) | Err(_) => {
+            Ok(ToUpstream::Follow { .. } | ToUpstream::Sync { .. } | ToUpstream::SyncOps(_))
+            | Err(_) => {
                 debug!("follower sent an unexpected message; dropping it");
                 return;
             }

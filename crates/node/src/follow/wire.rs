@@ -7,9 +7,16 @@
 //! for that height if any; a block without one is finalized by the next certificate through
 //! the parent links. The follower may send [`ToUpstream::Submit`] batches at any time: the
 //! transactions its API admitted, for the upstream to admit and spread.
+//!
+//! A node that syncs state speaks first with [`ToUpstream::Sync`] instead. The upstream answers
+//! with [`ToFollower::SyncTarget`] (its applied state: the block at that height, the
+//! certificate that finalizes it and the [`SyncTarget`] whose root the block carries), then
+//! answers each [`ToUpstream::SyncOps`] request, in order, with [`ToFollower::SyncOps`]: the
+//! operations and the proof that they are in the state's log.
 
 use crate::history::Certificate;
 use commonware_codec::{EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt as _, Write};
+use unet_store::{read_response, SyncRequest, SyncResponse, SyncTarget, MAX_SYNC_OPS};
 use unet_types::{block::BlockCfg, Block, Digest, SignedTx};
 
 /// Namespace the handshake binds (no other protocol's session can be replayed here).
@@ -33,6 +40,13 @@ pub enum ToUpstream {
     },
     /// Transactions for the upstream to admit into its mempool and spread.
     Submit(Vec<SignedTx>),
+    /// Offer me your applied state to sync (first message, once, instead of `Follow`).
+    Sync {
+        /// Digest of the genesis block the syncing node's chain starts from.
+        genesis: Digest,
+    },
+    /// Send me these state operations, with their proof (after `Sync`).
+    SyncOps(SyncRequest),
 }
 
 /// From the followed node to its follower.
@@ -47,6 +61,17 @@ pub enum ToFollower {
     },
     /// The upstream will not serve this follower (why, in words); it closes next.
     Refused(String),
+    /// The state this upstream offers to sync (answers `Sync`).
+    SyncTarget {
+        /// The finalized block whose `state_root` is the target's root.
+        block: Box<Block>,
+        /// The certificate that finalizes it.
+        certificate: Box<Certificate>,
+        /// How to fetch the state.
+        target: Box<SyncTarget>,
+    },
+    /// State operations and their proof (answers `SyncOps`, in order).
+    SyncOps(Box<SyncResponse>),
 }
 
 impl Write for ToUpstream {
@@ -61,6 +86,14 @@ impl Write for ToUpstream {
                 1u8.write(buf);
                 txs.write(buf);
             }
+            Self::Sync { genesis } => {
+                2u8.write(buf);
+                genesis.write(buf);
+            }
+            Self::SyncOps(request) => {
+                3u8.write(buf);
+                request.write(buf);
+            }
         }
     }
 }
@@ -70,6 +103,8 @@ impl EncodeSize for ToUpstream {
         1 + match self {
             Self::Follow { genesis, from } => genesis.encode_size() + from.encode_size(),
             Self::Submit(txs) => txs.encode_size(),
+            Self::Sync { genesis } => genesis.encode_size(),
+            Self::SyncOps(request) => request.encode_size(),
         }
     }
 }
@@ -87,6 +122,10 @@ impl Read for ToUpstream {
                 buf,
                 &(RangeCfg::from(..=MAX_SUBMIT_BATCH), ()),
             )?)),
+            2 => Ok(Self::Sync {
+                genesis: Digest::read(buf)?,
+            }),
+            3 => Ok(Self::SyncOps(SyncRequest::read(buf)?)),
             t => Err(CodecError::InvalidEnum(t)),
         }
     }
@@ -108,6 +147,20 @@ impl Write for ToFollower {
                 1u8.write(buf);
                 why.as_bytes().to_vec().write(buf);
             }
+            Self::SyncTarget {
+                block,
+                certificate,
+                target,
+            } => {
+                2u8.write(buf);
+                block.write(buf);
+                certificate.write(buf);
+                target.write(buf);
+            }
+            Self::SyncOps(response) => {
+                3u8.write(buf);
+                response.write(buf);
+            }
         }
     }
 }
@@ -119,6 +172,12 @@ impl EncodeSize for ToFollower {
                 block.encode_size() + 1 + certificate.as_ref().map_or(0, |c| c.encode_size())
             }
             Self::Refused(why) => why.as_bytes().to_vec().encode_size(),
+            Self::SyncTarget {
+                block,
+                certificate,
+                target,
+            } => block.encode_size() + certificate.encode_size() + target.encode_size(),
+            Self::SyncOps(response) => response.encode_size(),
         }
     }
 }
@@ -136,6 +195,13 @@ impl Read for ToFollower {
                 let bytes = Vec::<u8>::read_cfg(buf, &(RangeCfg::from(..=MAX_REASON), ()))?;
                 Ok(Self::Refused(String::from_utf8_lossy(&bytes).into_owned()))
             }
+            2 => Ok(Self::SyncTarget {
+                block: Box::new(Block::read_cfg(buf, cfg)?),
+                certificate: Box::new(Certificate::read(buf)?),
+                target: Box::new(SyncTarget::read(buf)?),
+            }),
+            // Bounded: no more operations than any request may ask for.
+            3 => Ok(Self::SyncOps(Box::new(read_response(buf, MAX_SYNC_OPS)?))),
             t => Err(CodecError::InvalidEnum(t)),
         }
     }
@@ -162,6 +228,18 @@ mod tests {
             other => panic!("decoded {other:?}"),
         }
         assert!(ToFollower::decode_cfg(Copying(&[2u8][..]), &cfg).is_err());
+        assert!(ToFollower::decode_cfg(Copying(&[3u8][..]), &cfg).is_err());
+        assert!(ToFollower::decode_cfg(Copying(&[4u8][..]), &cfg).is_err());
+        let sync = ToUpstream::Sync {
+            genesis: Digest::from([3u8; 32]),
+        };
+        assert_eq!(ToUpstream::decode_cfg(sync.encode(), &()).unwrap(), sync);
+        let ops = ToUpstream::SyncOps(SyncRequest::Operations {
+            size: 100u64.into(),
+            start: 7u64.into(),
+            max_ops: std::num::NonZeroU64::new(50).unwrap(),
+        });
+        assert_eq!(ToUpstream::decode_cfg(ops.encode(), &()).unwrap(), ops);
     }
 
     #[test]

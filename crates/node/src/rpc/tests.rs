@@ -421,6 +421,8 @@ fn limits_round_trip_through_config_toml() {
             )
             .parse()
             .unwrap()],
+            sync: crate::follow::SyncMode::Replay,
+            sync_min_height: 77,
         },
     };
     let text = toml::to_string_pretty(&config).unwrap();
