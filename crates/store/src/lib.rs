@@ -89,8 +89,8 @@ pub use db::{Batch, Merkleized, StateDb, StoreConfig, StoreContext};
 pub use error::{Error, QmdbError};
 pub use proof::{verify_proof, AbsenceProof, InclusionProof, StateProof, MAX_PROOF_DIGESTS};
 pub use sync::{
-    decode_response, encode_response, PeerSource, SyncOp, SyncPeers, SyncRequest, SyncResponse,
-    SyncServer, SyncSource, SyncTarget, SyncTuning, MAX_SYNC_OPS,
+    decode_response, encode_response, read_response, PeerSource, SyncOp, SyncPeers, SyncRequest,
+    SyncResponse, SyncServer, SyncSource, SyncTarget, SyncTuning, MAX_SYNC_OPS,
 };
 
 /// State keys: 32-byte SHA-256 digests.

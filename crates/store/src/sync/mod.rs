@@ -155,6 +155,15 @@ fn op_cfg() -> <SyncOp as Read>::Cfg {
     ((), ((..=MAX_VALUE_SIZE).into(), ()))
 }
 
+/// Reads a response of at most `max_ops` operations from `buf` (to embed one in a message).
+pub fn read_response(
+    buf: &mut impl commonware_codec::Buf,
+    max_ops: u64,
+) -> Result<SyncResponse, commonware_codec::Error> {
+    let max_ops = max_ops.min(MAX_SYNC_OPS) as usize;
+    SyncResponse::read_cfg(buf, &(max_ops, op_cfg()))
+}
+
 /// Decodes a response to a request for at most `max_ops` operations (bounded: a response
 /// carries no more than that many operations, each within the value bound).
 pub fn decode_response(
