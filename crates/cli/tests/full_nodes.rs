@@ -17,9 +17,10 @@ use unet_types::{PrivateKey, UNC};
 /// A transfer sent to a full node is forwarded and finalized; the full nodes answer the API as
 /// the validators do (status role, blocks, the transaction, the account, the certified
 /// header); a full node SIGKILLed while following resumes from its own disk and still finds
-/// the transaction finalized before the kill.
+/// the transaction finalized before the kill; started again with no storage, it syncs state
+/// instead of replaying.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn full_nodes_follow_serve_the_api_and_resume_after_kill_9() {
+async fn full_nodes_follow_serve_the_api_resume_after_kill_9_and_sync_state() {
     let mut net = Network::start(
         24400,
         24500,
@@ -80,4 +81,31 @@ async fn full_nodes_follow_serve_the_api_and_resume_after_kill_9() {
         log.matches("following").count() >= 2,
         "followed before and after the restart"
     );
+
+    // Started afresh on this chain, a full node syncs the state of a certified block from its
+    // upstreams instead of replaying: wipe the other full node's storage, let it sync (the
+    // chain is past a lowered `sync_min_height`), and read the synced state through its API.
+    net.kill(other);
+    let home = net.home(other);
+    let data = unet_node::home::Home::load(&home).unwrap().data_dir();
+    std::fs::remove_dir_all(&data).unwrap();
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
+    let config = config.replace("sync_min_height = 1024", "sync_min_height = 10");
+    assert!(config.contains("sync_min_height = 10"), "{config}");
+    std::fs::write(home.join("config.toml"), config).unwrap();
+    net.restart(other);
+    net.wait_all_caught_up_with(validator).await;
+    let o = net.client_of(other);
+    assert_eq!(o.account(&bob.public_key()).await.unwrap().balance, UNC);
+    assert!(
+        o.get_block(BlockId::Height(1), false).await.is_err(),
+        "no block below the synced height was fetched"
+    );
+    let h = support::height(&o).await;
+    assert_eq!(
+        o.get_block(BlockId::Height(h), false).await.unwrap(),
+        v.get_block(BlockId::Height(h), false).await.unwrap()
+    );
+    let log = std::fs::read_to_string(home.join("node.log")).unwrap();
+    assert!(log.contains("state synced"), "synced, not replayed");
 }

@@ -380,6 +380,9 @@ enum SyncLie {
     WrongState,
     /// Offers the real state honestly, then changes every operation it sends.
     TamperedChunks,
+    /// Offers the real block and certificate with a target one operation short (its proof
+    /// would make every honest upstream's chunks fail).
+    WrongSize,
 }
 
 fn tamper(op: unet_store::SyncOp) -> unet_store::SyncOp {
@@ -456,7 +459,9 @@ async fn sync_liar(
                 }
                 SyncLie::WrongState => target.ops_root = block.parent,
                 SyncLie::TamperedChunks => {}
+                SyncLie::WrongSize => target.size -= 1,
             }
+            let true_size = target.size + matches!(lie, SyncLie::WrongSize) as u64;
             let offer = ToFollower::SyncTarget {
                 block: Box::new((*block).clone()),
                 certificate: Box::new(certificate),
@@ -465,15 +470,34 @@ async fn sync_liar(
             if sender.send(offer.encode()).await.is_err() {
                 continue;
             }
+            let mut answered = 0;
             while let Ok(m) = receiver.recv().await {
                 let Ok(ToUpstream::SyncOps(request)) = ToUpstream::decode_cfg(m, &()) else {
                     break;
+                };
+                answered += 1;
+                let tampers = matches!(lie, SyncLie::TamperedChunks) && answered > 1;
+                // It answers from the state it really has.
+                let request = match request {
+                    unet_store::SyncRequest::Boundary { start, .. } => {
+                        unet_store::SyncRequest::Boundary {
+                            size: true_size.into(),
+                            start,
+                        }
+                    }
+                    unet_store::SyncRequest::Operations { start, max_ops, .. } => {
+                        unet_store::SyncRequest::Operations {
+                            size: true_size.into(),
+                            start,
+                            max_ops,
+                        }
+                    }
                 };
                 let Ok(response) = shared.state_sync.serve(request, 1 << 20).await else {
                     break;
                 };
                 let response = match response {
-                    unet_store::SyncResponse::Operations { proof, operations } => {
+                    unet_store::SyncResponse::Operations { proof, operations } if tampers => {
                         unet_store::SyncResponse::Operations {
                             proof,
                             operations: operations.into_iter().map(tamper).collect(),
@@ -483,11 +507,12 @@ async fn sync_liar(
                         proof,
                         op,
                         pinned_nodes,
-                    } => unet_store::SyncResponse::Boundary {
+                    } if tampers => unet_store::SyncResponse::Boundary {
                         proof,
                         op: tamper(op),
                         pinned_nodes,
                     },
+                    honest => honest,
                 };
                 let message = ToFollower::SyncOps(Box::new(response));
                 if sender.send(message.encode()).await.is_err() {
@@ -501,8 +526,9 @@ async fn sync_liar(
 /// A full node joining a chain past `sync_min_height` syncs the state of a certified block
 /// instead of replaying: it never fetches a block below that height, reaches the validators'
 /// state root and follows on block by block. An upstream that offers a forged certificate,
-/// a state that is not the certified block's, or chunks that do not match their proofs is
-/// caught (named, counted, benched) and the sync completes from the honest upstreams.
+/// a state that is not the certified block's, an offer whose size is not its root's, or
+/// chunks that do not match their proofs is caught (named, counted, benched) and the sync
+/// completes from the honest upstreams.
 #[test]
 fn a_late_full_node_syncs_state_and_lying_upstreams_are_caught() {
     for (seed, lie, why) in [
@@ -523,13 +549,13 @@ fn a_late_full_node_syncs_state_and_lying_upstreams_are_caught() {
                 let key = ed25519::PrivateKey::from_seed(0xbad5);
                 let address = SocketAddr::from(([127, 0, 0, 1], 7_200));
                 sync_liar(&context, &vs[0], key.clone(), address, lie).await;
-                ups.insert(
-                    0,
-                    Upstream {
-                        key: key.public_key(),
-                        address,
-                    },
-                );
+                let liar = Upstream {
+                    key: key.public_key(),
+                    address,
+                };
+                // Asked first: it makes the offer (and the chunk liar proves it honestly, then
+                // lies in the chunks the sync asks it for).
+                ups.insert(0, liar);
             }
             let mut cfg = full_config(&net, "full-s", ups);
             cfg.sync = SyncMode::State;
@@ -602,7 +628,11 @@ fn a_late_full_node_syncs_state_and_lying_upstreams_are_caught() {
             match lie {
                 None => assert_eq!(misbehaved, 0),
                 Some(lie) => {
-                    assert!(misbehaved >= 1, "{lie:?} not caught");
+                    assert!(
+                        misbehaved >= 1,
+                        "{lie:?} not caught ({} disconnects)",
+                        f.stats.disconnects.load(Ordering::Relaxed)
+                    );
                     let last = f.stats.last_misbehaviour.lock().unwrap().clone();
                     assert!(last.unwrap_or_default().contains(why), "{lie:?}");
                 }

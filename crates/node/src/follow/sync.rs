@@ -6,7 +6,9 @@
 //! finalizes it and a [`unet_store::SyncTarget`]. The node checks the certificate under the
 //! chain's group key, that it finalizes that block, and that the target's witness binds the
 //! operation log's root to the block's `state_root` ([`unet_store::SyncTarget::verify`]).
-//! Then it fetches the state's operations from every upstream at once
+//! The offering upstream must then prove its offer with one chunk at the target's size, so
+//! a chunk that fails later is its sender's fault. Then the node fetches the state's
+//! operations from every upstream at once
 //! ([`unet_store::PeerSource`]); each chunk is checked by proof against that root, a chunk
 //! that fails is counted against the upstream that sent it (it sits out the rest of the sync)
 //! and fetched from another, and the rebuilt store must have the certified root and height.
@@ -426,6 +428,31 @@ where
             }
         };
         without_offer = 0;
+        // The offerer proves its offer first: one boundary chunk at the target's size that
+        // verifies against the ops root authenticates the target end to end, so a chunk that
+        // fails later is its sender's fault. (Without this, an offer with a wrong size would
+        // make every honest upstream's chunks fail, and they would be blamed.)
+        let boundary = SyncRequest::Boundary {
+            size: offer.target.size.into(),
+            start: offer.target.start.into(),
+        };
+        match upstreams.exchange(k, boundary).await {
+            Ok(response) if offer.target.check(&boundary, &response) => {}
+            Ok(_) => {
+                upstreams.punish(k, "its offer's first chunk does not match its proof".into());
+                continue;
+            }
+            Err(Failure::Misbehaved(why)) => {
+                upstreams.punish(k, why);
+                continue;
+            }
+            Err(Failure::Lost(why)) => {
+                info!(%upstream, why, "offer not proved");
+                stats.disconnects.fetch_add(1, Ordering::Relaxed);
+                context.sleep(cfg.retry).await;
+                continue;
+            }
+        }
         let height = offer.target.height;
         info!(
             %upstream,

@@ -102,6 +102,45 @@ impl SyncTarget {
         Ok(())
     }
 
+    /// Whether `response` answers `request` with operations proved against this target's ops
+    /// root (what the sync engine checks of every chunk). A node checks the first chunk of
+    /// the peer that offered the target with it: once one proof at the target's size verifies,
+    /// the target is authenticated end to end, and any later chunk that fails is its sender's
+    /// fault, never the offerer's.
+    pub fn check(&self, request: &SyncRequest, response: &SyncResponse) -> bool {
+        let hasher = commonware_storage::qmdb::hasher::<Sha256>();
+        if response.proof().leaves != request.size() || *request.size() != self.size {
+            return false;
+        }
+        match (request, response) {
+            (
+                SyncRequest::Operations { start, max_ops, .. },
+                SyncResponse::Operations { proof, operations },
+            ) => {
+                if operations.is_empty() || operations.len() as u64 > max_ops.get() {
+                    return false;
+                }
+                let elements: Vec<_> = operations.iter().map(Encode::encode).collect();
+                proof.verify_range_inclusion(&hasher, &elements, *start, &self.ops_root)
+            }
+            (
+                SyncRequest::Boundary { start, .. },
+                SyncResponse::Boundary {
+                    proof,
+                    op,
+                    pinned_nodes,
+                },
+            ) => proof.verify_proof_and_pinned_nodes(
+                &hasher,
+                &[op.encode()],
+                *start,
+                pinned_nodes,
+                &self.ops_root,
+            ),
+            _ => false,
+        }
+    }
+
     fn qmdb(&self) -> sync::Target<Family, Digest> {
         sync::Target::new(
             self.ops_root,

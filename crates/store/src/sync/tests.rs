@@ -348,6 +348,44 @@ fn a_wrong_target_is_refused() {
         forged.size = u64::MAX;
         assert!(forged.verify(&root).is_err());
 
+        // The offerer's first chunk authenticates the target; a wrong size does not pass.
+        let boundary = SyncRequest::Boundary {
+            size: target.size.into(),
+            start: target.start.into(),
+        };
+        let response = source_db
+            .sync_server()
+            .serve(boundary, 1 << 20)
+            .await
+            .unwrap();
+        assert!(target.check(&boundary, &response));
+        let SyncResponse::Boundary {
+            proof,
+            op,
+            pinned_nodes,
+        } = response.clone()
+        else {
+            panic!("a boundary response");
+        };
+        let tampered = SyncResponse::Boundary {
+            proof,
+            op: tamper(op),
+            pinned_nodes,
+        };
+        assert!(!target.check(&boundary, &tampered));
+        // An offer whose size is not its ops root's fails whatever the chunk.
+        let mut smaller = target.clone();
+        smaller.size -= 1;
+        let at_smaller = SyncRequest::Boundary {
+            size: smaller.size.into(),
+            start: smaller.start.into(),
+        };
+        let mut claimed = response.clone();
+        if let SyncResponse::Boundary { proof, .. } = &mut claimed {
+            proof.leaves = smaller.size.into();
+        }
+        assert!(!smaller.check(&at_smaller, &claimed));
+
         // Synced to the right ops root but claiming another height: refused at the end.
         let mut lying_height = target.clone();
         lying_height.height += 1;
