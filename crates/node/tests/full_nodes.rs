@@ -538,8 +538,9 @@ fn a_late_full_node_syncs_state_and_lying_upstreams_are_caught() {
         (
             44,
             Some(SyncLie::TamperedChunks),
-            "does not match its proof",
+            "sent state that does not match its proof",
         ),
+        (45, Some(SyncLie::WrongSize), "offer's first chunk"),
     ] {
         runner(seed).start(|context| async move {
             let (net, vs, upstreams) = validators_serving(&context).await;
