@@ -10,7 +10,8 @@ use common::*;
 use commonware_codec::{Decode, Encode};
 use commonware_cryptography::{ed25519, ChaCha20Poly1305, Digestible, Signer};
 use commonware_runtime::{
-    deterministic, Clock, Listener as _, Network as _, Runner as _, Spawner, Supervisor,
+    deterministic, Clock, Listener as _, Network as _, Runner as _, Spawner, Storage as _,
+    Supervisor,
 };
 use commonware_stream::{
     cups::{self, Cups},
@@ -640,4 +641,74 @@ fn a_late_full_node_syncs_state_and_lying_upstreams_are_caught() {
             }
         });
     }
+}
+
+/// A full node killed in the middle of a state sync (its marker partition written, the sync
+/// not finished) finishes the sync when it restarts from its own storage, never replays, and
+/// follows on at the validators' blocks.
+#[test]
+fn a_full_node_killed_mid_sync_syncs_again_on_restart() {
+    runner(51).start(|context| async move {
+        let (net, vs, upstreams) = validators_serving(&context).await;
+        wait_height(&context, &[&vs[0]], 30).await;
+        let config = || {
+            let mut cfg = full_config(&net, "full-k", upstreams[1..].to_vec());
+            cfg.sync = SyncMode::State;
+            cfg.sync_settings = SyncSettings { min_height: 20 };
+            cfg
+        };
+        let first = context.child("first").spawn({
+            let cfg = config();
+            move |context| async move {
+                let f = follow::start_full(
+                    context.child("full"),
+                    cfg,
+                    upgrader(ed25519::PrivateKey::from_seed(0xf0f1)),
+                )
+                .await
+                .expect("full node");
+                futures::future::pending::<FullNode<Ctx>>().await;
+                drop(f);
+            }
+        });
+        // Kill it as soon as the sync has started (the marker is written before the first
+        // request; a restart without it would take whatever the sync wrote for a store).
+        let mut polls = 0;
+        while !matches!(context.scan("full-k-statesync").await, Ok(b) if !b.is_empty()) {
+            polls += 1;
+            assert!(polls < 100_000, "the sync never started");
+            context.sleep(Duration::from_micros(100)).await;
+        }
+        first.abort();
+        let _ = first.await;
+        assert!(
+            matches!(context.scan("full-k-statesync").await, Ok(b) if !b.is_empty()),
+            "killed before the sync finished"
+        );
+
+        let f = follow::start_full(
+            context.child("second"),
+            config(),
+            upgrader(ed25519::PrivateKey::from_seed(0xf0f1)),
+        )
+        .await
+        .expect("full node");
+        let synced = f.stats.synced_height.load(Ordering::Relaxed);
+        assert!(synced >= 30, "synced at {synced} after the restart");
+        assert!(
+            matches!(context.scan("full-k-statesync").await, Ok(b) if b.is_empty())
+                || context.scan("full-k-statesync").await.is_err(),
+            "the marker is gone once the synced block is stored"
+        );
+        let target = synced + 10;
+        wait_height(&context, &[&vs[1]], target).await;
+        wait_full(&context, &f, target).await;
+        for h in synced..=target {
+            assert_eq!(
+                f.shared.block_at(h).await.map(|b| b.digest()),
+                digest_at(&vs[1], h).await,
+                "height {h}"
+            );
+        }
+    });
 }

@@ -1,8 +1,9 @@
 //! State sync against replay, at the store layer, on the tokio runtime and real disk.
 //!
 //! A server store is built by `UNET_SYNC_BLOCKS` blocks (default 200) that together create
-//! `UNET_SYNC_ACCOUNTS` accounts (default 200,000, 120-byte values) and update as many
-//! existing ones, so the history holds two writes per live key. Then, into fresh stores:
+//! `UNET_SYNC_ACCOUNTS` accounts (default 200,000, 120-byte values) and update
+//! `UNET_SYNC_UPDATES` times as many existing ones (default 1: the history holds two writes
+//! per live key). Then, into fresh stores:
 //!
 //! - **replay**: the same blocks applied again (the store work of replaying; a real replay also
 //!   downloads signed blocks and re-executes every transaction, so this is a lower bound), bytes
@@ -45,15 +46,16 @@ fn value(i: u64, version: u64) -> Vec<u8> {
 
 type Block = Vec<(Key, Vec<u8>)>;
 
-/// Block `b` of `blocks`: creates its share of `accounts`, updates as many earlier ones.
-fn block(b: u64, blocks: u64, accounts: u64) -> Block {
+/// Block `b` of `blocks`: creates its share of `accounts`, updates `updates` times as many
+/// earlier ones.
+fn block(b: u64, blocks: u64, accounts: u64, updates: u64) -> Block {
     let per = accounts / blocks;
     let mut writes: Block = (b * per..(b + 1) * per)
         .map(|i| (key(i), value(i, 0)))
         .collect();
     if b > 0 {
         let live = b * per;
-        writes.extend((0..per).map(|j| {
+        writes.extend((0..per * updates).map(|j| {
             let i = (j * 7_919 + b * 104_729) % live;
             (key(i), value(i, b))
         }));
@@ -97,6 +99,7 @@ impl SyncPeers for Peer {
 fn main() {
     let accounts = env("UNET_SYNC_ACCOUNTS", 200_000);
     let blocks = env("UNET_SYNC_BLOCKS", 200);
+    let updates = env("UNET_SYNC_UPDATES", 1);
     let dir = std::env::temp_dir().join(format!("unet-sync-bench-{}", std::process::id()));
     let cfg = tokio::Config::new().with_storage_directory(&dir);
     tokio::Runner::new(cfg).start(|ctx| async move {
@@ -104,7 +107,7 @@ fn main() {
             .await
             .unwrap();
         for b in 0..blocks {
-            apply(&mut server, &block(b, blocks, accounts), b + 1).await;
+            apply(&mut server, &block(b, blocks, accounts, updates), b + 1).await;
         }
         let target = server.sync_server().target().await.unwrap();
         target.verify(&server.root()).unwrap();
@@ -117,7 +120,7 @@ fn main() {
                 .unwrap();
         let mut replay_bytes = 0u64;
         for b in 0..blocks {
-            let writes = block(b, blocks, accounts);
+            let writes = block(b, blocks, accounts, updates);
             replay_bytes += writes.iter().map(|(_, v)| 32 + v.len() as u64).sum::<u64>();
             apply(&mut replayed, &writes, b + 1).await;
         }
@@ -146,7 +149,7 @@ fn main() {
         println!(
             "state: {accounts} accounts after {blocks} blocks ({} writes); log {} operations, \
              sync fetches {}",
-            2 * accounts - accounts / blocks,
+            accounts + (accounts - accounts / blocks) * updates,
             target.size,
             target.size - target.start
         );
