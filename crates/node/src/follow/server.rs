@@ -11,7 +11,7 @@
 //! its own admission passed, so that is not an honest mistake).
 
 use super::{
-    wire::{ToFollower, ToUpstream, NAMESPACE},
+    wire::{ToFollower, ToUpstream, AT_GENESIS, NAMESPACE},
     HANDSHAKE_TIMEOUT,
 };
 use crate::{gossip, gossip::TxGossip, run::MAX_MESSAGE_SIZE, shared::Shared};
@@ -215,7 +215,7 @@ where
     };
     let height = target.height;
     if height == 0 {
-        refuse(sender, "nothing to sync: the chain is at genesis").await;
+        refuse(sender, AT_GENESIS).await;
         return "at genesis".into();
     }
     let block = shared.block_at(height).await;

@@ -19,13 +19,14 @@
 //! (a marker partition, `{prefix}-statesync`, is present from the start of a sync until the
 //! synced block is in the history); otherwise the node replays blocks as before. A fresh node
 //! also replays when the chain is young (the offered height is below
-//! [`SyncSettings::min_height`]: replaying that much costs less and keeps every block) or when
-//! a full round of its upstreams made no offer. A failed sync (every upstream gone or lying,
+//! [`SyncSettings::min_height`]: replaying that much costs less and keeps every block, or an
+//! upstream says the chain is still at genesis). Unreachable upstreams are retried, never
+//! taken for a young chain. A failed sync (every upstream gone or lying,
 //! the upstream pruned past the target) starts over with a fresh target.
 
 use super::{
     client::{Config, FollowStats},
-    wire::{ToFollower, ToUpstream, NAMESPACE},
+    wire::{ToFollower, ToUpstream, AT_GENESIS, NAMESPACE},
     Upstream, HANDSHAKE_TIMEOUT,
 };
 use crate::{history::Certificate, run::MAX_MESSAGE_SIZE, shared::Scheme};
@@ -348,12 +349,7 @@ where
     // A sync cut short left partial state behind: only a sync can finish it.
     let resuming = marker_present(context, prefix).await;
     let mut attempt = 0usize;
-    let mut without_offer = 0usize;
     loop {
-        if !resuming && without_offer >= n {
-            info!("no upstream offered state; replaying blocks instead");
-            return Ok(None);
-        }
         {
             // Everyone benched: give them all another chance rather than stop for good.
             let mut b = benched.lock().expect("benched");
@@ -404,10 +400,13 @@ where
                     continue;
                 }
             },
+            Ok((_, ToFollower::Refused(why))) if !resuming && why == AT_GENESIS => {
+                info!("the chain is at genesis; replaying blocks instead of syncing state");
+                return Ok(None);
+            }
             Ok((_, ToFollower::Refused(why))) => {
                 info!(%upstream, why, "no state offer");
                 stats.disconnects.fetch_add(1, Ordering::Relaxed);
-                without_offer += 1;
                 context.sleep(cfg.retry).await;
                 continue;
             }
@@ -422,12 +421,10 @@ where
             Err(Failure::Lost(why)) => {
                 info!(%upstream, why, "no state offer");
                 stats.disconnects.fetch_add(1, Ordering::Relaxed);
-                without_offer += 1;
                 context.sleep(cfg.retry).await;
                 continue;
             }
         };
-        without_offer = 0;
         // The offerer proves its offer first: one boundary chunk at the target's size that
         // verifies against the ops root authenticates the target end to end, so a chunk that
         // fails later is its sender's fault. (Without this, an offer with a wrong size would

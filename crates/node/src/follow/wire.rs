@@ -25,6 +25,10 @@ pub const NAMESPACE: &[u8] = b"UNET_FOLLOW";
 /// Most transactions in one [`ToUpstream::Submit`].
 pub const MAX_SUBMIT_BATCH: usize = 512;
 
+/// The refusal of a `Sync` while the chain is at genesis (there is no state to sync yet; the
+/// node replays instead).
+pub const AT_GENESIS: &str = "nothing to sync: the chain is at genesis";
+
 /// Longest refusal text.
 const MAX_REASON: usize = 1024;
 
