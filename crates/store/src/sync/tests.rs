@@ -425,6 +425,31 @@ fn responses_are_bounded() {
         };
         assert!(!operations.is_empty() && operations.len() < 64);
         assert!(encode_response(&small).len() <= bytes.len() / 3);
+        // Hostile requests get errors, never a panic: beyond the log, start past the size,
+        // before the pruned floor, at the largest location.
+        let end = target.size;
+        for (size, start) in [
+            (end + 1, target.start),
+            (end, end),
+            (end, end + 5),
+            (end, 0),
+            (u64::MAX >> 2, 0),
+            (u64::MAX >> 2, u64::MAX >> 3),
+        ] {
+            for request in [
+                SyncRequest::Operations {
+                    size: size.into(),
+                    start: start.into(),
+                    max_ops: NonZeroU64::new(u64::MAX).unwrap(),
+                },
+                SyncRequest::Boundary {
+                    size: size.into(),
+                    start: start.into(),
+                },
+            ] {
+                assert!(server.serve(request, 1 << 20).await.is_err(), "{request:?}");
+            }
+        }
         // Garbage never panics.
         for len in [0, 1, 7, 100] {
             assert!(decode_response(bytes.slice(..len.min(bytes.len())), 64).is_err());
