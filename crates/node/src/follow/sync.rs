@@ -340,22 +340,31 @@ where
     E: 'static,
     U: Upgrader<PublicKey = ed25519::PublicKey>,
 {
+    // A sync cut short left partial state behind: only a sync can finish it.
+    let resuming = marker_present(context, prefix).await;
     if cfg.upstreams.is_empty() {
-        anyhow::bail!("state sync needs upstreams ([follow] upstreams)");
+        if resuming {
+            anyhow::bail!("a state sync was cut short and no upstream is configured to finish it");
+        }
+        // Nothing to sync from (the follower says so too); nothing written.
+        return Ok(None);
     }
     let n = cfg.upstreams.len();
     let benched = Arc::new(Mutex::new(vec![false; n]));
     let mut rng = context.child("verify");
-    // A sync cut short left partial state behind: only a sync can finish it.
-    let resuming = marker_present(context, prefix).await;
     let mut attempt = 0usize;
     loop {
-        {
-            // Everyone benched: give them all another chance rather than stop for good.
+        // Everyone benched: give them all another chance (after a pause) rather than stop.
+        let all_benched = {
             let mut b = benched.lock().expect("benched");
-            if b.iter().all(|x| *x) {
+            let all = b.iter().all(|x| *x);
+            if all {
                 b.iter_mut().for_each(|x| *x = false);
             }
+            all
+        };
+        if all_benched {
+            context.sleep(cfg.retry).await;
         }
         let upstreams = Arc::new(Upstreams {
             context: context.child("sync_net"),
