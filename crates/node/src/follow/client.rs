@@ -12,13 +12,12 @@
 //! block for [`STALL`] is left for the next one, so a silent upstream cannot hold the node.
 
 use super::{
-    wire::{ToFollower, ToUpstream, MAX_SUBMIT_BATCH, NAMESPACE},
+    wire::{ToFollower, ToUpstream, MAX_SUBMIT_BATCH},
     Upstream, HANDSHAKE_TIMEOUT,
 };
 use crate::{
     finalizer::finalize_one,
     history::{Certificate, Followed},
-    run::MAX_MESSAGE_SIZE,
     shared::Shared,
 };
 use commonware_codec::{Decode, Encode};
@@ -190,24 +189,9 @@ where
     E: Clock + Rng + CryptoRng + Spawner + Network + StoreContext + Send + Sync + 'static,
     U: Upgrader<PublicKey = ed25519::PublicKey>,
 {
-    let (sink, stream) = match context.dial(upstream.address).await {
+    let (mut sender, mut receiver) = match super::connect(context, upgrader, upstream).await {
         Ok(c) => c,
-        Err(e) => return Ended::Lost(format!("dial: {e}")),
-    };
-    let (mut sender, mut receiver) = match upgrader
-        .clone()
-        .dial(
-            context.child("handshake"),
-            NAMESPACE,
-            MAX_MESSAGE_SIZE,
-            upstream.key.clone(),
-            stream,
-            sink,
-        )
-        .await
-    {
-        Ok(c) => c,
-        Err(e) => return Ended::Lost(format!("handshake: {e}")),
+        Err(why) => return Ended::Lost(why),
     };
     let tip = shared
         .chain(|c| Box::pin(async move { (c.applied_height(), c.applied_digest()) }))

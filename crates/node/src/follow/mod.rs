@@ -157,6 +157,40 @@ impl<'de> Deserialize<'de> for Upstream {
     }
 }
 
+/// The two halves of an authenticated, encrypted session with an upstream.
+pub type Session<E, U> = (
+    <U as Upgrader>::Sender<commonware_runtime::StreamOf<E>, commonware_runtime::SinkOf<E>>,
+    <U as Upgrader>::Receiver<commonware_runtime::StreamOf<E>, commonware_runtime::SinkOf<E>>,
+);
+
+/// Dials `upstream` and authenticates it (the handshake proves its key); why not, in words.
+pub(crate) async fn connect<E, U>(
+    context: &E,
+    upgrader: &U,
+    upstream: &Upstream,
+) -> Result<Session<E, U>, String>
+where
+    E: Clock + CryptoRng + Network + Spawner,
+    U: Upgrader<PublicKey = ed25519::PublicKey>,
+{
+    let (sink, stream) = context
+        .dial(upstream.address)
+        .await
+        .map_err(|e| format!("dial: {e}"))?;
+    upgrader
+        .clone()
+        .dial(
+            context.child("handshake"),
+            wire::NAMESPACE,
+            crate::run::MAX_MESSAGE_SIZE,
+            upstream.key.clone(),
+            stream,
+            sink,
+        )
+        .await
+        .map_err(|e| format!("handshake: {e}"))
+}
+
 /// What a full node needs.
 pub struct FullConfig {
     /// Prefix of every storage partition.

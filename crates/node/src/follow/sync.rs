@@ -26,10 +26,10 @@
 
 use super::{
     client::{Config, FollowStats},
-    wire::{ToFollower, ToUpstream, AT_GENESIS, NAMESPACE},
+    wire::{ToFollower, ToUpstream, AT_GENESIS},
     Upstream, HANDSHAKE_TIMEOUT,
 };
-use crate::{history::Certificate, run::MAX_MESSAGE_SIZE, shared::Scheme};
+use crate::{history::Certificate, shared::Scheme};
 use commonware_codec::{Decode, Encode};
 use commonware_cryptography::{ed25519, Digestible};
 use commonware_parallel::Sequential;
@@ -166,10 +166,7 @@ fn check_offer<R: Rng + CryptoRng>(
     })
 }
 
-type Conn<E, U> = (
-    <U as Upgrader>::Sender<StreamOf<E>, SinkOf<E>>,
-    <U as Upgrader>::Receiver<StreamOf<E>, SinkOf<E>>,
-);
+type Conn<E, U> = super::Session<E, U>;
 
 /// How one exchange with an upstream failed.
 enum Failure {
@@ -215,25 +212,10 @@ where
 
     /// Connects to upstream `k` and asks for its state offer.
     async fn open(&self, k: usize) -> Result<(Conn<E, U>, ToFollower), Failure> {
-        let upstream = &self.upstreams[k];
-        let (sink, stream) = self
-            .context
-            .dial(upstream.address)
-            .await
-            .map_err(|e| Failure::Lost(format!("dial: {e}")))?;
-        let (mut sender, mut receiver) = self
-            .upgrader
-            .clone()
-            .dial(
-                self.context.child("handshake"),
-                NAMESPACE,
-                MAX_MESSAGE_SIZE,
-                upstream.key.clone(),
-                stream,
-                sink,
-            )
-            .await
-            .map_err(|e| Failure::Lost(format!("handshake: {e}")))?;
+        let (mut sender, mut receiver) =
+            super::connect(&self.context, &self.upgrader, &self.upstreams[k])
+                .await
+                .map_err(Failure::Lost)?;
         let hello = ToUpstream::Sync {
             genesis: self.genesis,
         };
