@@ -211,6 +211,31 @@ enum Lie {
     Silence,
 }
 
+/// Takes the next connection on `listener` through the follow handshake as `key`: `None` when
+/// the listener failed, `Some(None)` when the handshake did.
+async fn accept(
+    context: &Ctx,
+    listener: &mut <Ctx as commonware_runtime::Network>::Listener,
+    key: &ed25519::PrivateKey,
+) -> Option<Option<follow::Session<Ctx, Upgrader>>> {
+    let (_, sink, stream) = listener.accept().await.ok()?;
+    let upgraded = upgrader(key.clone())
+        .listen(
+            context.child("hs"),
+            NAMESPACE,
+            MAX_MESSAGE_SIZE,
+            |_| async { true },
+            stream,
+            sink,
+        )
+        .await;
+    Some(
+        upgraded
+            .ok()
+            .map(|(_, sender, receiver)| (sender, receiver)),
+    )
+}
+
 /// Serves one lie to every follower that connects, on `address`, under `key`.
 async fn byzantine(
     context: &Ctx,
@@ -249,20 +274,10 @@ async fn byzantine(
     };
     context.child("byzantine").spawn(move |context| async move {
         loop {
-            let Ok((_, sink, stream)) = listener.accept().await else {
+            let Some(session) = accept(&context, &mut listener, &key).await else {
                 return;
             };
-            let Ok((_, mut sender, mut receiver)) = upgrader(key.clone())
-                .listen(
-                    context.child("hs"),
-                    NAMESPACE,
-                    MAX_MESSAGE_SIZE,
-                    |_| async { true },
-                    stream,
-                    sink,
-                )
-                .await
-            else {
+            let Some((mut sender, mut receiver)) = session else {
                 continue;
             };
             let hello = receiver.recv().await.expect("hello");
@@ -413,20 +428,10 @@ async fn sync_liar(
     let shared = v.shared.clone();
     context.child("sync_liar").spawn(move |context| async move {
         loop {
-            let Ok((_, sink, stream)) = listener.accept().await else {
+            let Some(session) = accept(&context, &mut listener, &key).await else {
                 return;
             };
-            let Ok((_, mut sender, mut receiver)) = upgrader(key.clone())
-                .listen(
-                    context.child("hs"),
-                    NAMESPACE,
-                    MAX_MESSAGE_SIZE,
-                    |_| async { true },
-                    stream,
-                    sink,
-                )
-                .await
-            else {
+            let Some((mut sender, mut receiver)) = session else {
                 continue;
             };
             // It serves state sync only (the follower comes to it later, block by block).
