@@ -168,6 +168,14 @@ fn check_offer<R: Rng + CryptoRng>(
 
 type Conn<E, U> = super::Session<E, U>;
 
+/// What an upstream offered.
+enum Offered {
+    /// A state, checked and proved.
+    State(Box<Offer>),
+    /// Nothing yet: the chain is at genesis.
+    AtGenesis,
+}
+
 /// How one exchange with an upstream failed.
 enum Failure {
     /// Protocol broken or a proven lie.
@@ -257,6 +265,46 @@ where
             *slot = None;
         }
         result
+    }
+
+    /// Asks upstream `k` for its state and checks the offer: the certificate, the target's
+    /// binding to the block's state root, and then one boundary chunk at the target's size.
+    /// That chunk authenticates the target end to end, so a chunk that fails later is its
+    /// sender's fault (without it, an offer with a wrong size would make every honest
+    /// upstream's chunks fail, and they would be blamed). The connection is kept for the sync.
+    async fn offer<R: Rng + CryptoRng>(
+        &self,
+        k: usize,
+        rng: &mut R,
+        verifier: &Scheme,
+    ) -> Result<Offered, Failure> {
+        let (conn, (block, certificate, target)) = match self.open(k).await? {
+            (
+                conn,
+                ToFollower::SyncTarget {
+                    block,
+                    certificate,
+                    target,
+                },
+            ) => (conn, (*block, *certificate, *target)),
+            (_, ToFollower::Refused(why)) if why == AT_GENESIS => return Ok(Offered::AtGenesis),
+            (_, ToFollower::Refused(why)) => return Err(Failure::Lost(format!("refused: {why}"))),
+            _ => return Err(Failure::Misbehaved("answered Sync with no offer".into())),
+        };
+        let offer =
+            check_offer(rng, verifier, block, certificate, target).map_err(Failure::Misbehaved)?;
+        *self.conns[k].lock().await = Some(conn);
+        let boundary = SyncRequest::Boundary {
+            size: offer.target.size.into(),
+            start: offer.target.start.into(),
+        };
+        let response = self.exchange(k, boundary).await?;
+        if !offer.target.check(&boundary, &response) {
+            return Err(Failure::Misbehaved(
+                "its offer's first chunk does not match its proof".into(),
+            ));
+        }
+        Ok(Offered::State(Box::new(offer)))
     }
 
     fn punish(&self, k: usize, why: String) {
@@ -365,44 +413,14 @@ where
         }
         let upstream = &cfg.upstreams[k];
         *stats.current.lock().expect("stats") = Some(upstream.to_string());
-        let offer = match upstreams.open(k).await {
-            Ok((
-                conn,
-                ToFollower::SyncTarget {
-                    block,
-                    certificate,
-                    target,
-                },
-            )) => match check_offer(&mut rng, verifier, *block, *certificate, *target) {
-                Ok(offer) if !resuming && offer.target.height < settings.min_height => {
-                    info!(
-                        height = offer.target.height,
-                        min = settings.min_height,
-                        "the chain is young; replaying blocks instead of syncing state"
-                    );
-                    return Ok(None);
-                }
-                Ok(offer) => {
-                    *upstreams.conns[k].lock().await = Some(conn);
-                    offer
-                }
-                Err(why) => {
-                    upstreams.punish(k, why);
-                    continue;
-                }
-            },
-            Ok((_, ToFollower::Refused(why))) if !resuming && why == AT_GENESIS => {
+        let offer = match upstreams.offer(k, &mut rng, verifier).await {
+            Ok(Offered::State(offer)) => *offer,
+            Ok(Offered::AtGenesis) if !resuming => {
                 info!("the chain is at genesis; replaying blocks instead of syncing state");
                 return Ok(None);
             }
-            Ok((_, ToFollower::Refused(why))) => {
-                info!(%upstream, why, "no state offer");
-                stats.disconnects.fetch_add(1, Ordering::Relaxed);
+            Ok(Offered::AtGenesis) => {
                 context.sleep(cfg.retry).await;
-                continue;
-            }
-            Ok(_) => {
-                upstreams.punish(k, "answered Sync with no offer".into());
                 continue;
             }
             Err(Failure::Misbehaved(why)) => {
@@ -416,30 +434,13 @@ where
                 continue;
             }
         };
-        // The offerer proves its offer first: one boundary chunk at the target's size that
-        // verifies against the ops root authenticates the target end to end, so a chunk that
-        // fails later is its sender's fault. (Without this, an offer with a wrong size would
-        // make every honest upstream's chunks fail, and they would be blamed.)
-        let boundary = SyncRequest::Boundary {
-            size: offer.target.size.into(),
-            start: offer.target.start.into(),
-        };
-        match upstreams.exchange(k, boundary).await {
-            Ok(response) if offer.target.check(&boundary, &response) => {}
-            Ok(_) => {
-                upstreams.punish(k, "its offer's first chunk does not match its proof".into());
-                continue;
-            }
-            Err(Failure::Misbehaved(why)) => {
-                upstreams.punish(k, why);
-                continue;
-            }
-            Err(Failure::Lost(why)) => {
-                info!(%upstream, why, "offer not proved");
-                stats.disconnects.fetch_add(1, Ordering::Relaxed);
-                context.sleep(cfg.retry).await;
-                continue;
-            }
+        if !resuming && offer.target.height < settings.min_height {
+            info!(
+                height = offer.target.height,
+                min = settings.min_height,
+                "the chain is young; replaying blocks instead of syncing state"
+            );
+            return Ok(None);
         }
         let height = offer.target.height;
         info!(
