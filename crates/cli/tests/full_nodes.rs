@@ -18,7 +18,8 @@ use unet_types::{PrivateKey, UNC};
 /// the validators do (status role, blocks, the transaction, the account, the certified
 /// header); a full node SIGKILLed while following resumes from its own disk and still finds
 /// the transaction finalized before the kill; started again with no storage, it syncs state
-/// instead of replaying.
+/// instead of replaying. A validator marked retired comes back as a full node on its own
+/// storage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_nodes_follow_serve_the_api_resume_after_kill_9_and_sync_state() {
     let mut net = Network::start(
@@ -108,4 +109,30 @@ async fn full_nodes_follow_serve_the_api_resume_after_kill_9_and_sync_state() {
     );
     let log = std::fs::read_to_string(home.join("node.log")).unwrap();
     assert!(log.contains("state synced"), "synced, not replayed");
+
+    // A validator marked retired (what `unet node` does once it is out of every committee)
+    // starts again as a full node on its own storage, following the other validators (the
+    // testnet names them as its upstreams): it says so, and still serves the blocks it
+    // finalized as a validator, as the others do.
+    let retired = VALIDATORS - 1;
+    net.kill(retired);
+    let data = unet_node::home::Home::load(&net.home(retired))
+        .unwrap()
+        .data_dir();
+    unet_node::retire::mark_retired(&data, 1).unwrap();
+    net.restart(retired);
+    net.wait_height(validator, support::height(&v).await + 10)
+        .await;
+    net.wait_all_caught_up_with(validator).await;
+    let r = net.client_of(retired);
+    assert_eq!(r.status().await.unwrap().role, NodeRole::Full);
+    let h = support::height(&r).await;
+    for at in [1, height, h] {
+        assert_eq!(
+            r.get_block(BlockId::Height(at), true).await.unwrap(),
+            v.get_block(BlockId::Height(at), true).await.unwrap(),
+            "block {at}"
+        );
+    }
+    assert_eq!(r.transaction(&hash).await.unwrap(), at_full);
 }

@@ -178,7 +178,13 @@ pub fn generate_testnet(spec: &TestnetSpec, out: &Path) -> Result<Vec<PathBuf>> 
             format!("{}:{}", spec.host, spec.base_rpc_port + i as u16).parse()?,
         );
         config.follow.listen = Some(follow_address(i)?);
-        if i >= first_full {
+        if i < spec.validators {
+            // The other validators: what it follows if it drops out of every committee.
+            let mut order = upstreams.clone();
+            order.rotate_left(i);
+            order.remove(0);
+            config.follow.upstreams = order;
+        } else if i >= first_full {
             config.follow.full = true;
             // Full node j tries validator j first (then the rest in turn), so full nodes
             // spread over the validators instead of all filling validator 0's places.
@@ -243,7 +249,13 @@ mod tests {
                 assert_eq!(h.config.follow.upstreams, rotated);
                 assert!(!h.secrets.holds_any_share());
             } else {
-                assert!(h.config.follow.upstreams.is_empty());
+                // A genesis validator names the others, never itself: it follows them only
+                // once out of every committee.
+                let mut others = want.clone();
+                others.rotate_left(i);
+                others.remove(0);
+                assert_eq!(h.config.follow.upstreams, others);
+                assert!(h.secrets.holds_any_share());
             }
         }
         let overlapping = TestnetSpec {

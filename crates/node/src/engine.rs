@@ -364,7 +364,7 @@ where
     let (finalizations, blocks) = open_history(
         &context,
         &prefix,
-        ("finalizations", "blocks"),
+        MARSHAL_ARCHIVES,
         cfg.freezer_table_initial_size,
         &page_cache,
         &genesis,
@@ -520,6 +520,9 @@ where
         ],
     ))
 }
+
+/// The partition names of marshal's archives of finalized certificates and blocks.
+pub(crate) const MARSHAL_ARCHIVES: (&str, &str) = ("finalizations", "blocks");
 
 /// Opens the two archives of finalized history under `prefix`: finalization certificates
 /// and blocks, both by height and keyed by the block's digest (`names`: their partition

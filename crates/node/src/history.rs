@@ -5,7 +5,9 @@
 //!
 //! A validator's history is marshal's archives. A full node runs no marshal: its history is
 //! the [`Followed`] archives, filled by the follower ([`crate::follow::client`]) with the
-//! blocks and certificates it verified, and owned by one task reached through a mailbox.
+//! blocks and certificates it verified, and owned by one task reached through a mailbox. A
+//! full node that was a validator ([`crate::retire`]) also reads marshal's archives for the
+//! heights it finalized as a validator.
 
 use crate::shared::{MarshalMailbox, Scheme};
 use commonware_consensus::{simplex::types::Finalization, types::Height};
@@ -98,6 +100,17 @@ pub struct FollowedArchives<E: StoreContext> {
     pub blocks: immutable::Archive<E, Digest, Arc<Block>>,
     /// Finalization certificates by height, keyed by the digest they finalize.
     pub certificates: immutable::Archive<E, Digest, Certificate>,
+    /// A retired validator's marshal archives (read only): what the node finalized before
+    /// it followed, asked when the followed archives lack a height.
+    pub retired: Option<RetiredArchives<E>>,
+}
+
+/// The archives marshal kept while the node was a validator.
+pub struct RetiredArchives<E: StoreContext> {
+    /// Finalized blocks by height, keyed by digest.
+    pub blocks: immutable::Archive<E, Digest, Arc<Block>>,
+    /// Finalization certificates by height, keyed by the digest they finalize.
+    pub certificates: immutable::Archive<E, Digest, Certificate>,
 }
 
 impl Followed {
@@ -112,18 +125,33 @@ impl Followed {
             let FollowedArchives {
                 mut blocks,
                 mut certificates,
+                retired,
             } = archives;
             while let Some(request) = rx.next().await {
                 match request {
                     Request::Block(h, reply) => {
-                        let _ = reply.send(blocks.get(Identifier::Index(h)).await.ok().flatten());
+                        let id = || Identifier::Index(h);
+                        let mut found = blocks.get(id()).await.ok().flatten();
+                        if let (None, Some(r)) = (&found, &retired) {
+                            found = r.blocks.get(id()).await.ok().flatten();
+                        }
+                        let _ = reply.send(found);
                     }
                     Request::BlockByDigest(d, reply) => {
-                        let _ = reply.send(blocks.get(Identifier::Key(&d)).await.ok().flatten());
+                        let id = || Identifier::Key(&d);
+                        let mut found = blocks.get(id()).await.ok().flatten();
+                        if let (None, Some(r)) = (&found, &retired) {
+                            found = r.blocks.get(id()).await.ok().flatten();
+                        }
+                        let _ = reply.send(found);
                     }
                     Request::Finalization(h, reply) => {
-                        let _ =
-                            reply.send(certificates.get(Identifier::Index(h)).await.ok().flatten());
+                        let id = || Identifier::Index(h);
+                        let mut found = certificates.get(id()).await.ok().flatten();
+                        if let (None, Some(r)) = (&found, &retired) {
+                            found = r.certificates.get(id()).await.ok().flatten();
+                        }
+                        let _ = reply.send(found);
                     }
                     Request::Put {
                         blocks: new,

@@ -181,14 +181,21 @@ impl Home {
         })
     }
 
-    /// Whether this home runs as a full node: `[follow] full = true`, or it names upstreams
-    /// while holding no key share and not being a genesis validator.
+    /// Whether this home runs as a full node: `[follow] full = true`, it retired from
+    /// validating ([`crate::retire`]), or it names upstreams while holding no key share and not
+    /// being a genesis validator.
     pub fn is_full_node(&self) -> bool {
         let me = self.identity.public_key();
         self.config.follow.full
+            || self.is_retired()
             || (!self.config.follow.upstreams.is_empty()
                 && !self.secrets.holds_any_share()
                 && self.epoch_zero.output.players().position(&me).is_none())
+    }
+
+    /// Whether this node was a validator and dropped out of every committee.
+    pub fn is_retired(&self) -> bool {
+        crate::retire::is_retired(&self.data_dir())
     }
 
     /// Absolute storage directory.

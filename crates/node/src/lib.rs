@@ -25,6 +25,7 @@ pub mod gossip;
 pub mod history;
 pub mod home;
 pub mod mempool;
+pub mod retire;
 pub mod rpc;
 pub mod run;
 pub mod seeds;

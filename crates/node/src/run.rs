@@ -2,7 +2,9 @@
 //! API, and either the validator's authenticated TCP p2p (`lookup`: the peers of each epoch
 //! and their addresses come from the epoch's directory, genesis first, then the finalized
 //! boundary blocks) with consensus, or a full node's follower ([`crate::follow`]). Either
-//! serves followers of its own on `[follow] listen`.
+//! serves followers of its own on `[follow] listen`. A validator with `[follow] upstreams`
+//! that drops out of every committee stops its validator side and goes on as a full node on
+//! the same storage ([`crate::retire`]).
 
 use crate::{
     engine::{self, Timeouts},
@@ -59,11 +61,29 @@ pub fn run(home: Home) -> Result<()> {
     }
     let data = home.data_dir();
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
-    let cfg = cw_tokio::Config::new()
-        .with_storage_directory(data)
-        .with_catch_panics(false);
-    let runner = cw_tokio::Runner::new(cfg);
-    runner.start(|context| async move { node(context, home).await })
+    loop {
+        let cfg = cw_tokio::Config::new()
+            .with_storage_directory(data.clone())
+            .with_catch_panics(false);
+        let runner = cw_tokio::Runner::new(cfg);
+        // Every task of the run is stopped when `start` returns, and its storage closed.
+        match runner.start(|context| node(context, &home))? {
+            Stopped::Retired { epoch } => {
+                crate::retire::mark_retired(&data, epoch)
+                    .with_context(|| format!("marking {} retired", data.display()))?;
+                info!(
+                    epoch,
+                    "out of every committee: continuing as a full node on the same storage"
+                );
+            }
+        }
+    }
+}
+
+/// Why a run of the node ended without an error.
+enum Stopped {
+    /// The validator dropped out of every committee from `epoch` on.
+    Retired { epoch: u64 },
 }
 
 /// Binds `addr` once and releases it: an address that is taken or not local is reported here as
@@ -76,7 +96,7 @@ pub fn check_bindable(addr: SocketAddr, what: &str) -> Result<()> {
         .with_context(|| format!("cannot listen on the {what} address {addr} (config.toml)"))
 }
 
-async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
+async fn node(context: cw_tokio::Context, home: &Home) -> Result<Stopped> {
     let genesis = home.genesis.clone();
     let handshake = Cups::<_, ChaCha20Poly1305>::new(
         Sake {
@@ -104,13 +124,14 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
                 sync_settings: follow::sync::SyncSettings {
                     min_height: home.config.follow.sync_min_height,
                 },
+                retired: home.is_retired(),
             },
             handshake.clone(),
         )
         .await?;
         (node.shared, node.gossip, node.handles)
     } else {
-        validator(&context, &home, handshake.clone()).await?
+        validator(&context, home, handshake.clone()).await?
     };
     let mut all = handles;
     if let Some(listen) = home.config.follow.listen {
@@ -139,6 +160,7 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
     );
 
     let metrics_ctx = context.child("metrics");
+    let retiring = shared.clone();
     let api = Arc::new(ApiState::new(
         shared,
         gossip,
@@ -153,8 +175,22 @@ async fn node(context: cw_tokio::Context, home: Home) -> Result<()> {
     });
 
     all.push(rpc_handle);
-    let (res, _, _) = futures::future::select_all(all).await;
-    Err(anyhow!("a node component stopped: {res:?}"))
+    let stopped = futures::future::select_all(all);
+    if full || home.config.follow.upstreams.is_empty() {
+        if !full {
+            info!("no [follow] upstreams: out of every committee, this validator would stop");
+        }
+        let (res, _, _) = stopped.await;
+        return Err(anyhow!("a node component stopped: {res:?}"));
+    }
+    let me = home.identity.public_key();
+    let retired = std::pin::pin!(crate::retire::out_of_committees(&retiring, &me));
+    match futures::future::select(stopped, retired).await {
+        futures::future::Either::Left(((res, _, _), _)) => {
+            Err(anyhow!("a node component stopped: {res:?}"))
+        }
+        futures::future::Either::Right((epoch, _)) => Ok(Stopped::Retired { epoch }),
+    }
 }
 
 /// Starts the validator side: the committee's p2p network and the consensus engine.

@@ -6,124 +6,30 @@
 
 mod common;
 
-use common::*;
+use common::{follow::*, *};
 use commonware_codec::{Decode, Encode};
-use commonware_cryptography::{ed25519, ChaCha20Poly1305, Digestible, Signer};
+use commonware_cryptography::{ed25519, Digestible, Signer};
 use commonware_runtime::{
     deterministic, Clock, Listener as _, Network as _, Runner as _, Spawner, Storage as _,
     Supervisor,
 };
-use commonware_stream::{
-    cups::{self, Cups},
-    sake::{self, Sake},
-    Upgrader as _,
-};
+use commonware_stream::Upgrader as _;
 use std::{net::SocketAddr, sync::atomic::Ordering, time::Duration};
 use unet_node::{
     follow::{
         self,
         sync::SyncSettings,
         wire::{ToFollower, ToUpstream, NAMESPACE},
-        FullConfig, FullNode, SyncMode, Upstream,
+        FullNode, SyncMode, Upstream,
     },
     gossip,
-    mempool::MempoolLimits,
     run::MAX_MESSAGE_SIZE,
     shared::NodeRole,
 };
 use unet_types::{PrivateKey, UNC};
 
-type Upgrader = Cups<Sake<ed25519::PrivateKey>, ChaCha20Poly1305>;
-
 fn runner(seed: u64) -> deterministic::Runner {
     common::runner(seed, 900)
-}
-
-fn upgrader(key: ed25519::PrivateKey) -> Upgrader {
-    Cups::new(
-        Sake {
-            signer: key,
-            synchrony_bound: Duration::from_secs(5),
-            max_handshake_age: Duration::from_secs(10),
-            version: sake::Version::V1,
-        },
-        cups::Version::V1,
-    )
-}
-
-fn follow_address(i: usize) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 7_000 + i as u16))
-}
-
-/// Validator `i` serves followers on its follow address.
-async fn serve(context: &Ctx, net: &Net, v: &Running, i: usize) -> Upstream {
-    let listener = context.bind(follow_address(i)).await.expect("bind");
-    follow::server::serve(
-        context.child("follow").with_attribute("index", i),
-        listener,
-        upgrader(net.keys[i].clone()),
-        8,
-        v.shared.clone(),
-        v.gossip.clone(),
-    );
-    Upstream {
-        key: net.keys[i].public_key(),
-        address: follow_address(i),
-    }
-}
-
-/// Four validators, each serving followers; their upstream entries in the same order.
-async fn validators_serving(context: &Ctx) -> (Net, Vec<Running>, Vec<Upstream>) {
-    let net = network(context, 4, good_link()).await;
-    let mut vs = Vec::new();
-    let mut upstreams = Vec::new();
-    for i in 0..4 {
-        let v = start(context, &net, i).await;
-        upstreams.push(serve(context, &net, &v, i).await);
-        vs.push(v);
-    }
-    (net, vs, upstreams)
-}
-
-/// What a full node named `name` (its storage prefix) following `upstreams` starts with.
-fn full_config(net: &Net, name: &str, upstreams: Vec<Upstream>) -> FullConfig {
-    FullConfig {
-        partition_prefix: name.into(),
-        genesis: net.genesis.clone(),
-        epoch_zero: net.epoch_zero.clone(),
-        upstreams,
-        mempool: MempoolLimits::default(),
-        freezer_table_initial_size: 1 << 12,
-        tx_index_keep: 0,
-        retry: Duration::from_millis(200),
-        // These tests are about following block by block (state sync has its own below).
-        sync: SyncMode::Replay,
-        sync_settings: SyncSettings::default(),
-    }
-}
-
-/// Starts a full node named `name` following `upstreams` (storage under its own prefix).
-async fn full_node(
-    context: &Ctx,
-    net: &Net,
-    name: &str,
-    upstreams: Vec<Upstream>,
-) -> FullNode<Ctx> {
-    // A full node's identity only names it in the handshake; any key will do.
-    let key = ed25519::PrivateKey::from_seed(0xf011);
-    follow::start_full(
-        context.child("full").with_attribute("name", name),
-        full_config(net, name, upstreams),
-        upgrader(key),
-    )
-    .await
-    .expect("full node")
-}
-
-async fn wait_full(context: &Ctx, f: &FullNode<Ctx>, height: u64) {
-    while f.shared.status().finalized_height < height {
-        context.sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// Four validators, two full nodes (one from the start, one joining at height 40), 75 blocks

@@ -303,13 +303,7 @@ fn whole_network_restarts_from_disk_and_keeps_finalizing() {
 #[test]
 fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
     use commonware_cryptography::Digestible;
-    use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
-    use unet_state::TxStatus;
-    use unet_types::{
-        chip::registration_nonce,
-        epoch::{committee_key, Committee},
-        Payload, Transaction,
-    };
+    use unet_types::epoch::{committee_key, Committee};
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -331,63 +325,8 @@ fn committee_changes_at_epoch_boundary_and_the_new_member_signs() {
         wait_height(&context, &validators, 3).await;
 
         // The operator (the faucet account) registers a chip, then node 4 as its validator.
-        let ca = DevnetVendorCa::from_seed(unet_devnet::DEVNET_CA_SEED).unwrap();
-        let (se, chain) = ca
-            .provision_chip([4; 16], b"chip-4", Curve::P256, "BM1684X", "SN-4")
-            .unwrap();
-        let operator = faucet();
-        let (anchor_height, anchor_hash) = anchor(&vs[1]).await;
-        let nonce = registration_nonce(CHAIN_ID, &anchor_hash, &operator.public_key());
-        let evidence = Evidence::VendorX509(VendorX509Evidence {
-            nonce,
-            chain,
-            signature: se.sign_registration(&nonce).unwrap(),
-        })
-        .encode()
-        .unwrap();
+        register_validator(&context, &net, &vs, 4).await;
         let new_node = net.participants[4].clone();
-        let txs = vec![
-            Transaction {
-                chain_id: CHAIN_ID,
-                sender: operator.public_key(),
-                nonce: 0,
-                fee: 10_000,
-                payload: Payload::RegisterChip {
-                    anchor_height,
-                    evidence,
-                },
-            }
-            .sign(&operator),
-            Transaction {
-                chain_id: CHAIN_ID,
-                sender: operator.public_key(),
-                nonce: 1,
-                fee: 10_000,
-                payload: Payload::RegisterValidator {
-                    node_key: new_node.clone(),
-                    p2p_address: net.p2p_address(4),
-                },
-            }
-            .sign(&operator),
-        ];
-        let hashes: Vec<_> = txs.iter().map(|t| t.hash()).collect();
-        for r in submit(&vs[2], txs).await {
-            r.unwrap();
-        }
-        loop {
-            let mut found = Vec::new();
-            for h in &hashes {
-                found.extend(landed(&vs[0], *h).await);
-            }
-            if found.len() == hashes.len() {
-                for at in &found {
-                    tracing::info!(receipt = ?at.receipt, "registration receipt");
-                    assert_eq!(at.receipt.status, TxStatus::Ok);
-                }
-                break;
-            }
-            context.sleep(Duration::from_millis(50)).await;
-        }
         let registered_at = vs[0].shared.status().finalized_height;
         assert!(
             registered_at < EPOCH_LENGTH,

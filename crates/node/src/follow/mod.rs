@@ -29,7 +29,7 @@ pub use sync::SyncMode;
 use crate::{
     engine::{genesis_digest, open_chain, open_history},
     gossip::TxGossip,
-    history::{Followed, FollowedArchives, History},
+    history::{Followed, FollowedArchives, History, RetiredArchives},
     mempool::{Mempool, MempoolLimits},
     shared::{NodeRole, Scheme, Shared},
 };
@@ -213,6 +213,9 @@ pub struct FullConfig {
     pub sync: SyncMode,
     /// When state sync is chosen over replay.
     pub sync_settings: sync::SyncSettings,
+    /// The node was a validator on this storage ([`crate::retire`]): it keeps serving the
+    /// blocks and certificates marshal stored, and goes on from the state it applied.
+    pub retired: bool,
 }
 
 /// A started full node.
@@ -254,11 +257,29 @@ where
         &cfg.genesis,
     )
     .await?;
+    let retired = if cfg.retired {
+        let (certificates, blocks) = open_history(
+            &context,
+            &prefix,
+            crate::engine::MARSHAL_ARCHIVES,
+            cfg.freezer_table_initial_size,
+            &page_cache,
+            &cfg.genesis,
+        )
+        .await?;
+        Some(RetiredArchives {
+            blocks,
+            certificates,
+        })
+    } else {
+        None
+    };
     let (followed, history_handle) = Followed::start(
         context.child("history"),
         FollowedArchives {
             blocks,
             certificates,
+            retired,
         },
     );
     let follower_cfg = client::Config {
@@ -267,7 +288,8 @@ where
         block_cfg: crate::engine::block_cfg(&cfg.genesis),
     };
     let stats = Arc::new(client::FollowStats::default());
-    if cfg.sync == SyncMode::State && sync::wanted(&context, &prefix).await {
+    // A retired validator has its state; it never syncs another.
+    if cfg.sync == SyncMode::State && !cfg.retired && sync::wanted(&context, &prefix).await {
         let genesis_digest =
             genesis_digest(&context, &prefix, &cfg.genesis, &cfg.epoch_zero).await?;
         let offer = sync::sync_state(

@@ -25,6 +25,8 @@ use unet_types::{
 
 pub type Ctx = deterministic::Context;
 
+pub mod follow;
+
 pub const CHAIN_ID: u64 = 77;
 pub const FAUCET_BALANCE: u128 = 1_000_000 * UNC;
 const QUOTA: Quota = Quota::per_second(NZU32!(10_000));
@@ -410,4 +412,82 @@ pub async fn anchor(v: &Running) -> (u64, unet_types::Digest) {
         .chain(|c| Box::pin(async move { (c.applied_height(), c.applied_digest()) }))
         .await
         .unwrap()
+}
+
+/// The faucet account registers a chip (so its account weighs in committee choice), then
+/// node `i` as its validator, through validator 2; waits until both landed with success.
+/// Uses the faucet's nonces 0 and 1.
+pub async fn register_validator(context: &Ctx, net: &Net, vs: &[Running], i: usize) {
+    use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
+    use unet_types::chip::registration_nonce;
+    let ca = DevnetVendorCa::from_seed(unet_devnet::DEVNET_CA_SEED).unwrap();
+    let (se, chain) = ca
+        .provision_chip([4; 16], b"chip-4", Curve::P256, "BM1684X", "SN-4")
+        .unwrap();
+    let operator = faucet();
+    let (anchor_height, anchor_hash) = anchor(&vs[1]).await;
+    let nonce = registration_nonce(CHAIN_ID, &anchor_hash, &operator.public_key());
+    let evidence = Evidence::VendorX509(VendorX509Evidence {
+        nonce,
+        chain,
+        signature: se.sign_registration(&nonce).unwrap(),
+    })
+    .encode()
+    .unwrap();
+    let txs = vec![
+        Transaction {
+            chain_id: CHAIN_ID,
+            sender: operator.public_key(),
+            nonce: 0,
+            fee: 10_000,
+            payload: Payload::RegisterChip {
+                anchor_height,
+                evidence,
+            },
+        }
+        .sign(&operator),
+        Transaction {
+            chain_id: CHAIN_ID,
+            sender: operator.public_key(),
+            nonce: 1,
+            fee: 10_000,
+            payload: Payload::RegisterValidator {
+                node_key: net.participants[i].clone(),
+                p2p_address: net.p2p_address(i),
+            },
+        }
+        .sign(&operator),
+    ];
+    let hashes: Vec<_> = txs.iter().map(|t| t.hash()).collect();
+    for r in submit(&vs[2], txs).await {
+        r.unwrap();
+    }
+    loop {
+        let mut found = Vec::new();
+        for h in &hashes {
+            found.extend(landed(&vs[0], *h).await);
+        }
+        if found.len() == hashes.len() {
+            for at in &found {
+                tracing::info!(receipt = ?at.receipt, "registration receipt");
+                assert_eq!(at.receipt.status, unet_state::TxStatus::Ok);
+            }
+            return;
+        }
+        context.sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The genesis validator (index among the first four) that committee `epoch` leaves out, once
+/// node 4 joined; panics unless exactly one does.
+pub async fn left_out(net: &Net, v: &Running, epoch: u64) -> usize {
+    use unet_types::epoch::{committee_key, Committee};
+    let committee: Committee = entry(v, committee_key(epoch))
+        .await
+        .expect("committee chosen");
+    let removed: Vec<usize> = (0..4)
+        .filter(|i| committee.member(&net.participants[*i]).is_none())
+        .collect();
+    assert_eq!(removed.len(), 1, "one genesis validator leaves");
+    removed[0]
 }
