@@ -27,34 +27,10 @@ fn chip_registration_is_final_on_every_validator() {
         let refs: Vec<_> = vs.iter().collect();
         wait_height(&context, &refs, 5).await;
 
-        // Manufacture a chip with the devnet vendor CA pinned in genesis.
-        let ca = DevnetVendorCa::from_seed(unet_devnet::DEVNET_CA_SEED).unwrap();
-        let (se, chain) = ca
-            .provision_chip([3; 16], b"chip-3", Curve::P256, "BM1684X", "SN-3")
-            .unwrap();
+        // A chip of the devnet vendor CA pinned in genesis, its registration anchored at the
+        // finalized tip of validator 1, as unet_registrationNonce reports it.
         let owner = faucet();
-
-        // Anchor = the finalized tip of validator 1, as unet_registrationNonce reports it.
-        let (anchor_height, anchor_hash) = anchor(&vs[1]).await;
-        let nonce = registration_nonce(CHAIN_ID, &anchor_hash, &owner.public_key());
-        let evidence = Evidence::VendorX509(VendorX509Evidence {
-            nonce,
-            chain,
-            signature: se.sign_registration(&nonce).unwrap(),
-        })
-        .encode()
-        .unwrap();
-        let tx = Transaction {
-            chain_id: CHAIN_ID,
-            sender: owner.public_key(),
-            nonce: 0,
-            fee: 10_000,
-            payload: Payload::RegisterChip {
-                anchor_height,
-                evidence,
-            },
-        }
-        .sign(&owner);
+        let (se, tx) = register_chip_tx(&vs[1], 3, &owner, 0).await;
         let hash = tx.hash();
         for r in submit(&vs[2], vec![tx]).await {
             r.unwrap();

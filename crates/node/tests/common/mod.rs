@@ -414,38 +414,57 @@ pub async fn anchor(v: &Running) -> (u64, unet_types::Digest) {
         .unwrap()
 }
 
-/// The faucet account registers a chip (so its account weighs in committee choice), then
-/// node `i` as its validator, through validator 2; waits until both landed with success.
-/// Uses the faucet's nonces 0 and 1.
-pub async fn register_validator(context: &Ctx, net: &Net, vs: &[Running], i: usize) {
+/// A devnet chip (`n` names it) and its signed registration by `owner` with `nonce`,
+/// anchored at validator `v`'s finalized tip.
+pub async fn register_chip_tx(
+    v: &Running,
+    n: u8,
+    owner: &PrivateKey,
+    nonce: u64,
+) -> (unet_poci::secure_element::SoftSecureElement, SignedTx) {
     use unet_poci::{secure_element::DevnetVendorCa, Curve, Evidence, VendorX509Evidence};
     use unet_types::chip::registration_nonce;
     let ca = DevnetVendorCa::from_seed(unet_devnet::DEVNET_CA_SEED).unwrap();
     let (se, chain) = ca
-        .provision_chip([4; 16], b"chip-4", Curve::P256, "BM1684X", "SN-4")
+        .provision_chip(
+            [n; 16],
+            format!("chip-{n}").as_bytes(),
+            Curve::P256,
+            "BM1684X",
+            &format!("SN-{n}"),
+        )
         .unwrap();
-    let operator = faucet();
-    let (anchor_height, anchor_hash) = anchor(&vs[1]).await;
-    let nonce = registration_nonce(CHAIN_ID, &anchor_hash, &operator.public_key());
+    let (anchor_height, anchor_hash) = anchor(v).await;
+    let binding = registration_nonce(CHAIN_ID, &anchor_hash, &owner.public_key());
     let evidence = Evidence::VendorX509(VendorX509Evidence {
-        nonce,
+        nonce: binding,
         chain,
-        signature: se.sign_registration(&nonce).unwrap(),
+        signature: se.sign_registration(&binding).unwrap(),
     })
     .encode()
     .unwrap();
+    let tx = Transaction {
+        chain_id: CHAIN_ID,
+        sender: owner.public_key(),
+        nonce,
+        fee: 10_000,
+        payload: Payload::RegisterChip {
+            anchor_height,
+            evidence,
+        },
+    }
+    .sign(owner);
+    (se, tx)
+}
+
+/// The faucet account registers a chip (so its account weighs in committee choice), then
+/// node `i` as its validator, through validator 2; waits until both landed with success.
+/// Uses the faucet's nonces 0 and 1.
+pub async fn register_validator(context: &Ctx, net: &Net, vs: &[Running], i: usize) {
+    let operator = faucet();
+    let (_, chip) = register_chip_tx(&vs[1], 4, &operator, 0).await;
     let txs = vec![
-        Transaction {
-            chain_id: CHAIN_ID,
-            sender: operator.public_key(),
-            nonce: 0,
-            fee: 10_000,
-            payload: Payload::RegisterChip {
-                anchor_height,
-                evidence,
-            },
-        }
-        .sign(&operator),
+        chip,
         Transaction {
             chain_id: CHAIN_ID,
             sender: operator.public_key(),
