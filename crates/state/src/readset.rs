@@ -236,3 +236,85 @@ impl<'p> ReadSet<'p> {
         self.keys
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_codec::Encode;
+    use commonware_cryptography::Signer;
+    use unet_types::{
+        chip::{kind, Chip, ChipStatus},
+        keys::{account_key, owner_chips_key},
+        liveness::owner_compute_keys,
+        rewards::owner_rewards_key,
+        PrivateKey,
+    };
+
+    fn chip(owner: &Address) -> Chip {
+        Chip {
+            owner: owner.clone(),
+            model: "M".into(),
+            kind: kind::VENDOR_X509,
+            device_key: vec![4; 65],
+            serial: "S-1".into(),
+            registered_height: 1,
+            status: ChipStatus::Online,
+            root: [0; 32],
+            chain: vec![[9; 32]],
+            index: 0,
+            live: Default::default(),
+        }
+    }
+
+    #[test]
+    fn chip_refs_decode_what_chip_decodes_and_refuse_what_it_refuses() {
+        let owner = PrivateKey::from_seed(7).public_key();
+        let bytes = chip(&owner).encode().to_vec();
+        let refs = ChipRefs::decode(bytes.clone()).unwrap();
+        assert_eq!(refs.owner.as_slice(), owner.as_ref());
+        assert_eq!(refs.chain, vec![[9; 32]]);
+        for cut in [1, 40, bytes.len() - 1] {
+            assert!(Chip::decode(bytes[..cut].to_vec()).is_err());
+            assert!(ChipRefs::decode(bytes[..cut].to_vec()).is_err());
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(ChipRefs::decode(longer).is_err());
+    }
+
+    /// The keys the planner derives from a chip's owner bytes are the ones execution derives
+    /// from the decoded owner, in the first round and from the memo in later ones.
+    #[test]
+    fn a_settled_chips_keys_from_owner_bytes_equal_the_decoded_owners_keys() {
+        let owner = PrivateKey::from_seed(7).public_key();
+        let to = PrivateKey::from_seed(8).public_key();
+        let id = [1u8; 32];
+        let pre: PreState = [(chip_key(&id), Some(chip(&owner).encode().to_vec()))].into();
+        let mut expected: BTreeSet<Digest> = owner_compute_keys(&owner).into();
+        expected.extend([
+            chip_key(&id),
+            owner_chips_key(&owner),
+            revoked_cert_key(&[9; 32]),
+            account_key(&owner),
+            owner_rewards_key(&owner, 5),
+            account_key(&to),
+            owner_rewards_key(&to, 5),
+        ]);
+        let mut memo = Memo::default();
+        for _round in 0..2 {
+            let mut rs = ReadSet::new(&pre, &mut memo);
+            rs.settled_chip(id, 5);
+            rs.new_owner(id, &to);
+            assert_eq!(rs.finish(), expected);
+        }
+        // Not loaded yet: only the record is declared, and nothing is kept for it.
+        let (empty, mut memo) = (PreState::new(), Memo::default());
+        let mut rs = ReadSet::new(&empty, &mut memo);
+        rs.settled_chip(id, 5);
+        assert_eq!(rs.finish(), [chip_key(&id)].into());
+        let mut rs = ReadSet::new(&pre, &mut memo);
+        rs.settled_chip(id, 5);
+        rs.new_owner(id, &to);
+        assert_eq!(rs.finish(), expected);
+    }
+}
