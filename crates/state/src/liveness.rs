@@ -40,7 +40,7 @@ pub(crate) fn reads(
     rs.touch(network_compute_key());
     if let Some(count) = chip_count {
         for pos in challenged_positions(env, count) {
-            if let Some(id) = rs.read::<ChipId>(chip_index_key(pos)) {
+            if let Some(id) = rs.chip_at(pos) {
                 rs.chip(id);
                 rs.affect(id);
             }

@@ -115,7 +115,8 @@ pub(crate) fn reads(rs: &mut ReadSet<'_>, env: &BlockEnv<'_>, txs: &[unet_types:
     }
     // The market role of every affected chip (a status change or removal may close its lease).
     for id in rs.affected() {
-        if let Some(role) = rs.read::<ChipMarket>(chip_market_key(&id)) {
+        let key = rs.chip_market_key(&id);
+        if let Some(role) = rs.read::<ChipMarket>(key) {
             leases.extend(role.lease);
             offers.extend(role.offer);
         }

@@ -16,7 +16,7 @@
 //! number of chips registered.
 
 use crate::{
-    readset::{Decoded, ReadSet},
+    readset::{Memo, ReadSet},
     BlockEnv, PreState,
 };
 use std::collections::BTreeSet;
@@ -24,17 +24,12 @@ use unet_types::{chip::Registry, keys::registry_key, Digest, SignedTx};
 
 /// Every key execution may read or write for this block, given the entries loaded so far.
 pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTreeSet<Digest> {
-    plan(env, txs, pre, &mut Decoded::new())
+    plan(env, txs, pre, &mut Memo::default())
 }
 
-/// [`touched_keys`], reusing (and adding to) the values decoded by earlier rounds.
-fn plan(
-    env: &BlockEnv<'_>,
-    txs: &[SignedTx],
-    pre: &PreState,
-    decoded: &mut Decoded,
-) -> BTreeSet<Digest> {
-    let mut rs = ReadSet::new(pre, decoded);
+/// [`touched_keys`], reusing (and adding to) what earlier rounds decoded and derived.
+fn plan(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState, memo: &mut Memo) -> BTreeSet<Digest> {
+    let mut rs = ReadSet::new(pre, memo);
     let registry: Option<Registry> = rs.read(registry_key());
     let chip_count = registry.as_ref().map(|r| r.chip_count);
     crate::exec::reads(&mut rs, env, txs);
@@ -56,9 +51,9 @@ pub struct PreStateLoader<'a> {
     env: &'a BlockEnv<'a>,
     txs: &'a [SignedTx],
     pre: PreState,
-    /// Entries decoded by earlier rounds (each round would otherwise decode every chip
-    /// record again).
-    decoded: Decoded,
+    /// What earlier rounds decoded and derived (each round would otherwise decode every chip
+    /// record and hash every key again).
+    memo: Memo,
 }
 
 impl<'a> PreStateLoader<'a> {
@@ -68,13 +63,13 @@ impl<'a> PreStateLoader<'a> {
             env,
             txs,
             pre: PreState::new(),
-            decoded: Decoded::new(),
+            memo: Memo::default(),
         }
     }
 
     /// The touched keys not loaded yet (empty when the pre-state is complete).
     pub fn missing(&mut self) -> Vec<Digest> {
-        plan(self.env, self.txs, &self.pre, &mut self.decoded)
+        plan(self.env, self.txs, &self.pre, &mut self.memo)
             .into_iter()
             .filter(|k| !self.pre.contains_key(k))
             .collect()

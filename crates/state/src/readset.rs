@@ -12,24 +12,98 @@ use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
 };
 use unet_types::{
-    chip::{Chip, ChipId},
-    keys::{account_key, chip_key, owner_chips_key, revoked_cert_key},
-    liveness::owner_compute_keys,
-    rewards::owner_rewards_key,
+    chip::{ChipId, ChipRefs},
+    keys::{account_key_raw, chip_index_key, chip_key, owner_chips_key_raw, revoked_cert_key},
+    liveness::owner_compute_keys_raw,
+    market::keys::chip_market_key,
+    rewards::owner_rewards_key_raw,
     Address, Digest,
 };
 
-/// Values decoded by earlier planning rounds of the same block, by key. Loaded values never
-/// change between rounds (a round only adds keys), so a decoded value stays right.
-pub(crate) type Decoded = HashMap<Digest, Box<dyn Any + Send + Sync>>;
+/// What the planning rounds of one block keep for the next round: decoded values and keys
+/// derived from loaded values. Loaded values never change between rounds (a round only adds
+/// keys), so all of it stays right; a loader (one block) owns one, and nothing outlives it.
+#[derive(Default)]
+pub(crate) struct Memo {
+    /// Decoded values, by key.
+    decoded: HashMap<Digest, Box<dyn Any + Send + Sync>>,
+    /// Keys derived from each chip id met, and from the chip's record once it is loaded.
+    chips: HashMap<ChipId, ChipKeys>,
+    /// Key of the chip index entry at each position met.
+    index: HashMap<u64, Digest>,
+    /// Balance key of each account met (by its key's bytes).
+    accounts: HashMap<Vec<u8>, Digest>,
+}
+
+impl Memo {
+    /// The balance key of the account with key bytes `address`.
+    fn account_key(&mut self, address: &[u8]) -> Digest {
+        if let Some(key) = self.accounts.get(address) {
+            return *key;
+        }
+        let key = account_key_raw(address);
+        self.accounts.insert(address.to_vec(), key);
+        key
+    }
+}
+
+/// The keys of one chip.
+struct ChipKeys {
+    /// `chip_key`.
+    record: Digest,
+    /// `chip_market_key`, once asked for.
+    market: Option<Digest>,
+    /// What the record names, once it is loaded (`None` inside: absent or undecodable).
+    owner: Option<Option<OwnerKeys>>,
+}
+
+/// The keys a loaded chip record leads to.
+struct OwnerKeys {
+    /// The owner's key bytes.
+    owner: [u8; 32],
+    /// The owner's balance key.
+    account: Digest,
+    /// The owner's compute entries and chip list, and the revocation entries of the chip's
+    /// certificate chain.
+    keys: Vec<Digest>,
+}
+
+impl ChipKeys {
+    fn new(id: &ChipId) -> Self {
+        Self {
+            record: chip_key(id),
+            market: None,
+            owner: None,
+        }
+    }
+
+    /// The keys the record leads to (`None` while it is not loaded, or when it is absent or
+    /// does not decode: execution reports a corrupt entry).
+    fn owner(&mut self, pre: &PreState) -> Option<&OwnerKeys> {
+        if self.owner.is_none() {
+            let loaded = pre.get(&self.record)?;
+            self.owner = Some(loaded.as_deref().and_then(|bytes| {
+                let ChipRefs { owner, chain } = ChipRefs::decode(bytes.to_vec()).ok()?;
+                let mut keys = Vec::with_capacity(3 + chain.len());
+                keys.extend(owner_compute_keys_raw(&owner));
+                keys.push(owner_chips_key_raw(&owner));
+                keys.extend(chain.iter().map(revoked_cert_key));
+                Some(OwnerKeys {
+                    owner,
+                    account: account_key_raw(&owner),
+                    keys,
+                })
+            }));
+        }
+        self.owner.as_ref()?.as_ref()
+    }
+}
 
 /// The keys a block touches, declared by the domains while they look at what is loaded.
 pub(crate) struct ReadSet<'p> {
     pre: &'p PreState,
-    decoded: &'p mut Decoded,
+    memo: &'p mut Memo,
     keys: BTreeSet<Digest>,
-    /// Accounts whose balance entry is read.
-    accounts: BTreeSet<Address>,
     /// Chips whose record is read, with the entries of their owner.
     chips: BTreeSet<ChipId>,
     /// Chips the reward cursor pays, with the epochs it settles for them.
@@ -41,12 +115,11 @@ pub(crate) struct ReadSet<'p> {
 }
 
 impl<'p> ReadSet<'p> {
-    pub(crate) fn new(pre: &'p PreState, decoded: &'p mut Decoded) -> Self {
+    pub(crate) fn new(pre: &'p PreState, memo: &'p mut Memo) -> Self {
         Self {
             pre,
-            decoded,
+            memo,
             keys: BTreeSet::new(),
-            accounts: BTreeSet::new(),
             chips: BTreeSet::new(),
             settled: BTreeMap::new(),
             new_owners: BTreeMap::new(),
@@ -66,18 +139,43 @@ impl<'p> ReadSet<'p> {
         key: Digest,
     ) -> Option<T> {
         self.keys.insert(key);
-        if let Some(v) = self.decoded.get(&key).and_then(|v| v.downcast_ref::<T>()) {
+        if let Some(v) = self
+            .memo
+            .decoded
+            .get(&key)
+            .and_then(|v| v.downcast_ref::<T>())
+        {
             return Some(v.clone());
         }
         let bytes = self.pre.get(&key)?.as_deref()?;
         let value = T::decode(bytes.to_vec()).ok()?;
-        self.decoded.insert(key, Box::new(value.clone()));
+        self.memo.decoded.insert(key, Box::new(value.clone()));
         Some(value)
+    }
+
+    /// Declares the chip index entry at `pos` and returns the chip id it holds, once loaded.
+    pub(crate) fn chip_at(&mut self, pos: u64) -> Option<ChipId> {
+        let key = *self
+            .memo
+            .index
+            .entry(pos)
+            .or_insert_with(|| chip_index_key(pos));
+        self.read(key)
+    }
+
+    /// The key of a chip's market role (`chip_market_key`), derived once per block.
+    pub(crate) fn chip_market_key(&mut self, id: &ChipId) -> Digest {
+        let chip = self
+            .memo
+            .chips
+            .entry(*id)
+            .or_insert_with(|| ChipKeys::new(id));
+        *chip.market.get_or_insert_with(|| chip_market_key(id))
     }
 
     /// Declares an account's balance entry.
     pub(crate) fn account(&mut self, address: &Address) {
-        self.accounts.insert(address.clone());
+        self.keys.insert(self.memo.account_key(address.as_ref()));
     }
 
     /// Declares a chip's record and, once it is loaded, its owner's compute entries, its
@@ -109,31 +207,114 @@ impl<'p> ReadSet<'p> {
         self.affected.iter().copied().collect()
     }
 
-    /// The declared keys, with every chip's and account's entries expanded.
+    /// The declared keys, with every chip's entries expanded.
     pub(crate) fn finish(mut self) -> BTreeSet<Digest> {
         for id in std::mem::take(&mut self.chips) {
-            let Some(chip) = self.read::<Chip>(chip_key(&id)) else {
+            let chip = self
+                .memo
+                .chips
+                .entry(id)
+                .or_insert_with(|| ChipKeys::new(&id));
+            self.keys.insert(chip.record);
+            let Some(owner) = chip.owner(self.pre) else {
                 continue;
             };
-            self.keys.extend(owner_compute_keys(&chip.owner));
-            self.keys.insert(owner_chips_key(&chip.owner));
-            for fp in &chip.chain {
-                self.keys.insert(revoked_cert_key(fp));
-            }
+            self.keys.extend(owner.keys.iter().copied());
             if let Some(epochs) = self.settled.get(&id) {
-                let owners = std::iter::once(&chip.owner)
-                    .chain(self.new_owners.get(&id).into_iter().flatten());
-                for owner in owners {
-                    self.accounts.insert(owner.clone());
+                self.keys.insert(owner.account);
+                for e in epochs {
+                    self.keys.insert(owner_rewards_key_raw(&owner.owner, *e));
+                }
+                for to in self.new_owners.get(&id).into_iter().flatten() {
+                    self.keys.insert(self.memo.account_key(to.as_ref()));
                     for e in epochs {
-                        self.keys.insert(owner_rewards_key(owner, *e));
+                        self.keys.insert(owner_rewards_key_raw(to.as_ref(), *e));
                     }
                 }
             }
         }
-        for a in &self.accounts {
-            self.keys.insert(account_key(a));
-        }
         self.keys
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_codec::Encode;
+    use commonware_cryptography::Signer;
+    use unet_types::{
+        chip::{kind, Chip, ChipStatus},
+        keys::{account_key, owner_chips_key},
+        liveness::owner_compute_keys,
+        rewards::owner_rewards_key,
+        PrivateKey,
+    };
+
+    fn chip(owner: &Address) -> Chip {
+        Chip {
+            owner: owner.clone(),
+            model: "M".into(),
+            kind: kind::VENDOR_X509,
+            device_key: vec![4; 65],
+            serial: "S-1".into(),
+            registered_height: 1,
+            status: ChipStatus::Online,
+            root: [0; 32],
+            chain: vec![[9; 32]],
+            index: 0,
+            live: Default::default(),
+        }
+    }
+
+    #[test]
+    fn chip_refs_decode_what_chip_decodes_and_refuse_what_it_refuses() {
+        let owner = PrivateKey::from_seed(7).public_key();
+        let bytes = chip(&owner).encode().to_vec();
+        let refs = ChipRefs::decode(bytes.clone()).unwrap();
+        assert_eq!(refs.owner.as_slice(), owner.as_ref());
+        assert_eq!(refs.chain, vec![[9; 32]]);
+        for cut in [1, 40, bytes.len() - 1] {
+            assert!(Chip::decode(bytes[..cut].to_vec()).is_err());
+            assert!(ChipRefs::decode(bytes[..cut].to_vec()).is_err());
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(ChipRefs::decode(longer).is_err());
+    }
+
+    /// The keys the planner derives from a chip's owner bytes are the ones execution derives
+    /// from the decoded owner, in the first round and from the memo in later ones.
+    #[test]
+    fn a_settled_chips_keys_from_owner_bytes_equal_the_decoded_owners_keys() {
+        let owner = PrivateKey::from_seed(7).public_key();
+        let to = PrivateKey::from_seed(8).public_key();
+        let id = [1u8; 32];
+        let pre: PreState = [(chip_key(&id), Some(chip(&owner).encode().to_vec()))].into();
+        let mut expected: BTreeSet<Digest> = owner_compute_keys(&owner).into();
+        expected.extend([
+            chip_key(&id),
+            owner_chips_key(&owner),
+            revoked_cert_key(&[9; 32]),
+            account_key(&owner),
+            owner_rewards_key(&owner, 5),
+            account_key(&to),
+            owner_rewards_key(&to, 5),
+        ]);
+        let mut memo = Memo::default();
+        for _round in 0..2 {
+            let mut rs = ReadSet::new(&pre, &mut memo);
+            rs.settled_chip(id, 5);
+            rs.new_owner(id, &to);
+            assert_eq!(rs.finish(), expected);
+        }
+        // Not loaded yet: only the record is declared, and nothing is kept for it.
+        let (empty, mut memo) = (PreState::new(), Memo::default());
+        let mut rs = ReadSet::new(&empty, &mut memo);
+        rs.settled_chip(id, 5);
+        assert_eq!(rs.finish(), [chip_key(&id)].into());
+        let mut rs = ReadSet::new(&pre, &mut memo);
+        rs.settled_chip(id, 5);
+        rs.new_owner(id, &to);
+        assert_eq!(rs.finish(), expected);
     }
 }

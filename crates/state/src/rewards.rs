@@ -37,7 +37,7 @@ pub(crate) fn reads(rs: &mut ReadSet<'_>, env: &BlockEnv<'_>, chip_count: Option
     };
     for (epoch, from, to) in cursor_ranges(&state, env.params, env.height, count) {
         for pos in from..to {
-            if let Some(id) = rs.read::<[u8; 32]>(chip_index_key(pos)) {
+            if let Some(id) = rs.chip_at(pos) {
                 rs.settled_chip(id, epoch);
             }
         }

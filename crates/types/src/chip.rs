@@ -362,6 +362,40 @@ impl Read for Chip {
     }
 }
 
+/// What planning needs from a chip entry: its owner's key bytes and its certificate chain.
+///
+/// Decodes the bytes of a [`Chip`] and refuses what [`Chip`] refuses, except that the owner's
+/// key is not checked to be a curve point: decompressing it is most of the cost of decoding a
+/// chip, and deriving the owner's state keys needs only its bytes. A chip entry whose owner
+/// is not a point makes the block fail in execution (`Chip` refuses it there) whatever the
+/// planner declared.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChipRefs {
+    /// The owner's public key, as stored.
+    pub owner: [u8; 32],
+    /// See [`Chip::chain`].
+    pub chain: Vec<[u8; 32]>,
+}
+
+impl Read for ChipRefs {
+    type Cfg = ();
+    fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
+        // Field by field as `Chip`'s `Read`, keeping two.
+        let owner = <[u8; 32]>::read(buf)?;
+        read_str(buf, MAX_NAME)?;
+        u8::read(buf)?;
+        read_bytes(buf, MAX_DEVICE_KEY)?;
+        read_str(buf, MAX_SERIAL)?;
+        u64::read(buf)?;
+        ChipStatus::from_u8(u8::read(buf)?)?;
+        <[u8; 32]>::read(buf)?;
+        let chain = Vec::<[u8; 32]>::read_cfg(buf, &(RangeCfg::from(..=MAX_CHAIN), ()))?;
+        u64::read(buf)?;
+        crate::liveness::ChipLiveness::read(buf)?;
+        Ok(Self { owner, chain })
+    }
+}
+
 impl Write for Model {
     fn write(&self, buf: &mut impl BufMut) {
         write_str(&self.name, buf);

@@ -15,7 +15,13 @@ use commonware_cryptography::{Hasher, Sha256};
 
 /// Key of an account entry.
 pub fn account_key(address: &Address) -> Digest {
-    Sha256::hash(&[b"unet/account", address.as_ref()])
+    account_key_raw(address.as_ref())
+}
+
+/// [`account_key`] from the account key's bytes, not checked to be a curve point (as
+/// [`crate::chip::ChipRefs`] leaves a chip's owner).
+pub fn account_key_raw(address: &[u8]) -> Digest {
+    Sha256::hash(&[b"unet/account", address])
 }
 
 /// Key of the supply counters.
@@ -142,7 +148,12 @@ pub fn block_hash_key(slot: u64) -> Digest {
 
 /// Chips owned by an account (list of chip ids).
 pub fn owner_chips_key(owner: &Address) -> Digest {
-    Sha256::hash(&[b"unet/owner", owner.as_ref()])
+    owner_chips_key_raw(owner.as_ref())
+}
+
+/// [`owner_chips_key`] from the owner key's bytes.
+pub fn owner_chips_key_raw(owner: &[u8]) -> Digest {
+    Sha256::hash(&[b"unet/owner", owner])
 }
 
 /// The chip id at position `index` of the registry (for paging through every chip).

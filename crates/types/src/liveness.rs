@@ -98,7 +98,15 @@ pub fn owner_compute_floor_key(owner: &Address) -> Digest {
 
 /// Both keys a change of an account's online compute reads and writes.
 pub fn owner_compute_keys(owner: &Address) -> [Digest; 2] {
-    [owner_compute_key(owner), owner_compute_floor_key(owner)]
+    owner_compute_keys_raw(owner.as_ref())
+}
+
+/// [`owner_compute_keys`] from the owner key's bytes.
+pub fn owner_compute_keys_raw(owner: &[u8]) -> [Digest; 2] {
+    [
+        Sha256::hash(&[b"unet/owner_compute", owner]),
+        Sha256::hash(&[b"unet/owner_compute_floor", owner]),
+    ]
 }
 
 /// The lowest value an account's online compute took during `epoch`, counting its value when

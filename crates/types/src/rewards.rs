@@ -69,7 +69,12 @@ pub fn epoch_rewards_key(epoch: u64) -> Digest {
 
 /// Key of what `owner` earned in `epoch` (u128).
 pub fn owner_rewards_key(owner: &Address, epoch: u64) -> Digest {
-    Sha256::hash(&[b"unet/owner_rewards", owner.as_ref(), &epoch.to_be_bytes()])
+    owner_rewards_key_raw(owner.as_ref(), epoch)
+}
+
+/// [`owner_rewards_key`] from the owner key's bytes.
+pub fn owner_rewards_key_raw(owner: &[u8], epoch: u64) -> Digest {
+    Sha256::hash(&[b"unet/owner_rewards", owner, &epoch.to_be_bytes()])
 }
 
 /// An epoch whose rewards are being paid, chip by chip, during the next epoch.
