@@ -156,6 +156,19 @@ impl<E: StoreContext> Chain<E> {
         }
     }
 
+    /// The receipts of the finalized block `block` at `height`, if the transaction index
+    /// holds them.
+    pub async fn block_receipts(
+        &self,
+        height: u64,
+        block: &Digest,
+    ) -> Result<Option<Vec<Receipt>>, ExecError> {
+        match &self.tx_index {
+            Some(index) => Ok(index.receipts_at(height, block).await?),
+            None => Ok(None),
+        }
+    }
+
     /// Lowest height whose transactions [`Chain::transaction`] answers (0: every height).
     pub fn tx_index_floor(&self) -> u64 {
         self.tx_index.as_ref().map_or(0, |i| i.floor())

@@ -385,6 +385,21 @@ impl<E: StoreContext> TxIndex<E> {
         Ok(None)
     }
 
+    /// The receipts of the finalized block `block` at `height`, if the index holds them (a
+    /// block without transactions has no record: its receipts are the empty list, which the
+    /// caller knows from the block).
+    pub async fn receipts_at(
+        &self,
+        height: u64,
+        block: &Digest,
+    ) -> Result<Option<Vec<Receipt>>, TxIndexError> {
+        if height < self.floor {
+            return Ok(None);
+        }
+        let record = self.store()?.get(Identifier::Index(height)).await?;
+        Ok(record.filter(|r| r.block == *block).map(|r| r.receipts))
+    }
+
     /// Lowest height whose transactions are answered (0 when nothing was pruned).
     pub fn floor(&self) -> u64 {
         self.floor

@@ -165,11 +165,35 @@ async fn get_block<E: StoreContext>(state: &ApiState<E>, p: GetBlockParams) -> R
         return Ok(views::finalized(&fb, p.full));
     }
     match state.shared.block_at(height).await {
-        Some(b) => Ok(views::block(&b, None, p.full)),
+        Some(b) => Ok(old_block(state, &b, p.full).await),
         None => Err(RpcError::not_found(format!(
             "no finalized block at height {height}"
         ))),
     }
+}
+
+/// A finalized block older than the in-memory window, with its receipts from the lasting
+/// transaction index when it holds them.
+async fn old_block<E: StoreContext>(
+    state: &ApiState<E>,
+    b: &unet_types::Block,
+    full: bool,
+) -> BlockView {
+    let receipts = if !full {
+        None
+    } else if b.txs.is_empty() {
+        Some(Vec::new())
+    } else {
+        let (height, digest) = (b.height.get(), b.digest());
+        state
+            .shared
+            .chain(move |c| Box::pin(async move { c.block_receipts(height, &digest).await }))
+            .await
+            .ok()
+            .and_then(|r| r.ok())
+            .flatten()
+    };
+    views::block(b, receipts.as_deref(), full)
 }
 
 async fn block_by_hash<E: StoreContext>(
@@ -190,7 +214,7 @@ async fn block_by_hash<E: StoreContext>(
     }
     if let Some(history) = state.shared.history.get() {
         if let Some(b) = history.block_by_digest(*hash).await {
-            return Ok(views::block(&b, None, full));
+            return Ok(old_block(state, &b, full).await);
         }
     }
     Err(RpcError::not_found(format!(
