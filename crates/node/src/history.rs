@@ -13,7 +13,7 @@ use crate::shared::{MarshalMailbox, Scheme};
 use commonware_consensus::{simplex::types::Finalization, types::Height};
 use commonware_cryptography::Digestible;
 use commonware_runtime::{Handle, Spawner};
-use commonware_storage::archive::{immutable, Archive as _, Identifier};
+use commonware_storage::archive::{immutable, Archive, Identifier};
 use futures::{
     channel::{mpsc, oneshot},
     SinkExt, StreamExt,
@@ -130,28 +130,17 @@ impl Followed {
             while let Some(request) = rx.next().await {
                 match request {
                     Request::Block(h, reply) => {
-                        let id = || Identifier::Index(h);
-                        let mut found = blocks.get(id()).await.ok().flatten();
-                        if let (None, Some(r)) = (&found, &retired) {
-                            found = r.blocks.get(id()).await.ok().flatten();
-                        }
-                        let _ = reply.send(found);
+                        let old = retired.as_ref().map(|r| &r.blocks);
+                        let _ = reply.send(held(&blocks, old, || Identifier::Index(h)).await);
                     }
                     Request::BlockByDigest(d, reply) => {
-                        let id = || Identifier::Key(&d);
-                        let mut found = blocks.get(id()).await.ok().flatten();
-                        if let (None, Some(r)) = (&found, &retired) {
-                            found = r.blocks.get(id()).await.ok().flatten();
-                        }
-                        let _ = reply.send(found);
+                        let old = retired.as_ref().map(|r| &r.blocks);
+                        let _ = reply.send(held(&blocks, old, || Identifier::Key(&d)).await);
                     }
                     Request::Finalization(h, reply) => {
+                        let old = retired.as_ref().map(|r| &r.certificates);
                         let id = || Identifier::Index(h);
-                        let mut found = certificates.get(id()).await.ok().flatten();
-                        if let (None, Some(r)) = (&found, &retired) {
-                            found = r.certificates.get(id()).await.ok().flatten();
-                        }
-                        let _ = reply.send(found);
+                        let _ = reply.send(held(&certificates, old, id).await);
                     }
                     Request::Put {
                         blocks: new,
@@ -199,6 +188,18 @@ impl Followed {
         self.tx.clone().send(request(reply)).await.ok()?;
         answer.await.ok()
     }
+}
+
+/// The value at `id` in `own`, else in the retired validator's archive `old`.
+async fn held<'a, A: Archive<Key = Digest>>(
+    own: &'a A,
+    old: Option<&'a A>,
+    id: impl Fn() -> Identifier<'a, Digest>,
+) -> Option<A::Value> {
+    if let Some(v) = own.get(id()).await.ok().flatten() {
+        return Some(v);
+    }
+    old?.get(id()).await.ok().flatten()
 }
 
 async fn put<E: StoreContext>(
