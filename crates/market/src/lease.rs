@@ -8,6 +8,7 @@ use crate::{
 };
 use bytes::BufMut;
 use commonware_codec::{EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
+use unet_address::read_address;
 
 /// Why a lease closed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -258,8 +259,8 @@ impl Read for Lease {
         Ok(Self {
             id: u64::read(buf)?,
             offer: u64::read(buf)?,
-            renter: Address::read(buf)?,
-            provider: Address::read(buf)?,
+            renter: read_address(buf)?,
+            provider: read_address(buf)?,
             chips: Vec::<ChipId>::read_cfg(buf, &(RangeCfg::new(1..=MAX_LEASE_CHIPS), ()))?,
             price_per_block: u128::read(buf)?,
             endpoint: read_str(buf, MAX_ENDPOINT, "Lease.endpoint")?,

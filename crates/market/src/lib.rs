@@ -44,7 +44,7 @@ pub use lease::{CloseReason, Lease, LeaseStatus, Settlement};
 pub use offer::{Capabilities, ChipMarket, IdList, MarketInfo, Offer, OfferTerms};
 
 /// An account address (the account's ed25519 public key).
-pub type Address = commonware_cryptography::ed25519::PublicKey;
+pub use unet_address::Address;
 /// A chip id: SHA-256 of the chip's hardware identity.
 pub type ChipId = [u8; 32];
 /// UNC base units.

@@ -8,6 +8,7 @@ use crate::{
 use bytes::BufMut;
 use commonware_codec::{EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
 use std::collections::BTreeSet;
+use unet_address::read_address;
 
 /// What the offered chips can do, as the provider describes it (not verified on chain beyond
 /// the chips' registered model).
@@ -189,7 +190,7 @@ impl Read for Offer {
     fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
         Ok(Self {
             id: u64::read(buf)?,
-            provider: Address::read(buf)?,
+            provider: read_address(buf)?,
             terms: OfferTerms::read(buf)?,
             created: u64::read(buf)?,
             updated: u64::read(buf)?,

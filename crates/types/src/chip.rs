@@ -18,6 +18,7 @@ use crate::{Address, Digest, Signature};
 use bytes::BufMut;
 use commonware_codec::{Encode, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256};
+use unet_address::read_address;
 
 /// A chip's identity: `SHA-256("UNET-POCI/chip-id/v1" || evidence kind tag || DeviceID public
 /// key, uncompressed SEC1)` (`unet_poci::chip_id`): one key under two evidence kinds is two chips.
@@ -347,7 +348,7 @@ impl Read for Chip {
     type Cfg = ();
     fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
         Ok(Self {
-            owner: Address::read(buf)?,
+            owner: read_address(buf)?,
             model: read_str(buf, MAX_NAME)?,
             kind: u8::read(buf)?,
             device_key: read_bytes(buf, MAX_DEVICE_KEY)?,
@@ -582,7 +583,7 @@ impl Read for Approval {
     type Cfg = ();
     fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
         Ok(Self {
-            governor: Address::read(buf)?,
+            governor: read_address(buf)?,
             signature: Signature::read(buf)?,
         })
     }

@@ -20,6 +20,7 @@ use crate::{Address, Digest};
 use bytes::BufMut;
 use commonware_codec::{EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256};
+use unet_address::read_address;
 
 /// Most members of one committee (and most entries in a transport directory / 3).
 pub const MAX_COMMITTEE: usize = 128;
@@ -174,8 +175,8 @@ impl Read for ValidatorInfo {
     type Cfg = ();
     fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
         Ok(Self {
-            account: Address::read(buf)?,
-            node_key: Address::read(buf)?,
+            account: read_address(buf)?,
+            node_key: read_address(buf)?,
             p2p_address: read_str(buf, MAX_ADDRESS)?,
             registered_height: u64::read(buf)?,
         })
@@ -204,8 +205,8 @@ impl Read for CommitteeMember {
     type Cfg = ();
     fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
         Ok(Self {
-            node_key: Address::read(buf)?,
-            account: Address::read(buf)?,
+            node_key: read_address(buf)?,
+            account: read_address(buf)?,
             p2p_address: read_str(buf, MAX_ADDRESS)?,
             weight: u128::read(buf)?,
         })

@@ -39,8 +39,7 @@ pub fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     chip::digest32(commonware_cryptography::Sha256::hash(parts))
 }
 
-/// An account address: the account's ed25519 public key.
-pub type Address = PublicKey;
+pub use unet_address::{read_address, Address};
 
 /// Namespace for every signature a user makes over a transaction.
 pub const TX_NAMESPACE: &[u8] = b"UNET_TX";

@@ -34,6 +34,7 @@ use crate::{
 use bytes::BufMut;
 use commonware_codec::{Encode, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write};
 use commonware_cryptography::{Hasher, Sha256, Signer, Verifier};
+use unet_address::read_address;
 
 /// Largest encoded transaction accepted anywhere (mempool, blocks).
 pub const MAX_TX_BYTES: usize = 32 * 1024;
@@ -267,7 +268,7 @@ impl Read for Payload {
     fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
         match u8::read(buf)? {
             0 => Ok(Payload::Transfer {
-                to: Address::read(buf)?,
+                to: read_address(buf)?,
                 amount: u128::read(buf)?,
             }),
             1 => Ok(Payload::RegisterChip {
@@ -276,7 +277,7 @@ impl Read for Payload {
             }),
             2 => Ok(Payload::TransferChip {
                 chip_id: <[u8; 32]>::read(buf)?,
-                to: Address::read(buf)?,
+                to: read_address(buf)?,
             }),
             3 => Ok(Payload::DeregisterChip {
                 chip_id: <[u8; 32]>::read(buf)?,
@@ -292,7 +293,7 @@ impl Read for Payload {
                 )?,
             }),
             6 => Ok(Payload::RegisterValidator {
-                node_key: Address::read(buf)?,
+                node_key: read_address(buf)?,
                 p2p_address: {
                     let b = Vec::<u8>::read_cfg(buf, &(RangeCfg::new(1..=MAX_ADDRESS), ()))?;
                     String::from_utf8(b).map_err(|_| {
@@ -371,7 +372,7 @@ impl Read for Transaction {
     fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
         Ok(Self {
             chain_id: u64::read(buf)?,
-            sender: Address::read(buf)?,
+            sender: read_address(buf)?,
             nonce: u64::read(buf)?,
             fee: u128::read(buf)?,
             payload: Payload::read(buf)?,
