@@ -46,6 +46,16 @@ use std::{
 };
 use unet_types::{keys::Account, Address, Amount, Digest, Payload, SignedTx, TxError};
 
+/// A sender as the pool's indexes hold it: its key's 32 bytes. The decoded key carries its
+/// decompressed point (192 bytes), and every index entry and B-tree node moved it around.
+type SenderId = [u8; 32];
+
+fn sender_id(address: &Address) -> SenderId {
+    let mut id = [0u8; 32];
+    id.copy_from_slice(address.as_ref());
+    id
+}
+
 /// Mempool bounds (the `[mempool]` table of a node's `config.toml`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -89,7 +99,8 @@ pub struct MempoolStats {
 type Rank = (u8, u128, Reverse<u64>);
 
 struct Entry {
-    stx: SignedTx,
+    /// Boxed: queues are B-trees, and their nodes move entries as they split.
+    stx: Box<SignedTx>,
     bytes: usize,
     /// Fee plus what the transaction moves out of the sender's balance.
     debit: Amount,
@@ -170,12 +181,12 @@ pub fn is_permanent(error: &TxError) -> bool {
 #[derive(Default)]
 pub struct Mempool {
     limits: MempoolLimits,
-    queues: HashMap<Address, Queue>,
-    by_hash: HashMap<Digest, (Address, u64)>,
+    queues: HashMap<SenderId, Queue>,
+    by_hash: HashMap<Digest, (SenderId, u64)>,
     /// Every sender's last nonce, by eviction rank.
-    evictable: BTreeMap<Rank, Address>,
+    evictable: BTreeMap<Rank, SenderId>,
     /// Admission height and sequence of every transaction, oldest first.
-    expiry: BTreeMap<(u64, u64), (Address, u64)>,
+    expiry: BTreeMap<(u64, u64), (SenderId, u64)>,
     bytes: usize,
     next_seq: u64,
     height: u64,
@@ -236,10 +247,10 @@ impl Mempool {
         if self.by_hash.contains_key(&hash) {
             return Err(TxError::Duplicate);
         }
-        let sender = stx.tx.sender.clone();
+        let sender = sender_id(&stx.tx.sender);
         if let Some(q) = self.queues.get(&sender) {
             if account.nonce > q.base {
-                self.prune_sender(&sender, account.nonce);
+                self.prune_id(&sender, account.nonce);
             }
         }
         let (base, ready_end, committed, existing) = match self.queues.get(&sender) {
@@ -320,14 +331,14 @@ impl Mempool {
         }
         let q = self
             .queues
-            .entry(sender.clone())
+            .entry(sender)
             .or_insert_with(|| Queue::new(base));
         q.base = base;
         q.committed = q.committed.saturating_add(debit);
         q.txs.insert(
             nonce,
             Entry {
-                stx,
+                stx: Box::new(stx),
                 bytes,
                 debit,
                 seq,
@@ -338,8 +349,8 @@ impl Mempool {
         );
         q.advance();
         self.bytes += bytes;
-        self.by_hash.insert(hash, (sender.clone(), nonce));
-        self.expiry.insert((height, seq), (sender.clone(), nonce));
+        self.by_hash.insert(hash, (sender, nonce));
+        self.expiry.insert((height, seq), (sender, nonce));
         self.rerank(&sender);
         Ok(())
     }
@@ -347,7 +358,7 @@ impl Mempool {
     /// Whether evicting last nonces ranked below `rank` (of senders other than `sender`) can
     /// free `over` (transactions, bytes). Counts each sender's current last nonce only: the
     /// eviction itself may also take the nonces this exposes, which only frees more.
-    fn can_make_room(&self, sender: &Address, rank: Rank, over: (usize, usize)) -> bool {
+    fn can_make_room(&self, sender: &SenderId, rank: Rank, over: (usize, usize)) -> bool {
         let (mut txs, mut bytes) = (0usize, 0usize);
         for (r, who) in self.evictable.range(..rank) {
             if txs >= over.0 && bytes >= over.1 {
@@ -366,14 +377,14 @@ impl Mempool {
         txs >= over.0 && bytes >= over.1
     }
 
-    fn make_room(&mut self, sender: &Address, rank: Rank, over: (usize, usize)) {
+    fn make_room(&mut self, sender: &SenderId, rank: Rank, over: (usize, usize)) {
         let (mut txs, mut bytes) = (0usize, 0usize);
         while txs < over.0 || bytes < over.1 {
             let Some(victim) = self
                 .evictable
                 .range(..rank)
                 .find(|(_, who)| *who != sender)
-                .map(|(_, who)| who.clone())
+                .map(|(_, who)| *who)
             else {
                 return;
             };
@@ -393,7 +404,7 @@ impl Mempool {
     }
 
     /// Removes one pending transaction, keeping every index consistent.
-    fn remove(&mut self, sender: &Address, nonce: u64) -> Option<Entry> {
+    fn remove(&mut self, sender: &SenderId, nonce: u64) -> Option<Entry> {
         let q = self.queues.get_mut(sender)?;
         let e = q.txs.remove(&nonce)?;
         q.committed = q.committed.saturating_sub(e.debit);
@@ -408,7 +419,7 @@ impl Mempool {
     }
 
     /// Puts the sender's last nonce back in the eviction index (or drops an empty queue).
-    fn rerank(&mut self, sender: &Address) {
+    fn rerank(&mut self, sender: &SenderId) {
         let Some(q) = self.queues.get_mut(sender) else {
             return;
         };
@@ -418,7 +429,7 @@ impl Mempool {
         match q.tail_rank() {
             Some(rank) => {
                 q.rank = Some(rank);
-                self.evictable.insert(rank, sender.clone());
+                self.evictable.insert(rank, *sender);
             }
             None => {
                 self.queues.remove(sender);
@@ -427,7 +438,7 @@ impl Mempool {
     }
 
     /// Removes `sender`'s transactions from `nonce` on (they cannot execute without it).
-    fn remove_from(&mut self, sender: &Address, nonce: u64) -> usize {
+    fn remove_from(&mut self, sender: &SenderId, nonce: u64) -> usize {
         let Some(q) = self.queues.get(sender) else {
             return 0;
         };
@@ -449,6 +460,8 @@ impl Mempool {
     /// transactions: `in_flight` gives each of their senders' next nonce after those blocks, and
     /// that sender's run starts there instead of at its finalized nonce.
     pub fn select_after(&self, max: usize, in_flight: &HashMap<Address, u64>) -> Vec<SignedTx> {
+        let in_flight: HashMap<SenderId, u64> =
+            in_flight.iter().map(|(a, n)| (sender_id(a), *n)).collect();
         let mut heap: BinaryHeap<Pick<'_>> = self
             .queues
             .iter()
@@ -463,7 +476,7 @@ impl Mempool {
                 break;
             };
             let q = &self.queues[p.sender];
-            out.push(q.txs[&p.nonce].stx.clone());
+            out.push(SignedTx::clone(&q.txs[&p.nonce].stx));
             if let Some(next) = Pick::new(q, p.sender, p.nonce + 1, p.taken.0 + 1) {
                 heap.push(next);
             }
@@ -474,6 +487,10 @@ impl Mempool {
     /// Drops every pending transaction of `sender` with a nonce below `next_nonce` (included
     /// in a finalized block, or made obsolete by one).
     pub fn prune_sender(&mut self, sender: &Address, next_nonce: u64) {
+        self.prune_id(&sender_id(sender), next_nonce);
+    }
+
+    fn prune_id(&mut self, sender: &SenderId, next_nonce: u64) {
         let Some(q) = self.queues.get_mut(sender) else {
             return;
         };
@@ -510,7 +527,7 @@ impl Mempool {
             if !self.by_hash.contains_key(&stx.hash()) {
                 continue;
             }
-            let n = self.remove_from(&stx.tx.sender, stx.tx.nonce);
+            let n = self.remove_from(&sender_id(&stx.tx.sender), stx.tx.nonce);
             self.stats.evicted_excluded += n as u64;
             dropped += n;
         }
@@ -524,7 +541,7 @@ impl Mempool {
         if !self.by_hash.contains_key(&stx.hash()) {
             return 0;
         }
-        let n = self.remove_from(&stx.tx.sender, stx.tx.nonce);
+        let n = self.remove_from(&sender_id(&stx.tx.sender), stx.tx.nonce);
         self.stats.evicted_excluded += n as u64;
         n
     }
@@ -542,7 +559,7 @@ impl Mempool {
             if entry.key().0.saturating_add(self.limits.ttl_blocks) > height {
                 break;
             }
-            let (sender, nonce) = entry.get().clone();
+            let (sender, nonce) = *entry.get();
             if self.remove(&sender, nonce).is_some() {
                 dropped += 1;
             } else {
@@ -557,7 +574,7 @@ impl Mempool {
     /// gap (what the sender's next transaction should use).
     pub fn next_nonce(&self, sender: &Address, account_nonce: u64) -> u64 {
         let mut next = account_nonce;
-        if let Some(q) = self.queues.get(sender) {
+        if let Some(q) = self.queues.get(&sender_id(sender)) {
             for n in q.txs.range(account_nonce..).map(|(n, _)| *n) {
                 if n != next {
                     break;
@@ -578,12 +595,12 @@ struct Pick<'a> {
     taken: Reverse<usize>,
     /// Oldest first.
     seq: Reverse<u64>,
-    sender: &'a Address,
+    sender: &'a SenderId,
     nonce: u64,
 }
 
 impl<'a> Pick<'a> {
-    fn new(q: &Queue, sender: &'a Address, nonce: u64, taken: usize) -> Option<Self> {
+    fn new(q: &Queue, sender: &'a SenderId, nonce: u64, taken: usize) -> Option<Self> {
         if nonce >= q.ready_end {
             return None;
         }

@@ -76,7 +76,7 @@ fn limits(max_txs: usize) -> MempoolLimits {
 
 fn nonces_of(m: &Mempool, seed: u64) -> Vec<u64> {
     m.queues
-        .get(&addr(seed))
+        .get(&sender_id(&addr(seed)))
         .map(|q| q.txs.keys().copied().collect())
         .unwrap_or_default()
 }
