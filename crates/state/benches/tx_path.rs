@@ -82,6 +82,10 @@ fn ratios() {
         f();
         start.elapsed()
     };
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
     let (mut decode, mut decompress) = (Vec::new(), Vec::new());
     let mut verify_total = Duration::ZERO;
     for _ in 0..15 {
@@ -92,10 +96,27 @@ fn ratios() {
         decode.push(d.as_secs_f64() / verify.as_secs_f64());
         decompress.push(k.as_secs_f64() / verify.as_secs_f64());
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
+    // Smaller batches (a gossip message, an API request) cost more per signature: the
+    // multiscalar multiplication shares less work across fewer points.
+    let mut sizes = Vec::new();
+    for n in [25usize, 100, 250, 1_000] {
+        let mut r = Vec::new();
+        for _ in 0..15 {
+            let whole =
+                time(&|| assert!(check_stateless_batch(&txs, CHAIN_ID, 1, |_| false).is_ok()));
+            let part = time(&|| {
+                for chunk in txs.chunks(n) {
+                    assert!(check_stateless_batch(chunk, CHAIN_ID, 1, |_| false).is_ok());
+                }
+            });
+            r.push(part.as_secs_f64() / whole.as_secs_f64());
+        }
+        sizes.push(format!("{n}: {:.2}x", median(&mut r)));
+    }
+    println!(
+        "tx_path batch size (per signature, vs batches of {BATCH}): {}",
+        sizes.join(", ")
+    );
     println!(
         "tx_path ratios (per transfer, vs one batched verification of {:.2} us): decode with its keys cached {:.2}x, one key decompression {:.2}x",
         verify_total.as_secs_f64() * 1e6 / (15 * BATCH) as f64,
