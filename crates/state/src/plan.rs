@@ -25,10 +25,13 @@ use unet_types::{chip::Registry, keys::registry_key, Digest, SignedTx};
 /// Every key execution may read or write for this block, given the entries loaded so far.
 pub fn touched_keys(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState) -> BTreeSet<Digest> {
     plan(env, txs, pre, &mut Memo::default())
+        .into_iter()
+        .collect()
 }
 
-/// [`touched_keys`], reusing (and adding to) what earlier rounds decoded and derived.
-fn plan(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState, memo: &mut Memo) -> BTreeSet<Digest> {
+/// The keys a planning round declares that no earlier round (recorded in `memo`) declared,
+/// reusing (and adding to) what earlier rounds decoded and derived.
+fn plan(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState, memo: &mut Memo) -> Vec<Digest> {
     let mut rs = ReadSet::new(pre, memo);
     let registry: Option<Registry> = rs.read(registry_key());
     let chip_count = registry.as_ref().map(|r| r.chip_count);
@@ -68,11 +71,14 @@ impl<'a> PreStateLoader<'a> {
     }
 
     /// The touched keys not loaded yet (empty when the pre-state is complete).
+    ///
+    /// A round returns only the keys it declares that no earlier round did: every key an
+    /// earlier round returned was supplied before this one (the loop's contract), and the
+    /// values of those never change between rounds.
     pub fn missing(&mut self) -> Vec<Digest> {
-        plan(self.env, self.txs, &self.pre, &mut self.memo)
-            .into_iter()
-            .filter(|k| !self.pre.contains_key(k))
-            .collect()
+        let mut keys = plan(self.env, self.txs, &self.pre, &mut self.memo);
+        keys.retain(|k| !self.pre.contains_key(k));
+        keys
     }
 
     /// Records the values of `keys` (`None` = absent), in the same order.

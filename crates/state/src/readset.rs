@@ -9,7 +9,7 @@ use crate::PreState;
 use commonware_codec::DecodeExt;
 use std::{
     any::Any,
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
 };
 use unet_types::{
     chip::{ChipId, ChipRefs},
@@ -25,6 +25,8 @@ use unet_types::{
 /// keys), so all of it stays right; a loader (one block) owns one, and nothing outlives it.
 #[derive(Default)]
 pub(crate) struct Memo {
+    /// Every key declared in earlier rounds (each was returned once, as new, and loaded).
+    declared: HashSet<Digest>,
     /// Decoded values, by key.
     decoded: HashMap<Digest, Box<dyn Any + Send + Sync>>,
     /// Keys derived from each chip id met, and from the chip's record once it is loaded.
@@ -35,16 +37,14 @@ pub(crate) struct Memo {
     accounts: HashMap<Vec<u8>, Digest>,
 }
 
-impl Memo {
-    /// The balance key of the account with key bytes `address`.
-    fn account_key(&mut self, address: &[u8]) -> Digest {
-        if let Some(key) = self.accounts.get(address) {
-            return *key;
-        }
-        let key = account_key_raw(address);
-        self.accounts.insert(address.to_vec(), key);
-        key
+/// The balance key of the account with key bytes `address`, derived once.
+fn account_key(accounts: &mut HashMap<Vec<u8>, Digest>, address: &[u8]) -> Digest {
+    if let Some(key) = accounts.get(address) {
+        return *key;
     }
+    let key = account_key_raw(address);
+    accounts.insert(address.to_vec(), key);
+    key
 }
 
 /// The keys of one chip.
@@ -55,6 +55,8 @@ struct ChipKeys {
     market: Option<Digest>,
     /// What the record names, once it is loaded (`None` inside: absent or undecodable).
     owner: Option<Option<OwnerKeys>>,
+    /// The record and what it names are declared (nothing more to add for this chip).
+    expanded: bool,
 }
 
 /// The keys a loaded chip record leads to.
@@ -66,6 +68,20 @@ struct OwnerKeys {
     /// The owner's compute entries and chip list, and the revocation entries of the chip's
     /// certificate chain.
     keys: Vec<Digest>,
+    /// The owner's reward tally key of each epoch asked for.
+    rewards: Vec<(u64, Digest)>,
+}
+
+impl OwnerKeys {
+    /// The owner's reward tally key for `epoch` (`owner_rewards_key_raw`), derived once.
+    fn rewards_key(&mut self, epoch: u64) -> Digest {
+        if let Some((_, key)) = self.rewards.iter().find(|(e, _)| *e == epoch) {
+            return *key;
+        }
+        let key = owner_rewards_key_raw(&self.owner, epoch);
+        self.rewards.push((epoch, key));
+        key
+    }
 }
 
 impl ChipKeys {
@@ -74,12 +90,13 @@ impl ChipKeys {
             record: chip_key(id),
             market: None,
             owner: None,
+            expanded: false,
         }
     }
 
     /// The keys the record leads to (`None` while it is not loaded, or when it is absent or
     /// does not decode: execution reports a corrupt entry).
-    fn owner(&mut self, pre: &PreState) -> Option<&OwnerKeys> {
+    fn owner(&mut self, pre: &PreState) -> Option<&mut OwnerKeys> {
         if self.owner.is_none() {
             let loaded = pre.get(&self.record)?;
             self.owner = Some(loaded.as_deref().and_then(|bytes| {
@@ -92,26 +109,32 @@ impl ChipKeys {
                     owner,
                     account: account_key_raw(&owner),
                     keys,
+                    rewards: Vec::new(),
                 })
             }));
         }
-        self.owner.as_ref()?.as_ref()
+        self.owner.as_mut()?.as_mut()
     }
 }
 
 /// The keys a block touches, declared by the domains while they look at what is loaded.
+///
+/// A round declares every key again (the domains' `reads` are written as if from scratch);
+/// the memo's `declared` set keeps what earlier rounds declared, so a round only collects,
+/// and the loader only fetches, the keys it adds.
 pub(crate) struct ReadSet<'p> {
     pre: &'p PreState,
     memo: &'p mut Memo,
-    keys: BTreeSet<Digest>,
-    /// Chips whose record is read, with the entries of their owner.
-    chips: BTreeSet<ChipId>,
-    /// Chips the reward cursor pays, with the epochs it settles for them.
-    settled: BTreeMap<ChipId, Vec<u64>>,
+    /// Keys this round declared that no earlier round did.
+    fresh: Vec<Digest>,
+    /// Chips whose record is read, with the entries of their owner (repeats allowed).
+    chips: Vec<ChipId>,
+    /// Chips the reward cursor pays, each with an epoch it settles for it.
+    settled: Vec<(ChipId, u64)>,
     /// Owners a chip may have after this block's chip transfers.
     new_owners: BTreeMap<ChipId, BTreeSet<Address>>,
-    /// Chips that may go offline, be revoked or change hands in this block.
-    affected: BTreeSet<ChipId>,
+    /// Chips that may go offline, be revoked or change hands in this block (repeats allowed).
+    affected: Vec<ChipId>,
 }
 
 impl<'p> ReadSet<'p> {
@@ -119,17 +142,19 @@ impl<'p> ReadSet<'p> {
         Self {
             pre,
             memo,
-            keys: BTreeSet::new(),
-            chips: BTreeSet::new(),
-            settled: BTreeMap::new(),
+            fresh: Vec::new(),
+            chips: Vec::new(),
+            settled: Vec::new(),
             new_owners: BTreeMap::new(),
-            affected: BTreeSet::new(),
+            affected: Vec::new(),
         }
     }
 
     /// Declares a key execution may read or write.
     pub(crate) fn touch(&mut self, key: Digest) {
-        self.keys.insert(key);
+        if self.memo.declared.insert(key) {
+            self.fresh.push(key);
+        }
     }
 
     /// Declares `key` and returns its loaded value, decoded (`None` while it is not loaded
@@ -138,7 +163,7 @@ impl<'p> ReadSet<'p> {
         &mut self,
         key: Digest,
     ) -> Option<T> {
-        self.keys.insert(key);
+        self.touch(key);
         if let Some(v) = self
             .memo
             .decoded
@@ -175,20 +200,21 @@ impl<'p> ReadSet<'p> {
 
     /// Declares an account's balance entry.
     pub(crate) fn account(&mut self, address: &Address) {
-        self.keys.insert(self.memo.account_key(address.as_ref()));
+        let key = account_key(&mut self.memo.accounts, address.as_ref());
+        self.touch(key);
     }
 
     /// Declares a chip's record and, once it is loaded, its owner's compute entries, its
     /// owner's chip list and the revocation entries of its certificate chain.
     pub(crate) fn chip(&mut self, id: ChipId) {
-        self.chips.insert(id);
+        self.chips.push(id);
     }
 
     /// The reward cursor settles `epoch` for this chip: its owner's account and reward tally
     /// (and those of any owner a transfer in this block gives it).
     pub(crate) fn settled_chip(&mut self, id: ChipId, epoch: u64) {
-        self.chips.insert(id);
-        self.settled.entry(id).or_default().push(epoch);
+        self.chips.push(id);
+        self.settled.push((id, epoch));
     }
 
     /// A transfer in this block may give the chip to `to`.
@@ -199,41 +225,65 @@ impl<'p> ReadSet<'p> {
     /// The chip may go offline, be revoked or change hands in this block (whoever reacts to
     /// that, such as the market, reads its entries: see [`ReadSet::affected`]).
     pub(crate) fn affect(&mut self, id: ChipId) {
-        self.affected.insert(id);
+        self.affected.push(id);
     }
 
-    /// Chips declared with [`ReadSet::affect`] so far.
+    /// Chips declared with [`ReadSet::affect`] so far, each once, in order.
     pub(crate) fn affected(&self) -> Vec<ChipId> {
-        self.affected.iter().copied().collect()
+        let mut ids = self.affected.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
     }
 
-    /// The declared keys, with every chip's entries expanded.
-    pub(crate) fn finish(mut self) -> BTreeSet<Digest> {
-        for id in std::mem::take(&mut self.chips) {
-            let chip = self
-                .memo
-                .chips
-                .entry(id)
-                .or_insert_with(|| ChipKeys::new(&id));
-            self.keys.insert(chip.record);
-            let Some(owner) = chip.owner(self.pre) else {
+    /// The keys declared in this round and in no earlier one, with every chip's entries
+    /// expanded.
+    pub(crate) fn finish(self) -> Vec<Digest> {
+        let Self {
+            pre,
+            memo,
+            mut fresh,
+            chips,
+            settled,
+            new_owners,
+            ..
+        } = self;
+        let Memo {
+            declared,
+            chips: known,
+            accounts,
+            ..
+        } = memo;
+        let mut touch = |key: Digest| {
+            if declared.insert(key) {
+                fresh.push(key);
+            }
+        };
+        // A chip is expanded once per block: its record, then, once the record is loaded,
+        // the entries it names.
+        for id in &chips {
+            let chip = known.entry(*id).or_insert_with(|| ChipKeys::new(id));
+            if chip.expanded {
+                continue;
+            }
+            touch(chip.record);
+            if let Some(owner) = chip.owner(pre) {
+                owner.keys.iter().for_each(|k| touch(*k));
+            }
+            chip.expanded = chip.owner.is_some();
+        }
+        for (id, epoch) in &settled {
+            let Some(owner) = known.get_mut(id).and_then(|chip| chip.owner(pre)) else {
                 continue;
             };
-            self.keys.extend(owner.keys.iter().copied());
-            if let Some(epochs) = self.settled.get(&id) {
-                self.keys.insert(owner.account);
-                for e in epochs {
-                    self.keys.insert(owner_rewards_key_raw(&owner.owner, *e));
-                }
-                for to in self.new_owners.get(&id).into_iter().flatten() {
-                    self.keys.insert(self.memo.account_key(to.as_ref()));
-                    for e in epochs {
-                        self.keys.insert(owner_rewards_key_raw(to.as_ref(), *e));
-                    }
-                }
+            touch(owner.account);
+            touch(owner.rewards_key(*epoch));
+            for to in new_owners.get(id).into_iter().flatten() {
+                touch(account_key(accounts, to.as_ref()));
+                touch(owner_rewards_key_raw(to.as_ref(), *epoch));
             }
         }
-        self.keys
+        fresh
     }
 }
 
@@ -300,21 +350,35 @@ mod tests {
             account_key(&to),
             owner_rewards_key(&to, 5),
         ]);
+        let set = |keys: Vec<Digest>| keys.into_iter().collect::<BTreeSet<_>>();
         let mut memo = Memo::default();
-        for _round in 0..2 {
-            let mut rs = ReadSet::new(&pre, &mut memo);
-            rs.settled_chip(id, 5);
-            rs.new_owner(id, &to);
-            assert_eq!(rs.finish(), expected);
-        }
-        // Not loaded yet: only the record is declared, and nothing is kept for it.
-        let (empty, mut memo) = (PreState::new(), Memo::default());
-        let mut rs = ReadSet::new(&empty, &mut memo);
-        rs.settled_chip(id, 5);
-        assert_eq!(rs.finish(), [chip_key(&id)].into());
         let mut rs = ReadSet::new(&pre, &mut memo);
         rs.settled_chip(id, 5);
         rs.new_owner(id, &to);
-        assert_eq!(rs.finish(), expected);
+        assert_eq!(set(rs.finish()), expected);
+        // A later round declaring the same adds nothing.
+        let mut rs = ReadSet::new(&pre, &mut memo);
+        rs.settled_chip(id, 5);
+        rs.new_owner(id, &to);
+        assert_eq!(rs.finish(), Vec::<Digest>::new());
+        // Not loaded yet: only the record is declared, and nothing is kept for it; the round
+        // after it is loaded adds the rest.
+        let (empty, mut memo) = (PreState::new(), Memo::default());
+        let mut rs = ReadSet::new(&empty, &mut memo);
+        rs.settled_chip(id, 5);
+        assert_eq!(rs.finish(), vec![chip_key(&id)]);
+        let mut rs = ReadSet::new(&pre, &mut memo);
+        rs.settled_chip(id, 5);
+        rs.new_owner(id, &to);
+        expected.remove(&chip_key(&id));
+        assert_eq!(set(rs.finish()), expected);
+        // A settlement epoch first met in a later round adds only its own keys.
+        let mut rs = ReadSet::new(&pre, &mut memo);
+        rs.settled_chip(id, 6);
+        rs.new_owner(id, &to);
+        assert_eq!(
+            set(rs.finish()),
+            [owner_rewards_key(&owner, 6), owner_rewards_key(&to, 6)].into()
+        );
     }
 }

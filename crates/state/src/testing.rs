@@ -170,10 +170,21 @@ impl MemState {
                 keys.iter().map(|k| self.entries.get(k).cloned()).collect(),
             )
         });
-        match loaded {
+        let pre = match loaded {
             Ok(pre) => pre,
             Err(never) => match never {},
-        }
+        };
+        // The loader's rounds only fetch what each adds; a plan from scratch on what they
+        // loaded must find nothing more (the same fixpoint).
+        let unloaded: Vec<_> = crate::touched_keys(env, txs, &pre)
+            .into_iter()
+            .filter(|k| !pre.contains_key(k))
+            .collect();
+        assert!(
+            unloaded.is_empty(),
+            "incremental loading missed {unloaded:?}"
+        );
+        pre
     }
 
     /// Executes a block on this state without applying it.

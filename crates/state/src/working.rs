@@ -2,14 +2,17 @@
 
 use crate::BlockError;
 use commonware_codec::{DecodeExt, Encode};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use unet_types::{
     keys::{account_key, Account},
     Address, Digest,
 };
 
 /// Values of the keys a block touches, as they were before the block (`None` = absent).
-pub type PreState = BTreeMap<Digest, Option<Vec<u8>>>;
+///
+/// A hash map (SipHash with a per-process random key, so keys ground by an attacker cannot
+/// be made to collide): execution only looks keys up, never walks them in order.
+pub type PreState = HashMap<Digest, Option<Vec<u8>>>;
 
 /// Entries read and written while executing a block.
 pub(crate) struct Working<'a> {
