@@ -37,6 +37,14 @@ pub(crate) struct Memo {
     accounts: HashMap<Vec<u8>, Digest>,
 }
 
+/// Declares `key`: adds it to `fresh` unless an earlier declaration (this round or before)
+/// already did.
+fn declare(declared: &mut HashSet<Digest>, fresh: &mut Vec<Digest>, key: Digest) {
+    if declared.insert(key) {
+        fresh.push(key);
+    }
+}
+
 /// The balance key of the account with key bytes `address`, derived once.
 fn account_key(accounts: &mut HashMap<Vec<u8>, Digest>, address: &[u8]) -> Digest {
     if let Some(key) = accounts.get(address) {
@@ -152,9 +160,7 @@ impl<'p> ReadSet<'p> {
 
     /// Declares a key execution may read or write.
     pub(crate) fn touch(&mut self, key: Digest) {
-        if self.memo.declared.insert(key) {
-            self.fresh.push(key);
-        }
+        declare(&mut self.memo.declared, &mut self.fresh, key);
     }
 
     /// Declares `key` and returns its loaded value, decoded (`None` while it is not loaded
@@ -254,11 +260,7 @@ impl<'p> ReadSet<'p> {
             accounts,
             ..
         } = memo;
-        let mut touch = |key: Digest| {
-            if declared.insert(key) {
-                fresh.push(key);
-            }
-        };
+        let mut touch = |key: Digest| declare(declared, &mut fresh, key);
         // A chip is expanded once per block: its record, then, once the record is loaded,
         // the entries it names.
         for id in &chips {

@@ -10,8 +10,8 @@ use unet_types::{
 
 /// Values of the keys a block touches, as they were before the block (`None` = absent).
 ///
-/// A hash map (SipHash with a per-process random key, so keys ground by an attacker cannot
-/// be made to collide): execution only looks keys up, never walks them in order.
+/// A hash map (std's SipHash with random keys, so keys ground by an attacker cannot be made
+/// to collide): execution only looks keys up, never walks them in order.
 pub type PreState = HashMap<Digest, Option<Vec<u8>>>;
 
 /// Entries read and written while executing a block.
