@@ -66,11 +66,16 @@ where
 
 /// Applies one finalized block (the finalizer's step; a full node's follower takes it too):
 /// executes it unless already verified, records it, prunes the mempool and publishes it.
+///
+/// The block, its receipts and the finalized status are published inside the same step of the
+/// chain actor that applies the state, so no reader can see the state at a height whose block
+/// it cannot find (an account proof at height `h` whose header lookup says "no block at `h`").
 pub(crate) async fn finalize_one<E: StoreContext>(
-    shared: &Shared<E>,
+    shared: &Arc<Shared<E>>,
     block: &Arc<Block>,
 ) -> Result<(), ExecError> {
     let applying = block.clone();
+    let publisher = shared.clone();
     let applied = shared
         .chain(move |chain| {
             Box::pin(async move {
@@ -89,15 +94,35 @@ pub(crate) async fn finalize_one<E: StoreContext>(
                     let nonce = chain.account(&s).await?.nonce;
                     nonces.push((s, nonce));
                 }
-                Ok::<_, ExecError>(Some((receipts, events, nonces, chain.root())))
+                let fb = FinalizedBlock {
+                    block,
+                    receipts: Arc::new(receipts),
+                    events: Arc::new(events),
+                };
+                publish(&publisher, &fb, chain.root());
+                Ok::<_, ExecError>(Some((fb, nonces)))
             })
         })
         .await??;
-    let Some((receipts, events, nonces, root)) = applied else {
+    let Some((fb, nonces)) = applied else {
         return Ok(());
     };
     let height = block.height.get();
     shared.mempool.finalized(nonces).await;
+    let _ = shared.finalized_tx.send(fb);
+    shared.applied.send_replace(height);
+    if height.is_multiple_of(100) {
+        info!(height, txs = block.txs.len(), "finalized");
+    } else {
+        debug!(height, txs = block.txs.len(), "finalized");
+    }
+    Ok(())
+}
+
+/// Makes a just-applied block visible: the finalized status and the recent-blocks window.
+fn publish<E: StoreContext>(shared: &Shared<E>, fb: &FinalizedBlock, root: unet_types::Digest) {
+    let block = &fb.block;
+    let height = block.height.get();
     shared.status.send_modify(|s| {
         s.finalized_height = height;
         s.finalized_digest = Some(block.digest());
@@ -109,24 +134,9 @@ pub(crate) async fn finalize_one<E: StoreContext>(
             s.head_digest = Some(block.digest());
         }
     });
-    let fb = FinalizedBlock {
-        block: block.clone(),
-        receipts: Arc::new(receipts),
-        events: Arc::new(events),
-    };
-    {
-        let mut recent = shared.recent.lock().expect("recent lock");
-        recent.insert(height, fb.clone());
-        while recent.len() > RECENT_BLOCKS {
-            recent.pop_first();
-        }
+    let mut recent = shared.recent.lock().expect("recent lock");
+    recent.insert(height, fb.clone());
+    while recent.len() > RECENT_BLOCKS {
+        recent.pop_first();
     }
-    let _ = shared.finalized_tx.send(fb);
-    shared.applied.send_replace(height);
-    if height.is_multiple_of(100) {
-        info!(height, txs = block.txs.len(), "finalized");
-    } else {
-        debug!(height, txs = block.txs.len(), "finalized");
-    }
-    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The API's limits, each attacked by a client: request rates per client, connections per
 //! client, WebSocket sessions, subscriptions per session, and paged lists. A real node state
 //! (genesis plus seeded entries) behind the real server on a loopback port the kernel picks.
+//! Also: a finalized block is published no later than the state it leaves can be read.
 
 use super::*;
 use crate::{
@@ -448,4 +449,102 @@ fn limits_round_trip_through_config_toml() {
     assert_eq!(c.follow, crate::follow::FollowConfig::default());
     let typo = format!("{minimal}[rpc]\nclient_rate_limt = 5\n");
     assert!(toml::from_str::<crate::home::NodeConfig>(&typo).is_err());
+}
+
+/// The wallet checks an account proof against the header of the block the proof names, so that
+/// block must be found as soon as the proof is served. Blocks are finalized while a client asks
+/// for a proof and then for its block, over and over: every proof's block is there, with the
+/// proof's hash and state root. Each round also queues a step on the chain actor, which runs
+/// right after the finalizer's when it lands behind one, and checks that the height it reads
+/// is already the finalized status and in the recent blocks.
+#[test]
+fn a_proofs_block_is_found_as_soon_as_the_proof_is_served() {
+    use commonware_consensus::types::{Epoch, Height, Round, View};
+    const BLOCKS: u64 = 12;
+    let limits = RpcLimits {
+        client_rate_limit: 1_000_000,
+        ..RpcLimits::default()
+    };
+    with_api("proof-block", limits, |state| async move {
+        let shared = state.shared.clone();
+        let finalizing = tokio::spawn(async move {
+            let leader = PrivateKey::from_seed(1).public_key();
+            for height in 1..=BLOCKS {
+                let leader = leader.clone();
+                // An empty block on the applied tip, carrying the root its execution gives.
+                let block = shared
+                    .chain(move |c| {
+                        Box::pin(async move {
+                            let parent = c.applied_digest();
+                            let make = |root| {
+                                unet_types::Block::new(
+                                    unet_types::Context {
+                                        round: Round::new(Epoch::zero(), View::new(height)),
+                                        leader: leader.clone(),
+                                        parent: (View::new(height - 1), parent),
+                                    },
+                                    parent,
+                                    Height::new(height),
+                                    height,
+                                    None,
+                                    root,
+                                    Vec::new(),
+                                )
+                            };
+                            let draft = make(unet_types::Digest::from([0u8; 32]));
+                            let params = c.genesis.params.clone();
+                            let env = c.env(&draft, &params);
+                            let built = c.build_on(&parent, &env, &[]).await.expect("builds");
+                            Arc::new(make(built.state.root()))
+                        })
+                    })
+                    .await
+                    .expect("chain");
+                crate::finalizer::finalize_one(&shared, &block)
+                    .await
+                    .expect("an empty block applies");
+            }
+        });
+        let who = hex::encode(PrivateKey::from_seed(1_000).public_key().encode());
+        let mut checked = 0;
+        loop {
+            // A chain step queued behind the finalizer's: the state it reads is published.
+            let probe = state.shared.clone();
+            let (applied, published) = state
+                .shared
+                .chain(move |c| {
+                    Box::pin(async move {
+                        let h = c.applied_height();
+                        let recent = probe.recent.lock().expect("recent").contains_key(&h);
+                        (
+                            h,
+                            probe.status().finalized_height == h && (h == 0 || recent),
+                        )
+                    })
+                })
+                .await
+                .expect("chain");
+            assert!(
+                published,
+                "the state at {applied} is read before its block is published"
+            );
+            let proof = ask(&state, "10.0.0.1", "unet_getProof", json!([who])).await;
+            let proof = &proof["result"];
+            let height = proof["height"].as_u64().expect("a proof's height");
+            if height > 0 {
+                let block = ask(&state, "10.0.0.1", "unet_getBlock", json!([height])).await;
+                assert_eq!(block["result"]["hash"], proof["block"], "{block}");
+                assert_eq!(
+                    block["result"]["state_root"], proof["state_root"],
+                    "{block}"
+                );
+                checked += 1;
+            }
+            if height == BLOCKS || finalizing.is_finished() {
+                break;
+            }
+        }
+        finalizing.await.expect("finalizer");
+        assert!(checked >= 1, "no proof was read at a finalized height");
+    });
 }
