@@ -6,12 +6,22 @@
 //! Locally submitted transactions are batched and sent to every peer on the `txs` channel;
 //! transactions received from peers are admitted but not relayed again (validators are fully
 //! connected, so one hop reaches everyone).
+//!
+//! On a validator one worker admits everything: API submissions, followers' forwarded
+//! transactions and peers' gossip join one queue, and what waits there is verified as one
+//! batch, so many small submissions cost what one large one does.
 
 use crate::{chain::read_account, shared::Shared};
 use commonware_codec::{Decode, Encode, RangeCfg};
 use commonware_p2p::{Receiver, Recipients, Sender};
-use commonware_runtime::{Clock, Spawner};
-use futures::{channel::mpsc, FutureExt, StreamExt};
+use commonware_runtime::{
+    telemetry::metrics::{Counter, MetricsExt},
+    Clock, Spawner,
+};
+use futures::{
+    channel::{mpsc, oneshot},
+    SinkExt, StreamExt,
+};
 use std::{
     collections::{HashMap, HashSet},
     sync::Arc,
@@ -33,24 +43,102 @@ pub const MAX_ADMIT_BATCH: usize = 2_048;
 /// How long a submitted transaction may wait to be batched.
 const FLUSH_EVERY: Duration = Duration::from_millis(10);
 
-/// Handle to queue admitted transactions for gossip.
+/// Most requests and gossip messages waiting for the admission worker; beyond it, senders
+/// wait (API calls and the peer reader alike), which is the node's backpressure.
+const ADMISSION_QUEUE: usize = 64;
+
+/// Handle to the node's transaction admission and gossip: [`TxGossip::admit`] queues
+/// transactions for the admission worker, [`TxGossip::publish`] queues admitted ones for
+/// broadcast.
 #[derive(Clone)]
 pub struct TxGossip {
     tx: mpsc::UnboundedSender<SignedTx>,
+    admission: Option<mpsc::Sender<Inbound>>,
+    /// Batches the admission worker verified (`tx_admission_batches` in the metrics).
+    batches: Option<Counter>,
+}
+
+/// Work for the admission worker: a peer's gossip message, or a local submission (API or
+/// follower) that waits for its results.
+enum Inbound {
+    Gossip(Vec<SignedTx>),
+    Local {
+        txs: Vec<SignedTx>,
+        reply: oneshot::Sender<Vec<Result<Digest, TxError>>>,
+    },
+}
+
+impl Inbound {
+    fn take(&mut self) -> Vec<SignedTx> {
+        match self {
+            Self::Gossip(txs) | Self::Local { txs, .. } => std::mem::take(txs),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Gossip(txs) | Self::Local { txs, .. } => txs.len(),
+        }
+    }
 }
 
 impl TxGossip {
     /// A handle whose transactions go to the returned receiver instead of peers (for an API
-    /// served without a p2p network, as in tests).
+    /// served without a p2p network, as in tests). It admits each call on its own.
     pub fn detached() -> (Self, mpsc::UnboundedReceiver<SignedTx>) {
         let (tx, rx) = mpsc::unbounded();
-        (Self { tx }, rx)
+        (
+            Self {
+                tx,
+                admission: None,
+                batches: None,
+            },
+            rx,
+        )
+    }
+
+    /// Batches the admission worker has verified so far (0 for a detached handle).
+    pub fn admission_batches(&self) -> u64 {
+        self.batches.as_ref().map_or(0, |c| c.get())
     }
 
     /// Queues a transaction for broadcast to peers.
     pub fn publish(&self, stx: SignedTx) {
         let _ = self.tx.unbounded_send(stx);
     }
+
+    /// Admits locally submitted transactions ([`admit`]); one result per transaction.
+    ///
+    /// With a p2p network, the call joins the admission worker's queue: whatever API calls
+    /// and peer messages are waiting when it starts are verified as one batch (see
+    /// [`start`]), so many small submissions cost what one large one does. Without one, it
+    /// admits the transactions here.
+    pub async fn admit<E: StoreContext>(
+        &self,
+        shared: &Shared<E>,
+        txs: Vec<SignedTx>,
+    ) -> Vec<Result<Digest, TxError>> {
+        let Some(queue) = &self.admission else {
+            return admit(shared, txs).await;
+        };
+        let n = txs.len();
+        let (reply, answer) = oneshot::channel();
+        if queue
+            .clone()
+            .send(Inbound::Local { txs, reply })
+            .await
+            .is_err()
+        {
+            return (0..n).map(|_| Err(stopping())).collect();
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| (0..n).map(|_| Err(stopping())).collect())
+    }
+}
+
+fn stopping() -> TxError {
+    TxError::Malformed("the node is stopping".into())
 }
 
 /// Admits a batch of transactions into the mempool. Returns one result per transaction.
@@ -127,7 +215,7 @@ async fn admit_checked<E: StoreContext>(
     let Ok((mut view, mut height)) = tip(shared).await else {
         return txs
             .iter()
-            .map(|_| Err(TxError::Malformed("the node is stopping".into())))
+            .map(|_| Err(stopping()))
             .collect();
     };
     let pending: HashSet<Digest> = shared
@@ -290,43 +378,64 @@ where
             sender.send(Recipients::All, msg, false);
         }
     });
-    // Inbound: decode, admit. Messages that arrived while the last ones were being admitted
-    // are admitted together (never waiting for more): a batch of 100 signatures costs 1.65x
-    // per signature what one of 1,000 does (`cargo bench -p unet-state --bench tx_path`), so
-    // under load the batches grow with the backlog instead of staying one message long.
+    // Inbound: a reader decodes peers' messages into the admission queue, which local
+    // submissions join too (`TxGossip::admit`).
+    let (admission, mut queue) = mpsc::channel::<Inbound>(ADMISSION_QUEUE);
+    let mut from_peers = admission.clone();
+    let batches = context.counter(
+        "tx_admission_batches",
+        "transaction batches verified together (API, followers and peers)",
+    );
+    let admitted_total = context.counter(
+        "tx_admitted",
+        "transactions admitted into the mempool (API, followers and peers)",
+    );
+    let (counted, counted_txs) = (batches.clone(), admitted_total.clone());
     context.child("in").spawn(move |_| async move {
-        let mut open = true;
-        while open {
-            let Ok(first) = receiver.recv().await else {
-                return;
-            };
-            let mut groups: Vec<Vec<SignedTx>> = decode_gossip(first).into_iter().collect();
-            let mut n: usize = groups.iter().map(Vec::len).sum();
-            while n < MAX_ADMIT_BATCH {
-                match receiver.recv().now_or_never() {
-                    Some(Ok(message)) => {
-                        if let Some(txs) = decode_gossip(message) {
-                            n += txs.len();
-                            groups.push(txs);
-                        }
-                    }
-                    Some(Err(_)) => {
-                        open = false;
-                        break;
-                    }
-                    None => break,
+        while let Ok(message) = receiver.recv().await {
+            if let Some(txs) = decode_gossip(message) {
+                if from_peers.send(Inbound::Gossip(txs)).await.is_err() {
+                    return;
                 }
             }
-            let admitted: usize = admit_groups(&shared, groups)
-                .await
-                .iter()
-                .flatten()
-                .filter(|r| r.is_ok())
-                .count();
-            debug!(n, admitted, "tx gossip");
         }
     });
-    TxGossip { tx }
+    // Admission: what waits in the queue when the worker gets to it (never waiting for more)
+    // is admitted together. A batch of 100 signatures costs 1.65x per signature what one of
+    // 1,000 does (`cargo bench -p unet-state --bench tx_path`), so under load the batches grow
+    // with the backlog instead of staying one request long.
+    context.child("admit").spawn(move |_| async move {
+        while let Some(first) = queue.next().await {
+            let mut n = first.len();
+            let mut batch = vec![first];
+            while n < MAX_ADMIT_BATCH {
+                match queue.try_recv() {
+                    Ok(next) => {
+                        n += next.len();
+                        batch.push(next);
+                    }
+                    _ => break,
+                }
+            }
+            let groups = batch.iter_mut().map(Inbound::take).collect();
+            let results = admit_groups(&shared, groups).await;
+            let mut admitted = 0;
+            for (inbound, results) in batch.into_iter().zip(results) {
+                admitted += results.iter().filter(|r| r.is_ok()).count();
+                if let Inbound::Local { reply, .. } = inbound {
+                    let _ = reply.send(results);
+                }
+            }
+            counted.inc();
+            counted_txs.inc_by(admitted as u64);
+            debug!(n, admitted, "admitted");
+        }
+    });
+    TxGossip {
+        tx,
+        admission: Some(admission),
+        batches: Some(batches),
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use super::{
     wire::{ToFollower, ToUpstream, AT_GENESIS, NAMESPACE},
     HANDSHAKE_TIMEOUT,
 };
-use crate::{gossip, gossip::TxGossip, run::MAX_MESSAGE_SIZE, shared::Shared};
+use crate::{gossip::TxGossip, run::MAX_MESSAGE_SIZE, shared::Shared};
 use commonware_codec::{Decode, Encode};
 use commonware_cryptography::ed25519;
 use commonware_runtime::{Clock, Handle, Network, Spawner};
@@ -333,7 +333,7 @@ where
                 .sleep(Duration::from_secs_f64(-tokens / SUBMIT_RATE as f64))
                 .await;
         }
-        let results = gossip::admit(shared, txs.clone()).await;
+        let results = gossip.admit(shared, txs.clone()).await;
         if results
             .iter()
             .any(|r| matches!(r, Err(TxError::BadSignature)))

@@ -5,7 +5,6 @@
 //! result the contract declares for its method ([`run`]).
 
 use super::{chips, market, rewards, views, ApiState, RpcError};
-use crate::gossip;
 use commonware_codec::DecodeExt;
 use commonware_cryptography::Digestible;
 use serde_json::Value;
@@ -270,7 +269,7 @@ async fn send_transaction<E: StoreContext>(
 ) -> Result<Sent> {
     let stx = SignedTx::decode_untrusted(&p.tx).map_err(|e| tx_error(&e))?;
     let hash = stx.hash();
-    let result = gossip::admit(&state.shared, vec![stx.clone()]).await;
+    let result = state.gossip.admit(&state.shared, vec![stx.clone()]).await;
     match result.into_iter().next() {
         Some(Ok(_)) => {
             state.gossip.publish(stx);
@@ -317,7 +316,7 @@ async fn send_transactions<E: StoreContext>(
             }
         }
     }
-    let results = gossip::admit(&state.shared, decoded.clone()).await;
+    let results = state.gossip.admit(&state.shared, decoded.clone()).await;
     for ((i, stx), r) in positions.into_iter().zip(decoded).zip(results) {
         let hash = stx.hash();
         out[i] = Some(match r {
