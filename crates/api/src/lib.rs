@@ -12,6 +12,7 @@
 //!   ([`chain`], [`chips`], [`rewards`], [`market`]) are the exact JSON the node returns.
 //! - [`error`]: the error codes and the error object.
 //! - [`events`]: the subscription topics and what they stream.
+//! - [`submit`]: `POST /txs`, the binary form of `unet_sendTransactions`.
 //!
 //! Everything is `Serialize + Deserialize`: the server encodes results and decodes params with
 //! these types, the client does the opposite, and a field renamed on one side is renamed on
@@ -29,6 +30,7 @@ pub mod market;
 pub mod methods;
 pub mod params;
 pub mod rewards;
+pub mod submit;
 
 pub use error::{code, RpcError};
 pub use methods::{calls, Method};

@@ -424,7 +424,7 @@ async fn submit_all(
             let tracker = tracker.clone();
             async move {
                 let now = Instant::now();
-                let replies = client.send_transactions(&chunk).await?;
+                let replies = client.submit(&chunk).await?;
                 let mut hashes = Vec::new();
                 for (tx, r) in chunk.iter().zip(replies) {
                     let hash = hex::encode(tx.hash());

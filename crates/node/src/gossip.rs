@@ -213,10 +213,7 @@ async fn admit_checked<E: StoreContext>(
 ) -> Vec<Result<Digest, TxError>> {
     let (chain_id, min_fee) = (shared.genesis.chain_id, shared.genesis.params.min_fee);
     let Ok((mut view, mut height)) = tip(shared).await else {
-        return txs
-            .iter()
-            .map(|_| Err(stopping()))
-            .collect();
+        return txs.iter().map(|_| Err(stopping())).collect();
     };
     let pending: HashSet<Digest> = shared
         .mempool

@@ -285,7 +285,7 @@ async fn send_transaction<E: StoreContext>(
 
 /// Admits many transactions at once (their signatures are batch-verified). Returns one
 /// outcome per transaction, in order.
-async fn send_transactions<E: StoreContext>(
+pub(crate) async fn send_transactions<E: StoreContext>(
     state: &ApiState<E>,
     p: SendTransactionsParams,
 ) -> Result<Vec<SendOutcome>> {

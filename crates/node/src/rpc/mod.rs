@@ -135,6 +135,7 @@ impl<E: StoreContext> ApiState<E> {
 pub fn router<E: StoreContext>(state: Arc<ApiState<E>>) -> Router {
     Router::new()
         .route("/", post(http_rpc::<E>))
+        .route(unet_api::submit::SUBMIT_PATH, post(submit::<E>))
         .route("/ws", get(ws::upgrade::<E>))
         .route("/health", get(health::<E>))
         .route("/metrics", get(metrics::<E>))
@@ -193,6 +194,48 @@ async fn http_rpc<E: StoreContext>(
     match reply {
         Some(v) => ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+/// `POST /txs` ([`unet_api::submit`]): `unet_sendTransactions` with a binary body, under the
+/// same rate limit.
+async fn submit<E: StoreContext>(
+    State(state): State<Arc<ApiState<E>>>,
+    peer: Peer,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let refuse = |status: StatusCode, e: RpcError| {
+        let body = json!({ "error": e }).to_string();
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    };
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let message = format!("request body refused: {}", rejection.body_text());
+            return refuse(
+                rejection.status(),
+                RpcError::new(code::INVALID_REQUEST, message),
+            );
+        }
+    };
+    if let Err(e) = state.rates.check(peer_ip(&peer)) {
+        return refuse(StatusCode::TOO_MANY_REQUESTS, e);
+    }
+    let txs = match unet_api::submit::decode_submission(&body) {
+        Ok(frames) => frames
+            .into_iter()
+            .map(|f| unet_api::params::RawTx(Ok(f.to_vec())))
+            .collect(),
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, RpcError::params(message)),
+    };
+    let params = unet_api::params::SendTransactionsParams { txs };
+    match methods::send_transactions(&state, params).await {
+        Ok(outcomes) => (
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(&outcomes).unwrap_or_default(),
+        )
+            .into_response(),
+        Err(e) => refuse(StatusCode::BAD_REQUEST, e),
     }
 }
 

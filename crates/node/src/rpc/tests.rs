@@ -30,6 +30,8 @@ type Ctx = cw_tokio::Context;
 
 const VALIDATORS: usize = 450;
 const CHIPS: u64 = 5_000;
+/// Seed of the one funded account.
+const SENDER: u64 = 77;
 
 fn genesis() -> Genesis {
     Genesis {
@@ -43,7 +45,11 @@ fn genesis() -> Genesis {
             public_key: PrivateKey::from_seed(1).public_key(),
             p2p_address: "127.0.0.1:1".into(),
         }],
-        allocations: Vec::new(),
+        allocations: vec![unet_types::genesis::Allocation {
+            address: PrivateKey::from_seed(SENDER).public_key(),
+            amount: 1_000 * unet_types::UNC,
+            label: String::new(),
+        }],
         poci: unet_devnet::devnet_poci(&PrivateKey::from_seed(2).public_key()).expect("poci"),
         treasury: None,
     }
@@ -546,5 +552,73 @@ fn a_proofs_block_is_found_as_soon_as_the_proof_is_served() {
         }
         finalizing.await.expect("finalizer");
         assert!(checked >= 1, "no proof was read at a finalized height");
+    });
+}
+
+/// `POST /txs` with a raw body over HTTP/1.1; returns the status line's code and the body.
+async fn post_txs(server: SocketAddr, body: &[u8]) -> (u16, Value) {
+    let mut stream = connect_from("127.0.0.1", server).await;
+    let head = format!(
+        "POST /txs HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut out = String::new();
+    stream.read_to_string(&mut out).await.unwrap();
+    let status = out[9..12].parse().expect("status");
+    let (_, json) = out.split_once("\r\n\r\n").expect("head");
+    (status, serde_json::from_str(json).expect("json body"))
+}
+
+/// The binary submission path answers what `unet_sendTransactions` does, frame by frame: an
+/// admitted transfer gets its hash, bytes that do not decode get an error and no hash, a
+/// transfer for another chain is refused by name, and none of them sinks the others. A body
+/// that does not split into frames is refused whole with HTTP 400.
+#[test]
+fn binary_submission_answers_each_frame() {
+    with_api("submit", RpcLimits::default(), |state| async move {
+        let server = spawn_server(state).await;
+        let sender = PrivateKey::from_seed(SENDER);
+        let transfer = |chain_id: u64, nonce: u64| {
+            unet_types::Transaction {
+                chain_id,
+                sender: sender.public_key(),
+                nonce,
+                fee: Params::default().min_fee,
+                payload: unet_types::Payload::Transfer {
+                    to: PrivateKey::from_seed(9).public_key(),
+                    amount: 5,
+                },
+            }
+            .sign(&sender)
+        };
+        let good = transfer(genesis().chain_id, 0);
+        let foreign = transfer(genesis().chain_id + 1, 1);
+        let frames = vec![
+            good.encode().to_vec(),
+            vec![0xde, 0xad],
+            foreign.encode().to_vec(),
+        ];
+        let (status, outcomes) =
+            post_txs(server, &unet_api::submit::encode_submission(&frames)).await;
+        assert_eq!(status, 200, "{outcomes}");
+        let outcomes: Vec<unet_api::chain::SendOutcome> =
+            serde_json::from_value(outcomes).expect("outcomes");
+        assert_eq!(outcomes.len(), 3);
+        assert_eq!(outcomes[0].hash, Some(good.hash()));
+        assert!(outcomes[0].error.is_none(), "{:?}", outcomes[0]);
+        assert!(outcomes[1].hash.is_none());
+        assert_eq!(outcomes[1].error.as_ref().unwrap().check, "malformed");
+        assert_eq!(outcomes[2].hash, Some(foreign.hash()));
+        assert_eq!(outcomes[2].error.as_ref().unwrap().check, "wrong_chain");
+
+        let mut cut = unet_api::submit::encode_submission(&frames);
+        cut.truncate(cut.len() - 1);
+        let (status, reply) = post_txs(server, &cut).await;
+        assert_eq!(status, 400);
+        assert!(reply["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("frame 2")));
     });
 }
