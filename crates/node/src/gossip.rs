@@ -387,7 +387,7 @@ where
         "tx_admitted",
         "transactions admitted into the mempool (API, followers and peers)",
     );
-    let (counted, counted_txs) = (batches.clone(), admitted_total.clone());
+    let counted = batches.clone();
     context.child("in").spawn(move |_| async move {
         while let Ok(message) = receiver.recv().await {
             if let Some(txs) = decode_gossip(message) {
@@ -424,7 +424,7 @@ where
                 }
             }
             counted.inc();
-            counted_txs.inc_by(admitted as u64);
+            admitted_total.inc_by(admitted as u64);
             debug!(n, admitted, "admitted");
         }
     });
