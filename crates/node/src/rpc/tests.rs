@@ -622,3 +622,24 @@ fn binary_submission_answers_each_frame() {
             .is_some_and(|m| m.contains("frame 2")));
     });
 }
+
+/// `POST /txs` counts against the client's request rate like a JSON-RPC call: past it, HTTP
+/// 429 with the rate-limit error, and nothing is admitted.
+#[test]
+fn binary_submission_is_rate_limited() {
+    let limits = RpcLimits {
+        client_rate_limit: 2,
+        ..RpcLimits::default()
+    };
+    with_api("submit-rate", limits, |state| async move {
+        let server = spawn_server(state).await;
+        let body = unet_api::submit::encode_submission(&[vec![0u8; 3]]);
+        for _ in 0..2 {
+            let (status, reply) = post_txs(server, &body).await;
+            assert_eq!(status, 200, "{reply}");
+        }
+        let (status, reply) = post_txs(server, &body).await;
+        assert_eq!(status, 429, "{reply}");
+        assert_eq!(reply["error"]["code"], code::RATE_LIMITED, "{reply}");
+    });
+}
