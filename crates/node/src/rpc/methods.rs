@@ -297,10 +297,9 @@ pub(crate) async fn send_transactions<E: StoreContext>(
     let mut out: Vec<Option<SendOutcome>> = vec![None; p.txs.len()];
     let mut decoded = Vec::new();
     let mut positions = Vec::new();
-    for (i, raw) in p.txs.iter().enumerate() {
+    for (i, raw) in p.txs.into_iter().enumerate() {
         let parsed = raw
             .0
-            .clone()
             .map_err(TxError::Malformed)
             .and_then(|bytes| SignedTx::decode_untrusted(&bytes));
         match parsed {
