@@ -5,11 +5,14 @@
 //! it from their `reads` functions; `plan.rs` runs them and the loading rounds. This file
 //! imports none of them.
 
-use crate::PreState;
-use commonware_codec::DecodeExt;
+use crate::{
+    working::{KeyMap, KeySet},
+    PreState,
+};
+use commonware_codec::{Copying, DecodeExt};
 use std::{
     any::Any,
-    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
+    collections::{BTreeMap, BTreeSet},
 };
 use unet_types::{
     chip::{ChipId, ChipRefs},
@@ -26,27 +29,36 @@ use unet_types::{
 #[derive(Default)]
 pub(crate) struct Memo {
     /// Every key declared in earlier rounds (each was returned once, as new, and loaded).
-    declared: HashSet<Digest>,
+    declared: KeySet<Digest>,
     /// Decoded values, by key.
-    decoded: HashMap<Digest, Box<dyn Any + Send + Sync>>,
+    decoded: KeyMap<Digest, Box<dyn Any + Send + Sync>>,
     /// Keys derived from each chip id met, and from the chip's record once it is loaded.
-    chips: HashMap<ChipId, ChipKeys>,
+    chips: KeyMap<ChipId, ChipKeys>,
     /// Key of the chip index entry at each position met.
-    index: HashMap<u64, Digest>,
+    index: KeyMap<u64, Digest>,
     /// Balance key of each account met (by its key's bytes).
-    accounts: HashMap<Vec<u8>, Digest>,
+    accounts: KeyMap<Vec<u8>, Digest>,
+    /// Planning rounds finished.
+    rounds: u32,
+}
+
+impl Memo {
+    /// Planning rounds finished.
+    pub(crate) fn rounds(&self) -> u32 {
+        self.rounds
+    }
 }
 
 /// Declares `key`: adds it to `fresh` unless an earlier declaration (this round or before)
 /// already did.
-fn declare(declared: &mut HashSet<Digest>, fresh: &mut Vec<Digest>, key: Digest) {
+fn declare(declared: &mut KeySet<Digest>, fresh: &mut Vec<Digest>, key: Digest) {
     if declared.insert(key) {
         fresh.push(key);
     }
 }
 
 /// The balance key of the account with key bytes `address`, derived once.
-fn account_key(accounts: &mut HashMap<Vec<u8>, Digest>, address: &[u8]) -> Digest {
+fn account_key(accounts: &mut KeyMap<Vec<u8>, Digest>, address: &[u8]) -> Digest {
     if let Some(key) = accounts.get(address) {
         return *key;
     }
@@ -108,7 +120,7 @@ impl ChipKeys {
         if self.owner.is_none() {
             let loaded = pre.get(&self.record)?;
             self.owner = Some(loaded.as_deref().and_then(|bytes| {
-                let ChipRefs { owner, chain } = ChipRefs::decode(bytes.to_vec()).ok()?;
+                let ChipRefs { owner, chain } = ChipRefs::decode(Copying(bytes)).ok()?;
                 let mut keys = Vec::with_capacity(3 + chain.len());
                 keys.extend(owner_compute_keys_raw(&owner));
                 keys.push(owner_chips_key_raw(&owner));
@@ -143,6 +155,21 @@ pub(crate) struct ReadSet<'p> {
     new_owners: BTreeMap<ChipId, BTreeSet<Address>>,
     /// Chips that may go offline, be revoked or change hands in this block (repeats allowed).
     affected: Vec<ChipId>,
+    /// A value this round looked at was not loaded yet (see [`Round::waiting`]).
+    waiting: bool,
+}
+
+/// What one planning round found.
+pub(crate) struct Round {
+    /// The keys it declared that no earlier round did.
+    pub(crate) fresh: Vec<Digest>,
+    /// Whether it looked at a value that was not loaded yet.
+    ///
+    /// A round's declarations are a function of the block and of the loaded values it looks
+    /// at, and loaded values never change. So when every value a round looked at was already
+    /// loaded, the next round would look at the same values and declare the same keys: it
+    /// has nothing to add, and the loader can stop once this round's keys are loaded.
+    pub(crate) waiting: bool,
 }
 
 impl<'p> ReadSet<'p> {
@@ -155,7 +182,14 @@ impl<'p> ReadSet<'p> {
             settled: Vec::new(),
             new_owners: BTreeMap::new(),
             affected: Vec::new(),
+            waiting: false,
         }
+    }
+
+    /// Whether this is the block's first planning round (declarations that depend on no
+    /// loaded value are made in it once; later rounds would only repeat them).
+    pub(crate) fn first_round(&self) -> bool {
+        self.memo.rounds == 0
     }
 
     /// Declares a key execution may read or write.
@@ -178,8 +212,11 @@ impl<'p> ReadSet<'p> {
         {
             return Some(v.clone());
         }
-        let bytes = self.pre.get(&key)?.as_deref()?;
-        let value = T::decode(bytes.to_vec()).ok()?;
+        let Some(loaded) = self.pre.get(&key) else {
+            self.waiting = true;
+            return None;
+        };
+        let value = T::decode(Copying(loaded.as_deref()?)).ok()?;
         self.memo.decoded.insert(key, Box::new(value.clone()));
         Some(value)
     }
@@ -243,8 +280,8 @@ impl<'p> ReadSet<'p> {
     }
 
     /// The keys declared in this round and in no earlier one, with every chip's entries
-    /// expanded.
-    pub(crate) fn finish(self) -> Vec<Digest> {
+    /// expanded, and whether the round looked at a value not loaded yet.
+    pub(crate) fn finish(self) -> Round {
         let Self {
             pre,
             memo,
@@ -252,8 +289,10 @@ impl<'p> ReadSet<'p> {
             chips,
             settled,
             new_owners,
+            mut waiting,
             ..
         } = self;
+        memo.rounds += 1;
         let Memo {
             declared,
             chips: known,
@@ -273,6 +312,8 @@ impl<'p> ReadSet<'p> {
                 owner.keys.iter().for_each(|k| touch(*k));
             }
             chip.expanded = chip.owner.is_some();
+            // The record is not loaded yet: what it names comes in a later round.
+            waiting |= !chip.expanded;
         }
         for (id, epoch) in &settled {
             let Some(owner) = known.get_mut(id).and_then(|chip| chip.owner(pre)) else {
@@ -285,7 +326,7 @@ impl<'p> ReadSet<'p> {
                 touch(owner_rewards_key_raw(to.as_ref(), *epoch));
             }
         }
-        fresh
+        Round { fresh, waiting }
     }
 }
 
@@ -341,7 +382,9 @@ mod tests {
         let owner = PrivateKey::from_seed(7).public_key();
         let to = PrivateKey::from_seed(8).public_key();
         let id = [1u8; 32];
-        let pre: PreState = [(chip_key(&id), Some(chip(&owner).encode().to_vec()))].into();
+        let pre: PreState = [(chip_key(&id), Some(chip(&owner).encode().to_vec()))]
+            .into_iter()
+            .collect();
         let mut expected: BTreeSet<Digest> = owner_compute_keys(&owner).into();
         expected.extend([
             chip_key(&id),
@@ -352,34 +395,40 @@ mod tests {
             account_key(&to),
             owner_rewards_key(&to, 5),
         ]);
-        let set = |keys: Vec<Digest>| keys.into_iter().collect::<BTreeSet<_>>();
+        // The keys a round adds, and that it looked only at loaded values.
+        let done = |round: Round| {
+            assert!(!round.waiting, "the chip record is loaded");
+            round.fresh.into_iter().collect::<BTreeSet<_>>()
+        };
         let mut memo = Memo::default();
         let mut rs = ReadSet::new(&pre, &mut memo);
         rs.settled_chip(id, 5);
         rs.new_owner(id, &to);
-        assert_eq!(set(rs.finish()), expected);
+        assert_eq!(done(rs.finish()), expected);
         // A later round declaring the same adds nothing.
         let mut rs = ReadSet::new(&pre, &mut memo);
         rs.settled_chip(id, 5);
         rs.new_owner(id, &to);
-        assert_eq!(rs.finish(), Vec::<Digest>::new());
-        // Not loaded yet: only the record is declared, and nothing is kept for it; the round
-        // after it is loaded adds the rest.
-        let (empty, mut memo) = (PreState::new(), Memo::default());
+        assert_eq!(done(rs.finish()), BTreeSet::new());
+        // Not loaded yet: only the record is declared, nothing is kept for it, and the round
+        // says it waits for a value; the round after it is loaded adds the rest.
+        let (empty, mut memo) = (PreState::default(), Memo::default());
         let mut rs = ReadSet::new(&empty, &mut memo);
         rs.settled_chip(id, 5);
-        assert_eq!(rs.finish(), vec![chip_key(&id)]);
+        let round = rs.finish();
+        assert!(round.waiting);
+        assert_eq!(round.fresh, vec![chip_key(&id)]);
         let mut rs = ReadSet::new(&pre, &mut memo);
         rs.settled_chip(id, 5);
         rs.new_owner(id, &to);
         expected.remove(&chip_key(&id));
-        assert_eq!(set(rs.finish()), expected);
+        assert_eq!(done(rs.finish()), expected);
         // A settlement epoch first met in a later round adds only its own keys.
         let mut rs = ReadSet::new(&pre, &mut memo);
         rs.settled_chip(id, 6);
         rs.new_owner(id, &to);
         assert_eq!(
-            set(rs.finish()),
+            done(rs.finish()),
             [owner_rewards_key(&owner, 6), owner_rewards_key(&to, 6)].into()
         );
     }

@@ -4,7 +4,7 @@
 //! payload leaves no trace but its fee.
 
 use crate::{readset::ReadSet, working::Working, BlockEnv, BlockError};
-use commonware_codec::{DecodeExt, Encode};
+use commonware_codec::{Copying, DecodeExt, Encode};
 use commonware_cryptography::Verifier as _;
 use std::collections::BTreeSet;
 use unet_poci::{EvidenceKind, EvidenceVerifier, PociVerifier, TrustStore, VerifyError};
@@ -502,7 +502,7 @@ pub(crate) fn load(w: &Working<'_>) -> Result<Registry, BlockError> {
 
 /// Decodes a registry entry (for callers outside execution).
 pub fn decode_registry(bytes: &[u8]) -> Option<Registry> {
-    Registry::decode(bytes.to_vec()).ok()
+    Registry::decode(Copying(bytes)).ok()
 }
 
 /// Encoded registry (genesis).

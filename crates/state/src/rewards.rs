@@ -262,7 +262,7 @@ mod tests {
     /// explicit error, never an underflow.
     #[test]
     fn finishing_an_overpaid_settlement_is_an_error() {
-        let pre = PreState::new();
+        let pre = PreState::default();
         let mut w = Working::new(&pre);
         let mut tally = BlockTally::new(10, 5, Default::default());
         let mut supply = Supply::default();

@@ -15,7 +15,9 @@
 //!
 //! Never part of a node: the feature is enabled by dev-dependencies and the fuzzing crate.
 
-use crate::{execute, genesis_writes, load_touched, BlockEnv, BlockError, Mode, Outcome, PreState};
+use crate::{
+    execute, genesis_writes, BlockEnv, BlockError, Mode, Outcome, PreState, PreStateLoader,
+};
 use commonware_codec::DecodeExt;
 use commonware_cryptography::{Hasher, Sha256, Signer};
 use std::collections::BTreeMap;
@@ -165,15 +167,23 @@ pub struct MemState {
 impl MemState {
     /// The pre-state of a block: exactly the keys the loader asks for.
     pub fn load(&self, env: &BlockEnv<'_>, txs: &[SignedTx]) -> PreState {
-        let loaded = load_touched(env, txs, |keys| {
-            Ok::<_, std::convert::Infallible>(
-                keys.iter().map(|k| self.entries.get(k).cloned()).collect(),
-            )
-        });
-        let pre = match loaded {
-            Ok(pre) => pre,
-            Err(never) => match never {},
-        };
+        let mut loader = PreStateLoader::new(env, txs);
+        let mut fetches = 0;
+        loop {
+            let keys = loader.missing();
+            if keys.is_empty() {
+                break;
+            }
+            fetches += 1;
+            let values = keys.iter().map(|k| self.entries.get(k).cloned()).collect();
+            loader.supply(keys, values);
+        }
+        // At most one round (after a round that waited for a value) finds nothing to fetch.
+        assert!(
+            loader.rounds() <= fetches + 1,
+            "planning rounds without a fetch"
+        );
+        let pre = loader.into_pre_state();
         // The loader's rounds only fetch what each adds; a plan from scratch on what they
         // loaded must find nothing more (the same fixpoint).
         let unloaded: Vec<_> = crate::touched_keys(env, txs, &pre)

@@ -1,26 +1,39 @@
 //! The working set of a block: reads through to the pre-state, records writes.
 
 use crate::BlockError;
-use commonware_codec::{DecodeExt, Encode};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use commonware_codec::{Copying, DecodeExt, Encode};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use unet_types::{
     keys::{account_key, Account},
     Address, Digest,
 };
 
+/// The hasher of the per-block maps keyed by state keys: foldhash with a random seed per map.
+///
+/// The keys are SHA-256 digests of what transactions name, so an attacker chooses them only
+/// by grinding preimages; with a seed drawn per map (and a map living for one block) there is
+/// nothing to grind against. SipHash cost about a tenth of a liveness block's path
+/// (docs/benchmarks.md, "A million chips").
+pub type KeyHasher = foldhash::fast::RandomState;
+
+/// A per-block map keyed by state keys (see [`KeyHasher`]).
+pub(crate) type KeyMap<K, V> = HashMap<K, V, KeyHasher>;
+
+/// A per-block set of state keys (see [`KeyHasher`]).
+pub(crate) type KeySet<K> = HashSet<K, KeyHasher>;
+
 /// Values of the keys a block touches, as they were before the block (`None` = absent).
 ///
-/// A hash map (std's SipHash with random keys, so keys ground by an attacker cannot be made
-/// to collide): execution only looks keys up, never walks them in order.
-pub type PreState = HashMap<Digest, Option<Vec<u8>>>;
+/// A hash map: execution only looks keys up, never walks them in order.
+pub type PreState = HashMap<Digest, Option<Vec<u8>>, KeyHasher>;
 
 /// Entries read and written while executing a block.
 pub(crate) struct Working<'a> {
     pre: &'a PreState,
-    values: BTreeMap<Digest, Option<Vec<u8>>>,
-    /// Keys written (only these become writes: rewriting an unchanged entry would still
-    /// change the authenticated store's root).
-    dirty: BTreeSet<Digest>,
+    /// What the block wrote (`None` = deleted). Only written keys are here, and only these
+    /// become writes: rewriting an unchanged entry would still change the authenticated
+    /// store's root.
+    values: KeyMap<Digest, Option<Vec<u8>>>,
 }
 
 fn hex(d: &Digest) -> String {
@@ -31,8 +44,7 @@ impl<'a> Working<'a> {
     pub(crate) fn new(pre: &'a PreState) -> Self {
         Self {
             pre,
-            values: BTreeMap::new(),
-            dirty: BTreeSet::new(),
+            values: KeyMap::default(),
         }
     }
 
@@ -51,20 +63,18 @@ impl<'a> Working<'a> {
     pub(crate) fn get<T: DecodeExt<()>>(&self, key: &Digest) -> Result<Option<T>, BlockError> {
         match self.raw(key)? {
             None => Ok(None),
-            Some(bytes) => T::decode(bytes.to_vec())
+            Some(bytes) => T::decode(Copying(bytes))
                 .map(Some)
                 .map_err(|_| BlockError::Corrupt(hex(key))),
         }
     }
 
     pub(crate) fn put<T: Encode>(&mut self, key: Digest, value: &T) {
-        self.values.insert(key, Some(value.encode().to_vec()));
-        self.dirty.insert(key);
+        self.values.insert(key, Some(Vec::from(value.encode_mut())));
     }
 
     pub(crate) fn delete(&mut self, key: Digest) {
         self.values.insert(key, None);
-        self.dirty.insert(key);
     }
 
     pub(crate) fn account(&self, address: &Address) -> Result<Account, BlockError> {
@@ -75,15 +85,8 @@ impl<'a> Working<'a> {
         self.put(account_key(address), &account);
     }
 
-    /// The changed entries (`None` = deleted).
+    /// The changed entries (`None` = deleted), in key order.
     pub(crate) fn into_writes(self) -> BTreeMap<Digest, Option<Vec<u8>>> {
-        let mut values = self.values;
-        self.dirty
-            .into_iter()
-            .map(|k| {
-                let v = values.remove(&k).expect("dirty keys have values");
-                (k, v)
-            })
-            .collect()
+        self.values.into_iter().collect()
     }
 }

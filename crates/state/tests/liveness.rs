@@ -437,3 +437,53 @@ fn the_committee_follows_online_attested_compute() {
     assert!(c7.member(&node).is_none_or(|m| m.weight == 1));
     assert_eq!(c7.total_weight(), 32_000 + 3);
 }
+
+/// Liveness blocks load their pre-state in as many planning rounds as fetches: challenged
+/// positions name chips, chips name their owners' entries, and the round that declares the
+/// last of those looks only at loaded values, so no round runs just to find nothing
+/// missing. What is loaded is the whole fixpoint (a plan from scratch finds nothing more).
+#[test]
+fn liveness_blocks_load_without_a_confirming_round() {
+    let owners: Vec<PrivateKey> = (1..=3).map(PrivateKey::from_seed).collect();
+    let mut net = Net::new(&owners.iter().collect::<Vec<_>>());
+    let chips: Vec<TestChip> = (0..3)
+        .map(|i| make_chip(i + 1, "SMALL", owners[i as usize].clone()))
+        .collect();
+    let txs: Vec<_> = chips.iter().map(|c| net.register(c)).collect();
+    assert!(net.block(&txs).iter().all(|s| *s == TxStatus::Ok));
+    let all: Vec<&TestChip> = chips.iter().collect();
+    let mut seen = Vec::new();
+    // Two epochs: challenges, answers, expiries and the settlement cursor's payments.
+    while net.height < 3 * L {
+        let env = net.next_env();
+        let mut loader = unet_state::PreStateLoader::new(&env, &[]);
+        let mut fetches = 0;
+        loop {
+            let keys = loader.missing();
+            if keys.is_empty() {
+                break;
+            }
+            fetches += 1;
+            let values = keys
+                .iter()
+                .map(|k| net.state.entries.get(k).cloned())
+                .collect();
+            loader.supply(keys, values);
+        }
+        seen.push((env.height, fetches, loader.rounds()));
+        let pre = loader.into_pre_state();
+        let more = unet_state::touched_keys(&env, &[], &pre);
+        assert!(more.iter().all(|k| pre.contains_key(k)), "{seen:?}");
+        let next = net.height + 1;
+        run(&mut net, &all, |_, _| true, next);
+    }
+    // Blocks that read chips take three or four fetches (registry and cursor, positions,
+    // records, what the records name), each its own round. A block that reads no chip
+    // fetches once and needs a second round, because its first round waited for the
+    // registry entry.
+    assert!(seen.iter().filter(|(_, f, _)| *f >= 3).count() > 2 * L as usize / 2);
+    for (height, fetches, rounds) in &seen {
+        let expected = if *fetches >= 2 { *fetches } else { 2 };
+        assert_eq!(*rounds, expected, "height {height}: {seen:?}");
+    }
+}

@@ -119,20 +119,30 @@ impl Net {
         net
     }
 
-    /// Executes a block (verify mode) and returns each receipt's status.
-    pub fn block(&mut self, txs: &[SignedTx]) -> Vec<TxStatus> {
-        self.height += 1;
-        let env = BlockEnv {
+    /// The environment of the next block.
+    pub fn next_env(&self) -> BlockEnv<'_> {
+        let height = self.height + 1;
+        BlockEnv {
             chain_id: CHAIN,
             params: &self.params,
             proposer: PrivateKey::from_seed(100).public_key(),
-            height: self.height,
+            height,
             parent: *self.hashes.last().unwrap(),
-            timestamp_ms: NOW_MS + (self.height - self.start) * 1000,
-            beacon: testing::beacon(self.height),
+            timestamp_ms: NOW_MS + (height - self.start) * 1000,
+            beacon: testing::beacon(height),
             treasury: Some(self.treasury.clone()),
+        }
+    }
+
+    /// Executes a block (verify mode) and returns each receipt's status.
+    pub fn block(&mut self, txs: &[SignedTx]) -> Vec<TxStatus> {
+        let params = self.params.clone();
+        let env = BlockEnv {
+            params: &params,
+            ..self.next_env()
         };
         let out = self.state.verify_block(&env, txs);
+        self.height += 1;
         self.hashes
             .push(Sha256::hash(&[&self.height.to_be_bytes()]));
         // Model: every chip Online at the end of the block earns weight for this block.
