@@ -90,3 +90,20 @@ impl<'a> Working<'a> {
         self.values.into_iter().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    /// Every map draws its own seed: the same key hashes differently in different maps, so
+    /// there is no one function whose collisions an attacker could grind keys for.
+    #[test]
+    fn each_map_hashes_with_its_own_seed() {
+        let key = Digest::from([7u8; 32]);
+        let hashes: std::collections::BTreeSet<u64> = (0..16)
+            .map(|_| KeyHasher::default().hash_one(key))
+            .collect();
+        assert_eq!(hashes.len(), 16);
+    }
+}
