@@ -75,7 +75,10 @@ struct ChipKeys {
     market: Option<Digest>,
     /// What the record names, once it is loaded (`None` inside: absent or undecodable).
     owner: Option<Option<OwnerKeys>>,
-    /// The record and what it names are declared (nothing more to add for this chip).
+    /// The record and the revocation entries of its chain are declared.
+    record_declared: bool,
+    /// The owner's compute entries and chip list are declared too (nothing more to add for
+    /// this chip).
     expanded: bool,
 }
 
@@ -85,9 +88,12 @@ struct OwnerKeys {
     owner: [u8; 32],
     /// The owner's balance key.
     account: Digest,
-    /// The owner's compute entries and chip list, and the revocation entries of the chip's
-    /// certificate chain.
-    keys: Vec<Digest>,
+    /// The revocation entries of the chip's certificate chain (every reader of the record
+    /// checks them).
+    revoked: Vec<Digest>,
+    /// The owner's compute entries and chip list (read when the chip changes status or
+    /// hands), derived when first asked for.
+    entries: Option<[Digest; 3]>,
     /// The owner's reward tally key of each epoch asked for.
     rewards: Vec<(u64, Digest)>,
 }
@@ -102,6 +108,14 @@ impl OwnerKeys {
         self.rewards.push((epoch, key));
         key
     }
+
+    /// The owner's compute entries and chip list, derived once.
+    fn entries(&mut self) -> [Digest; 3] {
+        *self.entries.get_or_insert_with(|| {
+            let [compute, floor] = owner_compute_keys_raw(&self.owner);
+            [compute, floor, owner_chips_key_raw(&self.owner)]
+        })
+    }
 }
 
 impl ChipKeys {
@@ -110,6 +124,7 @@ impl ChipKeys {
             record: chip_key(id),
             market: None,
             owner: None,
+            record_declared: false,
             expanded: false,
         }
     }
@@ -121,19 +136,45 @@ impl ChipKeys {
             let loaded = pre.get(&self.record)?;
             self.owner = Some(loaded.as_deref().and_then(|bytes| {
                 let ChipRefs { owner, chain } = ChipRefs::decode(Copying(bytes)).ok()?;
-                let mut keys = Vec::with_capacity(3 + chain.len());
-                keys.extend(owner_compute_keys_raw(&owner));
-                keys.push(owner_chips_key_raw(&owner));
-                keys.extend(chain.iter().map(revoked_cert_key));
                 Some(OwnerKeys {
                     owner,
                     account: account_key_raw(&owner),
-                    keys,
+                    revoked: chain.iter().map(revoked_cert_key).collect(),
+                    entries: None,
                     rewards: Vec::new(),
                 })
             }));
         }
         self.owner.as_mut()?.as_mut()
+    }
+
+    /// Declares the record and, once it is loaded, the revocation entries of its chain, and
+    /// with `owner` also its owner's compute entries and chip list. Returns whether the
+    /// record is still to be loaded.
+    fn expand(&mut self, pre: &PreState, owner: bool, touch: &mut impl FnMut(Digest)) -> bool {
+        if self.expanded || (self.record_declared && !owner) {
+            return false;
+        }
+        touch(self.record);
+        let record_declared = self.record_declared;
+        let Some(loaded) = self.owner(pre) else {
+            // Not loaded yet, or loaded and absent or undecodable (then nothing follows).
+            let waiting = self.owner.is_none();
+            if !waiting {
+                self.record_declared = true;
+                self.expanded = true;
+            }
+            return waiting;
+        };
+        if !record_declared {
+            loaded.revoked.iter().for_each(|k| touch(*k));
+        }
+        if owner {
+            loaded.entries().into_iter().for_each(&mut *touch);
+        }
+        self.record_declared = true;
+        self.expanded = owner;
+        false
     }
 }
 
@@ -253,10 +294,10 @@ impl<'p> ReadSet<'p> {
         self.chips.push(id);
     }
 
-    /// The reward cursor settles `epoch` for this chip: its owner's account and reward tally
-    /// (and those of any owner a transfer in this block gives it).
+    /// The reward cursor settles `epoch` for this chip: its record, the revocation entries
+    /// of its chain, its owner's account and reward tally (and those of any owner a transfer
+    /// in this block gives it).
     pub(crate) fn settled_chip(&mut self, id: ChipId, epoch: u64) {
-        self.chips.push(id);
         self.settled.push((id, epoch));
     }
 
@@ -301,22 +342,17 @@ impl<'p> ReadSet<'p> {
         } = memo;
         let mut touch = |key: Digest| declare(declared, &mut fresh, key);
         // A chip is expanded once per block: its record, then, once the record is loaded,
-        // the entries it names.
+        // the entries it names. A chip the cursor only pays needs its record, the revocation
+        // entries of its chain and its owner's account and tally, not the owner's compute
+        // entries or chip list (paying changes neither).
         for id in &chips {
             let chip = known.entry(*id).or_insert_with(|| ChipKeys::new(id));
-            if chip.expanded {
-                continue;
-            }
-            touch(chip.record);
-            if let Some(owner) = chip.owner(pre) {
-                owner.keys.iter().for_each(|k| touch(*k));
-            }
-            chip.expanded = chip.owner.is_some();
-            // The record is not loaded yet: what it names comes in a later round.
-            waiting |= !chip.expanded;
+            waiting |= chip.expand(pre, true, &mut touch);
         }
         for (id, epoch) in &settled {
-            let Some(owner) = known.get_mut(id).and_then(|chip| chip.owner(pre)) else {
+            let chip = known.entry(*id).or_insert_with(|| ChipKeys::new(id));
+            waiting |= chip.expand(pre, false, &mut touch);
+            let Some(owner) = chip.owner(pre) else {
                 continue;
             };
             touch(owner.account);
@@ -385,10 +421,11 @@ mod tests {
         let pre: PreState = [(chip_key(&id), Some(chip(&owner).encode().to_vec()))]
             .into_iter()
             .collect();
-        let mut expected: BTreeSet<Digest> = owner_compute_keys(&owner).into();
+        // Paying a chip reads its record, its chain's revocation entries and the owners'
+        // accounts and tallies; not the owner's compute entries or chip list.
+        let mut expected: BTreeSet<Digest> = BTreeSet::new();
         expected.extend([
             chip_key(&id),
-            owner_chips_key(&owner),
             revoked_cert_key(&[9; 32]),
             account_key(&owner),
             owner_rewards_key(&owner, 5),
@@ -431,5 +468,13 @@ mod tests {
             done(rs.finish()),
             [owner_rewards_key(&owner, 6), owner_rewards_key(&to, 6)].into()
         );
+        // The same chip read by another rule (a challenge, a status change) adds the owner's
+        // compute entries and chip list, and only those.
+        let mut rs = ReadSet::new(&pre, &mut memo);
+        rs.settled_chip(id, 6);
+        rs.chip(id);
+        let mut entries: BTreeSet<Digest> = owner_compute_keys(&owner).into();
+        entries.insert(owner_chips_key(&owner));
+        assert_eq!(done(rs.finish()), entries);
     }
 }
