@@ -64,7 +64,7 @@ pub struct PreStateLoader<'a> {
     memo: Memo,
     /// The last round looked only at loaded values: once its keys are supplied, nothing is
     /// missing (see [`Round::waiting`]).
-    settled: bool,
+    complete: bool,
 }
 
 impl<'a> PreStateLoader<'a> {
@@ -75,7 +75,7 @@ impl<'a> PreStateLoader<'a> {
             txs,
             pre: PreState::default(),
             memo: Memo::default(),
-            settled: false,
+            complete: false,
         }
     }
 
@@ -90,17 +90,17 @@ impl<'a> PreStateLoader<'a> {
     /// checks, for every block it executes, that a plan from scratch over the loaded
     /// pre-state finds nothing missing).
     pub fn missing(&mut self) -> Vec<Digest> {
-        if self.settled {
+        if self.complete {
             return Vec::new();
         }
         let Round { mut fresh, waiting } = plan(self.env, self.txs, &self.pre, &mut self.memo);
-        self.settled = !waiting;
+        self.complete = !waiting;
         fresh.retain(|k| !self.pre.contains_key(k));
         fresh
     }
 
-    /// Planning rounds run so far. With the loop's contract kept, every round but one that
-    /// finds the pre-state complete asks for keys: as many rounds as fetches.
+    /// Planning rounds run so far: one per fetch, plus one where the last fetch answered a
+    /// round that waited for a value and the round after it found nothing new.
     pub fn rounds(&self) -> u32 {
         self.memo.rounds()
     }
