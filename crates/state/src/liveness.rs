@@ -47,9 +47,15 @@ pub(crate) fn reads(
         }
     }
     if let Some(ChipList(due)) = rs.read(challenge_due_key(env.height)) {
+        // An expiry takes a chip offline only if the challenge it expires is still pending in
+        // the pre-state (nothing before `expire_challenges` changes it); a chip that answered
+        // is read, not affected.
+        let issued = expiring_height(env);
         for id in due {
             rs.chip(id);
-            rs.affect(id);
+            if rs.pending_challenge(&id) == Some(Some(issued)) {
+                rs.affect(id);
+            }
         }
     }
     for stx in txs {
@@ -327,6 +333,12 @@ pub(crate) fn challenged_positions(env: &BlockEnv<'_>, chip_count: u64) -> Vec<u
     )
 }
 
+/// The height of the challenges this block expires: `response_window + 1` blocks ago.
+fn expiring_height(env: &BlockEnv<'_>) -> u64 {
+    env.height
+        .saturating_sub(env.params.response_window.saturating_add(1))
+}
+
 /// Start of the block: every challenge issued `response_window + 1` blocks ago that is still
 /// pending is a miss.
 pub(crate) fn expire_challenges(
@@ -339,9 +351,7 @@ pub(crate) fn expire_challenges(
     let Some(ChipList(ids)) = w.get(&due_key)? else {
         return Ok(());
     };
-    let issued = env
-        .height
-        .saturating_sub(env.params.response_window.saturating_add(1));
+    let issued = expiring_height(env);
     for id in ids {
         let Some(mut chip) = w.get::<Chip>(&chip_key(&id))? else {
             continue;

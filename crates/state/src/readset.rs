@@ -96,6 +96,8 @@ struct OwnerKeys {
     entries: Option<[Digest; 3]>,
     /// The owner's reward tally key of each epoch asked for.
     rewards: Vec<(u64, Digest)>,
+    /// The height of the challenge the chip has pending, if any.
+    pending: Option<u64>,
 }
 
 impl OwnerKeys {
@@ -135,13 +137,18 @@ impl ChipKeys {
         if self.owner.is_none() {
             let loaded = pre.get(&self.record)?;
             self.owner = Some(loaded.as_deref().and_then(|bytes| {
-                let ChipRefs { owner, chain } = ChipRefs::decode(Copying(bytes)).ok()?;
+                let ChipRefs {
+                    owner,
+                    chain,
+                    pending,
+                } = ChipRefs::decode(Copying(bytes)).ok()?;
                 Some(OwnerKeys {
                     owner,
                     account: account_key_raw(&owner),
                     revoked: chain.iter().map(revoked_cert_key).collect(),
                     entries: None,
                     rewards: Vec::new(),
+                    pending,
                 })
             }));
         }
@@ -270,6 +277,18 @@ impl<'p> ReadSet<'p> {
             .entry(pos)
             .or_insert_with(|| chip_index_key(pos));
         self.read(key)
+    }
+
+    /// The height of the challenge a chip has pending in the loaded record: `None` while the
+    /// record is not loaded (a chip declared with [`ReadSet::chip`] is then loaded before
+    /// the loop ends, and the round after sees it), or when it is absent or does not decode.
+    pub(crate) fn pending_challenge(&mut self, id: &ChipId) -> Option<Option<u64>> {
+        let chip = self
+            .memo
+            .chips
+            .entry(*id)
+            .or_insert_with(|| ChipKeys::new(id));
+        chip.owner(self.pre).map(|o| o.pending)
     }
 
     /// The key of a chip's market role (`chip_market_key`), derived once per block.

@@ -13,6 +13,7 @@ use unet_types::{
     chip::{Approval, ChipStatus, GovAction, GOV_NAMESPACE},
     epoch::Committee,
     liveness::response_digest,
+    market::keys::chip_market_key,
     Address, Amount, Payload, PrivateKey, UNC,
 };
 
@@ -486,4 +487,47 @@ fn liveness_blocks_load_without_a_confirming_round() {
         let expected = if *fetches >= 2 { *fetches } else { 2 };
         assert_eq!(*rounds, expected, "height {height}: {seen:?}");
     }
+}
+
+/// An expiring challenge takes the chip offline only if it is still pending, so only then is
+/// the chip's market entry (which a chip going offline closes) loaded: a chip that answered
+/// in time is read at the expiry but not planned as going offline. Execution stays right
+/// either way (it reads only what the plan loaded; the harness checks the fixpoint).
+#[test]
+fn an_answered_chip_is_not_planned_offline_at_its_expiry() {
+    let owners: Vec<PrivateKey> = (1..=4).map(PrivateKey::from_seed).collect();
+    let mut net = Net::new(&owners.iter().collect::<Vec<_>>());
+    let chips: Vec<TestChip> = (0..4)
+        .map(|i| make_chip(i + 1, "SMALL", owners[i as usize].clone()))
+        .collect();
+    let txs: Vec<_> = chips.iter().map(|c| net.register(c)).collect();
+    assert!(net.block(&txs).iter().all(|s| *s == TxStatus::Ok));
+    let all: Vec<&TestChip> = chips.iter().collect();
+    // The first chip never answers; the others always do.
+    let silent = chips[0].id();
+    let (mut answered_checked, mut silent_checked) = (false, false);
+    while net.height < 4 * L && !(answered_checked && silent_checked) {
+        let env = net.next_env();
+        let height = env.height;
+        let expiring = net.challenges_at(height.saturating_sub(WINDOW + 1));
+        let pre = net.state.load(&env, &[]);
+        let planned: Vec<([u8; 32], bool)> = expiring
+            .iter()
+            .filter(|id| net.chip(id).unwrap().status == ChipStatus::Online)
+            .map(|id| (*id, pre.contains_key(&chip_market_key(id))))
+            .collect();
+        run(&mut net, &all, |c, _| c.id() != silent, height);
+        // A chip challenged again in this block is planned for that reason.
+        let challenged = net.challenges_at(height);
+        for (id, planned) in planned {
+            if id == silent {
+                assert!(planned, "height {height}: a silent chip's expiry");
+                silent_checked = true;
+            } else if !challenged.contains(&id) {
+                assert!(!planned, "height {height}: an answered chip");
+                answered_checked = true;
+            }
+        }
+    }
+    assert!(answered_checked && silent_checked);
 }

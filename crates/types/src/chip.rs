@@ -363,7 +363,8 @@ impl Read for Chip {
     }
 }
 
-/// What planning needs from a chip entry: its owner's key bytes and its certificate chain.
+/// What planning needs from a chip entry: its owner's key bytes, its certificate chain and the
+/// height of the challenge it has pending.
 ///
 /// Decodes the bytes of a [`Chip`] and refuses what [`Chip`] refuses, except that the owner's
 /// key is not checked to be a curve point: decompressing it is most of the cost of decoding a
@@ -376,12 +377,14 @@ pub struct ChipRefs {
     pub owner: [u8; 32],
     /// See [`Chip::chain`].
     pub chain: Vec<[u8; 32]>,
+    /// The height of the pending challenge, if any (see [`crate::liveness::ChipLiveness`]).
+    pub pending: Option<u64>,
 }
 
 impl Read for ChipRefs {
     type Cfg = ();
     fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
-        // Field by field as `Chip`'s `Read`, keeping two.
+        // Field by field as `Chip`'s `Read`, keeping three.
         let owner = <[u8; 32]>::read(buf)?;
         read_str(buf, MAX_NAME)?;
         u8::read(buf)?;
@@ -392,8 +395,12 @@ impl Read for ChipRefs {
         <[u8; 32]>::read(buf)?;
         let chain = Vec::<[u8; 32]>::read_cfg(buf, &(RangeCfg::from(..=MAX_CHAIN), ()))?;
         u64::read(buf)?;
-        crate::liveness::ChipLiveness::read(buf)?;
-        Ok(Self { owner, chain })
+        let live = crate::liveness::ChipLiveness::read(buf)?;
+        Ok(Self {
+            owner,
+            chain,
+            pending: live.pending.map(|p| p.height),
+        })
     }
 }
 
