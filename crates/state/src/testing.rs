@@ -167,6 +167,11 @@ pub struct MemState {
 impl MemState {
     /// The pre-state of a block: exactly the keys the loader asks for.
     pub fn load(&self, env: &BlockEnv<'_>, txs: &[SignedTx]) -> PreState {
+        self.load_counted(env, txs).0
+    }
+
+    /// [`MemState::load`], with the number of fetches and of planning rounds it took.
+    pub fn load_counted(&self, env: &BlockEnv<'_>, txs: &[SignedTx]) -> (PreState, u32, u32) {
         let mut loader = PreStateLoader::new(env, txs);
         let mut fetches = 0;
         loop {
@@ -178,11 +183,9 @@ impl MemState {
             let values = keys.iter().map(|k| self.entries.get(k).cloned()).collect();
             loader.supply(keys, values);
         }
+        let rounds = loader.rounds();
         // At most one round (after a round that waited for a value) finds nothing to fetch.
-        assert!(
-            loader.rounds() <= fetches + 1,
-            "planning rounds without a fetch"
-        );
+        assert!(rounds <= fetches + 1, "planning rounds without a fetch");
         let pre = loader.into_pre_state();
         // The loader's rounds only fetch what each adds; a plan from scratch on what they
         // loaded must find nothing more (the same fixpoint).
@@ -194,7 +197,7 @@ impl MemState {
             unloaded.is_empty(),
             "incremental loading missed {unloaded:?}"
         );
-        pre
+        (pre, fetches, rounds)
     }
 
     /// Executes a block on this state without applying it.

@@ -445,36 +445,15 @@ fn the_committee_follows_online_attested_compute() {
 /// missing. What is loaded is the whole fixpoint (a plan from scratch finds nothing more).
 #[test]
 fn liveness_blocks_load_without_a_confirming_round() {
-    let owners: Vec<PrivateKey> = (1..=3).map(PrivateKey::from_seed).collect();
-    let mut net = Net::new(&owners.iter().collect::<Vec<_>>());
-    let chips: Vec<TestChip> = (0..3)
-        .map(|i| make_chip(i + 1, "SMALL", owners[i as usize].clone()))
-        .collect();
-    let txs: Vec<_> = chips.iter().map(|c| net.register(c)).collect();
-    assert!(net.block(&txs).iter().all(|s| *s == TxStatus::Ok));
+    let (mut net, chips) = registered(3);
     let all: Vec<&TestChip> = chips.iter().collect();
     let mut seen = Vec::new();
     // Two epochs: challenges, answers, expiries and the settlement cursor's payments.
     while net.height < 3 * L {
         let env = net.next_env();
-        let mut loader = unet_state::PreStateLoader::new(&env, &[]);
-        let mut fetches = 0;
-        loop {
-            let keys = loader.missing();
-            if keys.is_empty() {
-                break;
-            }
-            fetches += 1;
-            let values = keys
-                .iter()
-                .map(|k| net.state.entries.get(k).cloned())
-                .collect();
-            loader.supply(keys, values);
-        }
-        seen.push((env.height, fetches, loader.rounds()));
-        let pre = loader.into_pre_state();
-        let more = unet_state::touched_keys(&env, &[], &pre);
-        assert!(more.iter().all(|k| pre.contains_key(k)), "{seen:?}");
+        // `load_counted` also checks the pre-state is the whole fixpoint.
+        let (_, fetches, rounds) = net.state.load_counted(&env, &[]);
+        seen.push((env.height, fetches, rounds));
         let next = net.height + 1;
         run(&mut net, &all, |_, _| true, next);
     }
@@ -495,13 +474,7 @@ fn liveness_blocks_load_without_a_confirming_round() {
 /// either way (it reads only what the plan loaded; the harness checks the fixpoint).
 #[test]
 fn an_answered_chip_is_not_planned_offline_at_its_expiry() {
-    let owners: Vec<PrivateKey> = (1..=4).map(PrivateKey::from_seed).collect();
-    let mut net = Net::new(&owners.iter().collect::<Vec<_>>());
-    let chips: Vec<TestChip> = (0..4)
-        .map(|i| make_chip(i + 1, "SMALL", owners[i as usize].clone()))
-        .collect();
-    let txs: Vec<_> = chips.iter().map(|c| net.register(c)).collect();
-    assert!(net.block(&txs).iter().all(|s| *s == TxStatus::Ok));
+    let (mut net, chips) = registered(4);
     let all: Vec<&TestChip> = chips.iter().collect();
     // The first chip never answers; the others always do.
     let silent = chips[0].id();

@@ -229,6 +229,20 @@ impl Net {
     }
 }
 
+/// A chain with `n` SMALL chips registered in its first block, chip `i` owned by the key of
+/// seed `i + 1`.
+pub fn registered(n: u8) -> (Net, Vec<TestChip>) {
+    let owners: Vec<PrivateKey> = (1..=u64::from(n)).map(PrivateKey::from_seed).collect();
+    let mut net = Net::new(&owners.iter().collect::<Vec<_>>());
+    let chips: Vec<TestChip> = (1..=n)
+        .zip(&owners)
+        .map(|(i, owner)| make_chip(i, "SMALL", owner.clone()))
+        .collect();
+    let txs: Vec<_> = chips.iter().map(|c| net.register(c)).collect();
+    assert!(net.block(&txs).iter().all(|s| *s == TxStatus::Ok));
+    (net, chips)
+}
+
 pub fn make_chip(n: u8, model: &str, owner: PrivateKey) -> TestChip {
     TestChip {
         chip: testing::TestChip::provision(&ca(), n, model),
