@@ -172,12 +172,13 @@ fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<Opt
 /// A proof's validity depends only on the chip's device key (fixed at registration) and the
 /// pending challenge it answers; both are read from the block's pre-state. An answer whose
 /// challenge is not pending there cannot be accepted anyway, so it is left out (and checked
-/// inline if it ever gets that far). A device-key answer whose [`answer_key`] (computed
+/// inline if it ever gets that far). Every chip it decodes is stashed in the working set for
+/// the answer that follows (`Working::take_chip`). A device-key answer whose [`answer_key`] (computed
 /// here, from the pre-state and the proof) is `known` was verified by this node at admission
 /// and is not verified again. Results are keyed by (transaction, response) position, so
 /// execution stays a pure function of its inputs.
 pub(crate) fn preverify(
-    w: &Working<'_>,
+    w: &mut Working<'_>,
     env: &BlockEnv<'_>,
     trust: &unet_poci::TrustStore,
     txs: &[SignedTx],
@@ -190,7 +191,8 @@ pub(crate) fn preverify(
             continue;
         };
         for (r, resp) in responses.iter().enumerate() {
-            let Some(chip) = w.get::<Chip>(&chip_key(&resp.chip_id))? else {
+            let key = chip_key(&resp.chip_id);
+            let Some(chip) = w.get::<Chip>(&key)? else {
                 continue;
             };
             let Some(p) = chip
@@ -198,6 +200,7 @@ pub(crate) fn preverify(
                 .pending
                 .filter(|p| p.height == resp.challenge_height)
             else {
+                w.stash_chip(key, chip);
                 continue;
             };
             let digest = response_digest(env.chain_id, p.height, &p.beacon, &resp.chip_id);
@@ -205,17 +208,21 @@ pub(crate) fn preverify(
                 && known(&answer_key(&chip.device_key, &digest, &resp.proof))
             {
                 results.insert((t, r), Ok(()));
+                w.stash_chip(key, chip);
                 continue;
             }
-            jobs.push(((t, r), chip, resp, digest));
+            jobs.push(((t, r), key, chip, resp, digest));
         }
     }
-    let checked = par_map(&jobs, |(pos, chip, resp, digest)| {
+    let checked = par_map(&jobs, |(pos, _, chip, resp, digest)| {
         let ok = check_proof(env, chip, &resp.chip_id, digest, &resp.proof, trust);
         (*pos, ok)
     });
     // A check whose worker failed is left out: the answer is checked inline.
     results.extend(checked.into_iter().flatten());
+    for (_, key, chip, ..) in jobs {
+        w.stash_chip(key, chip);
+    }
     Ok(Proofs(results))
 }
 

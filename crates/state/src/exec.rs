@@ -202,7 +202,7 @@ pub fn execute_with(
         .any(|t| matches!(t.tx.payload, Payload::Liveness { .. }))
     {
         let trust = trust.get_or_insert_with(|| registry::trust_store(&registry));
-        answers::preverify(&w, env, trust, txs, known_answers)?
+        answers::preverify(&mut w, env, trust, txs, known_answers)?
     } else {
         Default::default()
     };

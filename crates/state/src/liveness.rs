@@ -16,7 +16,7 @@ use crate::{
 };
 use std::collections::BTreeSet;
 use unet_types::{
-    chip::{Chip, ChipId, ChipList, ChipStatus, Registry},
+    chip::{Chip, ChipId, ChipList, ChipRefs, ChipStatus, Registry},
     epoch::{epoch_of, last_height},
     keys::{chip_index_key, chip_key},
     liveness::{
@@ -353,12 +353,20 @@ pub(crate) fn expire_challenges(
     };
     let issued = expiring_height(env);
     for id in ids {
-        let Some(mut chip) = w.get::<Chip>(&chip_key(&id))? else {
+        let key = chip_key(&id);
+        // Almost every due chip answered in time: read its pending challenge alone and decode
+        // the whole record (its owner's key is the costly part) only for a chip that missed.
+        // `ChipRefs` refuses what `Chip` refuses but an owner that is not a curve point, which
+        // no block writes (every chip record written was encoded from a decoded `Chip`).
+        let Some(refs) = w.get::<ChipRefs>(&key)? else {
             continue;
         };
-        if chip.live.pending.map(|p| p.height) != Some(issued) {
+        if refs.pending != Some(issued) {
             continue;
         }
+        let Some(mut chip) = w.get::<Chip>(&key)? else {
+            continue;
+        };
         chip.live.pending = None;
         chip.live.record_miss(tally.epoch);
         if chip.status == ChipStatus::Online {
@@ -478,7 +486,8 @@ pub(crate) fn answer(
             });
             continue;
         }
-        match check_answer(w, env, trust, r, index, proofs.get(tx_index, index))? {
+        let chip = w.take_chip(&chip_key(&r.chip_id))?;
+        match check_answer(w, env, trust, r, chip, index, proofs.get(tx_index, index))? {
             Ok(mut chip) => {
                 chip.live.pending = None;
                 chip.live.last_response = env.height;
@@ -510,12 +519,13 @@ fn check_answer(
     env: &BlockEnv<'_>,
     trust: &unet_poci::TrustStore,
     r: &LivenessResponse,
+    chip: Option<Chip>,
     index: usize,
     preverified: Option<&Result<(), String>>,
 ) -> Result<Result<Chip, LivenessError>, BlockError> {
     let window = env.params.response_window;
     let chip_hex = || hex(&r.chip_id);
-    let Some(chip) = w.get::<Chip>(&chip_key(&r.chip_id))? else {
+    let Some(chip) = chip else {
         return Ok(Err(LivenessError::UnknownChip {
             index,
             chip: chip_hex(),

@@ -19,7 +19,7 @@ use crate::{
 use std::collections::BTreeSet;
 use unet_types::{
     chip::{Chip, ChipId, ChipStatus},
-    keys::{chip_key, revoked_cert_key},
+    keys::chip_key,
     market::{
         keys::{
             chip_market_key, lease_due_key, lease_key, market_key, offer_key, provider_leases_key,
@@ -137,7 +137,7 @@ pub(crate) fn reads(rs: &mut ReadSet<'_>, env: &BlockEnv<'_>, txs: &[unet_types:
         rs.touch(chip_market_key(id));
         if let Some(chip) = rs.read::<Chip>(chip_key(id)) {
             for fp in &chip.chain {
-                rs.touch(revoked_cert_key(fp));
+                rs.cert(fp);
             }
         }
     }

@@ -38,6 +38,9 @@ pub(crate) struct Memo {
     index: KeyMap<u64, Digest>,
     /// Balance key of each account met (by its key's bytes).
     accounts: KeyMap<Vec<u8>, Digest>,
+    /// Revocation entry key of each certificate id met (chips of one model share their
+    /// chain's intermediates, so a block meets few ids and many chips naming them).
+    certs: KeyMap<[u8; 32], Digest>,
     /// Planning rounds finished.
     rounds: u32,
 }
@@ -65,6 +68,11 @@ fn account_key(accounts: &mut KeyMap<Vec<u8>, Digest>, address: &[u8]) -> Digest
     let key = account_key_raw(address);
     accounts.insert(address.to_vec(), key);
     key
+}
+
+/// The revocation entry key of certificate `id`, derived once.
+fn cert_key(certs: &mut KeyMap<[u8; 32], Digest>, id: &[u8; 32]) -> Digest {
+    *certs.entry(*id).or_insert_with(|| revoked_cert_key(id))
 }
 
 /// The keys of one chip.
@@ -133,7 +141,11 @@ impl ChipKeys {
 
     /// The keys the record leads to (`None` while it is not loaded, or when it is absent or
     /// does not decode: execution reports a corrupt entry).
-    fn owner(&mut self, pre: &PreState) -> Option<&mut OwnerKeys> {
+    fn owner(
+        &mut self,
+        pre: &PreState,
+        certs: &mut KeyMap<[u8; 32], Digest>,
+    ) -> Option<&mut OwnerKeys> {
         if self.owner.is_none() {
             let loaded = pre.get(&self.record)?;
             self.owner = Some(loaded.as_deref().and_then(|bytes| {
@@ -145,7 +157,7 @@ impl ChipKeys {
                 Some(OwnerKeys {
                     owner,
                     account: account_key_raw(&owner),
-                    revoked: chain.iter().map(revoked_cert_key).collect(),
+                    revoked: chain.iter().map(|id| cert_key(certs, id)).collect(),
                     entries: None,
                     rewards: Vec::new(),
                     pending,
@@ -158,13 +170,19 @@ impl ChipKeys {
     /// Declares the record and, once it is loaded, the revocation entries of its chain, and
     /// with `owner` also its owner's compute entries and chip list. Returns whether the
     /// record is still to be loaded.
-    fn expand(&mut self, pre: &PreState, owner: bool, touch: &mut impl FnMut(Digest)) -> bool {
+    fn expand(
+        &mut self,
+        pre: &PreState,
+        certs: &mut KeyMap<[u8; 32], Digest>,
+        owner: bool,
+        touch: &mut impl FnMut(Digest),
+    ) -> bool {
         if self.expanded || (self.record_declared && !owner) {
             return false;
         }
         touch(self.record);
         let record_declared = self.record_declared;
-        let Some(loaded) = self.owner(pre) else {
+        let Some(loaded) = self.owner(pre, certs) else {
             // Not loaded yet, or loaded and absent or undecodable (then nothing follows).
             let waiting = self.owner.is_none();
             if !waiting {
@@ -288,7 +306,8 @@ impl<'p> ReadSet<'p> {
             .chips
             .entry(*id)
             .or_insert_with(|| ChipKeys::new(id));
-        chip.owner(self.pre).map(|o| o.pending)
+        chip.owner(self.pre, &mut self.memo.certs)
+            .map(|o| o.pending)
     }
 
     /// The key of a chip's market role (`chip_market_key`), derived once per block.
@@ -299,6 +318,12 @@ impl<'p> ReadSet<'p> {
             .entry(*id)
             .or_insert_with(|| ChipKeys::new(id));
         *chip.market.get_or_insert_with(|| chip_market_key(id))
+    }
+
+    /// Declares the revocation entry of certificate `id` (`revoked_cert_key`).
+    pub(crate) fn cert(&mut self, id: &[u8; 32]) {
+        let key = cert_key(&mut self.memo.certs, id);
+        self.touch(key);
     }
 
     /// Declares an account's balance entry.
@@ -357,6 +382,7 @@ impl<'p> ReadSet<'p> {
             declared,
             chips: known,
             accounts,
+            certs,
             ..
         } = memo;
         let mut touch = |key: Digest| declare(declared, &mut fresh, key);
@@ -366,12 +392,12 @@ impl<'p> ReadSet<'p> {
         // entries or chip list (paying changes neither).
         for id in &chips {
             let chip = known.entry(*id).or_insert_with(|| ChipKeys::new(id));
-            waiting |= chip.expand(pre, true, &mut touch);
+            waiting |= chip.expand(pre, certs, true, &mut touch);
         }
         for (id, epoch) in &settled {
             let chip = known.entry(*id).or_insert_with(|| ChipKeys::new(id));
-            waiting |= chip.expand(pre, false, &mut touch);
-            let Some(owner) = chip.owner(pre) else {
+            waiting |= chip.expand(pre, certs, false, &mut touch);
+            let Some(owner) = chip.owner(pre, certs) else {
                 continue;
             };
             touch(owner.account);

@@ -15,8 +15,7 @@ use unet_types::{
     },
     firmware::{FirmwarePolicy, MeasurementRule, MAX_FIRMWARE_POLICIES},
     keys::{
-        block_hash_key, chip_index_key, chip_key, owner_chips_key, registry_key, revoked_cert_key,
-        revoked_chip_key,
+        block_hash_key, chip_index_key, chip_key, owner_chips_key, registry_key, revoked_chip_key,
     },
     liveness::owner_compute_keys,
     Address, Payload, SignedTx,
@@ -128,7 +127,7 @@ pub(crate) fn reads(rs: &mut ReadSet<'_>, env: &BlockEnv<'_>, txs: &[SignedTx], 
                     rs.touch(chip_key(&claim.chip_id));
                     rs.touch(revoked_chip_key(&claim.chip_id));
                     for fp in &claim.chain_fingerprints {
-                        rs.touch(revoked_cert_key(fp));
+                        rs.cert(fp);
                     }
                 }
                 rs.touch(chip_index_key(chip_count + registrations));
@@ -165,7 +164,7 @@ pub(crate) fn reads(rs: &mut ReadSet<'_>, env: &BlockEnv<'_>, txs: &[SignedTx], 
                 action: GovAction::RevokeCertificate { fingerprint },
                 ..
             } => {
-                rs.touch(revoked_cert_key(fingerprint));
+                rs.cert(fingerprint);
             }
             _ => {}
         }
@@ -259,7 +258,7 @@ pub(crate) fn register(
         return Ok(Err(PociError::ChipRevoked(hex(&id))));
     }
     for fp in &identity.chain_fingerprints {
-        if w.raw(&revoked_cert_key(fp))?.is_some() {
+        if w.cert_revoked(fp)? {
             return Ok(Err(PociError::CertificateRevoked(hex(fp))));
         }
     }
@@ -443,7 +442,7 @@ pub(crate) fn govern(
             w.put(revoked_chip_key(chip_id), &1u8);
         }
         GovAction::RevokeCertificate { fingerprint } => {
-            w.put(revoked_cert_key(fingerprint), &1u8);
+            w.put(w.cert_key(fingerprint), &1u8);
         }
         GovAction::SetFirmwarePolicy(policy) => {
             if !unet_poci::nvidia::ARCHITECTURES
@@ -481,7 +480,7 @@ pub(crate) fn govern(
 pub(crate) fn is_revoked(w: &Working<'_>, chip: &Chip) -> Result<bool, BlockError> {
     let mut revoked = false;
     for fp in &chip.chain {
-        revoked |= w.raw(&revoked_cert_key(fp))?.is_some();
+        revoked |= w.cert_revoked(fp)?;
     }
     Ok(effective_status(chip, |_| revoked) == ChipStatus::Revoked)
 }

@@ -2,9 +2,13 @@
 
 use crate::BlockError;
 use commonware_codec::{Copying, DecodeExt, Encode};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::{
+    cell::RefCell,
+    collections::{BTreeMap, HashMap, HashSet},
+};
 use unet_types::{
-    keys::{account_key, Account},
+    chip::Chip,
+    keys::{account_key, revoked_cert_key, Account},
     Address, Digest,
 };
 
@@ -34,6 +38,12 @@ pub(crate) struct Working<'a> {
     /// become writes: rewriting an unchanged entry would still change the authenticated
     /// store's root.
     values: KeyMap<Digest, Option<Vec<u8>>>,
+    /// Revocation entry key of each certificate id met: every rule that reads a chip checks
+    /// its chain, and the chips of a model share their chain's intermediates.
+    cert_keys: RefCell<KeyMap<[u8; 32], Digest>>,
+    /// Chip records decoded by an earlier rule and handed to a later one (see
+    /// [`Working::stash_chip`]); a write to the key drops its entry.
+    stash: KeyMap<Digest, Chip>,
 }
 
 fn hex(d: &Digest) -> String {
@@ -45,7 +55,40 @@ impl<'a> Working<'a> {
         Self {
             pre,
             values: KeyMap::default(),
+            cert_keys: RefCell::default(),
+            stash: KeyMap::default(),
         }
+    }
+
+    /// Keeps `chip`, decoded from the current value of `key`, for [`Working::take_chip`]:
+    /// the block's up-front answer checks decode every answered chip, and the answers then
+    /// need the same records. Any write to `key` before then drops it.
+    pub(crate) fn stash_chip(&mut self, key: Digest, chip: Chip) {
+        self.stash.insert(key, chip);
+    }
+
+    /// The chip record at `key`, as [`Working::get`] decodes it: the stashed one if nothing
+    /// wrote the key since it was stashed (the stash is then emptied for it).
+    pub(crate) fn take_chip(&mut self, key: &Digest) -> Result<Option<Chip>, BlockError> {
+        match self.stash.remove(key) {
+            Some(chip) => Ok(Some(chip)),
+            None => self.get(key),
+        }
+    }
+
+    /// The revocation entry key of certificate `id` (`revoked_cert_key`), derived once per
+    /// block.
+    pub(crate) fn cert_key(&self, id: &[u8; 32]) -> Digest {
+        *self
+            .cert_keys
+            .borrow_mut()
+            .entry(*id)
+            .or_insert_with(|| revoked_cert_key(id))
+    }
+
+    /// Whether certificate `id` is revoked (its revocation entry is present).
+    pub(crate) fn cert_revoked(&self, id: &[u8; 32]) -> Result<bool, BlockError> {
+        Ok(self.raw(&self.cert_key(id))?.is_some())
     }
 
     /// The current value of a touched key.
@@ -70,10 +113,16 @@ impl<'a> Working<'a> {
     }
 
     pub(crate) fn put<T: Encode>(&mut self, key: Digest, value: &T) {
+        if !self.stash.is_empty() {
+            self.stash.remove(&key);
+        }
         self.values.insert(key, Some(Vec::from(value.encode_mut())));
     }
 
     pub(crate) fn delete(&mut self, key: Digest) {
+        if !self.stash.is_empty() {
+            self.stash.remove(&key);
+        }
         self.values.insert(key, None);
     }
 

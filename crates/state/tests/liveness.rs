@@ -504,3 +504,41 @@ fn an_answered_chip_is_not_planned_offline_at_its_expiry() {
     }
     assert!(answered_checked && silent_checked);
 }
+
+/// The block's up-front answer checks decode each answered chip and hand that record to the
+/// answer (`Working::stash_chip`). A transfer earlier in the same block rewrites the record:
+/// the answer must build on the transferred record, or it would write the old owner back
+/// and undo the transfer.
+#[test]
+fn an_answer_after_a_transfer_in_the_same_block_keeps_the_new_owner() {
+    let (mut net, chips) = registered(1);
+    let chip = &chips[0];
+    let challenged_at = loop {
+        net.block(&[]);
+        if net.challenges_at(net.height).contains(&chip.id()) {
+            break net.height;
+        }
+        assert!(net.height < 10 * L, "never challenged");
+    };
+    let buyer = PrivateKey::from_seed(77);
+    let transfer = net.tx(
+        &chip.owner,
+        Payload::TransferChip {
+            chip_id: chip.id(),
+            to: buyer.public_key(),
+        },
+    );
+    let response = net.response(chip, challenged_at);
+    let answer = net.tx(
+        &chip.owner,
+        Payload::Liveness {
+            responses: vec![response],
+        },
+    );
+    assert_eq!(net.block(&[transfer, answer]), vec![TxStatus::Ok; 2]);
+    assert!(net.receipts.iter().all(|r| r.skipped.is_empty()));
+    let after = net.chip(&chip.id()).unwrap();
+    assert_eq!(after.owner, buyer.public_key(), "the transfer stands");
+    assert_eq!(after.live.pending, None, "the answer was applied");
+    assert_eq!(after.live.last_response, net.height);
+}
