@@ -79,7 +79,7 @@ pub fn run(args: SimArgs) -> Result<()> {
         }
     );
     println!(
-        "{:>5} {:>10} {:>9} {:>7} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>10} {:>9} {:>8} {:>9} {:>7}",
+        "{:>5} {:>10} {:>9} {:>7} {:>9} {:>9} {:>10} {:>8} {:>8} {:>8} {:>8} {:>7} {:>9} {:>10} {:>9} {:>8} {:>9} {:>7} {:>9}",
         "epoch",
         "work_s",
         "avg_ms",
@@ -97,14 +97,15 @@ pub fn run(args: SimArgs) -> Result<()> {
         "%bytes",
         "txs/blk",
         "unresp",
-        "rss_MiB"
+        "rss_MiB",
+        "upkeep_ms"
     );
     let block_ms = params.block_time_ms as f64;
     for _ in 0..args.epochs {
         let f = sim.run_epoch()?;
         let l = f.blocks as f64;
         println!(
-            "{:>5} {:>10.2} {:>9.2} {:>6.1}% {:>9.2} {:>9.2} {:>10.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6.1}% {:>9} {:>10.0} {:>8.2}% {:>8.1} {:>9} {:>7.0}",
+            "{:>5} {:>10.2} {:>9.2} {:>6.1}% {:>9.2} {:>9.2} {:>10.2} {:>8.2} {:>8.2} {:>8.2} {:>8.2} {:>6.1}% {:>9} {:>10.0} {:>8.2}% {:>8.1} {:>9} {:>7.0} {:>9.2}",
             f.epoch,
             f.work.as_secs_f64(),
             f.per_block_ms(f.work),
@@ -122,11 +123,12 @@ pub fn run(args: SimArgs) -> Result<()> {
             100.0 * f.bytes as f64 / l / capacity_bytes as f64,
             f.txs as f64 / l,
             f.unresponsive,
-            f.peak_rss_mib.unwrap_or(0.0)
+            f.peak_rss_mib.unwrap_or(0.0),
+            f.per_block_ms(f.phases.upkeep)
         );
     }
     println!(
-        "columns: work_s = validator time for the epoch's blocks (load + exec + apply); avg_ms and %block = that per block, and as a share of the {} ms block time; load/exec/apply_ms = its phases per block; admit_ms and %admit = answer checks at mempool admission per block (off the block's path; 0 with --recheck-in-block); bound_ms = the epoch's last block (rollover, committee choice); settle_s = extra time of the settlement half (first half minus second half of the epoch); %bytes = liveness bytes per block / block capacity in transfers",
+        "columns: work_s = validator time for the epoch's blocks (load + exec + apply); avg_ms and %block = that per block, and as a share of the {} ms block time; load/exec/apply_ms = its phases per block; admit_ms and %admit = answer checks at mempool admission per block (off the block's path; 0 with --recheck-in-block); bound_ms = the epoch's last block (rollover, committee choice); settle_s = extra time of the settlement half (first half minus second half of the epoch); %bytes = liveness bytes per block / block capacity in transfers; upkeep_ms = the simulator's stand-in store growing or rehashing its map between blocks, per block (the simulator's bookkeeping, not the state transition's work)",
         params.block_time_ms
     );
     Ok(())

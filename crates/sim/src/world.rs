@@ -22,11 +22,31 @@ use unet_types::{
 pub(crate) const MODELS: [(&str, u64); 3] =
     [("SIM-S", 32_000), ("SIM-M", 96_000), ("SIM-L", 989_000)];
 
+/// Intermediate certificates in each chip's chain, as in NVIDIA's device chains (device
+/// certificate, three intermediates, root): every rule that reads a chip checks whether any
+/// of them is revoked. The chips of a model share their intermediates.
+const INTERMEDIATES: usize = 3;
+
+/// The certificate ids (`Chip::chain`) of the intermediates of `model`'s chain.
+fn chain_of(model: &str) -> Vec<[u8; 32]> {
+    (0..INTERMEDIATES as u8)
+        .map(|i| {
+            let d = Sha256::hash(&[b"sim-intermediate", model.as_bytes(), &[i]]);
+            d.as_ref().try_into().expect("a sha256 digest is 32 bytes")
+        })
+        .collect()
+}
+
+/// The in-memory stand-in for the authenticated store.
+pub(crate) type Store = HashMap<Digest, Vec<u8>, foldhash::fast::RandomState>;
+
 /// The state and everything the block loop needs beside it. Cloning shares the keys.
 #[derive(Clone)]
 pub(crate) struct World {
     pub(crate) params: Params,
-    pub(crate) state: HashMap<Digest, Vec<u8>>,
+    /// The state, standing in for the authenticated store (keys are SHA-256 digests, so a
+    /// fast hasher suffices, as in the store's own index).
+    pub(crate) state: Store,
     pub(crate) pool: Arc<Vec<ChipKey>>,
     pub(crate) owners: Arc<Vec<PrivateKey>>,
     /// Chip id -> index into `pool`.
@@ -91,9 +111,10 @@ pub(crate) fn build(config: &SimConfig) -> Result<World> {
     let owners: Vec<PrivateKey> = (0..config.owners)
         .map(|i| PrivateKey::from_seed(1_000 + i))
         .collect();
-    let mut state: HashMap<Digest, Vec<u8>> = genesis_writes(&genesis)?.into_iter().collect();
+    let mut state: Store = genesis_writes(&genesis)?.into_iter().collect();
     let mut net = NetworkCompute::default();
     let mut owner_compute: BTreeMap<usize, u128> = BTreeMap::new();
+    let chains: Vec<Vec<[u8; 32]>> = MODELS.iter().map(|(m, _)| chain_of(m)).collect();
     let mut key_of = HashMap::with_capacity(config.chips as usize);
     let mut owner_of = HashMap::with_capacity(config.chips as usize);
     for i in 0..config.chips {
@@ -114,7 +135,7 @@ pub(crate) fn build(config: &SimConfig) -> Result<World> {
             registered_height: 1,
             status: ChipStatus::Online,
             root: [0; 32],
-            chain: Vec::new(),
+            chain: chains[(i % 3) as usize].clone(),
             index: i,
             live: ChipLiveness {
                 compute,
