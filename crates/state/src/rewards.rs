@@ -164,7 +164,8 @@ fn settle_range(
         let Some(id) = w.get::<[u8; 32]>(&chip_index_key(index))? else {
             continue;
         };
-        let Some(mut chip) = w.get::<Chip>(&chip_key(&id))? else {
+        let key = chip_key(&id);
+        let Some(mut chip) = w.get::<Chip>(&key)? else {
             continue;
         };
         if chip.live.settled > s.epoch {
@@ -198,7 +199,7 @@ fn settle_range(
                 amount: share,
             });
         }
-        w.put(chip_key(&id), &chip);
+        w.put(key, &chip);
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::{
 };
 use unet_types::{
     chip::Chip,
-    keys::{account_key, revoked_cert_key, Account},
+    keys::{account_key_raw, revoked_cert_key, Account},
     Address, Digest,
 };
 
@@ -41,6 +41,9 @@ pub(crate) struct Working<'a> {
     /// Revocation entry key of each certificate id met: every rule that reads a chip checks
     /// its chain, and the chips of a model share their chain's intermediates.
     cert_keys: RefCell<KeyMap<[u8; 32], Digest>>,
+    /// Balance key of each account met: a transfer reads and writes its sender's and its
+    /// recipient's, and pays the proposer; the reward cursor reads and writes each owner's.
+    account_keys: RefCell<KeyMap<[u8; 32], Digest>>,
     /// Chip records decoded by an earlier rule and handed to a later one (see
     /// [`Working::stash_chip`]); a write to the key drops its entry.
     stash: KeyMap<Digest, Chip>,
@@ -56,6 +59,7 @@ impl<'a> Working<'a> {
             pre,
             values: KeyMap::default(),
             cert_keys: RefCell::default(),
+            account_keys: RefCell::default(),
             stash: KeyMap::default(),
         }
     }
@@ -126,12 +130,25 @@ impl<'a> Working<'a> {
         self.values.insert(key, None);
     }
 
+    /// The balance key of `address` (`account_key`), derived once per block.
+    fn account_key(&self, address: &Address) -> Digest {
+        let bytes: &[u8] = address.as_ref();
+        let Ok(raw) = <[u8; 32]>::try_from(bytes) else {
+            return account_key_raw(bytes);
+        };
+        *self
+            .account_keys
+            .borrow_mut()
+            .entry(raw)
+            .or_insert_with(|| account_key_raw(&raw))
+    }
+
     pub(crate) fn account(&self, address: &Address) -> Result<Account, BlockError> {
-        Ok(self.get(&account_key(address))?.unwrap_or_default())
+        Ok(self.get(&self.account_key(address))?.unwrap_or_default())
     }
 
     pub(crate) fn set_account(&mut self, address: &Address, account: Account) {
-        self.put(account_key(address), &account);
+        self.put(self.account_key(address), &account);
     }
 
     /// The changed entries (`None` = deleted), in key order.
