@@ -50,6 +50,11 @@ fn plan(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState, memo: &mut Memo) -
     rs.finish()
 }
 
+/// Keys a block ends up loading, per key its first planning round declares, when that round
+/// waits on values: only a capacity hint. Measured over the liveness blocks of a simulated
+/// 20,000-chip network at a million chips' per-block rate: 4.9-8 (median 6.2).
+const ROUND_GROWTH: usize = 6;
+
 /// The loop that loads a block's pre-state, without doing the loading itself.
 ///
 /// Ask [`PreStateLoader::missing`] for keys, fetch their values from wherever the state
@@ -93,9 +98,17 @@ impl<'a> PreStateLoader<'a> {
         if self.complete {
             return Vec::new();
         }
+        let first = self.memo.rounds() == 0;
         let Round { mut fresh, waiting } = plan(self.env, self.txs, &self.pre, &mut self.memo);
         self.complete = !waiting;
         fresh.retain(|k| !self.pre.contains_key(k));
+        if first && waiting {
+            // More rounds follow, each adding keys that the first one's values lead to (a
+            // chip's record, then its owner's entries): size the maps once for about that
+            // many instead of growing them by rehashing every round.
+            self.pre.reserve(fresh.len() * ROUND_GROWTH);
+            self.memo.reserve(fresh.len() * ROUND_GROWTH);
+        }
         fresh
     }
 

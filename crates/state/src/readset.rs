@@ -50,6 +50,11 @@ impl Memo {
     pub(crate) fn rounds(&self) -> u32 {
         self.rounds
     }
+
+    /// Makes room for `additional` more declared keys.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.declared.reserve(additional);
+    }
 }
 
 /// Declares `key`: adds it to `fresh` unless an earlier declaration (this round or before)
