@@ -459,6 +459,18 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(ChipRefs::decode(longer).is_err());
+        // ChipRefs skips the model, the device key and the serial without copying them out,
+        // but refuses what Chip refuses there: a name or serial that is not UTF-8, a length
+        // past the field's bound.
+        let model_at = 32 + 1;
+        let serial_at = model_at + 1 + 1 + 1 + 65 + 1;
+        assert_eq!(&bytes[serial_at..serial_at + 3], b"S-1");
+        for (at, byte) in [(model_at, 0xff), (serial_at, 0xc0), (model_at - 1, 65)] {
+            let mut bad = bytes.clone();
+            bad[at] = byte;
+            assert!(Chip::decode(bad.clone()).is_err(), "byte {at}");
+            assert!(ChipRefs::decode(bad).is_err(), "byte {at}");
+        }
     }
 
     /// The keys the planner derives from a chip's owner bytes are the ones execution derives

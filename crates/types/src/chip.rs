@@ -293,11 +293,11 @@ pub fn digest32(d: Digest) -> [u8; 32] {
 // ---- codec ----
 
 pub(crate) fn write_str(s: &str, buf: &mut impl BufMut) {
-    s.as_bytes().to_vec().write(buf);
+    s.as_bytes().write(buf);
 }
 
 pub(crate) fn str_size(s: &str) -> usize {
-    s.as_bytes().to_vec().encode_size()
+    s.as_bytes().encode_size()
 }
 
 pub(crate) fn read_str(
@@ -310,6 +310,37 @@ pub(crate) fn read_str(
 
 fn read_bytes(buf: &mut impl commonware_codec::Buf, max: usize) -> Result<Vec<u8>, CodecError> {
     Vec::<u8>::read_cfg(buf, &(RangeCfg::from(..=max), ()))
+}
+
+/// Reads past what [`read_bytes`] (or, with `utf8`, [`read_str`]) reads, refusing what they
+/// refuse, without copying it out.
+fn skip_bytes(
+    buf: &mut impl commonware_codec::Buf,
+    max: usize,
+    utf8: bool,
+) -> Result<(), CodecError> {
+    let len = usize::read_cfg(buf, &RangeCfg::from(..=max))?;
+    if buf.remaining() < len {
+        return Err(CodecError::EndOfBuffer);
+    }
+    if utf8 {
+        let valid = match buf.chunk().get(..len) {
+            Some(bytes) => std::str::from_utf8(bytes).is_ok(),
+            // Not contiguous (never for a stored entry): copy it to check it.
+            None => {
+                let mut bytes = vec![0; len];
+                buf.copy_to_slice(&mut bytes);
+                return String::from_utf8(bytes)
+                    .map(drop)
+                    .map_err(|_| CodecError::Invalid("str", "not utf-8"));
+            }
+        };
+        if !valid {
+            return Err(CodecError::Invalid("str", "not utf-8"));
+        }
+    }
+    buf.advance(len);
+    Ok(())
 }
 
 impl Write for Chip {
@@ -386,10 +417,10 @@ impl Read for ChipRefs {
     fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
         // Field by field as `Chip`'s `Read`, keeping three.
         let owner = <[u8; 32]>::read(buf)?;
-        read_str(buf, MAX_NAME)?;
+        skip_bytes(buf, MAX_NAME, true)?;
         u8::read(buf)?;
-        read_bytes(buf, MAX_DEVICE_KEY)?;
-        read_str(buf, MAX_SERIAL)?;
+        skip_bytes(buf, MAX_DEVICE_KEY, false)?;
+        skip_bytes(buf, MAX_SERIAL, true)?;
         u64::read(buf)?;
         ChipStatus::from_u8(u8::read(buf)?)?;
         <[u8; 32]>::read(buf)?;
