@@ -34,8 +34,9 @@ pub(crate) struct Memo {
     decoded: KeyMap<Digest, Box<dyn Any + Send + Sync>>,
     /// Keys derived from each chip id met, and from the chip's record once it is loaded.
     chips: KeyMap<ChipId, ChipKeys>,
-    /// Key of the chip index entry at each position met.
-    index: KeyMap<u64, Digest>,
+    /// The chip index entry at each position met: its key, and the chip id it holds once
+    /// loaded (`Some(None)`: absent or undecodable).
+    index: KeyMap<u64, (Digest, Option<Option<ChipId>>)>,
     /// Balance key of each account met (by its key's bytes).
     accounts: KeyMap<Vec<u8>, Digest>,
     /// Revocation entry key of each certificate id met (chips of one model share their
@@ -293,13 +294,28 @@ impl<'p> ReadSet<'p> {
     }
 
     /// Declares the chip index entry at `pos` and returns the chip id it holds, once loaded.
+    ///
+    /// Kept in the memo by position (the cursor and the challenges read hundreds per block,
+    /// in every round), not boxed with the other decoded values.
     pub(crate) fn chip_at(&mut self, pos: u64) -> Option<ChipId> {
-        let key = *self
+        let (key, id) = self
             .memo
             .index
             .entry(pos)
-            .or_insert_with(|| chip_index_key(pos));
-        self.read(key)
+            .or_insert_with(|| (chip_index_key(pos), None));
+        declare(&mut self.memo.declared, &mut self.fresh, *key);
+        if let Some(id) = id {
+            return *id;
+        }
+        let Some(loaded) = self.pre.get(key) else {
+            self.waiting = true;
+            return None;
+        };
+        let decoded = loaded
+            .as_deref()
+            .and_then(|bytes| ChipId::decode(Copying(bytes)).ok());
+        *id = Some(decoded);
+        decoded
     }
 
     /// The height of the challenge a chip has pending in the loaded record: `None` while the
