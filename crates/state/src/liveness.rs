@@ -16,7 +16,7 @@ use crate::{
 };
 use std::collections::BTreeSet;
 use unet_types::{
-    chip::{Chip, ChipId, ChipList, ChipRefs, ChipStatus, Registry},
+    chip::{Chip, ChipId, ChipList, ChipRefs, ChipStatus, GovAction, Registry},
     epoch::{epoch_of, last_height},
     keys::{chip_index_key, chip_key},
     liveness::{
@@ -28,9 +28,21 @@ use unet_types::{
 
 /// Liveness reads: the network's compute counters, the chips challenged at this block's
 /// beacon (their registry slots), the chips whose challenge expires now, and every chip an
-/// answer names. Challenged and expiring chips may go offline or be revoked. (A chip record
-/// brings its owner's compute entries and its chain's revocation entries: see
-/// [`ReadSet::chip`].) `chip_count` is `None` without a registry.
+/// answer names, each with its chain's revocation entries ([`ReadSet::chip_record`]).
+///
+/// A chip's owner's compute entries and chip list ([`ReadSet::chip`]) are read only where
+/// the rule may change the chip's status:
+/// - a challenge revokes a chip a certificate of whose chain is revoked: one revoked in the
+///   loaded state (or whose revocation entries are not loaded yet), or any chip when the
+///   block revokes a certificate (before the challenges, which come last);
+/// - an expiry takes offline a chip whose expiring challenge is still pending in the
+///   loaded state (nothing before `expire_challenges` changes it);
+/// - an answer brings back a chip Unresponsive in the loaded state. Nothing in the block
+///   makes a chip Unresponsive before its answers but an expiry, and an expired challenge
+///   can no longer be answered (the window has closed).
+///
+/// A chip that changes hands in the block is read in full by the registry's rule, with the
+/// new owner's entries. `chip_count` is `None` without a registry.
 pub(crate) fn reads(
     rs: &mut ReadSet<'_>,
     env: &BlockEnv<'_>,
@@ -38,22 +50,34 @@ pub(crate) fn reads(
     chip_count: Option<u64>,
 ) {
     rs.touch(network_compute_key());
+    let revokes_certificates = txs.iter().any(|t| {
+        matches!(
+            t.tx.payload,
+            Payload::Govern {
+                action: GovAction::RevokeCertificate { .. },
+                ..
+            }
+        )
+    });
     if let Some(count) = chip_count {
         for pos in challenged_positions(env, count) {
             if let Some(id) = rs.chip_at(pos) {
-                rs.chip(id);
+                rs.chip_record(id);
                 rs.affect(id);
+                // Once its record is loaded (a record not loaded yet makes the round wait).
+                let loaded = rs.chip_status(&id).is_some();
+                if loaded && (revokes_certificates || rs.chain_revoked(&id) != Some(false)) {
+                    rs.chip(id);
+                }
             }
         }
     }
     if let Some(ChipList(due)) = rs.read(challenge_due_key(env.height)) {
-        // An expiry takes a chip offline only if the challenge it expires is still pending in
-        // the pre-state (nothing before `expire_challenges` changes it); a chip that answered
-        // is read, not affected.
         let issued = expiring_height(env);
         for id in due {
-            rs.chip(id);
+            rs.chip_record(id);
             if rs.pending_challenge(&id) == Some(Some(issued)) {
+                rs.chip(id);
                 rs.affect(id);
             }
         }
@@ -61,7 +85,10 @@ pub(crate) fn reads(
     for stx in txs {
         if let Payload::Liveness { responses } = &stx.tx.payload {
             for r in responses {
-                rs.chip(r.chip_id);
+                rs.chip_record(r.chip_id);
+                if rs.chip_status(&r.chip_id) == Some(Some(ChipStatus::Unresponsive)) {
+                    rs.chip(r.chip_id);
+                }
             }
         }
     }

@@ -15,7 +15,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
 };
 use unet_types::{
-    chip::{ChipId, ChipRefs},
+    chip::{ChipId, ChipRefs, ChipStatus},
     keys::{account_key_raw, chip_index_key, chip_key, owner_chips_key_raw, revoked_cert_key},
     liveness::owner_compute_keys_raw,
     market::keys::chip_market_key,
@@ -112,6 +112,8 @@ struct OwnerKeys {
     rewards: Vec<(u64, Digest)>,
     /// The height of the challenge the chip has pending, if any.
     pending: Option<u64>,
+    /// The chip's status as stored.
+    status: ChipStatus,
 }
 
 impl OwnerKeys {
@@ -158,6 +160,7 @@ impl ChipKeys {
                 let ChipRefs {
                     owner,
                     chain,
+                    status,
                     pending,
                 } = ChipRefs::decode(Copying(bytes)).ok()?;
                 Some(OwnerKeys {
@@ -167,6 +170,7 @@ impl ChipKeys {
                     entries: None,
                     rewards: Vec::new(),
                     pending,
+                    status,
                 })
             }));
         }
@@ -221,6 +225,8 @@ pub(crate) struct ReadSet<'p> {
     fresh: Vec<Digest>,
     /// Chips whose record is read, with the entries of their owner (repeats allowed).
     chips: Vec<ChipId>,
+    /// Chips whose record is read, without their owner's entries (repeats allowed).
+    records: Vec<ChipId>,
     /// Chips the reward cursor pays, each with an epoch it settles for it.
     settled: Vec<(ChipId, u64)>,
     /// Owners a chip may have after this block's chip transfers.
@@ -251,6 +257,7 @@ impl<'p> ReadSet<'p> {
             memo,
             fresh: Vec::new(),
             chips: Vec::new(),
+            records: Vec::new(),
             settled: Vec::new(),
             new_owners: BTreeMap::new(),
             affected: Vec::new(),
@@ -331,6 +338,45 @@ impl<'p> ReadSet<'p> {
             .map(|o| o.pending)
     }
 
+    /// A chip's status in the loaded record: `None` while the record is not loaded (as
+    /// [`ReadSet::pending_challenge`]), `Some(None)` when it is absent or does not decode.
+    pub(crate) fn chip_status(&mut self, id: &ChipId) -> Option<Option<ChipStatus>> {
+        let chip = self
+            .memo
+            .chips
+            .entry(*id)
+            .or_insert_with(|| ChipKeys::new(id));
+        if let Some(loaded) = chip.owner(self.pre, &mut self.memo.certs) {
+            return Some(Some(loaded.status));
+        }
+        chip.owner.is_some().then_some(None)
+    }
+
+    /// Whether a certificate of the chip's chain is revoked in the loaded state: `None` while
+    /// the record or a revocation entry of its chain is not loaded, `Some(false)` for a chip
+    /// whose record is absent or does not decode.
+    ///
+    /// Unlike [`ReadSet::read`], an unloaded revocation entry does not make the round wait:
+    /// a caller treats `None` as "maybe revoked" and declares what a revoked chip needs, so
+    /// no round runs only to learn that nothing is revoked. (The chips of a model share their
+    /// intermediates, so in a block that reads many chips their revocation entries are
+    /// loaded long before the last records are.)
+    pub(crate) fn chain_revoked(&mut self, id: &ChipId) -> Option<bool> {
+        let chip = self
+            .memo
+            .chips
+            .entry(*id)
+            .or_insert_with(|| ChipKeys::new(id));
+        let Some(owner) = chip.owner(self.pre, &mut self.memo.certs) else {
+            return chip.owner.is_some().then_some(false);
+        };
+        let mut revoked = false;
+        for key in &owner.revoked {
+            revoked |= self.pre.get(key)?.is_some();
+        }
+        Some(revoked)
+    }
+
     /// The key of a chip's market role (`chip_market_key`), derived once per block.
     pub(crate) fn chip_market_key(&mut self, id: &ChipId) -> Digest {
         let chip = self
@@ -354,9 +400,16 @@ impl<'p> ReadSet<'p> {
     }
 
     /// Declares a chip's record and, once it is loaded, its owner's compute entries, its
-    /// owner's chip list and the revocation entries of its certificate chain.
+    /// owner's chip list and the revocation entries of its certificate chain: what a rule
+    /// that may change the chip's status reads.
     pub(crate) fn chip(&mut self, id: ChipId) {
         self.chips.push(id);
+    }
+
+    /// Declares a chip's record and, once it is loaded, the revocation entries of its chain:
+    /// what a rule that reads the chip without changing its status reads.
+    pub(crate) fn chip_record(&mut self, id: ChipId) {
+        self.records.push(id);
     }
 
     /// The reward cursor settles `epoch` for this chip: its record, the revocation entries
@@ -393,6 +446,7 @@ impl<'p> ReadSet<'p> {
             memo,
             mut fresh,
             chips,
+            records,
             settled,
             new_owners,
             mut waiting,
@@ -414,6 +468,10 @@ impl<'p> ReadSet<'p> {
         for id in &chips {
             let chip = known.entry(*id).or_insert_with(|| ChipKeys::new(id));
             waiting |= chip.expand(pre, certs, true, &mut touch);
+        }
+        for id in &records {
+            let chip = known.entry(*id).or_insert_with(|| ChipKeys::new(id));
+            waiting |= chip.expand(pre, certs, false, &mut touch);
         }
         for (id, epoch) in &settled {
             let chip = known.entry(*id).or_insert_with(|| ChipKeys::new(id));

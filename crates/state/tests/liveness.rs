@@ -8,11 +8,12 @@ mod common;
 
 use common::*;
 use commonware_cryptography::{Hasher, Sha256, Signer};
+use unet_poci::certificate_id;
 use unet_state::{Event, TxStatus};
 use unet_types::{
     chip::{Approval, ChipStatus, GovAction, GOV_NAMESPACE},
     epoch::Committee,
-    liveness::response_digest,
+    liveness::{challenge_positions, response_digest},
     market::keys::chip_market_key,
     Address, Amount, Payload, PrivateKey, UNC,
 };
@@ -541,4 +542,52 @@ fn an_answer_after_a_transfer_in_the_same_block_keeps_the_new_owner() {
     assert_eq!(after.owner, buyer.public_key(), "the transfer stands");
     assert_eq!(after.live.pending, None, "the answer was applied");
     assert_eq!(after.live.last_response, net.height);
+}
+
+/// A challenge revokes a chip when a certificate of its chain is revoked, and only for such a
+/// chip does the planner read its owner's compute entries and chip list. Here the vendor
+/// intermediate is revoked in the very block whose beacon challenges the chip, and the
+/// revocation runs before the challenges: the plan must still load what revoking the chip
+/// changes (the harness fails a block whose execution reads an unplanned key, and checks the
+/// compute and supply invariants after it).
+#[test]
+fn a_certificate_revoked_in_the_block_that_challenges_its_chip_revokes_the_chip_there() {
+    let (mut net, chips) = registered(4);
+    let all: Vec<&TestChip> = chips.iter().collect();
+    let victim = loop {
+        assert!(net.height < 10 * L, "no chip was challenged while idle");
+        let env = net.next_env();
+        let positions = challenge_positions(
+            &env.beacon,
+            env.height,
+            chips.len() as u64,
+            net.params.challenges_per_epoch,
+            net.params.epoch_length,
+        );
+        let idle = chips.iter().find(|c| {
+            let chip = net.chip(&c.id()).unwrap();
+            positions.contains(&chip.index) && chip.live.pending.is_none()
+        });
+        if let Some(c) = idle {
+            break c;
+        }
+        let next = net.height + 1;
+        run(&mut net, &all, |_, _| true, next);
+    };
+    let action = GovAction::RevokeCertificate {
+        fingerprint: certificate_id(ca().intermediate_der()).unwrap(),
+    };
+    let msg = action.approval_message(CHAIN, 0);
+    let approvals = vec![Approval {
+        governor: gov().public_key(),
+        signature: gov().sign(GOV_NAMESPACE, &msg),
+    }];
+    // Anyone may carry the governors' approvals: a funded owner does.
+    let carrier = chips[0].owner.clone();
+    let tx = net.tx(&carrier, Payload::Govern { action, approvals });
+    assert_eq!(net.block(&[tx]), vec![TxStatus::Ok]);
+    assert_eq!(net.chip(&victim.id()).unwrap().status, ChipStatus::Revoked);
+    assert!(net.events.iter().any(|(h, e)| *h == net.height
+        && matches!(e, Event::ChipStatus { chip_id, to: ChipStatus::Revoked, .. }
+            if *chip_id == victim.id())));
 }

@@ -408,6 +408,8 @@ pub struct ChipRefs {
     pub owner: [u8; 32],
     /// See [`Chip::chain`].
     pub chain: Vec<[u8; 32]>,
+    /// See [`Chip::status`].
+    pub status: ChipStatus,
     /// The height of the pending challenge, if any (see [`crate::liveness::ChipLiveness`]).
     pub pending: Option<u64>,
 }
@@ -415,14 +417,14 @@ pub struct ChipRefs {
 impl Read for ChipRefs {
     type Cfg = ();
     fn read_cfg(buf: &mut impl commonware_codec::Buf, _: &()) -> Result<Self, CodecError> {
-        // Field by field as `Chip`'s `Read`, keeping three.
+        // Field by field as `Chip`'s `Read`, keeping four.
         let owner = <[u8; 32]>::read(buf)?;
         skip_bytes(buf, MAX_NAME, true)?;
         u8::read(buf)?;
         skip_bytes(buf, MAX_DEVICE_KEY, false)?;
         skip_bytes(buf, MAX_SERIAL, true)?;
         u64::read(buf)?;
-        ChipStatus::from_u8(u8::read(buf)?)?;
+        let status = ChipStatus::from_u8(u8::read(buf)?)?;
         <[u8; 32]>::read(buf)?;
         let chain = Vec::<[u8; 32]>::read_cfg(buf, &(RangeCfg::from(..=MAX_CHAIN), ()))?;
         u64::read(buf)?;
@@ -430,6 +432,7 @@ impl Read for ChipRefs {
         Ok(Self {
             owner,
             chain,
+            status,
             pending: live.pending.map(|p| p.height),
         })
     }
