@@ -81,6 +81,11 @@ fn cert_key(certs: &mut KeyMap<[u8; 32], Digest>, id: &[u8; 32]) -> Digest {
     *certs.entry(*id).or_insert_with(|| revoked_cert_key(id))
 }
 
+/// The keys kept for chip `id`, made when it is first met.
+fn chip_keys<'m>(chips: &'m mut KeyMap<ChipId, ChipKeys>, id: &ChipId) -> &'m mut ChipKeys {
+    chips.entry(*id).or_insert_with(|| ChipKeys::new(id))
+}
+
 /// The keys of one chip.
 struct ChipKeys {
     /// `chip_key`.
@@ -329,11 +334,7 @@ impl<'p> ReadSet<'p> {
     /// record is not loaded (a chip declared with [`ReadSet::chip`] is then loaded before
     /// the loop ends, and the round after sees it), or when it is absent or does not decode.
     pub(crate) fn pending_challenge(&mut self, id: &ChipId) -> Option<Option<u64>> {
-        let chip = self
-            .memo
-            .chips
-            .entry(*id)
-            .or_insert_with(|| ChipKeys::new(id));
+        let chip = chip_keys(&mut self.memo.chips, id);
         chip.owner(self.pre, &mut self.memo.certs)
             .map(|o| o.pending)
     }
@@ -341,11 +342,7 @@ impl<'p> ReadSet<'p> {
     /// A chip's status in the loaded record: `None` while the record is not loaded (as
     /// [`ReadSet::pending_challenge`]), `Some(None)` when it is absent or does not decode.
     pub(crate) fn chip_status(&mut self, id: &ChipId) -> Option<Option<ChipStatus>> {
-        let chip = self
-            .memo
-            .chips
-            .entry(*id)
-            .or_insert_with(|| ChipKeys::new(id));
+        let chip = chip_keys(&mut self.memo.chips, id);
         if let Some(loaded) = chip.owner(self.pre, &mut self.memo.certs) {
             return Some(Some(loaded.status));
         }
@@ -362,11 +359,7 @@ impl<'p> ReadSet<'p> {
     /// intermediates, so in a block that reads many chips their revocation entries are
     /// loaded long before the last records are.)
     pub(crate) fn chain_revoked(&mut self, id: &ChipId) -> Option<bool> {
-        let chip = self
-            .memo
-            .chips
-            .entry(*id)
-            .or_insert_with(|| ChipKeys::new(id));
+        let chip = chip_keys(&mut self.memo.chips, id);
         let Some(owner) = chip.owner(self.pre, &mut self.memo.certs) else {
             return chip.owner.is_some().then_some(false);
         };
@@ -379,11 +372,7 @@ impl<'p> ReadSet<'p> {
 
     /// The key of a chip's market role (`chip_market_key`), derived once per block.
     pub(crate) fn chip_market_key(&mut self, id: &ChipId) -> Digest {
-        let chip = self
-            .memo
-            .chips
-            .entry(*id)
-            .or_insert_with(|| ChipKeys::new(id));
+        let chip = chip_keys(&mut self.memo.chips, id);
         *chip.market.get_or_insert_with(|| chip_market_key(id))
     }
 
@@ -466,15 +455,15 @@ impl<'p> ReadSet<'p> {
         // entries of its chain and its owner's account and tally, not the owner's compute
         // entries or chip list (paying changes neither).
         for id in &chips {
-            let chip = known.entry(*id).or_insert_with(|| ChipKeys::new(id));
+            let chip = chip_keys(known, id);
             waiting |= chip.expand(pre, certs, true, &mut touch);
         }
         for id in &records {
-            let chip = known.entry(*id).or_insert_with(|| ChipKeys::new(id));
+            let chip = chip_keys(known, id);
             waiting |= chip.expand(pre, certs, false, &mut touch);
         }
         for (id, epoch) in &settled {
-            let chip = known.entry(*id).or_insert_with(|| ChipKeys::new(id));
+            let chip = chip_keys(known, id);
             waiting |= chip.expand(pre, certs, false, &mut touch);
             let Some(owner) = chip.owner(pre, certs) else {
                 continue;
