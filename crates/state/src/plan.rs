@@ -55,6 +55,12 @@ fn plan(env: &BlockEnv<'_>, txs: &[SignedTx], pre: &PreState, memo: &mut Memo) -
 /// 20,000-chip network at a million chips' per-block rate: 4.9-8 (median 6.2).
 const ROUND_GROWTH: usize = 6;
 
+/// At most this many keys are reserved from that hint. A transfer block's first round
+/// declares all its keys and then waits only on the registry entry: without a bound its
+/// maps would be sized for six times a full block of transfers, megabytes of fresh pages
+/// touched every block. A liveness block at a million chips loads under ten thousand.
+const MAX_ROUND_HINT: usize = 1 << 14;
+
 /// The loop that loads a block's pre-state, without doing the loading itself.
 ///
 /// Ask [`PreStateLoader::missing`] for keys, fetch their values from wherever the state
@@ -106,8 +112,9 @@ impl<'a> PreStateLoader<'a> {
             // More rounds follow, each adding keys that the first one's values lead to (a
             // chip's record, then its owner's entries): size the maps once for about that
             // many instead of growing them by rehashing every round.
-            self.pre.reserve(fresh.len() * ROUND_GROWTH);
-            self.memo.reserve(fresh.len() * ROUND_GROWTH);
+            let hint = (fresh.len() * ROUND_GROWTH).min(MAX_ROUND_HINT);
+            self.pre.reserve(hint);
+            self.memo.reserve(hint);
         }
         fresh
     }
