@@ -394,14 +394,18 @@ impl Read for Chip {
     }
 }
 
-/// What planning needs from a chip entry: its owner's key bytes, its certificate chain and the
-/// height of the challenge it has pending.
+/// What planning needs from a chip entry, and what an expiry looks at before decoding the
+/// whole record: its owner's key bytes, its certificate chain, its status and the height of
+/// the challenge it has pending. The model, device key and serial are checked and skipped,
+/// not copied out.
 ///
 /// Decodes the bytes of a [`Chip`] and refuses what [`Chip`] refuses, except that the owner's
 /// key is not checked to be a curve point: decompressing it is most of the cost of decoding a
 /// chip, and deriving the owner's state keys needs only its bytes. A chip entry whose owner
-/// is not a point makes the block fail in execution (`Chip` refuses it there) whatever the
-/// planner declared.
+/// is not a point makes the block fail wherever execution decodes the whole record (`Chip`
+/// refuses it there) whatever the planner declared; an expiry of a challenge the chip had
+/// answered reads only these fields. No block writes such an entry: every chip record is
+/// encoded from a decoded `Chip`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChipRefs {
     /// The owner's public key, as stored.
