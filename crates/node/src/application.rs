@@ -98,12 +98,28 @@ impl<E: StoreContext> Application<E> {
             pending.push(block.inner_shared());
             next = ancestry.next().await;
         }
+        if pending.is_empty() {
+            return true;
+        }
+        // Signatures already checked on mempool admission are not checked again (asked of
+        // the mempool's owner before the chain is locked, as in `verify`).
+        let admitted = self
+            .shared
+            .mempool
+            .pending(
+                pending
+                    .iter()
+                    .flat_map(|b| b.txs.iter().map(|t| t.hash()))
+                    .collect(),
+            )
+            .await;
         // Execute oldest first.
         self.shared
             .chain(move |chain| {
                 Box::pin(async move {
                     for block in pending.into_iter().rev() {
-                        if let Err(e) = chain.verify_block_with(&block, |_| false).await {
+                        let known = |h: &Digest| admitted.contains(h);
+                        if let Err(e) = chain.verify_block_with(&block, known).await {
                             warn!(height = block.height.get(), error = %e, "ancestor failed to execute");
                             return false;
                         }

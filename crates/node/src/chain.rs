@@ -469,9 +469,17 @@ impl<E: StoreContext> Chain<E> {
     }
 
     /// Applies a finalized block (executing it first if it was never verified here, as for
-    /// blocks fetched during catch-up). Returns its receipts, or `None` if it was already
-    /// applied.
-    pub async fn finalize(&mut self, block: &Block) -> Result<Option<Vec<Receipt>>, ExecError> {
+    /// blocks fetched during catch-up, or a block consensus finalized before this node's own
+    /// verification finished). Returns its receipts, or `None` if it was already applied.
+    ///
+    /// `known_valid` names transactions whose signatures were already checked (on mempool
+    /// admission), as for [`Chain::verify_block_with`]; it is asked only if the block must
+    /// be executed here.
+    pub async fn finalize(
+        &mut self,
+        block: &Block,
+        known_valid: impl Fn(&Digest) -> bool,
+    ) -> Result<Option<Vec<Receipt>>, ExecError> {
         let height = block.height.get();
         if height <= self.db.applied_height() && height != 0 {
             return Ok(None);
@@ -486,7 +494,7 @@ impl<E: StoreContext> Chain<E> {
             )));
         }
         if !self.executed.contains_key(&digest) {
-            self.verify_block_with(block, |_| false).await?;
+            self.verify_block_with(block, known_valid).await?;
         }
         let executed = self.executed.remove(&digest).expect("just verified");
         // The receipts are durable before the state: after a crash in between, the block is
@@ -569,217 +577,4 @@ fn read_supply(bytes: Option<Vec<u8>>) -> Result<Supply, ExecError> {
 pub mod owner;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use commonware_cryptography::Signer;
-    use commonware_runtime::{deterministic, Runner as _};
-    use unet_types::{
-        genesis::{Allocation, Validator},
-        keys::chip_key,
-        Params, Payload, PrivateKey, Transaction, UNC,
-    };
-
-    const CHAIN_ID: u64 = 5;
-
-    pub(super) fn genesis(funded: &[&PrivateKey]) -> Genesis {
-        Genesis {
-            chain_id: CHAIN_ID,
-            chain_name: "build".into(),
-            genesis_time_ms: 0,
-            params: Params {
-                min_fee: 1,
-                ..Params::default()
-            },
-            consensus_polynomial: String::new(),
-            validators: (0..4)
-                .map(|i| Validator {
-                    name: format!("v{i}"),
-                    public_key: PrivateKey::from_seed(100 + i).public_key(),
-                    p2p_address: format!("127.0.0.1:{}", 4000 + i),
-                })
-                .collect(),
-            allocations: funded
-                .iter()
-                .map(|k| Allocation {
-                    address: k.public_key(),
-                    amount: 100 * UNC,
-                    label: String::new(),
-                })
-                .collect(),
-            poci: Default::default(),
-            treasury: None,
-        }
-    }
-
-    fn tx(from: &PrivateKey, nonce: u64, payload: Payload) -> SignedTx {
-        Transaction {
-            chain_id: CHAIN_ID,
-            sender: from.public_key(),
-            nonce,
-            fee: 1,
-            payload,
-        }
-        .sign(from)
-    }
-
-    /// A transaction whose execution fails for an internal reason (here: the chip entry it
-    /// reads is corrupt) must not stop block building: it is dropped and the rest is built.
-    #[test]
-    fn a_transaction_that_fails_execution_is_dropped_not_fatal() {
-        deterministic::Runner::default().start(|ctx| async move {
-            let (a, b, c) = (
-                PrivateKey::from_seed(1),
-                PrivateKey::from_seed(2),
-                PrivateKey::from_seed(3),
-            );
-            let others: Vec<PrivateKey> = (10..30).map(PrivateKey::from_seed).collect();
-            let mut funded = vec![&a, &c];
-            funded.extend(others.iter());
-            let mut chain = Chain::open(ctx, "build", genesis(&funded)).await.unwrap();
-            let chip = [7u8; 32];
-            let mut batch = chain.db.new_batch();
-            batch.put(chip_key(&chip), vec![0xff, 0x00, 0x13]).unwrap();
-            let m = batch.merkleize(1).await.unwrap();
-            chain.db.apply(&m).await.unwrap();
-
-            let transfer = |from: &PrivateKey, nonce| {
-                tx(
-                    from,
-                    nonce,
-                    Payload::Transfer {
-                        to: b.public_key(),
-                        amount: UNC,
-                    },
-                )
-            };
-            let poison = tx(
-                &a,
-                1,
-                Payload::TransferChip {
-                    chip_id: chip,
-                    to: b.public_key(),
-                },
-            );
-            let candidates = vec![transfer(&a, 0), poison.clone(), transfer(&c, 0)];
-            let params = chain.genesis.params.clone();
-            let env = BlockEnv {
-                chain_id: CHAIN_ID,
-                params: &params,
-                proposer: PrivateKey::from_seed(100).public_key(),
-                height: 2,
-                parent: chain.applied_digest(),
-                timestamp_ms: 1,
-                beacon: Digest::from([1u8; 32]),
-                treasury: None,
-            };
-            let parent = chain.applied_digest();
-            // Executing the candidates as they are fails the whole block...
-            assert!(matches!(
-                chain
-                    .execute_on(&parent, &env, &candidates, Mode::Propose)
-                    .await,
-                Err(ExecError::Invalid(_))
-            ));
-            // ...building drops exactly the poisonous transaction and keeps the others.
-            let built = chain.build_on(&parent, &env, &candidates).await.unwrap();
-            assert_eq!(built.dropped.len(), 1);
-            assert_eq!(built.dropped[0].0, poison);
-            assert_eq!(
-                built.txs,
-                vec![candidates[0].clone(), candidates[2].clone()]
-            );
-            // The block verifies as a peer would check it.
-            let (verified, state) = chain
-                .execute_on(&parent, &env, &built.txs, Mode::Verify)
-                .await
-                .unwrap();
-            assert_eq!(state.root(), built.state.root());
-            assert_eq!(verified.writes, built.outcome.writes);
-
-            // Many poisonous transactions cost a bounded number of drops, and the block still
-            // carries what executes.
-            let many: Vec<SignedTx> = std::iter::once(transfer(&c, 0))
-                .chain(others.iter().map(|k| {
-                    tx(
-                        k,
-                        0,
-                        Payload::TransferChip {
-                            chip_id: chip,
-                            to: b.public_key(),
-                        },
-                    )
-                }))
-                .collect();
-            let built = chain.build_on(&parent, &env, &many).await.unwrap();
-            assert_eq!(built.dropped.len(), MAX_DROPPED_PER_PROPOSAL);
-            assert_eq!(built.txs, vec![many[0].clone()]);
-        });
-    }
-
-    /// Proposals on an unfinalized parent learn each sender's nonce after the unfinalized
-    /// blocks (so the mempool does not hand them the same transactions again), and only from
-    /// the branch they build on.
-    #[test]
-    fn nonces_after_follows_the_unfinalized_branch() {
-        use commonware_consensus::types::{Epoch, Height, Round, View};
-        deterministic::Runner::default().start(|ctx| async move {
-            let (a, c) = (PrivateKey::from_seed(1), PrivateKey::from_seed(3));
-            let mut chain = Chain::open(ctx, "nonces", genesis(&[&a, &c]))
-                .await
-                .unwrap();
-            let pay = |from: &PrivateKey, nonce| {
-                tx(
-                    from,
-                    nonce,
-                    Payload::Transfer {
-                        to: PrivateKey::from_seed(2).public_key(),
-                        amount: UNC,
-                    },
-                )
-            };
-            let params = chain.genesis.params.clone();
-            let leader = PrivateKey::from_seed(100).public_key();
-            // Builds, on `parent`, the block carrying `txs` and caches it as consensus does.
-            let build = async |chain: &mut Chain<_>, parent: Digest, height: u64, view, txs| {
-                let block = Block::new(
-                    unet_types::Context {
-                        round: Round::new(Epoch::zero(), View::new(view)),
-                        leader: leader.clone(),
-                        parent: (View::zero(), parent),
-                    },
-                    parent,
-                    Height::new(height),
-                    height,
-                    None,
-                    Digest::from([0u8; 32]),
-                    txs,
-                );
-                let env = chain.env(&block, &params);
-                let built = chain.build_on(&parent, &env, &block.txs).await.unwrap();
-                assert_eq!(built.txs, block.txs);
-                let digest = block.digest();
-                chain.remember(digest, &block, built.state, built.outcome);
-                digest
-            };
-            let root = chain.applied_digest();
-            assert!(chain.nonces_after(&root).is_empty());
-            let b1 = build(&mut chain, root, 1, 1, vec![pay(&a, 0), pay(&c, 0)]).await;
-            let b2 = build(&mut chain, b1, 2, 2, vec![pay(&a, 1), pay(&a, 2)]).await;
-            // A sibling of b2 on b1 (another view's proposal).
-            let b2x = build(&mut chain, b1, 2, 3, vec![pay(&c, 1)]).await;
-            let after = |d| {
-                let mut v: Vec<_> = chain.nonces_after(&d).into_iter().collect();
-                v.sort_by_key(|(s, _)| s.clone());
-                v
-            };
-            let mut want = vec![(a.public_key(), 3), (c.public_key(), 1)];
-            want.sort_by_key(|(s, _)| s.clone());
-            assert_eq!(after(b2), want);
-            let mut want = vec![(a.public_key(), 1), (c.public_key(), 2)];
-            want.sort_by_key(|(s, _)| s.clone());
-            assert_eq!(after(b2x), want);
-            // An unknown tip contributes nothing.
-            assert!(chain.nonces_after(&Digest::from([9u8; 32])).is_empty());
-        });
-    }
-}
+mod tests;

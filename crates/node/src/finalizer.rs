@@ -14,7 +14,7 @@ use commonware_cryptography::Digestible;
 use commonware_runtime::Spawner;
 use commonware_utils::Acknowledgement;
 use futures::{channel::mpsc, StreamExt};
-use std::sync::Arc;
+use std::{collections::HashSet, sync::Arc};
 use tracing::{debug, info};
 use unet_store::StoreContext;
 use unet_types::Block;
@@ -74,13 +74,30 @@ pub(crate) async fn finalize_one<E: StoreContext>(
     shared: &Arc<Shared<E>>,
     block: &Arc<Block>,
 ) -> Result<(), ExecError> {
+    // A block this node has not executed (consensus finalized it before this node's own
+    // verification finished, or it came by catch-up) is executed in the step below. Its
+    // transactions that this node admitted had their signatures checked then: ask the
+    // mempool's owner which, before the chain is locked, so they are not checked again.
+    let digest = block.digest();
+    let executed = shared
+        .chain(move |chain| Box::pin(async move { chain.knows(&digest) }))
+        .await?;
+    let admitted = if executed {
+        HashSet::new()
+    } else {
+        shared
+            .mempool
+            .pending(block.txs.iter().map(|t| t.hash()).collect())
+            .await
+    };
     let applying = block.clone();
     let publisher = shared.clone();
     let applied = shared
         .chain(move |chain| {
             Box::pin(async move {
                 let block = applying;
-                let Some(receipts) = chain.finalize(&block).await? else {
+                let finalized = chain.finalize(&block, |h| admitted.contains(h)).await?;
+                let Some(receipts) = finalized else {
                     return Ok(None);
                 };
                 let events = std::mem::take(&mut chain.last_events);
