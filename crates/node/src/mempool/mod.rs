@@ -42,9 +42,17 @@ use commonware_codec::EncodeSize;
 use serde::{Deserialize, Serialize};
 use std::{
     cmp::Reverse,
-    collections::{BTreeMap, BinaryHeap, HashMap},
+    collections::{BTreeMap, BinaryHeap, HashMap, VecDeque},
 };
 use unet_types::{keys::Account, Address, Amount, Digest, Payload, SignedTx, TxError};
+
+/// The hasher of the pool's hash maps: foldhash, seeded at random per map (keys are senders'
+/// keys and transaction hashes, which anyone chooses; SipHash cost about 2% of a validator's
+/// CPU under load).
+type Hasher = foldhash::fast::RandomState;
+
+/// Stale entries the expiry queue may hold beyond twice the pool before it is compacted.
+const EXPIRY_SLACK: usize = 1024;
 
 /// A sender as the pool's indexes hold it: its key's 32 bytes. The decoded key carries its
 /// decompressed point (192 bytes), and every index entry and B-tree node moved it around.
@@ -105,7 +113,6 @@ struct Entry {
     /// Fee plus what the transaction moves out of the sender's balance.
     debit: Amount,
     seq: u64,
-    admitted: u64,
     liveness: bool,
     /// Fee per KiB of encoding.
     rate: u128,
@@ -181,12 +188,15 @@ pub fn is_permanent(error: &TxError) -> bool {
 #[derive(Default)]
 pub struct Mempool {
     limits: MempoolLimits,
-    queues: HashMap<SenderId, Queue>,
-    by_hash: HashMap<Digest, (SenderId, u64)>,
+    queues: HashMap<SenderId, Queue, Hasher>,
+    by_hash: HashMap<Digest, (SenderId, u64), Hasher>,
     /// Every sender's last nonce, by eviction rank.
     evictable: BTreeMap<Rank, SenderId>,
-    /// Admission height and sequence of every transaction, oldest first.
-    expiry: BTreeMap<(u64, u64), (SenderId, u64)>,
+    /// Admission height, sequence, sender and nonce of every transaction, oldest first
+    /// (admission heights never decrease along it). Entries of transactions that left the
+    /// pool stay until they reach the front or the queue is compacted: an entry is live while
+    /// its sender's queue holds its nonce with its sequence.
+    expiry: VecDeque<(u64, u64, SenderId, u64)>,
     bytes: usize,
     next_seq: u64,
     height: u64,
@@ -243,6 +253,9 @@ impl Mempool {
     /// transaction with the same sender and nonce is replaced only by a higher fee.
     pub fn insert(&mut self, stx: SignedTx, account: &Account, height: u64) -> Result<(), TxError> {
         self.expire(height);
+        // Admission heights never decrease along the expiry queue: one reported late (an
+        // admission that read the height before another's) counts from the latest seen.
+        let admitted = height.max(self.height);
         let hash = stx.hash();
         if self.by_hash.contains_key(&hash) {
             return Err(TxError::Duplicate);
@@ -342,7 +355,6 @@ impl Mempool {
                 bytes,
                 debit,
                 seq,
-                admitted: height,
                 liveness,
                 rate,
             },
@@ -350,7 +362,10 @@ impl Mempool {
         q.advance();
         self.bytes += bytes;
         self.by_hash.insert(hash, (sender, nonce));
-        self.expiry.insert((height, seq), (sender, nonce));
+        if self.limits.ttl_blocks != 0 {
+            self.expiry.push_back((admitted, seq, sender, nonce));
+            self.compact_expiry();
+        }
         self.rerank(&sender);
         Ok(())
     }
@@ -403,8 +418,9 @@ impl Mempool {
         }
     }
 
-    /// Removes one pending transaction, keeping every index consistent.
-    fn remove(&mut self, sender: &SenderId, nonce: u64) -> Option<Entry> {
+    /// Removes one pending transaction from the queues, the hash index and the byte count;
+    /// the caller reranks the sender (the expiry queue drops it lazily).
+    fn take(&mut self, sender: &SenderId, nonce: u64) -> Option<Entry> {
         let q = self.queues.get_mut(sender)?;
         let e = q.txs.remove(&nonce)?;
         q.committed = q.committed.saturating_sub(e.debit);
@@ -413,9 +429,33 @@ impl Mempool {
         }
         self.bytes -= e.bytes;
         self.by_hash.remove(&e.stx.hash());
-        self.expiry.remove(&(e.admitted, e.seq));
+        Some(e)
+    }
+
+    /// Removes one pending transaction and reranks its sender.
+    fn remove(&mut self, sender: &SenderId, nonce: u64) -> Option<Entry> {
+        let e = self.take(sender, nonce)?;
         self.rerank(sender);
         Some(e)
+    }
+
+    /// Whether an expiry entry still names a pending transaction.
+    fn is_live(&self, sender: &SenderId, nonce: u64, seq: u64) -> bool {
+        self.queues
+            .get(sender)
+            .and_then(|q| q.txs.get(&nonce))
+            .is_some_and(|e| e.seq == seq)
+    }
+
+    /// Drops the expiry entries of transactions that left the pool once they outnumber the
+    /// pool (plus [`EXPIRY_SLACK`]), so the queue stays within about twice the pool.
+    fn compact_expiry(&mut self) {
+        if self.expiry.len() <= 2 * self.len() + EXPIRY_SLACK {
+            return;
+        }
+        let mut expiry = std::mem::take(&mut self.expiry);
+        expiry.retain(|(_, seq, sender, nonce)| self.is_live(sender, *nonce, *seq));
+        self.expiry = expiry;
     }
 
     /// Puts the sender's last nonce back in the eviction index (or drops an empty queue).
@@ -460,7 +500,7 @@ impl Mempool {
     /// transactions: `in_flight` gives each of their senders' next nonce after those blocks, and
     /// that sender's run starts there instead of at its finalized nonce.
     pub fn select_after(&self, max: usize, in_flight: &HashMap<Address, u64>) -> Vec<SignedTx> {
-        let in_flight: HashMap<SenderId, u64> =
+        let in_flight: HashMap<SenderId, u64, Hasher> =
             in_flight.iter().map(|(a, n)| (sender_id(a), *n)).collect();
         let mut heap: BinaryHeap<Pick<'_>> = self
             .queues
@@ -495,13 +535,17 @@ impl Mempool {
             return;
         };
         q.base = q.base.max(next_nonce);
-        let stale: Vec<u64> = q.txs.range(..next_nonce).map(|(n, _)| *n).collect();
-        q.advance();
-        for n in stale {
-            self.remove(sender, n);
+        // Split the stale nonces off the queue at once, then drop them from the other
+        // indexes; the sender is reranked once.
+        let kept = q.txs.split_off(&next_nonce);
+        let stale = std::mem::replace(&mut q.txs, kept);
+        for e in stale.values() {
+            q.committed = q.committed.saturating_sub(e.debit);
         }
-        if let Some(q) = self.queues.get_mut(sender) {
-            q.advance();
+        q.advance();
+        for e in stale.into_values() {
+            self.bytes -= e.bytes;
+            self.by_hash.remove(&e.stx.hash());
         }
         self.rerank(sender);
     }
@@ -554,16 +598,14 @@ impl Mempool {
         }
         self.height = height;
         let mut dropped = 0;
-        while let Some(entry) = self.expiry.first_entry() {
-            // Admitted at `h`: expires once `height >= h + ttl_blocks`.
-            if entry.key().0.saturating_add(self.limits.ttl_blocks) > height {
+        while let Some(&(admitted, seq, sender, nonce)) = self.expiry.front() {
+            // Admitted at `admitted`: expires once `height >= admitted + ttl_blocks`.
+            if admitted.saturating_add(self.limits.ttl_blocks) > height {
                 break;
             }
-            let (sender, nonce) = *entry.get();
-            if self.remove(&sender, nonce).is_some() {
+            self.expiry.pop_front();
+            if self.is_live(&sender, nonce, seq) && self.remove(&sender, nonce).is_some() {
                 dropped += 1;
-            } else {
-                self.expiry.pop_first();
             }
         }
         self.stats.expired += dropped as u64;

@@ -415,6 +415,35 @@ fn old_transactions_expire() {
     assert!(m.is_empty());
 }
 
+/// Transactions that leave the pool by inclusion leave their expiry entries behind; the
+/// queue is compacted so it stays within about twice the pool however many pass through,
+/// and what is still pending expires exactly `ttl_blocks` after its admission.
+#[test]
+fn the_expiry_queue_stays_bounded_while_transactions_pass_through() {
+    let mut m = Mempool::new(MempoolLimits {
+        ttl_blocks: 1_000,
+        ..limits(100)
+    });
+    let mut compacted = false;
+    for n in 0..10_000u64 {
+        m.insert(tx(1, n, 10), &rich(0), 5).unwrap();
+        let entries = m.expiry.len();
+        assert!(
+            entries <= 2 * m.len() + EXPIRY_SLACK,
+            "{entries} entries at {n}"
+        );
+        // Without compaction the queue holds an entry for every admission so far.
+        compacted |= entries <= n as usize;
+        // A block includes every transaction but the last few.
+        m.prune_sender(&addr(1), n.saturating_sub(3));
+    }
+    assert!(compacted);
+    assert_eq!(m.len(), 4);
+    assert_eq!(m.expire(1_004), 0);
+    assert_eq!(m.expire(1_005), 4);
+    assert!(m.is_empty());
+}
+
 #[test]
 fn prune_and_next_nonce() {
     let mut m = Mempool::new(MempoolLimits::default());
@@ -474,7 +503,20 @@ fn indexes_stay_consistent() {
         assert!(m.len() <= 40 && m.bytes() <= 40 * 200, "step {step}");
         let total: usize = m.queues.values().map(|q| q.txs.len()).sum();
         assert_eq!(total, m.len());
-        assert_eq!(m.expiry.len(), m.len());
+        // Every pending transaction has exactly one live expiry entry, in admission order,
+        // and stale entries stay bounded.
+        let live: Vec<_> = m
+            .expiry
+            .iter()
+            .filter(|(_, seq, sender, nonce)| m.is_live(sender, *nonce, *seq))
+            .collect();
+        assert_eq!(live.len(), m.len(), "step {step}");
+        assert!(m.expiry.len() <= 2 * m.len() + EXPIRY_SLACK + 1);
+        assert!(m
+            .expiry
+            .iter()
+            .zip(m.expiry.iter().skip(1))
+            .all(|(a, b)| a.0 <= b.0 && a.1 < b.1));
         assert_eq!(m.evictable.len(), m.queues.len());
         let bytes: usize = m
             .queues
