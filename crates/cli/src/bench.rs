@@ -151,6 +151,20 @@ pub fn signature_rate(window: Duration) -> f64 {
     verified as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Waits until every client's node has finalized `height`.
+async fn wait_finalized(clients: &[Client], height: u64, timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    for (i, c) in clients.iter().enumerate() {
+        while c.status().await?.finalized_height < height {
+            if Instant::now() > deadline {
+                return Err(anyhow!("node {i} did not finalize height {height} in time"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    Ok(())
+}
+
 async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Result<()> {
     let mut report = BenchReport {
         validators: args.validators,
@@ -218,6 +232,11 @@ async fn run(args: &BenchArgs, dir: &std::path::Path, homes: Vec<PathBuf>) -> Re
         .collect();
     let funded = submit_all(&clients, &funding, &tracker, 0).await?;
     wait_all(&tracker, &funded, Duration::from_secs(120)).await?;
+    // Finalized on node 0; every API admits against its own node's finalized state, so wait
+    // for each validator to apply the same height (else a transfer sent to a lagging node
+    // finds its sender unfunded).
+    let height = clients[0].status().await?.finalized_height;
+    wait_finalized(&clients, height, Duration::from_secs(60)).await?;
     println!("funded {} senders", senders.len());
 
     // Pre-sign every transfer.
