@@ -279,7 +279,7 @@ where
                         Vec::new(),
                     );
                     let env = chain.env(&probe, &params);
-                    let built = match chain.build_on(&parent_digest, &env, &candidates).await {
+                    let built = match chain.build_on(&parent_digest, &env, candidates).await {
                         Ok(b) => b,
                         Err(e) => {
                             warn!(error = %e, "proposal execution failed");

@@ -71,7 +71,8 @@ pub struct Built<E: StoreContext> {
     /// The block's transactions (the included candidates, in order).
     pub txs: Vec<SignedTx>,
     /// The candidates the final execution ran on (`outcome.included` and `outcome.excluded`
-    /// index this list): the input less the dropped transactions.
+    /// index this list): the input less the dropped transactions. Empty when every one was
+    /// included (they are moved into `txs`, not copied; nothing indexes them then).
     pub candidates: Vec<SignedTx>,
     /// Candidates dropped because block execution failed with them, and why.
     pub dropped: Vec<(SignedTx, String)>,
@@ -310,19 +311,25 @@ impl<E: StoreContext> Chain<E> {
         &self,
         parent: &Digest,
         env: &BlockEnv<'_>,
-        candidates: &[SignedTx],
+        candidates: Vec<SignedTx>,
     ) -> Result<Built<E>, ExecError> {
-        let mut txs = candidates.to_vec();
+        let mut txs = candidates;
         let mut dropped = Vec::new();
         loop {
             let reason = match self.execute_on(parent, env, &txs, Mode::Propose).await {
                 Ok((outcome, state)) => {
-                    let included = outcome.included.iter().map(|&i| txs[i].clone()).collect();
+                    // Included in order, so all of them included means exactly `txs`.
+                    let (included, candidates) = if outcome.included.len() == txs.len() {
+                        (txs, Vec::new())
+                    } else {
+                        let included = outcome.included.iter().map(|&i| txs[i].clone()).collect();
+                        (included, txs)
+                    };
                     return Ok(Built {
                         outcome,
                         state,
                         txs: included,
-                        candidates: txs,
+                        candidates,
                         dropped,
                     });
                 }

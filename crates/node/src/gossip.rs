@@ -198,7 +198,10 @@ pub async fn admit_groups<E: StoreContext>(
     groups: Vec<Vec<SignedTx>>,
 ) -> Vec<Vec<Result<Digest, TxError>>> {
     let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
-    let txs: Vec<SignedTx> = groups.into_iter().flatten().collect();
+    let mut txs: Vec<SignedTx> = Vec::with_capacity(sizes.iter().sum());
+    for group in groups {
+        txs.extend(group);
+    }
     let mut results = admit_checked(shared, txs, &sizes).await.into_iter();
     sizes
         .into_iter()
@@ -252,8 +255,8 @@ async fn admit_checked<E: StoreContext>(
         accounts.insert(t.tx.sender.clone(), account);
     }
     let mut answers = Vec::new();
-    let mut admitted = Vec::new();
-    let mut slots = Vec::new();
+    let mut admitted = Vec::with_capacity(txs.len());
+    let mut slots = Vec::with_capacity(txs.len());
     for (i, (t, r)) in txs.into_iter().zip(results.iter_mut()).enumerate() {
         if r.is_err() {
             continue;

@@ -208,7 +208,11 @@ pub fn execute_with(
     };
     liveness::expire_challenges(&mut w, &mut tally, env, route_status)?;
     market::settle_due(&mut w, &mut tally)?;
-    let mut out = Outcome::default();
+    let mut out = Outcome {
+        receipts: Vec::with_capacity(txs.len()),
+        included: Vec::with_capacity(txs.len()),
+        ..Outcome::default()
+    };
     let mut registrations = 0u32;
 
     for (index, stx) in txs.iter().enumerate() {

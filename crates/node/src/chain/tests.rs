@@ -111,7 +111,10 @@ fn a_transaction_that_fails_execution_is_dropped_not_fatal() {
             Err(ExecError::Invalid(_))
         ));
         // ...building drops exactly the poisonous transaction and keeps the others.
-        let built = chain.build_on(&parent, &env, &candidates).await.unwrap();
+        let built = chain
+            .build_on(&parent, &env, candidates.clone())
+            .await
+            .unwrap();
         assert_eq!(built.dropped.len(), 1);
         assert_eq!(built.dropped[0].0, poison);
         assert_eq!(
@@ -140,7 +143,7 @@ fn a_transaction_that_fails_execution_is_dropped_not_fatal() {
                 )
             }))
             .collect();
-        let built = chain.build_on(&parent, &env, &many).await.unwrap();
+        let built = chain.build_on(&parent, &env, many.clone()).await.unwrap();
         assert_eq!(built.dropped.len(), MAX_DROPPED_PER_PROPOSAL);
         assert_eq!(built.txs, vec![many[0].clone()]);
     });
@@ -185,7 +188,10 @@ fn nonces_after_follows_the_unfinalized_branch() {
                 txs,
             );
             let env = chain.env(&block, &params);
-            let built = chain.build_on(&parent, &env, &block.txs).await.unwrap();
+            let built = chain
+                .build_on(&parent, &env, block.txs.clone())
+                .await
+                .unwrap();
             assert_eq!(built.txs, block.txs);
             let digest = block.digest();
             chain.remember(digest, &block, built.state, built.outcome);
@@ -271,7 +277,7 @@ fn a_finalized_block_skips_only_the_signatures_admitted_under_the_same_hash() {
         let draft = block(Digest::from([0u8; 32]), Vec::new());
         let env = chain.env(&draft, &params);
         let honest = vec![from_a.clone(), from_c.clone()];
-        let root = chain.build_on(&parent, &env, &honest).await.unwrap();
+        let root = chain.build_on(&parent, &env, honest.clone()).await.unwrap();
         assert_eq!(root.txs, honest);
         let root = root.state.root();
         let bad = block(root, vec![from_a.clone(), forged]);

@@ -500,7 +500,8 @@ fn a_proofs_block_is_found_as_soon_as_the_proof_is_served() {
                             let draft = make(unet_types::Digest::from([0u8; 32]));
                             let params = c.genesis.params.clone();
                             let env = c.env(&draft, &params);
-                            let built = c.build_on(&parent, &env, &[]).await.expect("builds");
+                            let built =
+                                c.build_on(&parent, &env, Vec::new()).await.expect("builds");
                             Arc::new(make(built.state.root()))
                         })
                     })
