@@ -447,9 +447,18 @@ impl Mempool {
             .is_some_and(|e| e.seq == seq)
     }
 
-    /// Drops the expiry entries of transactions that left the pool once they outnumber the
-    /// pool (plus [`EXPIRY_SLACK`]), so the queue stays within about twice the pool.
+    /// Drops the expiry entries of transactions that left the pool: those at the front at
+    /// once (transactions mostly leave in admission order, so this keeps the queue about the
+    /// size of the pool, each entry checked once), and all of them once they outnumber the
+    /// pool (plus [`EXPIRY_SLACK`]), so the queue stays within about twice the pool whatever
+    /// the order.
     fn compact_expiry(&mut self) {
+        while let Some(&(_, seq, sender, nonce)) = self.expiry.front() {
+            if self.is_live(&sender, nonce, seq) {
+                break;
+            }
+            self.expiry.pop_front();
+        }
         if self.expiry.len() <= 2 * self.len() + EXPIRY_SLACK {
             return;
         }
